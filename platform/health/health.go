@@ -1,0 +1,99 @@
+// Package health serves the liveness and readiness endpoints.
+//
+// /healthz answers 200 while the process runs. /readyz runs every registered
+// check (each with a short deadline) and answers 503 naming the ones that fail,
+// so an orchestrator routes traffic only to instances whose dependencies work.
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+)
+
+// CheckFunc reports whether one dependency is usable.
+type CheckFunc func(ctx context.Context) error
+
+// Checker holds named readiness checks.
+type Checker struct {
+	timeout time.Duration
+	mu      sync.RWMutex
+	checks  map[string]CheckFunc
+}
+
+// NewChecker returns a Checker whose checks each get timeout.
+func NewChecker(timeout time.Duration) *Checker {
+	return &Checker{timeout: timeout, checks: map[string]CheckFunc{}}
+}
+
+// Add registers a check under name.
+func (c *Checker) Add(name string, check CheckFunc) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.checks[name] = check
+}
+
+// Report is the body of /readyz.
+type Report struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+// Run runs every check concurrently and reports.
+func (c *Checker) Run(ctx context.Context) (Report, bool) {
+	c.mu.RLock()
+	names := make([]string, 0, len(c.checks))
+	for n := range c.checks {
+		names = append(names, n)
+	}
+	c.mu.RUnlock()
+	sort.Strings(names)
+
+	results := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		c.mu.RLock()
+		check := c.checks[n]
+		c.mu.RUnlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, c.timeout)
+			defer cancel()
+			results[i] = check(cctx)
+		}()
+	}
+	wg.Wait()
+
+	rep := Report{Status: "ok", Checks: make(map[string]string, len(names))}
+	ok := true
+	for i, n := range names {
+		if results[i] != nil {
+			ok = false
+			rep.Status = "unavailable"
+			rep.Checks[n] = results[i].Error()
+			continue
+		}
+		rep.Checks[n] = "ok"
+	}
+	return rep, ok
+}
+
+// Register adds /healthz and /readyz to mux.
+func (c *Checker) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		rep, ok := c.Run(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(rep)
+	})
+}

@@ -1,0 +1,74 @@
+// Package opensearchx builds OpenSearch clients whose HTTP calls are traced.
+package opensearchx
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/opensearch-project/opensearch-go/v2"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Options configure a client.
+type Options struct {
+	URL      string
+	Username string
+	Password string
+	// Tracing: every request becomes a client span in the caller's trace.
+	TracerProvider trace.TracerProvider
+	Propagator     propagation.TextMapPropagator
+}
+
+// NewClient returns a client for opts.URL with a pooled, traced transport.
+func NewClient(opts Options) (*opensearch.Client, error) {
+	base := &http.Transport{
+		Proxy:               nil,
+		MaxIdleConns:        64,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	var rt http.RoundTripper = base
+	if opts.TracerProvider != nil {
+		rt = otelhttp.NewTransport(base,
+			otelhttp.WithTracerProvider(opts.TracerProvider),
+			otelhttp.WithPropagators(opts.Propagator),
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+				return "opensearch " + r.Method + " " + r.URL.Path
+			}),
+		)
+	}
+	c, err := opensearch.NewClient(opensearch.Config{
+		Addresses:            []string{opts.URL},
+		Username:             opts.Username,
+		Password:             opts.Password,
+		Transport:            rt,
+		DisableRetry:         true, // callers own retries and back-off
+		EnableRetryOnTimeout: false,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opensearch client for %s: %w", opts.URL, err)
+	}
+	return c, nil
+}
+
+// Ping returns an error unless the cluster answers and is at least yellow.
+func Ping(c *opensearch.Client) func(context.Context) error {
+	return func(ctx context.Context) error {
+		res, err := c.Cluster.Health(c.Cluster.Health.WithContext(ctx))
+		if err != nil {
+			return fmt.Errorf("opensearch: %w", err)
+		}
+		defer res.Body.Close()
+		_, _ = io.Copy(io.Discard, res.Body)
+		if res.IsError() {
+			return fmt.Errorf("opensearch: cluster health %s", res.Status())
+		}
+		return nil
+	}
+}

@@ -1,0 +1,83 @@
+// Package otelx sets up the OpenTelemetry SDK for a service.
+//
+// Traces are exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT (or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set; the exporter reads the standard
+// OTEL_* variables itself. Without an endpoint spans are still created, so
+// trace ids reach logs and propagate to the next service, but nothing is sent.
+package otelx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/evtrack/telemetry/platform/config"
+)
+
+// Telemetry is what a service needs to trace: a provider and the propagator
+// that carries context across HTTP, gRPC and NATS.
+type Telemetry struct {
+	TracerProvider trace.TracerProvider
+	Propagator     propagation.TextMapPropagator
+	shutdown       func(context.Context) error
+}
+
+// Shutdown flushes and stops the exporter; call it last, with a deadline.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	if t.shutdown == nil {
+		return nil
+	}
+	return t.shutdown(ctx)
+}
+
+// Propagator is W3C trace context plus baggage.
+func Propagator() propagation.TextMapPropagator {
+	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+}
+
+// Setup builds the SDK for service from the OTEL_* environment.
+func Setup(ctx context.Context, lookup config.LookupFunc, service, version string) (*Telemetry, error) {
+	r := config.NewReader(lookup)
+	endpoint := r.String("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", r.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""))
+	protocol := r.String("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", r.String("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"))
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL,
+		semconv.ServiceName(service), semconv.ServiceVersion(version)))
+	if err != nil && !errors.Is(err, resource.ErrSchemaURLConflict) {
+		return nil, fmt.Errorf("otel resource: %w", err)
+	}
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	if endpoint != "" {
+		var exp sdktrace.SpanExporter
+		switch protocol {
+		case "grpc":
+			exp, err = otlptracegrpc.New(ctx)
+		case "http/protobuf":
+			exp, err = otlptracehttp.New(ctx)
+		default:
+			return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL %q: want grpc or http/protobuf", protocol)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("otlp exporter: %w", err)
+		}
+		opts = append(opts, sdktrace.WithBatcher(exp))
+	}
+	tp := sdktrace.NewTracerProvider(opts...)
+	return &Telemetry{TracerProvider: tp, Propagator: Propagator(), shutdown: tp.Shutdown}, nil
+}
+
+// ForTest wraps a provider the test owns (for example one with an in-memory
+// span recorder).
+func ForTest(tp trace.TracerProvider) *Telemetry {
+	return &Telemetry{TracerProvider: tp, Propagator: Propagator()}
+}

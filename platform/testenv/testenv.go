@@ -1,0 +1,87 @@
+// Package testenv is the one place tests get the real servers from.
+//
+// `make test` (scripts/servers.sh) starts a real nats-server with JetStream and
+// a real OpenSearch node and exports NATS_URL and OPENSEARCH_URL. A test that
+// needs them calls NATS or OpenSearch: when the server does not answer the test
+// fails — integration tests are never skipped silently — except under
+// `go test -short`, where they are skipped for a fast local loop.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+const (
+	defaultNATSURL       = "nats://127.0.0.1:4222"
+	defaultOpenSearchURL = "http://127.0.0.1:9200"
+)
+
+func need(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: skipping test that needs a real %s", what)
+	}
+}
+
+// NATSURL returns the URL of a reachable JetStream-enabled nats-server.
+func NATSURL(t testing.TB) string {
+	t.Helper()
+	need(t, "NATS")
+	url := env("NATS_URL", defaultNATSURL)
+	nc, err := nats.Connect(url, nats.Timeout(5*time.Second))
+	if err != nil {
+		t.Fatalf("testenv: no NATS at %s (start it with scripts/servers.sh start): %v", url, err)
+	}
+	defer nc.Close()
+	if !nc.Opts.NoEcho && nc.Status() != nats.CONNECTED {
+		t.Fatalf("testenv: NATS at %s is %s", url, nc.Status())
+	}
+	return url
+}
+
+// OpenSearchURL returns the URL of a reachable OpenSearch node.
+func OpenSearchURL(t testing.TB) string {
+	t.Helper()
+	need(t, "OpenSearch")
+	url := env("OPENSEARCH_URL", defaultOpenSearchURL)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/_cluster/health?wait_for_status=yellow&timeout=5s", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("testenv: no OpenSearch at %s (start it with scripts/servers.sh start): %v", url, err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("testenv: OpenSearch at %s answered %s", url, res.Status)
+	}
+	return url
+}
+
+// Name returns a name unique to this test run, safe for JetStream stream and
+// consumer names, NATS subject tokens and OpenSearch index names (lower case).
+// Give every test its own streams and indices so tests run in parallel.
+func Name(t testing.TB, prefix string) string {
+	t.Helper()
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return strings.ToLower(prefix) + "-" + hex.EncodeToString(b)
+}
+
+func env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
