@@ -1,0 +1,124 @@
+package track
+
+import (
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+const (
+	maxEventIDLen   = 128
+	maxEventNameLen = 200
+	maxIDLen        = 256 // user_id, anonymous_id, session_id
+	maxShortLen     = 128 // app_version, device_os
+)
+
+// Limits bound what one request may carry.
+type Limits struct {
+	MaxEvents       int // events per batch
+	MaxMetadataKeys int // keys per event's metadata
+}
+
+// Validate checks every event, converts the valid ones and keeps the first of
+// each repeated event_id. The result's counts cover every input event.
+func Validate(in []Input, lim Limits) ([]*telemetryv1.Event, Result) {
+	res := Result{Errors: []EventError{}}
+	events := make([]*telemetryv1.Event, 0, len(in))
+	seen := make(map[string]struct{}, len(in))
+	for i := range in {
+		e, verr := validateOne(i, &in[i], lim)
+		if verr != nil {
+			res.Rejected++
+			res.Errors = append(res.Errors, *verr)
+			continue
+		}
+		if _, dup := seen[e.EventId]; dup {
+			res.Duplicates++
+			continue
+		}
+		seen[e.EventId] = struct{}{}
+		events = append(events, e)
+	}
+	res.Accepted = len(events)
+	return events, res
+}
+
+func validateOne(i int, in *Input, lim Limits) (*telemetryv1.Event, *EventError) {
+	if in.decodeErr != nil {
+		return nil, in.decodeErr
+	}
+	bad := func(field, format string, args ...any) *EventError {
+		return &EventError{Index: i, EventID: in.EventID, Field: field, Message: fmt.Sprintf(format, args...)}
+	}
+	for _, f := range []struct {
+		name     string
+		value    string
+		required bool
+		max      int
+	}{
+		{"event_id", in.EventID, true, maxEventIDLen},
+		{"event_name", in.EventName, true, maxEventNameLen},
+		{"user_id", in.UserID, false, maxIDLen},
+		{"anonymous_id", in.AnonymousID, false, maxIDLen},
+		{"session_id", in.SessionID, false, maxIDLen},
+		{"app_version", in.AppVersion, false, maxShortLen},
+		{"device_os", in.DeviceOS, false, maxShortLen},
+	} {
+		switch {
+		case f.required && f.value == "":
+			return nil, bad(f.name, "required")
+		case !utf8.ValidString(f.value):
+			return nil, bad(f.name, "not valid UTF-8")
+		case utf8.RuneCountInString(f.value) > f.max:
+			return nil, bad(f.name, "longer than %d characters", f.max)
+		}
+	}
+	if in.UserID == "" && in.AnonymousID == "" {
+		return nil, bad("user_id", "user_id or anonymous_id is required")
+	}
+	if in.ClientTimestamp == "" {
+		return nil, bad("client_timestamp", "required")
+	}
+	ts, err := time.Parse(time.RFC3339Nano, in.ClientTimestamp)
+	if err != nil {
+		return nil, bad("client_timestamp", "%q is not an RFC 3339 timestamp", in.ClientTimestamp)
+	}
+	if !utf8.ValidString(in.Message) {
+		return nil, bad("message", "not valid UTF-8")
+	}
+	if len(in.Metadata) > lim.MaxMetadataKeys {
+		return nil, bad("metadata", "more than %d keys", lim.MaxMetadataKeys)
+	}
+	var md map[string]string
+	if len(in.Metadata) > 0 {
+		md = make(map[string]string, len(in.Metadata))
+		for k, v := range in.Metadata {
+			if k == "" || !utf8.ValidString(k) {
+				return nil, bad("metadata", "keys must be non-empty UTF-8")
+			}
+			s, ok := metadataValue(v)
+			if !ok {
+				return nil, bad("metadata."+k, "must be a string, number or boolean")
+			}
+			if !utf8.ValidString(s) {
+				return nil, bad("metadata."+k, "not valid UTF-8")
+			}
+			md[k] = s
+		}
+	}
+	return &telemetryv1.Event{
+		EventId:         in.EventID,
+		UserId:          in.UserID,
+		AnonymousId:     in.AnonymousID,
+		SessionId:       in.SessionID,
+		EventName:       in.EventName,
+		ClientTimestamp: timestamppb.New(ts),
+		AppVersion:      in.AppVersion,
+		DeviceOs:        in.DeviceOS,
+		Metadata:        md,
+		Message:         in.Message,
+	}, nil
+}
