@@ -1,0 +1,117 @@
+package opensearch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/opensearch-project/opensearch-go/v2"
+	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
+
+	"github.com/evtrack/telemetry/services/enrich/internal/document"
+)
+
+// Outcome is what happened to one document of a bulk request.
+type Outcome int
+
+const (
+	// Created: the document was written.
+	Created Outcome = iota + 1
+	// Exists: a document with this id was already there (a redelivery).
+	Exists
+	// Retry: a transient failure (429, 5xx); send it again later.
+	Retry
+	// Rejected: OpenSearch refuses this document (mapping error, other 4xx).
+	Rejected
+)
+
+// ItemResult is the outcome of one document, in request order.
+type ItemResult struct {
+	Outcome Outcome
+	Status  int
+	Reason  string // error type and reason when not Created/Exists
+}
+
+// BulkIndexer writes documents with `create`, so an id that exists is never
+// overwritten.
+type BulkIndexer struct {
+	client *opensearch.Client
+}
+
+// NewBulkIndexer returns an indexer over client.
+func NewBulkIndexer(client *opensearch.Client) *BulkIndexer {
+	return &BulkIndexer{client: client}
+}
+
+type bulkResponse struct {
+	Errors bool `json:"errors"`
+	Items  []map[string]struct {
+		Status int `json:"status"`
+		Error  *struct {
+			Type   string `json:"type"`
+			Reason string `json:"reason"`
+		} `json:"error"`
+	} `json:"items"`
+}
+
+// Index sends docs in one _bulk request. An error means the request as a
+// whole failed (unreachable, 429/5xx for the whole call): nothing is known to
+// be written and every document should be retried.
+func (b *BulkIndexer) Index(ctx context.Context, docs []document.Doc) ([]ItemResult, error) {
+	var body bytes.Buffer
+	for _, d := range docs {
+		body.WriteString(`{"create":{"_index":`)
+		body.WriteString(strconv.Quote(d.Index))
+		body.WriteString(`,"_id":`)
+		body.WriteString(strconv.Quote(d.ID))
+		body.WriteString("}}\n")
+		body.Write(d.Body)
+		body.WriteByte('\n')
+	}
+	res, err := opensearchapi.BulkRequest{
+		Body:       &body,
+		FilterPath: []string{"errors", "items.*.status", "items.*.error.type", "items.*.error.reason"},
+	}.Do(ctx, b.client)
+	if err != nil {
+		return nil, fmt.Errorf("bulk of %d documents: %w", len(docs), err)
+	}
+	defer res.Body.Close()
+	if res.IsError() {
+		msg, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
+		return nil, fmt.Errorf("bulk of %d documents: %s: %s", len(docs), res.Status(), msg)
+	}
+	var br bulkResponse
+	if err := json.NewDecoder(res.Body).Decode(&br); err != nil {
+		return nil, fmt.Errorf("bulk of %d documents: decode response: %w", len(docs), err)
+	}
+	if len(br.Items) != len(docs) {
+		return nil, fmt.Errorf("bulk of %d documents: response has %d items", len(docs), len(br.Items))
+	}
+	out := make([]ItemResult, len(docs))
+	for i, item := range br.Items {
+		for _, r := range item { // one key: "create"
+			out[i] = classify(r.Status)
+			out[i].Status = r.Status
+			if r.Error != nil {
+				out[i].Reason = r.Error.Type + ": " + r.Error.Reason
+			}
+		}
+	}
+	return out, nil
+}
+
+func classify(status int) ItemResult {
+	switch {
+	case status == 200 || status == 201:
+		return ItemResult{Outcome: Created}
+	case status == 409:
+		return ItemResult{Outcome: Exists}
+	case status == 429 || status >= 500:
+		return ItemResult{Outcome: Retry}
+	default:
+		return ItemResult{Outcome: Rejected}
+	}
+}

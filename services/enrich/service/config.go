@@ -1,0 +1,70 @@
+package service
+
+import (
+	"time"
+
+	"github.com/evtrack/telemetry/opensearch/templates"
+	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/services/enrich/internal/pipeline"
+)
+
+// Config is every setting of the enrich service (documented in
+// services/enrich/README.md).
+type Config struct {
+	HTTPAddr           string
+	NATSURL            string
+	Stream             string
+	SubjectPrefix      string
+	Consumer           string
+	AckWait            time.Duration
+	MaxAckPending      int
+	OpenSearchURL      string
+	OpenSearchUser     string
+	OpenSearchPassword string
+	Pipeline           pipeline.Config
+	ShutdownTimeout    time.Duration
+	LogLevel           string
+}
+
+// LoadConfig reads the configuration from lookup (os.LookupEnv in main).
+func LoadConfig(lookup config.LookupFunc) (Config, error) {
+	r := config.NewReader(lookup)
+	c := Config{
+		HTTPAddr:           r.String("ENRICH_HTTP_ADDR", ":8081"),
+		NATSURL:            r.String("NATS_URL", "nats://127.0.0.1:4222"),
+		Stream:             r.String("EVENTS_STREAM", "TELEMETRY_EVENTS"),
+		SubjectPrefix:      r.String("EVENTS_SUBJECT_PREFIX", "telemetry.events"),
+		Consumer:           r.String("ENRICH_CONSUMER", "enrich"),
+		AckWait:            r.Duration("ENRICH_ACK_WAIT", 2*time.Minute),
+		MaxAckPending:      r.Int("ENRICH_MAX_ACK_PENDING", 2000),
+		OpenSearchURL:      r.String("OPENSEARCH_URL", "http://127.0.0.1:9200"),
+		OpenSearchUser:     r.String("OPENSEARCH_USERNAME", ""),
+		OpenSearchPassword: r.String("OPENSEARCH_PASSWORD", ""),
+		Pipeline: pipeline.Config{
+			IndexPrefix:   r.String("EVENTS_INDEX_PREFIX", templates.DefaultEventsPrefix),
+			FetchBatch:    r.Int("ENRICH_FETCH_BATCH", 100),
+			FlushInterval: r.Duration("ENRICH_FLUSH_INTERVAL", 500*time.Millisecond),
+			BulkMaxDocs:   r.Int("ENRICH_BULK_MAX_DOCS", 5000),
+			BulkMaxBytes:  r.Int("ENRICH_BULK_MAX_BYTES", 8<<20),
+			BulkTimeout:   r.Duration("ENRICH_BULK_TIMEOUT", 30*time.Second),
+			RetryDelay:    r.Duration("ENRICH_RETRY_DELAY", 5*time.Second),
+			MaxBackoff:    r.Duration("ENRICH_MAX_BACKOFF", 10*time.Second),
+		},
+		ShutdownTimeout: r.Duration("ENRICH_SHUTDOWN_TIMEOUT", 30*time.Second),
+		LogLevel:        r.String("LOG_LEVEL", "info"),
+	}
+	if err := templates.ValidatePrefix(c.Pipeline.IndexPrefix); err != nil {
+		r.Failf("EVENTS_INDEX_PREFIX: %v", err)
+	}
+	p := c.Pipeline
+	if p.FetchBatch <= 0 || p.BulkMaxDocs <= 0 || p.BulkMaxBytes <= 0 || c.MaxAckPending < p.FetchBatch {
+		r.Failf("ENRICH_FETCH_BATCH, ENRICH_BULK_MAX_DOCS, ENRICH_BULK_MAX_BYTES must be positive and ENRICH_MAX_ACK_PENDING at least ENRICH_FETCH_BATCH")
+	}
+	if c.AckWait <= p.BulkTimeout {
+		r.Failf("ENRICH_ACK_WAIT (%s) must be longer than ENRICH_BULK_TIMEOUT (%s), or messages are redelivered while still being indexed", c.AckWait, p.BulkTimeout)
+	}
+	if p.FlushInterval <= 0 || p.RetryDelay <= 0 || p.MaxBackoff <= 0 {
+		r.Failf("ENRICH_FLUSH_INTERVAL, ENRICH_RETRY_DELAY and ENRICH_MAX_BACKOFF must be positive")
+	}
+	return c, r.Err()
+}

@@ -1,0 +1,204 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
+	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/platform/otelx"
+	"github.com/evtrack/telemetry/platform/testenv"
+	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+type env struct {
+	js       njs.JetStream
+	subject  string
+	osURL    string
+	prefix   string
+	health   string
+	cancel   func()
+	finished chan error
+}
+
+// startEnrich gives the test its own stream, consumer and index prefix on the
+// real servers and runs an enrich service over them.
+func startEnrich(t *testing.T) *env {
+	t.Helper()
+	natsURL, osURL := testenv.NATSURL(t), testenv.OpenSearchURL(t)
+	name := testenv.Name(t, "enrich")
+	stream := strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	subjectPrefix := strings.ReplaceAll(name, "-", "_") + ".events"
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := njs.New(nc)
+	if _, err := js.CreateStream(context.Background(), njs.StreamConfig{Name: stream, Subjects: []string{subjectPrefix + ".>"}, MaxAge: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(config.MapLookup(map[string]string{
+		"ENRICH_HTTP_ADDR":      "127.0.0.1:0",
+		"NATS_URL":              natsURL,
+		"OPENSEARCH_URL":        osURL,
+		"EVENTS_STREAM":         stream,
+		"EVENTS_SUBJECT_PREFIX": subjectPrefix,
+		"EVENTS_INDEX_PREFIX":   name,
+		"ENRICH_FLUSH_INTERVAL": "100ms",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := New(ctx, cfg, slog.New(slog.DiscardHandler), otelx.ForTest(noop.NewTracerProvider()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{js: js, subject: subjectPrefix + ".app-test", osURL: osURL, prefix: name, health: "http://" + svc.Addr(), cancel: cancel, finished: make(chan error, 1)}
+	go func() { e.finished <- svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-e.finished; err != nil {
+			t.Errorf("enrich Run: %v", err)
+		}
+		_ = js.DeleteStream(context.Background(), stream)
+		nc.Close()
+		req, _ := http.NewRequest(http.MethodDelete, osURL+"/"+name+"-*", nil)
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+		req, _ = http.NewRequest(http.MethodDelete, osURL+"/_index_template/"+name, nil)
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	})
+	return e
+}
+
+func (e *env) publish(t *testing.T, batch *telemetryv1.EventBatch, msgID string) {
+	t.Helper()
+	data, err := proto.Marshal(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.js.Publish(context.Background(), e.subject, data, njs.WithMsgID(msgID)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// docs returns every document under the test's prefix, after a refresh.
+func (e *env) docs(t *testing.T) []map[string]any {
+	t.Helper()
+	http.Post(e.osURL+"/"+e.prefix+"-*/_refresh", "application/json", nil) //nolint:errcheck
+	res, err := http.Get(e.osURL + "/" + e.prefix + "-*/_search?size=1000&allow_no_indices=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out struct {
+		Hits struct {
+			Hits []struct {
+				Index  string         `json:"_index"`
+				ID     string         `json:"_id"`
+				Source map[string]any `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	var docs []map[string]any
+	for _, h := range out.Hits.Hits {
+		h.Source["_index"], h.Source["_id"] = h.Index, h.ID
+		docs = append(docs, h.Source)
+	}
+	return docs
+}
+
+func (e *env) waitDocs(t *testing.T, n int) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		docs := e.docs(t)
+		if len(docs) >= n || time.Now().After(deadline) {
+			return docs
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func batchOf(n int, day time.Time) *telemetryv1.EventBatch {
+	b := &telemetryv1.EventBatch{BatchId: fmt.Sprintf("b-%d", n), AppId: "app-test", ReceivedAt: timestamppb.New(day.Add(time.Minute))}
+	for i := 0; i < n; i++ {
+		b.Events = append(b.Events, &telemetryv1.Event{
+			EventId: fmt.Sprintf("e%d", i), UserId: "u1", EventName: "tap",
+			ClientTimestamp: timestamppb.New(day.Add(time.Duration(i) * time.Second)),
+			Metadata:        map[string]string{"screen": "home"}, Message: "hello world",
+		})
+	}
+	return b
+}
+
+func TestIndexesBatchIntoDailyIndex(t *testing.T) {
+	e := startEnrich(t)
+	day := time.Date(2026, 11, 26, 23, 59, 58, 0, time.UTC)
+	e.publish(t, batchOf(3, day), "m1") // e2 falls on the next day
+	docs := e.waitDocs(t, 3)
+	if len(docs) != 3 {
+		t.Fatalf("%d documents, want 3", len(docs))
+	}
+	byEvent := map[string]map[string]any{}
+	for _, d := range docs {
+		byEvent[d["event_id"].(string)] = d
+	}
+	for id, wantIndex := range map[string]string{"e0": "2026.11.26", "e1": "2026.11.26", "e2": "2026.11.27"} {
+		d := byEvent[id]
+		if d == nil || d["_index"] != e.prefix+"-"+wantIndex || d["app_id"] != "app-test" || d["user_id"] != "u1" ||
+			d["_id"] != d["doc_id"] || d["ingested_at"] == nil || d["received_at"] == nil {
+			t.Errorf("%s: %v", id, d)
+		}
+	}
+}
+
+func TestRedeliveredBatchIsIndexedOnce(t *testing.T) {
+	e := startEnrich(t)
+	day := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	e.publish(t, batchOf(5, day), "first")
+	if docs := e.waitDocs(t, 5); len(docs) != 5 {
+		t.Fatalf("%d documents, want 5", len(docs))
+	}
+	// The same batch again under another message id: JetStream stores it, so
+	// enrich sees it as a second delivery of the same events.
+	e.publish(t, batchOf(5, day), "second")
+	e.publish(t, batchOf(6, day), "third") // one new event rides behind it
+	docs := e.waitDocs(t, 6)
+	time.Sleep(500 * time.Millisecond)
+	docs = e.docs(t)
+	if len(docs) != 6 {
+		t.Fatalf("%d documents after redelivery, want 6 (one per event)", len(docs))
+	}
+}
+
+func TestReadiness(t *testing.T) {
+	e := startEnrich(t)
+	res, err := http.Get(e.health + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(b), `"nats":"ok"`) || !strings.Contains(string(b), `"opensearch":"ok"`) {
+		t.Fatalf("readyz %d %s", res.StatusCode, b)
+	}
+}
