@@ -1,0 +1,119 @@
+package e2e
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/platform/otelx"
+	"github.com/evtrack/telemetry/platform/testenv"
+	enrich "github.com/evtrack/telemetry/services/enrich/service"
+	ingest "github.com/evtrack/telemetry/services/ingest/service"
+	query "github.com/evtrack/telemetry/services/query/service"
+)
+
+const (
+	writeKey  = "e2e-write-key-0123456789"
+	readToken = "e2e-read-token-0123456789"
+	otherRead = "e2e-other-token-0123456789"
+	appID     = "app-e2e"
+)
+
+// stack is the whole pipeline running in this test process against the real
+// NATS and OpenSearch, on names of its own.
+type stack struct {
+	ingestURL string
+	queryHTTP string
+	queryGRPC string
+}
+
+func startStack(t *testing.T, tel *otelx.Telemetry) *stack {
+	t.Helper()
+	natsURL, osURL := testenv.NATSURL(t), testenv.OpenSearchURL(t)
+	name := testenv.Name(t, "e2e")
+	env := map[string]string{
+		"NATS_URL":              natsURL,
+		"OPENSEARCH_URL":        osURL,
+		"EVENTS_STREAM":         strings.ToUpper(strings.ReplaceAll(name, "-", "_")),
+		"EVENTS_SUBJECT_PREFIX": strings.ReplaceAll(name, "-", "_") + ".events",
+		"EVENTS_INDEX_PREFIX":   name,
+		"EVENTS_STREAM_MAX_AGE": "1h",
+		"INGEST_HTTP_ADDR":      "127.0.0.1:0",
+		"INGEST_WRITE_KEYS":     writeKey + ":" + appID,
+		"ENRICH_HTTP_ADDR":      "127.0.0.1:0",
+		"ENRICH_FLUSH_INTERVAL": "100ms",
+		"QUERY_GRPC_ADDR":       "127.0.0.1:0",
+		"QUERY_HTTP_ADDR":       "127.0.0.1:0",
+		"QUERY_TOKENS":          readToken + ":" + appID + "," + otherRead + ":some-other-app",
+	}
+	lookup := config.MapLookup(env)
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithCancel(context.Background())
+	var done []chan error
+	run := func(r interface{ Run(context.Context) error }) {
+		ch := make(chan error, 1)
+		done = append(done, ch)
+		go func() { ch <- r.Run(ctx) }()
+	}
+	t.Cleanup(func() {
+		cancel()
+		for _, ch := range done {
+			if err := <-ch; err != nil {
+				t.Errorf("service Run: %v", err)
+			}
+		}
+		cleanupServers(t, natsURL, osURL, env["EVENTS_STREAM"], name)
+	})
+
+	icfg, err := ingest.LoadConfig(lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := ingest.New(ctx, icfg, log, tel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(in)
+	ecfg, err := enrich.LoadConfig(lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, err := enrich.New(ctx, ecfg, log, tel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(en)
+	qcfg, err := query.LoadConfig(lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := query.New(ctx, qcfg, log, tel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(q)
+	return &stack{ingestURL: "http://" + in.Addr(), queryHTTP: "http://" + q.HTTPAddr(), queryGRPC: q.GRPCAddr()}
+}
+
+func cleanupServers(t *testing.T, natsURL, osURL, stream, prefix string) {
+	t.Helper()
+	if nc, err := nats.Connect(natsURL); err == nil {
+		if js, err := njs.New(nc); err == nil {
+			_ = js.DeleteStream(context.Background(), stream)
+		}
+		nc.Close()
+	}
+	for _, path := range []string{"/" + prefix + "-*", "/_index_template/" + prefix} {
+		req, _ := http.NewRequest(http.MethodDelete, osURL+path, nil)
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	}
+}

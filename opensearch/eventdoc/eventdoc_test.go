@@ -1,0 +1,39 @@
+package eventdoc
+
+import (
+	"testing"
+	"time"
+)
+
+func TestIndexName(t *testing.T) {
+	tests := []struct {
+		t    time.Time
+		want string
+	}{
+		{time.Date(2026, 11, 26, 23, 59, 59, 0, time.UTC), "p-2026.11.26"},
+		{time.Date(2026, 11, 27, 0, 30, 0, 0, time.FixedZone("CET", 3600)), "p-2026.11.26"},
+		{time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), "p-2027.01.01"},
+	}
+	for _, tt := range tests {
+		if got := IndexName("p", tt.t); got != tt.want {
+			t.Errorf("IndexName(%v) = %s, want %s", tt.t, got, tt.want)
+		}
+	}
+}
+
+func TestIDIsStableAndSeparatesApps(t *testing.T) {
+	if ID("a", "e") != ID("a", "e") {
+		t.Fatal("not stable")
+	}
+	for _, pair := range [][2][2]string{
+		{{"a", "e"}, {"b", "e"}},
+		{{"ab", "c"}, {"a", "bc"}},
+	} {
+		if ID(pair[0][0], pair[0][1]) == ID(pair[1][0], pair[1][1]) {
+			t.Errorf("%v and %v share an id", pair[0], pair[1])
+		}
+	}
+	if n := len(ID("a", "e")); n != 22 {
+		t.Errorf("id length %d", n)
+	}
+}

@@ -1,0 +1,42 @@
+// Package http is the query service's HTTP/JSON face: the grpc-gateway
+// generated from query.proto, calling the gRPC server over loopback so that
+// authentication, validation and errors are the gRPC server's, plus the
+// health endpoints.
+package http
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
+	"github.com/evtrack/telemetry/platform/health"
+)
+
+// NewHandler returns the HTTP handler: /v1/... through the gateway to conn,
+// and /healthz, /readyz from checker.
+func NewHandler(ctx context.Context, conn *grpc.ClientConn, checker *health.Checker, tp trace.TracerProvider, prop propagation.TextMapPropagator) (http.Handler, error) {
+	gw := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
+		}),
+	)
+	if err := queryv1.RegisterQueryServiceHandler(ctx, gw, conn); err != nil {
+		return nil, fmt.Errorf("register gateway: %w", err)
+	}
+	mux := http.NewServeMux()
+	checker.Register(mux)
+	mux.Handle("/v1/", otelhttp.NewHandler(gw, "query-http",
+		otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop),
+		// Span names never carry the path: it holds user ids.
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " /v1" })))
+	return mux, nil
+}
