@@ -77,7 +77,16 @@ func post(t *testing.T, url, auth, contentType, body string) (int, map[string]an
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("User-Agent", "TestApp/1.0 (iPhone; iOS 18.1)")
-	res, err := http.DefaultClient.Do(req)
+	client := http.DefaultClient
+	if len(body) > 64<<10 {
+		// A server may answer 413 from Content-Length and close the
+		// connection before a large body is written, which a client that is
+		// still writing sees as a reset. Clients sending large bodies ask
+		// first (Expect: 100-continue) and read the 413 reliably.
+		req.Header.Set("Expect", "100-continue")
+		client = &http.Client{Transport: &http.Transport{ExpectContinueTimeout: 5 * time.Second}}
+	}
+	res, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

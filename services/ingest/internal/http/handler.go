@@ -3,6 +3,7 @@
 package http
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"mime"
@@ -11,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -45,10 +45,16 @@ func NewApp(keys *auth.WriteKeys, tracker *track.Tracker, checker *health.Checke
 		DisableStartupMessage: true,
 		ErrorHandler:          h.frameworkError,
 	})
-	mux := http.NewServeMux()
-	checker.Register(mux)
-	app.Get("/healthz", adaptor.HTTPHandler(mux))
-	app.Get("/readyz", adaptor.HTTPHandler(mux))
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	app.Get("/readyz", func(c *fiber.Ctx) error {
+		// Not c.Context(): fasthttp's request context must not outlive or
+		// race with server shutdown, so checks get a context of their own.
+		rep, ok := checker.Run(context.Background())
+		if !ok {
+			c.Status(fiber.StatusServiceUnavailable)
+		}
+		return c.JSON(rep)
+	})
 	app.Post("/v1/track", tracing(opts.TracerProvider, opts.Propagator), h.track)
 	return app
 }

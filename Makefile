@@ -1,0 +1,21 @@
+# The repository's public interface. Scripts live in scripts/.
+.PHONY: run test generate lint servers-start servers-stop servers-status
+
+run: ## start NATS, OpenSearch, ingest, enrich and query; print URLs and a curl example
+	@bash scripts/run.sh
+
+test: ## every check and test, against real NATS and OpenSearch started here
+	@bash scripts/test.sh
+
+generate: ## regenerate contracts/gen/go from contracts/proto
+	@bash scripts/generate.sh
+
+lint: ## buf lint, gofmt, go vet, generated-code staleness
+	@bash scripts/lint.sh
+
+servers-start:
+	@bash scripts/servers.sh start
+servers-stop:
+	@bash scripts/servers.sh stop
+servers-status:
+	@bash scripts/servers.sh status

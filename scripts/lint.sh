@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Static checks: buf lint, generated-code staleness, gofmt, go vet.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+# shellcheck source=modules.sh
+source "$root/scripts/modules.sh"
+"$root/scripts/tools.sh" gen
+(cd contracts && "$root/.cache/bin/buf" lint)
+echo "lint: buf lint clean" >&2
+"$root/scripts/generate.sh" --check
+unformatted=$(git ls-files '*.go' | grep -v '^contracts/gen/' | xargs gofmt -l)
+if [[ -n $unformatted ]]; then
+  echo "lint: gofmt would change:" >&2; echo "$unformatted" >&2; exit 1
+fi
+echo "lint: gofmt clean" >&2
+go vet "${PACKAGES[@]}"
+echo "lint: go vet clean" >&2

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `make test`: static checks, then every test — unit, integration and
+# end-to-end — against a real nats-server (JetStream) and a real OpenSearch
+# node that this script starts if they are not running. Servers it started are
+# stopped when it ends; servers that were already running are left alone.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+# shellcheck source=modules.sh
+source "$root/scripts/modules.sh"
+export NATS_URL=${NATS_URL:-nats://127.0.0.1:4222}
+export OPENSEARCH_URL=${OPENSEARCH_URL:-http://127.0.0.1:9200}
+
+started=0
+if ! bash scripts/servers.sh status | grep -q "nats: up" || ! bash scripts/servers.sh status | grep -q "opensearch: up"; then
+  started=1
+fi
+cleanup() { if [[ $started == 1 && -z ${KEEP_SERVERS:-} ]]; then bash scripts/servers.sh stop; fi; }
+trap cleanup EXIT
+
+# Servers start (OpenSearch's JVM takes a while) while the static checks run.
+bash scripts/servers.sh start >"$root/.cache/servers-start.log" 2>&1 &
+servers_pid=$!
+mkdir -p "$root/.cache"
+
+bash scripts/lint.sh
+
+if ! wait "$servers_pid"; then
+  cat "$root/.cache/servers-start.log" >&2
+  echo "test: the servers did not start" >&2
+  exit 1
+fi
+cat "$root/.cache/servers-start.log" >&2
+
+echo "test: go test -race (NATS_URL=$NATS_URL OPENSEARCH_URL=$OPENSEARCH_URL)" >&2
+go test -race -count=1 -timeout 15m "${PACKAGES[@]}"
+
+echo "test: fuzzing the ingest body decoder for 10s" >&2
+(cd services/ingest && go test -run '^$' -fuzz '^FuzzDecodeJSON$' -fuzztime 10s ./internal/track/)
+echo "test: all passed" >&2
