@@ -19,9 +19,9 @@ export LOG_LEVEL=${LOG_LEVEL:-info}
 logs="$root/.cache/run"
 mkdir -p "$logs" "$root/.cache/bin"
 
+status=$(bash scripts/servers.sh status)
 servers_were_up=1
-bash scripts/servers.sh status | grep -q "nats: up" || servers_were_up=0
-bash scripts/servers.sh status | grep -q "opensearch: up" || servers_were_up=0
+[[ $status == *"nats: up"* && $status == *"opensearch: up"* ]] || servers_were_up=0
 bash scripts/servers.sh start
 
 echo "run: building services" >&2

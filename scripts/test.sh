@@ -11,17 +11,16 @@ source "$root/scripts/modules.sh"
 export NATS_URL=${NATS_URL:-nats://127.0.0.1:4222}
 export OPENSEARCH_URL=${OPENSEARCH_URL:-http://127.0.0.1:9200}
 
-started=0
-if ! bash scripts/servers.sh status | grep -q "nats: up" || ! bash scripts/servers.sh status | grep -q "opensearch: up"; then
-  started=1
-fi
+status=$(bash scripts/servers.sh status)
+started=1
+[[ $status == *"nats: up"* && $status == *"opensearch: up"* ]] && started=0
 cleanup() { if [[ $started == 1 && -z ${KEEP_SERVERS:-} ]]; then bash scripts/servers.sh stop; fi; }
 trap cleanup EXIT
 
 # Servers start (OpenSearch's JVM takes a while) while the static checks run.
+mkdir -p "$root/.cache"
 bash scripts/servers.sh start >"$root/.cache/servers-start.log" 2>&1 &
 servers_pid=$!
-mkdir -p "$root/.cache"
 
 bash scripts/lint.sh
 
