@@ -100,7 +100,7 @@ fetch_opensearch() { # -> prints the unpacked home
   mkdir -p "$dl" "$base"
   if [[ ! -f $zip ]]; then
     log "fetching OpenSearch $OPENSEARCH_VERSION from Maven Central"
-    mvn -q -B dependency:copy \
+    mvn -q -B -Dstyle.color=never dependency:copy \
       -Dartifact="org.opensearch.distribution.integ-test-zip:opensearch:$OPENSEARCH_VERSION:zip" \
       -DoutputDirectory="$dl" -Dmdep.stripVersion=false >&2
     mv "$dl/opensearch-$OPENSEARCH_VERSION.zip" "$zip" 2>/dev/null || true

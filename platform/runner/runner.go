@@ -1,0 +1,72 @@
+// Package runner is the shared shape of every service's main: load config,
+// build the logger and OpenTelemetry, build the service, run it until SIGINT
+// or SIGTERM, then shut telemetry down last.
+package runner
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/platform/logging"
+	"github.com/evtrack/telemetry/platform/otelx"
+)
+
+// Service is what a composition root builds.
+type Service interface {
+	// Run serves until ctx is cancelled, then shuts down gracefully.
+	Run(ctx context.Context) error
+}
+
+// Spec describes one service to Main.
+type Spec[C any] struct {
+	Name    string
+	Version string
+	Load    func(config.LookupFunc) (C, error)
+	// LogLevel picks the level out of the loaded config.
+	LogLevel func(C) string
+	Build    func(context.Context, C, *slog.Logger, *otelx.Telemetry) (Service, error)
+}
+
+// Main runs spec and exits the process: 0 after a clean shutdown, 1 on error.
+func Main[C any](spec Spec[C]) {
+	if err := run(spec); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", spec.Name, err)
+		os.Exit(1)
+	}
+}
+
+func run[C any](spec Spec[C]) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	cfg, err := spec.Load(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(os.Stdout, spec.LogLevel(cfg), spec.Name)
+	if err != nil {
+		return err
+	}
+	tel, err := otelx.Setup(ctx, os.LookupEnv, spec.Name, spec.Version)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(sctx); err != nil {
+			log.Warn("telemetry shutdown", "error", err)
+		}
+	}()
+	svc, err := spec.Build(ctx, cfg, log, tel)
+	if err != nil {
+		log.Error("start failed", "error", err)
+		return err
+	}
+	return svc.Run(ctx)
+}
