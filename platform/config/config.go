@@ -87,6 +87,35 @@ func (r *Reader) Duration(key string, def time.Duration) time.Duration {
 	return d
 }
 
+// Float returns the variable parsed as a float, or def.
+func (r *Reader) Float(key string, def float64) float64 {
+	v, ok := r.raw(key)
+	if !ok {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		r.Failf("%s: %q is not a number", key, v)
+		return def
+	}
+	return f
+}
+
+// List returns the variable split on commas, blanks dropped, or nil.
+func (r *Reader) List(key string) []string {
+	v, ok := r.raw(key)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // Bool returns the variable parsed by strconv.ParseBool, or def.
 func (r *Reader) Bool(key string, def bool) bool {
 	v, ok := r.raw(key)

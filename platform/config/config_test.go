@@ -22,6 +22,10 @@ func TestReader(t *testing.T) {
 		{"int64", map[string]string{"N": "9000000000"}, func(r *Reader) any { return r.Int64("N", 1) }, int64(9000000000), ""},
 		{"duration", map[string]string{"D": "2s"}, func(r *Reader) any { return r.Duration("D", time.Second) }, 2 * time.Second, ""},
 		{"duration bad", map[string]string{"D": "2"}, func(r *Reader) any { return r.Duration("D", time.Second) }, time.Second, "D: \"2\" is not a duration"},
+		{"float", map[string]string{"F": "2.5"}, func(r *Reader) any { return r.Float("F", 1) }, 2.5, ""},
+		{"float bad", map[string]string{"F": "fast"}, func(r *Reader) any { return r.Float("F", 1) }, 1.0, "is not a number"},
+		{"list", map[string]string{"L": " a, ,b "}, func(r *Reader) any { return strings.Join(r.List("L"), "|") }, "a|b", ""},
+		{"list unset", nil, func(r *Reader) any { return len(r.List("L")) }, 0, ""},
 		{"bool", map[string]string{"B": "true"}, func(r *Reader) any { return r.Bool("B", false) }, true, ""},
 		{"bool bad", map[string]string{"B": "yes please"}, func(r *Reader) any { return r.Bool("B", false) }, false, "is not a boolean"},
 	}

@@ -4,6 +4,7 @@ package natsx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -20,6 +21,10 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Con
 		nats.ReconnectWait(250*time.Millisecond),
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
 		nats.RetryOnFailedConnect(false),
+		// No buffering while disconnected: a publish or ack made then fails
+		// at once, so callers report it (ingest answers 503) instead of
+		// waiting for a reconnect that may never come.
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.WarnContext(ctx, "nats disconnected", "error", err)
@@ -40,6 +45,22 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Con
 		return nil, fmt.Errorf("connect to nats at %s: %w", url, err)
 	}
 	return nc, nil
+}
+
+// Close drains nc (flushing what it has sent and waiting for its
+// subscriptions to finish) and closes it. When the broker is unreachable a
+// drain cannot complete; that is logged, not returned: the callers have
+// already answered for everything they sent, and what was not acknowledged is
+// redelivered.
+func Close(ctx context.Context, nc *nats.Conn, log *slog.Logger) {
+	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		log.WarnContext(ctx, "nats drain failed; closing", "error", err)
+		nc.Close()
+		return
+	}
+	for !nc.IsClosed() {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // Ready reports whether nc is connected; use it as a readiness check.

@@ -111,9 +111,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if herr := <-httpErr; herr != nil && !errors.Is(herr, http.ErrServerClosed) {
 		err = errors.Join(err, fmt.Errorf("http server: %w", herr))
 	}
-	if derr := s.nc.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
-		err = errors.Join(err, fmt.Errorf("drain nats: %w", derr))
-	}
+	natsx.Close(ctx, s.nc, s.log)
 	s.log.InfoContext(ctx, "enrich stopped")
 	return err
 }

@@ -1,6 +1,9 @@
 package service
 
 import (
+	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/evtrack/telemetry/platform/config"
@@ -8,20 +11,31 @@ import (
 	"github.com/evtrack/telemetry/services/ingest/internal/jetstream"
 )
 
-// Config is every setting of the ingest service; LoadConfig documents the
-// variables, defaults and rules (and services/ingest/README.md lists them).
+// Config is every setting of the ingest service; services/ingest/README.md
+// lists the variables, defaults and rules.
 type Config struct {
-	HTTPAddr        string
-	WriteKeys       *auth.WriteKeys
-	NATSURL         string
-	Stream          jetstream.StreamConfig
-	PublishTimeout  time.Duration
-	MaxBodyBytes    int
-	MaxEvents       int
-	MaxMetadataKeys int
-	RetryAfter      time.Duration
-	ShutdownTimeout time.Duration
-	LogLevel        string
+	HTTPAddr              string
+	GRPCAddr              string
+	WriteKeys             *auth.WriteKeys
+	NATSURL               string
+	Stream                jetstream.StreamConfig
+	PublishTimeout        time.Duration
+	MaxInFlightPublishes  int
+	MaxBodyBytes          int
+	MaxDecodedBytes       int64
+	DecodeBudgetBytes     int64
+	MaxEvents             int
+	MaxEventBytes         int
+	MaxMetadataKeys       int
+	MaxConcurrentRequests int
+	MaxConnections        int
+	ReadTimeout           time.Duration
+	TrustedProxies        []string
+	RateLimitPerSec       float64
+	RateLimitBurst        int
+	RetryAfter            time.Duration
+	ShutdownTimeout       time.Duration
+	LogLevel              string
 }
 
 // LoadConfig reads the configuration from lookup (os.LookupEnv in main).
@@ -29,6 +43,7 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	r := config.NewReader(lookup)
 	c := Config{
 		HTTPAddr: r.String("INGEST_HTTP_ADDR", ":8080"),
+		GRPCAddr: r.String("INGEST_GRPC_ADDR", ":9091"),
 		NATSURL:  r.String("NATS_URL", "nats://127.0.0.1:4222"),
 		Stream: jetstream.StreamConfig{
 			Name:          r.String("EVENTS_STREAM", "TELEMETRY_EVENTS"),
@@ -38,18 +53,37 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 			Replicas:      r.Int("EVENTS_STREAM_REPLICAS", 1),
 			Duplicates:    r.Duration("EVENTS_STREAM_DUPLICATE_WINDOW", 10*time.Minute),
 		},
-		PublishTimeout:  r.Duration("INGEST_PUBLISH_TIMEOUT", 2*time.Second),
-		MaxBodyBytes:    r.Int("INGEST_MAX_BODY_BYTES", 1<<20),
-		MaxEvents:       r.Int("INGEST_MAX_EVENTS", 1000),
-		MaxMetadataKeys: r.Int("INGEST_MAX_METADATA_KEYS", 100),
-		RetryAfter:      r.Duration("INGEST_RETRY_AFTER", 2*time.Second),
-		ShutdownTimeout: r.Duration("INGEST_SHUTDOWN_TIMEOUT", 15*time.Second),
-		LogLevel:        r.String("LOG_LEVEL", "info"),
+		PublishTimeout:        r.Duration("INGEST_PUBLISH_TIMEOUT", 2*time.Second),
+		MaxInFlightPublishes:  r.Int("INGEST_MAX_INFLIGHT_PUBLISHES", 1024),
+		MaxBodyBytes:          r.Int("INGEST_MAX_BODY_BYTES", 1<<20),
+		MaxDecodedBytes:       r.Int64("INGEST_MAX_DECODED_BYTES", 8<<20),
+		DecodeBudgetBytes:     r.Int64("INGEST_DECODE_BUDGET_BYTES", 256<<20),
+		MaxEvents:             r.Int("INGEST_MAX_EVENTS", 1000),
+		MaxEventBytes:         r.Int("INGEST_MAX_EVENT_BYTES", 32<<10),
+		MaxMetadataKeys:       r.Int("INGEST_MAX_METADATA_KEYS", 100),
+		MaxConcurrentRequests: r.Int("INGEST_MAX_CONCURRENT_REQUESTS", 1024),
+		MaxConnections:        r.Int("INGEST_MAX_CONNECTIONS", 16384),
+		ReadTimeout:           r.Duration("INGEST_READ_TIMEOUT", 30*time.Second),
+		TrustedProxies:        r.List("INGEST_TRUSTED_PROXIES"),
+		RateLimitPerSec:       r.Float("INGEST_RATE_LIMIT_EVENTS_PER_SEC", 0),
+		RetryAfter:            r.Duration("INGEST_RETRY_AFTER", 2*time.Second),
+		ShutdownTimeout:       r.Duration("INGEST_SHUTDOWN_TIMEOUT", 15*time.Second),
+		LogLevel:              r.String("LOG_LEVEL", "info"),
 	}
-	if spec := r.String("INGEST_WRITE_KEYS", ""); spec == "" {
-		r.Failf("INGEST_WRITE_KEYS: required, e.g. \"<key>:<app_id>,<key2>:<app_id2>\"")
+	c.RateLimitBurst = r.Int("INGEST_RATE_LIMIT_BURST", max(c.MaxEvents, int(c.RateLimitPerSec)))
+
+	spec := r.String("INGEST_WRITE_KEYS", "")
+	if path := r.String("INGEST_WRITE_KEYS_FILE", ""); path != "" {
+		fromFile, err := readKeysFile(path)
+		if err != nil {
+			r.Failf("INGEST_WRITE_KEYS_FILE: %v", err)
+		}
+		spec = strings.Join([]string{spec, fromFile}, ",")
+	}
+	if strings.Trim(spec, ", ") == "" {
+		r.Failf("INGEST_WRITE_KEYS or INGEST_WRITE_KEYS_FILE: required, e.g. \"<key>:<app_id>,<key2>:<app_id2>\"")
 	} else if wk, err := auth.ParseWriteKeys(spec); err != nil {
-		r.Failf("INGEST_WRITE_KEYS: %v", err)
+		r.Failf("write keys: %v", err)
 	} else {
 		c.WriteKeys = wk
 	}
@@ -59,11 +93,47 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	if c.Stream.Duplicates <= 0 || c.Stream.Duplicates > c.Stream.MaxAge {
 		r.Failf("EVENTS_STREAM_DUPLICATE_WINDOW: must be positive and at most EVENTS_STREAM_MAX_AGE")
 	}
-	if c.PublishTimeout <= 0 {
-		r.Failf("INGEST_PUBLISH_TIMEOUT: must be positive")
+	if c.PublishTimeout <= 0 || c.ReadTimeout <= 0 {
+		r.Failf("INGEST_PUBLISH_TIMEOUT and INGEST_READ_TIMEOUT must be positive")
 	}
-	if c.MaxBodyBytes <= 0 || c.MaxEvents <= 0 || c.MaxMetadataKeys < 0 {
-		r.Failf("INGEST_MAX_BODY_BYTES and INGEST_MAX_EVENTS must be positive, INGEST_MAX_METADATA_KEYS not negative")
+	for name, v := range map[string]int64{
+		"INGEST_MAX_BODY_BYTES": int64(c.MaxBodyBytes), "INGEST_MAX_DECODED_BYTES": c.MaxDecodedBytes,
+		"INGEST_DECODE_BUDGET_BYTES": c.DecodeBudgetBytes, "INGEST_MAX_EVENTS": int64(c.MaxEvents),
+		"INGEST_MAX_EVENT_BYTES": int64(c.MaxEventBytes), "INGEST_MAX_CONCURRENT_REQUESTS": int64(c.MaxConcurrentRequests),
+		"INGEST_MAX_INFLIGHT_PUBLISHES": int64(c.MaxInFlightPublishes), "INGEST_MAX_CONNECTIONS": int64(c.MaxConnections),
+	} {
+		if v <= 0 {
+			r.Failf("%s: must be positive", name)
+		}
+	}
+	if c.MaxDecodedBytes < int64(c.MaxBodyBytes) || c.DecodeBudgetBytes < c.MaxDecodedBytes {
+		r.Failf("want INGEST_MAX_BODY_BYTES <= INGEST_MAX_DECODED_BYTES <= INGEST_DECODE_BUDGET_BYTES")
+	}
+	if c.MaxMetadataKeys < 0 || c.RateLimitPerSec < 0 {
+		r.Failf("INGEST_MAX_METADATA_KEYS and INGEST_RATE_LIMIT_EVENTS_PER_SEC must not be negative")
+	}
+	if c.RateLimitPerSec > 0 && c.RateLimitBurst < c.MaxEvents {
+		r.Failf("INGEST_RATE_LIMIT_BURST (%d) must be at least INGEST_MAX_EVENTS (%d), or a full batch could never be accepted", c.RateLimitBurst, c.MaxEvents)
 	}
 	return c, r.Err()
+}
+
+// readKeysFile reads "key:app_id" lines; blank lines and # comments are skipped.
+func readKeysFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	var pairs []string
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if strings.Contains(line, ",") {
+			return "", fmt.Errorf("read %s: one key:app_id per line", path)
+		}
+		pairs = append(pairs, line)
+	}
+	return strings.Join(pairs, ","), nil
 }

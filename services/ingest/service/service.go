@@ -1,5 +1,6 @@
 // Package service is the ingest service's composition root: it connects the
-// broker, builds the use case and the HTTP edge, and owns their lifecycle.
+// broker, builds the use case and the HTTP and gRPC edges, and owns their
+// lifecycle.
 package service
 
 import (
@@ -8,88 +9,159 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"google.golang.org/grpc"
+	grpchealth "google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
 
 	"github.com/evtrack/telemetry/platform/health"
 	"github.com/evtrack/telemetry/platform/natsx"
 	"github.com/evtrack/telemetry/platform/otelx"
+	ingestgrpc "github.com/evtrack/telemetry/services/ingest/internal/grpc"
 	ingesthttp "github.com/evtrack/telemetry/services/ingest/internal/http"
 	"github.com/evtrack/telemetry/services/ingest/internal/jetstream"
+	"github.com/evtrack/telemetry/services/ingest/internal/metrics"
 	"github.com/evtrack/telemetry/services/ingest/internal/track"
 )
 
 // Service is a running ingest service.
 type Service struct {
-	cfg Config
-	log *slog.Logger
-	nc  *nats.Conn
-	app *fiber.App
-	ln  net.Listener
+	cfg    Config
+	log    *slog.Logger
+	nc     *nats.Conn
+	app    *fiber.App
+	ln     net.Listener
+	grpc   *grpc.Server
+	grpcLn net.Listener
 }
 
-// New connects to NATS, creates or updates the stream, and listens on
-// cfg.HTTPAddr. Call Run to serve.
-func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry) (*Service, error) {
+// New connects to NATS, creates or updates the stream, and listens on both
+// addresses. Call Run to serve.
+func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry) (svc *Service, err error) {
+	var closers []func()
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+		}
+	}()
 	nc, err := natsx.Connect(ctx, cfg.NATSURL, "ingest", log)
 	if err != nil {
 		return nil, err
 	}
+	closers = append(closers, nc.Close)
 	js, err := njs.New(nc)
 	if err != nil {
-		nc.Close()
 		return nil, fmt.Errorf("jetstream context: %w", err)
 	}
 	if _, err := jetstream.EnsureStream(ctx, js, cfg.Stream); err != nil {
-		nc.Close()
 		return nil, err
 	}
-	pub := jetstream.NewBatchPublisher(js, cfg.Stream, cfg.PublishTimeout, tel.TracerProvider, tel.Propagator)
-	tracker := track.NewTracker(pub, track.Limits{MaxEvents: cfg.MaxEvents, MaxMetadataKeys: cfg.MaxMetadataKeys})
+
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	pub := jetstream.NewBatchPublisher(js, cfg.Stream, jetstream.PublisherOptions{
+		Timeout: cfg.PublishTimeout, MaxInFlight: cfg.MaxInFlightPublishes, Metrics: m,
+		Tracer: tel.TracerProvider, Propagator: tel.Propagator,
+	})
+	tracker := track.NewTracker(pub, track.Options{
+		Limits:     track.Limits{MaxEvents: cfg.MaxEvents, MaxMetadataKeys: cfg.MaxMetadataKeys, MaxEventBytes: cfg.MaxEventBytes},
+		RateLimit:  track.NewRateLimiter(cfg.RateLimitPerSec, cfg.RateLimitBurst),
+		RetryAfter: cfg.RetryAfter,
+		Metrics:    m,
+	})
+	gate := track.NewGate(cfg.MaxConcurrentRequests)
 
 	checker := health.NewChecker(cfg.PublishTimeout)
 	checker.Add("nats", natsx.Ready(nc))
-	app := ingesthttp.NewApp(cfg.WriteKeys, tracker, checker, log, ingesthttp.Options{
-		MaxBodyBytes:   cfg.MaxBodyBytes,
-		RetryAfterSecs: int(cfg.RetryAfter.Seconds()),
-		TracerProvider: tel.TracerProvider,
-		Propagator:     tel.Propagator,
+	app, err := ingesthttp.NewApp(cfg.WriteKeys, tracker, checker, log, ingesthttp.Options{
+		MaxBodyBytes:    cfg.MaxBodyBytes,
+		MaxDecodedBytes: cfg.MaxDecodedBytes,
+		DecodeBudget:    cfg.DecodeBudgetBytes,
+		MaxConnections:  cfg.MaxConnections,
+		ReadTimeout:     cfg.ReadTimeout,
+		TrustedProxies:  cfg.TrustedProxies,
+		RetryAfter:      cfg.RetryAfter,
+		Gate:            gate,
+		Metrics:         m,
+		Registry:        reg,
+		TracerProvider:  tel.TracerProvider,
+		Propagator:      tel.Propagator,
 	})
+	if err != nil {
+		return nil, err
+	}
+
+	gs := grpc.NewServer(
+		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tel.TracerProvider), otelgrpc.WithPropagators(tel.Propagator))),
+		grpc.MaxRecvMsgSize(int(cfg.MaxDecodedBytes)),
+		grpc.MaxConcurrentStreams(uint32(cfg.MaxConcurrentRequests)),
+	)
+	ingestgrpc.Register(gs, ingestgrpc.NewServer(cfg.WriteKeys, tracker, gate, cfg.RetryAfter, m, log))
+	hs := grpchealth.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		nc.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	return &Service{cfg: cfg, log: log, nc: nc, app: app, ln: ln}, nil
+	closers = append(closers, func() { ln.Close() })
+	grpcLn, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.GRPCAddr, err)
+	}
+	return &Service{cfg: cfg, log: log, nc: nc, app: app, ln: ln, grpc: gs, grpcLn: grpcLn}, nil
 }
 
 // Addr is the address the HTTP server listens on.
 func (s *Service) Addr() string { return s.ln.Addr().String() }
 
+// GRPCAddr is the address the gRPC server listens on.
+func (s *Service) GRPCAddr() string { return s.grpcLn.Addr().String() }
+
 // Run serves until ctx is cancelled, then shuts down in order: stop taking
 // requests and let in-flight ones finish (their publishes complete or fail
 // and are answered), then drain the NATS connection.
 func (s *Service) Run(ctx context.Context) error {
-	s.log.InfoContext(ctx, "ingest listening", "addr", s.Addr(), "stream", s.cfg.Stream.Name, "write_keys", s.cfg.WriteKeys.Len())
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- s.app.Listener(s.ln) }()
+	s.log.InfoContext(ctx, "ingest listening", "http", s.Addr(), "grpc", s.GRPCAddr(),
+		"stream", s.cfg.Stream.Name, "write_keys", s.cfg.WriteKeys.Len())
+	errs := make(chan error, 2)
+	go func() { errs <- s.app.Listener(s.ln) }()
+	go func() { errs <- s.grpc.Serve(s.grpcLn) }()
 
 	var err error
+	running := 2
 	select {
-	case err = <-serveErr:
-		err = fmt.Errorf("http server: %w", err)
+	case err = <-errs:
+		running--
+		err = fmt.Errorf("server stopped: %w", err)
 	case <-ctx.Done():
-		s.log.InfoContext(ctx, "ingest shutting down", "timeout", s.cfg.ShutdownTimeout)
-		if serr := s.app.ShutdownWithTimeout(s.cfg.ShutdownTimeout); serr != nil {
-			err = fmt.Errorf("http shutdown: %w", serr)
-		}
-		<-serveErr
 	}
-	if derr := s.nc.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
-		err = errors.Join(err, fmt.Errorf("drain nats: %w", derr))
+	s.log.InfoContext(ctx, "ingest shutting down", "timeout", s.cfg.ShutdownTimeout)
+	deadline := time.Now().Add(s.cfg.ShutdownTimeout)
+	if serr := s.app.ShutdownWithTimeout(s.cfg.ShutdownTimeout); serr != nil {
+		err = errors.Join(err, fmt.Errorf("http shutdown: %w", serr))
 	}
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(time.Until(deadline)):
+		s.grpc.Stop()
+	}
+	for ; running > 0; running-- {
+		<-errs
+	}
+	natsx.Close(ctx, s.nc, s.log)
 	s.log.InfoContext(ctx, "ingest stopped")
 	return err
 }

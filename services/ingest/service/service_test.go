@@ -1,116 +1,17 @@
 package service
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
-	"github.com/evtrack/telemetry/platform/config"
-	"github.com/evtrack/telemetry/platform/otelx"
-	"github.com/evtrack/telemetry/platform/testenv"
-	"github.com/nats-io/nats.go"
-	njs "github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
-
-const testKey = "test-write-key-0123456789"
-
-// startIngest runs an ingest service on its own stream against the real NATS.
-func startIngest(t *testing.T) (base string, stream string, js njs.JetStream) {
-	t.Helper()
-	natsURL := testenv.NATSURL(t)
-	name := testenv.Name(t, "ingest")
-	stream = strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-	cfg, err := LoadConfig(config.MapLookup(map[string]string{
-		"INGEST_HTTP_ADDR":      "127.0.0.1:0",
-		"INGEST_WRITE_KEYS":     testKey + ":app-test",
-		"NATS_URL":              natsURL,
-		"EVENTS_STREAM":         stream,
-		"EVENTS_SUBJECT_PREFIX": strings.ReplaceAll(name, "-", "_") + ".events",
-		"EVENTS_STREAM_MAX_AGE": "1h",
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := New(ctx, cfg, slog.New(slog.DiscardHandler), otelx.ForTest(noop.NewTracerProvider()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err = njs.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("ingest Run: %v", err)
-		}
-		_ = js.DeleteStream(context.Background(), stream)
-		nc.Close()
-	})
-	return "http://" + svc.Addr(), stream, js
-}
-
-func post(t *testing.T, url, auth, contentType, body string) (int, map[string]any, http.Header) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	req.Header.Set("User-Agent", "TestApp/1.0 (iPhone; iOS 18.1)")
-	client := http.DefaultClient
-	if len(body) > 64<<10 {
-		// A server may answer 413 from Content-Length and close the
-		// connection before a large body is written, which a client that is
-		// still writing sees as a reset. Clients sending large bodies ask
-		// first (Expect: 100-continue) and read the 413 reliably.
-		req.Header.Set("Expect", "100-continue")
-		client = &http.Client{Transport: &http.Transport{ExpectContinueTimeout: 5 * time.Second}}
-	}
-	res, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("status %d, body is not JSON: %q", res.StatusCode, raw)
-	}
-	return res.StatusCode, out, res.Header
-}
-
-func streamMessages(t *testing.T, js njs.JetStream, stream string) uint64 {
-	t.Helper()
-	s, err := js.Stream(context.Background(), stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
-}
 
 const goodBatch = `[
  {"event_id":"e1","user_id":"u1","session_id":"s1","event_name":"app_open","client_timestamp":"2026-11-26T10:00:00.5Z","app_version":"1.2.3","device_os":"iOS 18.1","metadata":{"screen":"home","retries":3,"dark":true},"message":"opened from push"},
@@ -118,13 +19,13 @@ const goodBatch = `[
 ]`
 
 func TestTrackPublishesOneDurableBatch(t *testing.T) {
-	base, stream, js := startIngest(t)
-	status, body, _ := post(t, base+"/v1/track", "Bearer "+testKey, "application/json", goodBatch)
-	if status != http.StatusAccepted || body["accepted"] != 2.0 || body["rejected"] != 0.0 {
-		t.Fatalf("status %d body %v", status, body)
+	e := startIngest(t, "", nil)
+	res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(goodBatch)})
+	if res.status != http.StatusAccepted || res.json["accepted"] != 2.0 || res.json["rejected"] != 0.0 {
+		t.Fatalf("status %d body %s", res.status, res.raw)
 	}
 	// 202 was sent after the stream's ack: the batch must already be stored.
-	s, _ := js.Stream(context.Background(), stream)
+	s, _ := e.js.Stream(context.Background(), e.stream)
 	raw, err := s.GetMsg(context.Background(), 1)
 	if err != nil {
 		t.Fatalf("stream has no message after 202: %v", err)
@@ -134,105 +35,220 @@ func TestTrackPublishesOneDurableBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	if batch.AppId != "app-test" || len(batch.Events) != 2 || batch.BatchId == "" || batch.ReceivedAt == nil ||
-		batch.ClientIp != "127.0.0.1" || batch.UserAgent != "TestApp/1.0 (iPhone; iOS 18.1)" {
+		batch.ClientIp != "127.0.0.1" || batch.UserAgent != "TestApp/1.0 (iPhone; iOS 18.1)" || batch.SentAt != nil {
 		t.Fatalf("batch %v", &batch)
 	}
 	if raw.Header.Get("Nats-Msg-Id") != batch.BatchId || !strings.HasSuffix(raw.Subject, ".app-test") {
 		t.Fatalf("message id %q subject %q", raw.Header.Get("Nats-Msg-Id"), raw.Subject)
 	}
-	e := batch.Events[0]
+	got := batch.Events[0]
 	want := &telemetryv1.Event{EventId: "e1", UserId: "u1", SessionId: "s1", EventName: "app_open",
 		AppVersion: "1.2.3", DeviceOs: "iOS 18.1", Message: "opened from push",
-		Metadata: map[string]string{"screen": "home", "retries": "3", "dark": "true"}}
-	want.ClientTimestamp = e.ClientTimestamp
-	if !proto.Equal(e, want) || e.ClientTimestamp.AsTime() != time.Date(2026, 11, 26, 10, 0, 0, 5e8, time.UTC) {
-		t.Fatalf("event %v, want %v", e, want)
+		Metadata:        map[string]string{"screen": "home", "retries": "3", "dark": "true"},
+		ClientTimestamp: timestamppb.New(time.Date(2026, 11, 26, 10, 0, 0, 5e8, time.UTC))}
+	if !proto.Equal(got, want) {
+		t.Fatalf("event %v, want %v", got, want)
 	}
 }
 
 func TestRetriedRequestIsStoredOnce(t *testing.T) {
-	base, stream, js := startIngest(t)
+	e := startIngest(t, "", nil)
 	for i := 0; i < 3; i++ {
-		if status, body, _ := post(t, base+"/v1/track", "Bearer "+testKey, "application/json", goodBatch); status != http.StatusAccepted {
-			t.Fatalf("attempt %d: status %d %v", i, status, body)
+		if res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(goodBatch)}); res.status != http.StatusAccepted {
+			t.Fatalf("attempt %d: %d %s", i, res.status, res.raw)
 		}
 	}
-	if n := streamMessages(t, js, stream); n != 1 {
+	if n := e.messages(t); n != 1 {
 		t.Fatalf("stream holds %d messages after 3 identical requests, want 1", n)
 	}
 }
 
-func TestTrackRejections(t *testing.T) {
-	base, stream, js := startIngest(t)
+// TestContract walks every line of the /v1/track contract that ends in a
+// status code, and checks that only accepted requests publish.
+func TestContract(t *testing.T) {
+	e := startIngest(t, "", map[string]string{"INGEST_MAX_EVENTS": "5", "INGEST_MAX_EVENT_BYTES": "2048"})
+	one := []byte(`[` + event("c1") + `]`)
+	envelope := []byte(`{"sent_at":"2026-11-26T10:00:02Z","events":[` + event("c2") + `]}`)
+	pb, _ := proto.Marshal(&telemetryv1.EventBatch{Events: []*telemetryv1.Event{{
+		EventId: "c3", UserId: "u1", EventName: "tap", ClientTimestamp: timestamppb.New(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)),
+	}}})
+	pbInvalid, _ := proto.Marshal(&telemetryv1.EventBatch{Events: []*telemetryv1.Event{{EventId: "c4"}}})
+	six := `[` + strings.Repeat(event("x")+",", 5) + event("y") + `]`
 	tests := []struct {
-		name       string
-		auth, ct   string
-		body       string
-		wantStatus int
-		wantCode   string
+		name        string
+		req         request
+		wantStatus  int
+		wantCode    string // error.code of a whole-request failure
+		wantAccept  float64
+		wantPublish bool
 	}{
-		{"no key", "", "application/json", goodBatch, 401, "unauthorized"},
-		{"unknown key", "Bearer wrong-key-0123456789", "application/json", goodBatch, 401, "unauthorized"},
-		{"basic scheme is not bearer", "Token " + testKey, "application/json", goodBatch, 401, "unauthorized"},
-		{"wrong content type", "Bearer " + testKey, "text/plain", goodBatch, 415, "unsupported_media_type"},
-		{"not json", "Bearer " + testKey, "application/json", `{{{`, 400, "invalid_json"},
-		{"empty array", "Bearer " + testKey, "application/json", `[]`, 400, "no_events"},
-		{"body over 1 MiB", "Bearer " + testKey, "application/json", `[` + strings.Repeat(" ", 1<<20) + `]`, 413, "request_entity_too_large"},
+		{"bearer, bare array", request{auth: bearer(testKey), contentType: "application/json", body: one}, 202, "", 1, true},
+		{"basic auth, key as user", request{auth: basic(testKey, ""), contentType: "application/json; charset=utf-8", body: envelope}, 202, "", 1, true},
+		{"gzip", request{auth: bearer(testKey), contentType: "application/json", encoding: "gzip", body: gz(t, []byte(`[`+event("c5")+`]`))}, 202, "", 1, true},
+		{"protobuf EventBatch", request{auth: bearer(testKey), contentType: "application/x-protobuf", body: pb}, 202, "", 1, true},
+		{"protobuf gzip", request{auth: bearer(testKey), contentType: "application/x-protobuf", encoding: "gzip", body: gz(t, pb)}, 202, "", 0, false},
+		{"no key", request{contentType: "application/json", body: one}, 401, "unauthorized", 0, false},
+		{"unknown key", request{auth: bearer("wrong-key-0123456789"), contentType: "application/json", body: one}, 401, "unauthorized", 0, false},
+		{"basic with a password", request{auth: basic(testKey, "secret"), contentType: "application/json", body: one}, 401, "unauthorized", 0, false},
+		{"basic garbage", request{auth: "Basic %%%", contentType: "application/json", body: one}, 401, "unauthorized", 0, false},
+		{"unknown scheme", request{auth: "Token " + testKey, contentType: "application/json", body: one}, 401, "unauthorized", 0, false},
+		{"no content type", request{auth: bearer(testKey), body: one}, 415, "unsupported_media_type", 0, false},
+		{"text/plain", request{auth: bearer(testKey), contentType: "text/plain", body: one}, 415, "unsupported_media_type", 0, false},
+		{"deflate", request{auth: bearer(testKey), contentType: "application/json", encoding: "deflate", body: one}, 415, "unsupported_encoding", 0, false},
+		{"br", request{auth: bearer(testKey), contentType: "application/json", encoding: "br", body: one}, 415, "unsupported_encoding", 0, false},
+		{"gzip header, plain body", request{auth: bearer(testKey), contentType: "application/json", encoding: "gzip", body: one}, 400, "invalid_gzip", 0, false},
+		{"not json", request{auth: bearer(testKey), contentType: "application/json", body: []byte(`{{{`)}, 400, "invalid_json", 0, false},
+		{"empty body", request{auth: bearer(testKey), contentType: "application/json", body: nil}, 400, "empty_body", 0, false},
+		{"empty array", request{auth: bearer(testKey), contentType: "application/json", body: []byte(`[]`)}, 400, "no_events", 0, false},
+		{"scalar body", request{auth: bearer(testKey), contentType: "application/json", body: []byte(`"events"`)}, 400, "invalid_json", 0, false},
+		{"envelope without events", request{auth: bearer(testKey), contentType: "application/json", body: []byte(`{"sent_at":"2026-11-26T10:00:00Z"}`)}, 400, "missing_events", 0, false},
+		{"bad sent_at", request{auth: bearer(testKey), contentType: "application/json", body: []byte(`{"sent_at":"now","events":[` + event("z") + `]}`)}, 400, "invalid_sent_at", 0, false},
+		{"not protobuf", request{auth: bearer(testKey), contentType: "application/x-protobuf", body: []byte("\xff\xff\xff")}, 400, "invalid_protobuf", 0, false},
+		{"protobuf, no valid event", request{auth: bearer(testKey), contentType: "application/x-protobuf", body: pbInvalid}, 400, "", 0, false},
+		{"too many events", request{auth: bearer(testKey), contentType: "application/json", body: []byte(six)}, 413, "too_many_events", 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, body, hdr := post(t, base+"/v1/track", tt.auth, tt.ct, tt.body)
-			errObj, _ := body["error"].(map[string]any)
-			if status != tt.wantStatus || errObj["code"] != tt.wantCode || errObj["message"] == "" {
-				t.Fatalf("status %d body %v, want %d %s", status, body, tt.wantStatus, tt.wantCode)
+			before := e.messages(t)
+			res := e.post(t, tt.req)
+			if res.status != tt.wantStatus || res.errorCode() != tt.wantCode {
+				t.Fatalf("got %d %s, want %d %q", res.status, res.raw, tt.wantStatus, tt.wantCode)
 			}
-			if status == 401 && hdr.Get("WWW-Authenticate") == "" {
+			if tt.wantCode != "" {
+				if msg, _ := res.json["error"].(map[string]any)["message"].(string); msg == "" {
+					t.Errorf("error without a message: %s", res.raw)
+				}
+			}
+			if tt.wantStatus == 202 && tt.wantAccept > 0 && res.json["accepted"] != tt.wantAccept {
+				t.Errorf("accepted %v, want %v", res.json["accepted"], tt.wantAccept)
+			}
+			if tt.wantStatus == 401 && res.header.Get("WWW-Authenticate") == "" {
 				t.Error("401 without WWW-Authenticate")
 			}
+			published := e.messages(t) > before
+			if tt.wantStatus != 202 && published {
+				t.Errorf("a %d request published a message", res.status)
+			}
+			if tt.wantPublish && !published {
+				t.Errorf("an accepted request published nothing")
+			}
 		})
-	}
-	t.Run("no valid event", func(t *testing.T) {
-		status, body, _ := post(t, base+"/v1/track", "Bearer "+testKey, "application/json", `[{"event_id":"x"}]`)
-		errs, _ := body["errors"].([]any)
-		if status != 400 || body["rejected"] != 1.0 || len(errs) != 1 {
-			t.Fatalf("status %d body %v", status, body)
-		}
-	})
-	if n := streamMessages(t, js, stream); n != 0 {
-		t.Fatalf("rejected requests published %d messages", n)
 	}
 }
 
 func TestPartialAcceptance(t *testing.T) {
-	base, stream, js := startIngest(t)
+	e := startIngest(t, "", nil)
 	body := `[{"event_id":"ok","user_id":"u","event_name":"x","client_timestamp":"2026-11-26T10:00:00Z"},
 	          {"event_id":"bad","user_id":"u","event_name":"x","client_timestamp":"later"},
-	          {"event_id":"ok","user_id":"u","event_name":"x","client_timestamp":"2026-11-26T10:00:00Z"}]`
-	status, res, _ := post(t, base+"/v1/track", "Bearer "+testKey, "application/json", body)
-	if status != 202 || res["accepted"] != 1.0 || res["rejected"] != 1.0 || res["duplicates"] != 1.0 {
-		t.Fatalf("status %d %v", status, res)
+	          {"event_id":"ok","user_id":"u","event_name":"x","client_timestamp":"2026-11-26T10:00:00Z"},
+	          {"event_id":"num","user_id":42,"event_name":"x","client_timestamp":"2026-11-26T10:00:00Z"},
+	          {"event_id":"nested","user_id":"u","event_name":"x","client_timestamp":"2026-11-26T10:00:00Z","metadata":{"a":{"b":1}}}]`
+	res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(body)})
+	if res.status != 202 || res.json["accepted"] != 1.0 || res.json["rejected"] != 3.0 || res.json["duplicates"] != 1.0 {
+		t.Fatalf("status %d %s", res.status, res.raw)
 	}
-	errs := res["errors"].([]any)
-	e := errs[0].(map[string]any)
-	if e["index"] != 1.0 || e["event_id"] != "bad" || e["field"] != "client_timestamp" {
-		t.Fatalf("error %v", e)
+	want := []struct {
+		index         float64
+		id, field     string
+		messageSubstr string
+	}{
+		{1, "bad", "client_timestamp", "RFC 3339"},
+		{3, "num", "user_id", "expected a string, got number"},
+		{4, "nested", "metadata.a", "string, number or boolean"},
 	}
-	if n := streamMessages(t, js, stream); n != 1 {
+	errs := res.json["errors"].([]any)
+	if len(errs) != len(want) {
+		t.Fatalf("errors %v", errs)
+	}
+	for i, w := range want {
+		got := errs[i].(map[string]any)
+		if got["index"] != w.index || got["event_id"] != w.id || got["field"] != w.field || !strings.Contains(got["message"].(string), w.messageSubstr) {
+			t.Errorf("error %d = %v, want %+v", i, got, w)
+		}
+	}
+	if n := e.messages(t); n != 1 {
 		t.Fatalf("stream holds %d messages", n)
 	}
 }
 
-func TestHealthAndReadiness(t *testing.T) {
-	base, _, _ := startIngest(t)
-	for _, path := range []string{"/healthz", "/readyz"} {
-		res, err := http.Get(base + path)
+func TestTrustedProxyForwardedFor(t *testing.T) {
+	tests := []struct {
+		name, trusted, xff, want string
+	}{
+		{"untrusted peer: header ignored", "", "198.51.100.7", "127.0.0.1"},
+		{"trusted peer: client from header", "127.0.0.1/32", "6.6.6.6, 198.51.100.7", "198.51.100.7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := startIngest(t, "", map[string]string{"INGEST_TRUSTED_PROXIES": tt.trusted})
+			res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(goodBatch),
+				header: map[string]string{"X-Forwarded-For": tt.xff}})
+			if res.status != 202 {
+				t.Fatalf("%d %s", res.status, res.raw)
+			}
+			s, _ := e.js.Stream(context.Background(), e.stream)
+			raw, err := s.GetMsg(context.Background(), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var batch telemetryv1.EventBatch
+			if err := proto.Unmarshal(raw.Data, &batch); err != nil || batch.ClientIp != tt.want {
+				t.Fatalf("client_ip %q, want %q (%v)", batch.ClientIp, tt.want, err)
+			}
+		})
+	}
+}
+
+func TestRateLimitPerApp(t *testing.T) {
+	e := startIngest(t, "", map[string]string{"INGEST_RATE_LIMIT_EVENTS_PER_SEC": "0.01", "INGEST_MAX_EVENTS": "3", "INGEST_RATE_LIMIT_BURST": "3"})
+	body := func(ids ...string) []byte {
+		parts := make([]string, len(ids))
+		for i, id := range ids {
+			parts[i] = event(id)
+		}
+		return []byte("[" + strings.Join(parts, ",") + "]")
+	}
+	if res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: body("r1", "r2")}); res.status != 202 {
+		t.Fatalf("first: %d %s", res.status, res.raw)
+	}
+	res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: body("r3", "r4")})
+	if res.status != http.StatusTooManyRequests || res.errorCode() != "rate_limited" || res.header.Get("Retry-After") == "" {
+		t.Fatalf("over the limit: %d %s %v", res.status, res.raw, res.header)
+	}
+	if n := e.messages(t); n != 1 {
+		t.Fatalf("stream holds %d messages, want 1", n)
+	}
+}
+
+func TestHealthReadinessAndMetrics(t *testing.T) {
+	e := startIngest(t, "", nil)
+	e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(goodBatch)})
+	e.post(t, request{contentType: "application/json", body: []byte(goodBatch)})
+	for path, want := range map[string][]string{
+		"/healthz": {`"ok"`},
+		"/readyz":  {`"nats":"ok"`},
+		"/metrics": {
+			`ingest_requests_total{status="202",transport="http"} 1`,
+			`ingest_requests_total{status="401",transport="http"} 1`,
+			`ingest_events_total{outcome="accepted",reason=""} 2`,
+			`ingest_publish_duration_seconds_count 1`,
+			`ingest_publishes_in_flight 0`,
+			`go_goroutines`,
+		},
+	} {
+		res, err := http.Get(e.base + path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(res.Body)
 		res.Body.Close()
-		if res.StatusCode != 200 || !bytes.Contains(b, []byte(`"ok"`)) {
+		if res.StatusCode != 200 {
 			t.Fatalf("%s: %d %s", path, res.StatusCode, b)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("%s lacks %q", path, w)
+			}
 		}
 	}
 }

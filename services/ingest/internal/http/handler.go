@@ -1,31 +1,45 @@
 // Package http is the ingest service's HTTP edge: authentication, body
-// decoding, and the one mapping from track errors to status codes.
+// decoding and limits, and the one mapping from track errors to status codes.
 package http
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"log/slog"
-	"mime"
+	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/evtrack/telemetry/platform/health"
 	"github.com/evtrack/telemetry/services/ingest/internal/auth"
+	"github.com/evtrack/telemetry/services/ingest/internal/metrics"
 	"github.com/evtrack/telemetry/services/ingest/internal/track"
 )
 
 // Options configure the HTTP edge.
 type Options struct {
-	MaxBodyBytes   int
-	RetryAfterSecs int // Retry-After on 503
-	TracerProvider trace.TracerProvider
-	Propagator     propagation.TextMapPropagator
+	MaxBodyBytes    int   // on the wire
+	MaxDecodedBytes int64 // after decompression
+	DecodeBudget    int64 // decompressed bytes held by all requests at once
+	MaxConnections  int
+	ReadTimeout     time.Duration
+	TrustedProxies  []string
+	RetryAfter      time.Duration
+	Gate            *track.Gate
+	Metrics         *metrics.Ingest
+	Registry        *prometheus.Registry
+	TracerProvider  trace.TracerProvider
+	Propagator      propagation.TextMapPropagator
 }
 
 // Handler serves /v1/track.
@@ -34,16 +48,30 @@ type Handler struct {
 	tracker *track.Tracker
 	log     *slog.Logger
 	opts    Options
+	json    track.JSONDecoder
+	gunzip  *decompressor
+	proxies trustedProxies
 }
 
 // NewApp returns the Fiber app with every route of the ingest service.
-func NewApp(keys *auth.WriteKeys, tracker *track.Tracker, checker *health.Checker, log *slog.Logger, opts Options) *fiber.App {
-	h := &Handler{keys: keys, tracker: tracker, log: log, opts: opts}
+func NewApp(keys *auth.WriteKeys, tracker *track.Tracker, checker *health.Checker, log *slog.Logger, opts Options) (*fiber.App, error) {
+	proxies, err := parseTrustedProxies(opts.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{keys: keys, tracker: tracker, log: log, opts: opts, proxies: proxies,
+		gunzip: newDecompressor(opts.MaxDecodedBytes, opts.DecodeBudget)}
 	app := fiber.New(fiber.Config{
 		AppName:               "ingest",
 		BodyLimit:             opts.MaxBodyBytes,
+		Concurrency:           opts.MaxConnections,
+		ReadTimeout:           opts.ReadTimeout,
+		WriteTimeout:          opts.ReadTimeout,
+		IdleTimeout:           2 * time.Minute,
 		DisableStartupMessage: true,
-		ErrorHandler:          h.frameworkError,
+		// Bodies are decompressed here, under limits, never by the framework.
+		DisablePreParseMultipartForm: true,
+		ErrorHandler:                 h.frameworkError,
 	})
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", func(c *fiber.Ctx) error {
@@ -55,8 +83,9 @@ func NewApp(keys *auth.WriteKeys, tracker *track.Tracker, checker *health.Checke
 		}
 		return c.JSON(rep)
 	})
+	app.Get("/metrics", h.metrics)
 	app.Post("/v1/track", tracing(opts.TracerProvider, opts.Propagator), h.track)
-	return app
+	return app, nil
 }
 
 type errorBody struct {
@@ -69,42 +98,105 @@ type errorDetail struct {
 }
 
 func (h *Handler) track(c *fiber.Ctx) error {
+	start := time.Now()
+	err := h.serveTrack(c)
+	h.opts.Metrics.RequestSeconds.WithLabelValues("http").Observe(time.Since(start).Seconds())
+	return err
+}
+
+func (h *Handler) serveTrack(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	appID, ok := h.authenticate(c)
 	if !ok {
-		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="ingest"`)
-		return c.Status(fiber.StatusUnauthorized).JSON(errorBody{errorDetail{"unauthorized", "a valid write key is required: Authorization: Bearer <write key>"}})
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="ingest", Basic realm="ingest"`)
+		return h.reply(c, fiber.StatusUnauthorized, errorBody{errorDetail{"unauthorized",
+			"a valid write key is required: Authorization: Bearer <write key> (or Basic with the key as user name)"}})
 	}
-	if mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType)); err != nil || mt != fiber.MIMEApplicationJSON {
-		return c.Status(fiber.StatusUnsupportedMediaType).JSON(errorBody{errorDetail{"unsupported_media_type", "Content-Type must be application/json"}})
-	}
-	req, err := track.DecodeJSON(c.Body())
+	release, err := h.opts.Gate.Enter(h.opts.RetryAfter)
 	if err != nil {
 		return h.writeError(c, track.Result{}, err)
 	}
-	res, err := h.tracker.Track(ctx, track.Facts{AppID: appID, ClientIP: c.IP(), UserAgent: c.Get(fiber.HeaderUserAgent)}, req)
+	defer release()
+
+	f, err := mediaType(c.Get(fiber.HeaderContentType))
+	if err != nil {
+		return h.writeError(c, track.Result{}, err)
+	}
+	// Request().Body() is the body as sent; Fiber's c.Body() would inflate
+	// it without any bound.
+	body, done, err := h.gunzip.decode(c.Get(fiber.HeaderContentEncoding), c.Request().Body())
+	if err != nil {
+		return h.writeError(c, track.Result{}, err)
+	}
+	defer done()
+	var req track.Request
+	if f == formatProto {
+		req, err = track.DecodeProto(body)
+	} else {
+		req, err = h.json.Decode(body)
+	}
+	if err != nil {
+		return h.writeError(c, track.Result{}, err)
+	}
+	facts := track.Facts{AppID: appID, ClientIP: h.clientIP(c), UserAgent: truncateUA(c.Get(fiber.HeaderUserAgent))}
+	res, err := h.tracker.Track(ctx, facts, req)
 	if err != nil {
 		return h.writeError(c, res, err)
 	}
-	return c.Status(fiber.StatusAccepted).JSON(res)
+	return h.reply(c, fiber.StatusAccepted, res)
 }
 
-// authenticate reads the write key from "Authorization: Bearer <key>".
+func (h *Handler) reply(c *fiber.Ctx, status int, body any) error {
+	h.opts.Metrics.Requests.WithLabelValues("http", strconv.Itoa(status)).Inc()
+	return c.Status(status).JSON(body)
+}
+
+// authenticate reads the write key from "Authorization: Bearer <key>" or
+// "Authorization: Basic base64(<key>:)".
 func (h *Handler) authenticate(c *fiber.Ctx) (string, bool) {
-	key, ok := bearer(c.Get(fiber.HeaderAuthorization))
+	key, ok := WriteKey(c.Get(fiber.HeaderAuthorization))
 	if !ok {
 		return "", false
 	}
 	return h.keys.AppID(key)
 }
 
-func bearer(header string) (string, bool) {
-	scheme, rest, ok := strings.Cut(header, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+// WriteKey extracts the key from an Authorization header value: Bearer, or
+// Basic with the key as user name and an empty password.
+func WriteKey(header string) (string, bool) {
+	scheme, rest, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok {
 		return "", false
 	}
-	key := strings.TrimSpace(rest)
-	return key, key != ""
+	rest = strings.TrimSpace(rest)
+	switch {
+	case strings.EqualFold(scheme, "Bearer"):
+		return rest, rest != ""
+	case strings.EqualFold(scheme, "Basic"):
+		raw, err := base64.StdEncoding.DecodeString(rest)
+		if err != nil {
+			return "", false
+		}
+		user, pass, ok := strings.Cut(string(raw), ":")
+		if !ok || pass != "" || user == "" {
+			return "", false
+		}
+		return user, true
+	default:
+		return "", false
+	}
+}
+
+func (h *Handler) clientIP(c *fiber.Ctx) string {
+	peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
+	return h.proxies.clientIP(peer, c.Get(fiber.HeaderXForwardedFor))
+}
+
+func truncateUA(ua string) string {
+	if len(ua) > 512 {
+		return ua[:512]
+	}
+	return ua
 }
 
 // writeError is the one place track errors become HTTP statuses.
@@ -112,23 +204,43 @@ func (h *Handler) writeError(c *fiber.Ctx, res track.Result, err error) error {
 	te, ok := track.AsError(err)
 	if !ok {
 		h.log.ErrorContext(c.UserContext(), "track failed", "error", err)
-		return c.Status(fiber.StatusInternalServerError).JSON(errorBody{errorDetail{"internal", "internal error"}})
+		return h.reply(c, fiber.StatusInternalServerError, errorBody{errorDetail{"internal", "internal error"}})
 	}
+	body := any(errorBody{errorDetail{te.Code, te.Message}})
+	var status int
 	switch te.Kind {
 	case track.KindInvalid:
+		status = fiber.StatusBadRequest
 		if te.Code == "no_valid_events" {
-			return c.Status(fiber.StatusBadRequest).JSON(res)
+			body = res
 		}
-		return c.Status(fiber.StatusBadRequest).JSON(errorBody{errorDetail{te.Code, te.Message}})
 	case track.KindTooLarge:
-		return c.Status(fiber.StatusRequestEntityTooLarge).JSON(errorBody{errorDetail{te.Code, te.Message}})
+		status = fiber.StatusRequestEntityTooLarge
+	case track.KindUnsupported:
+		status = fiber.StatusUnsupportedMediaType
+	case track.KindRateLimited:
+		status = fiber.StatusTooManyRequests
+	case track.KindOverloaded:
+		status = fiber.StatusServiceUnavailable
 	case track.KindUnavailable:
+		status = fiber.StatusServiceUnavailable
 		h.log.WarnContext(c.UserContext(), "batch not stored", "error", err)
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(h.opts.RetryAfterSecs, 1)))
-		return c.Status(fiber.StatusServiceUnavailable).JSON(errorBody{errorDetail{te.Code, te.Message}})
 	default:
-		return c.Status(fiber.StatusInternalServerError).JSON(errorBody{errorDetail{"internal", "internal error"}})
+		h.log.ErrorContext(c.UserContext(), "track failed", "error", err)
+		return h.reply(c, fiber.StatusInternalServerError, errorBody{errorDetail{"internal", "internal error"}})
 	}
+	if status == fiber.StatusTooManyRequests || status == fiber.StatusServiceUnavailable {
+		c.Set(fiber.HeaderRetryAfter, retryAfter(te.RetryAfter, h.opts.RetryAfter))
+	}
+	return h.reply(c, status, body)
+}
+
+// retryAfter is whole seconds, rounded up, at least 1.
+func retryAfter(d, def time.Duration) string {
+	if d <= 0 {
+		d = def
+	}
+	return strconv.Itoa(max(1, int(math.Ceil(d.Seconds()))))
 }
 
 // frameworkError answers errors raised by Fiber itself (body too large,
@@ -137,8 +249,28 @@ func (h *Handler) frameworkError(c *fiber.Ctx, err error) error {
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
 		code := strings.ToLower(strings.ReplaceAll(http.StatusText(fe.Code), " ", "_"))
-		return c.Status(fe.Code).JSON(errorBody{errorDetail{code, fe.Message}})
+		if fe.Code == fiber.StatusRequestEntityTooLarge {
+			code = "body_too_large"
+		}
+		return h.reply(c, fe.Code, errorBody{errorDetail{code, fe.Message}})
 	}
 	h.log.ErrorContext(c.UserContext(), "request failed", "error", err)
-	return c.Status(fiber.StatusInternalServerError).JSON(errorBody{errorDetail{"internal", "internal error"}})
+	return h.reply(c, fiber.StatusInternalServerError, errorBody{errorDetail{"internal", "internal error"}})
+}
+
+// metrics serves the registry in the Prometheus text format.
+func (h *Handler) metrics(c *fiber.Ctx) error {
+	mfs, err := h.opts.Registry.Gather()
+	if err != nil {
+		h.log.Warn("gather metrics", "error", err)
+	}
+	format := expfmt.NewFormat(expfmt.TypeTextPlain)
+	c.Set(fiber.HeaderContentType, string(format))
+	enc := expfmt.NewEncoder(c.Response().BodyWriter(), format)
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return err
+		}
+	}
+	return nil
 }

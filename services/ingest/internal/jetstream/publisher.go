@@ -9,6 +9,8 @@ import (
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/platform/natsx"
+	"github.com/evtrack/telemetry/services/ingest/internal/metrics"
+	"github.com/evtrack/telemetry/services/ingest/internal/track"
 	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
@@ -48,23 +50,35 @@ func EnsureStream(ctx context.Context, js njs.JetStream, cfg StreamConfig) (njs.
 	return s, nil
 }
 
+// PublisherOptions configure a BatchPublisher.
+type PublisherOptions struct {
+	Timeout     time.Duration // longest wait for one acknowledgement
+	MaxInFlight int           // publishes awaiting acknowledgement at once
+	Metrics     *metrics.Ingest
+	Tracer      trace.TracerProvider
+	Propagator  propagation.TextMapPropagator
+}
+
 // BatchPublisher publishes one message per batch and waits for the stream's
-// acknowledgement, so a returned nil means the batch is stored.
+// acknowledgement, so a returned nil means the batch is stored. Concurrent
+// requests' publishes are pipelined on the one connection; at most
+// MaxInFlight wait for acknowledgements, and beyond that PublishBatch fails
+// at once with track.ErrOverloaded instead of queueing.
 type BatchPublisher struct {
 	js            njs.JetStream
 	stream        string
 	subjectPrefix string
-	timeout       time.Duration
+	opts          PublisherOptions
+	inFlight      chan struct{}
 	tracer        trace.Tracer
-	prop          propagation.TextMapPropagator
 }
 
-// NewBatchPublisher returns a publisher into cfg's stream; timeout bounds the
-// wait for each acknowledgement.
-func NewBatchPublisher(js njs.JetStream, cfg StreamConfig, timeout time.Duration, tp trace.TracerProvider, prop propagation.TextMapPropagator) *BatchPublisher {
+// NewBatchPublisher returns a publisher into cfg's stream.
+func NewBatchPublisher(js njs.JetStream, cfg StreamConfig, opts PublisherOptions) *BatchPublisher {
 	return &BatchPublisher{
-		js: js, stream: cfg.Name, subjectPrefix: cfg.SubjectPrefix, timeout: timeout,
-		tracer: tp.Tracer("github.com/evtrack/telemetry/services/ingest/internal/jetstream"), prop: prop,
+		js: js, stream: cfg.Name, subjectPrefix: cfg.SubjectPrefix, opts: opts,
+		inFlight: make(chan struct{}, opts.MaxInFlight),
+		tracer:   opts.Tracer.Tracer("github.com/evtrack/telemetry/services/ingest/internal/jetstream"),
 	}
 }
 
@@ -88,19 +102,32 @@ func (p *BatchPublisher) PublishBatch(ctx context.Context, batch *telemetryv1.Ev
 		return fmt.Errorf("marshal batch %s: %w", batch.BatchId, err)
 	}
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
-	p.prop.Inject(ctx, natsx.HeaderCarrier(msg.Header))
+	p.opts.Propagator.Inject(ctx, natsx.HeaderCarrier(msg.Header))
 
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
+	select {
+	case p.inFlight <- struct{}{}:
+	default:
+		span.SetStatus(codes.Error, "overloaded")
+		return fmt.Errorf("publish batch %s: %d publishes in flight: %w", batch.BatchId, cap(p.inFlight), track.ErrOverloaded)
+	}
+	m := p.opts.Metrics
+	m.PublishesInFlight.Inc()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
 	ack, err := p.js.PublishMsg(ctx, msg, njs.WithMsgID(batch.BatchId), njs.WithExpectStream(p.stream))
+	cancel()
+	m.PublishesInFlight.Dec()
+	<-p.inFlight
 	if err != nil {
+		m.PublishFailures.Inc()
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "publish")
 		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("publish batch %s: no acknowledgement within %s: %w", batch.BatchId, p.timeout, err)
+			return fmt.Errorf("publish batch %s: no acknowledgement within %s: %w", batch.BatchId, p.opts.Timeout, err)
 		}
 		return fmt.Errorf("publish batch %s: %w", batch.BatchId, err)
 	}
+	m.PublishSeconds.Observe(time.Since(start).Seconds())
 	span.SetAttributes(attribute.Int64("messaging.nats.stream_sequence", int64(ack.Sequence)),
 		attribute.Bool("messaging.nats.duplicate", ack.Duplicate))
 	return nil

@@ -1,29 +1,32 @@
 package track
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
+
+	"github.com/valyala/fastjson"
 )
 
 // Input is one event as the client sent it, before validation.
 type Input struct {
-	EventID         string         `json:"event_id"`
-	UserID          string         `json:"user_id"`
-	AnonymousID     string         `json:"anonymous_id"`
-	SessionID       string         `json:"session_id"`
-	EventName       string         `json:"event_name"`
-	ClientTimestamp string         `json:"client_timestamp"`
-	AppVersion      string         `json:"app_version"`
-	DeviceOS        string         `json:"device_os"`
-	Metadata        map[string]any `json:"metadata"`
-	Message         string         `json:"message"`
+	EventID         string
+	UserID          string
+	AnonymousID     string
+	SessionID       string
+	EventName       string
+	ClientTimestamp string
+	AppVersion      string
+	DeviceOS        string
+	Metadata        map[string]string
+	Message         string
 
-	// decodeErr is set when this element could not be decoded into the
-	// fields above (for example a number where a string belongs).
+	// size is the bytes of the event's values and metadata keys and values,
+	// checked against Limits.MaxEventBytes.
+	size int
+	// decodeErr is set when the element could not be read into the fields
+	// above (a number where a string belongs, a nested metadata value, ...).
 	decodeErr *EventError
 }
 
@@ -33,122 +36,182 @@ type Request struct {
 	Events []Input
 }
 
-// DecodeJSON parses a body that is either a JSON array of events or an
-// envelope {"sent_at": "...", "events": [...]}. A body that is not JSON of
-// either shape is a KindInvalid *Error saying where it broke; an element of
-// the array that has the wrong shape only makes that event invalid.
-func DecodeJSON(body []byte) (Request, error) {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	var raws []json.RawMessage
+// JSONDecoder parses /v1/track JSON bodies. It walks the parsed document once
+// with no reflection, reporting per-event shape problems against the event
+// instead of failing the whole request. Safe for concurrent use.
+type JSONDecoder struct {
+	parsers fastjson.ParserPool
+}
+
+// Decode parses a body that is either a JSON array of events or an envelope
+// {"sent_at": "...", "events": [...]}. A body that is not JSON of either
+// shape is a KindInvalid *Error saying where it broke; an element of the
+// array with the wrong shape only makes that event invalid.
+func (d *JSONDecoder) Decode(body []byte) (Request, error) {
 	var req Request
-	switch {
-	case len(trimmed) == 0:
-		return req, &Error{Kind: KindInvalid, Code: "empty_body", Message: "the body is empty; send a JSON array of events"}
-	case trimmed[0] == '[':
-		if err := json.Unmarshal(body, &raws); err != nil {
-			return req, syntaxError(err)
-		}
-	case trimmed[0] == '{':
-		var env struct {
-			SentAt *string            `json:"sent_at"`
-			Events *[]json.RawMessage `json:"events"`
-		}
-		if err := json.Unmarshal(body, &env); err != nil {
-			return req, syntaxError(err)
-		}
-		if env.Events == nil {
+	p := d.parsers.Get()
+	defer d.parsers.Put(p)
+	v, err := p.ParseBytes(body)
+	if err != nil {
+		return req, syntaxError(body, err)
+	}
+	var events []*fastjson.Value
+	switch v.Type() {
+	case fastjson.TypeArray:
+		events, _ = v.Array()
+	case fastjson.TypeObject:
+		ev := v.Get("events")
+		if ev == nil {
 			return req, &Error{Kind: KindInvalid, Code: "missing_events", Message: `field "events": required in the envelope form`}
 		}
-		raws = *env.Events
-		if env.SentAt != nil {
-			t, err := time.Parse(time.RFC3339Nano, *env.SentAt)
+		if events, err = ev.Array(); err != nil {
+			return req, &Error{Kind: KindInvalid, Code: "invalid_json", Message: fmt.Sprintf(`field "events": expected an array, got %s`, ev.Type())}
+		}
+		if sv := v.Get("sent_at"); sv != nil && sv.Type() != fastjson.TypeNull {
+			s, err := sv.StringBytes()
 			if err != nil {
-				return req, &Error{Kind: KindInvalid, Code: "invalid_sent_at", Message: fmt.Sprintf(`field "sent_at": %q is not an RFC 3339 timestamp`, *env.SentAt)}
+				return req, &Error{Kind: KindInvalid, Code: "invalid_sent_at", Message: fmt.Sprintf(`field "sent_at": expected an RFC 3339 string, got %s`, sv.Type())}
+			}
+			t, err := time.Parse(time.RFC3339Nano, string(s))
+			if err != nil {
+				return req, &Error{Kind: KindInvalid, Code: "invalid_sent_at", Message: fmt.Sprintf(`field "sent_at": %q is not an RFC 3339 timestamp`, truncate(string(s), 64))}
 			}
 			req.SentAt = t
 		}
 	default:
-		return req, &Error{Kind: KindInvalid, Code: "invalid_json", Message: "offset 0: the body must be a JSON array of events or an object with an \"events\" array"}
+		return req, &Error{Kind: KindInvalid, Code: "invalid_json", Message: fmt.Sprintf("offset 0: the body must be a JSON array of events or an object with an \"events\" array, not %s", v.Type())}
 	}
-	req.Events = make([]Input, len(raws))
-	for i, raw := range raws {
-		in := &req.Events[i]
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		if err := dec.Decode(in); err != nil {
-			*in = Input{EventID: peekEventID(raw)}
-			in.decodeErr = elementError(i, in.EventID, err)
-		}
+	req.Events = make([]Input, len(events))
+	for i, ev := range events {
+		decodeEvent(i, ev, &req.Events[i])
 	}
 	return req, nil
 }
 
-func syntaxError(err error) error {
+// decodeEvent copies one element's fields out of the parser's memory.
+func decodeEvent(i int, v *fastjson.Value, in *Input) {
+	obj, err := v.Object()
+	if err != nil {
+		in.decodeErr = &EventError{Index: i, Field: "(event)", Message: fmt.Sprintf("expected an object, got %s", v.Type())}
+		return
+	}
+	var bad *EventError
+	fail := func(field, format string, args ...any) {
+		if bad == nil {
+			bad = &EventError{Index: i, Field: field, Message: fmt.Sprintf(format, args...)}
+		}
+	}
+	str := func(field string, fv *fastjson.Value) string {
+		switch fv.Type() {
+		case fastjson.TypeString:
+			b, _ := fv.StringBytes()
+			in.size += len(b)
+			return string(b)
+		case fastjson.TypeNull:
+			return ""
+		default:
+			fail(field, "expected a string, got %s", fv.Type())
+			return ""
+		}
+	}
+	obj.Visit(func(key []byte, fv *fastjson.Value) {
+		switch string(key) {
+		case "event_id":
+			in.EventID = str("event_id", fv)
+		case "user_id":
+			in.UserID = str("user_id", fv)
+		case "anonymous_id":
+			in.AnonymousID = str("anonymous_id", fv)
+		case "session_id":
+			in.SessionID = str("session_id", fv)
+		case "event_name":
+			in.EventName = str("event_name", fv)
+		case "client_timestamp":
+			in.ClientTimestamp = str("client_timestamp", fv)
+		case "app_version":
+			in.AppVersion = str("app_version", fv)
+		case "device_os":
+			in.DeviceOS = str("device_os", fv)
+		case "message":
+			in.Message = str("message", fv)
+		case "metadata":
+			decodeMetadata(fv, in, fail)
+		}
+	})
+	if bad != nil {
+		bad.EventID = in.EventID
+		if len(bad.EventID) > maxEventIDLen {
+			bad.EventID = ""
+		}
+		*in = Input{EventID: bad.EventID, decodeErr: bad}
+	}
+}
+
+func decodeMetadata(v *fastjson.Value, in *Input, fail func(field, format string, args ...any)) {
+	switch v.Type() {
+	case fastjson.TypeNull:
+		return
+	case fastjson.TypeObject:
+	default:
+		fail("metadata", "expected an object, got %s", v.Type())
+		return
+	}
+	obj, _ := v.Object()
+	if obj.Len() == 0 {
+		return
+	}
+	in.Metadata = make(map[string]string, obj.Len())
+	obj.Visit(func(key []byte, mv *fastjson.Value) {
+		k := string(key)
+		var s string
+		switch mv.Type() {
+		case fastjson.TypeString:
+			b, _ := mv.StringBytes()
+			s = string(b)
+		case fastjson.TypeNumber:
+			s = string(mv.MarshalTo(nil))
+		case fastjson.TypeTrue:
+			s = "true"
+		case fastjson.TypeFalse:
+			s = "false"
+		default:
+			fail("metadata."+truncate(k, 64), "must be a string, number or boolean, not %s", mv.Type())
+			return
+		}
+		in.size += len(k) + len(s)
+		in.Metadata[k] = s
+	})
+}
+
+// syntaxError reports where an unparseable body broke. The fast parser does
+// not give offsets, so the standard library re-reads the (already rejected)
+// body to find one.
+func syntaxError(body []byte, perr error) error {
+	var raw json.RawMessage
+	err := json.Unmarshal(body, &raw)
 	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
 	switch {
+	case len(body) == 0 || isSpace(body):
+		return &Error{Kind: KindInvalid, Code: "empty_body", Message: "the body is empty; send a JSON array of events"}
 	case errors.As(err, &se):
 		return &Error{Kind: KindInvalid, Code: "invalid_json", Message: fmt.Sprintf("offset %d: %s", se.Offset, se.Error())}
-	case errors.As(err, &te):
-		field := te.Field
-		if field == "" {
-			field = "(body)"
-		}
-		return &Error{Kind: KindInvalid, Code: "invalid_json", Message: fmt.Sprintf("field %q at offset %d: expected %s, got %s", field, te.Offset, te.Type, te.Value)}
 	default:
-		return &Error{Kind: KindInvalid, Code: "invalid_json", Message: err.Error()}
+		return &Error{Kind: KindInvalid, Code: "invalid_json", Message: "the body is not acceptable JSON: " + truncate(perr.Error(), 200)}
 	}
 }
 
-func elementError(i int, eventID string, err error) *EventError {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		field := te.Field
-		if field == "" {
-			field = "(event)"
+func isSpace(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return false
 		}
-		return &EventError{Index: i, EventID: eventID, Field: field, Message: fmt.Sprintf("expected %s, got %s", jsonKind(te.Type.Kind().String()), te.Value)}
 	}
-	return &EventError{Index: i, EventID: eventID, Field: "(event)", Message: err.Error()}
+	return true
 }
 
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
-		return "a string"
-	case "map", "struct":
-		return "an object"
-	default:
-		return goKind
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-}
-
-// peekEventID recovers event_id from an element that failed to decode, so the
-// client can tell which of its events was rejected.
-func peekEventID(raw json.RawMessage) string {
-	var probe struct {
-		EventID json.RawMessage `json:"event_id"`
-	}
-	if json.Unmarshal(raw, &probe) != nil {
-		return ""
-	}
-	var id string
-	if json.Unmarshal(probe.EventID, &id) != nil || len(id) > maxEventIDLen {
-		return ""
-	}
-	return id
-}
-
-// metadataValue turns a JSON scalar into the stored string form.
-func metadataValue(v any) (string, bool) {
-	switch x := v.(type) {
-	case string:
-		return x, true
-	case json.Number:
-		return x.String(), true
-	case bool:
-		return strconv.FormatBool(x), true
-	default: // nil, objects and arrays
-		return "", false
-	}
+	return s[:n] + "…"
 }

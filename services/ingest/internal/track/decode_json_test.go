@@ -28,11 +28,18 @@ func TestDecodeJSON(t *testing.T) {
 		{"bad sent_at", `{"sent_at":"now","events":[]}`, "invalid_sent_at", 0, false, nil},
 		{"number where string belongs", `[{"event_id":"a","user_id":42},{"event_id":"b"}]`, "", 2, false, map[int]string{0: "user_id"}},
 		{"element not an object", `[1,{"event_id":"b"}]`, "", 2, false, map[int]string{0: "(event)"}},
+		{"metadata scalars become strings", `[{"event_id":"a","metadata":{"n":1.50,"b":false,"s":"x"}}]`, "", 1, false, nil},
 		{"metadata not an object", `[{"event_id":"a","metadata":"x"}]`, "", 1, false, map[int]string{0: "metadata"}},
+		{"nested metadata", `[{"event_id":"a","metadata":{"k":{"x":1}}},{"event_id":"b","metadata":{"k":[1]}}]`, "", 2, false, map[int]string{0: "metadata.k", 1: "metadata.k"}},
+		{"null metadata value", `[{"event_id":"a","metadata":{"k":null}}]`, "", 1, false, map[int]string{0: "metadata.k"}},
+		{"null optional field", `[{"event_id":"a","session_id":null}]`, "", 1, false, nil},
+		{"bool where string belongs", `[{"event_id":"a","event_name":true}]`, "", 1, false, map[int]string{0: "event_name"}},
+		{"deeply nested", strings.Repeat("[", 100000) + strings.Repeat("]", 100000), "invalid_json", 0, false, nil},
+		{"envelope sent_at not a string", `{"sent_at":5,"events":[]}`, "invalid_sent_at", 0, false, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, err := DecodeJSON([]byte(tt.body))
+			req, err := (&JSONDecoder{}).Decode([]byte(tt.body))
 			if tt.wantCode != "" {
 				te, ok := AsError(err)
 				if !ok || te.Code != tt.wantCode || te.Kind != KindInvalid || te.Message == "" {
@@ -60,7 +67,7 @@ func TestDecodeJSON(t *testing.T) {
 }
 
 func TestDecodeJSONSyntaxErrorSaysWhere(t *testing.T) {
-	_, err := DecodeJSON([]byte(`[{"event_id": "a",, }]`))
+	_, err := (&JSONDecoder{}).Decode([]byte(`[{"event_id": "a",, }]`))
 	te, ok := AsError(err)
 	if !ok || !strings.Contains(te.Message, "offset 19") {
 		t.Fatalf("err = %v, want the offset of the error", err)
@@ -68,7 +75,7 @@ func TestDecodeJSONSyntaxErrorSaysWhere(t *testing.T) {
 }
 
 func TestDecodeJSONKeepsEventIDOfBadElement(t *testing.T) {
-	req, err := DecodeJSON([]byte(`[{"event_id":"keep-me","client_timestamp":123}]`))
+	req, err := (&JSONDecoder{}).Decode([]byte(`[{"event_id":"keep-me","client_timestamp":123}]`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,17 +92,46 @@ func FuzzDecodeJSON(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	var d JSONDecoder
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := DecodeJSON(body)
+		req, err := d.Decode(body)
 		if err != nil {
 			if _, ok := AsError(err); !ok {
 				t.Fatalf("error is not a *track.Error: %v", err)
 			}
 			return
 		}
-		events, res := Validate(req.Events, Limits{MaxEvents: 1000, MaxMetadataKeys: 100})
+		events, res := Validate(req.Events, Limits{MaxEvents: 1000, MaxMetadataKeys: 100, MaxEventBytes: 32 << 10})
 		if res.Accepted+res.Rejected+res.Duplicates != len(req.Events) || res.Accepted != len(events) {
 			t.Fatalf("counts %+v do not cover %d events", res, len(req.Events))
 		}
 	})
+}
+
+func TestDecodeJSONMetadataValues(t *testing.T) {
+	req, err := (&JSONDecoder{}).Decode([]byte(`[{"event_id":"a","metadata":{"n":1.50,"i":-3,"e":1e3,"b":false,"t":true,"s":"x\u00e9"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"n": "1.50", "i": "-3", "e": "1e3", "b": "false", "t": "true", "s": "xé"}
+	got := req.Events[0].Metadata
+	if len(got) != len(want) {
+		t.Fatalf("metadata %v", got)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("metadata %s = %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+func TestDecodeJSONKeepsInvalidUTF8ForValidation(t *testing.T) {
+	req, err := (&JSONDecoder{}).Decode([]byte("[{\"event_id\":\"a\",\"user_id\":\"\xff\",\"event_name\":\"x\",\"client_timestamp\":\"2026-11-26T10:00:00Z\"}]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, res := Validate(req.Events, Limits{MaxEvents: 10, MaxMetadataKeys: 10, MaxEventBytes: 1000})
+	if res.Rejected != 1 || res.Errors[0].Field != "user_id" {
+		t.Fatalf("invalid UTF-8 not rejected: %+v", res)
+	}
 }

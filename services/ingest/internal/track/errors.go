@@ -3,6 +3,7 @@ package track
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies a whole-request failure; the HTTP and gRPC edges map each
@@ -16,6 +17,13 @@ const (
 	KindTooLarge
 	// KindUnavailable: the events could not be stored durably now; retry (503).
 	KindUnavailable
+	// KindUnsupported: a Content-Type or Content-Encoding the service does
+	// not read (415).
+	KindUnsupported
+	// KindOverloaded: too much work in flight; retry after a pause (503).
+	KindOverloaded
+	// KindRateLimited: the app is over its rate limit (429).
+	KindRateLimited
 )
 
 // Error is a whole-request failure with a stable machine-readable code.
@@ -24,6 +32,8 @@ type Error struct {
 	Code    string // e.g. "invalid_json", "too_many_events", "publish_failed"
 	Message string
 	Err     error // cause, never shown to clients
+	// RetryAfter, when set, is how long the client should wait (429/503).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

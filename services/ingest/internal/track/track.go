@@ -1,23 +1,31 @@
 // Package track is the ingest use case: validate a decoded batch, publish the
 // valid events durably as one EventBatch, and report what happened to each.
+// The HTTP and gRPC edges both call it, so they behave the same.
 package track
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/evtrack/telemetry/services/ingest/internal/metrics"
 )
 
 // Publisher stores a batch durably; it returns only once the broker has
-// acknowledged it (or failed to).
+// acknowledged it (or failed to). ErrOverloaded means it refused to start.
 type Publisher interface {
 	PublishBatch(ctx context.Context, batch *telemetryv1.EventBatch) error
 }
+
+// ErrOverloaded is returned by a Publisher that has too many publishes in
+// flight to take another.
+var ErrOverloaded = errors.New("too many publishes in flight")
 
 // Facts are what the server observed about the request.
 type Facts struct {
@@ -26,38 +34,59 @@ type Facts struct {
 	UserAgent string
 }
 
+// Options configure a Tracker.
+type Options struct {
+	Limits     Limits
+	RateLimit  *RateLimiter // nil: no rate limit
+	RetryAfter time.Duration
+	Metrics    *metrics.Ingest
+}
+
 // Tracker runs the use case.
 type Tracker struct {
-	pub    Publisher
-	limits Limits
-	now    func() time.Time
+	pub  Publisher
+	opts Options
+	now  func() time.Time
 }
 
 // NewTracker returns a Tracker publishing through pub.
-func NewTracker(pub Publisher, limits Limits) *Tracker {
-	return &Tracker{pub: pub, limits: limits, now: time.Now}
+func NewTracker(pub Publisher, opts Options) *Tracker {
+	return &Tracker{pub: pub, opts: opts, now: time.Now}
 }
+
+// Limits returns the tracker's limits (the edges enforce the body limits).
+func (t *Tracker) Limits() Limits { return t.opts.Limits }
 
 // Track validates req and publishes its valid events. It returns a *Error for
 // whole-request failures: no valid event (KindInvalid, with the per-event
-// errors in the Result), too many events (KindTooLarge), or the batch could not
-// be stored (KindUnavailable: nothing was accepted).
+// errors in the Result), too many events (KindTooLarge), rate limited,
+// overloaded, or the batch could not be stored (KindUnavailable). Whenever
+// it returns an error nothing was accepted.
 func (t *Tracker) Track(ctx context.Context, f Facts, req Request) (Result, error) {
-	if len(req.Events) > t.limits.MaxEvents {
+	lim := t.opts.Limits
+	if len(req.Events) > lim.MaxEvents {
 		return Result{}, &Error{Kind: KindTooLarge, Code: "too_many_events",
-			Message: fmt.Sprintf("%d events in one batch; at most %d", len(req.Events), t.limits.MaxEvents)}
+			Message: fmt.Sprintf("%d events in one batch; at most %d", len(req.Events), lim.MaxEvents)}
 	}
 	if len(req.Events) == 0 {
 		return Result{Errors: []EventError{}}, &Error{Kind: KindInvalid, Code: "no_events", Message: "the batch has no events"}
 	}
-	events, res := Validate(req.Events, t.limits)
+	events, res := Validate(req.Events, lim)
+	for _, e := range res.Errors {
+		t.opts.Metrics.Events.WithLabelValues("rejected", metrics.Reason(e.Field)).Inc()
+	}
 	if len(events) == 0 {
 		return res, &Error{Kind: KindInvalid, Code: "no_valid_events", Message: "no event in the batch is valid; see errors"}
+	}
+	now := t.now()
+	if ok, wait := t.opts.RateLimit.Take(f.AppID, len(events), now); !ok {
+		return Result{}, &Error{Kind: KindRateLimited, Code: "rate_limited",
+			Message: fmt.Sprintf("app %s is over its rate limit; retry later", f.AppID), RetryAfter: wait}
 	}
 	batch := &telemetryv1.EventBatch{
 		BatchId:    BatchID(f.AppID, events),
 		AppId:      f.AppID,
-		ReceivedAt: timestamppb.New(t.now()),
+		ReceivedAt: timestamppb.New(now),
 		ClientIp:   f.ClientIP,
 		UserAgent:  f.UserAgent,
 		Events:     events,
@@ -66,8 +95,16 @@ func (t *Tracker) Track(ctx context.Context, f Facts, req Request) (Result, erro
 		batch.SentAt = timestamppb.New(req.SentAt)
 	}
 	if err := t.pub.PublishBatch(ctx, batch); err != nil {
+		if errors.Is(err, ErrOverloaded) {
+			return Result{}, &Error{Kind: KindOverloaded, Code: "overloaded",
+				Message: "too many batches waiting to be stored; retry later", Err: err, RetryAfter: t.opts.RetryAfter}
+		}
 		return Result{}, &Error{Kind: KindUnavailable, Code: "publish_failed",
-			Message: "the events could not be stored; nothing was accepted, retry later", Err: err}
+			Message: "the events could not be stored; nothing was accepted, retry later", Err: err, RetryAfter: t.opts.RetryAfter}
+	}
+	t.opts.Metrics.Events.WithLabelValues("accepted", "").Add(float64(res.Accepted))
+	if res.Duplicates > 0 {
+		t.opts.Metrics.Events.WithLabelValues("duplicate", "").Add(float64(res.Duplicates))
 	}
 	return res, nil
 }

@@ -14,12 +14,15 @@ const (
 	maxEventNameLen = 200
 	maxIDLen        = 256 // user_id, anonymous_id, session_id
 	maxShortLen     = 128 // app_version, device_os
+
+	maxMetadataKeyLen = 128
 )
 
 // Limits bound what one request may carry.
 type Limits struct {
 	MaxEvents       int // events per batch
 	MaxMetadataKeys int // keys per event's metadata
+	MaxEventBytes   int // bytes of one event's values, metadata keys and values
 }
 
 // Validate checks every event, converts the valid ones and keeps the first of
@@ -89,24 +92,20 @@ func validateOne(i int, in *Input, lim Limits) (*telemetryv1.Event, *EventError)
 	if !utf8.ValidString(in.Message) {
 		return nil, bad("message", "not valid UTF-8")
 	}
+	if in.size > lim.MaxEventBytes {
+		return nil, bad("(event)", "larger than %d bytes", lim.MaxEventBytes)
+	}
 	if len(in.Metadata) > lim.MaxMetadataKeys {
 		return nil, bad("metadata", "more than %d keys", lim.MaxMetadataKeys)
 	}
-	var md map[string]string
-	if len(in.Metadata) > 0 {
-		md = make(map[string]string, len(in.Metadata))
-		for k, v := range in.Metadata {
-			if k == "" || !utf8.ValidString(k) {
-				return nil, bad("metadata", "keys must be non-empty UTF-8")
-			}
-			s, ok := metadataValue(v)
-			if !ok {
-				return nil, bad("metadata."+k, "must be a string, number or boolean")
-			}
-			if !utf8.ValidString(s) {
-				return nil, bad("metadata."+k, "not valid UTF-8")
-			}
-			md[k] = s
+	for k, v := range in.Metadata {
+		switch {
+		case k == "" || utf8.RuneCountInString(k) > maxMetadataKeyLen:
+			return nil, bad("metadata", "keys must be 1-%d characters", maxMetadataKeyLen)
+		case !utf8.ValidString(k):
+			return nil, bad("metadata", "keys must be valid UTF-8")
+		case !utf8.ValidString(v):
+			return nil, bad("metadata."+k, "not valid UTF-8")
 		}
 	}
 	return &telemetryv1.Event{
@@ -118,7 +117,7 @@ func validateOne(i int, in *Input, lim Limits) (*telemetryv1.Event, *EventError)
 		ClientTimestamp: timestamppb.New(ts),
 		AppVersion:      in.AppVersion,
 		DeviceOs:        in.DeviceOS,
-		Metadata:        md,
+		Metadata:        in.Metadata,
 		Message:         in.Message,
 	}, nil
 }

@@ -10,7 +10,7 @@ func valid() Input {
 }
 
 func TestValidateRules(t *testing.T) {
-	lim := Limits{MaxEvents: 1000, MaxMetadataKeys: 2}
+	lim := Limits{MaxEvents: 1000, MaxMetadataKeys: 2, MaxEventBytes: 200}
 	tests := []struct {
 		name      string
 		mutate    func(*Input)
@@ -30,11 +30,18 @@ func TestValidateRules(t *testing.T) {
 		{"timestamp without zone", func(in *Input) { in.ClientTimestamp = "2026-11-26T10:00:00" }, "client_timestamp"},
 		{"invalid utf8 user", func(in *Input) { in.UserID = "\xff\xfe" }, "user_id"},
 		{"invalid utf8 message", func(in *Input) { in.Message = "ok\xff" }, "message"},
-		{"metadata scalars", func(in *Input) { in.Metadata = map[string]any{"a": "x", "b": true} }, ""},
-		{"metadata too many keys", func(in *Input) { in.Metadata = map[string]any{"a": "1", "b": "2", "c": "3"} }, "metadata"},
-		{"metadata nested object", func(in *Input) { in.Metadata = map[string]any{"a": map[string]any{}} }, "metadata.a"},
-		{"metadata array", func(in *Input) { in.Metadata = map[string]any{"a": []any{1}} }, "metadata.a"},
-		{"metadata null", func(in *Input) { in.Metadata = map[string]any{"a": nil} }, "metadata.a"},
+		{"metadata", func(in *Input) { in.Metadata = map[string]string{"a": "x", "b": "true"} }, ""},
+		{"metadata too many keys", func(in *Input) { in.Metadata = map[string]string{"a": "1", "b": "2", "c": "3"} }, "metadata"},
+		{"metadata empty key", func(in *Input) { in.Metadata = map[string]string{"": "1"} }, "metadata"},
+		{"metadata key too long", func(in *Input) { in.Metadata = map[string]string{strings.Repeat("k", 129): "1"} }, "metadata"},
+		{"metadata invalid utf8 key", func(in *Input) { in.Metadata = map[string]string{"\xff": "1"} }, "metadata"},
+		{"metadata invalid utf8 value", func(in *Input) { in.Metadata = map[string]string{"a": "\xff"} }, "metadata.a"},
+		{"event too large", func(in *Input) { in.size = 201 }, "(event)"},
+		{"decode error kept", func(in *Input) { in.decodeErr = &EventError{Field: "user_id", Message: "expected a string"} }, "user_id"},
+		{"invalid utf8 anonymous_id", func(in *Input) { in.AnonymousID = "\xc3" }, "anonymous_id"},
+		{"session_id too long", func(in *Input) { in.SessionID = strings.Repeat("s", 257) }, "session_id"},
+		{"app_version too long", func(in *Input) { in.AppVersion = strings.Repeat("v", 129) }, "app_version"},
+		{"device_os too long", func(in *Input) { in.DeviceOS = strings.Repeat("o", 129) }, "device_os"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,7 +68,7 @@ func TestValidateDuplicatesAndPartial(t *testing.T) {
 	a, b, bad := valid(), valid(), valid()
 	b.EventID = "e2"
 	bad.EventID, bad.EventName = "e3", ""
-	events, res := Validate([]Input{a, b, a, bad}, Limits{MaxEvents: 10, MaxMetadataKeys: 10})
+	events, res := Validate([]Input{a, b, a, bad}, Limits{MaxEvents: 10, MaxMetadataKeys: 10, MaxEventBytes: 1000})
 	if len(events) != 2 || res.Accepted != 2 || res.Duplicates != 1 || res.Rejected != 1 {
 		t.Fatalf("got %d events, %+v", len(events), res)
 	}

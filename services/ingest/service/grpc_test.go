@@ -1,0 +1,96 @@
+package service
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ingestv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/ingest/v1"
+	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
+)
+
+func TestGRPCTrack(t *testing.T) {
+	e := startIngest(t, "", map[string]string{"INGEST_MAX_EVENTS": "3"})
+	conn, err := grpc.NewClient(e.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	client := ingestv1.NewIngestServiceClient(conn)
+	authed := func(key string) context.Context {
+		return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+key)
+	}
+	ts := timestamppb.New(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
+	valid := func(id string) *telemetryv1.Event {
+		return &telemetryv1.Event{EventId: id, UserId: "u1", EventName: "server_job", ClientTimestamp: ts}
+	}
+
+	res, err := client.Track(authed(testKey), &ingestv1.TrackRequest{Batch: &telemetryv1.EventBatch{
+		SentAt: ts, AppId: "spoofed-app", ClientIp: "1.1.1.1",
+		Events: []*telemetryv1.Event{valid("g1"), {EventId: "g2", UserId: "u1", EventName: "x"}, valid("g1")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &ingestv1.TrackResponse{Accepted: 1, Rejected: 1, Duplicates: 1, Errors: []*ingestv1.EventError{
+		{Index: 1, EventId: "g2", Field: "client_timestamp", Message: "required"}}}
+	if !proto.Equal(res, want) {
+		t.Fatalf("response %v, want %v", res, want)
+	}
+	s, _ := e.js.Stream(context.Background(), e.stream)
+	raw, err := s.GetMsg(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch telemetryv1.EventBatch
+	if err := proto.Unmarshal(raw.Data, &batch); err != nil {
+		t.Fatal(err)
+	}
+	if batch.AppId != "app-test" || batch.ClientIp != "127.0.0.1" || !batch.SentAt.AsTime().Equal(ts.AsTime()) || len(batch.Events) != 1 {
+		t.Fatalf("published batch %v: server facts must come from the server", &batch)
+	}
+
+	tests := []struct {
+		name       string
+		ctx        context.Context
+		req        *ingestv1.TrackRequest
+		wantCode   codes.Code
+		violations int
+	}{
+		{"no key", context.Background(), &ingestv1.TrackRequest{Batch: &telemetryv1.EventBatch{Events: []*telemetryv1.Event{valid("n")}}}, codes.Unauthenticated, 0},
+		{"unknown key", authed("nope-nope-nope-nope"), &ingestv1.TrackRequest{Batch: &telemetryv1.EventBatch{Events: []*telemetryv1.Event{valid("n")}}}, codes.Unauthenticated, 0},
+		{"no valid event", authed(testKey), &ingestv1.TrackRequest{Batch: &telemetryv1.EventBatch{Events: []*telemetryv1.Event{{EventId: "a"}, {EventId: "b"}}}}, codes.InvalidArgument, 2},
+		{"no batch", authed(testKey), &ingestv1.TrackRequest{}, codes.InvalidArgument, 0},
+		{"too many events", authed(testKey), &ingestv1.TrackRequest{Batch: &telemetryv1.EventBatch{Events: []*telemetryv1.Event{valid("1"), valid("2"), valid("3"), valid("4")}}}, codes.InvalidArgument, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := client.Track(tt.ctx, tt.req)
+			st := status.Convert(err)
+			if st.Code() != tt.wantCode {
+				t.Fatalf("code %v (%v), want %v", st.Code(), err, tt.wantCode)
+			}
+			n := 0
+			for _, d := range st.Details() {
+				if br, ok := d.(*errdetails.BadRequest); ok {
+					n = len(br.FieldViolations)
+				}
+			}
+			if n != tt.violations {
+				t.Fatalf("%d field violations, want %d: %v", n, tt.violations, st.Details())
+			}
+		})
+	}
+	if n := e.messages(t); n != 1 {
+		t.Fatalf("stream holds %d messages, want 1", n)
+	}
+}

@@ -1,0 +1,206 @@
+package service
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/platform/otelx"
+	"github.com/evtrack/telemetry/platform/testenv"
+)
+
+const testKey = "test-write-key-0123456789"
+
+type ingestEnv struct {
+	base     string // http://host:port
+	grpcAddr string
+	stream   string
+	js       njs.JetStream
+}
+
+// startIngest runs an ingest service on a stream of its own against the NATS
+// at natsURL ("" for the shared test server), with extra settings from env.
+func startIngest(t *testing.T, natsURL string, env map[string]string) *ingestEnv {
+	t.Helper()
+	if natsURL == "" {
+		natsURL = testenv.NATSURL(t)
+	}
+	name := testenv.Name(t, "ingest")
+	stream := strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	vars := map[string]string{
+		"INGEST_HTTP_ADDR":      "127.0.0.1:0",
+		"INGEST_GRPC_ADDR":      "127.0.0.1:0",
+		"INGEST_WRITE_KEYS":     testKey + ":app-test",
+		"NATS_URL":              natsURL,
+		"EVENTS_STREAM":         stream,
+		"EVENTS_SUBJECT_PREFIX": strings.ReplaceAll(name, "-", "_") + ".events",
+		"EVENTS_STREAM_MAX_AGE": "1h",
+	}
+	maps.Copy(vars, env)
+	cfg, err := LoadConfig(config.MapLookup(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := New(ctx, cfg, slog.New(slog.DiscardHandler), otelx.ForTest(noop.NewTracerProvider()))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+
+	nc, err := nats.Connect(natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := njs.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ingest Run: %v", err)
+		}
+		dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = js.DeleteStream(dctx, stream)
+		dcancel()
+		nc.Close()
+	})
+	return &ingestEnv{base: "http://" + svc.Addr(), grpcAddr: svc.GRPCAddr(), stream: stream, js: js}
+}
+
+func (e *ingestEnv) messages(t *testing.T) uint64 {
+	t.Helper()
+	s, err := e.js.Stream(context.Background(), e.stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// request is one HTTP call to the ingest service.
+type request struct {
+	auth        string
+	contentType string
+	encoding    string
+	header      map[string]string
+	body        []byte
+}
+
+type response struct {
+	status int
+	header http.Header
+	raw    []byte
+	json   map[string]any
+}
+
+func (r response) errorCode() string {
+	e, _ := r.json["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+func (e *ingestEnv) post(t *testing.T, r request) response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.base+"/v1/track", bytes.NewReader(r.body))
+	if r.auth != "" {
+		req.Header.Set("Authorization", r.auth)
+	}
+	if r.contentType != "" {
+		req.Header.Set("Content-Type", r.contentType)
+	}
+	if r.encoding != "" {
+		req.Header.Set("Content-Encoding", r.encoding)
+	}
+	req.Header.Set("User-Agent", "TestApp/1.0 (iPhone; iOS 18.1)")
+	for k, v := range r.header {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	out := response{status: res.StatusCode, header: res.Header, raw: raw}
+	if err := json.Unmarshal(raw, &out.json); err != nil {
+		t.Fatalf("status %d, body is not JSON: %q", res.StatusCode, raw)
+	}
+	return out
+}
+
+func bearer(k string) string { return "Bearer " + k }
+
+func basic(user, pass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+}
+
+func gz(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	if _, err := w.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// event returns one valid event as JSON with id.
+func event(id string) string {
+	return `{"event_id":"` + id + `","user_id":"u1","session_id":"s1","event_name":"tap","client_timestamp":"2026-11-26T10:00:00Z"}`
+}
+
+// postOversized sends headers announcing a body of size bytes and reads the
+// response while the body is still being written, as a client that watches
+// for an early answer does: the server must answer from Content-Length alone.
+func (e *ingestEnv) postOversized(t *testing.T, size int) (status int, body string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/track HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n[", testKey, size)
+	go func() { // keep writing until the server closes; errors are expected
+		chunk := bytes.Repeat([]byte(" "), 64<<10)
+		for sent := 1; sent < size; sent += len(chunk) {
+			if _, err := conn.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no response to a %d-byte body: %v", size, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
