@@ -1,11 +1,14 @@
 # The repository's public interface. Scripts live in scripts/.
-.PHONY: run test generate lint servers-start servers-stop servers-status
+.PHONY: run test bench generate lint servers-start servers-stop servers-status
 
 run: ## start NATS, OpenSearch, ingest, enrich and query; print URLs and a curl example
 	@bash scripts/run.sh
 
 test: ## every check and test, against real NATS and OpenSearch started here
 	@bash scripts/test.sh
+
+bench: ## ingest front door vs a naive fire-and-forget baseline, same run (about 4 minutes)
+	@bash scripts/bench.sh
 
 generate: ## regenerate contracts/gen/go from contracts/proto
 	@bash scripts/generate.sh

@@ -3,9 +3,10 @@ module github.com/evtrack/telemetry/contracts
 go 1.26.0
 
 require (
-	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0
-	google.golang.org/genproto/googleapis/api v0.0.0-20261110000943-09e21b237f2c
-	google.golang.org/grpc v1.85.0
+	github.com/grpc-ecosystem/grpc-gateway/v2 v2.22.0
+	github.com/planetscale/vtprotobuf v0.6.0
+	google.golang.org/genproto/googleapis/api v0.0.0-20240814211410-ddb44dafa142
+	google.golang.org/grpc v1.65.1
 	google.golang.org/protobuf v1.36.12
 )
 

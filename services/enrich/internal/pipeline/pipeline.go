@@ -18,7 +18,6 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
 	"github.com/evtrack/telemetry/services/enrich/internal/opensearch"
@@ -138,7 +137,7 @@ func (p *Pipeline) start(ctx context.Context, m njs.Msg, now time.Time) *inFligh
 		trace.WithAttributes(attribute.String("messaging.system", "nats"),
 			attribute.String("messaging.destination.name", m.Subject())))
 	var batch telemetryv1.EventBatch
-	err := proto.Unmarshal(m.Data(), &batch)
+	err := batch.UnmarshalVT(m.Data())
 	var docs []document.Doc
 	if err == nil {
 		docs, err = document.Build(p.cfg.IndexPrefix, &batch, now)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
@@ -17,7 +18,6 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/protobuf/proto"
 )
 
 // StreamConfig is the stream the ingest service creates or updates at start-up.
@@ -70,6 +70,7 @@ type BatchPublisher struct {
 	subjectPrefix string
 	opts          PublisherOptions
 	inFlight      chan struct{}
+	buffers       sync.Pool
 	tracer        trace.Tracer
 }
 
@@ -78,6 +79,7 @@ func NewBatchPublisher(js njs.JetStream, cfg StreamConfig, opts PublisherOptions
 	return &BatchPublisher{
 		js: js, stream: cfg.Name, subjectPrefix: cfg.SubjectPrefix, opts: opts,
 		inFlight: make(chan struct{}, opts.MaxInFlight),
+		buffers:  sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }},
 		tracer:   opts.Tracer.Tracer("github.com/evtrack/telemetry/services/ingest/internal/jetstream"),
 	}
 }
@@ -96,8 +98,16 @@ func (p *BatchPublisher) PublishBatch(ctx context.Context, batch *telemetryv1.Ev
 		))
 	defer span.End()
 
-	data, err := proto.Marshal(batch)
-	if err != nil {
+	// Generated reflection-free marshalling into a pooled buffer: the
+	// connection has copied the bytes by the time PublishMsg returns.
+	bufp := p.buffers.Get().(*[]byte)
+	defer p.buffers.Put(bufp)
+	size := batch.SizeVT()
+	if cap(*bufp) < size {
+		*bufp = make([]byte, size)
+	}
+	data := (*bufp)[:size]
+	if _, err := batch.MarshalToSizedBufferVT(data); err != nil {
 		span.SetStatus(codes.Error, "marshal")
 		return fmt.Errorf("marshal batch %s: %w", batch.BatchId, err)
 	}

@@ -5,22 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 )
 
-// Input is one event as the client sent it, before validation.
+// Input is one event as the client sent it, before validation. Decoders
+// fill Event directly (all but its client timestamp, which arrives as text);
+// Validate completes it and hands out a pointer to it, so a valid event is
+// built once and never copied.
 type Input struct {
-	EventID         string
-	UserID          string
-	AnonymousID     string
-	SessionID       string
-	EventName       string
+	Event           telemetryv1.Event
 	ClientTimestamp string
-	AppVersion      string
-	DeviceOS        string
-	Metadata        map[string]string
-	Message         string
+	ts              timestamppb.Timestamp // storage for Event.ClientTimestamp
 
 	// size is the bytes of the event's values and metadata keys and values,
 	// checked against Limits.MaxEventBytes.
@@ -82,14 +82,35 @@ func (d *JSONDecoder) Decode(body []byte) (Request, error) {
 		return req, &Error{Kind: KindInvalid, Code: "invalid_json", Message: fmt.Sprintf("offset 0: the body must be a JSON array of events or an object with an \"events\" array, not %s", v.Type())}
 	}
 	req.Events = make([]Input, len(events))
+	// Every string of the request is copied out of the parser into one
+	// arena: one allocation per request instead of one per field.
+	a := arena{buf: make([]byte, 0, len(body))}
 	for i, ev := range events {
-		decodeEvent(i, ev, &req.Events[i])
+		decodeEvent(i, ev, &req.Events[i], &a)
 	}
 	return req, nil
 }
 
+// arena holds the strings of one request. Its buffer is sized to the body,
+// which bounds the total length of every string in it (unescaping only
+// shortens), so appends never reallocate and strings made from it stay valid
+// and unchanged.
+type arena struct{ buf []byte }
+
+func (a *arena) string(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(a.buf)+len(b) > cap(a.buf) {
+		return string(b) // cannot happen for bodies we parsed; stay correct anyway
+	}
+	start := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return unsafe.String(&a.buf[start], len(b))
+}
+
 // decodeEvent copies one element's fields out of the parser's memory.
-func decodeEvent(i int, v *fastjson.Value, in *Input) {
+func decodeEvent(i int, v *fastjson.Value, in *Input, a *arena) {
 	obj, err := v.Object()
 	if err != nil {
 		in.decodeErr = &EventError{Index: i, Field: "(event)", Message: fmt.Sprintf("expected an object, got %s", v.Type())}
@@ -106,7 +127,7 @@ func decodeEvent(i int, v *fastjson.Value, in *Input) {
 		case fastjson.TypeString:
 			b, _ := fv.StringBytes()
 			in.size += len(b)
-			return string(b)
+			return a.string(b)
 		case fastjson.TypeNull:
 			return ""
 		default:
@@ -117,37 +138,38 @@ func decodeEvent(i int, v *fastjson.Value, in *Input) {
 	obj.Visit(func(key []byte, fv *fastjson.Value) {
 		switch string(key) {
 		case "event_id":
-			in.EventID = str("event_id", fv)
+			in.Event.EventId = str("event_id", fv)
 		case "user_id":
-			in.UserID = str("user_id", fv)
+			in.Event.UserId = str("user_id", fv)
 		case "anonymous_id":
-			in.AnonymousID = str("anonymous_id", fv)
+			in.Event.AnonymousId = str("anonymous_id", fv)
 		case "session_id":
-			in.SessionID = str("session_id", fv)
+			in.Event.SessionId = str("session_id", fv)
 		case "event_name":
-			in.EventName = str("event_name", fv)
+			in.Event.EventName = str("event_name", fv)
 		case "client_timestamp":
 			in.ClientTimestamp = str("client_timestamp", fv)
 		case "app_version":
-			in.AppVersion = str("app_version", fv)
+			in.Event.AppVersion = str("app_version", fv)
 		case "device_os":
-			in.DeviceOS = str("device_os", fv)
+			in.Event.DeviceOs = str("device_os", fv)
 		case "message":
-			in.Message = str("message", fv)
+			in.Event.Message = str("message", fv)
 		case "metadata":
-			decodeMetadata(fv, in, fail)
+			decodeMetadata(fv, in, a, fail)
 		}
 	})
 	if bad != nil {
-		bad.EventID = in.EventID
+		bad.EventID = in.Event.EventId
 		if len(bad.EventID) > maxEventIDLen {
 			bad.EventID = ""
 		}
-		*in = Input{EventID: bad.EventID, decodeErr: bad}
+		in.Event.Reset()
+		in.Event.EventId, in.ClientTimestamp, in.size, in.decodeErr = bad.EventID, "", 0, bad
 	}
 }
 
-func decodeMetadata(v *fastjson.Value, in *Input, fail func(field, format string, args ...any)) {
+func decodeMetadata(v *fastjson.Value, in *Input, a *arena, fail func(field, format string, args ...any)) {
 	switch v.Type() {
 	case fastjson.TypeNull:
 		return
@@ -160,26 +182,27 @@ func decodeMetadata(v *fastjson.Value, in *Input, fail func(field, format string
 	if obj.Len() == 0 {
 		return
 	}
-	in.Metadata = make(map[string]string, obj.Len())
+	in.Event.Metadata = make(map[string]string, obj.Len())
+	var num [32]byte
 	obj.Visit(func(key []byte, mv *fastjson.Value) {
-		k := string(key)
 		var s string
 		switch mv.Type() {
 		case fastjson.TypeString:
 			b, _ := mv.StringBytes()
-			s = string(b)
+			s = a.string(b)
 		case fastjson.TypeNumber:
-			s = string(mv.MarshalTo(nil))
+			s = a.string(mv.MarshalTo(num[:0]))
 		case fastjson.TypeTrue:
 			s = "true"
 		case fastjson.TypeFalse:
 			s = "false"
 		default:
-			fail("metadata."+truncate(k, 64), "must be a string, number or boolean, not %s", mv.Type())
+			fail("metadata."+truncate(string(key), 64), "must be a string, number or boolean, not %s", mv.Type())
 			return
 		}
+		k := a.string(key)
 		in.size += len(k) + len(s)
-		in.Metadata[k] = s
+		in.Event.Metadata[k] = s
 	})
 }
 

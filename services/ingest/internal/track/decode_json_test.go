@@ -53,7 +53,8 @@ func TestDecodeJSON(t *testing.T) {
 			if len(req.Events) != tt.wantEvents || (!req.SentAt.IsZero()) != tt.wantSentAt {
 				t.Fatalf("got %d events, sent_at %v", len(req.Events), req.SentAt)
 			}
-			for i, in := range req.Events {
+			for i := range req.Events {
+				in := &req.Events[i]
 				want, bad := tt.wantErrIdx[i]
 				if bad != (in.decodeErr != nil) {
 					t.Fatalf("event %d decodeErr %v, want field %q", i, in.decodeErr, want)
@@ -114,7 +115,7 @@ func TestDecodeJSONMetadataValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{"n": "1.50", "i": "-3", "e": "1e3", "b": "false", "t": "true", "s": "xé"}
-	got := req.Events[0].Metadata
+	got := req.Events[0].Event.Metadata
 	if len(got) != len(want) {
 		t.Fatalf("metadata %v", got)
 	}

@@ -28,11 +28,10 @@ func FromBatch(b *telemetryv1.EventBatch) Request {
 	}
 	for i, e := range b.GetEvents() {
 		in := &req.Events[i]
-		*in = Input{
-			EventID: e.EventId, UserID: e.UserId, AnonymousID: e.AnonymousId, SessionID: e.SessionId,
-			EventName: e.EventName, AppVersion: e.AppVersion, DeviceOS: e.DeviceOs,
-			Metadata: e.Metadata, Message: e.Message,
-		}
+		ev := &in.Event
+		ev.EventId, ev.UserId, ev.AnonymousId, ev.SessionId = e.EventId, e.UserId, e.AnonymousId, e.SessionId
+		ev.EventName, ev.AppVersion, ev.DeviceOs = e.EventName, e.AppVersion, e.DeviceOs
+		ev.Metadata, ev.Message = e.Metadata, e.Message
 		if ts := e.GetClientTimestamp(); ts != nil {
 			if err := ts.CheckValid(); err != nil {
 				in.decodeErr = &EventError{Index: i, EventID: e.EventId, Field: "client_timestamp", Message: fmt.Sprintf("invalid timestamp: %v", err)}

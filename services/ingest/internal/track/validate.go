@@ -6,7 +6,6 @@ import (
 	"unicode/utf8"
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 const (
@@ -53,33 +52,34 @@ func validateOne(i int, in *Input, lim Limits) (*telemetryv1.Event, *EventError)
 	if in.decodeErr != nil {
 		return nil, in.decodeErr
 	}
+	e := &in.Event
 	bad := func(field, format string, args ...any) *EventError {
-		return &EventError{Index: i, EventID: in.EventID, Field: field, Message: fmt.Sprintf(format, args...)}
+		return &EventError{Index: i, EventID: e.EventId, Field: field, Message: fmt.Sprintf(format, args...)}
 	}
-	for _, f := range []struct {
+	for _, f := range [...]struct {
 		name     string
 		value    string
 		required bool
 		max      int
 	}{
-		{"event_id", in.EventID, true, maxEventIDLen},
-		{"event_name", in.EventName, true, maxEventNameLen},
-		{"user_id", in.UserID, false, maxIDLen},
-		{"anonymous_id", in.AnonymousID, false, maxIDLen},
-		{"session_id", in.SessionID, false, maxIDLen},
-		{"app_version", in.AppVersion, false, maxShortLen},
-		{"device_os", in.DeviceOS, false, maxShortLen},
+		{"event_id", e.EventId, true, maxEventIDLen},
+		{"event_name", e.EventName, true, maxEventNameLen},
+		{"user_id", e.UserId, false, maxIDLen},
+		{"anonymous_id", e.AnonymousId, false, maxIDLen},
+		{"session_id", e.SessionId, false, maxIDLen},
+		{"app_version", e.AppVersion, false, maxShortLen},
+		{"device_os", e.DeviceOs, false, maxShortLen},
 	} {
 		switch {
 		case f.required && f.value == "":
 			return nil, bad(f.name, "required")
+		case len(f.value) > f.max && utf8.RuneCountInString(f.value) > f.max:
+			return nil, bad(f.name, "longer than %d characters", f.max)
 		case !utf8.ValidString(f.value):
 			return nil, bad(f.name, "not valid UTF-8")
-		case utf8.RuneCountInString(f.value) > f.max:
-			return nil, bad(f.name, "longer than %d characters", f.max)
 		}
 	}
-	if in.UserID == "" && in.AnonymousID == "" {
+	if e.UserId == "" && e.AnonymousId == "" {
 		return nil, bad("user_id", "user_id or anonymous_id is required")
 	}
 	if in.ClientTimestamp == "" {
@@ -87,37 +87,28 @@ func validateOne(i int, in *Input, lim Limits) (*telemetryv1.Event, *EventError)
 	}
 	ts, err := time.Parse(time.RFC3339Nano, in.ClientTimestamp)
 	if err != nil {
-		return nil, bad("client_timestamp", "%q is not an RFC 3339 timestamp", in.ClientTimestamp)
+		return nil, bad("client_timestamp", "%q is not an RFC 3339 timestamp", truncate(in.ClientTimestamp, 64))
 	}
-	if !utf8.ValidString(in.Message) {
+	if !utf8.ValidString(e.Message) {
 		return nil, bad("message", "not valid UTF-8")
 	}
 	if in.size > lim.MaxEventBytes {
 		return nil, bad("(event)", "larger than %d bytes", lim.MaxEventBytes)
 	}
-	if len(in.Metadata) > lim.MaxMetadataKeys {
+	if len(e.Metadata) > lim.MaxMetadataKeys {
 		return nil, bad("metadata", "more than %d keys", lim.MaxMetadataKeys)
 	}
-	for k, v := range in.Metadata {
+	for k, v := range e.Metadata {
 		switch {
 		case k == "" || utf8.RuneCountInString(k) > maxMetadataKeyLen:
 			return nil, bad("metadata", "keys must be 1-%d characters", maxMetadataKeyLen)
 		case !utf8.ValidString(k):
 			return nil, bad("metadata", "keys must be valid UTF-8")
 		case !utf8.ValidString(v):
-			return nil, bad("metadata."+k, "not valid UTF-8")
+			return nil, bad("metadata."+truncate(k, 64), "not valid UTF-8")
 		}
 	}
-	return &telemetryv1.Event{
-		EventId:         in.EventID,
-		UserId:          in.UserID,
-		AnonymousId:     in.AnonymousID,
-		SessionId:       in.SessionID,
-		EventName:       in.EventName,
-		ClientTimestamp: timestamppb.New(ts),
-		AppVersion:      in.AppVersion,
-		DeviceOs:        in.DeviceOS,
-		Metadata:        in.Metadata,
-		Message:         in.Message,
-	}, nil
+	in.ts.Seconds, in.ts.Nanos = ts.Unix(), int32(ts.Nanosecond())
+	e.ClientTimestamp = &in.ts
+	return e, nil
 }

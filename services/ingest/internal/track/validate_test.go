@@ -5,8 +5,18 @@ import (
 	"testing"
 )
 
-func valid() Input {
-	return Input{EventID: "e1", UserID: "u1", EventName: "open", ClientTimestamp: "2026-11-26T10:00:00Z"}
+func setValid(in *Input) {
+	in.Event.EventId, in.Event.UserId, in.Event.EventName = "e1", "u1", "open"
+	in.ClientTimestamp = "2026-11-26T10:00:00Z"
+}
+
+// valids returns n valid inputs with the same event id.
+func valids(n int) []Input {
+	in := make([]Input, n)
+	for i := range in {
+		setValid(&in[i])
+	}
+	return in
 }
 
 func TestValidateRules(t *testing.T) {
@@ -18,36 +28,36 @@ func TestValidateRules(t *testing.T) {
 	}{
 		{"valid", func(*Input) {}, ""},
 		{"fractional timestamp", func(in *Input) { in.ClientTimestamp = "2026-11-26T10:00:00.123456+02:00" }, ""},
-		{"anonymous only", func(in *Input) { in.UserID, in.AnonymousID = "", "a1" }, ""},
-		{"missing event_id", func(in *Input) { in.EventID = "" }, "event_id"},
-		{"event_id too long", func(in *Input) { in.EventID = strings.Repeat("x", 129) }, "event_id"},
-		{"event_id 128 ok", func(in *Input) { in.EventID = strings.Repeat("x", 128) }, ""},
-		{"missing event_name", func(in *Input) { in.EventName = "" }, "event_name"},
-		{"event_name too long", func(in *Input) { in.EventName = strings.Repeat("n", 201) }, "event_name"},
-		{"no user", func(in *Input) { in.UserID = "" }, "user_id"},
+		{"anonymous only", func(in *Input) { in.Event.UserId, in.Event.AnonymousId = "", "a1" }, ""},
+		{"missing event_id", func(in *Input) { in.Event.EventId = "" }, "event_id"},
+		{"event_id too long", func(in *Input) { in.Event.EventId = strings.Repeat("x", 129) }, "event_id"},
+		{"event_id 128 ok", func(in *Input) { in.Event.EventId = strings.Repeat("x", 128) }, ""},
+		{"missing event_name", func(in *Input) { in.Event.EventName = "" }, "event_name"},
+		{"event_name too long", func(in *Input) { in.Event.EventName = strings.Repeat("n", 201) }, "event_name"},
+		{"no user", func(in *Input) { in.Event.UserId = "" }, "user_id"},
 		{"missing timestamp", func(in *Input) { in.ClientTimestamp = "" }, "client_timestamp"},
 		{"bad timestamp", func(in *Input) { in.ClientTimestamp = "yesterday" }, "client_timestamp"},
 		{"timestamp without zone", func(in *Input) { in.ClientTimestamp = "2026-11-26T10:00:00" }, "client_timestamp"},
-		{"invalid utf8 user", func(in *Input) { in.UserID = "\xff\xfe" }, "user_id"},
-		{"invalid utf8 message", func(in *Input) { in.Message = "ok\xff" }, "message"},
-		{"metadata", func(in *Input) { in.Metadata = map[string]string{"a": "x", "b": "true"} }, ""},
-		{"metadata too many keys", func(in *Input) { in.Metadata = map[string]string{"a": "1", "b": "2", "c": "3"} }, "metadata"},
-		{"metadata empty key", func(in *Input) { in.Metadata = map[string]string{"": "1"} }, "metadata"},
-		{"metadata key too long", func(in *Input) { in.Metadata = map[string]string{strings.Repeat("k", 129): "1"} }, "metadata"},
-		{"metadata invalid utf8 key", func(in *Input) { in.Metadata = map[string]string{"\xff": "1"} }, "metadata"},
-		{"metadata invalid utf8 value", func(in *Input) { in.Metadata = map[string]string{"a": "\xff"} }, "metadata.a"},
+		{"invalid utf8 user", func(in *Input) { in.Event.UserId = "\xff\xfe" }, "user_id"},
+		{"invalid utf8 message", func(in *Input) { in.Event.Message = "ok\xff" }, "message"},
+		{"metadata", func(in *Input) { in.Event.Metadata = map[string]string{"a": "x", "b": "true"} }, ""},
+		{"metadata too many keys", func(in *Input) { in.Event.Metadata = map[string]string{"a": "1", "b": "2", "c": "3"} }, "metadata"},
+		{"metadata empty key", func(in *Input) { in.Event.Metadata = map[string]string{"": "1"} }, "metadata"},
+		{"metadata key too long", func(in *Input) { in.Event.Metadata = map[string]string{strings.Repeat("k", 129): "1"} }, "metadata"},
+		{"metadata invalid utf8 key", func(in *Input) { in.Event.Metadata = map[string]string{"\xff": "1"} }, "metadata"},
+		{"metadata invalid utf8 value", func(in *Input) { in.Event.Metadata = map[string]string{"a": "\xff"} }, "metadata.a"},
 		{"event too large", func(in *Input) { in.size = 201 }, "(event)"},
 		{"decode error kept", func(in *Input) { in.decodeErr = &EventError{Field: "user_id", Message: "expected a string"} }, "user_id"},
-		{"invalid utf8 anonymous_id", func(in *Input) { in.AnonymousID = "\xc3" }, "anonymous_id"},
-		{"session_id too long", func(in *Input) { in.SessionID = strings.Repeat("s", 257) }, "session_id"},
-		{"app_version too long", func(in *Input) { in.AppVersion = strings.Repeat("v", 129) }, "app_version"},
-		{"device_os too long", func(in *Input) { in.DeviceOS = strings.Repeat("o", 129) }, "device_os"},
+		{"invalid utf8 anonymous_id", func(in *Input) { in.Event.AnonymousId = "\xc3" }, "anonymous_id"},
+		{"session_id too long", func(in *Input) { in.Event.SessionId = strings.Repeat("s", 257) }, "session_id"},
+		{"app_version too long", func(in *Input) { in.Event.AppVersion = strings.Repeat("v", 129) }, "app_version"},
+		{"device_os too long", func(in *Input) { in.Event.DeviceOs = strings.Repeat("o", 129) }, "device_os"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := valid()
-			tt.mutate(&in)
-			events, res := Validate([]Input{in}, lim)
+			in := valids(1)
+			tt.mutate(&in[0])
+			events, res := Validate(in, lim)
 			if tt.wantField == "" {
 				if len(events) != 1 || res.Accepted != 1 || res.Rejected != 0 {
 					t.Fatalf("want valid, got %+v", res)
@@ -65,10 +75,10 @@ func TestValidateRules(t *testing.T) {
 }
 
 func TestValidateDuplicatesAndPartial(t *testing.T) {
-	a, b, bad := valid(), valid(), valid()
-	b.EventID = "e2"
-	bad.EventID, bad.EventName = "e3", ""
-	events, res := Validate([]Input{a, b, a, bad}, Limits{MaxEvents: 10, MaxMetadataKeys: 10, MaxEventBytes: 1000})
+	in := valids(4)
+	in[1].Event.EventId = "e2"
+	in[3].Event.EventId, in[3].Event.EventName = "e3", ""
+	events, res := Validate(in, Limits{MaxEvents: 10, MaxMetadataKeys: 10, MaxEventBytes: 1000})
 	if len(events) != 2 || res.Accepted != 2 || res.Duplicates != 1 || res.Rejected != 1 {
 		t.Fatalf("got %d events, %+v", len(events), res)
 	}

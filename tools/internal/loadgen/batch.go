@@ -1,0 +1,125 @@
+// Package loadgen generates realistic /v1/track traffic and measures it.
+package loadgen
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// idWidth is the fixed width of generated event ids, so a rendered batch can
+// be reused by patching ids in place instead of rendering JSON per request.
+const idWidth = 20
+
+// Traffic describes what batches look like.
+type Traffic struct {
+	BatchSize   int
+	Users       int
+	InvalidRate float64 // share of events made invalid on purpose
+	RunID       string  // prefix of every event id, to find them later
+}
+
+var eventNames = []string{ // skewed: earlier names are far more common
+	"screen_view", "screen_view", "screen_view", "tap", "tap", "scroll", "app_open", "app_background",
+	"search", "add_to_cart", "purchase", "login", "share", "push_open", "error",
+}
+
+var screens = []string{"home", "search", "product", "cart", "checkout", "profile", "settings"}
+var oses = []string{"iOS 18.1", "iOS 17.6", "iOS 18.0", "iPadOS 18.1"}
+var versions = []string{"4.2.0", "4.1.3", "4.1.2", "3.9.9"}
+
+// Template is one rendered batch with the byte offsets of its event ids.
+type Template struct {
+	Body    []byte
+	idAt    []int
+	invalid int
+}
+
+// Render builds a batch of t.BatchSize events of about 300 bytes each.
+func (t Traffic) Render(rng *rand.Rand, now time.Time) Template {
+	var b bytes.Buffer
+	tpl := Template{}
+	b.WriteByte('[')
+	for i := 0; i < t.BatchSize; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		user := rng.IntN(max(t.Users, 1))
+		b.WriteString(`{"event_id":"`)
+		tpl.idAt = append(tpl.idAt, b.Len())
+		b.Write(bytes.Repeat([]byte{'0'}, idWidth))
+		fmt.Fprintf(&b, `","user_id":"user-%d","session_id":"sess-%d-%d","event_name":"%s",`,
+			user, user, rng.IntN(20), eventNames[rng.IntN(len(eventNames))])
+		ts := now.Add(-time.Duration(rng.IntN(5000)) * time.Millisecond).UTC().Format(time.RFC3339Nano)
+		if rng.Float64() < t.InvalidRate {
+			ts = "not-a-timestamp"
+			tpl.invalid++
+		}
+		fmt.Fprintf(&b, `"client_timestamp":"%s","app_version":"%s","device_os":"%s",`, ts,
+			versions[rng.IntN(len(versions))], oses[rng.IntN(len(oses))])
+		fmt.Fprintf(&b, `"metadata":{"screen":"%s","build":%d,"dark_mode":%t,"network":"wifi","locale":"en_US"},`,
+			screens[rng.IntN(len(screens))], 1000+rng.IntN(50), rng.IntN(2) == 0)
+		b.WriteString(`"message":"user interaction recorded by the mobile sdk"}`)
+	}
+	b.WriteByte(']')
+	tpl.Body = b.Bytes()
+	return tpl
+}
+
+// Invalid is how many of the template's events are invalid on purpose.
+func (tpl Template) Invalid() int { return tpl.invalid }
+
+// IDs hands out unique event ids: the run id and a counter.
+type IDs struct {
+	prefix string
+	next   atomic.Uint64
+}
+
+// NewIDs returns ids starting with runID (at most 8 characters are used).
+func NewIDs(runID string) *IDs {
+	if len(runID) > 8 {
+		runID = runID[:8]
+	}
+	return &IDs{prefix: runID}
+}
+
+// Fill writes len(tpl.idAt) fresh ids into a copy of tpl.Body and returns it
+// with the first id (ids of one batch are consecutive).
+func (ids *IDs) Fill(tpl Template, dst []byte) ([]byte, uint64) {
+	dst = append(dst[:0], tpl.Body...)
+	n := uint64(len(tpl.idAt))
+	first := ids.next.Add(n) - n
+	var buf [idWidth]byte
+	for i, at := range tpl.idAt {
+		id := buf[:0]
+		id = append(id, ids.prefix...)
+		id = strconv.AppendUint(id, first+uint64(i), 10)
+		for len(id) < idWidth {
+			id = append(id, '-')
+		}
+		copy(dst[at:at+idWidth], id[:idWidth])
+	}
+	return dst, first
+}
+
+// EventID renders the id Fill gave to event number n.
+func (ids *IDs) EventID(n uint64) string {
+	id := ids.prefix + strconv.FormatUint(n, 10)
+	for len(id) < idWidth {
+		id += "-"
+	}
+	return id[:idWidth]
+}
+
+// Gzip compresses b.
+func Gzip(b []byte) []byte {
+	var out bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&out, gzip.BestSpeed)
+	_, _ = w.Write(b)
+	_ = w.Close()
+	return out.Bytes()
+}

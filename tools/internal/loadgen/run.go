@@ -1,0 +1,256 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/valyala/fasthttp"
+)
+
+// Config is one load run.
+type Config struct {
+	URL         string // the /v1/track endpoint
+	WriteKey    string
+	Concurrency int           // connections and workers
+	Rate        float64       // requests per second; 0: closed loop, as fast as the workers go
+	Duration    time.Duration // measured time
+	Warmup      time.Duration // unmeasured time before it
+	Gzip        bool
+	Templates   int // distinct rendered batches to rotate through
+	Traffic     Traffic
+	Progress    io.Writer // a line per second; nil for none
+	Timeout     time.Duration
+}
+
+// Result is what a run measured.
+type Result struct {
+	Mode           string         `json:"mode"`
+	Concurrency    int            `json:"concurrency"`
+	TargetRate     float64        `json:"target_requests_per_sec,omitempty"`
+	BatchSize      int            `json:"batch_size"`
+	Gzip           bool           `json:"gzip"`
+	Seconds        float64        `json:"seconds"`
+	Requests       int64          `json:"requests"`
+	Statuses       map[string]int `json:"statuses"`
+	TransportErrs  int64          `json:"transport_errors"`
+	EventsSent     int64          `json:"events_sent"`
+	EventsAccepted int64          `json:"events_accepted"`
+	RequestsPerSec float64        `json:"requests_per_sec"`
+	EventsPerSec   float64        `json:"accepted_events_per_sec"`
+	BodyBytes      int            `json:"body_bytes"`
+	LatencyMs      Percentiles    `json:"latency_ms"`
+	// FirstIDs lists, per accepted request, the first event number of its
+	// batch; end-to-end checks recover every accepted id from it.
+	Accepted []Accepted `json:"-"`
+}
+
+// Accepted is one 202 answer.
+type Accepted struct {
+	FirstID  uint64
+	Events   int
+	Accepted int
+	At       time.Time
+}
+
+// Percentiles of latency in milliseconds.
+type Percentiles struct {
+	P50, P90, P99, P999, Max float64
+}
+
+// Run drives load at cfg.URL until the duration is over or ctx ends.
+func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return Result{}, fmt.Errorf("url %q: %w", cfg.URL, err)
+	}
+	client := &fasthttp.HostClient{
+		Addr: u.Host, MaxConns: cfg.Concurrency, ReadTimeout: cfg.Timeout, WriteTimeout: cfg.Timeout,
+		MaxIdleConnDuration: time.Minute, NoDefaultUserAgentHeader: true,
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	tpls := make([]Template, max(cfg.Templates, 1))
+	for i := range tpls {
+		tpls[i] = cfg.Traffic.Render(rng, time.Now())
+	}
+
+	res := Result{Mode: "closed-loop", Concurrency: cfg.Concurrency, TargetRate: cfg.Rate, BatchSize: cfg.Traffic.BatchSize,
+		Gzip: cfg.Gzip, Statuses: map[string]int{}, BodyBytes: len(tpls[0].Body)}
+	if cfg.Rate > 0 {
+		res.Mode = "open-loop"
+	}
+	hist := hdrhistogram.New(1, int64(60*time.Second/time.Microsecond), 3)
+	var mu sync.Mutex // guards res and hist
+	var sent, accepted, requests atomic.Int64
+
+	start := time.Now()
+	measureFrom := start.Add(cfg.Warmup)
+	end := measureFrom.Add(cfg.Duration)
+	ctx, cancel := context.WithDeadline(ctx, end)
+	defer cancel()
+
+	// Open loop: a scheduler emits intended send times; latency counts from
+	// them, so a slow server cannot hide queueing (no coordinated omission).
+	var schedule chan time.Time
+	if cfg.Rate > 0 {
+		schedule = make(chan time.Time, 1<<16)
+		go func() {
+			defer close(schedule)
+			interval := time.Duration(float64(time.Second) / cfg.Rate)
+			next := time.Now()
+			for {
+				if d := time.Until(next); d > 0 {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(d):
+					}
+				}
+				if ctx.Err() != nil {
+					return
+				}
+				// Blocks only if workers are 65536 sends behind; those sends
+				// then start late and their latency still counts from next.
+				select {
+				case schedule <- next:
+				case <-ctx.Done():
+					return
+				}
+				next = next.Add(interval)
+			}
+		}()
+	}
+
+	stopProgress := progress(cfg.Progress, &requests, &accepted, hist, &mu)
+	defer stopProgress()
+
+	var wg sync.WaitGroup
+	for w := 0; w < cfg.Concurrency; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			wrng := rand.New(rand.NewPCG(uint64(w), 7))
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			var body []byte
+			for {
+				intended := time.Now()
+				if schedule != nil {
+					t, ok := <-schedule
+					if !ok {
+						return
+					}
+					intended = t
+				} else if ctx.Err() != nil {
+					return
+				}
+				tpl := tpls[wrng.IntN(len(tpls))]
+				var first uint64
+				body, first = ids.Fill(tpl, body)
+				req.Reset()
+				req.SetRequestURI(cfg.URL)
+				req.Header.SetMethod(fasthttp.MethodPost)
+				req.Header.SetContentType("application/json")
+				req.Header.Set("Authorization", "Bearer "+cfg.WriteKey)
+				if cfg.Gzip {
+					req.Header.Set("Content-Encoding", "gzip")
+					req.SetBodyRaw(Gzip(body))
+				} else {
+					req.SetBodyRaw(body)
+				}
+				err := client.DoTimeout(req, resp, cfg.Timeout)
+				done := time.Now()
+				if done.Before(measureFrom) || done.After(end) {
+					continue
+				}
+				n := len(tpl.idAt)
+				requests.Add(1)
+				sent.Add(int64(n))
+				mu.Lock()
+				if err != nil {
+					res.TransportErrs++
+				} else {
+					code := resp.StatusCode()
+					res.Statuses[strconv.Itoa(code)]++
+					if code == fasthttp.StatusAccepted {
+						a := acceptedCount(resp.Body())
+						accepted.Add(int64(a))
+						res.Accepted = append(res.Accepted, Accepted{FirstID: first, Events: n, Accepted: a, At: done})
+					}
+				}
+				_ = hist.RecordValue(max(done.Sub(intended).Microseconds(), 1))
+				mu.Unlock()
+			}
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(measureFrom)
+	if elapsed > cfg.Duration {
+		elapsed = cfg.Duration
+	}
+	res.Seconds = elapsed.Seconds()
+	res.Requests = requests.Load()
+	res.EventsSent = sent.Load()
+	res.EventsAccepted = accepted.Load()
+	res.RequestsPerSec = float64(res.Requests) / res.Seconds
+	res.EventsPerSec = float64(res.EventsAccepted) / res.Seconds
+	res.LatencyMs = percentiles(hist)
+	return res, nil
+}
+
+func acceptedCount(body []byte) int {
+	i := bytes.Index(body, []byte(`"accepted":`))
+	if i < 0 {
+		return 0
+	}
+	rest := body[i+len(`"accepted":`):]
+	j := 0
+	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+		j++
+	}
+	n, _ := strconv.Atoi(string(rest[:j]))
+	return n
+}
+
+func percentiles(h *hdrhistogram.Histogram) Percentiles {
+	ms := func(us int64) float64 { return float64(us) / 1000 }
+	return Percentiles{
+		P50: ms(h.ValueAtQuantile(50)), P90: ms(h.ValueAtQuantile(90)), P99: ms(h.ValueAtQuantile(99)),
+		P999: ms(h.ValueAtQuantile(99.9)), Max: ms(h.Max()),
+	}
+}
+
+func progress(w io.Writer, requests, accepted *atomic.Int64, h *hdrhistogram.Histogram, mu *sync.Mutex) func() {
+	if w == nil {
+		return func() {}
+	}
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		var lastReq, lastAcc int64
+		for s := 1; ; s++ {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			r, a := requests.Load(), accepted.Load()
+			mu.Lock()
+			p99 := float64(h.ValueAtQuantile(99)) / 1000
+			mu.Unlock()
+			fmt.Fprintf(w, "t=%3ds  requests/s=%7d  accepted events/s=%9d  p99(so far)=%7.2fms\n", s, r-lastReq, a-lastAcc, p99)
+			lastReq, lastAcc = r, a
+		}
+	}()
+	return func() { close(stop) }
+}
