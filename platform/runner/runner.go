@@ -39,7 +39,7 @@ type Spec[C any] struct {
 	// live heap and a high allocation rate trade a little memory for far
 	// fewer collections.
 	GCPercent int
-	Build    func(context.Context, C, *slog.Logger, *otelx.Telemetry) (Service, error)
+	Build     func(context.Context, C, *slog.Logger, *otelx.Telemetry) (Service, error)
 }
 
 // Main runs spec and exits the process: 0 after a clean shutdown, 1 on error.
