@@ -9,6 +9,7 @@
 # hits both. Then ingest is driven open-loop at 25/50/75% of its own maximum
 # for the latency curve. Results: .cache/bench/<time>/*.json and summary.md.
 # Bounded: about 4 minutes. Traffic goes to 127.0.0.1 only.
+# BENCH_NATS_SYNC=always makes JetStream fsync every write (see README).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -37,7 +38,7 @@ host: 127.0.0.1
 port: 14222
 http_port: 18222
 max_payload: 8MB
-jetstream { store_dir: "$out/nats-data" }
+jetstream { store_dir: "$out/nats-data"${BENCH_NATS_SYNC:+, sync_interval: $BENCH_NATS_SYNC} }
 CONF
 "$bin/nats-server" -c "$out/nats.conf" >"$out/nats.log" 2>&1 &
 pids+=($!)
@@ -85,6 +86,8 @@ lg "naive-open-50" http://127.0.0.1:18190/v1/track -concurrency 64 -rate "$naive
 
 {
   echo "## Ingest front door ($(date -u +%Y-%m-%d), $(nproc) cores, load generator on the same machine)"
+  echo
+  echo "JetStream sync_interval: ${BENCH_NATS_SYNC:-default (2m)}."
   echo
   echo "Batches of $BATCH events ($(val ingest-max-1 "['body_bytes']") bytes of JSON), closed loop with $CONC connections, best of $ROUNDS alternating rounds of $DURATION."
   echo
