@@ -7,6 +7,7 @@ package eventdoc
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"time"
 )
 
@@ -24,10 +25,29 @@ type Source struct {
 	ReceivedAt      time.Time         `json:"received_at"`
 	SentAt          *time.Time        `json:"sent_at,omitempty"`
 	IngestedAt      time.Time         `json:"ingested_at"`
-	AppVersion      string            `json:"app_version,omitempty"`
-	DeviceOS        string            `json:"device_os,omitempty"`
-	Metadata        map[string]string `json:"metadata,omitempty"`
-	Message         string            `json:"message,omitempty"`
+	// ClockSkewMs is how far the device's clock was ahead of the server's
+	// (negative: behind), from the batch's sent_at; absent without sent_at.
+	ClockSkewMs *int64 `json:"clock_skew_ms,omitempty"`
+	// ClockSkewed: |ClockSkewMs| exceeded the configured bound.
+	ClockSkewed bool `json:"clock_skewed,omitempty"`
+	// TimestampClamped: the corrected time was implausible (far in the
+	// future or older than the retention) and was replaced by ReceivedAt.
+	TimestampClamped bool `json:"timestamp_clamped,omitempty"`
+
+	AppVersion  string `json:"app_version,omitempty"`
+	DeviceOS    string `json:"device_os,omitempty"`
+	OSName      string `json:"os_name,omitempty"`
+	OSVersion   string `json:"os_version,omitempty"`
+	DeviceModel string `json:"device_model,omitempty"`
+	UserAgent   string `json:"user_agent,omitempty"`
+
+	// Country is the ISO 3166-1 alpha-2 code of the client address; City
+	// its city where the database has one. The address itself is not kept.
+	Country string `json:"country,omitempty"`
+	City    string `json:"city,omitempty"`
+
+	Metadata map[string]string `json:"metadata,omitempty"`
+	Message  string            `json:"message,omitempty"`
 }
 
 // ID derives the document id from the app and event ids: 128 bits of SHA-256,
@@ -49,3 +69,29 @@ func IndexName(prefix string, t time.Time) string {
 
 // Pattern matches every daily index of prefix.
 func Pattern(prefix string) string { return prefix + "-*" }
+
+// DeadLetterIndex is where documents OpenSearch refused are kept, with the
+// reason. Its name does not match Pattern, so searches never see it.
+func DeadLetterIndex(prefix string) string { return "deadletter-" + prefix }
+
+// DayOf parses the date out of a daily index name of prefix.
+func DayOf(prefix, index string) (time.Time, bool) {
+	if len(index) != len(prefix)+11 || index[:len(prefix)+1] != prefix+"-" {
+		return time.Time{}, false
+	}
+	t, err := time.Parse("2006.01.02", index[len(prefix)+1:])
+	return t, err == nil
+}
+
+// DeadLetter is a dead-letter document.
+type DeadLetter struct {
+	DocID       string          `json:"doc_id"`
+	AppID       string          `json:"app_id"`
+	EventID     string          `json:"event_id"`
+	Index       string          `json:"index"`
+	Status      int             `json:"status"`
+	ErrorType   string          `json:"error_type"`
+	ErrorReason string          `json:"error_reason"`
+	FailedAt    time.Time       `json:"failed_at"`
+	Document    json.RawMessage `json:"document"`
+}

@@ -37,3 +37,23 @@ func TestIDIsStableAndSeparatesApps(t *testing.T) {
 		t.Errorf("id length %d", n)
 	}
 }
+
+func TestDayOf(t *testing.T) {
+	tests := []struct {
+		index string
+		ok    bool
+		want  time.Time
+	}{
+		{"p-2026.11.26", true, time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)},
+		{"p-2026.13.26", false, time.Time{}},
+		{"q-2026.11.26", false, time.Time{}},
+		{"p-2026.11.26-x", false, time.Time{}},
+		{"deadletter-p", false, time.Time{}},
+	}
+	for _, tt := range tests {
+		got, ok := DayOf("p", tt.index)
+		if ok != tt.ok || !got.Equal(tt.want) {
+			t.Errorf("DayOf(%s) = %v %v", tt.index, got, ok)
+		}
+	}
+}

@@ -1,5 +1,8 @@
-// Package templates embeds the OpenSearch index templates in opensearch/ so
-// every service and tool applies the same files.
+// Package templates embeds the OpenSearch index templates and the ISM
+// retention policy in this folder, so every service and tool applies the
+// same files. Each file is written for the default index prefix; for another
+// prefix (a test's, or a second environment on one cluster) the patterns are
+// rewritten.
 package templates
 
 import (
@@ -7,14 +10,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"time"
+
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
 )
 
 // DefaultEventsPrefix is the prefix of the daily event indices
-// (telemetry-events-YYYY.MM.DD) that events-template.json matches.
+// (telemetry-events-YYYY.MM.DD) that the files are written for.
 const DefaultEventsPrefix = "telemetry-events"
 
-//go:embed events-template.json
-var eventsTemplate []byte
+var (
+	//go:embed events-template.json
+	eventsTemplate []byte
+	//go:embed deadletter-template.json
+	deadLetterTemplate []byte
+	//go:embed events-ism-policy.json
+	ismPolicy []byte
+)
 
 var validPrefix = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,100}$`)
 
@@ -26,25 +38,70 @@ func ValidatePrefix(prefix string) error {
 	return nil
 }
 
-// Events returns the composable index template for event indices named
-// prefix-YYYY.MM.DD, and the name to store it under. The file's own pattern is
-// for DefaultEventsPrefix; another prefix (a test's, or a second environment on
-// one cluster) gets its own copy with the pattern rewritten.
-func Events(prefix string) (name string, body []byte, err error) {
+// Template is a named request body.
+type Template struct {
+	Name string
+	Body []byte
+}
+
+// Events returns the composable index template for prefix-YYYY.MM.DD.
+func Events(prefix string) (Template, error) {
+	return withPatterns(eventsTemplate, prefix, []string{eventdoc.Pattern(prefix)})
+}
+
+// DeadLetter returns the index template of prefix's dead-letter index.
+func DeadLetter(prefix string) (Template, error) {
+	t, err := withPatterns(deadLetterTemplate, prefix, []string{eventdoc.DeadLetterIndex(prefix)})
+	t.Name = eventdoc.DeadLetterIndex(prefix)
+	return t, err
+}
+
+func withPatterns(file []byte, prefix string, patterns []string) (Template, error) {
 	if err := ValidatePrefix(prefix); err != nil {
-		return "", nil, err
+		return Template{}, err
 	}
 	if prefix == DefaultEventsPrefix {
-		return prefix, eventsTemplate, nil
+		return Template{Name: prefix, Body: file}, nil
 	}
 	var doc map[string]any
-	if err := json.Unmarshal(eventsTemplate, &doc); err != nil {
-		return "", nil, fmt.Errorf("parse embedded events template: %w", err)
+	if err := json.Unmarshal(file, &doc); err != nil {
+		return Template{}, fmt.Errorf("parse embedded template: %w", err)
 	}
-	doc["index_patterns"] = []string{prefix + "-*"}
-	body, err = json.Marshal(doc)
+	doc["index_patterns"] = patterns
+	body, err := json.Marshal(doc)
 	if err != nil {
-		return "", nil, fmt.Errorf("encode events template for %s: %w", prefix, err)
+		return Template{}, fmt.Errorf("encode template for %s: %w", prefix, err)
 	}
-	return prefix, body, nil
+	return Template{Name: prefix, Body: body}, nil
+}
+
+// RetentionPolicy returns the ISM policy deleting prefix's daily indices once
+// they are older than retention (whole days, at least one).
+func RetentionPolicy(prefix string, retention time.Duration) (Template, error) {
+	if err := ValidatePrefix(prefix); err != nil {
+		return Template{}, err
+	}
+	var doc struct {
+		Policy map[string]any `json:"policy"`
+	}
+	if err := json.Unmarshal(ismPolicy, &doc); err != nil {
+		return Template{}, fmt.Errorf("parse embedded ISM policy: %w", err)
+	}
+	days := max(1, int(retention.Hours()/24))
+	states, _ := doc.Policy["states"].([]any)
+	for _, s := range states {
+		st, _ := s.(map[string]any)
+		trs, _ := st["transitions"].([]any)
+		for _, tr := range trs {
+			if c, ok := tr.(map[string]any)["conditions"].(map[string]any); ok {
+				c["min_index_age"] = fmt.Sprintf("%dd", days)
+			}
+		}
+	}
+	doc.Policy["ism_template"] = []any{map[string]any{"index_patterns": []string{eventdoc.Pattern(prefix)}, "priority": 100}}
+	body, err := json.Marshal(doc)
+	if err != nil {
+		return Template{}, fmt.Errorf("encode ISM policy: %w", err)
+	}
+	return Template{Name: prefix + "-retention", Body: body}, nil
 }

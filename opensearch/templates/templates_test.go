@@ -2,7 +2,13 @@ package templates
 
 import (
 	"encoding/json"
+	"reflect"
+	"sort"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
 )
 
 func TestEvents(t *testing.T) {
@@ -20,7 +26,7 @@ func TestEvents(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.prefix, func(t *testing.T) {
-			name, body, err := Events(tt.prefix)
+			tpl, err := Events(tt.prefix)
 			if tt.wantErr {
 				if err == nil {
 					t.Fatal("want an error")
@@ -30,8 +36,8 @@ func TestEvents(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if name != tt.prefix {
-				t.Errorf("name %q", name)
+			if tpl.Name != tt.prefix {
+				t.Errorf("name %q", tpl.Name)
 			}
 			var doc struct {
 				IndexPatterns []string `json:"index_patterns"`
@@ -42,7 +48,7 @@ func TestEvents(t *testing.T) {
 					} `json:"mappings"`
 				} `json:"template"`
 			}
-			if err := json.Unmarshal(body, &doc); err != nil {
+			if err := json.Unmarshal(tpl.Body, &doc); err != nil {
 				t.Fatal(err)
 			}
 			if len(doc.IndexPatterns) != 1 || doc.IndexPatterns[0] != tt.wantPattern {
@@ -53,12 +59,68 @@ func TestEvents(t *testing.T) {
 			}
 			for field, typ := range map[string]string{
 				"app_id": "keyword", "user_id": "keyword", "event_id": "keyword", "doc_id": "keyword",
-				"timestamp": "date", "metadata": "flat_object", "message": "text",
+				"timestamp": "date", "metadata": "flat_object", "message": "text", "country": "keyword",
+				"os_name": "keyword", "clock_skew_ms": "long",
 			} {
 				if got := doc.Template.Mappings.Properties[field]["type"]; got != typ {
 					t.Errorf("%s mapped as %v, want %s", field, got, typ)
 				}
 			}
 		})
+	}
+}
+
+// TestMappingCoversDocument: the mapping is strict, so every field the
+// enrich service writes must be mapped, and nothing mapped may be unused.
+func TestMappingCoversDocument(t *testing.T) {
+	tpl, _ := Events(DefaultEventsPrefix)
+	var doc struct {
+		Template struct {
+			Mappings struct {
+				Properties map[string]any `json:"properties"`
+			} `json:"mappings"`
+		} `json:"template"`
+	}
+	if err := json.Unmarshal(tpl.Body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var mapped, written []string
+	for k := range doc.Template.Mappings.Properties {
+		mapped = append(mapped, k)
+	}
+	st := reflect.TypeOf(eventdoc.Source{})
+	for i := 0; i < st.NumField(); i++ {
+		written = append(written, strings.Split(st.Field(i).Tag.Get("json"), ",")[0])
+	}
+	sort.Strings(mapped)
+	sort.Strings(written)
+	if !reflect.DeepEqual(mapped, written) {
+		t.Fatalf("mapping fields %v\ndocument fields %v", mapped, written)
+	}
+}
+
+func TestDeadLetter(t *testing.T) {
+	tpl, err := DeadLetter("t-1-events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tpl.Name != "deadletter-t-1-events" || !strings.Contains(string(tpl.Body), `"deadletter-t-1-events"`) {
+		t.Fatalf("%s %s", tpl.Name, tpl.Body)
+	}
+}
+
+func TestRetentionPolicy(t *testing.T) {
+	tpl, err := RetentionPolicy("t-1-events", 14*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(tpl.Body)
+	for _, want := range []string{`"min_index_age":"14d"`, `"index_patterns":["t-1-events-*"]`, `"delete":{}`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("policy lacks %s: %s", want, body)
+		}
+	}
+	if tpl.Name != "t-1-events-retention" {
+		t.Errorf("name %s", tpl.Name)
 	}
 }

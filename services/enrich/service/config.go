@@ -5,6 +5,7 @@ import (
 
 	"github.com/evtrack/telemetry/opensearch/templates"
 	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/services/enrich/internal/enrichment"
 	"github.com/evtrack/telemetry/services/enrich/internal/pipeline"
 )
 
@@ -22,6 +23,9 @@ type Config struct {
 	OpenSearchUser     string
 	OpenSearchPassword string
 	Pipeline           pipeline.Config
+	ClockSkew          enrichment.ClockSkewConfig
+	GeoIPDB            string
+	Retention          time.Duration
 	ShutdownTimeout    time.Duration
 	LogLevel           string
 }
@@ -42,7 +46,8 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 		OpenSearchPassword: r.String("OPENSEARCH_PASSWORD", ""),
 		Pipeline: pipeline.Config{
 			IndexPrefix:   r.String("EVENTS_INDEX_PREFIX", templates.DefaultEventsPrefix),
-			FetchBatch:    r.Int("ENRICH_FETCH_BATCH", 100),
+			Workers:       r.Int("ENRICH_WORKERS", 2),
+			FetchBatch:    r.Int("ENRICH_FETCH_BATCH", 50),
 			FlushInterval: r.Duration("ENRICH_FLUSH_INTERVAL", 500*time.Millisecond),
 			BulkMaxDocs:   r.Int("ENRICH_BULK_MAX_DOCS", 5000),
 			BulkMaxBytes:  r.Int("ENRICH_BULK_MAX_BYTES", 8<<20),
@@ -50,6 +55,12 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 			RetryDelay:    r.Duration("ENRICH_RETRY_DELAY", 5*time.Second),
 			MaxBackoff:    r.Duration("ENRICH_MAX_BACKOFF", 10*time.Second),
 		},
+		ClockSkew: enrichment.ClockSkewConfig{
+			MaxSkew:   r.Duration("ENRICH_CLOCK_MAX_SKEW", time.Minute),
+			MaxFuture: r.Duration("ENRICH_CLOCK_MAX_FUTURE", 10*time.Minute),
+		},
+		GeoIPDB:         r.String("GEOIP_DB", ""),
+		Retention:       r.Duration("ENRICH_RETENTION", 30*24*time.Hour),
 		ShutdownTimeout: r.Duration("ENRICH_SHUTDOWN_TIMEOUT", 30*time.Second),
 		LogLevel:        r.String("LOG_LEVEL", "info"),
 	}
@@ -57,11 +68,24 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 		r.Failf("EVENTS_INDEX_PREFIX: %v", err)
 	}
 	p := c.Pipeline
-	if p.FetchBatch <= 0 || p.BulkMaxDocs <= 0 || p.BulkMaxBytes <= 0 || c.MaxAckPending < p.FetchBatch {
-		r.Failf("ENRICH_FETCH_BATCH, ENRICH_BULK_MAX_DOCS, ENRICH_BULK_MAX_BYTES must be positive and ENRICH_MAX_ACK_PENDING at least ENRICH_FETCH_BATCH")
+	if p.FetchBatch <= 0 || p.BulkMaxDocs <= 0 || p.BulkMaxBytes <= 0 || c.MaxAckPending < p.FetchBatch*p.Workers {
+		r.Failf("ENRICH_FETCH_BATCH, ENRICH_BULK_MAX_DOCS, ENRICH_BULK_MAX_BYTES must be positive and ENRICH_MAX_ACK_PENDING at least ENRICH_FETCH_BATCH × ENRICH_WORKERS")
 	}
 	if c.AckWait <= p.BulkTimeout {
 		r.Failf("ENRICH_ACK_WAIT (%s) must be longer than ENRICH_BULK_TIMEOUT (%s), or messages are redelivered while still being indexed", c.AckWait, p.BulkTimeout)
+	}
+	// Older events are placed at their arrival time: without that, one bad
+	// clock could create an index for any past day (and, under retention,
+	// have it deleted at once).
+	c.ClockSkew.MaxAge = c.Retention
+	if c.Retention == 0 {
+		c.ClockSkew.MaxAge = 100 * 365 * 24 * time.Hour
+	}
+	if c.Retention < 0 || (c.Retention > 0 && c.Retention < 24*time.Hour) {
+		r.Failf("ENRICH_RETENTION: 0 (keep for ever) or at least 24h")
+	}
+	if c.ClockSkew.MaxSkew <= 0 || c.ClockSkew.MaxFuture < 0 || p.Workers <= 0 {
+		r.Failf("ENRICH_CLOCK_MAX_SKEW and ENRICH_WORKERS must be positive, ENRICH_CLOCK_MAX_FUTURE not negative")
 	}
 	if p.FlushInterval <= 0 || p.RetryDelay <= 0 || p.MaxBackoff <= 0 {
 		r.Failf("ENRICH_FLUSH_INTERVAL, ENRICH_RETRY_DELAY and ENRICH_MAX_BACKOFF must be positive")

@@ -8,55 +8,97 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
+	opensearchgo "github.com/opensearch-project/opensearch-go/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/evtrack/telemetry/platform/health"
 	"github.com/evtrack/telemetry/platform/natsx"
 	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/otelx"
+	"github.com/evtrack/telemetry/services/enrich/internal/document"
+	"github.com/evtrack/telemetry/services/enrich/internal/enrichment"
+	"github.com/evtrack/telemetry/services/enrich/internal/metrics"
 	"github.com/evtrack/telemetry/services/enrich/internal/opensearch"
 	"github.com/evtrack/telemetry/services/enrich/internal/pipeline"
 )
 
 // Service is a running enrich service.
 type Service struct {
-	cfg  Config
-	log  *slog.Logger
-	nc   *nats.Conn
-	pipe *pipeline.Pipeline
-	http *http.Server
-	ln   net.Listener
+	cfg     Config
+	log     *slog.Logger
+	nc      *nats.Conn
+	cons    njs.Consumer
+	osc     *opensearchgo.Client
+	ism     bool
+	pipe    *pipeline.Pipeline
+	metrics *metrics.Enrich
+	http    *http.Server
+	ln      net.Listener
+	closers []func() error
 }
 
-// New connects to NATS and OpenSearch, applies the index templates, and
-// creates or updates the durable consumer. It waits (until ctx ends) for the
-// stream, which the ingest service creates.
-func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry) (*Service, error) {
-	osc, err := opensearchx.NewClient(opensearchx.Options{URL: cfg.OpenSearchURL, Username: cfg.OpenSearchUser,
+// New connects to NATS and OpenSearch, applies the index templates and the
+// retention policy, and creates or updates the durable consumer. It waits
+// (until ctx ends) for OpenSearch and for the stream, which ingest creates.
+func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry) (svc *Service, err error) {
+	s := &Service{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	s.osc, err = opensearchx.NewClient(opensearchx.Options{URL: cfg.OpenSearchURL, Username: cfg.OpenSearchUser,
 		Password: cfg.OpenSearchPassword, TracerProvider: tel.TracerProvider, Propagator: tel.Propagator})
 	if err != nil {
 		return nil, err
 	}
 	if err := retry(ctx, log, "apply index templates", func() error {
-		return opensearch.ApplyTemplates(ctx, osc, cfg.Pipeline.IndexPrefix)
+		return opensearch.ApplyTemplates(ctx, s.osc, cfg.Pipeline.IndexPrefix)
 	}); err != nil {
 		return nil, err
 	}
-	nc, err := natsx.Connect(ctx, cfg.NATSURL, "enrich", log)
+	if cfg.Retention > 0 {
+		switch err := opensearch.ApplyRetentionPolicy(ctx, s.osc, cfg.Pipeline.IndexPrefix, cfg.Retention); {
+		case errors.Is(err, opensearch.ErrNoISM):
+			log.WarnContext(ctx, "OpenSearch has no Index Management plugin: enrich deletes expired daily indices itself",
+				"retention", cfg.Retention)
+		case err != nil:
+			return nil, err
+		default:
+			s.ism = true
+		}
+	}
+
+	chain := enrichment.Chain{enrichment.NewClockSkew(cfg.ClockSkew)}
+	if cfg.GeoIPDB != "" {
+		geo, err := enrichment.OpenGeo(enrichment.GeoConfig{DBPath: cfg.GeoIPDB})
+		if err != nil {
+			log.WarnContext(ctx, "geo enrichment off: the database cannot be opened", "error", err)
+		} else {
+			chain = append(chain, geo)
+			s.closers = append(s.closers, geo.Close)
+		}
+	} else {
+		log.WarnContext(ctx, "geo enrichment off: GEOIP_DB is not set")
+	}
+	chain = append(chain, enrichment.Device{})
+
+	s.nc, err = natsx.Connect(ctx, cfg.NATSURL, "enrich", log)
 	if err != nil {
 		return nil, err
 	}
-	js, err := njs.New(nc)
+	js, err := njs.New(s.nc)
 	if err != nil {
-		nc.Close()
 		return nil, fmt.Errorf("jetstream context: %w", err)
 	}
-	var cons njs.Consumer
 	if err := retry(ctx, log, "create consumer", func() error {
-		cons, err = js.CreateOrUpdateConsumer(ctx, cfg.Stream, njs.ConsumerConfig{
+		s.cons, err = js.CreateOrUpdateConsumer(ctx, cfg.Stream, njs.ConsumerConfig{
 			Durable:       cfg.Consumer,
 			Description:   "enrich: index event batches into OpenSearch",
 			FilterSubject: cfg.SubjectPrefix + ".>",
@@ -71,37 +113,49 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		}
 		return nil
 	}); err != nil {
-		nc.Close()
 		return nil, err
 	}
 
+	reg := prometheus.NewRegistry()
+	s.metrics = metrics.New(reg)
 	checker := health.NewChecker(2 * time.Second)
-	checker.Add("nats", natsx.Ready(nc))
-	checker.Add("opensearch", opensearchx.Ping(osc))
+	checker.Add("nats", natsx.Ready(s.nc))
+	checker.Add("opensearch", opensearchx.Ping(s.osc))
 	mux := http.NewServeMux()
 	checker.Register(mux)
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	s.ln, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		nc.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	pipe := pipeline.New(cons, opensearch.NewBulkIndexer(osc), cfg.Pipeline, log, tel.TracerProvider, tel.Propagator)
-	return &Service{cfg: cfg, log: log, nc: nc, pipe: pipe, ln: ln,
-		http: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}, nil
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	builder := document.NewBuilder(cfg.Pipeline.IndexPrefix, chain)
+	s.pipe = pipeline.New(s.cons, opensearch.NewBulkIndexer(s.osc), builder, cfg.Pipeline, log, s.metrics, tel.TracerProvider, tel.Propagator)
+	return s, nil
 }
 
-// Addr is the address of the health endpoints.
+// Addr is the address of the health and metrics endpoints.
 func (s *Service) Addr() string { return s.ln.Addr().String() }
 
-// Run indexes until ctx is cancelled, then finishes the batch in hand, acks
-// it, and drains the NATS connection.
+// Run indexes until ctx is cancelled, then finishes the batches in hand, acks
+// them, and drains the NATS connection.
 func (s *Service) Run(ctx context.Context) error {
 	s.log.InfoContext(ctx, "enrich running", "addr", s.Addr(), "stream", s.cfg.Stream, "consumer", s.cfg.Consumer,
-		"index_prefix", s.cfg.Pipeline.IndexPrefix)
+		"index_prefix", s.cfg.Pipeline.IndexPrefix, "workers", s.cfg.Pipeline.Workers)
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- s.http.Serve(s.ln) }()
+	bg, stopBG := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.watchConsumer(bg) }()
+	if s.cfg.Retention > 0 && !s.ism {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.expireIndices(bg) }()
+	}
 
 	err := s.pipe.Run(ctx)
+	stopBG()
+	wg.Wait()
 	s.log.InfoContext(ctx, "enrich shutting down")
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
@@ -112,8 +166,61 @@ func (s *Service) Run(ctx context.Context) error {
 		err = errors.Join(err, fmt.Errorf("http server: %w", herr))
 	}
 	natsx.Close(ctx, s.nc, s.log)
+	s.close()
 	s.log.InfoContext(ctx, "enrich stopped")
 	return err
+}
+
+func (s *Service) close() {
+	for _, c := range s.closers {
+		_ = c()
+	}
+	s.closers = nil
+	if s.nc != nil && !s.nc.IsClosed() {
+		s.nc.Close()
+	}
+}
+
+// watchConsumer publishes the consumer's lag as metrics.
+func (s *Service) watchConsumer(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		info, err := s.cons.Info(ictx)
+		cancel()
+		if err == nil {
+			s.metrics.Pending.Set(float64(info.NumPending))
+			s.metrics.AckPending.Set(float64(info.NumAckPending))
+			s.metrics.Redelivered.Set(float64(info.NumRedelivered))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// expireIndices keeps the retention where the cluster has no ISM: hourly,
+// it deletes daily indices older than the retention.
+func (s *Service) expireIndices(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		deleted, err := opensearch.DeleteExpired(ctx, s.osc, s.cfg.Pipeline.IndexPrefix, s.cfg.Retention, time.Now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.WarnContext(ctx, "deleting expired indices failed", "error", err)
+		case len(deleted) > 0:
+			s.log.InfoContext(ctx, "deleted expired indices", "indices", deleted, "retention", s.cfg.Retention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // retry calls f until it succeeds or ctx ends, logging each failure: at

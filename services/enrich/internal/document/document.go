@@ -12,18 +12,33 @@ import (
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
+
+	"github.com/evtrack/telemetry/services/enrich/internal/enrichment"
 )
 
 // Doc is one document ready for a bulk `create`.
 type Doc struct {
-	ID    string
-	Index string
-	Body  []byte
+	ID      string
+	Index   string
+	AppID   string
+	EventID string
+	Body    []byte
+}
+
+// Builder builds documents for the indices of one prefix.
+type Builder struct {
+	prefix string
+	chain  enrichment.Chain
+}
+
+// NewBuilder returns a Builder running chain on every event.
+func NewBuilder(prefix string, chain enrichment.Chain) *Builder {
+	return &Builder{prefix: prefix, chain: chain}
 }
 
 // Build returns the documents of every event in batch. ingestedAt is the only
-// input that differs between deliveries, and it does not choose id or index.
-func Build(prefix string, batch *telemetryv1.EventBatch, ingestedAt time.Time) ([]Doc, error) {
+// input that differs between deliveries, and it chooses neither id nor index.
+func (b *Builder) Build(batch *telemetryv1.EventBatch, ingestedAt time.Time) ([]Doc, error) {
 	docs := make([]Doc, 0, len(batch.Events))
 	received := batch.GetReceivedAt().AsTime().UTC()
 	var sent *time.Time
@@ -31,6 +46,7 @@ func Build(prefix string, batch *telemetryv1.EventBatch, ingestedAt time.Time) (
 		s := batch.SentAt.AsTime().UTC()
 		sent = &s
 	}
+	enrich := b.chain.ForBatch(batch)
 	for _, e := range batch.Events {
 		if e.ClientTimestamp == nil {
 			return nil, fmt.Errorf("batch %s event %q: no client_timestamp", batch.BatchId, e.EventId)
@@ -54,11 +70,13 @@ func Build(prefix string, batch *telemetryv1.EventBatch, ingestedAt time.Time) (
 			Metadata:        e.Metadata,
 			Message:         e.Message,
 		}
-		body, err := json.Marshal(src)
+		enrich(e, &src)
+		body, err := json.Marshal(&src)
 		if err != nil {
 			return nil, fmt.Errorf("encode event %q of batch %s: %w", e.EventId, batch.BatchId, err)
 		}
-		docs = append(docs, Doc{ID: src.DocID, Index: eventdoc.IndexName(prefix, src.Timestamp), Body: body})
+		docs = append(docs, Doc{ID: src.DocID, Index: eventdoc.IndexName(b.prefix, src.Timestamp),
+			AppID: batch.AppId, EventID: e.EventId, Body: body})
 	}
 	return docs, nil
 }

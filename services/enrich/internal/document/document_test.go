@@ -7,6 +7,8 @@ import (
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/evtrack/telemetry/services/enrich/internal/enrichment"
 )
 
 func TestBuildIsDeterministicAcrossDeliveries(t *testing.T) {
@@ -16,11 +18,12 @@ func TestBuildIsDeterministicAcrossDeliveries(t *testing.T) {
 		Events: []*telemetryv1.Event{{EventId: "e1", UserId: "u", EventName: "x", ClientTimestamp: timestamppb.New(ts),
 			Metadata: map[string]string{"k": "v"}}},
 	}
-	first, err := Build("p", batch, time.Now())
+	b := NewBuilder("p", nil)
+	first, err := b.Build(batch, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := Build("p", batch, time.Now().Add(time.Hour))
+	again, err := b.Build(batch, time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,8 +43,26 @@ func TestBuildIsDeterministicAcrossDeliveries(t *testing.T) {
 }
 
 func TestBuildRejectsEventWithoutTimestamp(t *testing.T) {
-	_, err := Build("p", &telemetryv1.EventBatch{Events: []*telemetryv1.Event{{EventId: "e"}}}, time.Now())
+	_, err := NewBuilder("p", nil).Build(&telemetryv1.EventBatch{Events: []*telemetryv1.Event{{EventId: "e"}}}, time.Now())
 	if err == nil {
 		t.Fatal("want an error")
+	}
+}
+
+func TestBuildIndexFollowsCorrectedTime(t *testing.T) {
+	received := time.Date(2026, 11, 26, 0, 10, 0, 0, time.UTC)
+	batch := &telemetryv1.EventBatch{
+		BatchId: "b", AppId: "app", ReceivedAt: timestamppb.New(received),
+		// The device clock is an hour ahead: its 00:59 is the server's 23:59 the day before.
+		SentAt: timestamppb.New(received.Add(time.Hour)),
+		Events: []*telemetryv1.Event{{EventId: "e1", EventName: "x", ClientTimestamp: timestamppb.New(time.Date(2026, 11, 26, 0, 59, 0, 0, time.UTC))}},
+	}
+	chain := enrichment.Chain{enrichment.NewClockSkew(enrichment.ClockSkewConfig{MaxSkew: time.Minute, MaxFuture: time.Hour, MaxAge: 24 * time.Hour})}
+	docs, err := NewBuilder("p", chain).Build(batch, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if docs[0].Index != "p-2026.11.25" {
+		t.Fatalf("index %s, want the corrected day p-2026.11.25", docs[0].Index)
 	}
 }

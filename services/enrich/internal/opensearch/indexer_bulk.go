@@ -11,6 +11,7 @@ import (
 	"github.com/opensearch-project/opensearch-go/v2"
 	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
 
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
 )
 
@@ -30,9 +31,10 @@ const (
 
 // ItemResult is the outcome of one document, in request order.
 type ItemResult struct {
-	Outcome Outcome
-	Status  int
-	Reason  string // error type and reason when not Created/Exists
+	Outcome   Outcome
+	Status    int
+	ErrorType string
+	Reason    string // error type and reason when not Created/Exists
 }
 
 // BulkIndexer writes documents with `create`, so an id that exists is never
@@ -55,6 +57,29 @@ type bulkResponse struct {
 			Reason string `json:"reason"`
 		} `json:"error"`
 	} `json:"items"`
+}
+
+// DeadLetter writes dead-letter documents into index with `create` under the
+// refused document's id, so writing the same one twice keeps one.
+func (b *BulkIndexer) DeadLetter(ctx context.Context, index string, letters []eventdoc.DeadLetter) error {
+	docs := make([]document.Doc, len(letters))
+	for i, l := range letters {
+		body, err := json.Marshal(l)
+		if err != nil {
+			return fmt.Errorf("encode dead letter %s: %w", l.DocID, err)
+		}
+		docs[i] = document.Doc{ID: l.DocID, Index: index, Body: body}
+	}
+	results, err := b.Index(ctx, docs)
+	if err != nil {
+		return fmt.Errorf("dead-letter %d documents: %w", len(docs), err)
+	}
+	for i, r := range results {
+		if r.Outcome != Created && r.Outcome != Exists {
+			return fmt.Errorf("dead-letter document %s refused: status %d: %s", docs[i].ID, r.Status, r.Reason)
+		}
+	}
+	return nil
 }
 
 // Index sends docs in one _bulk request. An error means the request as a
@@ -96,6 +121,7 @@ func (b *BulkIndexer) Index(ctx context.Context, docs []document.Doc) ([]ItemRes
 			out[i] = classify(r.Status)
 			out[i].Status = r.Status
 			if r.Error != nil {
+				out[i].ErrorType = r.Error.Type
 				out[i].Reason = r.Error.Type + ": " + r.Error.Reason
 			}
 		}

@@ -14,22 +14,32 @@ import (
 	"github.com/evtrack/telemetry/opensearch/templates"
 )
 
-// ApplyTemplates puts the events index template for prefix. PUT replaces the
-// stored template, so applying the same file again changes nothing and a
-// changed file updates the cluster; it takes effect for indices created later.
+// ApplyTemplates puts the events and dead-letter index templates for prefix.
+// PUT replaces a stored template, so applying the same files again changes
+// nothing and a changed file updates the cluster (for indices created later).
 func ApplyTemplates(ctx context.Context, c *opensearch.Client, prefix string) error {
-	name, body, err := templates.Events(prefix)
-	if err != nil {
-		return err
+	for _, build := range []func(string) (templates.Template, error){templates.Events, templates.DeadLetter} {
+		t, err := build(prefix)
+		if err != nil {
+			return err
+		}
+		res, err := opensearchapi.IndicesPutIndexTemplateRequest{Name: t.Name, Body: bytes.NewReader(t.Body)}.Do(ctx, c)
+		if err != nil {
+			return fmt.Errorf("put index template %s: %w", t.Name, err)
+		}
+		if err := drain(res, "put index template "+t.Name); err != nil {
+			return err
+		}
 	}
-	res, err := opensearchapi.IndicesPutIndexTemplateRequest{Name: name, Body: bytes.NewReader(body)}.Do(ctx, c)
-	if err != nil {
-		return fmt.Errorf("put index template %s: %w", name, err)
-	}
+	return nil
+}
+
+// drain reads and closes a response, turning an error status into an error.
+func drain(res *opensearchapi.Response, what string) error {
 	defer res.Body.Close()
 	if res.IsError() {
 		msg, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-		return fmt.Errorf("put index template %s: %s: %s", name, res.Status(), msg)
+		return fmt.Errorf("%s: %s: %s", what, res.Status(), msg)
 	}
 	_, _ = io.Copy(io.Discard, res.Body)
 	return nil

@@ -1,6 +1,7 @@
 // Package pipeline is the enrich use case: fetch batches from the durable
 // consumer, turn their events into documents, bulk-index them, and ack each
-// message only when every one of its events is in OpenSearch.
+// message only when every one of its events is in OpenSearch (or, if
+// OpenSearch refused it as malformed, in the dead-letter index).
 package pipeline
 
 import (
@@ -8,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/natsx"
 	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
@@ -20,17 +23,21 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
+	"github.com/evtrack/telemetry/services/enrich/internal/metrics"
 	"github.com/evtrack/telemetry/services/enrich/internal/opensearch"
 )
 
-// Indexer writes documents and reports each one's outcome in order.
+// Indexer writes documents and reports each one's outcome in order, and
+// keeps refused documents in a dead-letter index.
 type Indexer interface {
 	Index(ctx context.Context, docs []document.Doc) ([]opensearch.ItemResult, error)
+	DeadLetter(ctx context.Context, index string, letters []eventdoc.DeadLetter) error
 }
 
 // Config tunes fetching and bulk sizing.
 type Config struct {
 	IndexPrefix   string
+	Workers       int           // fetch → index → ack loops running at once (bulk requests in flight)
 	FetchBatch    int           // messages per fetch
 	FlushInterval time.Duration // longest wait for a fetch to fill
 	BulkMaxDocs   int           // documents per _bulk request
@@ -42,26 +49,43 @@ type Config struct {
 
 // Pipeline consumes one durable consumer.
 type Pipeline struct {
-	cons   njs.Consumer
-	idx    Indexer
-	cfg    Config
-	log    *slog.Logger
-	tracer trace.Tracer
-	prop   propagation.TextMapPropagator
-	now    func() time.Time
+	cons    njs.Consumer
+	idx     Indexer
+	builder *document.Builder
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics.Enrich
+	tracer  trace.Tracer
+	prop    propagation.TextMapPropagator
+	now     func() time.Time
 }
 
 // New returns a pipeline from cons into idx.
-func New(cons njs.Consumer, idx Indexer, cfg Config, log *slog.Logger, tp trace.TracerProvider, prop propagation.TextMapPropagator) *Pipeline {
-	return &Pipeline{cons: cons, idx: idx, cfg: cfg, log: log, prop: prop, now: time.Now,
+func New(cons njs.Consumer, idx Indexer, builder *document.Builder, cfg Config, log *slog.Logger, m *metrics.Enrich,
+	tp trace.TracerProvider, prop propagation.TextMapPropagator) *Pipeline {
+	return &Pipeline{cons: cons, idx: idx, builder: builder, cfg: cfg, log: log, metrics: m, prop: prop, now: time.Now,
 		tracer: tp.Tracer("github.com/evtrack/telemetry/services/enrich/internal/pipeline")}
 }
 
-// Run fetches and indexes until ctx is cancelled. A batch already fetched when
-// ctx is cancelled is still indexed and acked (bounded by BulkTimeout per
+// Run runs cfg.Workers fetch → index → ack loops until ctx is cancelled.
+// Several loops keep several bulk requests in flight. A batch already fetched
+// when ctx is cancelled is still indexed and acked (bounded by BulkTimeout per
 // request), so a graceful stop leaves nothing half done; whatever was not acked
 // is redelivered after AckWait.
 func (p *Pipeline) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range max(p.cfg.Workers, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.loop(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (p *Pipeline) loop(ctx context.Context) {
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
 		batch, err := p.cons.Fetch(p.cfg.FetchBatch, njs.FetchMaxWait(p.cfg.FlushInterval))
@@ -84,11 +108,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			backoff = 0
 			continue
 		}
+		// OpenSearch could not take the batch: pause this loop instead of
+		// fetching more; the messages wait in JetStream.
 		backoff = min(max(2*backoff, 250*time.Millisecond), p.cfg.MaxBackoff)
 		p.log.WarnContext(ctx, "indexing failed; backing off", "backoff", backoff)
 		sleep(ctx, backoff)
 	}
-	return nil
 }
 
 // inFlight is one fetched message and the documents built from it.
@@ -98,7 +123,7 @@ type inFlight struct {
 	span    trace.Span
 	docs    []document.Doc
 	pending int  // documents not yet settled
-	failed  bool // some document needs another try
+	retry   bool // some document needs another try
 	reason  string
 }
 
@@ -108,8 +133,7 @@ func (p *Pipeline) process(ctx context.Context, msgs []njs.Msg) bool {
 	items := make([]*inFlight, 0, len(msgs))
 	now := p.now()
 	for _, m := range msgs {
-		it := p.start(ctx, m, now)
-		if it != nil {
+		if it := p.start(ctx, m, now); it != nil {
 			items = append(items, it)
 		}
 	}
@@ -129,8 +153,8 @@ func (p *Pipeline) process(ctx context.Context, msgs []njs.Msg) bool {
 }
 
 // start opens the message's span (continuing the ingest's trace) and builds
-// its documents. A message that cannot be decoded is terminated: no retry can
-// make it decodable.
+// its documents. A message that cannot be decoded is terminated and logged:
+// no retry can make it decodable.
 func (p *Pipeline) start(ctx context.Context, m njs.Msg, now time.Time) *inFlight {
 	mctx := p.prop.Extract(ctx, natsx.HeaderCarrier(m.Headers()))
 	mctx, span := p.tracer.Start(mctx, "process "+m.Subject(), trace.WithSpanKind(trace.SpanKindConsumer),
@@ -140,11 +164,12 @@ func (p *Pipeline) start(ctx context.Context, m njs.Msg, now time.Time) *inFligh
 	err := batch.UnmarshalVT(m.Data())
 	var docs []document.Doc
 	if err == nil {
-		docs, err = document.Build(p.cfg.IndexPrefix, &batch, now)
+		docs, err = p.builder.Build(&batch, now)
 	}
 	if err != nil {
 		meta, _ := m.Metadata()
 		p.log.ErrorContext(mctx, "undecodable message terminated", "error", err, "subject", m.Subject(), "stream_seq", streamSeq(meta))
+		p.metrics.Messages.WithLabelValues("terminated").Inc()
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "undecodable")
 		span.End()
@@ -205,18 +230,24 @@ func (p *Pipeline) bulk(ctx context.Context, chunk []docRef) bool {
 	for i, r := range chunk {
 		docs[i] = r.doc
 	}
+	start := time.Now()
 	results, err := p.idx.Index(bctx, docs)
+	p.metrics.BulkSeconds.Observe(time.Since(start).Seconds())
+	p.metrics.BulkDocuments.Observe(float64(len(docs)))
 	if err != nil {
+		p.metrics.BulkFailures.Inc()
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "bulk failed")
 		p.log.WarnContext(bctx, "bulk request failed", "error", err, "documents", len(docs))
 		for _, r := range chunk {
-			r.it.failed = true
-			r.it.reason = err.Error()
+			r.it.retry, r.it.reason = true, err.Error()
 		}
 		return false
 	}
-	created, exists, failed := 0, 0, 0
+	var created, exists, retried int
+	var letters []eventdoc.DeadLetter
+	var lettered []*inFlight
+	failedAt := p.now().UTC()
 	for i, res := range results {
 		it := chunk[i].it
 		switch res.Outcome {
@@ -226,29 +257,61 @@ func (p *Pipeline) bulk(ctx context.Context, chunk []docRef) bool {
 		case opensearch.Exists:
 			exists++
 			it.pending--
-		default:
-			failed++
-			it.failed = true
-			it.reason = fmt.Sprintf("status %d: %s", res.Status, res.Reason)
+		case opensearch.Retry:
+			retried++
+			it.retry, it.reason = true, fmt.Sprintf("status %d: %s", res.Status, res.Reason)
+		case opensearch.Rejected:
+			d := chunk[i].doc
+			letters = append(letters, eventdoc.DeadLetter{DocID: d.ID, AppID: d.AppID, EventID: d.EventID, Index: d.Index,
+				Status: res.Status, ErrorType: res.ErrorType, ErrorReason: res.Reason, FailedAt: failedAt, Document: d.Body})
+			lettered = append(lettered, it)
 		}
 	}
-	span.SetAttributes(attribute.Int("telemetry.created", created), attribute.Int("telemetry.already_present", exists), attribute.Int("telemetry.failed", failed))
-	if failed > 0 {
-		span.SetStatus(codes.Error, "some documents failed")
+	p.metrics.Documents.WithLabelValues("created").Add(float64(created))
+	p.metrics.Documents.WithLabelValues("already_present").Add(float64(exists))
+	p.metrics.Documents.WithLabelValues("retried").Add(float64(retried))
+	if len(letters) > 0 {
+		p.deadLetter(bctx, letters, lettered)
+	}
+	span.SetAttributes(attribute.Int("telemetry.created", created), attribute.Int("telemetry.already_present", exists),
+		attribute.Int("telemetry.retried", retried), attribute.Int("telemetry.dead_lettered", len(letters)))
+	if retried > 0 {
+		span.SetStatus(codes.Error, "some documents will be retried")
 	}
 	return true
 }
 
-// finish acks a message whose documents are all in OpenSearch and asks for a
+// deadLetter keeps refused documents with their reasons; they then count as
+// settled. If even that write fails, their messages are redelivered.
+func (p *Pipeline) deadLetter(ctx context.Context, letters []eventdoc.DeadLetter, owners []*inFlight) {
+	index := eventdoc.DeadLetterIndex(p.cfg.IndexPrefix)
+	if err := p.idx.DeadLetter(ctx, index, letters); err != nil {
+		p.log.ErrorContext(ctx, "dead-letter write failed; redelivering", "error", err, "documents", len(letters))
+		for _, it := range owners {
+			it.retry, it.reason = true, "dead-letter write failed: "+err.Error()
+		}
+		return
+	}
+	p.metrics.Documents.WithLabelValues("dead_lettered").Add(float64(len(letters)))
+	for i, l := range letters {
+		owners[i].pending--
+		p.log.ErrorContext(owners[i].ctx, "document refused by OpenSearch; dead-lettered", "index", l.Index,
+			"doc_id", l.DocID, "app_id", l.AppID, "status", l.Status, "error_type", l.ErrorType, "dead_letter_index", index)
+	}
+}
+
+// finish acks a message whose documents are all settled and asks for a
 // delayed redelivery of one that is not.
 func (p *Pipeline) finish(it *inFlight) {
 	defer it.span.End()
-	if !it.failed && it.pending == 0 {
+	if !it.retry && it.pending == 0 {
+		p.metrics.Messages.WithLabelValues("acked").Inc()
 		if err := it.msg.Ack(); err != nil {
 			p.log.WarnContext(it.ctx, "ack failed; the message will be redelivered", "error", err)
 		}
 		return
 	}
+	p.metrics.Messages.WithLabelValues("redelivered").Inc()
 	it.span.SetStatus(codes.Error, "not indexed")
 	meta, _ := it.msg.Metadata()
 	p.log.WarnContext(it.ctx, "message not fully indexed; redelivering", "reason", it.reason,

@@ -1,0 +1,55 @@
+// Package metrics defines the enrich service's Prometheus metrics.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Enrich holds every metric of the service.
+type Enrich struct {
+	Documents     *prometheus.CounterVec
+	Messages      *prometheus.CounterVec
+	BulkSeconds   prometheus.Histogram
+	BulkDocuments prometheus.Histogram
+	BulkFailures  prometheus.Counter
+	Pending       prometheus.Gauge
+	AckPending    prometheus.Gauge
+	Redelivered   prometheus.Gauge
+}
+
+// New creates the metrics and registers them, with the Go and process
+// collectors, on reg.
+func New(reg prometheus.Registerer) *Enrich {
+	m := &Enrich{
+		Documents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "enrich_documents_total", Help: "Documents by outcome: created, already_present (a redelivery), dead_lettered, retried.",
+		}, []string{"outcome"}),
+		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "enrich_messages_total", Help: "JetStream messages by outcome: acked, redelivered (nak), terminated (undecodable).",
+		}, []string{"outcome"}),
+		BulkSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "enrich_bulk_duration_seconds", Help: "Duration of one _bulk request.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}),
+		BulkDocuments: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "enrich_bulk_documents", Help: "Documents in one _bulk request.",
+			Buckets: prometheus.ExponentialBuckets(10, 2, 10),
+		}),
+		BulkFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "enrich_bulk_failures_total", Help: "_bulk requests that failed as a whole (OpenSearch unreachable, 429/5xx).",
+		}),
+		Pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "enrich_consumer_pending_messages", Help: "Messages in the stream not yet delivered to the consumer (the lag).",
+		}),
+		AckPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "enrich_consumer_ack_pending_messages", Help: "Messages delivered and not yet acknowledged.",
+		}),
+		Redelivered: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "enrich_consumer_redelivered_messages", Help: "Messages delivered more than once and not yet acknowledged.",
+		}),
+	}
+	reg.MustRegister(m.Documents, m.Messages, m.BulkSeconds, m.BulkDocuments, m.BulkFailures, m.Pending, m.AckPending, m.Redelivered,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
