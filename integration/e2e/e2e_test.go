@@ -29,19 +29,25 @@ import (
 	"github.com/evtrack/telemetry/platform/otelx"
 )
 
-const batch = `[
- {"event_id":"evt-1","user_id":"user-42","session_id":"sess-1","event_name":"app_open","client_timestamp":"2026-11-26T09:00:00Z","app_version":"3.1.0","device_os":"iOS 18.1","metadata":{"source":"push","cold_start":true},"message":"opened from a push"},
- {"event_id":"evt-2","user_id":"user-42","session_id":"sess-1","event_name":"add_to_cart","client_timestamp":"2026-11-26T09:00:05.250Z","app_version":"3.1.0","device_os":"iOS 18.1","metadata":{"sku":"A-17","qty":2}},
- {"event_id":"evt-3","user_id":"user-42","session_id":"sess-1","event_name":"checkout","client_timestamp":"2026-11-26T09:01:00Z","app_version":"3.1.0","device_os":"iOS 18.1"},
- {"event_id":"evt-4","user_id":"someone-else","event_name":"app_open","client_timestamp":"2026-11-26T09:02:00Z"}
+// batchJSON is four events of the last hour: three of user-42's, newest last,
+// and one of someone else's. base is the time of the first event.
+func batchJSON(base time.Time) string {
+	ts := func(d time.Duration) string { return base.Add(d).UTC().Format(time.RFC3339Nano) }
+	return `[
+ {"event_id":"evt-1","user_id":"user-42","session_id":"sess-1","event_name":"app_open","client_timestamp":"` + ts(0) + `","app_version":"3.1.0","device_os":"iOS 18.1","metadata":{"source":"push","cold_start":true},"message":"opened from a push"},
+ {"event_id":"evt-2","user_id":"user-42","session_id":"sess-1","event_name":"add_to_cart","client_timestamp":"` + ts(5250*time.Millisecond) + `","app_version":"3.1.0","device_os":"iOS 18.1","metadata":{"sku":"A-17","qty":2}},
+ {"event_id":"evt-3","user_id":"user-42","session_id":"sess-1","event_name":"checkout","client_timestamp":"` + ts(time.Minute) + `","app_version":"3.1.0","device_os":"iOS 18.1"},
+ {"event_id":"evt-4","user_id":"someone-else","event_name":"app_open","client_timestamp":"` + ts(2*time.Minute) + `"}
 ]`
+}
 
 func TestTrackedEventsAreSearchableOverHTTPAndGRPC(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	s := startStack(t, otelx.ForTest(tp))
 
-	status, body := do(t, http.MethodPost, s.ingestURL+"/v1/track", "Bearer "+writeKey, batch)
+	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	status, body := do(t, http.MethodPost, s.ingestURL+"/v1/track", "Bearer "+writeKey, batchJSON(base))
 	if status != http.StatusAccepted || !strings.Contains(body, `"accepted":4`) {
 		t.Fatalf("track: %d %s", status, body)
 	}
@@ -71,18 +77,19 @@ func TestTrackedEventsAreSearchableOverHTTPAndGRPC(t *testing.T) {
 	}
 
 	// Field by field, newest first.
+	ios := func(e *telemetryv1.StoredEvent) *telemetryv1.StoredEvent {
+		e.UserId, e.SessionId, e.AppVersion, e.DeviceOs = "user-42", "sess-1", "3.1.0", "iOS 18.1"
+		e.OsName, e.OsVersion, e.UserAgent = "iOS", "18.1", "e2e-test/1.0 (iPhone15,2; iOS 18.0)"
+		e.DeviceModel = "iPhone15,2"
+		return e
+	}
 	want := []*telemetryv1.StoredEvent{
-		{EventId: "evt-3", UserId: "user-42", SessionId: "sess-1", EventName: "checkout", AppVersion: "3.1.0", DeviceOs: "iOS 18.1"},
-		{EventId: "evt-2", UserId: "user-42", SessionId: "sess-1", EventName: "add_to_cart", AppVersion: "3.1.0", DeviceOs: "iOS 18.1",
-			Metadata: map[string]string{"sku": "A-17", "qty": "2"}},
-		{EventId: "evt-1", UserId: "user-42", SessionId: "sess-1", EventName: "app_open", AppVersion: "3.1.0", DeviceOs: "iOS 18.1",
-			Metadata: map[string]string{"source": "push", "cold_start": "true"}, Message: "opened from a push"},
+		ios(&telemetryv1.StoredEvent{EventId: "evt-3", EventName: "checkout"}),
+		ios(&telemetryv1.StoredEvent{EventId: "evt-2", EventName: "add_to_cart", Metadata: map[string]string{"sku": "A-17", "qty": "2"}}),
+		ios(&telemetryv1.StoredEvent{EventId: "evt-1", EventName: "app_open",
+			Metadata: map[string]string{"source": "push", "cold_start": "true"}, Message: "opened from a push"}),
 	}
-	wantTimes := []time.Time{
-		time.Date(2026, 11, 26, 9, 1, 0, 0, time.UTC),
-		time.Date(2026, 11, 26, 9, 0, 5, 250e6, time.UTC),
-		time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC),
-	}
+	wantTimes := []time.Time{base.Add(time.Minute), base.Add(5250 * time.Millisecond), base}
 	for i, got := range httpPage.Events {
 		w := proto.Clone(want[i]).(*telemetryv1.StoredEvent)
 		w.AppId, w.Id = appID, eventdoc.ID(appID, w.EventId)
@@ -219,6 +226,7 @@ func do(t *testing.T, method, url, auth, body string) (int, string) {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("User-Agent", "e2e-test/1.0 (iPhone15,2; iOS 18.0)")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -13,18 +13,18 @@ import (
 
 // Source is an indexed event document.
 type Source struct {
-	DocID           string            `json:"doc_id"`
-	AppID           string            `json:"app_id"`
-	EventID         string            `json:"event_id"`
-	UserID          string            `json:"user_id,omitempty"`
-	AnonymousID     string            `json:"anonymous_id,omitempty"`
-	SessionID       string            `json:"session_id,omitempty"`
-	EventName       string            `json:"event_name"`
-	Timestamp       time.Time         `json:"timestamp"`
-	ClientTimestamp time.Time         `json:"client_timestamp"`
-	ReceivedAt      time.Time         `json:"received_at"`
-	SentAt          *time.Time        `json:"sent_at,omitempty"`
-	IngestedAt      time.Time         `json:"ingested_at"`
+	DocID           string     `json:"doc_id"`
+	AppID           string     `json:"app_id"`
+	EventID         string     `json:"event_id"`
+	UserID          string     `json:"user_id,omitempty"`
+	AnonymousID     string     `json:"anonymous_id,omitempty"`
+	SessionID       string     `json:"session_id,omitempty"`
+	EventName       string     `json:"event_name"`
+	Timestamp       time.Time  `json:"timestamp"`
+	ClientTimestamp time.Time  `json:"client_timestamp"`
+	ReceivedAt      time.Time  `json:"received_at"`
+	SentAt          *time.Time `json:"sent_at,omitempty"`
+	IngestedAt      time.Time  `json:"ingested_at"`
 	// ClockSkewMs is how far the device's clock was ahead of the server's
 	// (negative: behind), from the batch's sent_at; absent without sent_at.
 	ClockSkewMs *int64 `json:"clock_skew_ms,omitempty"`

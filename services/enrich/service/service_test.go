@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -24,6 +25,7 @@ import (
 
 type env struct {
 	js       njs.JetStream
+	stream   string
 	subject  string
 	osURL    string
 	prefix   string
@@ -34,7 +36,11 @@ type env struct {
 
 // startEnrich gives the test its own stream, consumer and index prefix on the
 // real servers and runs an enrich service over them.
-func startEnrich(t *testing.T) *env {
+func startEnrich(t *testing.T) *env { return startEnrichWith(t, nil) }
+
+// startEnrichWith is startEnrich with extra settings; "OPENSEARCH_URL" may
+// name a proxy (the test's own searches still go to the real node).
+func startEnrichWith(t *testing.T, extra map[string]string) *env {
 	t.Helper()
 	natsURL, osURL := testenv.NATSURL(t), testenv.OpenSearchURL(t)
 	name := testenv.Name(t, "enrich")
@@ -48,7 +54,7 @@ func startEnrich(t *testing.T) *env {
 	if _, err := js.CreateStream(context.Background(), njs.StreamConfig{Name: stream, Subjects: []string{subjectPrefix + ".>"}, MaxAge: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(config.MapLookup(map[string]string{
+	vars := map[string]string{
 		"ENRICH_HTTP_ADDR":      "127.0.0.1:0",
 		"NATS_URL":              natsURL,
 		"OPENSEARCH_URL":        osURL,
@@ -56,7 +62,10 @@ func startEnrich(t *testing.T) *env {
 		"EVENTS_SUBJECT_PREFIX": subjectPrefix,
 		"EVENTS_INDEX_PREFIX":   name,
 		"ENRICH_FLUSH_INTERVAL": "100ms",
-	}))
+		"ENRICH_RETENTION":      "0",
+	}
+	maps.Copy(vars, extra)
+	cfg, err := LoadConfig(config.MapLookup(vars))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +74,7 @@ func startEnrich(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{js: js, subject: subjectPrefix + ".app-test", osURL: osURL, prefix: name, health: "http://" + svc.Addr(), cancel: cancel, finished: make(chan error, 1)}
+	e := &env{js: js, stream: stream, subject: subjectPrefix + ".app-test", osURL: osURL, prefix: name, health: "http://" + svc.Addr(), cancel: cancel, finished: make(chan error, 1)}
 	go func() { e.finished <- svc.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
@@ -78,9 +87,11 @@ func startEnrich(t *testing.T) *env {
 		if res, err := http.DefaultClient.Do(req); err == nil {
 			res.Body.Close()
 		}
-		req, _ = http.NewRequest(http.MethodDelete, osURL+"/_index_template/"+name, nil)
-		if res, err := http.DefaultClient.Do(req); err == nil {
-			res.Body.Close()
+		for _, path := range []string{"/_index_template/" + name, "/deadletter-" + name, "/_index_template/deadletter-" + name} {
+			req, _ = http.NewRequest(http.MethodDelete, osURL+path, nil)
+			if res, err := http.DefaultClient.Do(req); err == nil {
+				res.Body.Close()
+			}
 		}
 	})
 	return e
@@ -98,10 +109,15 @@ func (e *env) publish(t *testing.T, batch *telemetryv1.EventBatch, msgID string)
 }
 
 // docs returns every document under the test's prefix, after a refresh.
-func (e *env) docs(t *testing.T) []map[string]any {
+func (e *env) docs(t *testing.T) []map[string]any { return e.search(t, e.prefix+"-*") }
+
+// search returns every document of the indices matching pattern.
+func (e *env) search(t *testing.T, pattern string) []map[string]any {
 	t.Helper()
-	http.Post(e.osURL+"/"+e.prefix+"-*/_refresh", "application/json", nil) //nolint:errcheck
-	res, err := http.Get(e.osURL + "/" + e.prefix + "-*/_search?size=1000&allow_no_indices=true")
+	if res, err := http.Post(e.osURL+"/"+pattern+"/_refresh?allow_no_indices=true&ignore_unavailable=true", "application/json", nil); err == nil {
+		res.Body.Close()
+	}
+	res, err := http.Get(e.osURL + "/" + pattern + "/_search?size=10000&allow_no_indices=true&ignore_unavailable=true")
 	if err != nil {
 		t.Fatal(err)
 	}

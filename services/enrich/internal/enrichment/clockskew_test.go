@@ -54,7 +54,7 @@ func TestClockSkew(t *testing.T) {
 }
 
 func ptr(t time.Time) *time.Time { return &t }
-func i64(v int64) *int64        { return &v }
+func i64(v int64) *int64         { return &v }
 func deref(p *int64) any {
 	if p == nil {
 		return nil

@@ -170,4 +170,3 @@ func do(ctx context.Context, c *opensearch.Client, method, path string, body []b
 	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	return res.StatusCode, b, err
 }
-

@@ -271,11 +271,30 @@ type StoredEvent struct {
 	// When the ingest service received the batch.
 	ReceivedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
 	// When the enrich service indexed the event.
-	IngestedAt    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=ingested_at,json=ingestedAt,proto3" json:"ingested_at,omitempty"`
-	AppVersion    string                 `protobuf:"bytes,12,opt,name=app_version,json=appVersion,proto3" json:"app_version,omitempty"`
-	DeviceOs      string                 `protobuf:"bytes,13,opt,name=device_os,json=deviceOs,proto3" json:"device_os,omitempty"`
-	Metadata      map[string]string      `protobuf:"bytes,14,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Message       string                 `protobuf:"bytes,15,opt,name=message,proto3" json:"message,omitempty"`
+	IngestedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=ingested_at,json=ingestedAt,proto3" json:"ingested_at,omitempty"`
+	AppVersion string                 `protobuf:"bytes,12,opt,name=app_version,json=appVersion,proto3" json:"app_version,omitempty"`
+	DeviceOs   string                 `protobuf:"bytes,13,opt,name=device_os,json=deviceOs,proto3" json:"device_os,omitempty"`
+	Metadata   map[string]string      `protobuf:"bytes,14,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Message    string                 `protobuf:"bytes,15,opt,name=message,proto3" json:"message,omitempty"`
+	// When the client said it sent the batch (envelope form), if it did.
+	SentAt *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
+	// How far the device clock was ahead of the server's, in milliseconds
+	// (negative: behind); 0 with has_clock_skew false when unknown.
+	ClockSkewMs  int64 `protobuf:"varint,17,opt,name=clock_skew_ms,json=clockSkewMs,proto3" json:"clock_skew_ms,omitempty"`
+	HasClockSkew bool  `protobuf:"varint,18,opt,name=has_clock_skew,json=hasClockSkew,proto3" json:"has_clock_skew,omitempty"`
+	// The device clock was off by more than the configured bound.
+	ClockSkewed bool `protobuf:"varint,19,opt,name=clock_skewed,json=clockSkewed,proto3" json:"clock_skewed,omitempty"`
+	// The event's time was implausible and was replaced by received_at.
+	TimestampClamped bool `protobuf:"varint,20,opt,name=timestamp_clamped,json=timestampClamped,proto3" json:"timestamp_clamped,omitempty"`
+	// Normalised operating system (iOS, iPadOS, Android, ...) and version.
+	OsName    string `protobuf:"bytes,21,opt,name=os_name,json=osName,proto3" json:"os_name,omitempty"`
+	OsVersion string `protobuf:"bytes,22,opt,name=os_version,json=osVersion,proto3" json:"os_version,omitempty"`
+	// Hardware identifier, e.g. iPhone15,2 or Pixel 8.
+	DeviceModel string `protobuf:"bytes,23,opt,name=device_model,json=deviceModel,proto3" json:"device_model,omitempty"`
+	UserAgent   string `protobuf:"bytes,24,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	// ISO 3166-1 alpha-2 country and city of the client address, where known.
+	Country       string `protobuf:"bytes,25,opt,name=country,proto3" json:"country,omitempty"`
+	City          string `protobuf:"bytes,26,opt,name=city,proto3" json:"city,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -415,6 +434,83 @@ func (x *StoredEvent) GetMessage() string {
 	return ""
 }
 
+func (x *StoredEvent) GetSentAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SentAt
+	}
+	return nil
+}
+
+func (x *StoredEvent) GetClockSkewMs() int64 {
+	if x != nil {
+		return x.ClockSkewMs
+	}
+	return 0
+}
+
+func (x *StoredEvent) GetHasClockSkew() bool {
+	if x != nil {
+		return x.HasClockSkew
+	}
+	return false
+}
+
+func (x *StoredEvent) GetClockSkewed() bool {
+	if x != nil {
+		return x.ClockSkewed
+	}
+	return false
+}
+
+func (x *StoredEvent) GetTimestampClamped() bool {
+	if x != nil {
+		return x.TimestampClamped
+	}
+	return false
+}
+
+func (x *StoredEvent) GetOsName() string {
+	if x != nil {
+		return x.OsName
+	}
+	return ""
+}
+
+func (x *StoredEvent) GetOsVersion() string {
+	if x != nil {
+		return x.OsVersion
+	}
+	return ""
+}
+
+func (x *StoredEvent) GetDeviceModel() string {
+	if x != nil {
+		return x.DeviceModel
+	}
+	return ""
+}
+
+func (x *StoredEvent) GetUserAgent() string {
+	if x != nil {
+		return x.UserAgent
+	}
+	return ""
+}
+
+func (x *StoredEvent) GetCountry() string {
+	if x != nil {
+		return x.Country
+	}
+	return ""
+}
+
+func (x *StoredEvent) GetCity() string {
+	if x != nil {
+		return x.City
+	}
+	return ""
+}
+
 var File_telemetry_v1_event_proto protoreflect.FileDescriptor
 
 const file_telemetry_v1_event_proto_rawDesc = "" +
@@ -448,7 +544,7 @@ const file_telemetry_v1_event_proto_rawDesc = "" +
 	"\tclient_ip\x18\x05 \x01(\tR\bclientIp\x12\x1d\n" +
 	"\n" +
 	"user_agent\x18\x06 \x01(\tR\tuserAgent\x12+\n" +
-	"\x06events\x18\a \x03(\v2\x13.telemetry.v1.EventR\x06events\"\x9e\x05\n" +
+	"\x06events\x18\a \x03(\v2\x13.telemetry.v1.EventR\x06events\"\x95\b\n" +
 	"\vStoredEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
 	"\x06app_id\x18\x02 \x01(\tR\x05appId\x12\x19\n" +
@@ -470,7 +566,20 @@ const file_telemetry_v1_event_proto_rawDesc = "" +
 	"appVersion\x12\x1b\n" +
 	"\tdevice_os\x18\r \x01(\tR\bdeviceOs\x12C\n" +
 	"\bmetadata\x18\x0e \x03(\v2'.telemetry.v1.StoredEvent.MetadataEntryR\bmetadata\x12\x18\n" +
-	"\amessage\x18\x0f \x01(\tR\amessage\x1a;\n" +
+	"\amessage\x18\x0f \x01(\tR\amessage\x123\n" +
+	"\asent_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\x12\"\n" +
+	"\rclock_skew_ms\x18\x11 \x01(\x03R\vclockSkewMs\x12$\n" +
+	"\x0ehas_clock_skew\x18\x12 \x01(\bR\fhasClockSkew\x12!\n" +
+	"\fclock_skewed\x18\x13 \x01(\bR\vclockSkewed\x12+\n" +
+	"\x11timestamp_clamped\x18\x14 \x01(\bR\x10timestampClamped\x12\x17\n" +
+	"\aos_name\x18\x15 \x01(\tR\x06osName\x12\x1d\n" +
+	"\n" +
+	"os_version\x18\x16 \x01(\tR\tosVersion\x12!\n" +
+	"\fdevice_model\x18\x17 \x01(\tR\vdeviceModel\x12\x1d\n" +
+	"\n" +
+	"user_agent\x18\x18 \x01(\tR\tuserAgent\x12\x18\n" +
+	"\acountry\x18\x19 \x01(\tR\acountry\x12\x12\n" +
+	"\x04city\x18\x1a \x01(\tR\x04city\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01BHZFgithub.com/evtrack/telemetry/contracts/gen/go/telemetry/v1;telemetryv1b\x06proto3"
@@ -507,11 +616,12 @@ var file_telemetry_v1_event_proto_depIdxs = []int32{
 	5,  // 7: telemetry.v1.StoredEvent.received_at:type_name -> google.protobuf.Timestamp
 	5,  // 8: telemetry.v1.StoredEvent.ingested_at:type_name -> google.protobuf.Timestamp
 	4,  // 9: telemetry.v1.StoredEvent.metadata:type_name -> telemetry.v1.StoredEvent.MetadataEntry
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	5,  // 10: telemetry.v1.StoredEvent.sent_at:type_name -> google.protobuf.Timestamp
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_telemetry_v1_event_proto_init() }

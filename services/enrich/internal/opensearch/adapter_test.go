@@ -1,0 +1,137 @@
+package opensearch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evtrack/telemetry/platform/opensearchx"
+	"github.com/evtrack/telemetry/platform/testenv"
+)
+
+func getJSON(t *testing.T, url string, v any) int {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if v != nil && res.StatusCode == 200 {
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return res.StatusCode
+}
+
+func deleteAll(t *testing.T, osURL string, paths ...string) {
+	t.Cleanup(func() {
+		for _, p := range paths {
+			req, _ := http.NewRequest(http.MethodDelete, osURL+p, nil)
+			if res, err := http.DefaultClient.Do(req); err == nil {
+				res.Body.Close()
+			}
+		}
+	})
+}
+
+// TestApplyTemplatesIsIdempotent: applying twice leaves one identical
+// template; a new index of the prefix gets the strict mapping.
+func TestApplyTemplatesIsIdempotent(t *testing.T) {
+	osURL := testenv.OpenSearchURL(t)
+	prefix := testenv.Name(t, "tpl")
+	deleteAll(t, osURL, "/_index_template/"+prefix, "/_index_template/deadletter-"+prefix, "/"+prefix+"-2026.01.01")
+	c, err := opensearchx.NewClient(opensearchx.Options{URL: osURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first, second map[string]any
+	for i, into := range []*map[string]any{&first, &second} {
+		if err := ApplyTemplates(context.Background(), c, prefix); err != nil {
+			t.Fatalf("apply #%d: %v", i+1, err)
+		}
+		if code := getJSON(t, osURL+"/_index_template/"+prefix, into); code != 200 {
+			t.Fatalf("template missing after apply #%d: %d", i+1, code)
+		}
+	}
+	if !jsonEqual(first, second) {
+		t.Fatalf("template changed on re-apply:\n%v\n%v", first, second)
+	}
+	if code := getJSON(t, osURL+"/_index_template/deadletter-"+prefix, nil); code != 200 {
+		t.Fatalf("dead-letter template missing: %d", code)
+	}
+	req, _ := http.NewRequest(http.MethodPut, osURL+"/"+prefix+"-2026.01.01", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	var mapping map[string]struct {
+		Mappings struct {
+			Dynamic    string         `json:"dynamic"`
+			Properties map[string]any `json:"properties"`
+		} `json:"mappings"`
+	}
+	getJSON(t, osURL+"/"+prefix+"-2026.01.01/_mapping", &mapping)
+	m := mapping[prefix+"-2026.01.01"].Mappings
+	if m.Dynamic != "strict" || m.Properties["metadata"] == nil {
+		t.Fatalf("new index did not get the template: %+v", m)
+	}
+}
+
+func jsonEqual(a, b any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+// TestRetentionWithoutISM: the test node has no Index Management plugin, so
+// the policy reports ErrNoISM (every time), and DeleteExpired removes only the
+// daily indices past the retention.
+func TestRetentionWithoutISM(t *testing.T) {
+	osURL := testenv.OpenSearchURL(t)
+	prefix := testenv.Name(t, "ret")
+	c, err := opensearchx.NewClient(opensearchx.Options{URL: osURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := ApplyRetentionPolicy(context.Background(), c, prefix, 30*24*time.Hour); !errors.Is(err, ErrNoISM) {
+			t.Fatalf("apply #%d: %v, want ErrNoISM on a node without the plugin", i+1, err)
+		}
+	}
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	names := []string{prefix + "-2026.10.01", prefix + "-2026.10.26", prefix + "-2026.10.28", prefix + "-2026.11.26", "other-" + prefix + "-2026.01.01"}
+	deleteAll(t, osURL, "/"+prefix+"-*", "/other-"+prefix+"-2026.01.01")
+	for _, n := range names {
+		req, _ := http.NewRequest(http.MethodPut, osURL+"/"+n, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("create %s: %v %v", n, res, err)
+		}
+		res.Body.Close()
+	}
+	deleted, err := DeleteExpired(context.Background(), c, prefix, 30*24*time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(deleted)
+	if strings.Join(deleted, ",") != prefix+"-2026.10.01,"+prefix+"-2026.10.26" {
+		t.Fatalf("deleted %v", deleted)
+	}
+	for _, n := range names[2:] {
+		if code := getJSON(t, osURL+"/"+n, nil); code != 200 {
+			t.Errorf("%s was deleted (%d)", n, code)
+		}
+	}
+	if again, err := DeleteExpired(context.Background(), c, prefix, 30*24*time.Hour, now); err != nil || len(again) != 0 {
+		t.Fatalf("second run: %v %v", again, err)
+	}
+}

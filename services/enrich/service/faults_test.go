@@ -1,0 +1,237 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
+	"github.com/evtrack/telemetry/platform/testenv"
+)
+
+// TestOpenSearchOutageUnderLoad: OpenSearch becomes unreachable while batches
+// keep arriving, stays away a while, and comes back. Every event ends up
+// indexed exactly once and the backlog drains.
+func TestOpenSearchOutageUnderLoad(t *testing.T) {
+	osURL := testenv.OpenSearchURL(t)
+	proxy := testenv.NewProxy(t, strings.TrimPrefix(osURL, "http://"))
+	e := startEnrichWith(t, map[string]string{
+		"OPENSEARCH_URL": "http://" + proxy.Addr(), "ENRICH_RETRY_DELAY": "500ms", "ENRICH_MAX_BACKOFF": "1s",
+		"ENRICH_BULK_TIMEOUT": "5s", "ENRICH_ACK_WAIT": "30s",
+	})
+	day := time.Now().UTC().Add(-time.Hour)
+	const batches, perBatch = 60, 50
+	sent := 0
+	publish := func(i int) {
+		b := batchOf(perBatch, day)
+		for _, ev := range b.Events {
+			ev.EventId = fmt.Sprintf("b%d-%s", i, ev.EventId)
+		}
+		b.BatchId = fmt.Sprintf("batch-%d", i)
+		e.publish(t, b, b.BatchId)
+		sent += perBatch
+	}
+	for i := 0; i < 20; i++ {
+		publish(i)
+	}
+	proxy.Down()
+	for i := 20; i < 50; i++ { // arriving during the outage
+		publish(i)
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	proxy.Up()
+	for i := 50; i < batches; i++ {
+		publish(i)
+	}
+	docs := e.waitDocs(t, sent)
+	time.Sleep(time.Second) // anything more would be a duplicate
+	docs = e.docs(t)
+	ids := map[string]int{}
+	for _, d := range docs {
+		ids[d["event_id"].(string)]++
+	}
+	dups := 0
+	for _, n := range ids {
+		if n > 1 {
+			dups++
+		}
+	}
+	t.Logf("sent %d, indexed %d, distinct %d, duplicates %d, lost %d", sent, len(docs), len(ids), dups, sent-len(ids))
+	if len(ids) != sent || len(docs) != sent || dups != 0 {
+		t.Fatalf("want every one of %d events exactly once", sent)
+	}
+	waitDrained(t, e)
+	if m := grep(metricsBody(t, e), "enrich_bulk_failures_total "); m == "" || strings.HasSuffix(m, " 0") {
+		t.Errorf("no bulk failed during the outage (%q): the test did not test an outage", m)
+	}
+}
+
+// waitDrained waits until the consumer has nothing pending or unacked.
+func waitDrained(t *testing.T, e *env) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := e.js.Consumer(context.Background(), e.stream, "enrich")
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := c.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.NumPending == 0 && info.NumAckPending == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lag did not drain: pending %d, ack pending %d", info.NumPending, info.NumAckPending)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestRefusedDocumentIsDeadLettered: OpenSearch refuses a document (here: its
+// day's index maps user_id as a number). It lands in the dead-letter index
+// with the reason; the other events of its batch and the batches behind it
+// are indexed, and the message is acked.
+func TestRefusedDocumentIsDeadLettered(t *testing.T) {
+	e := startEnrich(t)
+	bad := time.Now().UTC().Add(-48 * time.Hour)
+	good := time.Now().UTC().Add(-time.Hour)
+	req, _ := http.NewRequest(http.MethodPut, e.osURL+"/"+e.prefix+"-"+bad.Format("2006.01.02"),
+		strings.NewReader(`{"mappings":{"properties":{"user_id":{"type":"long"}}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("create conflicting index: %v %v", res, err)
+	}
+	res.Body.Close()
+
+	b := &telemetryv1.EventBatch{BatchId: "dl-1", AppId: "app-test", ReceivedAt: timestamppb.Now(), Events: []*telemetryv1.Event{
+		{EventId: "refused", UserId: "not-a-number", EventName: "x", ClientTimestamp: timestamppb.New(bad)},
+		{EventId: "fine-same-day", UserId: "12345", EventName: "x", ClientTimestamp: timestamppb.New(bad)},
+		{EventId: "fine-other-day", UserId: "u1", EventName: "x", ClientTimestamp: timestamppb.New(good)},
+	}}
+	e.publish(t, b, "dl-1")
+	behind := batchOf(3, good)
+	behind.BatchId = "dl-2"
+	e.publish(t, behind, "dl-2")
+
+	docs := e.waitDocs(t, 5)
+	got := map[string]bool{}
+	for _, d := range docs {
+		got[d["event_id"].(string)] = true
+	}
+	for _, id := range []string{"fine-same-day", "fine-other-day", "e0", "e1", "e2"} {
+		if !got[id] {
+			t.Errorf("event %s not indexed (have %v)", id, got)
+		}
+	}
+	if got["refused"] {
+		t.Error("the refused event was indexed")
+	}
+	var letters []map[string]any
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if letters = e.search(t, "deadletter-"+e.prefix); len(letters) > 0 {
+			break
+		}
+	}
+	if len(letters) != 1 {
+		t.Fatalf("dead letters %v", letters)
+	}
+	l := letters[0]
+	doc, _ := l["document"].(map[string]any)
+	if l["event_id"] != "refused" || l["app_id"] != "app-test" || l["error_type"] != "mapper_parsing_exception" ||
+		l["status"] != 400.0 || l["failed_at"] == nil || doc["user_id"] != "not-a-number" || !strings.Contains(l["error_reason"].(string), "user_id") {
+		t.Fatalf("dead letter %v", l)
+	}
+	waitDrained(t, e)
+	if body := metricsBody(t, e); !strings.Contains(body, `enrich_documents_total{outcome="dead_lettered"} 1`) {
+		t.Errorf("dead-letter counter missing:\n%s", grep(body, "enrich_documents_total"))
+	}
+}
+
+func metricsBody(t *testing.T, e *env) string {
+	t.Helper()
+	res, err := http.Get(e.health + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var sb strings.Builder
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := res.Body.Read(buf)
+		sb.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return sb.String()
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestEnrichedDocument: the indexed document carries the corrected time, the
+// clock-skew facts, the device facts and the country of the client address.
+func TestEnrichedDocument(t *testing.T) {
+	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "Test-City", IncludeReservedNetworks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, n, _ := net.ParseCIDR("81.2.69.0/24")
+	if err := w.Insert(n, mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String("GB")},
+		"city": mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String("London")}}}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "geo.mmdb")
+	f, _ := os.Create(path)
+	if _, err := w.WriteTo(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	e := startEnrichWith(t, map[string]string{"GEOIP_DB": path})
+
+	received := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)
+	b := &telemetryv1.EventBatch{BatchId: "enriched", AppId: "app-test", ReceivedAt: timestamppb.New(received),
+		SentAt: timestamppb.New(received.Add(2 * time.Hour)), ClientIp: "81.2.69.160",
+		UserAgent: "Shop/4.2.0 (iPhone15,2; iOS 18.0)",
+		Events: []*telemetryv1.Event{{EventId: "x1", UserId: "u1", EventName: "tap", DeviceOs: "iOS 18.1",
+			ClientTimestamp: timestamppb.New(received.Add(2*time.Hour - 10*time.Second))}}}
+	e.publish(t, b, "enriched")
+	docs := e.waitDocs(t, 1)
+	if len(docs) != 1 {
+		t.Fatalf("%d docs", len(docs))
+	}
+	d := docs[0]
+	wantTS := received.Add(-10 * time.Second).Format(time.RFC3339Nano)
+	for k, want := range map[string]any{
+		"timestamp": wantTS, "clock_skew_ms": 7200000.0, "clock_skewed": true, "country": "GB", "city": "London",
+		"os_name": "iOS", "os_version": "18.1", "device_model": "iPhone15,2", "user_agent": "Shop/4.2.0 (iPhone15,2; iOS 18.0)",
+	} {
+		if d[k] != want {
+			t.Errorf("%s = %v, want %v", k, d[k], want)
+		}
+	}
+	if _, ok := d["client_ip"]; ok {
+		t.Error("the client address was stored")
+	}
+}
