@@ -7,7 +7,7 @@ run: ## start NATS, OpenSearch, ingest, enrich and query; print URLs and a curl 
 test: ## every check and test, against real NATS and OpenSearch started here
 	@bash scripts/test.sh
 
-bench: ## ingest front door vs a naive fire-and-forget baseline, same run (about 4 minutes)
+bench: ## throughput, latency and time-to-searchable against measured ceilings, same run (about 7 minutes)
 	@bash scripts/bench.sh
 
 generate: ## regenerate contracts/gen/go from contracts/proto

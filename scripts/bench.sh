@@ -1,19 +1,33 @@
 #!/usr/bin/env bash
-# `make bench`: measures the ingest front door against its ceiling on this
-# machine, in one run:
+# `make bench`: measures the platform against its ceilings on this machine, in
+# one run. `scripts/bench.sh ingest` or `scripts/bench.sh pipeline` runs one part.
+#
+# Part "ingest" — the front door:
 #   1. naive-ingest (tools/cmd/naive-ingest): Fiber, JSON into maps, protobuf,
 #      core NATS publish without ack, 202 before anything is stored;
 #   2. ingest: the real service, 202 only after JetStream stored the batch.
 # Both get the same load generator, the same 100-event batches and a dedicated
 # nats-server with JetStream file storage, alternating rounds so machine noise
 # hits both. Then ingest is driven open-loop at 25/50/75% of its own maximum
-# for the latency curve. Results: .cache/bench/<time>/*.json and summary.md.
-# Bounded: about 4 minutes. Traffic goes to 127.0.0.1 only.
+# for the latency curve.
+#
+# Part "pipeline" — enrich and the whole path, against OpenSearch (started by
+# scripts/servers.sh):
+#   1. raw _bulk of the documents enrich writes, from a file (the ceiling),
+#      before and after the enrich run;
+#   2. enrich draining a pre-filled stream of the same events;
+#   3. ingest + enrich at a steady 10k events/s: time from 202 to searchable,
+#      and the accounting (accepted = indexed, nothing lost or duplicated).
+#
+# Results: .cache/bench/<time>/*.json and summary.md.
+# Bounded: about 7 minutes. Traffic goes to 127.0.0.1 only.
 # BENCH_NATS_SYNC=always makes JetStream fsync every write (see README).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+PARTS=${1:-all}
 DURATION=${BENCH_DURATION:-15s}
+ENRICH_EVENTS=${BENCH_ENRICH_EVENTS:-200000}
 CONC=${BENCH_CONCURRENCY:-32}
 BATCH=${BENCH_BATCH:-100}
 ROUNDS=${BENCH_ROUNDS:-2}
@@ -21,7 +35,8 @@ out="$root/.cache/bench/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
 bash scripts/tools.sh nats
 bin="$root/.cache/bin"
-for c in ingest; do go build -o "$bin/$c" "./services/$c/cmd/$c"; done
+for c in ingest enrich; do go build -o "$bin/$c" "./services/$c/cmd/$c"; done
+go build -o "$bin/enrichbench" ./services/enrich/cmd/enrichbench
 for c in loadgen naive-ingest; do go build -o "$bin/$c" "./tools/cmd/$c"; done
 
 pids=()
@@ -42,19 +57,7 @@ jetstream { store_dir: "$out/nats-data"${BENCH_NATS_SYNC:+, sync_interval: $BENC
 CONF
 "$bin/nats-server" -c "$out/nats.conf" >"$out/nats.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 40); do curl -fsS -o /dev/null http://127.0.0.1:18222/healthz && break; sleep 0.25; done
-
-key=bench-write-key-0123456789
-NATS_URL=nats://127.0.0.1:14222 NAIVE_HTTP_ADDR=127.0.0.1:18190 "$bin/naive-ingest" >"$out/naive.log" 2>&1 &
-pids+=($!)
-NATS_URL=nats://127.0.0.1:14222 INGEST_HTTP_ADDR=127.0.0.1:18180 INGEST_GRPC_ADDR=127.0.0.1:19191 \
-  INGEST_WRITE_KEYS="$key:bench" EVENTS_STREAM=BENCH EVENTS_SUBJECT_PREFIX=bench.events \
-  EVENTS_STREAM_MAX_BYTES=$((6 << 30)) LOG_LEVEL=warn "$bin/ingest" >"$out/ingest.log" 2>&1 &
-pids+=($!)
-for u in http://127.0.0.1:18180/readyz; do
-  for _ in $(seq 1 40); do curl -fsS -o /dev/null "$u" && break; sleep 0.25; done
-done
-sleep 1
+for _ in $(seq 1 40); do curl -fsS -o /dev/null http://127.0.0.1:18222/healthz 2>/dev/null && break; sleep 0.25; done
 
 lg() { # name url extra-args...
   local name=$1 url=$2; shift 2
@@ -62,6 +65,21 @@ lg() { # name url extra-args...
   "$bin/loadgen" -url "$url" -key "$key" -batch "$BATCH" -duration "$DURATION" -warmup 3s -json "$out/$name.json" "$@" 2>/dev/null | sed 's/^/  /' >&2
 }
 val() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))$2)" "$out/$1.json"; }
+
+key=bench-write-key-0123456789
+: >"$out/summary.md"
+
+ingest_part() {
+NATS_URL=nats://127.0.0.1:14222 NAIVE_HTTP_ADDR=127.0.0.1:18190 "$bin/naive-ingest" >"$out/naive.log" 2>&1 &
+pids+=($!)
+NATS_URL=nats://127.0.0.1:14222 INGEST_HTTP_ADDR=127.0.0.1:18180 INGEST_GRPC_ADDR=127.0.0.1:19191 \
+  INGEST_WRITE_KEYS="$key:bench" EVENTS_STREAM=BENCH EVENTS_SUBJECT_PREFIX=bench.events \
+  EVENTS_STREAM_MAX_BYTES=$((6 << 30)) LOG_LEVEL=warn "$bin/ingest" >"$out/ingest.log" 2>&1 &
+pids+=($!)
+for u in http://127.0.0.1:18180/readyz; do
+  for _ in $(seq 1 40); do curl -fsS -o /dev/null "$u" 2>/dev/null && break; sleep 0.25; done
+done
+sleep 1
 
 for r in $(seq 1 "$ROUNDS"); do
   lg "naive-max-$r" http://127.0.0.1:18190/v1/track -concurrency "$CONC"
@@ -108,6 +126,74 @@ lg "naive-open-50" http://127.0.0.1:18190/v1/track -concurrency 64 -rate "$naive
   for n in ingest-open-25 ingest-open-50 ingest-open-75 naive-open-50; do
     echo "| ${n%%-*} | ${n##*-}% of its max | $(val $n "['accepted_events_per_sec']" | cut -d. -f1) | $(val $n "['latency_ms']['P50']") | $(val $n "['latency_ms']['P90']") | $(val $n "['latency_ms']['P99']") | $(val $n "['latency_ms']['P999']") | $(val $n "['latency_ms']['Max']") |"
   done
-} >"$out/summary.md"
+} >>"$out/summary.md"
+}
+
+pipeline_part() {
+  bash scripts/servers.sh start >&2
+  local os=${OPENSEARCH_URL:-http://127.0.0.1:9200} p="bench-$(date +%s)"
+  cleanup_os() { curl -s -XDELETE "$os/$p-*" >/dev/null; curl -s -XDELETE "$os/_index_template/$p-*" >/dev/null
+    curl -s -XDELETE "$os/deadletter-$p-*" >/dev/null; curl -s -XDELETE "$os/_index_template/deadletter-$p-*" >/dev/null; }
+  echo "bench: raw _bulk ceiling (before)" >&2
+  "$bin/enrichbench" -mode bulk -events "$ENRICH_EVENTS" -opensearch "$os" -prefix "$p-c1" -file "$out/bulk.ndjson" >"$out/bulk-1.json"
+  echo "bench: enrich draining $ENRICH_EVENTS pre-filled events" >&2
+  "$bin/enrichbench" -mode fill -events "$ENRICH_EVENTS" -nats nats://127.0.0.1:14222 -stream BENCH_ENRICH -subject bench.enrich >"$out/fill.json"
+  NATS_URL=nats://127.0.0.1:14222 OPENSEARCH_URL="$os" EVENTS_STREAM=BENCH_ENRICH EVENTS_SUBJECT_PREFIX=bench.enrich \
+    EVENTS_INDEX_PREFIX="$p-e" ENRICH_HTTP_ADDR=127.0.0.1:18181 ENRICH_RETENTION=0 LOG_LEVEL=warn "$bin/enrich" >"$out/enrich-drain.log" 2>&1 &
+  local epid=$!
+  pids+=($epid)
+  "$bin/enrichbench" -mode drain -events "$ENRICH_EVENTS" -nats nats://127.0.0.1:14222 -stream BENCH_ENRICH >"$out/drain.json"
+  kill -TERM "$epid"; wait "$epid" || true
+  echo "bench: raw _bulk ceiling (after)" >&2
+  "$bin/enrichbench" -mode bulk -events "$ENRICH_EVENTS" -opensearch "$os" -prefix "$p-c2" -file "$out/bulk.ndjson" >"$out/bulk-2.json"
+
+  echo "bench: ingest + enrich at 10k events/s, time to searchable" >&2
+  NATS_URL=nats://127.0.0.1:14222 INGEST_HTTP_ADDR=127.0.0.1:18280 INGEST_GRPC_ADDR=127.0.0.1:19280 INGEST_WRITE_KEYS="$key:bench" \
+    EVENTS_STREAM=BENCH_E2E EVENTS_SUBJECT_PREFIX=bench.e2e LOG_LEVEL=warn "$bin/ingest" >"$out/ingest-e2e.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 40); do curl -fsS -o /dev/null http://127.0.0.1:18280/readyz 2>/dev/null && break; sleep 0.25; done
+  NATS_URL=nats://127.0.0.1:14222 OPENSEARCH_URL="$os" EVENTS_STREAM=BENCH_E2E EVENTS_SUBJECT_PREFIX=bench.e2e \
+    EVENTS_INDEX_PREFIX="$p-s" ENRICH_HTTP_ADDR=127.0.0.1:18282 ENRICH_RETENTION=0 LOG_LEVEL=warn "$bin/enrich" >"$out/enrich-e2e.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 40); do curl -fsS -o /dev/null http://127.0.0.1:18282/readyz 2>/dev/null && break; sleep 0.25; done
+  "$bin/loadgen" -url http://127.0.0.1:18280/v1/track -key "$key" -rate 100 -concurrency 16 -duration "${BENCH_E2E_DURATION:-30s}" \
+    -warmup 3s -searchable-url "$os" -searchable-index "$p-s-*" -json "$out/e2e.json" 2>/dev/null | sed 's/^/  /' >&2
+  cleanup_os
+
+  local c1 c2 d
+  c1=$(python3 -c "import json; print(json.load(open('$out/bulk-1.json'))['docs_per_sec'])")
+  c2=$(python3 -c "import json; print(json.load(open('$out/bulk-2.json'))['docs_per_sec'])")
+  d=$(python3 -c "import json; print(json.load(open('$out/drain.json'))['docs_per_sec'])")
+  {
+    echo "## Enrich and the whole pipeline ($(date -u +%Y-%m-%d), $(nproc) cores)"
+    echo
+    echo "$ENRICH_EVENTS events of ~360 bytes (documents of $(python3 -c "import json; j=json.load(open('$out/bulk-1.json')); print(j['file_bytes']//j['documents'])") bytes with the bulk action line), OpenSearch $(grep OPENSEARCH_VERSION scripts/versions.env | cut -d= -f2), 1 shard, refresh 1s, 1 GB heap."
+    echo
+    echo "| | documents/s | ratio to the ceiling |"
+    echo "|---|---|---|"
+    echo "| raw \`_bulk\` from a file, 5,000 docs × 2 in flight (before) | $(printf %.0f "$c1") | |"
+    echo "| raw \`_bulk\` from a file (after) | $(printf %.0f "$c2") | |"
+    echo "| **enrich draining a pre-filled stream** | **$(printf %.0f "$d")** | **$(python3 -c "print(f'{$d / (($c1 + $c2) / 2):.2f}')")** of the mean ceiling |"
+    echo
+    python3 - "$out/e2e.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1])); e = j["end_to_end"]; t = e["time_to_searchable_ms"]
+print(f"Steady {j['accepted_events_per_sec']:.0f} events/s through ingest → JetStream → enrich → OpenSearch for {j['seconds']:.0f}s:")
+print()
+print("| time from 202 to searchable | p50 | p90 | p99 | max |")
+print("|---|---|---|---|---|")
+print(f"| ms | {t['P50']:.0f} | {t['P90']:.0f} | {t['P99']:.0f} | {t['Max']:.0f} |")
+print()
+print(f"Accounting: accepted {e['accepted_events']}, indexed {e['indexed_events']}, lost {e['lost']}, duplicated {e['duplicated']}; ingest p99 {j['latency_ms']['P99']:.1f} ms at this load.")
+PY
+  } >>"$out/summary.md"
+}
+
+case $PARTS in
+  ingest) ingest_part ;;
+  pipeline) pipeline_part ;;
+  all) ingest_part; pipeline_part ;;
+  *) echo "usage: $0 [ingest|pipeline|all]" >&2; exit 2 ;;
+esac
 cat "$out/summary.md"
 echo "bench: results in $out" >&2

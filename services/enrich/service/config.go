@@ -48,7 +48,7 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 			IndexPrefix:   r.String("EVENTS_INDEX_PREFIX", templates.DefaultEventsPrefix),
 			Workers:       r.Int("ENRICH_WORKERS", 2),
 			FetchBatch:    r.Int("ENRICH_FETCH_BATCH", 50),
-			FlushInterval: r.Duration("ENRICH_FLUSH_INTERVAL", 500*time.Millisecond),
+			FlushInterval: r.Duration("ENRICH_FLUSH_INTERVAL", 250*time.Millisecond),
 			BulkMaxDocs:   r.Int("ENRICH_BULK_MAX_DOCS", 5000),
 			BulkMaxBytes:  r.Int("ENRICH_BULK_MAX_BYTES", 8<<20),
 			BulkTimeout:   r.Duration("ENRICH_BULK_TIMEOUT", 30*time.Second),

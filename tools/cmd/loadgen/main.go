@@ -32,6 +32,9 @@ func main() {
 	flag.IntVar(&cfg.Traffic.Users, "users", 10000, "distinct users")
 	flag.Float64Var(&cfg.Traffic.InvalidRate, "invalid", 0, "share of events made invalid on purpose")
 	flag.StringVar(&out, "json", "", "write the result as JSON to this file")
+	searchURL := flag.String("searchable-url", "", "end-to-end mode: OpenSearch URL to watch for the accepted events")
+	searchPattern := flag.String("searchable-index", "telemetry-events-*", "end-to-end mode: index pattern to search")
+	grace := flag.Duration("searchable-grace", 30*time.Second, "end-to-end mode: how long to wait for stragglers after the load")
 	flag.Parse()
 	if cfg.WriteKey == "" {
 		fmt.Fprintln(os.Stderr, "loadgen: -key or LOADGEN_WRITE_KEY is required")
@@ -41,18 +44,50 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	ids := loadgen.NewIDs(strconv.FormatInt(time.Now().Unix()%100000000, 36))
+	var watcher *loadgen.Searchable
+	watchDone := make(chan struct{})
+	loadCtx, loadDone := context.WithCancel(ctx)
+	if *searchURL != "" {
+		// Only valid events, so every accepted event can be accounted for.
+		cfg.Traffic.InvalidRate = 0
+		watcher = loadgen.NewSearchable(*searchURL, *searchPattern, ids)
+		cfg.OnAccepted = watcher.Accepted
+		go func() { watcher.Watch(loadCtx, *grace); close(watchDone) }()
+	} else {
+		close(watchDone)
+	}
 	res, err := loadgen.Run(ctx, cfg, ids)
+	loadDone()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
+	}
+	<-watchDone
+	var e2e *loadgen.SearchableResult
+	if watcher != nil {
+		// The warm-up's batches were accepted too: account for every 202.
+		r, err := watcher.Result(watcher.AcceptedEvents())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		e2e = &r
 	}
 	fmt.Printf("%s, concurrency %d, batch %d (%d bytes), gzip %v, %.1fs\n", res.Mode, res.Concurrency, res.BatchSize, res.BodyBytes, res.Gzip, res.Seconds)
 	fmt.Printf("requests %d (%.0f/s)  statuses %v  transport errors %d\n", res.Requests, res.RequestsPerSec, res.Statuses, res.TransportErrs)
 	fmt.Printf("events sent %d, accepted %d (%.0f/s)\n", res.EventsSent, res.EventsAccepted, res.EventsPerSec)
 	l := res.LatencyMs
 	fmt.Printf("latency ms  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", l.P50, l.P90, l.P99, l.P999, l.Max)
+	if e2e != nil {
+		t := e2e.TimeToSearchable
+		fmt.Printf("time to searchable ms  p50 %.0f  p90 %.0f  p99 %.0f  max %.0f  (%d batches; %d never seen)\n", t.P50, t.P90, t.P99, t.Max, e2e.Batches, e2e.NeverSeen)
+		fmt.Printf("accounting: accepted %d, indexed %d (distinct ≈%d), lost %d, duplicated %d\n", e2e.AcceptedEvents, e2e.IndexedEvents, e2e.DistinctIndexed, e2e.Lost, e2e.Duplicated)
+	}
 	if out != "" {
-		b, _ := json.MarshalIndent(res, "", "  ")
+		b, _ := json.MarshalIndent(struct {
+			loadgen.Result
+			EndToEnd *loadgen.SearchableResult `json:"end_to_end,omitempty"`
+		}{res, e2e}, "", "  ")
 		if err := os.WriteFile(out, b, 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen:", err)
 			os.Exit(1)

@@ -29,6 +29,8 @@ type Config struct {
 	Traffic     Traffic
 	Progress    io.Writer // a line per second; nil for none
 	Timeout     time.Duration
+	// OnAccepted, if set, is told of every 202 (the end-to-end watcher).
+	OnAccepted func(Accepted)
 }
 
 // Result is what a run measured.
@@ -169,6 +171,10 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 				}
 				err := client.DoTimeout(req, resp, cfg.Timeout)
 				done := time.Now()
+				if err == nil && resp.StatusCode() == fasthttp.StatusAccepted && cfg.OnAccepted != nil {
+					// Every 202 counts for end-to-end accounting, warm-up included.
+					cfg.OnAccepted(Accepted{FirstID: first, Events: len(tpl.idAt), Accepted: acceptedCount(resp.Body()), At: done})
+				}
 				if done.Before(measureFrom) || done.After(end) {
 					continue
 				}

@@ -1,0 +1,241 @@
+// Command enrichbench measures the enrich side against its ceiling on this
+// machine (scripts/bench.sh runs it):
+//
+//	enrichbench -mode bulk  builds the documents enrich would write for N
+//	                        generated events, saves them as NDJSON, and posts
+//	                        that file with raw _bulk: OpenSearch's ceiling.
+//	enrichbench -mode fill  publishes the same kind of events as EventBatches
+//	                        into a stream, for enrich to drain.
+//	enrichbench -mode drain waits until a consumer has drained its stream and
+//	                        reports the rate.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
+	"github.com/evtrack/telemetry/services/enrich/internal/document"
+	"github.com/evtrack/telemetry/platform/opensearchx"
+	"github.com/evtrack/telemetry/services/enrich/internal/enrichment"
+	"github.com/evtrack/telemetry/services/enrich/internal/opensearch"
+)
+
+func main() {
+	mode := flag.String("mode", "bulk", "bulk, fill or drain")
+	events := flag.Int("events", 200000, "events to generate")
+	batch := flag.Int("batch", 100, "events per EventBatch")
+	osURL := flag.String("opensearch", "http://127.0.0.1:9200", "OpenSearch URL")
+	prefix := flag.String("prefix", "bench-events", "index prefix (bulk mode writes <prefix>-YYYY.MM.DD)")
+	bulkDocs := flag.Int("bulk-docs", 5000, "documents per _bulk")
+	inFlight := flag.Int("in-flight", 2, "_bulk requests in flight")
+	file := flag.String("file", "", "NDJSON file to write and post (bulk mode)")
+	natsURL := flag.String("nats", "nats://127.0.0.1:4222", "NATS URL")
+	stream := flag.String("stream", "BENCH_ENRICH", "stream (fill, drain)")
+	subject := flag.String("subject", "bench.enrich", "subject prefix (fill)")
+	consumer := flag.String("consumer", "enrich", "durable consumer (drain)")
+	flag.Parse()
+
+	var err error
+	switch *mode {
+	case "bulk":
+		err = bulk(*events, *batch, *osURL, *prefix, *bulkDocs, *inFlight, *file)
+	case "fill":
+		err = fill(*events, *batch, *natsURL, *stream, *subject)
+	case "drain":
+		err = drain(*natsURL, *stream, *consumer, *events)
+	default:
+		err = fmt.Errorf("unknown mode %q", *mode)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "enrichbench:", err)
+		os.Exit(1)
+	}
+}
+
+// batches generates events shaped like the load generator's (and a mobile
+// SDK's): ~350 bytes each, skewed names, five metadata keys, a message.
+func batches(n, size int) []*telemetryv1.EventBatch {
+	rng := rand.New(rand.NewPCG(3, 4))
+	names := []string{"screen_view", "screen_view", "tap", "tap", "scroll", "app_open", "search", "add_to_cart", "purchase"}
+	now := time.Now().UTC()
+	var out []*telemetryv1.EventBatch
+	for i := 0; i < n; i += size {
+		received := now.Add(-time.Duration(rng.IntN(3600)) * time.Second)
+		b := &telemetryv1.EventBatch{BatchId: "bench-" + strconv.Itoa(i), AppId: "bench", ReceivedAt: timestamppb.New(received),
+			SentAt: timestamppb.New(received.Add(time.Duration(rng.IntN(4000)-2000) * time.Millisecond)), ClientIp: "81.2.69.160",
+			UserAgent: "Shop/4.2.0 (iPhone15,2; iOS 18.1)"}
+		for j := i; j < min(i+size, n); j++ {
+			user := rng.IntN(10000)
+			b.Events = append(b.Events, &telemetryv1.Event{
+				EventId: fmt.Sprintf("bench-%012d", j), UserId: "user-" + strconv.Itoa(user),
+				SessionId: fmt.Sprintf("sess-%d-%d", user, rng.IntN(20)), EventName: names[rng.IntN(len(names))],
+				ClientTimestamp: timestamppb.New(received.Add(-time.Duration(rng.IntN(5000)) * time.Millisecond)),
+				AppVersion:      "4.2.0", DeviceOs: "iOS 18.1",
+				Metadata: map[string]string{"screen": "home", "build": strconv.Itoa(1000 + rng.IntN(50)), "dark_mode": "true",
+					"network": "wifi", "locale": "en_US"},
+				Message: "user interaction recorded by the mobile sdk",
+			})
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func bulk(n, size int, osURL, prefix string, bulkDocs, inFlight int, file string) error {
+	// The same template enrich applies: same mapping, shards and refresh.
+	osc, err := opensearchx.NewClient(opensearchx.Options{URL: osURL})
+	if err != nil {
+		return err
+	}
+	if err := opensearch.ApplyTemplates(context.Background(), osc, prefix); err != nil {
+		return err
+	}
+	chain := enrichment.Chain{enrichment.NewClockSkew(enrichment.ClockSkewConfig{MaxSkew: time.Minute, MaxFuture: 10 * time.Minute, MaxAge: 30 * 24 * time.Hour}), enrichment.Device{}}
+	builder := document.NewBuilder(prefix, chain)
+	if file == "" {
+		file = os.TempDir() + "/enrichbench.ndjson"
+	}
+	f, err := os.Create(file)
+	defer os.Remove(file)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	for _, b := range batches(n, size) {
+		docs, err := builder.Build(b, time.Now())
+		if err != nil {
+			return err
+		}
+		for _, d := range docs {
+			fmt.Fprintf(w, `{"create":{"_index":%q,"_id":%q}}`+"\n", d.Index, d.ID)
+			w.Write(d.Body)
+			w.WriteByte('\n')
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	f.Close()
+
+	// Post the file: read it into request bodies first so reading does not count.
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	lines := bytes.SplitAfter(raw, []byte("\n"))
+	var bodies [][]byte
+	for i := 0; i+1 < len(lines); i += 2 * bulkDocs {
+		end := min(i+2*bulkDocs, len(lines))
+		bodies = append(bodies, bytes.Join(lines[i:end], nil))
+	}
+	work := make(chan []byte)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	errs := 0
+	start := time.Now()
+	for range inFlight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for body := range work {
+				res, err := http.Post(osURL+"/_bulk?filter_path=errors", "application/x-ndjson", bytes.NewReader(body))
+				bad := err != nil
+				if err == nil {
+					out, _ := io.ReadAll(res.Body)
+					res.Body.Close()
+					bad = res.StatusCode != 200 || !bytes.Contains(out, []byte(`"errors":false`))
+				}
+				if bad {
+					mu.Lock()
+					errs++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, b := range bodies {
+		work <- b
+	}
+	close(work)
+	wg.Wait()
+	elapsed := time.Since(start)
+	out := map[string]any{"mode": "bulk", "documents": n, "seconds": elapsed.Seconds(), "docs_per_sec": float64(n) / elapsed.Seconds(),
+		"bulk_docs": bulkDocs, "in_flight": inFlight, "file_bytes": len(raw), "failed_bulks": errs}
+	return json.NewEncoder(os.Stdout).Encode(out)
+}
+
+func fill(n, size int, natsURL, stream, subject string) error {
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, _ := njs.New(nc)
+	ctx := context.Background()
+	if _, err := js.CreateOrUpdateStream(ctx, njs.StreamConfig{Name: stream, Subjects: []string{subject + ".>"}, MaxAge: 24 * time.Hour}); err != nil {
+		return err
+	}
+	start := time.Now()
+	for _, b := range batches(n, size) {
+		data, err := b.MarshalVT()
+		if err != nil {
+			return err
+		}
+		if _, err := js.PublishAsync(subject+".bench", data); err != nil {
+			return err
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		return fmt.Errorf("publishes not acknowledged within a minute")
+	}
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{"mode": "fill", "events": n, "seconds": time.Since(start).Seconds()})
+}
+
+func drain(natsURL, stream, consumer string, events int) error {
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, _ := njs.New(nc)
+	ctx := context.Background()
+	var start time.Time
+	var startPending uint64
+	deadline := time.Now().Add(10 * time.Minute)
+	for time.Now().Before(deadline) {
+		c, err := js.Consumer(ctx, stream, consumer)
+		if err == nil {
+			info, err := c.Info(ctx)
+			if err == nil {
+				if start.IsZero() {
+					start, startPending = time.Now(), info.NumPending+uint64(info.NumAckPending)
+				}
+				if info.NumPending == 0 && info.NumAckPending == 0 {
+					elapsed := time.Since(start)
+					return json.NewEncoder(os.Stdout).Encode(map[string]any{"mode": "drain", "messages": startPending,
+						"events": events, "seconds": elapsed.Seconds(), "docs_per_sec": float64(events) / elapsed.Seconds()})
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("consumer %s did not drain within 10 minutes", consumer)
+}
