@@ -24,6 +24,11 @@ servers_were_up=1
 [[ $status == *"nats: up"* && $status == *"opensearch: up"* ]] || servers_were_up=0
 bash scripts/servers.sh start
 
+# Geo facts for development: a CC0 country database from the npm registry.
+if [[ -z ${GEOIP_DB:-} ]]; then
+  if db=$(bash scripts/geoip.sh 2>/dev/null); then export GEOIP_DB=$db; else echo "run: no geo database; geo enrichment off" >&2; fi
+fi
+
 echo "run: building services" >&2
 for svc in ingest enrich query; do
   go build -o "$root/.cache/bin/$svc" "./services/$svc/cmd/$svc"
