@@ -74,6 +74,9 @@ func Pattern(prefix string) string { return prefix + "-*" }
 // reason. Its name does not match Pattern, so searches never see it.
 func DeadLetterIndex(prefix string) string { return "deadletter-" + prefix }
 
+// AuditIndex is where the query service records who read what.
+func AuditIndex(prefix string) string { return "audit-" + prefix }
+
 // DayOf parses the date out of a daily index name of prefix.
 func DayOf(prefix, index string) (time.Time, bool) {
 	if len(index) != len(prefix)+11 || index[:len(prefix)+1] != prefix+"-" {

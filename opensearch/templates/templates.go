@@ -26,6 +26,8 @@ var (
 	deadLetterTemplate []byte
 	//go:embed events-ism-policy.json
 	ismPolicy []byte
+	//go:embed audit-template.json
+	auditTemplate []byte
 )
 
 var validPrefix = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,100}$`)
@@ -53,6 +55,13 @@ func Events(prefix string) (Template, error) {
 func DeadLetter(prefix string) (Template, error) {
 	t, err := withPatterns(deadLetterTemplate, prefix, []string{eventdoc.DeadLetterIndex(prefix)})
 	t.Name = eventdoc.DeadLetterIndex(prefix)
+	return t, err
+}
+
+// Audit returns the index template of prefix's audit index.
+func Audit(prefix string) (Template, error) {
+	t, err := withPatterns(auditTemplate, prefix, []string{eventdoc.AuditIndex(prefix)})
+	t.Name = eventdoc.AuditIndex(prefix)
 	return t, err
 }
 

@@ -109,6 +109,16 @@ func TestDeadLetter(t *testing.T) {
 	}
 }
 
+func TestAudit(t *testing.T) {
+	tpl, err := Audit("t-1-events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tpl.Name != "audit-t-1-events" || !strings.Contains(string(tpl.Body), `"audit-t-1-events"`) {
+		t.Fatalf("%s %s", tpl.Name, tpl.Body)
+	}
+}
+
 func TestRetentionPolicy(t *testing.T) {
 	tpl, err := RetentionPolicy("t-1-events", 14*24*time.Hour)
 	if err != nil {

@@ -21,6 +21,9 @@ type Config struct {
 	OpenSearchPassword string
 	IndexPrefix        string
 	RequestTimeout     time.Duration
+	RateLimitPerSec    float64
+	RateLimitBurst     int
+	CORSOrigins        []string
 	ShutdownTimeout    time.Duration
 	LogLevel           string
 }
@@ -36,6 +39,8 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 		OpenSearchPassword: r.String("OPENSEARCH_PASSWORD", ""),
 		IndexPrefix:        r.String("EVENTS_INDEX_PREFIX", templates.DefaultEventsPrefix),
 		RequestTimeout:     r.Duration("QUERY_REQUEST_TIMEOUT", 10*time.Second),
+		RateLimitPerSec:    r.Float("QUERY_RATE_LIMIT_PER_SEC", 0),
+		CORSOrigins:        r.List("QUERY_CORS_ORIGINS"),
 		ShutdownTimeout:    r.Duration("QUERY_SHUTDOWN_TIMEOUT", 15*time.Second),
 		LogLevel:           r.String("LOG_LEVEL", "info"),
 	}
@@ -56,8 +61,12 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	if err := templates.ValidatePrefix(c.IndexPrefix); err != nil {
 		r.Failf("EVENTS_INDEX_PREFIX: %v", err)
 	}
+	c.RateLimitBurst = r.Int("QUERY_RATE_LIMIT_BURST", max(1, int(2*c.RateLimitPerSec)))
 	if c.RequestTimeout <= 0 {
 		r.Failf("QUERY_REQUEST_TIMEOUT: must be positive")
+	}
+	if c.RateLimitPerSec < 0 || c.RateLimitBurst <= 0 {
+		r.Failf("QUERY_RATE_LIMIT_PER_SEC must not be negative and QUERY_RATE_LIMIT_BURST must be positive")
 	}
 	return c, r.Err()
 }

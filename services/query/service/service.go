@@ -3,15 +3,19 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
+	opensearchgo "github.com/opensearch-project/opensearch-go/v2"
+	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -20,9 +24,12 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/opensearch/templates"
 	phealth "github.com/evtrack/telemetry/platform/health"
 	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/otelx"
+	"github.com/evtrack/telemetry/services/query/internal/audit"
 	querygrpc "github.com/evtrack/telemetry/services/query/internal/grpc"
 	queryhttp "github.com/evtrack/telemetry/services/query/internal/http"
 	"github.com/evtrack/telemetry/services/query/internal/opensearch"
@@ -31,16 +38,16 @@ import (
 
 // Service is a running query service.
 type Service struct {
-	cfg      Config
-	log      *slog.Logger
-	grpc     *grpc.Server
-	health   *health.Server
-	http     *http.Server
-	gwConn   *grpc.ClientConn
-	grpcLn   net.Listener
-	httpLn   net.Listener
-	checker  *phealth.Checker
-	stopPoll context.CancelFunc
+	cfg     Config
+	log     *slog.Logger
+	grpc    *grpc.Server
+	health  *health.Server
+	http    *http.Server
+	gwConn  *grpc.ClientConn
+	grpcLn  net.Listener
+	httpLn  net.Listener
+	checker *phealth.Checker
+	auditor *audit.Auditor
 }
 
 // New builds the service and listens on both addresses.
@@ -61,10 +68,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		return nil, err
 	}
 	svc := search.NewService(opensearch.NewSearcher(osc, cfg.IndexPrefix), tokens)
+	if err := applyAuditTemplate(ctx, osc, cfg.IndexPrefix); err != nil {
+		// Queries do not wait for the audit index: entries stay in the log.
+		log.WarnContext(ctx, "audit index template not applied; audit entries may be dynamically mapped", "error", err)
+	}
+	auditor := audit.New(log, osc, eventdoc.AuditIndex(cfg.IndexPrefix))
 
 	gs := grpc.NewServer(
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tel.TracerProvider), otelgrpc.WithPropagators(tel.Propagator))),
-		grpc.ChainUnaryInterceptor(timeout(cfg.RequestTimeout), querygrpc.AuthInterceptor(cfg.ReadTokens)),
+		grpc.ChainUnaryInterceptor(timeout(cfg.RequestTimeout), querygrpc.AuthInterceptor(cfg.ReadTokens),
+			querygrpc.RateLimitInterceptor(cfg.RateLimitPerSec, cfg.RateLimitBurst), querygrpc.AuditInterceptor(auditor)),
 	)
 	queryv1.RegisterQueryServiceServer(gs, querygrpc.NewServer(svc, log))
 	hs := health.NewServer()
@@ -90,15 +103,33 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	}
 	checker := phealth.NewChecker(2 * time.Second)
 	checker.Add("opensearch", opensearchx.Ping(osc))
-	handler, err := queryhttp.NewHandler(ctx, conn, checker, tel.TracerProvider, tel.Propagator)
+	handler, err := queryhttp.NewHandler(ctx, conn, checker, cfg.CORSOrigins, tel.TracerProvider, tel.Propagator)
 	if err != nil {
 		conn.Close()
 		grpcLn.Close()
 		httpLn.Close()
 		return nil, err
 	}
-	return &Service{cfg: cfg, log: log, grpc: gs, health: hs, gwConn: conn, grpcLn: grpcLn, httpLn: httpLn, checker: checker,
+	return &Service{cfg: cfg, log: log, grpc: gs, health: hs, gwConn: conn, grpcLn: grpcLn, httpLn: httpLn, checker: checker, auditor: auditor,
 		http: &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}}, nil
+}
+
+// applyAuditTemplate puts the audit index's template (idempotent).
+func applyAuditTemplate(ctx context.Context, c *opensearchgo.Client, prefix string) error {
+	t, err := templates.Audit(prefix)
+	if err != nil {
+		return err
+	}
+	res, err := opensearchapi.IndicesPutIndexTemplateRequest{Name: t.Name, Body: bytes.NewReader(t.Body)}.Do(ctx, c)
+	if err != nil {
+		return fmt.Errorf("put index template %s: %w", t.Name, err)
+	}
+	defer res.Body.Close()
+	if res.IsError() {
+		msg, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
+		return fmt.Errorf("put index template %s: %s: %s", t.Name, res.Status(), msg)
+	}
+	return nil
 }
 
 // GRPCAddr is the gRPC listen address.
@@ -117,6 +148,9 @@ func (s *Service) Run(ctx context.Context) error {
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
 	go s.pollHealth(pollCtx)
+	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
+	auditDone := make(chan struct{})
+	go func() { s.auditor.Run(auditCtx); close(auditDone) }()
 
 	var err error
 	select {
@@ -139,6 +173,8 @@ func (s *Service) Run(ctx context.Context) error {
 		s.grpc.Stop()
 	}
 	s.gwConn.Close()
+	stopAudit() // after the servers: the last calls' entries are flushed too
+	<-auditDone
 	s.log.InfoContext(ctx, "query stopped")
 	return err
 }

@@ -21,8 +21,9 @@ import (
 )
 
 // NewHandler returns the HTTP handler: /v1/... through the gateway to conn,
-// and /healthz, /readyz from checker.
-func NewHandler(ctx context.Context, conn *grpc.ClientConn, checker *health.Checker, tp trace.TracerProvider, prop propagation.TextMapPropagator) (http.Handler, error) {
+// and /healthz, /readyz from checker. corsOrigins lists the browser origins
+// allowed to call /v1/ ("*" for any); empty sends no CORS headers.
+func NewHandler(ctx context.Context, conn *grpc.ClientConn, checker *health.Checker, corsOrigins []string, tp trace.TracerProvider, prop propagation.TextMapPropagator) (http.Handler, error) {
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
@@ -34,9 +35,38 @@ func NewHandler(ctx context.Context, conn *grpc.ClientConn, checker *health.Chec
 	}
 	mux := http.NewServeMux()
 	checker.Register(mux)
-	mux.Handle("/v1/", otelhttp.NewHandler(gw, "query-http",
+	mux.Handle("/v1/", cors(corsOrigins, otelhttp.NewHandler(gw, "query-http",
 		otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop),
 		// Span names never carry the path: it holds user ids.
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " /v1" })))
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " /v1" }))))
 	return mux, nil
+}
+
+// cors answers preflight requests and marks responses for allowed origins.
+// Tokens travel in the Authorization header, never in cookies, so no
+// credentials mode is offered.
+func cors(origins []string, next http.Handler) http.Handler {
+	if len(origins) == 0 {
+		return next
+	}
+	allowed := map[string]bool{}
+	for _, o := range origins {
+		allowed[o] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && (allowed["*"] || allowed[origin]) {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Add("Vary", "Origin")
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Set("Access-Control-Allow-Methods", "GET, OPTIONS")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+				h.Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -1,6 +1,6 @@
-// Package opensearch is the query service's event store: it turns search
-// queries into OpenSearch requests built from typed values (never from
-// strings a caller sent) and maps hits to StoredEvent.
+// Package opensearch is the query service's event store: it turns queries
+// into OpenSearch requests built from typed values (never from strings a
+// caller sent) and maps hits and aggregations to the API's messages.
 package opensearch
 
 import (
@@ -9,11 +9,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/opensearch-project/opensearch-go/v2"
 	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/services/query/internal/search"
@@ -32,20 +34,59 @@ func NewSearcher(client *opensearch.Client, prefix string) *Searcher {
 
 type m = map[string]any
 
+// queryFor builds the bool query of f.
+func queryFor(f search.Filters) m {
+	filters := []any{}
+	term := func(field, v string) {
+		if v != "" {
+			filters = append(filters, m{"term": m{field: v}})
+		}
+	}
+	if f.Apps != nil {
+		filters = append(filters, m{"terms": m{"app_id": f.Apps}})
+	}
+	term("user_id", f.UserID)
+	term("anonymous_id", f.AnonymousID)
+	term("session_id", f.SessionID)
+	term("app_version", f.AppVersion)
+	term("country", f.Country)
+	if len(f.EventNames) > 0 {
+		filters = append(filters, m{"terms": m{"event_name": f.EventNames}})
+	}
+	if f.DeviceOS != "" {
+		filters = append(filters, m{"bool": m{"should": []any{
+			m{"term": m{"os_name": f.DeviceOS}}, m{"term": m{"device_os": f.DeviceOS}},
+		}, "minimum_should_match": 1}})
+	}
+	if f.From != nil || f.To != nil {
+		r := m{"format": "epoch_millis"}
+		if f.From != nil {
+			r["gte"] = f.From.UnixMilli()
+		}
+		if f.To != nil {
+			r["lt"] = f.To.UnixMilli()
+		}
+		filters = append(filters, m{"range": m{"timestamp": r}})
+	}
+	b := m{"filter": filters}
+	if f.Q != "" {
+		// simple_query_string never fails on syntax and is given a fixed set
+		// of operators; the text is a value, not DSL.
+		b["must"] = []any{m{"simple_query_string": m{
+			"query": f.Q, "fields": []string{"message", "metadata"}, "default_operator": "and",
+			"flags": "AND|OR|NOT|PHRASE|PRECEDENCE|WHITESPACE|ESCAPE", "lenient": true,
+		}}}
+	}
+	return m{"bool": b}
+}
+
 // Body builds the search request body for q. It asks for one hit more than
 // the page, to know whether another page follows.
 func Body(q search.Query) ([]byte, error) {
-	filters := []any{}
-	if q.Apps != nil {
-		filters = append(filters, m{"terms": m{"app_id": q.Apps}})
-	}
-	if q.UserID != "" {
-		filters = append(filters, m{"term": m{"user_id": q.UserID}})
-	}
 	body := m{
 		"size":             q.Size + 1,
 		"track_total_hits": false,
-		"query":            m{"bool": m{"filter": filters}},
+		"query":            queryFor(q.Filters),
 		"sort": []any{
 			m{"timestamp": m{"order": "desc"}},
 			m{"doc_id": m{"order": "desc"}},
@@ -57,24 +98,23 @@ func Body(q search.Query) ([]byte, error) {
 	return json.Marshal(body)
 }
 
-type searchResponse struct {
-	Hits struct {
-		Hits []struct {
-			Source eventdoc.Source   `json:"_source"`
-			Sort   []json.RawMessage `json:"sort"`
-		} `json:"hits"`
-	} `json:"hits"`
+type hit struct {
+	Source eventdoc.Source   `json:"_source"`
+	Sort   []json.RawMessage `json:"sort"`
 }
 
-// Search runs q.
-func (s *Searcher) Search(ctx context.Context, q search.Query) (search.Page, error) {
-	if q.Apps != nil && len(q.Apps) == 0 {
-		return search.Page{}, nil // a token scoped to no app sees nothing
-	}
-	body, err := Body(q)
-	if err != nil {
-		return search.Page{}, fmt.Errorf("build search: %w", err)
-	}
+type searchResponse struct {
+	Hits struct {
+		Total struct {
+			Value int64 `json:"value"`
+		} `json:"total"`
+		Hits []hit `json:"hits"`
+	} `json:"hits"`
+	Aggregations json.RawMessage `json:"aggregations"`
+}
+
+// run sends a search body and decodes the answer.
+func (s *Searcher) run(ctx context.Context, body []byte) (*searchResponse, error) {
 	allowNoIndices, ignoreUnavailable := true, true
 	res, err := opensearchapi.SearchRequest{
 		Index:             []string{s.pattern},
@@ -83,7 +123,7 @@ func (s *Searcher) Search(ctx context.Context, q search.Query) (search.Page, err
 		IgnoreUnavailable: &ignoreUnavailable,
 	}.Do(ctx, s.client)
 	if err != nil {
-		return search.Page{}, fmt.Errorf("search %s: %w: %w", s.pattern, search.ErrStoreUnavailable, err)
+		return nil, fmt.Errorf("search %s: %w: %w", s.pattern, search.ErrStoreUnavailable, err)
 	}
 	defer res.Body.Close()
 	if res.IsError() {
@@ -92,27 +132,165 @@ func (s *Searcher) Search(ctx context.Context, q search.Query) (search.Page, err
 		if res.StatusCode == 429 || res.StatusCode >= 500 {
 			err = fmt.Errorf("%w: %w", search.ErrStoreUnavailable, err)
 		}
-		return search.Page{}, err
+		return nil, err
 	}
 	var sr searchResponse
 	if err := json.NewDecoder(res.Body).Decode(&sr); err != nil {
-		return search.Page{}, fmt.Errorf("decode search response: %w", err)
+		return nil, fmt.Errorf("decode search response: %w", err)
+	}
+	return &sr, nil
+}
+
+// Search runs q.
+func (s *Searcher) Search(ctx context.Context, q search.Query) (search.Page, error) {
+	body, err := Body(q)
+	if err != nil {
+		return search.Page{}, fmt.Errorf("build search: %w", err)
+	}
+	sr, err := s.run(ctx, body)
+	if err != nil {
+		return search.Page{}, err
 	}
 	hits := sr.Hits.Hits
 	page := search.Page{Events: make([]*telemetryv1.StoredEvent, 0, min(len(hits), q.Size))}
-	for i, h := range hits {
+	for i := range hits {
 		if i == q.Size {
-			last := hits[i-1]
-			c, err := cursor(last.Sort)
+			c, err := cursor(hits[i-1].Sort)
 			if err != nil {
 				return search.Page{}, err
 			}
 			page.Next = &c
 			break
 		}
-		page.Events = append(page.Events, stored(&h.Source))
+		page.Events = append(page.Events, Stored(&hits[i].Source))
 	}
 	return page, nil
+}
+
+// FindEvent returns up to two events with eventID among f's apps.
+func (s *Searcher) FindEvent(ctx context.Context, f search.Filters, eventID string) ([]*telemetryv1.StoredEvent, error) {
+	q := queryFor(f)
+	q["bool"].(m)["filter"] = append(q["bool"].(m)["filter"].([]any), m{"term": m{"event_id": eventID}})
+	body, _ := json.Marshal(m{"size": 2, "track_total_hits": false, "query": q})
+	sr, err := s.run(ctx, body)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*telemetryv1.StoredEvent, 0, len(sr.Hits.Hits))
+	for i := range sr.Hits.Hits {
+		out = append(out, Stored(&sr.Hits.Hits[i].Source))
+	}
+	return out, nil
+}
+
+type bucket struct {
+	Key         json.RawMessage `json:"key"`
+	KeyAsString string          `json:"key_as_string"`
+	DocCount    int64           `json:"doc_count"`
+}
+
+type terms struct {
+	Buckets []bucket `json:"buckets"`
+}
+
+func topTerms(field string, size int) m {
+	return m{"terms": m{"field": field, "size": size}}
+}
+
+func counts(t terms) []*queryv1.Count {
+	out := make([]*queryv1.Count, 0, len(t.Buckets))
+	for _, b := range t.Buckets {
+		var v string
+		if json.Unmarshal(b.Key, &v) != nil {
+			v = string(b.Key)
+		}
+		out = append(out, &queryv1.Count{Value: v, Count: b.DocCount})
+	}
+	return out
+}
+
+// UserSummary aggregates one user's events.
+func (s *Searcher) UserSummary(ctx context.Context, f search.Filters, top int) (*queryv1.GetUserSummaryResponse, error) {
+	body, _ := json.Marshal(m{
+		"size": 0, "track_total_hits": true, "query": queryFor(f),
+		"aggs": m{
+			"first":     m{"min": m{"field": "timestamp"}},
+			"last":      m{"max": m{"field": "timestamp"}},
+			"sessions":  m{"cardinality": m{"field": "session_id", "precision_threshold": 40000}},
+			"names":     topTerms("event_name", top),
+			"devices":   topTerms("device_model", top),
+			"os":        m{"multi_terms": m{"terms": []any{m{"field": "os_name"}, m{"field": "os_version"}}, "size": top}},
+			"versions":  topTerms("app_version", top),
+			"countries": topTerms("country", top),
+			"apps":      topTerms("app_id", top),
+		},
+	})
+	sr, err := s.run(ctx, body)
+	if err != nil {
+		return nil, err
+	}
+	var aggs struct {
+		First, Last struct {
+			Value *float64 `json:"value"`
+		}
+		Sessions struct {
+			Value int64 `json:"value"`
+		}
+		Names, Devices, OS, Versions, Countries, Apps terms
+	}
+	if err := json.Unmarshal(sr.Aggregations, &aggs); err != nil {
+		return nil, fmt.Errorf("decode summary: %w", err)
+	}
+	res := &queryv1.GetUserSummaryResponse{
+		EventCount: sr.Hits.Total.Value, SessionCount: aggs.Sessions.Value,
+		TopEventNames: counts(aggs.Names), Devices: counts(aggs.Devices), AppVersions: counts(aggs.Versions),
+		Countries: counts(aggs.Countries), Apps: counts(aggs.Apps),
+	}
+	for _, b := range aggs.OS.Buckets {
+		var parts []string
+		_ = json.Unmarshal(b.Key, &parts)
+		v := b.KeyAsString
+		if len(parts) == 2 {
+			v = parts[0] + " " + parts[1]
+		}
+		res.OsVersions = append(res.OsVersions, &queryv1.Count{Value: v, Count: b.DocCount})
+	}
+	if aggs.First.Value != nil {
+		res.FirstSeen = timestamppb.New(time.UnixMilli(int64(*aggs.First.Value)))
+	}
+	if aggs.Last.Value != nil {
+		res.LastSeen = timestamppb.New(time.UnixMilli(int64(*aggs.Last.Value)))
+	}
+	return res, nil
+}
+
+// Stats counts f's events per interval and by name.
+func (s *Searcher) Stats(ctx context.Context, f search.Filters, interval string, top int) (*queryv1.EventStatsResponse, error) {
+	body, _ := json.Marshal(m{
+		"size": 0, "track_total_hits": true, "query": queryFor(f),
+		"aggs": m{
+			"over_time": m{"date_histogram": m{"field": "timestamp", "fixed_interval": interval, "min_doc_count": 1}},
+			"names":     topTerms("event_name", top),
+		},
+	})
+	sr, err := s.run(ctx, body)
+	if err != nil {
+		return nil, err
+	}
+	var aggs struct {
+		OverTime terms `json:"over_time"`
+		Names    terms `json:"names"`
+	}
+	if err := json.Unmarshal(sr.Aggregations, &aggs); err != nil {
+		return nil, fmt.Errorf("decode stats: %w", err)
+	}
+	res := &queryv1.EventStatsResponse{Total: sr.Hits.Total.Value, TopEventNames: counts(aggs.Names)}
+	for _, b := range aggs.OverTime.Buckets {
+		var ms int64
+		_ = json.Unmarshal(b.Key, &ms)
+		res.Buckets = append(res.Buckets, &queryv1.Bucket{Start: timestamppb.New(time.UnixMilli(ms)), Count: b.DocCount})
+	}
+	return res, nil
 }
 
 func cursor(sort []json.RawMessage) (search.Cursor, error) {
@@ -129,7 +307,8 @@ func cursor(sort []json.RawMessage) (search.Cursor, error) {
 	return c, nil
 }
 
-func stored(s *eventdoc.Source) *telemetryv1.StoredEvent {
+// Stored maps a document to the API's event.
+func Stored(s *eventdoc.Source) *telemetryv1.StoredEvent {
 	e := &telemetryv1.StoredEvent{
 		Id:               s.DocID,
 		AppId:            s.AppID,

@@ -16,6 +16,8 @@ const (
 	KindPermissionDenied
 	// KindUnavailable: the event store cannot answer now (503).
 	KindUnavailable
+	// KindNotFound: no such event among those the token may read (404).
+	KindNotFound
 )
 
 // Error is a query failure safe to show to the caller: Message never contains

@@ -11,7 +11,7 @@ func TestPageTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	other, _ := NewPageTokens([]byte(strings.Repeat("x", 32)))
-	fp := fingerprint(Query{UserID: "u1"})
+	fp := fingerprint(Filters{UserID: "u1"})
 	c := Cursor{TimestampMillis: 1764151200000, DocID: "abc"}
 	tok := pt.Seal(c, fp)
 
@@ -26,8 +26,9 @@ func TestPageTokens(t *testing.T) {
 		fp   []byte
 		pt   *PageTokens
 	}{
-		{"other query", tok, fingerprint(Query{UserID: "u2"}), pt},
-		{"other scope", tok, fingerprint(Query{UserID: "u1", Apps: []string{"a"}}), pt},
+		{"other query", tok, fingerprint(Filters{UserID: "u2"}), pt},
+		{"other scope", tok, fingerprint(Filters{UserID: "u1", Apps: []string{"a"}}), pt},
+		{"other text query", tok, fingerprint(Filters{UserID: "u1", Q: "crash"}), pt},
 		{"other key", tok, fp, other},
 		{"garbage", "not-a-token", fp, pt},
 		{"flipped body", "A" + body[1:] + "." + mac, fp, pt},

@@ -7,7 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
-	"slices"
+	"time"
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
@@ -20,15 +20,19 @@ const (
 	DefaultPageSize = 50
 	// MaxPageSize is the largest page a request may ask for.
 	MaxPageSize = 1000
+	// DefaultTop and MaxTop bound the top-N lists of stats and summaries.
+	DefaultTop = 10
+	MaxTop     = 100
 )
 
-// Query is what the store is asked for. Values only ever fill term filters:
-// nothing a caller sends becomes query syntax.
+// Intervals are the stats bucket sizes offered.
+var Intervals = map[string]time.Duration{"1m": time.Minute, "5m": 5 * time.Minute, "15m": 15 * time.Minute, "1h": time.Hour, "1d": 24 * time.Hour}
+
+// Query is a page of a search.
 type Query struct {
-	Apps   []string // nil: every app
-	UserID string
-	Size   int
-	After  *Cursor
+	Filters
+	Size  int
+	After *Cursor
 }
 
 // Page is one page of events, newest first; Next is nil on the last page.
@@ -43,6 +47,10 @@ var ErrStoreUnavailable = errors.New("event store unavailable")
 // Store runs queries.
 type Store interface {
 	Search(ctx context.Context, q Query) (Page, error)
+	// FindEvent returns up to two events with eventID among f.Apps.
+	FindEvent(ctx context.Context, f Filters, eventID string) ([]*telemetryv1.StoredEvent, error)
+	UserSummary(ctx context.Context, f Filters, top int) (*queryv1.GetUserSummaryResponse, error)
+	Stats(ctx context.Context, f Filters, interval string, top int) (*queryv1.EventStatsResponse, error)
 }
 
 // Service answers QueryService calls for an authenticated principal.
@@ -56,28 +64,31 @@ func NewService(store Store, tokens *PageTokens) *Service {
 	return &Service{store: store, tokens: tokens}
 }
 
+func ts(t interface{ AsTime() time.Time }, set bool) *time.Time {
+	if !set {
+		return nil
+	}
+	v := t.AsTime()
+	return &v
+}
+
 // SearchEvents returns one page of the events the principal may read that
 // match req.
 func (s *Service) SearchEvents(ctx context.Context, p auth.Principal, req *queryv1.SearchEventsRequest) (*queryv1.SearchEventsResponse, error) {
-	q := Query{UserID: req.GetUserId(), Size: int(req.GetPageSize())}
+	f, err := Scope(p, Request{AppID: req.GetAppId(), UserID: req.GetUserId(), AnonymousID: req.GetAnonymousId(),
+		SessionID: req.GetSessionId(), EventNames: req.GetEventName(), AppVersion: req.GetAppVersion(), DeviceOS: req.GetDeviceOs(),
+		Country: req.GetCountry(), From: ts(req.GetFrom(), req.From != nil), To: ts(req.GetTo(), req.To != nil), Q: req.GetQ()})
+	if err != nil {
+		return nil, err
+	}
+	q := Query{Filters: f, Size: int(req.GetPageSize())}
 	switch {
 	case q.Size == 0:
 		q.Size = DefaultPageSize
 	case q.Size < 0 || q.Size > MaxPageSize:
 		return nil, invalid("page_size", "must be between 1 and %d", MaxPageSize)
 	}
-	if len(q.UserID) > 256 {
-		return nil, invalid("user_id", "longer than 256 characters")
-	}
-	switch app := req.GetAppId(); {
-	case app != "" && !p.CanRead(app):
-		return nil, &Error{Kind: KindPermissionDenied, Param: "app_id", Message: "this token may not read app " + app}
-	case app != "":
-		q.Apps = []string{app}
-	case !p.AllApps:
-		q.Apps = slices.Clone(p.Apps)
-	}
-	fp := fingerprint(q)
+	fp := fingerprint(f)
 	if tok := req.GetPageToken(); tok != "" {
 		c, err := s.tokens.Open(tok, fp)
 		if err != nil {
@@ -85,12 +96,12 @@ func (s *Service) SearchEvents(ctx context.Context, p auth.Principal, req *query
 		}
 		q.After = &c
 	}
+	if f.Apps != nil && len(f.Apps) == 0 {
+		return &queryv1.SearchEventsResponse{}, nil // a token scoped to no app sees nothing
+	}
 	page, err := s.store.Search(ctx, q)
 	if err != nil {
-		if errors.Is(err, ErrStoreUnavailable) {
-			return nil, &Error{Kind: KindUnavailable, Message: "the event store is unavailable; retry later", Err: err}
-		}
-		return nil, err
+		return nil, storeError(err)
 	}
 	res := &queryv1.SearchEventsResponse{Events: page.Events}
 	if page.Next != nil {
@@ -99,13 +110,97 @@ func (s *Service) SearchEvents(ctx context.Context, p auth.Principal, req *query
 	return res, nil
 }
 
-// fingerprint hashes the filters of q (not its size or position), binding a
-// page token to the query that produced it.
-func fingerprint(q Query) []byte {
-	b, _ := json.Marshal(struct {
-		Apps []string
-		User string
-	}{q.Apps, q.UserID})
+// GetEvent returns the event with req's id among the apps the principal may
+// read.
+func (s *Service) GetEvent(ctx context.Context, p auth.Principal, req *queryv1.GetEventRequest) (*queryv1.GetEventResponse, error) {
+	if req.GetEventId() == "" {
+		return nil, invalid("event_id", "required")
+	}
+	if err := checkValue("event_id", req.GetEventId(), 128); err != nil {
+		return nil, err
+	}
+	f, err := Scope(p, Request{AppID: req.GetAppId()})
+	if err != nil {
+		return nil, err
+	}
+	events, err := s.store.FindEvent(ctx, f, req.GetEventId())
+	if err != nil {
+		return nil, storeError(err)
+	}
+	switch len(events) {
+	case 0:
+		return nil, &Error{Kind: KindNotFound, Param: "event_id", Message: "no such event"}
+	case 1:
+		return &queryv1.GetEventResponse{Event: events[0]}, nil
+	default:
+		return nil, invalid("app_id", "required: apps %s and %s both have event %s", events[0].AppId, events[1].AppId, req.GetEventId())
+	}
+}
+
+// GetUserSummary sums up a user's events.
+func (s *Service) GetUserSummary(ctx context.Context, p auth.Principal, req *queryv1.GetUserSummaryRequest) (*queryv1.GetUserSummaryResponse, error) {
+	if req.GetUserId() == "" {
+		return nil, invalid("user_id", "required")
+	}
+	f, err := Scope(p, Request{AppID: req.GetAppId(), UserID: req.GetUserId()})
+	if err != nil {
+		return nil, err
+	}
+	if f.Apps != nil && len(f.Apps) == 0 {
+		return &queryv1.GetUserSummaryResponse{UserId: req.GetUserId()}, nil
+	}
+	res, err := s.store.UserSummary(ctx, f, DefaultTop)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	res.UserId = req.GetUserId()
+	return res, nil
+}
+
+// EventStats counts events over time and by name.
+func (s *Service) EventStats(ctx context.Context, p auth.Principal, req *queryv1.EventStatsRequest) (*queryv1.EventStatsResponse, error) {
+	f, err := Scope(p, Request{AppID: req.GetAppId(), UserID: req.GetUserId(), AnonymousID: req.GetAnonymousId(),
+		SessionID: req.GetSessionId(), EventNames: req.GetEventName(), AppVersion: req.GetAppVersion(), DeviceOS: req.GetDeviceOs(),
+		Country: req.GetCountry(), From: ts(req.GetFrom(), req.From != nil), To: ts(req.GetTo(), req.To != nil), Q: req.GetQ()})
+	if err != nil {
+		return nil, err
+	}
+	interval := req.GetInterval()
+	if interval == "" {
+		interval = "1h"
+	}
+	if _, ok := Intervals[interval]; !ok {
+		return nil, invalid("interval", "one of 1m, 5m, 15m, 1h, 1d")
+	}
+	top := int(req.GetTop())
+	switch {
+	case top == 0:
+		top = DefaultTop
+	case top < 0 || top > MaxTop:
+		return nil, invalid("top", "between 1 and %d", MaxTop)
+	}
+	if f.Apps != nil && len(f.Apps) == 0 {
+		return &queryv1.EventStatsResponse{Interval: interval}, nil
+	}
+	res, err := s.store.Stats(ctx, f, interval, top)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	res.Interval = interval
+	return res, nil
+}
+
+func storeError(err error) error {
+	if errors.Is(err, ErrStoreUnavailable) {
+		return &Error{Kind: KindUnavailable, Message: "the event store is unavailable; retry later", Err: err}
+	}
+	return err
+}
+
+// fingerprint hashes the filters (not the page size or position), binding a
+// page token to the query and scope that produced it.
+func fingerprint(f Filters) []byte {
+	b, _ := json.Marshal(f)
 	sum := sha256.Sum256(b)
 	return sum[:16]
 }

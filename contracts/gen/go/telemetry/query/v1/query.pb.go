@@ -11,6 +11,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -24,17 +25,34 @@ const (
 )
 
 // SearchEventsRequest filters events. Empty filters match everything the token
-// may see.
+// may see; filters combine with AND.
 type SearchEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only events of this app. Empty: every app the token may read.
-	AppId string `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
-	// Only events of this user.
+	AppId  string `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
 	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// Page size: default 50, at most 1000.
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// Opaque token from a previous response's next_page_token.
-	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Opaque token from a previous response's next_page_token, used with the
+	// same filters.
+	PageToken   string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	AnonymousId string `protobuf:"bytes,5,opt,name=anonymous_id,json=anonymousId,proto3" json:"anonymous_id,omitempty"`
+	SessionId   string `protobuf:"bytes,6,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Any of these names (HTTP: repeat the parameter).
+	EventName  []string `protobuf:"bytes,7,rep,name=event_name,json=eventName,proto3" json:"event_name,omitempty"`
+	AppVersion string   `protobuf:"bytes,8,opt,name=app_version,json=appVersion,proto3" json:"app_version,omitempty"`
+	// Matches the normalised OS name ("iOS") or the device_os as sent ("iOS 18.1").
+	DeviceOs string `protobuf:"bytes,9,opt,name=device_os,json=deviceOs,proto3" json:"device_os,omitempty"`
+	// ISO 3166-1 alpha-2 code.
+	Country string `protobuf:"bytes,10,opt,name=country,proto3" json:"country,omitempty"`
+	// Events at or after this time (RFC 3339).
+	From *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=from,proto3" json:"from,omitempty"`
+	// Events before this time (RFC 3339).
+	To *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=to,proto3" json:"to,omitempty"`
+	// Full text over the message and metadata values, in simple query syntax:
+	// words (all must match), "quoted phrases", -not, a | b, (grouping). At most
+	// 1024 characters. It never reaches OpenSearch as query DSL.
+	Q             string `protobuf:"bytes,13,opt,name=q,proto3" json:"q,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -97,6 +115,69 @@ func (x *SearchEventsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *SearchEventsRequest) GetAnonymousId() string {
+	if x != nil {
+		return x.AnonymousId
+	}
+	return ""
+}
+
+func (x *SearchEventsRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *SearchEventsRequest) GetEventName() []string {
+	if x != nil {
+		return x.EventName
+	}
+	return nil
+}
+
+func (x *SearchEventsRequest) GetAppVersion() string {
+	if x != nil {
+		return x.AppVersion
+	}
+	return ""
+}
+
+func (x *SearchEventsRequest) GetDeviceOs() string {
+	if x != nil {
+		return x.DeviceOs
+	}
+	return ""
+}
+
+func (x *SearchEventsRequest) GetCountry() string {
+	if x != nil {
+		return x.Country
+	}
+	return ""
+}
+
+func (x *SearchEventsRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *SearchEventsRequest) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *SearchEventsRequest) GetQ() string {
+	if x != nil {
+		return x.Q
+	}
+	return ""
+}
+
 // SearchEventsResponse is one page of events, newest first.
 type SearchEventsResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -151,23 +232,691 @@ func (x *SearchEventsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// GetEventRequest names an event.
+type GetEventRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	EventId string                 `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// Needed only when the token may read several apps that both have an event
+	// with this id.
+	AppId         string `protobuf:"bytes,2,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEventRequest) Reset() {
+	*x = GetEventRequest{}
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEventRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEventRequest) ProtoMessage() {}
+
+func (x *GetEventRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEventRequest.ProtoReflect.Descriptor instead.
+func (*GetEventRequest) Descriptor() ([]byte, []int) {
+	return file_telemetry_query_v1_query_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetEventRequest) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *GetEventRequest) GetAppId() string {
+	if x != nil {
+		return x.AppId
+	}
+	return ""
+}
+
+// GetEventResponse carries the event.
+type GetEventResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Event         *v1.StoredEvent        `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEventResponse) Reset() {
+	*x = GetEventResponse{}
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEventResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEventResponse) ProtoMessage() {}
+
+func (x *GetEventResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEventResponse.ProtoReflect.Descriptor instead.
+func (*GetEventResponse) Descriptor() ([]byte, []int) {
+	return file_telemetry_query_v1_query_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetEventResponse) GetEvent() *v1.StoredEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+// GetUserSummaryRequest names a user.
+type GetUserSummaryRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Only this app. Empty: every app the token may read.
+	AppId         string `protobuf:"bytes,2,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUserSummaryRequest) Reset() {
+	*x = GetUserSummaryRequest{}
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserSummaryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserSummaryRequest) ProtoMessage() {}
+
+func (x *GetUserSummaryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserSummaryRequest.ProtoReflect.Descriptor instead.
+func (*GetUserSummaryRequest) Descriptor() ([]byte, []int) {
+	return file_telemetry_query_v1_query_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetUserSummaryRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *GetUserSummaryRequest) GetAppId() string {
+	if x != nil {
+		return x.AppId
+	}
+	return ""
+}
+
+// Count is a value and how many events have it.
+type Count struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Value         string                 `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
+	Count         int64                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Count) Reset() {
+	*x = Count{}
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Count) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Count) ProtoMessage() {}
+
+func (x *Count) ProtoReflect() protoreflect.Message {
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Count.ProtoReflect.Descriptor instead.
+func (*Count) Descriptor() ([]byte, []int) {
+	return file_telemetry_query_v1_query_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Count) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *Count) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// GetUserSummaryResponse sums up a user's events.
+type GetUserSummaryResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	UserId     string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	EventCount int64                  `protobuf:"varint,2,opt,name=event_count,json=eventCount,proto3" json:"event_count,omitempty"`
+	FirstSeen  *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	LastSeen   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	// Distinct sessions (exact up to 40,000, approximate beyond).
+	SessionCount  int64    `protobuf:"varint,5,opt,name=session_count,json=sessionCount,proto3" json:"session_count,omitempty"`
+	TopEventNames []*Count `protobuf:"bytes,6,rep,name=top_event_names,json=topEventNames,proto3" json:"top_event_names,omitempty"`
+	Devices       []*Count `protobuf:"bytes,7,rep,name=devices,proto3" json:"devices,omitempty"`
+	OsVersions    []*Count `protobuf:"bytes,8,rep,name=os_versions,json=osVersions,proto3" json:"os_versions,omitempty"`
+	AppVersions   []*Count `protobuf:"bytes,9,rep,name=app_versions,json=appVersions,proto3" json:"app_versions,omitempty"`
+	Countries     []*Count `protobuf:"bytes,10,rep,name=countries,proto3" json:"countries,omitempty"`
+	Apps          []*Count `protobuf:"bytes,11,rep,name=apps,proto3" json:"apps,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUserSummaryResponse) Reset() {
+	*x = GetUserSummaryResponse{}
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserSummaryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserSummaryResponse) ProtoMessage() {}
+
+func (x *GetUserSummaryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserSummaryResponse.ProtoReflect.Descriptor instead.
+func (*GetUserSummaryResponse) Descriptor() ([]byte, []int) {
+	return file_telemetry_query_v1_query_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GetUserSummaryResponse) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *GetUserSummaryResponse) GetEventCount() int64 {
+	if x != nil {
+		return x.EventCount
+	}
+	return 0
+}
+
+func (x *GetUserSummaryResponse) GetFirstSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeen
+	}
+	return nil
+}
+
+func (x *GetUserSummaryResponse) GetLastSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeen
+	}
+	return nil
+}
+
+func (x *GetUserSummaryResponse) GetSessionCount() int64 {
+	if x != nil {
+		return x.SessionCount
+	}
+	return 0
+}
+
+func (x *GetUserSummaryResponse) GetTopEventNames() []*Count {
+	if x != nil {
+		return x.TopEventNames
+	}
+	return nil
+}
+
+func (x *GetUserSummaryResponse) GetDevices() []*Count {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *GetUserSummaryResponse) GetOsVersions() []*Count {
+	if x != nil {
+		return x.OsVersions
+	}
+	return nil
+}
+
+func (x *GetUserSummaryResponse) GetAppVersions() []*Count {
+	if x != nil {
+		return x.AppVersions
+	}
+	return nil
+}
+
+func (x *GetUserSummaryResponse) GetCountries() []*Count {
+	if x != nil {
+		return x.Countries
+	}
+	return nil
+}
+
+func (x *GetUserSummaryResponse) GetApps() []*Count {
+	if x != nil {
+		return x.Apps
+	}
+	return nil
+}
+
+// EventStatsRequest takes SearchEventsRequest's filters plus the bucket size.
+type EventStatsRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	AppId       string                 `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	UserId      string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	AnonymousId string                 `protobuf:"bytes,3,opt,name=anonymous_id,json=anonymousId,proto3" json:"anonymous_id,omitempty"`
+	SessionId   string                 `protobuf:"bytes,4,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	EventName   []string               `protobuf:"bytes,5,rep,name=event_name,json=eventName,proto3" json:"event_name,omitempty"`
+	AppVersion  string                 `protobuf:"bytes,6,opt,name=app_version,json=appVersion,proto3" json:"app_version,omitempty"`
+	DeviceOs    string                 `protobuf:"bytes,7,opt,name=device_os,json=deviceOs,proto3" json:"device_os,omitempty"`
+	Country     string                 `protobuf:"bytes,8,opt,name=country,proto3" json:"country,omitempty"`
+	From        *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=from,proto3" json:"from,omitempty"`
+	To          *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=to,proto3" json:"to,omitempty"`
+	Q           string                 `protobuf:"bytes,11,opt,name=q,proto3" json:"q,omitempty"`
+	// Bucket size: 1m, 5m, 15m, 1h, 1d (default 1h).
+	Interval string `protobuf:"bytes,12,opt,name=interval,proto3" json:"interval,omitempty"`
+	// How many top event names (default 10, at most 100).
+	Top           int32 `protobuf:"varint,13,opt,name=top,proto3" json:"top,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventStatsRequest) Reset() {
+	*x = EventStatsRequest{}
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventStatsRequest) ProtoMessage() {}
+
+func (x *EventStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventStatsRequest.ProtoReflect.Descriptor instead.
+func (*EventStatsRequest) Descriptor() ([]byte, []int) {
+	return file_telemetry_query_v1_query_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *EventStatsRequest) GetAppId() string {
+	if x != nil {
+		return x.AppId
+	}
+	return ""
+}
+
+func (x *EventStatsRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *EventStatsRequest) GetAnonymousId() string {
+	if x != nil {
+		return x.AnonymousId
+	}
+	return ""
+}
+
+func (x *EventStatsRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *EventStatsRequest) GetEventName() []string {
+	if x != nil {
+		return x.EventName
+	}
+	return nil
+}
+
+func (x *EventStatsRequest) GetAppVersion() string {
+	if x != nil {
+		return x.AppVersion
+	}
+	return ""
+}
+
+func (x *EventStatsRequest) GetDeviceOs() string {
+	if x != nil {
+		return x.DeviceOs
+	}
+	return ""
+}
+
+func (x *EventStatsRequest) GetCountry() string {
+	if x != nil {
+		return x.Country
+	}
+	return ""
+}
+
+func (x *EventStatsRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *EventStatsRequest) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *EventStatsRequest) GetQ() string {
+	if x != nil {
+		return x.Q
+	}
+	return ""
+}
+
+func (x *EventStatsRequest) GetInterval() string {
+	if x != nil {
+		return x.Interval
+	}
+	return ""
+}
+
+func (x *EventStatsRequest) GetTop() int32 {
+	if x != nil {
+		return x.Top
+	}
+	return 0
+}
+
+// Bucket is the count of events in [start, start + interval).
+type Bucket struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Start         *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	Count         int64                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Bucket) Reset() {
+	*x = Bucket{}
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Bucket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Bucket) ProtoMessage() {}
+
+func (x *Bucket) ProtoReflect() protoreflect.Message {
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Bucket.ProtoReflect.Descriptor instead.
+func (*Bucket) Descriptor() ([]byte, []int) {
+	return file_telemetry_query_v1_query_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Bucket) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *Bucket) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// EventStatsResponse is the counts over time and by name.
+type EventStatsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Total         int64                  `protobuf:"varint,1,opt,name=total,proto3" json:"total,omitempty"`
+	Interval      string                 `protobuf:"bytes,2,opt,name=interval,proto3" json:"interval,omitempty"`
+	Buckets       []*Bucket              `protobuf:"bytes,3,rep,name=buckets,proto3" json:"buckets,omitempty"`
+	TopEventNames []*Count               `protobuf:"bytes,4,rep,name=top_event_names,json=topEventNames,proto3" json:"top_event_names,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventStatsResponse) Reset() {
+	*x = EventStatsResponse{}
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventStatsResponse) ProtoMessage() {}
+
+func (x *EventStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventStatsResponse.ProtoReflect.Descriptor instead.
+func (*EventStatsResponse) Descriptor() ([]byte, []int) {
+	return file_telemetry_query_v1_query_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *EventStatsResponse) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *EventStatsResponse) GetInterval() string {
+	if x != nil {
+		return x.Interval
+	}
+	return ""
+}
+
+func (x *EventStatsResponse) GetBuckets() []*Bucket {
+	if x != nil {
+		return x.Buckets
+	}
+	return nil
+}
+
+func (x *EventStatsResponse) GetTopEventNames() []*Count {
+	if x != nil {
+		return x.TopEventNames
+	}
+	return nil
+}
+
 var File_telemetry_query_v1_query_proto protoreflect.FileDescriptor
 
 const file_telemetry_query_v1_query_proto_rawDesc = "" +
 	"\n" +
-	"\x1etelemetry/query/v1/query.proto\x12\x12telemetry.query.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x18telemetry/v1/event.proto\"\x81\x01\n" +
+	"\x1etelemetry/query/v1/query.proto\x12\x12telemetry.query.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18telemetry/v1/event.proto\"\xa4\x03\n" +
 	"\x13SearchEventsRequest\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1b\n" +
 	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tR\tpageToken\"q\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\x12!\n" +
+	"\fanonymous_id\x18\x05 \x01(\tR\vanonymousId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x06 \x01(\tR\tsessionId\x12\x1d\n" +
+	"\n" +
+	"event_name\x18\a \x03(\tR\teventName\x12\x1f\n" +
+	"\vapp_version\x18\b \x01(\tR\n" +
+	"appVersion\x12\x1b\n" +
+	"\tdevice_os\x18\t \x01(\tR\bdeviceOs\x12\x18\n" +
+	"\acountry\x18\n" +
+	" \x01(\tR\acountry\x12.\n" +
+	"\x04from\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\f\n" +
+	"\x01q\x18\r \x01(\tR\x01q\"q\n" +
 	"\x14SearchEventsResponse\x121\n" +
 	"\x06events\x18\x01 \x03(\v2\x19.telemetry.v1.StoredEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xa4\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"C\n" +
+	"\x0fGetEventRequest\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x15\n" +
+	"\x06app_id\x18\x02 \x01(\tR\x05appId\"C\n" +
+	"\x10GetEventResponse\x12/\n" +
+	"\x05event\x18\x01 \x01(\v2\x19.telemetry.v1.StoredEventR\x05event\"G\n" +
+	"\x15GetUserSummaryRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x15\n" +
+	"\x06app_id\x18\x02 \x01(\tR\x05appId\"3\n" +
+	"\x05Count\x12\x14\n" +
+	"\x05value\x18\x01 \x01(\tR\x05value\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"\xc5\x04\n" +
+	"\x16GetUserSummaryResponse\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1f\n" +
+	"\vevent_count\x18\x02 \x01(\x03R\n" +
+	"eventCount\x129\n" +
+	"\n" +
+	"first_seen\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x127\n" +
+	"\tlast_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12#\n" +
+	"\rsession_count\x18\x05 \x01(\x03R\fsessionCount\x12A\n" +
+	"\x0ftop_event_names\x18\x06 \x03(\v2\x19.telemetry.query.v1.CountR\rtopEventNames\x123\n" +
+	"\adevices\x18\a \x03(\v2\x19.telemetry.query.v1.CountR\adevices\x12:\n" +
+	"\vos_versions\x18\b \x03(\v2\x19.telemetry.query.v1.CountR\n" +
+	"osVersions\x12<\n" +
+	"\fapp_versions\x18\t \x03(\v2\x19.telemetry.query.v1.CountR\vappVersions\x127\n" +
+	"\tcountries\x18\n" +
+	" \x03(\v2\x19.telemetry.query.v1.CountR\tcountries\x12-\n" +
+	"\x04apps\x18\v \x03(\v2\x19.telemetry.query.v1.CountR\x04apps\"\x94\x03\n" +
+	"\x11EventStatsRequest\x12\x15\n" +
+	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12!\n" +
+	"\fanonymous_id\x18\x03 \x01(\tR\vanonymousId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x04 \x01(\tR\tsessionId\x12\x1d\n" +
+	"\n" +
+	"event_name\x18\x05 \x03(\tR\teventName\x12\x1f\n" +
+	"\vapp_version\x18\x06 \x01(\tR\n" +
+	"appVersion\x12\x1b\n" +
+	"\tdevice_os\x18\a \x01(\tR\bdeviceOs\x12\x18\n" +
+	"\acountry\x18\b \x01(\tR\acountry\x12.\n" +
+	"\x04from\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\f\n" +
+	"\x01q\x18\v \x01(\tR\x01q\x12\x1a\n" +
+	"\binterval\x18\f \x01(\tR\binterval\x12\x10\n" +
+	"\x03top\x18\r \x01(\x05R\x03top\"P\n" +
+	"\x06Bucket\x120\n" +
+	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"\xbf\x01\n" +
+	"\x12EventStatsResponse\x12\x14\n" +
+	"\x05total\x18\x01 \x01(\x03R\x05total\x12\x1a\n" +
+	"\binterval\x18\x02 \x01(\tR\binterval\x124\n" +
+	"\abuckets\x18\x03 \x03(\v2\x1a.telemetry.query.v1.BucketR\abuckets\x12A\n" +
+	"\x0ftop_event_names\x18\x04 \x03(\v2\x19.telemetry.query.v1.CountR\rtopEventNames2\xa0\x04\n" +
 	"\fQueryService\x12\x93\x01\n" +
 	"\fSearchEvents\x12'.telemetry.query.v1.SearchEventsRequest\x1a(.telemetry.query.v1.SearchEventsResponse\"0\x82\xd3\xe4\x93\x02*Z\x1c\x12\x1a/v1/users/{user_id}/events\x12\n" +
-	"/v1/eventsBJZHgithub.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1;queryv1b\x06proto3"
+	"/v1/events\x12t\n" +
+	"\bGetEvent\x12#.telemetry.query.v1.GetEventRequest\x1a$.telemetry.query.v1.GetEventResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/events/{event_id}\x12\x8c\x01\n" +
+	"\x0eGetUserSummary\x12).telemetry.query.v1.GetUserSummaryRequest\x1a*.telemetry.query.v1.GetUserSummaryResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/users/{user_id}/summary\x12u\n" +
+	"\n" +
+	"EventStats\x12%.telemetry.query.v1.EventStatsRequest\x1a&.telemetry.query.v1.EventStatsResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/stats/eventsBJZHgithub.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1;queryv1b\x06proto3"
 
 var (
 	file_telemetry_query_v1_query_proto_rawDescOnce sync.Once
@@ -181,21 +930,52 @@ func file_telemetry_query_v1_query_proto_rawDescGZIP() []byte {
 	return file_telemetry_query_v1_query_proto_rawDescData
 }
 
-var file_telemetry_query_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_telemetry_query_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_telemetry_query_v1_query_proto_goTypes = []any{
-	(*SearchEventsRequest)(nil),  // 0: telemetry.query.v1.SearchEventsRequest
-	(*SearchEventsResponse)(nil), // 1: telemetry.query.v1.SearchEventsResponse
-	(*v1.StoredEvent)(nil),       // 2: telemetry.v1.StoredEvent
+	(*SearchEventsRequest)(nil),    // 0: telemetry.query.v1.SearchEventsRequest
+	(*SearchEventsResponse)(nil),   // 1: telemetry.query.v1.SearchEventsResponse
+	(*GetEventRequest)(nil),        // 2: telemetry.query.v1.GetEventRequest
+	(*GetEventResponse)(nil),       // 3: telemetry.query.v1.GetEventResponse
+	(*GetUserSummaryRequest)(nil),  // 4: telemetry.query.v1.GetUserSummaryRequest
+	(*Count)(nil),                  // 5: telemetry.query.v1.Count
+	(*GetUserSummaryResponse)(nil), // 6: telemetry.query.v1.GetUserSummaryResponse
+	(*EventStatsRequest)(nil),      // 7: telemetry.query.v1.EventStatsRequest
+	(*Bucket)(nil),                 // 8: telemetry.query.v1.Bucket
+	(*EventStatsResponse)(nil),     // 9: telemetry.query.v1.EventStatsResponse
+	(*timestamppb.Timestamp)(nil),  // 10: google.protobuf.Timestamp
+	(*v1.StoredEvent)(nil),         // 11: telemetry.v1.StoredEvent
 }
 var file_telemetry_query_v1_query_proto_depIdxs = []int32{
-	2, // 0: telemetry.query.v1.SearchEventsResponse.events:type_name -> telemetry.v1.StoredEvent
-	0, // 1: telemetry.query.v1.QueryService.SearchEvents:input_type -> telemetry.query.v1.SearchEventsRequest
-	1, // 2: telemetry.query.v1.QueryService.SearchEvents:output_type -> telemetry.query.v1.SearchEventsResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	10, // 0: telemetry.query.v1.SearchEventsRequest.from:type_name -> google.protobuf.Timestamp
+	10, // 1: telemetry.query.v1.SearchEventsRequest.to:type_name -> google.protobuf.Timestamp
+	11, // 2: telemetry.query.v1.SearchEventsResponse.events:type_name -> telemetry.v1.StoredEvent
+	11, // 3: telemetry.query.v1.GetEventResponse.event:type_name -> telemetry.v1.StoredEvent
+	10, // 4: telemetry.query.v1.GetUserSummaryResponse.first_seen:type_name -> google.protobuf.Timestamp
+	10, // 5: telemetry.query.v1.GetUserSummaryResponse.last_seen:type_name -> google.protobuf.Timestamp
+	5,  // 6: telemetry.query.v1.GetUserSummaryResponse.top_event_names:type_name -> telemetry.query.v1.Count
+	5,  // 7: telemetry.query.v1.GetUserSummaryResponse.devices:type_name -> telemetry.query.v1.Count
+	5,  // 8: telemetry.query.v1.GetUserSummaryResponse.os_versions:type_name -> telemetry.query.v1.Count
+	5,  // 9: telemetry.query.v1.GetUserSummaryResponse.app_versions:type_name -> telemetry.query.v1.Count
+	5,  // 10: telemetry.query.v1.GetUserSummaryResponse.countries:type_name -> telemetry.query.v1.Count
+	5,  // 11: telemetry.query.v1.GetUserSummaryResponse.apps:type_name -> telemetry.query.v1.Count
+	10, // 12: telemetry.query.v1.EventStatsRequest.from:type_name -> google.protobuf.Timestamp
+	10, // 13: telemetry.query.v1.EventStatsRequest.to:type_name -> google.protobuf.Timestamp
+	10, // 14: telemetry.query.v1.Bucket.start:type_name -> google.protobuf.Timestamp
+	8,  // 15: telemetry.query.v1.EventStatsResponse.buckets:type_name -> telemetry.query.v1.Bucket
+	5,  // 16: telemetry.query.v1.EventStatsResponse.top_event_names:type_name -> telemetry.query.v1.Count
+	0,  // 17: telemetry.query.v1.QueryService.SearchEvents:input_type -> telemetry.query.v1.SearchEventsRequest
+	2,  // 18: telemetry.query.v1.QueryService.GetEvent:input_type -> telemetry.query.v1.GetEventRequest
+	4,  // 19: telemetry.query.v1.QueryService.GetUserSummary:input_type -> telemetry.query.v1.GetUserSummaryRequest
+	7,  // 20: telemetry.query.v1.QueryService.EventStats:input_type -> telemetry.query.v1.EventStatsRequest
+	1,  // 21: telemetry.query.v1.QueryService.SearchEvents:output_type -> telemetry.query.v1.SearchEventsResponse
+	3,  // 22: telemetry.query.v1.QueryService.GetEvent:output_type -> telemetry.query.v1.GetEventResponse
+	6,  // 23: telemetry.query.v1.QueryService.GetUserSummary:output_type -> telemetry.query.v1.GetUserSummaryResponse
+	9,  // 24: telemetry.query.v1.QueryService.EventStats:output_type -> telemetry.query.v1.EventStatsResponse
+	21, // [21:25] is the sub-list for method output_type
+	17, // [17:21] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_telemetry_query_v1_query_proto_init() }
@@ -209,7 +989,7 @@ func file_telemetry_query_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_telemetry_query_v1_query_proto_rawDesc), len(file_telemetry_query_v1_query_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,7 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	QueryService_SearchEvents_FullMethodName = "/telemetry.query.v1.QueryService/SearchEvents"
+	QueryService_SearchEvents_FullMethodName   = "/telemetry.query.v1.QueryService/SearchEvents"
+	QueryService_GetEvent_FullMethodName       = "/telemetry.query.v1.QueryService/GetEvent"
+	QueryService_GetUserSummary_FullMethodName = "/telemetry.query.v1.QueryService/GetUserSummary"
+	QueryService_EventStats_FullMethodName     = "/telemetry.query.v1.QueryService/EventStats"
 )
 
 // QueryServiceClient is the client API for QueryService service.
@@ -28,10 +31,16 @@ const (
 //
 // QueryService is how people and tools read stored events. Every call needs a
 // read token (`authorization: Bearer <token>`) and sees only the apps the token
-// is scoped to.
+// is scoped to. Every call is audited.
 type QueryServiceClient interface {
 	// SearchEvents lists events, newest first, one page at a time.
 	SearchEvents(ctx context.Context, in *SearchEventsRequest, opts ...grpc.CallOption) (*SearchEventsResponse, error)
+	// GetEvent returns one event with every enriched field.
+	GetEvent(ctx context.Context, in *GetEventRequest, opts ...grpc.CallOption) (*GetEventResponse, error)
+	// GetUserSummary sums up one user's history.
+	GetUserSummary(ctx context.Context, in *GetUserSummaryRequest, opts ...grpc.CallOption) (*GetUserSummaryResponse, error)
+	// EventStats counts events over time and by name.
+	EventStats(ctx context.Context, in *EventStatsRequest, opts ...grpc.CallOption) (*EventStatsResponse, error)
 }
 
 type queryServiceClient struct {
@@ -52,16 +61,52 @@ func (c *queryServiceClient) SearchEvents(ctx context.Context, in *SearchEventsR
 	return out, nil
 }
 
+func (c *queryServiceClient) GetEvent(ctx context.Context, in *GetEventRequest, opts ...grpc.CallOption) (*GetEventResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetEventResponse)
+	err := c.cc.Invoke(ctx, QueryService_GetEvent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) GetUserSummary(ctx context.Context, in *GetUserSummaryRequest, opts ...grpc.CallOption) (*GetUserSummaryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUserSummaryResponse)
+	err := c.cc.Invoke(ctx, QueryService_GetUserSummary_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) EventStats(ctx context.Context, in *EventStatsRequest, opts ...grpc.CallOption) (*EventStatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EventStatsResponse)
+	err := c.cc.Invoke(ctx, QueryService_EventStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueryServiceServer is the server API for QueryService service.
 // All implementations must embed UnimplementedQueryServiceServer
 // for forward compatibility.
 //
 // QueryService is how people and tools read stored events. Every call needs a
 // read token (`authorization: Bearer <token>`) and sees only the apps the token
-// is scoped to.
+// is scoped to. Every call is audited.
 type QueryServiceServer interface {
 	// SearchEvents lists events, newest first, one page at a time.
 	SearchEvents(context.Context, *SearchEventsRequest) (*SearchEventsResponse, error)
+	// GetEvent returns one event with every enriched field.
+	GetEvent(context.Context, *GetEventRequest) (*GetEventResponse, error)
+	// GetUserSummary sums up one user's history.
+	GetUserSummary(context.Context, *GetUserSummaryRequest) (*GetUserSummaryResponse, error)
+	// EventStats counts events over time and by name.
+	EventStats(context.Context, *EventStatsRequest) (*EventStatsResponse, error)
 	mustEmbedUnimplementedQueryServiceServer()
 }
 
@@ -74,6 +119,15 @@ type UnimplementedQueryServiceServer struct{}
 
 func (UnimplementedQueryServiceServer) SearchEvents(context.Context, *SearchEventsRequest) (*SearchEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SearchEvents not implemented")
+}
+func (UnimplementedQueryServiceServer) GetEvent(context.Context, *GetEventRequest) (*GetEventResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetEvent not implemented")
+}
+func (UnimplementedQueryServiceServer) GetUserSummary(context.Context, *GetUserSummaryRequest) (*GetUserSummaryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUserSummary not implemented")
+}
+func (UnimplementedQueryServiceServer) EventStats(context.Context, *EventStatsRequest) (*EventStatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EventStats not implemented")
 }
 func (UnimplementedQueryServiceServer) mustEmbedUnimplementedQueryServiceServer() {}
 func (UnimplementedQueryServiceServer) testEmbeddedByValue()                      {}
@@ -114,6 +168,60 @@ func _QueryService_SearchEvents_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueryService_GetEvent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetEventRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).GetEvent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_GetEvent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).GetEvent(ctx, req.(*GetEventRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_GetUserSummary_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUserSummaryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).GetUserSummary(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_GetUserSummary_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).GetUserSummary(ctx, req.(*GetUserSummaryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_EventStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EventStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).EventStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_EventStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).EventStats(ctx, req.(*EventStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QueryService_ServiceDesc is the grpc.ServiceDesc for QueryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -124,6 +232,18 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SearchEvents",
 			Handler:    _QueryService_SearchEvents_Handler,
+		},
+		{
+			MethodName: "GetEvent",
+			Handler:    _QueryService_GetEvent_Handler,
+		},
+		{
+			MethodName: "GetUserSummary",
+			Handler:    _QueryService_GetUserSummary_Handler,
+		},
+		{
+			MethodName: "EventStats",
+			Handler:    _QueryService_EventStats_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,126 @@
+// Package audit records every query-service call — who read what, and how
+// much — to the log and to an audit index, because reading a person's event
+// history is access to personal data.
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/opensearch-project/opensearch-go/v2"
+	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
+)
+
+// Entry is one audited call.
+type Entry struct {
+	Time       time.Time         `json:"time"`
+	Principal  string            `json:"principal"`
+	Method     string            `json:"method"`
+	Transport  string            `json:"transport"`
+	Filters    map[string]string `json:"filters,omitempty"`
+	Results    int64             `json:"results"`
+	Status     string            `json:"status"`
+	DurationMs float64           `json:"duration_ms"`
+	TraceID    string            `json:"trace_id,omitempty"`
+}
+
+// Auditor writes entries. The log line is written at once; index writes are
+// batched (every second or 500 entries) off the request path, from a bounded
+// queue. When the queue is full an entry is counted as dropped and logged at
+// error level with its content, so the trail stays complete in the logs.
+type Auditor struct {
+	log     *slog.Logger
+	client  *opensearch.Client
+	index   string
+	queue   chan Entry
+	dropped atomic.Int64
+	failed  atomic.Int64
+}
+
+// New returns an auditor writing to index. Call Run to start the writer.
+func New(log *slog.Logger, client *opensearch.Client, index string) *Auditor {
+	return &Auditor{log: log, client: client, index: index, queue: make(chan Entry, 10000)}
+}
+
+// Record logs e and queues it for the index.
+func (a *Auditor) Record(ctx context.Context, e Entry) {
+	a.log.InfoContext(ctx, "audit", "principal", e.Principal, "method", e.Method, "transport", e.Transport,
+		"filters", e.Filters, "results", e.Results, "status", e.Status, "duration_ms", e.DurationMs)
+	select {
+	case a.queue <- e:
+	default:
+		a.dropped.Add(1)
+		a.log.ErrorContext(ctx, "audit queue full; entry not indexed (it is in this log)", "principal", e.Principal, "method", e.Method)
+	}
+}
+
+// Dropped is how many entries never reached the index.
+func (a *Auditor) Dropped() int64 { return a.dropped.Load() + a.failed.Load() }
+
+// Run writes queued entries until ctx ends, then flushes what is left
+// (bounded by a few seconds).
+func (a *Auditor) Run(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var batch []Entry
+	flush := func(ctx context.Context) {
+		if len(batch) == 0 {
+			return
+		}
+		if err := a.write(ctx, batch); err != nil {
+			a.failed.Add(int64(len(batch)))
+			a.log.ErrorContext(ctx, "audit index write failed; entries are in this log", "error", err, "entries", len(batch))
+		}
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case e := <-a.queue:
+			batch = append(batch, e)
+			if len(batch) >= 500 {
+				flush(ctx)
+			}
+		case <-t.C:
+			flush(ctx)
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			for len(a.queue) > 0 {
+				batch = append(batch, <-a.queue)
+			}
+			flush(fctx)
+			cancel()
+			return
+		}
+	}
+}
+
+func (a *Auditor) write(ctx context.Context, entries []Entry) error {
+	var body bytes.Buffer
+	action := []byte(`{"index":{"_index":` + strconv.Quote(a.index) + "}}\n")
+	for _, e := range entries {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("encode audit entry: %w", err)
+		}
+		body.Write(action)
+		body.Write(b)
+		body.WriteByte('\n')
+	}
+	res, err := opensearchapi.BulkRequest{Body: &body, FilterPath: []string{"errors"}}.Do(ctx, a.client)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+	if res.IsError() || !bytes.Contains(out, []byte(`"errors":false`)) {
+		return fmt.Errorf("audit bulk: %s: %s", res.Status(), out)
+	}
+	return nil
+}

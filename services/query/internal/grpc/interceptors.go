@@ -1,0 +1,168 @@
+package grpc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/time/rate"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
+	"github.com/evtrack/telemetry/services/query/internal/audit"
+	"github.com/evtrack/telemetry/services/query/internal/auth"
+)
+
+type principalKey struct{}
+
+func principalFrom(ctx context.Context) auth.Principal {
+	p, _ := ctx.Value(principalKey{}).(auth.Principal)
+	return p
+}
+
+func isQueryService(method string) bool {
+	return strings.HasPrefix(method, "/"+queryv1.QueryService_ServiceDesc.ServiceName+"/")
+}
+
+// AuthInterceptor authenticates every QueryService call by its read token
+// ("authorization: Bearer <token>"). Health and reflection stay open.
+func AuthInterceptor(tokens *auth.ReadTokens) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if !isQueryService(info.FullMethod) {
+			return handler(ctx, req)
+		}
+		md, _ := metadata.FromIncomingContext(ctx)
+		var tok string
+		if v := md.Get("authorization"); len(v) > 0 {
+			scheme, rest, ok := strings.Cut(v[0], " ")
+			if ok && strings.EqualFold(scheme, "Bearer") {
+				tok = strings.TrimSpace(rest)
+			}
+		}
+		if tok == "" {
+			return nil, status.Error(codes.Unauthenticated, "a read token is required: authorization: Bearer <token>")
+		}
+		p, ok := tokens.Principal(tok)
+		if !ok {
+			return nil, status.Error(codes.Unauthenticated, "unknown read token")
+		}
+		return handler(context.WithValue(ctx, principalKey{}, p), req)
+	}
+}
+
+// RateLimitInterceptor gives every read token its own token bucket of calls
+// per second; perSec <= 0 turns it off.
+func RateLimitInterceptor(perSec float64, burst int) grpc.UnaryServerInterceptor {
+	var mu sync.Mutex
+	limiters := map[string]*rate.Limiter{}
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if perSec <= 0 || !isQueryService(info.FullMethod) {
+			return handler(ctx, req)
+		}
+		name := principalFrom(ctx).Name
+		mu.Lock()
+		l, ok := limiters[name]
+		if !ok {
+			l = rate.NewLimiter(rate.Limit(perSec), burst)
+			limiters[name] = l
+		}
+		mu.Unlock()
+		now := time.Now()
+		r := l.ReserveN(now, 1)
+		if d := r.DelayFrom(now); d > 0 {
+			r.CancelAt(now)
+			st, _ := status.New(codes.ResourceExhausted, fmt.Sprintf("rate limit: at most %g calls per second for this token", perSec)).
+				WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(math.Ceil(d.Seconds())) * time.Second)})
+			return nil, st.Err()
+		}
+		return handler(ctx, req)
+	}
+}
+
+// AuditInterceptor records every authenticated QueryService call.
+func AuditInterceptor(a *audit.Auditor) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if !isQueryService(info.FullMethod) {
+			return handler(ctx, req)
+		}
+		start := time.Now()
+		res, err := handler(ctx, req)
+		e := audit.Entry{
+			Time: start.UTC(), Principal: principalFrom(ctx).Name, Method: info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:],
+			Transport: transport(ctx), Filters: filters(req), Results: results(res), Status: status.Code(err).String(),
+			DurationMs: float64(time.Since(start).Microseconds()) / 1000,
+		}
+		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+			e.TraceID = sc.TraceID().String()
+		}
+		a.Record(ctx, e)
+		return res, err
+	}
+}
+
+// transport tells calls through the HTTP gateway from direct gRPC calls.
+func transport(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if len(md.Get("x-forwarded-host")) > 0 || len(md.Get("grpcgateway-user-agent")) > 0 {
+		return "http"
+	}
+	return "grpc"
+}
+
+// filters lists the request's set fields (the page token excepted) as text.
+func filters(req any) map[string]string {
+	msg, ok := req.(proto.Message)
+	if !ok {
+		return nil
+	}
+	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(msg)
+	if err != nil {
+		return nil
+	}
+	var fields map[string]any
+	if json.Unmarshal(b, &fields) != nil {
+		return nil
+	}
+	out := make(map[string]string, len(fields))
+	for k, v := range fields {
+		if k == "page_token" {
+			continue
+		}
+		switch x := v.(type) {
+		case string:
+			out[k] = x
+		default:
+			j, _ := json.Marshal(x)
+			out[k] = string(j)
+		}
+	}
+	return out
+}
+
+func results(res any) int64 {
+	switch r := res.(type) {
+	case *queryv1.SearchEventsResponse:
+		return int64(len(r.GetEvents()))
+	case *queryv1.GetEventResponse:
+		if r.GetEvent() != nil {
+			return 1
+		}
+	case *queryv1.GetUserSummaryResponse:
+		return r.GetEventCount()
+	case *queryv1.EventStatsResponse:
+		return r.GetTotal()
+	}
+	return 0
+}
