@@ -30,8 +30,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
-	"github.com/evtrack/telemetry/services/enrich/internal/document"
 	"github.com/evtrack/telemetry/platform/opensearchx"
+	"github.com/evtrack/telemetry/services/enrich/internal/document"
 	"github.com/evtrack/telemetry/services/enrich/internal/enrichment"
 	"github.com/evtrack/telemetry/services/enrich/internal/opensearch"
 )
