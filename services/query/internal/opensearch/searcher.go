@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v2"
@@ -251,7 +252,10 @@ func (s *Searcher) UserSummary(ctx context.Context, f search.Filters, top int) (
 		_ = json.Unmarshal(b.Key, &parts)
 		v := b.KeyAsString
 		if len(parts) == 2 {
-			v = parts[0] + " " + parts[1]
+			v = strings.TrimSpace(parts[0] + " " + parts[1])
+		}
+		if v == "" {
+			continue // events without any OS facts
 		}
 		res.OsVersions = append(res.OsVersions, &queryv1.Count{Value: v, Count: b.DocCount})
 	}

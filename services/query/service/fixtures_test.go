@@ -1,0 +1,221 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/opensearch/templates"
+	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/platform/otelx"
+	"github.com/evtrack/telemetry/platform/testenv"
+)
+
+const (
+	tokenA   = "token-app-a-0123456789"    // app-a only
+	tokenAll = "token-all-apps-0123456789" // every app
+	tokenC   = "token-app-c-0123456789"    // an app with no data
+)
+
+// base is the fixtures' reference time: two days ago at 10:00 UTC.
+var base = time.Now().UTC().Truncate(24 * time.Hour).Add(-48*time.Hour + 10*time.Hour)
+
+// fixture is one event document written through the real index template.
+type fixture struct {
+	app, id, user, anon, session, name string
+	at                                 time.Duration // after base
+	version, os, osName, country, msg  string
+	meta                               map[string]string
+}
+
+// fixtures, hand-counted in the tests below:
+//
+//	app-a u1: 10 events, sessions s1 (6) and s2 (4), iOS, GB; names: screen_view 5, tap 3, purchase 1, crash 1
+//	app-a u2: 3 events, Android, DE
+//	app-a anonymous anon-1: 2 events
+//	app-b u1: 2 events (same user id, other app)
+//	u3: event "shared-1" in both apps, 3h after base
+var fixtures = func() []fixture {
+	var fs []fixture
+	names := []string{"screen_view", "tap", "screen_view", "tap", "screen_view", "screen_view", "tap", "screen_view", "purchase", "crash"}
+	for i, n := range names {
+		f := fixture{app: "app-a", id: fmt.Sprintf("a-u1-%02d", i), user: "u1", session: "s1", name: n,
+			at: time.Duration(i) * 10 * time.Minute, version: "4.2.0", os: "iOS 18.1", osName: "iOS", country: "GB",
+			msg: "opened the home screen", meta: map[string]string{"screen": "home"}}
+		if i >= 6 {
+			f.session, f.version = "s2", "4.3.0"
+		}
+		switch n {
+		case "purchase":
+			f.msg, f.meta = "bought a red bicycle", map[string]string{"sku": "BIKE-RED", "amount": "199.99"}
+		case "crash":
+			f.msg, f.meta = "app crashed: null pointer in CheckoutView", map[string]string{"screen": "checkout"}
+		}
+		fs = append(fs, f)
+	}
+	for i := 0; i < 3; i++ {
+		fs = append(fs, fixture{app: "app-a", id: fmt.Sprintf("a-u2-%d", i), user: "u2", session: "s9", name: "tap",
+			at: time.Duration(i)*time.Minute + 5*time.Minute, version: "4.2.0", os: "Android 14", osName: "Android", country: "DE", msg: "tapped a button"})
+	}
+	for i := 0; i < 2; i++ {
+		fs = append(fs, fixture{app: "app-a", id: fmt.Sprintf("a-anon-%d", i), anon: "anon-1", name: "app_open",
+			at: time.Duration(i) * time.Hour, os: "iOS 17.0", osName: "iOS", msg: "first launch"})
+	}
+	for i := 0; i < 2; i++ {
+		fs = append(fs, fixture{app: "app-b", id: fmt.Sprintf("b-u1-%d", i), user: "u1", session: "sb", name: "screen_view",
+			at: time.Duration(i) * time.Minute, country: "FR", msg: "other app"})
+	}
+	// The same event id in two apps.
+	for _, app := range []string{"app-a", "app-b"} {
+		fs = append(fs, fixture{app: app, id: "shared-1", user: "u3", session: "s3", name: "login", at: 3 * time.Hour, country: "US", msg: "signed in"})
+	}
+	return fs
+}()
+
+func (f fixture) source() eventdoc.Source {
+	ts := base.Add(f.at)
+	return eventdoc.Source{DocID: eventdoc.ID(f.app, f.id), AppID: f.app, EventID: f.id, UserID: f.user, AnonymousID: f.anon,
+		SessionID: f.session, EventName: f.name, Timestamp: ts, ClientTimestamp: ts, ReceivedAt: ts.Add(time.Second),
+		IngestedAt: ts.Add(2 * time.Second), AppVersion: f.version, DeviceOS: f.os, OSName: f.osName, OSVersion: osVersion(f.os), Country: f.country,
+		Metadata: f.meta, Message: f.msg}
+}
+
+type env struct {
+	osURL, prefix string
+	http          string
+	grpc          queryv1.QueryServiceClient
+}
+
+// startQuery writes the fixtures into daily indices of a fresh prefix,
+// through the real template, and starts a query service over them.
+func startQuery(t *testing.T, extra map[string]string) *env {
+	t.Helper()
+	osURL := testenv.OpenSearchURL(t)
+	prefix := testenv.Name(t, "query")
+	tpl, err := templates.Events(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustDo(t, http.MethodPut, osURL+"/_index_template/"+tpl.Name, tpl.Body)
+	t.Cleanup(func() {
+		for _, p := range []string{"/" + prefix + "-*", "/_index_template/" + prefix, "/audit-" + prefix, "/_index_template/audit-" + prefix} {
+			req, _ := http.NewRequest(http.MethodDelete, osURL+p, nil)
+			if res, err := http.DefaultClient.Do(req); err == nil {
+				res.Body.Close()
+			}
+		}
+	})
+	var sources []eventdoc.Source
+	for _, f := range fixtures {
+		sources = append(sources, f.source())
+	}
+	index(t, osURL, prefix, sources...)
+
+	vars := map[string]string{
+		"QUERY_GRPC_ADDR": "127.0.0.1:0", "QUERY_HTTP_ADDR": "127.0.0.1:0", "OPENSEARCH_URL": osURL,
+		"EVENTS_INDEX_PREFIX": prefix, "QUERY_TOKENS": tokenA + ":app-a," + tokenAll + ":*," + tokenC + ":app-c",
+	}
+	maps.Copy(vars, extra)
+	cfg, err := LoadConfig(config.MapLookup(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := New(ctx, cfg, slog.New(slog.DiscardHandler), otelx.ForTest(noop.NewTracerProvider()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	conn, err := grpc.NewClient(svc.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("query Run: %v", err)
+		}
+	})
+	return &env{osURL: osURL, prefix: prefix, http: "http://" + svc.HTTPAddr(), grpc: queryv1.NewQueryServiceClient(conn)}
+}
+
+// index writes documents with create into their daily indices and refreshes.
+func index(t *testing.T, osURL, prefix string, docs ...eventdoc.Source) {
+	t.Helper()
+	var body bytes.Buffer
+	for _, d := range docs {
+		fmt.Fprintf(&body, `{"create":{"_index":%q,"_id":%q}}`+"\n", eventdoc.IndexName(prefix, d.Timestamp), d.DocID)
+		b, _ := json.Marshal(d)
+		body.Write(b)
+		body.WriteByte('\n')
+	}
+	out := mustDo(t, http.MethodPost, osURL+"/_bulk?refresh=true", body.Bytes())
+	if bytes.Contains(out, []byte(`"errors":true`)) {
+		t.Fatalf("bulk: %s", out)
+	}
+}
+
+func mustDo(t *testing.T, method, url string, body []byte) []byte {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	if res.StatusCode >= 300 {
+		t.Fatalf("%s %s: %d %s", method, url, res.StatusCode, out)
+	}
+	return out
+}
+
+func authed(token string) context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)
+}
+
+// get calls the HTTP face and returns status and body.
+func (e *env) get(t *testing.T, token, path string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, e.http+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, b
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func protojsonFree(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func osVersion(deviceOS string) string {
+	if f := strings.Fields(deviceOS); len(f) == 2 {
+		return f[1]
+	}
+	return ""
+}
