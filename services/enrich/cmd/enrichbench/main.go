@@ -8,6 +8,9 @@
 //	                        into a stream, for enrich to drain.
 //	enrichbench -mode drain waits until a consumer has drained its stream and
 //	                        reports the rate.
+//	enrichbench -mode load  streams N documents for U users spread over D days
+//	                        straight into the indices (a large data set for
+//	                        the query benchmark), without a file.
 package main
 
 import (
@@ -49,7 +52,10 @@ func main() {
 	stream := flag.String("stream", "BENCH_ENRICH", "stream (fill, drain)")
 	subject := flag.String("subject", "bench.enrich", "subject prefix (fill)")
 	consumer := flag.String("consumer", "enrich", "durable consumer (drain)")
+	users := flag.Int("users", 10000, "distinct users")
+	days := flag.Int("days", 1, "days the events are spread over (load)")
 	flag.Parse()
+	gen = generator{users: *users, days: *days}
 
 	var err error
 	switch *mode {
@@ -59,6 +65,8 @@ func main() {
 		err = fill(*events, *batch, *natsURL, *stream, *subject)
 	case "drain":
 		err = drain(*natsURL, *stream, *consumer, *events)
+	case "load":
+		err = load(*events, *batch, *osURL, *prefix, *bulkDocs, *inFlight)
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}
@@ -68,20 +76,32 @@ func main() {
 	}
 }
 
+// generator shapes the generated events.
+type generator struct{ users, days int }
+
+var gen = generator{users: 10000, days: 1}
+
 // batches generates events shaped like the load generator's (and a mobile
 // SDK's): ~350 bytes each, skewed names, five metadata keys, a message.
 func batches(n, size int) []*telemetryv1.EventBatch {
-	rng := rand.New(rand.NewPCG(3, 4))
+	var out []*telemetryv1.EventBatch
+	eachBatch(n, size, 0, func(b *telemetryv1.EventBatch) { out = append(out, b) })
+	return out
+}
+
+// eachBatch calls f with generated batches; seed varies the stream.
+func eachBatch(n, size int, seed uint64, f func(*telemetryv1.EventBatch)) {
+	rng := rand.New(rand.NewPCG(3, 4+seed))
 	names := []string{"screen_view", "screen_view", "tap", "tap", "scroll", "app_open", "search", "add_to_cart", "purchase"}
 	now := time.Now().UTC()
-	var out []*telemetryv1.EventBatch
+	span := max(gen.days, 1) * 24 * 3600
 	for i := 0; i < n; i += size {
-		received := now.Add(-time.Duration(rng.IntN(3600)) * time.Second)
+		received := now.Add(-time.Duration(60+rng.IntN(span)) * time.Second)
 		b := &telemetryv1.EventBatch{BatchId: "bench-" + strconv.Itoa(i), AppId: "bench", ReceivedAt: timestamppb.New(received),
 			SentAt: timestamppb.New(received.Add(time.Duration(rng.IntN(4000)-2000) * time.Millisecond)), ClientIp: "81.2.69.160",
 			UserAgent: "Shop/4.2.0 (iPhone15,2; iOS 18.1)"}
 		for j := i; j < min(i+size, n); j++ {
-			user := rng.IntN(10000)
+			user := rng.IntN(gen.users)
 			b.Events = append(b.Events, &telemetryv1.Event{
 				EventId: fmt.Sprintf("bench-%012d", j), UserId: "user-" + strconv.Itoa(user),
 				SessionId: fmt.Sprintf("sess-%d-%d", user, rng.IntN(20)), EventName: names[rng.IntN(len(names))],
@@ -92,9 +112,8 @@ func batches(n, size int) []*telemetryv1.EventBatch {
 				Message: "user interaction recorded by the mobile sdk",
 			})
 		}
-		out = append(out, b)
+		f(b)
 	}
-	return out
 }
 
 func bulk(n, size int, osURL, prefix string, bulkDocs, inFlight int, file string) error {
@@ -238,4 +257,71 @@ func drain(natsURL, stream, consumer string, events int) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("consumer %s did not drain within 10 minutes", consumer)
+}
+
+// load streams documents into the indices of prefix in bulk requests.
+func load(n, size int, osURL, prefix string, bulkDocs, inFlight int) error {
+	osc, err := opensearchx.NewClient(opensearchx.Options{URL: osURL})
+	if err != nil {
+		return err
+	}
+	if err := opensearch.ApplyTemplates(context.Background(), osc, prefix); err != nil {
+		return err
+	}
+	builder := document.NewBuilder(prefix, enrichment.Chain{enrichment.NewClockSkew(enrichment.ClockSkewConfig{
+		MaxSkew: time.Minute, MaxFuture: 10 * time.Minute, MaxAge: time.Duration(gen.days+2) * 24 * time.Hour}), enrichment.Device{}})
+	work := make(chan []byte, inFlight)
+	var wg sync.WaitGroup
+	var failed sync.Map
+	for range inFlight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for body := range work {
+				res, err := http.Post(osURL+"/_bulk?filter_path=errors", "application/x-ndjson", bytes.NewReader(body))
+				if err != nil {
+					failed.Store(err.Error(), true)
+					continue
+				}
+				out, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if !bytes.Contains(out, []byte(`"errors":false`)) {
+					failed.Store(string(out), true)
+				}
+			}
+		}()
+	}
+	start := time.Now()
+	var buf bytes.Buffer
+	docs := 0
+	eachBatch(n, size, uint64(time.Now().UnixNano()), func(b *telemetryv1.EventBatch) {
+		ds, err := builder.Build(b, time.Now())
+		if err != nil {
+			failed.Store(err.Error(), true)
+			return
+		}
+		for _, d := range ds {
+			fmt.Fprintf(&buf, `{"create":{"_index":%q,"_id":%q}}`+"\n", d.Index, d.ID)
+			buf.Write(d.Body)
+			buf.WriteByte('\n')
+			docs++
+			if docs%bulkDocs == 0 {
+				work <- bytes.Clone(buf.Bytes())
+				buf.Reset()
+			}
+		}
+		if docs%1000000 < size {
+			fmt.Fprintf(os.Stderr, "load: %d documents, %.0f/s\n", docs, float64(docs)/time.Since(start).Seconds())
+		}
+	})
+	if buf.Len() > 0 {
+		work <- buf.Bytes()
+	}
+	close(work)
+	wg.Wait()
+	nfail := 0
+	failed.Range(func(k, _ any) bool { nfail++; fmt.Fprintln(os.Stderr, "load: failure:", k); return nfail < 5 })
+	elapsed := time.Since(start)
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{"mode": "load", "documents": docs, "users": gen.users, "days": gen.days,
+		"seconds": elapsed.Seconds(), "docs_per_sec": float64(docs) / elapsed.Seconds(), "failures": nfail})
 }
