@@ -19,8 +19,16 @@
 #   3. ingest + enrich at a steady 10k events/s: time from 202 to searchable,
 #      and the accounting (accepted = indexed, nothing lost or duplicated).
 #
+# Part "query" — support-style reads on a large index: BENCH_QUERY_EVENTS
+# (default 10 million) events of BENCH_QUERY_USERS (100k) users over 30 days,
+# written through the real template (kept as benchq-<n>-* and reused by later
+# runs; delete with curl -XDELETE 'localhost:9200/benchq-*'). A user's first
+# page, open loop at 50 queries/s: idle, then while ingest + enrich write
+# 10k events/s into the same indices.
+#
 # Results: .cache/bench/<time>/*.json and summary.md.
-# Bounded: about 7 minutes. Traffic goes to 127.0.0.1 only.
+# Bounded: about 10 minutes, plus about 5 the first time the query data set
+# is built. Traffic goes to 127.0.0.1 only.
 # BENCH_NATS_SYNC=always makes JetStream fsync every write (see README).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -37,7 +45,8 @@ bash scripts/tools.sh nats
 bin="$root/.cache/bin"
 for c in ingest enrich; do go build -o "$bin/$c" "./services/$c/cmd/$c"; done
 go build -o "$bin/enrichbench" ./services/enrich/cmd/enrichbench
-for c in loadgen naive-ingest; do go build -o "$bin/$c" "./tools/cmd/$c"; done
+for c in loadgen naive-ingest querygen; do go build -o "$bin/$c" "./tools/cmd/$c"; done
+go build -o "$bin/query" ./services/query/cmd/query
 
 pids=()
 cleanup() {
@@ -189,11 +198,65 @@ PY
   } >>"$out/summary.md"
 }
 
+query_part() {
+  bash scripts/servers.sh start >&2
+  local os=${OPENSEARCH_URL:-http://127.0.0.1:9200} n=${BENCH_QUERY_EVENTS:-10000000} users=${BENCH_QUERY_USERS:-100000}
+  local p="benchq-$n" have token=bench-read-token-0123456789
+  have=$(curl -s "$os/$p-*/_count?allow_no_indices=true" | python3 -c "import json,sys; print(json.load(sys.stdin).get('count',0))" 2>/dev/null || echo 0)
+  if [[ $have -lt $n ]]; then
+    echo "bench: loading $n events of $users users over 30 days into $p-* (once; later runs reuse it)" >&2
+    curl -s -XDELETE "$os/$p-*" >/dev/null
+    "$bin/enrichbench" -mode load -events "$n" -users "$users" -days 30 -opensearch "$os" -prefix "$p" -bulk-docs 5000 -in-flight 2 >"$out/query-load.json"
+    curl -s -XPOST "$os/$p-*/_refresh" >/dev/null
+  else
+    echo "bench: reusing $have events in $p-*" >&2
+    echo "{\"documents\": $have, \"reused\": true}" >"$out/query-load.json"
+  fi
+  OPENSEARCH_URL="$os" EVENTS_INDEX_PREFIX="$p" QUERY_TOKENS="$token:*" QUERY_GRPC_ADDR=127.0.0.1:19083 QUERY_HTTP_ADDR=127.0.0.1:18083 \
+    LOG_LEVEL=warn "$bin/query" >"$out/query.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 40); do curl -fsS -o /dev/null http://127.0.0.1:18083/readyz 2>/dev/null && break; sleep 0.25; done
+  echo "bench: first pages, idle" >&2
+  "$bin/querygen" -url http://127.0.0.1:18083 -token "$token" -users "$users" -rate 50 -duration 30s -json "$out/query-idle.json" | sed 's/^/  /' >&2
+
+  echo "bench: first pages while ingesting 10k events/s" >&2
+  NATS_URL=nats://127.0.0.1:14222 INGEST_HTTP_ADDR=127.0.0.1:18380 INGEST_GRPC_ADDR=127.0.0.1:19380 INGEST_WRITE_KEYS="$key:bench" \
+    EVENTS_STREAM=BENCH_Q EVENTS_SUBJECT_PREFIX=bench.q LOG_LEVEL=warn "$bin/ingest" >"$out/ingest-q.log" 2>&1 &
+  pids+=($!)
+  NATS_URL=nats://127.0.0.1:14222 OPENSEARCH_URL="$os" EVENTS_STREAM=BENCH_Q EVENTS_SUBJECT_PREFIX=bench.q \
+    EVENTS_INDEX_PREFIX="$p" ENRICH_HTTP_ADDR=127.0.0.1:18383 ENRICH_RETENTION=0 LOG_LEVEL=warn "$bin/enrich" >"$out/enrich-q.log" 2>&1 &
+  pids+=($!)
+  for u in http://127.0.0.1:18380/readyz http://127.0.0.1:18383/readyz; do
+    for _ in $(seq 1 40); do curl -fsS -o /dev/null "$u" 2>/dev/null && break; sleep 0.25; done
+  done
+  "$bin/loadgen" -url http://127.0.0.1:18380/v1/track -key "$key" -rate 100 -concurrency 16 -duration 45s -warmup 5s \
+    -users "$users" -json "$out/query-ingest.json" >/dev/null 2>&1 &
+  local lg=$!
+  sleep 10
+  "$bin/querygen" -url http://127.0.0.1:18083 -token "$token" -users "$users" -rate 50 -duration 30s -json "$out/query-busy.json" | sed 's/^/  /' >&2
+  wait "$lg" || true
+  python3 - "$out" "$n" "$users" >>"$out/summary.md" <<'PY'
+import json, sys
+out, n, users = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+idle = json.load(open(f"{out}/query-idle.json")); busy = json.load(open(f"{out}/query-busy.json"))
+ing = json.load(open(f"{out}/query-ingest.json"))
+print(f"## Query: a user's first page ({n:,} events of {users:,} users over 30 daily indices)")
+print()
+print("| while | queries/s | p50 ms | p90 ms | p99 ms | max ms | statuses |")
+print("|---|---|---|---|---|---|---|")
+for name, r in (("idle", idle), (f"ingesting {ing['accepted_events_per_sec']:.0f} events/s", busy)):
+    l = r["latency_ms"]
+    print(f"| {name} | {r['rate']:.0f} | {l['p50']:.1f} | {l['p90']:.1f} | {l['p99']:.1f} | {l['max']:.1f} | {r['statuses']} |")
+print()
+PY
+}
+
 case $PARTS in
   ingest) ingest_part ;;
   pipeline) pipeline_part ;;
-  all) ingest_part; pipeline_part ;;
-  *) echo "usage: $0 [ingest|pipeline|all]" >&2; exit 2 ;;
+  query) query_part ;;
+  all) ingest_part; pipeline_part; query_part ;;
+  *) echo "usage: $0 [ingest|pipeline|query|all]" >&2; exit 2 ;;
 esac
 cat "$out/summary.md"
 echo "bench: results in $out" >&2
