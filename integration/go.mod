@@ -9,6 +9,7 @@ require (
 	github.com/evtrack/telemetry/services/enrich v0.0.0
 	github.com/evtrack/telemetry/services/ingest v0.0.0
 	github.com/evtrack/telemetry/services/query v0.0.0
+	github.com/evtrack/telemetry/tools v0.0.0-00010101000000-000000000000
 	github.com/nats-io/nats.go v1.55.0
 	go.opentelemetry.io/otel/sdk v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
@@ -17,6 +18,7 @@ require (
 )
 
 require (
+	github.com/HdrHistogram/hdrhistogram-go v1.4.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
@@ -35,6 +37,7 @@ require (
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/opensearch-project/opensearch-go/v2 v2.3.0 // indirect
+	github.com/oschwald/maxminddb-golang/v2 v2.9.0 // indirect
 	github.com/planetscale/vtprotobuf v0.6.1-0.20240319094008-0393e58bdf10 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
@@ -71,4 +74,5 @@ replace (
 	github.com/evtrack/telemetry/services/enrich => ../services/enrich
 	github.com/evtrack/telemetry/services/ingest => ../services/ingest
 	github.com/evtrack/telemetry/services/query => ../services/query
+	github.com/evtrack/telemetry/tools => ../tools
 )

@@ -45,7 +45,7 @@ bash scripts/tools.sh nats
 bin="$root/.cache/bin"
 for c in ingest enrich; do go build -o "$bin/$c" "./services/$c/cmd/$c"; done
 go build -o "$bin/enrichbench" ./services/enrich/cmd/enrichbench
-for c in loadgen naive-ingest querygen; do go build -o "$bin/$c" "./tools/cmd/$c"; done
+for c in loadgen naive-ingest querygen benchplot; do go build -o "$bin/$c" "./tools/cmd/$c"; done
 go build -o "$bin/query" ./services/query/cmd/query
 
 pids=()
@@ -108,8 +108,12 @@ for pct in 25 50 75; do
   rate=$(python3 -c "print(round($ingest_rps * $pct / 100))")
   lg "ingest-open-$pct" http://127.0.0.1:18180/v1/track -concurrency 64 -rate "$rate"
 done
-naive_half=$(python3 -c "print(round($naive / $BATCH / 2))")
-lg "naive-open-50" http://127.0.0.1:18190/v1/track -concurrency 64 -rate "$naive_half"
+naive_rps=$(python3 -c "print($naive / $BATCH)")
+for pct in 25 50 75; do
+  rate=$(python3 -c "print(round($naive_rps * $pct / 100))")
+  lg "naive-open-$pct" http://127.0.0.1:18190/v1/track -concurrency 64 -rate "$rate"
+done
+"$bin/benchplot" -dir "$out" -out "$out/ingest-latency.png" >/dev/null
 
 {
   echo "## Ingest front door ($(date -u +%Y-%m-%d), $(nproc) cores, load generator on the same machine)"
@@ -132,7 +136,7 @@ lg "naive-open-50" http://127.0.0.1:18190/v1/track -concurrency 64 -rate "$naive
   echo
   echo "| target | load | events/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |"
   echo "|---|---|---|---|---|---|---|---|"
-  for n in ingest-open-25 ingest-open-50 ingest-open-75 naive-open-50; do
+  for n in ingest-open-25 ingest-open-50 ingest-open-75 naive-open-25 naive-open-50 naive-open-75; do
     echo "| ${n%%-*} | ${n##*-}% of its max | $(val $n "['accepted_events_per_sec']" | cut -d. -f1) | $(val $n "['latency_ms']['P50']") | $(val $n "['latency_ms']['P90']") | $(val $n "['latency_ms']['P99']") | $(val $n "['latency_ms']['P999']") | $(val $n "['latency_ms']['Max']") |"
   done
 } >>"$out/summary.md"
@@ -260,3 +264,30 @@ case $PARTS in
 esac
 cat "$out/summary.md"
 echo "bench: results in $out" >&2
+
+# BENCH_WRITE=1: rewrite the committed BENCHMARKS.md (and its plot) from this run.
+if [[ -n ${BENCH_WRITE:-} ]]; then
+  mkdir -p docs/benchmarks
+  [[ -f $out/ingest-latency.png ]] && cp "$out/ingest-latency.png" docs/benchmarks/ingest-latency.png
+  {
+    echo "# Benchmarks"
+    echo
+    echo "Produced by \`BENCH_WRITE=1 make bench\` (scripts/bench.sh, part \`$PARTS\`) on $(date -u +%Y-%m-%d)."
+    echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/{print $2}') GiB RAM,"
+    echo "$(go version | cut -d' ' -f3), OpenSearch $(grep OPENSEARCH_VERSION scripts/versions.env | cut -d= -f2) (1 GB heap), nats-server $(grep NATS_SERVER_VERSION scripts/versions.env | cut -d= -f2)."
+    echo "The load generator, the brokers and the services share the machine, so every"
+    echo "figure is stated next to a ceiling measured in the same run."
+    echo
+    sed 's/^## /## /' "$out/summary.md"
+    if [[ -f docs/benchmarks/ingest-latency.png ]]; then
+      echo
+      echo "![ingest latency against load](docs/benchmarks/ingest-latency.png)"
+    fi
+    echo
+    echo "Reproduce: \`make bench\` (all parts, about 10 minutes, more the first time the"
+    echo "query data set is built), or \`bash scripts/bench.sh ingest|pipeline|query\`."
+    echo "Tunables: BENCH_DURATION, BENCH_CONCURRENCY, BENCH_ROUNDS, BENCH_ENRICH_EVENTS,"
+    echo "BENCH_QUERY_EVENTS, BENCH_QUERY_USERS, BENCH_NATS_SYNC=always."
+  } >BENCHMARKS.md
+  echo "bench: wrote BENCHMARKS.md" >&2
+fi

@@ -4,20 +4,27 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Proxy is a TCP proxy in front of a real server that a test can take down
 // and bring back, to show what a service does while its dependency is
 // unreachable, without stopping a server other tests share.
 type Proxy struct {
-	t      testing.TB
-	target string
-	addr   string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  map[net.Conn]struct{}
+	t       testing.TB
+	target  string
+	addr    string
+	mu      sync.Mutex
+	ln      net.Listener
+	conns   map[net.Conn]struct{}
+	latency atomic.Int64 // added before each chunk sent upstream, in ns
 }
+
+// SetLatency delays every chunk of data sent to the server by d (0: none):
+// a slow dependency rather than a missing one.
+func (p *Proxy) SetLatency(d time.Duration) { p.latency.Store(int64(d)) }
 
 // NewProxy listens on a free loopback port and forwards to target (host:port).
 func NewProxy(t testing.TB, target string) *Proxy {
@@ -86,7 +93,7 @@ func (p *Proxy) pipe(c net.Conn) {
 		return
 	}
 	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(up, slowReader{c, &p.latency}); done <- struct{}{} }()
 	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
 	<-done
 	c.Close()
@@ -95,6 +102,19 @@ func (p *Proxy) pipe(c net.Conn) {
 	delete(p.conns, c)
 	delete(p.conns, up)
 	p.mu.Unlock()
+}
+
+// slowReader sleeps before each read it passes on.
+type slowReader struct {
+	r       io.Reader
+	latency *atomic.Int64
+}
+
+func (s slowReader) Read(b []byte) (int, error) {
+	if d := time.Duration(s.latency.Load()); d > 0 {
+		time.Sleep(d)
+	}
+	return s.r.Read(b)
 }
 
 func (p *Proxy) track(conns ...net.Conn) bool {

@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/evtrack/telemetry/tools/internal/loadgen"
+	"github.com/evtrack/telemetry/tools/loadgen"
 )
 
 func main() {
@@ -32,6 +32,7 @@ func main() {
 	flag.IntVar(&cfg.Traffic.Users, "users", 10000, "distinct users")
 	flag.Float64Var(&cfg.Traffic.InvalidRate, "invalid", 0, "share of events made invalid on purpose")
 	flag.StringVar(&out, "json", "", "write the result as JSON to this file")
+	flag.Float64Var(&cfg.RetryRate, "retry", 0, "share of accepted requests sent again unchanged (must be stored once)")
 	searchURL := flag.String("searchable-url", "", "end-to-end mode: OpenSearch URL to watch for the accepted events")
 	searchPattern := flag.String("searchable-index", "telemetry-events-*", "end-to-end mode: index pattern to search")
 	grace := flag.Duration("searchable-grace", 30*time.Second, "end-to-end mode: how long to wait for stragglers after the load")

@@ -31,6 +31,10 @@ type Config struct {
 	Timeout     time.Duration
 	// OnAccepted, if set, is told of every 202 (the end-to-end watcher).
 	OnAccepted func(Accepted)
+	// RetryRate is the share of accepted requests sent a second time,
+	// unchanged, as an SDK does when a response is lost; the platform must
+	// store them once.
+	RetryRate float64
 }
 
 // Result is what a run measured.
@@ -44,6 +48,7 @@ type Result struct {
 	Requests       int64          `json:"requests"`
 	Statuses       map[string]int `json:"statuses"`
 	TransportErrs  int64          `json:"transport_errors"`
+	Retries        int64          `json:"retried_requests"`
 	EventsSent     int64          `json:"events_sent"`
 	EventsAccepted int64          `json:"events_accepted"`
 	RequestsPerSec float64        `json:"requests_per_sec"`
@@ -171,9 +176,20 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 				}
 				err := client.DoTimeout(req, resp, cfg.Timeout)
 				done := time.Now()
-				if err == nil && resp.StatusCode() == fasthttp.StatusAccepted && cfg.OnAccepted != nil {
-					// Every 202 counts for end-to-end accounting, warm-up included.
-					cfg.OnAccepted(Accepted{FirstID: first, Events: len(tpl.idAt), Accepted: acceptedCount(resp.Body()), At: done})
+				if err == nil && resp.StatusCode() == fasthttp.StatusAccepted {
+					if cfg.OnAccepted != nil {
+						// Every 202 counts for end-to-end accounting, warm-up included.
+						cfg.OnAccepted(Accepted{FirstID: first, Events: len(tpl.idAt), Accepted: acceptedCount(resp.Body()), At: done})
+					}
+					if cfg.RetryRate > 0 && wrng.Float64() < cfg.RetryRate {
+						// The same request again, as after a lost response.
+						if client.DoTimeout(req, resp, cfg.Timeout) == nil {
+							mu.Lock()
+							res.Retries++
+							res.Statuses["retry-"+strconv.Itoa(resp.StatusCode())]++
+							mu.Unlock()
+						}
+					}
 				}
 				if done.Before(measureFrom) || done.After(end) {
 					continue

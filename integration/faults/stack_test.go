@@ -1,0 +1,162 @@
+package faults
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evtrack/telemetry/platform/testenv"
+	"github.com/evtrack/telemetry/tools/loadgen"
+)
+
+const writeKey = "faults-write-key-0123456789"
+
+// stack names one test's stream, consumer and indices and starts services
+// as processes against the given NATS and OpenSearch URLs.
+type stack struct {
+	t           *testing.T
+	name        string
+	natsURL     string
+	osURL       string // where the services reach OpenSearch (maybe a proxy)
+	realOS      string // where the test counts documents
+	ingestHTTP  string
+	enrichHTTPs []string
+}
+
+func newStack(t *testing.T, natsURL, osURL string) *stack {
+	t.Helper()
+	realOS := testenv.OpenSearchURL(t)
+	if osURL == "" {
+		osURL = realOS
+	}
+	s := &stack{t: t, name: testenv.Name(t, "faults"), natsURL: natsURL, osURL: osURL, realOS: realOS}
+	t.Cleanup(func() {
+		for _, p := range []string{"/" + s.name + "-*", "/_index_template/" + s.name, "/deadletter-" + s.name, "/_index_template/deadletter-" + s.name} {
+			req, _ := http.NewRequest(http.MethodDelete, realOS+p, nil)
+			if res, err := http.DefaultClient.Do(req); err == nil {
+				res.Body.Close()
+			}
+		}
+	})
+	return s
+}
+
+func (s *stack) common() map[string]string {
+	return map[string]string{
+		"NATS_URL": s.natsURL, "OPENSEARCH_URL": s.osURL, "LOG_LEVEL": "warn",
+		"EVENTS_STREAM": strings.ToUpper(strings.ReplaceAll(s.name, "-", "_")), "EVENTS_SUBJECT_PREFIX": strings.ReplaceAll(s.name, "-", "_") + ".events",
+		"EVENTS_INDEX_PREFIX": s.name, "EVENTS_STREAM_MAX_AGE": "1h",
+	}
+}
+
+func (s *stack) ingest(extra map[string]string) *proc {
+	s.t.Helper()
+	env := s.common()
+	addr := freeAddr(s.t)
+	env["INGEST_HTTP_ADDR"], env["INGEST_GRPC_ADDR"], env["INGEST_WRITE_KEYS"] = addr, freeAddr(s.t), writeKey+":app-faults"
+	env["INGEST_PUBLISH_TIMEOUT"], env["INGEST_RETRY_AFTER"] = "1s", "1s"
+	for k, v := range extra {
+		env[k] = v
+	}
+	p := start(s.t, "ingest", bins["ingest"], env)
+	s.ingestHTTP = "http://" + addr
+	waitReady(s.t, s.ingestHTTP+"/readyz", 30*time.Second)
+	return p
+}
+
+func (s *stack) enrich(extra map[string]string) (*proc, string) {
+	s.t.Helper()
+	env := s.common()
+	addr := freeAddr(s.t)
+	env["ENRICH_HTTP_ADDR"], env["ENRICH_RETENTION"] = addr, "0"
+	env["ENRICH_ACK_WAIT"], env["ENRICH_BULK_TIMEOUT"], env["ENRICH_RETRY_DELAY"], env["ENRICH_MAX_BACKOFF"] = "15s", "10s", "1s", "2s"
+	for k, v := range extra {
+		env[k] = v
+	}
+	p := start(s.t, "enrich", bins["enrich"], env)
+	url := "http://" + addr
+	s.enrichHTTPs = append(s.enrichHTTPs, url)
+	waitReady(s.t, url+"/healthz", 30*time.Second)
+	return p, url
+}
+
+// load is one load-generator run with end-to-end accounting.
+type load struct {
+	ids     *loadgen.IDs
+	watcher *loadgen.Searchable
+	done    chan loadgen.Result
+}
+
+// startLoad sends rate requests/s of 100 events (5% sent twice, as after a
+// lost response) for d.
+func (s *stack) startLoad(rate float64, d time.Duration) *load {
+	s.t.Helper()
+	ids := loadgen.NewIDs("f" + strconv.FormatInt(time.Now().UnixNano()%1e6, 36))
+	l := &load{ids: ids, watcher: loadgen.NewSearchable(s.realOS, s.name+"-*", ids), done: make(chan loadgen.Result, 1)}
+	cfg := loadgen.Config{URL: s.ingestHTTP + "/v1/track", WriteKey: writeKey, Concurrency: 8, Rate: rate, Duration: d,
+		Templates: 8, Traffic: loadgen.Traffic{BatchSize: 100, Users: 1000}, Timeout: 5 * time.Second,
+		OnAccepted: l.watcher.Accepted, RetryRate: 0.05}
+	go func() {
+		res, err := loadgen.Run(context.Background(), cfg, ids)
+		if err != nil {
+			s.t.Errorf("load: %v", err)
+		}
+		l.done <- res
+	}()
+	return l
+}
+
+// account waits for the load to end and for every accepted event to be
+// searchable (up to grace), then checks accepted = indexed, exactly once.
+func (s *stack) account(l *load, grace time.Duration) (loadgen.Result, loadgen.SearchableResult) {
+	s.t.Helper()
+	res := <-l.done
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	l.watcher.Watch(ctx, grace)
+	r, err := l.watcher.Result(l.watcher.AcceptedEvents())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Logf("sent %d requests (%d retried), statuses %v, transport errors %d; accepted %d events, indexed %d, duplicates %d, lost %d",
+		res.Requests, res.Retries, res.Statuses, res.TransportErrs, r.AcceptedEvents, r.IndexedEvents, r.Duplicated, r.Lost)
+	if r.AcceptedEvents == 0 || r.Lost != 0 || r.Duplicated != 0 || r.IndexedEvents != r.AcceptedEvents {
+		s.t.Errorf("want every accepted event indexed exactly once")
+	}
+	return res, r
+}
+
+// natsBinary is the nats-server the scripts install (scripts/tools.sh nats).
+func natsBinary(t *testing.T) string {
+	t.Helper()
+	if b := os.Getenv("NATS_SERVER_BIN"); b != "" {
+		return b
+	}
+	b, _ := filepath.Abs("../../.cache/bin/nats-server")
+	if _, err := os.Stat(b); err != nil {
+		t.Fatalf("no nats-server binary at %s (run scripts/tools.sh nats, or set NATS_SERVER_BIN)", b)
+	}
+	return b
+}
+
+// startNATS runs a nats-server process of the test's own, with JetStream
+// storing in dir, on addr (host:port).
+func startNATS(t *testing.T, dir, addr string) *proc {
+	t.Helper()
+	host, port, _ := strings.Cut(addr, ":")
+	conf := filepath.Join(dir, "nats.conf")
+	mon := freeAddr(t)
+	_, monPort, _ := strings.Cut(mon, ":")
+	body := "host: " + host + "\nport: " + port + "\nhttp_port: " + monPort + "\nmax_payload: 8MB\njetstream { store_dir: \"" + filepath.Join(dir, "js") + "\" }\n"
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, "nats-server", natsBinary(t), map[string]string{"NATS_ARGS": "-c " + conf})
+	waitReady(t, "http://"+mon+"/healthz?js-enabled-only=true", 20*time.Second)
+	return p
+}
