@@ -1,11 +1,14 @@
 # The repository's public interface. Scripts live in scripts/.
-.PHONY: run test bench generate lint servers-start servers-stop servers-status
+.PHONY: run test test-faults bench generate lint servers-start servers-stop servers-status
 
 run: ## start NATS, OpenSearch, ingest, enrich and query; print URLs and a curl example
 	@bash scripts/run.sh
 
 test: ## every check and test, against real NATS and OpenSearch started here
 	@bash scripts/test.sh
+
+test-faults: ## only the fault tests (real processes; also part of make test)
+	@KEEP_SERVERS=$${KEEP_SERVERS:-} bash scripts/test.sh faults
 
 bench: ## throughput, latency and time-to-searchable against measured ceilings, same run (about 7 minutes)
 	@bash scripts/bench.sh

@@ -198,7 +198,7 @@ func TestHostileCorpusAgainstProcess(t *testing.T) {
 			t.Errorf("status %d for hostile input: %v", code, statuses)
 		}
 	}
-	if peak > 400<<20 {
+	if peak > 384<<20 {
 		t.Errorf("ingest RSS reached %d MiB", peak>>20)
 	}
 	waitReady(t, s.ingestHTTP+"/readyz", 5*time.Second)

@@ -7,6 +7,7 @@ package faults
 import (
 	"bufio"
 	"bytes"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -26,6 +27,7 @@ import (
 var bins = map[string]string{}
 
 func TestMain(m *testing.M) {
+	flag.Parse()
 	if !testing.Short() {
 		dir, err := os.MkdirTemp("", "faults-bin")
 		if err != nil {

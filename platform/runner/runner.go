@@ -39,7 +39,11 @@ type Spec[C any] struct {
 	// live heap and a high allocation rate trade a little memory for far
 	// fewer collections.
 	GCPercent int
-	Build     func(context.Context, C, *slog.Logger, *otelx.Telemetry) (Service, error)
+	// MemoryLimit, when not 0, is the Go runtime's soft memory limit (bytes)
+	// used unless GOMEMLIMIT says otherwise: with a high GCPercent it keeps a
+	// burst of large requests from letting the heap grow unchecked.
+	MemoryLimit int64
+	Build       func(context.Context, C, *slog.Logger, *otelx.Telemetry) (Service, error)
 }
 
 // Main runs spec and exits the process: 0 after a clean shutdown, 1 on error.
@@ -55,6 +59,9 @@ func run[C any](spec Spec[C]) error {
 	defer stop()
 	if _, set := os.LookupEnv("GOGC"); !set && spec.GCPercent != 0 {
 		debug.SetGCPercent(spec.GCPercent)
+	}
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && spec.MemoryLimit != 0 {
+		debug.SetMemoryLimit(spec.MemoryLimit)
 	}
 	cfg, err := spec.Load(os.LookupEnv)
 	if err != nil {

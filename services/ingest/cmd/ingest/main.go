@@ -20,6 +20,8 @@ func main() {
 		LogLevel: func(c service.Config) string { return c.LogLevel },
 		// A few MiB live, hundreds of MiB/s allocated: collect less often.
 		GCPercent: 400,
+		// …but collect harder past 256 MiB (override with GOMEMLIMIT).
+		MemoryLimit: 256 << 20,
 		Build: func(ctx context.Context, c service.Config, log *slog.Logger, tel *otelx.Telemetry) (runner.Service, error) {
 			return service.New(ctx, c, log, tel)
 		},
