@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -54,6 +53,7 @@ func startStack(t *testing.T, tel *otelx.Telemetry) *stack {
 		"QUERY_TOKENS":          readToken + ":" + appID + "," + otherRead + ":some-other-app",
 	}
 	lookup := config.MapLookup(env)
+	testenv.DeleteIndexData(t, osURL, name) // runs after the services stop
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
 	var done []chan error
@@ -69,7 +69,7 @@ func startStack(t *testing.T, tel *otelx.Telemetry) *stack {
 				t.Errorf("service Run: %v", err)
 			}
 		}
-		cleanupServers(t, natsURL, osURL, env["EVENTS_STREAM"], name)
+		deleteStream(t, natsURL, env["EVENTS_STREAM"])
 	})
 
 	icfg, err := ingest.LoadConfig(lookup)
@@ -102,18 +102,12 @@ func startStack(t *testing.T, tel *otelx.Telemetry) *stack {
 	return &stack{ingestURL: "http://" + in.Addr(), queryHTTP: "http://" + q.HTTPAddr(), queryGRPC: q.GRPCAddr()}
 }
 
-func cleanupServers(t *testing.T, natsURL, osURL, stream, prefix string) {
+func deleteStream(t *testing.T, natsURL, stream string) {
 	t.Helper()
 	if nc, err := nats.Connect(natsURL); err == nil {
 		if js, err := njs.New(nc); err == nil {
 			_ = js.DeleteStream(context.Background(), stream)
 		}
 		nc.Close()
-	}
-	for _, path := range []string{"/" + prefix + "-*", "/_index_template/" + prefix} {
-		req, _ := http.NewRequest(http.MethodDelete, osURL+path, nil)
-		if res, err := http.DefaultClient.Do(req); err == nil {
-			res.Body.Close()
-		}
 	}
 }

@@ -2,7 +2,6 @@ package faults
 
 import (
 	"context"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,14 +34,7 @@ func newStack(t *testing.T, natsURL, osURL string) *stack {
 		osURL = realOS
 	}
 	s := &stack{t: t, name: testenv.Name(t, "faults"), natsURL: natsURL, osURL: osURL, realOS: realOS}
-	t.Cleanup(func() {
-		for _, p := range []string{"/" + s.name + "-*", "/_index_template/" + s.name, "/deadletter-" + s.name, "/_index_template/deadletter-" + s.name} {
-			req, _ := http.NewRequest(http.MethodDelete, realOS+p, nil)
-			if res, err := http.DefaultClient.Do(req); err == nil {
-				res.Body.Close()
-			}
-		}
-	})
+	testenv.DeleteIndexData(t, realOS, s.name)
 	return s
 }
 

@@ -69,6 +69,7 @@ func startEnrichWith(t *testing.T, extra map[string]string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	testenv.DeleteIndexData(t, osURL, name)
 	ctx, cancel := context.WithCancel(context.Background())
 	svc, err := New(ctx, cfg, slog.New(slog.DiscardHandler), otelx.ForTest(noop.NewTracerProvider()))
 	if err != nil {
@@ -83,16 +84,6 @@ func startEnrichWith(t *testing.T, extra map[string]string) *env {
 		}
 		_ = js.DeleteStream(context.Background(), stream)
 		nc.Close()
-		req, _ := http.NewRequest(http.MethodDelete, osURL+"/"+name+"-*", nil)
-		if res, err := http.DefaultClient.Do(req); err == nil {
-			res.Body.Close()
-		}
-		for _, path := range []string{"/_index_template/" + name, "/deadletter-" + name, "/_index_template/deadletter-" + name} {
-			req, _ = http.NewRequest(http.MethodDelete, osURL+path, nil)
-			if res, err := http.DefaultClient.Do(req); err == nil {
-				res.Body.Close()
-			}
-		}
 	})
 	return e
 }

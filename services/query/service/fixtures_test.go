@@ -113,14 +113,7 @@ func startQuery(t *testing.T, extra map[string]string) *env {
 		t.Fatal(err)
 	}
 	mustDo(t, http.MethodPut, osURL+"/_index_template/"+tpl.Name, tpl.Body)
-	t.Cleanup(func() {
-		for _, p := range []string{"/" + prefix + "-*", "/_index_template/" + prefix, "/audit-" + prefix, "/_index_template/audit-" + prefix} {
-			req, _ := http.NewRequest(http.MethodDelete, osURL+p, nil)
-			if res, err := http.DefaultClient.Do(req); err == nil {
-				res.Body.Close()
-			}
-		}
-	})
+	testenv.DeleteIndexData(t, osURL, prefix)
 	var sources []eventdoc.Source
 	for _, f := range fixtures {
 		sources = append(sources, f.source())

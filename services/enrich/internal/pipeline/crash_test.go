@@ -60,13 +60,8 @@ func TestCrashBetweenBulkAndAck(t *testing.T) {
 	if _, err := js.CreateStream(ctx, njs.StreamConfig{Name: stream, Subjects: []string{subject + ".>"}, MaxAge: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = js.DeleteStream(context.Background(), stream)
-		req, _ := http.NewRequest(http.MethodDelete, osURL+"/"+name+"-*", nil)
-		if res, err := http.DefaultClient.Do(req); err == nil {
-			res.Body.Close()
-		}
-	})
+	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), stream) })
+	testenv.DeleteIndexData(t, osURL, name)
 	consumer := func() njs.Consumer {
 		c, err := js.CreateOrUpdateConsumer(ctx, stream, njs.ConsumerConfig{Durable: "enrich", AckPolicy: njs.AckExplicitPolicy,
 			AckWait: 2 * time.Second, MaxAckPending: 1000, MaxDeliver: -1, FilterSubject: subject + ".>"})
