@@ -35,7 +35,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 PARTS=${1:-all}
 DURATION=${BENCH_DURATION:-15s}
-ENRICH_EVENTS=${BENCH_ENRICH_EVENTS:-200000}
+ENRICH_EVENTS=${BENCH_ENRICH_EVENTS:-400000}
 CONC=${BENCH_CONCURRENCY:-32}
 BATCH=${BENCH_BATCH:-100}
 ROUNDS=${BENCH_ROUNDS:-2}
@@ -103,6 +103,9 @@ best() { # prefix -> best events/s over rounds
   echo "$b"
 }
 naive=$(best naive-max); ingest=$(best ingest-max)
+echo "bench: raw JetStream publish of the same batches (async, file storage)" >&2
+"$bin/enrichbench" -mode fill -events 2000000 -nats nats://127.0.0.1:14222 -stream BENCH_JS_CEILING -subject bench.ceiling >"$out/js-ceiling.json"
+js_ceiling=$(python3 -c "import json; j=json.load(open('$out/js-ceiling.json')); print(j['events']/j['seconds'])")
 ingest_rps=$(python3 -c "print($ingest / $BATCH)")
 for pct in 25 50 75; do
   rate=$(python3 -c "print(round($ingest_rps * $pct / 100))")
@@ -131,6 +134,8 @@ done
   done
   echo
   echo "**ingest / naive = $(python3 -c "print(f'{$ingest / $naive:.2f}')")** (best $(printf %.0f "$ingest") vs $(printf %.0f "$naive") events/s)."
+  echo
+  echo "Raw JetStream ceiling: publishing the same 100-event batches straight to the stream (async, acked, no HTTP) took $(printf %.0f "$js_ceiling") events/s; ingest reached **$(python3 -c "print(f'{$ingest / $js_ceiling:.2f}')")** of it."
   echo
   echo "Open loop (latency from the intended send time):"
   echo
@@ -169,6 +174,22 @@ pipeline_part() {
     EVENTS_INDEX_PREFIX="$p-s" ENRICH_HTTP_ADDR=127.0.0.1:18282 ENRICH_RETENTION=0 LOG_LEVEL=warn "$bin/enrich" >"$out/enrich-e2e.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 40); do curl -fsS -o /dev/null http://127.0.0.1:18282/readyz 2>/dev/null && break; sleep 0.25; done
+  lagstep() { # rate(req/s) -> "start end" pending messages over a 20 s step
+    local m=http://127.0.0.1:18282/metrics a b
+    "$bin/loadgen" -url http://127.0.0.1:18280/v1/track -key "$key" -rate "$1" -concurrency 32 -duration 20s -warmup 0s >"$out/lag-$1.txt" 2>/dev/null &
+    local pid=$!
+    sleep 6; a=$(curl -s $m | awk '/^enrich_consumer_pending_messages /{print $2}')
+    wait "$pid"; b=$(curl -s $m | awk '/^enrich_consumer_pending_messages /{print $2}')
+    echo "$a $b"
+  }
+  echo "bench: sustained rate with a flat enrich lag" >&2
+  : >"$out/lag.txt"
+  for r in 150 250 350 450; do
+    read -r a b < <(lagstep "$r")
+    echo "$r $a $b" >>"$out/lag.txt"
+    echo "  $((r * 100)) events/s: pending $a → $b messages" >&2
+    sleep 12 # let the backlog drain between steps
+  done
   "$bin/loadgen" -url http://127.0.0.1:18280/v1/track -key "$key" -rate 100 -concurrency 16 -duration "${BENCH_E2E_DURATION:-30s}" \
     -warmup 3s -searchable-url "$os" -searchable-index "$p-s-*" -json "$out/e2e.json" 2>/dev/null | sed 's/^/  /' >&2
   cleanup_os
@@ -187,6 +208,15 @@ pipeline_part() {
     echo "| raw \`_bulk\` from a file, 5,000 docs × 2 in flight (before) | $(printf %.0f "$c1") | |"
     echo "| raw \`_bulk\` from a file (after) | $(printf %.0f "$c2") | |"
     echo "| **enrich draining a pre-filled stream** | **$(printf %.0f "$d")** | **$(python3 -c "print(f'{$d / (($c1 + $c2) / 2):.2f}')")** of the mean ceiling |"
+    echo
+    echo "Sustained rate: ingest + enrich fed at a fixed rate for 20 s each; the enrich lag (messages pending in the stream, sampled after 6 s and at the end):"
+    echo
+    echo "| input events/s | lag after 6 s | lag at 20 s | lag |"
+    echo "|---|---|---|---|"
+    while read -r r a b; do
+      v=$(python3 -c "a,b=float('${a:-0}'),float('${b:-0}'); print('flat' if b <= max(a, 0) + 10 else 'growing')")
+      echo "| $((r * 100)) | ${a:-?} | ${b:-?} | $v |"
+    done <"$out/lag.txt"
     echo
     python3 - "$out/e2e.json" <<'PY'
 import json, sys

@@ -46,7 +46,7 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 		OpenSearchPassword: r.String("OPENSEARCH_PASSWORD", ""),
 		Pipeline: pipeline.Config{
 			IndexPrefix:   r.String("EVENTS_INDEX_PREFIX", templates.DefaultEventsPrefix),
-			Workers:       r.Int("ENRICH_WORKERS", 2),
+			Workers:       r.Int("ENRICH_WORKERS", 3),
 			FetchBatch:    r.Int("ENRICH_FETCH_BATCH", 50),
 			FlushInterval: r.Duration("ENRICH_FLUSH_INTERVAL", 250*time.Millisecond),
 			BulkMaxDocs:   r.Int("ENRICH_BULK_MAX_DOCS", 5000),

@@ -6,7 +6,6 @@
 package document
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -47,6 +46,9 @@ func (b *Builder) Build(batch *telemetryv1.EventBatch, ingestedAt time.Time) ([]
 		sent = &s
 	}
 	enrich := b.chain.ForBatch(batch)
+	// One buffer for every document of the batch; each Body is a capped
+	// slice of it (a later growth leaves earlier bodies where they are).
+	buf := make([]byte, 0, len(batch.Events)*768)
 	for _, e := range batch.Events {
 		if e.ClientTimestamp == nil {
 			return nil, fmt.Errorf("batch %s event %q: no client_timestamp", batch.BatchId, e.EventId)
@@ -71,10 +73,9 @@ func (b *Builder) Build(batch *telemetryv1.EventBatch, ingestedAt time.Time) ([]
 			Message:         e.Message,
 		}
 		enrich(e, &src)
-		body, err := json.Marshal(&src)
-		if err != nil {
-			return nil, fmt.Errorf("encode event %q of batch %s: %w", e.EventId, batch.BatchId, err)
-		}
+		start := len(buf)
+		buf = src.AppendJSON(buf)
+		body := buf[start:len(buf):len(buf)]
 		docs = append(docs, Doc{ID: src.DocID, Index: eventdoc.IndexName(b.prefix, src.Timestamp),
 			AppID: batch.AppId, EventID: e.EventId, Body: body})
 	}

@@ -1,0 +1,137 @@
+package eventdoc
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// AppendJSON appends s as JSON, the same document encoding/json would write
+// (field names, omitempty rules, RFC 3339 times with nanoseconds), without
+// reflection: the enrich service encodes every event it indexes.
+func (s *Source) AppendJSON(b []byte) []byte {
+	b = append(b, `{"doc_id":`...)
+	b = appendString(b, s.DocID)
+	b = append(b, `,"app_id":`...)
+	b = appendString(b, s.AppID)
+	b = append(b, `,"event_id":`...)
+	b = appendString(b, s.EventID)
+	b = appendOpt(b, `,"user_id":`, s.UserID)
+	b = appendOpt(b, `,"anonymous_id":`, s.AnonymousID)
+	b = appendOpt(b, `,"session_id":`, s.SessionID)
+	b = append(b, `,"event_name":`...)
+	b = appendString(b, s.EventName)
+	b = appendTime(b, `,"timestamp":`, s.Timestamp)
+	b = appendTime(b, `,"client_timestamp":`, s.ClientTimestamp)
+	b = appendTime(b, `,"received_at":`, s.ReceivedAt)
+	if s.SentAt != nil {
+		b = appendTime(b, `,"sent_at":`, *s.SentAt)
+	}
+	b = appendTime(b, `,"ingested_at":`, s.IngestedAt)
+	if s.ClockSkewMs != nil {
+		b = append(b, `,"clock_skew_ms":`...)
+		b = strconv.AppendInt(b, *s.ClockSkewMs, 10)
+	}
+	if s.ClockSkewed {
+		b = append(b, `,"clock_skewed":true`...)
+	}
+	if s.TimestampClamped {
+		b = append(b, `,"timestamp_clamped":true`...)
+	}
+	b = appendOpt(b, `,"app_version":`, s.AppVersion)
+	b = appendOpt(b, `,"device_os":`, s.DeviceOS)
+	b = appendOpt(b, `,"os_name":`, s.OSName)
+	b = appendOpt(b, `,"os_version":`, s.OSVersion)
+	b = appendOpt(b, `,"device_model":`, s.DeviceModel)
+	b = appendOpt(b, `,"user_agent":`, s.UserAgent)
+	b = appendOpt(b, `,"country":`, s.Country)
+	b = appendOpt(b, `,"city":`, s.City)
+	if len(s.Metadata) > 0 {
+		b = append(b, `,"metadata":{`...)
+		first := true
+		for k, v := range s.Metadata {
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = appendString(b, v)
+		}
+		b = append(b, '}')
+	}
+	b = appendOpt(b, `,"message":`, s.Message)
+	return append(b, '}')
+}
+
+func appendOpt(b []byte, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	b = append(b, key...)
+	return appendString(b, v)
+}
+
+func appendTime(b []byte, key string, t time.Time) []byte {
+	b = append(b, key...)
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+const hex = "0123456789abcdef"
+
+// appendString writes s as a JSON string the way encoding/json does:
+// quotes, backslashes and control characters escaped, <, > and & as \u00XX,
+// invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029 escaped.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,71 @@
+package eventdoc
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func sample() Source {
+	sent := time.Date(2026, 11, 26, 10, 0, 1, 500, time.UTC)
+	skew := int64(-1234)
+	return Source{DocID: "id", AppID: "app", EventID: "e\"1", UserID: "u\\1", SessionID: "s<1>&", EventName: "tap\n",
+		Timestamp: time.Date(2026, 11, 26, 10, 0, 0, 123456789, time.UTC), ClientTimestamp: time.Date(2026, 11, 26, 11, 0, 0, 0, time.FixedZone("x", 3600)),
+		ReceivedAt: time.Date(2026, 11, 26, 10, 0, 2, 0, time.UTC), SentAt: &sent, IngestedAt: time.Date(2026, 11, 26, 10, 0, 3, 1000, time.UTC),
+		ClockSkewMs: &skew, ClockSkewed: true, TimestampClamped: true, AppVersion: "1", DeviceOS: "iOS 18.1", OSName: "iOS", OSVersion: "18.1",
+		DeviceModel: "iPhone15,2", UserAgent: "UA\x01\x1f", Country: "GB", City: "Zürich",
+		Metadata: map[string]string{"k": "v", "bad\xff": "x\u2028y", "": "empty key"}, Message: "bad \xc3\x28 utf8 and emoji 🚀"}
+}
+
+// TestAppendJSONMatchesEncodingJSON: the hand-written encoder and
+// encoding/json produce the same document for every field shape.
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	full := sample()
+	for name, s := range map[string]Source{
+		"every field": full,
+		"minimal":     {DocID: "d", AppID: "a", EventID: "e", EventName: "n"},
+		"zero skew":   func() Source { s := full; z := int64(0); s.ClockSkewMs = &z; s.Metadata = nil; return s }(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			want, err := json.Marshal(&s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := s.AppendJSON(nil)
+			var gw, gg map[string]any
+			if err := json.Unmarshal(want, &gw); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(got, &gg); err != nil {
+				t.Fatalf("not JSON: %v\n%s", err, got)
+			}
+			if !reflect.DeepEqual(gw, gg) {
+				t.Fatalf("differ:\nencoding/json %s\nAppendJSON    %s", want, got)
+			}
+			if len(s.Metadata) <= 1 && string(got) != string(want) {
+				t.Fatalf("bytes differ:\n%s\n%s", want, got)
+			}
+		})
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain", "\"\\\n\r\t\b\f\x00\x1f", "<>&", "\xff\xc3\x28", "\u2028\u2029", "🚀é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := appendString(nil, s); string(got) != string(want) {
+			t.Fatalf("%q: got %s, want %s", s, got, want)
+		}
+	})
+}
+
+func BenchmarkAppendJSON(b *testing.B) {
+	s := sample()
+	buf := make([]byte, 0, 2048)
+	for b.Loop() {
+		buf = s.AppendJSON(buf[:0])
+	}
+}
