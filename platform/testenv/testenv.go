@@ -42,7 +42,7 @@ func NATSURL(t testing.TB) string {
 		t.Fatalf("testenv: no NATS at %s (start it with scripts/servers.sh start): %v", url, err)
 	}
 	defer nc.Close()
-	if !nc.Opts.NoEcho && nc.Status() != nats.CONNECTED {
+	if nc.Status() != nats.CONNECTED {
 		t.Fatalf("testenv: NATS at %s is %s", url, nc.Status())
 	}
 	return url
