@@ -12,6 +12,7 @@ export OPENSEARCH_URL=${OPENSEARCH_URL:-http://127.0.0.1:9200}
 export INGEST_WRITE_KEYS=${INGEST_WRITE_KEYS:-dev-write-key-change-me:demo-app}
 export QUERY_TOKENS=${QUERY_TOKENS:-dev-read-token-change-me:*}
 export INGEST_HTTP_ADDR=${INGEST_HTTP_ADDR:-127.0.0.1:8080}
+export INGEST_GRPC_ADDR=${INGEST_GRPC_ADDR:-127.0.0.1:9091}
 export ENRICH_HTTP_ADDR=${ENRICH_HTTP_ADDR:-127.0.0.1:8081}
 export QUERY_HTTP_ADDR=${QUERY_HTTP_ADDR:-127.0.0.1:8082}
 export QUERY_GRPC_ADDR=${QUERY_GRPC_ADDR:-127.0.0.1:9090}
@@ -67,8 +68,8 @@ read_token=${QUERY_TOKENS%%:*}
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 cat <<MSG
 
-  ingest  POST http://$INGEST_HTTP_ADDR/v1/track        (health: /healthz, /readyz)
-  enrich  http://$ENRICH_HTTP_ADDR/readyz
+  ingest  POST http://$INGEST_HTTP_ADDR/v1/track   gRPC $INGEST_GRPC_ADDR   (/healthz, /readyz, /metrics)
+  enrich  http://$ENRICH_HTTP_ADDR/readyz   /metrics   geo: ${GEOIP_DB:-off}
   query   HTTP http://$QUERY_HTTP_ADDR/v1/...   gRPC $QUERY_GRPC_ADDR (reflection on)
   NATS    $NATS_URL        OpenSearch $OPENSEARCH_URL
   logs    $logs/{ingest,enrich,query}.log

@@ -86,6 +86,42 @@ func TestApplyTemplatesIsIdempotent(t *testing.T) {
 	}
 }
 
+// TestApplyTemplatesUpgradesExistingIndices: an index created under an
+// older template (fewer fields) gets the new fields when the templates are
+// applied, so documents carrying them are accepted the same day.
+func TestApplyTemplatesUpgradesExistingIndices(t *testing.T) {
+	osURL := testenv.OpenSearchURL(t)
+	prefix := testenv.Name(t, "upg")
+	testenv.DeleteIndexData(t, osURL, prefix)
+	old := `{"mappings":{"dynamic":"strict","properties":{"doc_id":{"type":"keyword"},"app_id":{"type":"keyword"},"event_id":{"type":"keyword"}}}}`
+	req, _ := http.NewRequest(http.MethodPut, osURL+"/"+prefix+"-2026.11.26", strings.NewReader(old))
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("create old index: %v %v", res, err)
+	}
+	res.Body.Close()
+	c, err := opensearchx.NewClient(opensearchx.Options{URL: osURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ApplyTemplates(context.Background(), c, prefix); err != nil {
+		t.Fatal(err)
+	}
+	doc := `{"doc_id":"d","app_id":"a","event_id":"e","event_name":"x","os_name":"iOS","country":"GB","metadata":{"k":"v"}}`
+	req, _ = http.NewRequest(http.MethodPut, osURL+"/"+prefix+"-2026.11.26/_create/d", strings.NewReader(doc))
+	req.Header.Set("Content-Type", "application/json")
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 201 {
+		t.Fatalf("document with the new fields refused by the old index: %d %s", res.StatusCode, body)
+	}
+}
+
 func jsonEqual(a, b any) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
