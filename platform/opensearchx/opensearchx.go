@@ -2,6 +2,7 @@
 package opensearchx
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v2"
+	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -71,4 +73,20 @@ func Ping(c *opensearch.Client) func(context.Context) error {
 		}
 		return nil
 	}
+}
+
+// PutIndexTemplate stores a composable index template under name. PUT
+// replaces a stored template, so putting the same body again changes nothing.
+func PutIndexTemplate(ctx context.Context, c *opensearch.Client, name string, body []byte) error {
+	res, err := opensearchapi.IndicesPutIndexTemplateRequest{Name: name, Body: bytes.NewReader(body)}.Do(ctx, c)
+	if err != nil {
+		return fmt.Errorf("put index template %s: %w", name, err)
+	}
+	defer res.Body.Close()
+	if res.IsError() {
+		msg, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		return fmt.Errorf("put index template %s: %s: %s", name, res.Status(), msg)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	return nil
 }

@@ -3,19 +3,16 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
 	opensearchgo "github.com/opensearch-project/opensearch-go/v2"
-	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -120,16 +117,7 @@ func applyAuditTemplate(ctx context.Context, c *opensearchgo.Client, prefix stri
 	if err != nil {
 		return err
 	}
-	res, err := opensearchapi.IndicesPutIndexTemplateRequest{Name: t.Name, Body: bytes.NewReader(t.Body)}.Do(ctx, c)
-	if err != nil {
-		return fmt.Errorf("put index template %s: %w", t.Name, err)
-	}
-	defer res.Body.Close()
-	if res.IsError() {
-		msg, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
-		return fmt.Errorf("put index template %s: %s: %s", t.Name, res.Status(), msg)
-	}
-	return nil
+	return opensearchx.PutIndexTemplate(ctx, c, t.Name, t.Body)
 }
 
 // GRPCAddr is the gRPC listen address.

@@ -13,6 +13,7 @@ import (
 	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
 
 	"github.com/evtrack/telemetry/opensearch/templates"
+	"github.com/evtrack/telemetry/platform/opensearchx"
 )
 
 // ApplyTemplates puts the events and dead-letter index templates for prefix.
@@ -29,11 +30,7 @@ func ApplyTemplates(ctx context.Context, c *opensearch.Client, prefix string) er
 		if err != nil {
 			return err
 		}
-		res, err := opensearchapi.IndicesPutIndexTemplateRequest{Name: t.Name, Body: bytes.NewReader(t.Body)}.Do(ctx, c)
-		if err != nil {
-			return fmt.Errorf("put index template %s: %w", t.Name, err)
-		}
-		if err := drain(res, "put index template "+t.Name); err != nil {
+		if err := opensearchx.PutIndexTemplate(ctx, c, t.Name, t.Body); err != nil {
 			return err
 		}
 		if err := putMappingOnExisting(ctx, c, t); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/evtrack/telemetry/services/query/internal/auth"
 )
@@ -64,8 +65,30 @@ func NewService(store Store, tokens *PageTokens) *Service {
 	return &Service{store: store, tokens: tokens}
 }
 
-func ts(t interface{ AsTime() time.Time }, set bool) *time.Time {
-	if !set {
+// filterRequest is what SearchEventsRequest and EventStatsRequest share.
+type filterRequest interface {
+	GetAppId() string
+	GetUserId() string
+	GetAnonymousId() string
+	GetSessionId() string
+	GetEventName() []string
+	GetAppVersion() string
+	GetDeviceOs() string
+	GetCountry() string
+	GetFrom() *timestamppb.Timestamp
+	GetTo() *timestamppb.Timestamp
+	GetQ() string
+}
+
+// requestOf reads the filter fields of either request.
+func requestOf(r filterRequest) Request {
+	return Request{AppID: r.GetAppId(), UserID: r.GetUserId(), AnonymousID: r.GetAnonymousId(), SessionID: r.GetSessionId(),
+		EventNames: r.GetEventName(), AppVersion: r.GetAppVersion(), DeviceOS: r.GetDeviceOs(), Country: r.GetCountry(),
+		From: timeOf(r.GetFrom()), To: timeOf(r.GetTo()), Q: r.GetQ()}
+}
+
+func timeOf(t *timestamppb.Timestamp) *time.Time {
+	if t == nil {
 		return nil
 	}
 	v := t.AsTime()
@@ -75,9 +98,7 @@ func ts(t interface{ AsTime() time.Time }, set bool) *time.Time {
 // SearchEvents returns one page of the events the principal may read that
 // match req.
 func (s *Service) SearchEvents(ctx context.Context, p auth.Principal, req *queryv1.SearchEventsRequest) (*queryv1.SearchEventsResponse, error) {
-	f, err := Scope(p, Request{AppID: req.GetAppId(), UserID: req.GetUserId(), AnonymousID: req.GetAnonymousId(),
-		SessionID: req.GetSessionId(), EventNames: req.GetEventName(), AppVersion: req.GetAppVersion(), DeviceOS: req.GetDeviceOs(),
-		Country: req.GetCountry(), From: ts(req.GetFrom(), req.From != nil), To: ts(req.GetTo(), req.To != nil), Q: req.GetQ()})
+	f, err := Scope(p, requestOf(req))
 	if err != nil {
 		return nil, err
 	}
@@ -159,9 +180,7 @@ func (s *Service) GetUserSummary(ctx context.Context, p auth.Principal, req *que
 
 // EventStats counts events over time and by name.
 func (s *Service) EventStats(ctx context.Context, p auth.Principal, req *queryv1.EventStatsRequest) (*queryv1.EventStatsResponse, error) {
-	f, err := Scope(p, Request{AppID: req.GetAppId(), UserID: req.GetUserId(), AnonymousID: req.GetAnonymousId(),
-		SessionID: req.GetSessionId(), EventNames: req.GetEventName(), AppVersion: req.GetAppVersion(), DeviceOS: req.GetDeviceOs(),
-		Country: req.GetCountry(), From: ts(req.GetFrom(), req.From != nil), To: ts(req.GetTo(), req.To != nil), Q: req.GetQ()})
+	f, err := Scope(p, requestOf(req))
 	if err != nil {
 		return nil, err
 	}
