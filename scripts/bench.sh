@@ -256,6 +256,9 @@ query_part() {
     echo "bench: reusing $have events in $p-*" >&2
     echo "{\"documents\": $have, \"reused\": true}" >"$out/query-load.json"
   fi
+  # What enrich's hourly maintenance does to the days that are over.
+  echo "bench: merging past days' indices into one segment each (enrich's compaction)" >&2
+  "$bin/enrichbench" -mode compact -opensearch "$os" -prefix "$p" >"$out/query-compact.json"
   OPENSEARCH_URL="$os" EVENTS_INDEX_PREFIX="$p" QUERY_TOKENS="$token:*" QUERY_GRPC_ADDR=127.0.0.1:19083 QUERY_HTTP_ADDR=127.0.0.1:18083 \
     LOG_LEVEL=warn "$bin/query" >"$out/query.log" 2>&1 &
   pids+=($!)

@@ -26,6 +26,7 @@ type Config struct {
 	ClockSkew          enrichment.ClockSkewConfig
 	GeoIPDB            string
 	Retention          time.Duration
+	CompactAfter       time.Duration
 	ShutdownTimeout    time.Duration
 	LogLevel           string
 }
@@ -61,6 +62,7 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 		},
 		GeoIPDB:         r.String("GEOIP_DB", ""),
 		Retention:       r.Duration("ENRICH_RETENTION", 30*24*time.Hour),
+		CompactAfter:    r.Duration("ENRICH_COMPACT_AFTER", time.Hour),
 		ShutdownTimeout: r.Duration("ENRICH_SHUTDOWN_TIMEOUT", 30*time.Second),
 		LogLevel:        r.String("LOG_LEVEL", "info"),
 	}
@@ -83,6 +85,9 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	}
 	if c.Retention < 0 || (c.Retention > 0 && c.Retention < 24*time.Hour) {
 		r.Failf("ENRICH_RETENTION: 0 (keep for ever) or at least 24h")
+	}
+	if c.CompactAfter < 0 {
+		r.Failf("ENRICH_COMPACT_AFTER: 0 (never merge past days' indices) or a positive duration")
 	}
 	if c.ClockSkew.MaxSkew <= 0 || c.ClockSkew.MaxFuture < 0 || p.Workers <= 0 {
 		r.Failf("ENRICH_CLOCK_MAX_SKEW and ENRICH_WORKERS must be positive, ENRICH_CLOCK_MAX_FUTURE not negative")

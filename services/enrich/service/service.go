@@ -148,10 +148,8 @@ func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); s.watchConsumer(bg) }()
-	if s.cfg.Retention > 0 && !s.ism {
-		wg.Add(1)
-		go func() { defer wg.Done(); s.expireIndices(bg) }()
-	}
+	wg.Add(1)
+	go func() { defer wg.Done(); s.maintainIndices(bg) }()
 
 	err := s.pipe.Run(ctx)
 	stopBG()
@@ -202,18 +200,34 @@ func (s *Service) watchConsumer(ctx context.Context) {
 	}
 }
 
-// expireIndices keeps the retention where the cluster has no ISM: hourly,
-// it deletes daily indices older than the retention.
-func (s *Service) expireIndices(ctx context.Context) {
+// maintainIndices looks after the daily indices at start and then hourly:
+// where the cluster has no ISM it deletes those older than the retention,
+// and it merges the indices of days that are over into one segment each
+// (see opensearch.CompactClosedDays).
+func (s *Service) maintainIndices(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
+	prefix := s.cfg.Pipeline.IndexPrefix
 	for {
-		deleted, err := opensearch.DeleteExpired(ctx, s.osc, s.cfg.Pipeline.IndexPrefix, s.cfg.Retention, time.Now())
-		switch {
-		case err != nil && ctx.Err() == nil:
-			s.log.WarnContext(ctx, "deleting expired indices failed", "error", err)
-		case len(deleted) > 0:
-			s.log.InfoContext(ctx, "deleted expired indices", "indices", deleted, "retention", s.cfg.Retention)
+		if s.cfg.Retention > 0 && !s.ism {
+			deleted, err := opensearch.DeleteExpired(ctx, s.osc, prefix, s.cfg.Retention, time.Now())
+			switch {
+			case err != nil && ctx.Err() == nil:
+				s.log.WarnContext(ctx, "deleting expired indices failed", "error", err)
+			case len(deleted) > 0:
+				s.metrics.Indices.WithLabelValues("deleted").Add(float64(len(deleted)))
+				s.log.InfoContext(ctx, "deleted expired indices", "indices", deleted, "retention", s.cfg.Retention)
+			}
+		}
+		if s.cfg.CompactAfter > 0 {
+			merged, err := opensearch.CompactClosedDays(ctx, s.osc, prefix, s.cfg.CompactAfter, time.Now())
+			s.metrics.Indices.WithLabelValues("compacted").Add(float64(len(merged)))
+			if len(merged) > 0 {
+				s.log.InfoContext(ctx, "merged the indices of past days into one segment", "indices", merged)
+			}
+			if err != nil && ctx.Err() == nil {
+				s.log.WarnContext(ctx, "compacting past days' indices failed", "error", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -15,7 +15,6 @@ import (
 	opensearchgo "github.com/opensearch-project/opensearch-go/v2"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -40,7 +39,6 @@ type Service struct {
 	grpc    *grpc.Server
 	health  *health.Server
 	http    *http.Server
-	gwConn  *grpc.ClientConn
 	grpcLn  net.Listener
 	httpLn  net.Listener
 	checker *phealth.Checker
@@ -71,12 +69,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	}
 	auditor := audit.New(log, osc, eventdoc.AuditIndex(cfg.IndexPrefix))
 
+	// One chain for both faces: the HTTP gateway calls the server in
+	// process through the same interceptors (see querygrpc.InProcess).
+	interceptors := []grpc.UnaryServerInterceptor{timeout(cfg.RequestTimeout), querygrpc.AuthInterceptor(cfg.ReadTokens),
+		querygrpc.RateLimitInterceptor(cfg.RateLimitPerSec, cfg.RateLimitBurst), querygrpc.AuditInterceptor(auditor)}
+	server := querygrpc.NewServer(svc, log)
 	gs := grpc.NewServer(
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tel.TracerProvider), otelgrpc.WithPropagators(tel.Propagator))),
-		grpc.ChainUnaryInterceptor(timeout(cfg.RequestTimeout), querygrpc.AuthInterceptor(cfg.ReadTokens),
-			querygrpc.RateLimitInterceptor(cfg.RateLimitPerSec, cfg.RateLimitBurst), querygrpc.AuditInterceptor(auditor)),
+		grpc.ChainUnaryInterceptor(interceptors...),
 	)
-	queryv1.RegisterQueryServiceServer(gs, querygrpc.NewServer(svc, log))
+	queryv1.RegisterQueryServiceServer(gs, server)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
@@ -90,24 +92,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		grpcLn.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	conn, err := grpc.NewClient(loopback(grpcLn.Addr()),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tel.TracerProvider), otelgrpc.WithPropagators(tel.Propagator))))
-	if err != nil {
-		grpcLn.Close()
-		httpLn.Close()
-		return nil, fmt.Errorf("gateway connection: %w", err)
-	}
 	checker := phealth.NewChecker(2 * time.Second)
 	checker.Add("opensearch", opensearchx.Ping(osc))
-	handler, err := queryhttp.NewHandler(ctx, conn, checker, cfg.CORSOrigins, tel.TracerProvider, tel.Propagator)
+	handler, err := queryhttp.NewHandler(ctx, querygrpc.InProcess(server, interceptors...), checker, cfg.CORSOrigins, tel.TracerProvider, tel.Propagator)
 	if err != nil {
-		conn.Close()
 		grpcLn.Close()
 		httpLn.Close()
 		return nil, err
 	}
-	return &Service{cfg: cfg, log: log, grpc: gs, health: hs, gwConn: conn, grpcLn: grpcLn, httpLn: httpLn, checker: checker, auditor: auditor,
+	return &Service{cfg: cfg, log: log, grpc: gs, health: hs, grpcLn: grpcLn, httpLn: httpLn, checker: checker, auditor: auditor,
 		http: &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}}, nil
 }
 
@@ -160,7 +153,6 @@ func (s *Service) Run(ctx context.Context) error {
 	case <-sctx.Done():
 		s.grpc.Stop()
 	}
-	s.gwConn.Close()
 	stopAudit() // after the servers: the last calls' entries are flushed too
 	<-auditDone
 	s.log.InfoContext(ctx, "query stopped")
@@ -193,12 +185,4 @@ func timeout(d time.Duration) grpc.UnaryServerInterceptor {
 		defer cancel()
 		return handler(ctx, req)
 	}
-}
-
-// loopback turns a listen address such as [::]:9090 into one to dial.
-func loopback(a net.Addr) string {
-	if tcp, ok := a.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
-		return fmt.Sprintf("127.0.0.1:%d", tcp.Port)
-	}
-	return a.String()
 }

@@ -11,6 +11,10 @@
 //	enrichbench -mode load  streams N documents for U users spread over D days
 //	                        straight into the indices (a large data set for
 //	                        the query benchmark), without a file.
+//	enrichbench -mode compact merges the past days' indices of the prefix into
+//	                        one segment each, as enrich's hourly maintenance
+//	                        does (so a loaded data set is in the state a
+//	                        running enrich keeps it in).
 package main
 
 import (
@@ -40,7 +44,7 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "bulk", "bulk, fill or drain")
+	mode := flag.String("mode", "bulk", "bulk, fill, drain, load or compact")
 	events := flag.Int("events", 200000, "events to generate")
 	batch := flag.Int("batch", 100, "events per EventBatch")
 	osURL := flag.String("opensearch", "http://127.0.0.1:9200", "OpenSearch URL")
@@ -67,6 +71,8 @@ func main() {
 		err = drain(*natsURL, *stream, *consumer, *events)
 	case "load":
 		err = load(*events, *batch, *osURL, *prefix, *bulkDocs, *inFlight)
+	case "compact":
+		err = compact(*osURL, *prefix)
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}
@@ -324,4 +330,19 @@ func load(n, size int, osURL, prefix string, bulkDocs, inFlight int) error {
 	elapsed := time.Since(start)
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{"mode": "load", "documents": docs, "users": gen.users, "days": gen.days,
 		"seconds": elapsed.Seconds(), "docs_per_sec": float64(docs) / elapsed.Seconds(), "failures": nfail})
+}
+
+// compact runs enrich's compaction of past days once, without a grace
+// period, and reports what it merged.
+func compact(osURL, prefix string) error {
+	osc, err := opensearchx.NewClient(opensearchx.Options{URL: osURL})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	merged, err := opensearch.CompactClosedDays(context.Background(), osc, prefix, 0, time.Now())
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{"mode": "compact", "merged": merged, "seconds": time.Since(start).Seconds()})
 }

@@ -16,6 +16,7 @@ type Enrich struct {
 	Pending       prometheus.Gauge
 	AckPending    prometheus.Gauge
 	Redelivered   prometheus.Gauge
+	Indices       *prometheus.CounterVec
 }
 
 // New creates the metrics and registers them, with the Go and process
@@ -48,8 +49,11 @@ func New(reg prometheus.Registerer) *Enrich {
 		Redelivered: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "enrich_consumer_redelivered_messages", Help: "Messages delivered more than once and not yet acknowledged.",
 		}),
+		Indices: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "enrich_indices_total", Help: "Daily indices looked after: deleted (past the retention, without ISM), compacted (a past day merged into one segment).",
+		}, []string{"action"}),
 	}
-	reg.MustRegister(m.Documents, m.Messages, m.BulkSeconds, m.BulkDocuments, m.BulkFailures, m.Pending, m.AckPending, m.Redelivered,
+	reg.MustRegister(m.Documents, m.Messages, m.BulkSeconds, m.BulkDocuments, m.BulkFailures, m.Pending, m.AckPending, m.Redelivered, m.Indices,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -169,5 +170,70 @@ func TestRetentionWithoutISM(t *testing.T) {
 	}
 	if again, err := DeleteExpired(context.Background(), c, prefix, 30*24*time.Hour, now); err != nil || len(again) != 0 {
 		t.Fatalf("second run: %v %v", again, err)
+	}
+}
+
+// TestCompactClosedDays: the index of a past day written in several
+// refreshes is merged into one segment with every document kept; today's
+// index (still written) and a past day merged before are left alone.
+func TestCompactClosedDays(t *testing.T) {
+	osURL := testenv.OpenSearchURL(t)
+	prefix := testenv.Name(t, "cmp")
+	c, err := opensearchx.NewClient(opensearchx.Options{URL: osURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleteAll(t, osURL, "/"+prefix+"-*")
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	past, today := prefix+"-2026.11.25", prefix+"-2026.11.26"
+	for _, index := range []string{past, today} {
+		for batch := 0; batch < 4; batch++ {
+			var b strings.Builder
+			for i := 0; i < 25; i++ {
+				fmt.Fprintf(&b, "{\"index\":{\"_index\":%q}}\n{\"n\":%d}\n", index, batch*25+i)
+			}
+			res, err := http.Post(osURL+"/_bulk?refresh=true", "application/x-ndjson", strings.NewReader(b.String()))
+			if err != nil || res.StatusCode != 200 {
+				t.Fatalf("bulk into %s: %v %v", index, res, err)
+			}
+			res.Body.Close()
+		}
+	}
+	segments := func(index string) int {
+		var rows []map[string]any
+		if code := getJSON(t, osURL+"/_cat/segments/"+index+"?format=json", &rows); code != 200 {
+			t.Fatalf("segments of %s: %d", index, code)
+		}
+		return len(rows)
+	}
+	if n := segments(past); n < 2 {
+		t.Fatalf("setup: %s has %d segments, want several", past, n)
+	}
+	// Yesterday ended 12 h before now: due with a 1 h grace,
+	// not yet with a 13 h one.
+	if got, err := Uncompacted(context.Background(), c, prefix, 13*time.Hour, now); err != nil || len(got) != 0 {
+		t.Fatalf("within the grace period: %v %v", got, err)
+	}
+	merged, err := CompactClosedDays(context.Background(), c, prefix, time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(merged, []string{past}) {
+		t.Fatalf("merged %v, want [%s]", merged, past)
+	}
+	if n := segments(past); n != 1 {
+		t.Errorf("%s has %d segments after the merge", past, n)
+	}
+	if n := segments(today); n < 2 {
+		t.Errorf("today's %s was merged (%d segments)", today, n)
+	}
+	var count struct {
+		Count int `json:"count"`
+	}
+	if getJSON(t, osURL+"/"+past+"/_count", &count); count.Count != 100 {
+		t.Errorf("%s holds %d documents after the merge, want 100", past, count.Count)
+	}
+	if again, err := CompactClosedDays(context.Background(), c, prefix, time.Hour, now); err != nil || len(again) != 0 {
+		t.Fatalf("second run merged %v (%v), want nothing", again, err)
 	}
 }

@@ -1,7 +1,7 @@
 // Package http is the query service's HTTP/JSON face: the grpc-gateway
-// generated from query.proto, calling the gRPC server over loopback so that
-// authentication, validation and errors are the gRPC server's, plus the
-// health endpoints.
+// generated from query.proto, calling the gRPC service in process through
+// the gRPC server's interceptors so that authentication, validation and
+// errors are the gRPC server's, plus the health endpoints.
 package http
 
 import (
@@ -13,24 +13,23 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
 	"github.com/evtrack/telemetry/platform/health"
 )
 
-// NewHandler returns the HTTP handler: /v1/... through the gateway to conn,
+// NewHandler returns the HTTP handler: /v1/... through the gateway to srv,
 // and /healthz, /readyz from checker. corsOrigins lists the browser origins
 // allowed to call /v1/ ("*" for any); empty sends no CORS headers.
-func NewHandler(ctx context.Context, conn *grpc.ClientConn, checker *health.Checker, corsOrigins []string, tp trace.TracerProvider, prop propagation.TextMapPropagator) (http.Handler, error) {
+func NewHandler(ctx context.Context, srv queryv1.QueryServiceServer, checker *health.Checker, corsOrigins []string, tp trace.TracerProvider, prop propagation.TextMapPropagator) (http.Handler, error) {
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
 		}),
 	)
-	if err := queryv1.RegisterQueryServiceHandler(ctx, gw, conn); err != nil {
+	if err := queryv1.RegisterQueryServiceHandlerServer(ctx, gw, srv); err != nil {
 		return nil, fmt.Errorf("register gateway: %w", err)
 	}
 	mux := http.NewServeMux()
