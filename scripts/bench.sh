@@ -20,11 +20,13 @@
 #      and the accounting (accepted = indexed, nothing lost or duplicated).
 #
 # Part "query" — support-style reads on a large index: BENCH_QUERY_EVENTS
-# (default 10 million) events of BENCH_QUERY_USERS (100k) users over 30 days,
-# written through the real template (kept as benchq-<n>-* and reused by later
-# runs; delete with curl -XDELETE 'localhost:9200/benchq-*'). A user's first
-# page, open loop at 50 queries/s: idle, then while ingest + enrich write
-# 10k events/s into the same indices.
+# (default 10 million) events of BENCH_QUERY_USERS (100k) users over the 30
+# days before the day it is built, written through the real template, past
+# days merged as enrich's maintenance merges them (kept as benchq-<n>-* and
+# reused by later runs; delete with curl -XDELETE 'localhost:9200/benchq-*').
+# A user's first page, open loop at 50 queries/s: idle, then while ingest +
+# enrich write 10k events/s into the same users' histories (today's index,
+# deleted afterwards so that the data set stays the same from run to run).
 #
 # Results: .cache/bench/<time>/*.json and summary.md.
 # Bounded: about 10 minutes, plus about 5 the first time the query data set
@@ -245,9 +247,12 @@ PY
 query_part() {
   bash scripts/servers.sh start >&2
   local os=${OPENSEARCH_URL:-http://127.0.0.1:9200} n=${BENCH_QUERY_EVENTS:-10000000} users=${BENCH_QUERY_USERS:-100000}
-  local p="benchq-$n" have token=bench-read-token-0123456789
+  local p="benchq-$n" have token=bench-read-token-0123456789 today
+  today=$(date -u +%Y.%m.%d)
+  # Today's index holds only what an earlier run wrote while it measured.
+  curl -s -XDELETE "$os/$p-$today?ignore_unavailable=true" >/dev/null
   have=$(curl -s "$os/$p-*/_count?allow_no_indices=true" | python3 -c "import json,sys; print(json.load(sys.stdin).get('count',0))" 2>/dev/null || echo 0)
-  if [[ $have -lt $n ]]; then
+  if [[ $have -ne $n ]]; then
     echo "bench: loading $n events of $users users over 30 days into $p-* (once; later runs reuse it)" >&2
     curl -s -XDELETE "$os/$p-*" >/dev/null
     "$bin/enrichbench" -mode load -events "$n" -users "$users" -days 30 -opensearch "$os" -prefix "$p" -bulk-docs 5000 -in-flight 2 >"$out/query-load.json"
@@ -269,10 +274,11 @@ query_part() {
   echo "bench: first pages while ingesting 10k events/s" >&2
   NATS_URL=nats://127.0.0.1:14222 INGEST_HTTP_ADDR=127.0.0.1:18380 INGEST_GRPC_ADDR=127.0.0.1:19380 INGEST_WRITE_KEYS="$key:bench" \
     EVENTS_STREAM=BENCH_Q EVENTS_SUBJECT_PREFIX=bench.q LOG_LEVEL=warn "$bin/ingest" >"$out/ingest-q.log" 2>&1 &
-  pids+=($!)
+  local writers=($!)
   NATS_URL=nats://127.0.0.1:14222 OPENSEARCH_URL="$os" EVENTS_STREAM=BENCH_Q EVENTS_SUBJECT_PREFIX=bench.q \
     EVENTS_INDEX_PREFIX="$p" ENRICH_HTTP_ADDR=127.0.0.1:18383 ENRICH_RETENTION=0 LOG_LEVEL=warn "$bin/enrich" >"$out/enrich-q.log" 2>&1 &
-  pids+=($!)
+  writers+=($!)
+  pids+=("${writers[@]}")
   for u in http://127.0.0.1:18380/readyz http://127.0.0.1:18383/readyz; do
     for _ in $(seq 1 40); do curl -fsS -o /dev/null "$u" 2>/dev/null && break; sleep 0.25; done
   done
@@ -282,6 +288,9 @@ query_part() {
   sleep 10
   "$bin/querygen" -url http://127.0.0.1:18083 -token "$token" -users "$users" -rate 50 -duration 30s -json "$out/query-busy.json" | sed 's/^/  /' >&2
   wait "$lg" || true
+  kill -TERM "${writers[@]}" 2>/dev/null || true
+  wait "${writers[@]}" 2>/dev/null || true
+  for d in "$today" "$(date -u +%Y.%m.%d)"; do curl -s -XDELETE "$os/$p-$d?ignore_unavailable=true" >/dev/null; done
   python3 - "$out" "$n" "$users" >>"$out/summary.md" <<'PY'
 import json, sys
 out, n, users = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

@@ -59,18 +59,21 @@ func main() {
 	users := flag.Int("users", 10000, "distinct users")
 	days := flag.Int("days", 1, "days the events are spread over (load)")
 	flag.Parse()
-	gen = generator{users: *users, days: *days}
+	gen := generator{users: *users, days: *days, end: time.Now().UTC()}
 
 	var err error
 	switch *mode {
 	case "bulk":
-		err = bulk(*events, *batch, *osURL, *prefix, *bulkDocs, *inFlight, *file)
+		err = bulk(gen, *events, *batch, *osURL, *prefix, *bulkDocs, *inFlight, *file)
 	case "fill":
-		err = fill(*events, *batch, *natsURL, *stream, *subject)
+		err = fill(gen, *events, *batch, *natsURL, *stream, *subject)
 	case "drain":
 		err = drain(*natsURL, *stream, *consumer, *events)
 	case "load":
-		err = load(*events, *batch, *osURL, *prefix, *bulkDocs, *inFlight)
+		// Whole past days, ending at today's midnight: today's index holds
+		// only what a benchmark writes while it runs (and is thrown away).
+		gen.end = gen.end.Truncate(24 * time.Hour)
+		err = load(gen, *events, *batch, *osURL, *prefix, *bulkDocs, *inFlight)
 	case "compact":
 		err = compact(*osURL, *prefix)
 	default:
@@ -82,27 +85,28 @@ func main() {
 	}
 }
 
-// generator shapes the generated events.
-type generator struct{ users, days int }
-
-var gen = generator{users: 10000, days: 1}
+// generator shapes the generated events: users distinct users, arriving
+// over the days before end.
+type generator struct {
+	users, days int
+	end         time.Time
+}
 
 // batches generates events shaped like the load generator's (and a mobile
 // SDK's): ~350 bytes each, skewed names, five metadata keys, a message.
-func batches(n, size int) []*telemetryv1.EventBatch {
+func (gen generator) batches(n, size int) []*telemetryv1.EventBatch {
 	var out []*telemetryv1.EventBatch
-	eachBatch(n, size, 0, func(b *telemetryv1.EventBatch) { out = append(out, b) })
+	gen.eachBatch(n, size, 0, func(b *telemetryv1.EventBatch) { out = append(out, b) })
 	return out
 }
 
 // eachBatch calls f with generated batches; seed varies the stream.
-func eachBatch(n, size int, seed uint64, f func(*telemetryv1.EventBatch)) {
+func (gen generator) eachBatch(n, size int, seed uint64, f func(*telemetryv1.EventBatch)) {
 	rng := rand.New(rand.NewPCG(3, 4+seed))
 	names := []string{"screen_view", "screen_view", "tap", "tap", "scroll", "app_open", "search", "add_to_cart", "purchase"}
-	now := time.Now().UTC()
 	span := max(gen.days, 1) * 24 * 3600
 	for i := 0; i < n; i += size {
-		received := now.Add(-time.Duration(60+rng.IntN(span)) * time.Second)
+		received := gen.end.Add(-time.Duration(60+rng.IntN(span-60)) * time.Second)
 		b := &telemetryv1.EventBatch{BatchId: "bench-" + strconv.Itoa(i), AppId: "bench", ReceivedAt: timestamppb.New(received),
 			SentAt: timestamppb.New(received.Add(time.Duration(rng.IntN(4000)-2000) * time.Millisecond)), ClientIp: "81.2.69.160",
 			UserAgent: "Shop/4.2.0 (iPhone15,2; iOS 18.1)"}
@@ -122,7 +126,7 @@ func eachBatch(n, size int, seed uint64, f func(*telemetryv1.EventBatch)) {
 	}
 }
 
-func bulk(n, size int, osURL, prefix string, bulkDocs, inFlight int, file string) error {
+func bulk(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight int, file string) error {
 	// The same template enrich applies: same mapping, shards and refresh.
 	osc, err := opensearchx.NewClient(opensearchx.Options{URL: osURL})
 	if err != nil {
@@ -142,7 +146,7 @@ func bulk(n, size int, osURL, prefix string, bulkDocs, inFlight int, file string
 		return err
 	}
 	w := bufio.NewWriter(f)
-	for _, b := range batches(n, size) {
+	for _, b := range gen.batches(n, size) {
 		docs, err := builder.Build(b, time.Now())
 		if err != nil {
 			return err
@@ -205,7 +209,7 @@ func bulk(n, size int, osURL, prefix string, bulkDocs, inFlight int, file string
 	return json.NewEncoder(os.Stdout).Encode(out)
 }
 
-func fill(n, size int, natsURL, stream, subject string) error {
+func fill(gen generator, n, size int, natsURL, stream, subject string) error {
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		return err
@@ -217,7 +221,7 @@ func fill(n, size int, natsURL, stream, subject string) error {
 		return err
 	}
 	start := time.Now()
-	for _, b := range batches(n, size) {
+	for _, b := range gen.batches(n, size) {
 		data, err := b.MarshalVT()
 		if err != nil {
 			return err
@@ -266,7 +270,7 @@ func drain(natsURL, stream, consumer string, events int) error {
 }
 
 // load streams documents into the indices of prefix in bulk requests.
-func load(n, size int, osURL, prefix string, bulkDocs, inFlight int) error {
+func load(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight int) error {
 	osc, err := opensearchx.NewClient(opensearchx.Options{URL: osURL})
 	if err != nil {
 		return err
@@ -300,7 +304,7 @@ func load(n, size int, osURL, prefix string, bulkDocs, inFlight int) error {
 	start := time.Now()
 	var buf bytes.Buffer
 	docs := 0
-	eachBatch(n, size, uint64(time.Now().UnixNano()), func(b *telemetryv1.EventBatch) {
+	gen.eachBatch(n, size, uint64(time.Now().UnixNano()), func(b *telemetryv1.EventBatch) {
 		ds, err := builder.Build(b, time.Now())
 		if err != nil {
 			failed.Store(err.Error(), true)
