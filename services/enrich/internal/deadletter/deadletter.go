@@ -1,0 +1,218 @@
+// Package deadletter replays the documents OpenSearch refused. enrich keeps
+// each one in the dead-letter index (deadletter-<prefix>) with OpenSearch's
+// reason and the document as it was built; once the cause is fixed (a
+// template change, a mapping put on the existing indices) the operator
+// replays them: each is written with `create` under its original id into
+// its original daily index, so a replay — or a second one — never makes a
+// duplicate. A document written (or found already there) leaves the
+// dead-letter index; one refused again stays, with the new reason.
+package deadletter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/opensearch-project/opensearch-go/v2"
+	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
+
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/services/enrich/internal/document"
+	enrichos "github.com/evtrack/telemetry/services/enrich/internal/opensearch"
+)
+
+// Filter selects dead letters; empty fields match any.
+type Filter struct {
+	AppID     string
+	ErrorType string // OpenSearch's error type, e.g. strict_dynamic_mapping_exception
+}
+
+// Report counts what a replay did.
+type Report struct {
+	Matched        int            `json:"matched"`
+	Replayed       int            `json:"replayed"`
+	AlreadyPresent int            `json:"already_present"`
+	StillRefused   int            `json:"still_refused"`
+	Expired        int            `json:"expired"`
+	Reasons        map[string]int `json:"still_refused_by_error_type,omitempty"`
+}
+
+// Replayer replays the dead letters of one index prefix.
+type Replayer struct {
+	client    *opensearch.Client
+	indexer   *enrichos.BulkIndexer
+	prefix    string
+	retention time.Duration
+	pageSize  int
+	now       func() time.Time
+}
+
+// New returns a Replayer for prefix. Dead letters whose daily index is
+// older than retention (0: keep for ever) are left alone: the retention
+// would delete them again.
+func New(client *opensearch.Client, prefix string, retention time.Duration) *Replayer {
+	return &Replayer{client: client, indexer: enrichos.NewBulkIndexer(client), prefix: prefix,
+		retention: retention, pageSize: 500, now: time.Now}
+}
+
+// Replay replays the dead letters matching f, in pages; with dryRun it only
+// counts them. It stops at the first page OpenSearch cannot take (429, 5xx,
+// unreachable) and returns what was done so far with the error; running it
+// again continues safely.
+func (r *Replayer) Replay(ctx context.Context, f Filter, dryRun bool) (Report, error) {
+	rep := Report{Reasons: map[string]int{}}
+	var after string
+	for {
+		page, err := r.page(ctx, f, after)
+		if err != nil {
+			return rep, err
+		}
+		if len(page) == 0 {
+			return rep, nil
+		}
+		after = page[len(page)-1].DocID
+		rep.Matched += len(page)
+		var due []eventdoc.DeadLetter
+		for _, l := range page {
+			if r.expired(l.Index) {
+				rep.Expired++
+				continue
+			}
+			due = append(due, l)
+		}
+		if dryRun || len(due) == 0 {
+			continue
+		}
+		if err := r.replay(ctx, due, &rep); err != nil {
+			return rep, err
+		}
+	}
+}
+
+// expired reports whether index is a daily index past the retention.
+func (r *Replayer) expired(index string) bool {
+	day, ok := eventdoc.DayOf(r.prefix, index)
+	return r.retention > 0 && ok && day.Add(24*time.Hour).Before(r.now().Add(-r.retention))
+}
+
+// page returns the next dead letters after doc id after, by doc id.
+func (r *Replayer) page(ctx context.Context, f Filter, after string) ([]eventdoc.DeadLetter, error) {
+	filters := []any{}
+	if f.AppID != "" {
+		filters = append(filters, map[string]any{"term": map[string]any{"app_id": f.AppID}})
+	}
+	if f.ErrorType != "" {
+		filters = append(filters, map[string]any{"term": map[string]any{"error_type": f.ErrorType}})
+	}
+	body := map[string]any{
+		"size": r.pageSize, "track_total_hits": false,
+		"query": map[string]any{"bool": map[string]any{"filter": filters}},
+		"sort":  []any{map[string]any{"doc_id": "asc"}},
+	}
+	if after != "" {
+		body["search_after"] = []any{after}
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	ignore := true
+	index := eventdoc.DeadLetterIndex(r.prefix)
+	res, err := opensearchapi.SearchRequest{Index: []string{index}, Body: bytes.NewReader(b),
+		IgnoreUnavailable: &ignore, AllowNoIndices: &ignore}.Do(ctx, r.client)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", index, err)
+	}
+	defer res.Body.Close()
+	if res.IsError() {
+		msg, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
+		return nil, fmt.Errorf("read %s: %s: %s", index, res.Status(), msg)
+	}
+	var sr struct {
+		Hits struct {
+			Hits []struct {
+				Source eventdoc.DeadLetter `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&sr); err != nil {
+		return nil, fmt.Errorf("read %s: %w", index, err)
+	}
+	out := make([]eventdoc.DeadLetter, len(sr.Hits.Hits))
+	for i, h := range sr.Hits.Hits {
+		out[i] = h.Source
+	}
+	return out, nil
+}
+
+// replay writes one page of dead letters to their indices and then
+// deletes those written (or already there) from the dead-letter index and
+// records the new reason of those refused again.
+func (r *Replayer) replay(ctx context.Context, letters []eventdoc.DeadLetter, rep *Report) error {
+	docs := make([]document.Doc, len(letters))
+	for i, l := range letters {
+		docs[i] = document.Doc{ID: l.DocID, Index: l.Index, Body: l.Document}
+	}
+	results, err := r.indexer.Index(ctx, docs)
+	if err != nil {
+		return fmt.Errorf("replay %d documents: %w", len(docs), err)
+	}
+	var body bytes.Buffer
+	dl := strconv.Quote(eventdoc.DeadLetterIndex(r.prefix))
+	retry := 0
+	for i, res := range results {
+		l := letters[i]
+		id := strconv.Quote(l.DocID)
+		switch res.Outcome {
+		case enrichos.Created, enrichos.Exists:
+			if res.Outcome == enrichos.Created {
+				rep.Replayed++
+			} else {
+				rep.AlreadyPresent++
+			}
+			fmt.Fprintf(&body, "{\"delete\":{\"_index\":%s,\"_id\":%s}}\n", dl, id)
+		case enrichos.Rejected:
+			rep.StillRefused++
+			rep.Reasons[res.ErrorType]++
+			l.Status, l.ErrorType, l.ErrorReason, l.FailedAt = res.Status, res.ErrorType, res.Reason, r.now().UTC()
+			b, err := json.Marshal(l)
+			if err != nil {
+				return fmt.Errorf("encode dead letter %s: %w", l.DocID, err)
+			}
+			fmt.Fprintf(&body, "{\"index\":{\"_index\":%s,\"_id\":%s}}\n%s\n", dl, id, b)
+		default:
+			retry++
+		}
+	}
+	if body.Len() > 0 {
+		if err := r.bulk(ctx, &body); err != nil {
+			return err
+		}
+	}
+	if retry > 0 {
+		return fmt.Errorf("OpenSearch asked to retry %d of %d documents (busy or failing); run the replay again later", retry, len(docs))
+	}
+	return nil
+}
+
+// bulk sends delete and index operations on the dead-letter index.
+func (r *Replayer) bulk(ctx context.Context, body *bytes.Buffer) error {
+	res, err := opensearchapi.BulkRequest{Body: body, FilterPath: []string{"errors", "items.*.error"}}.Do(ctx, r.client)
+	if err != nil {
+		return fmt.Errorf("update dead letters: %w", err)
+	}
+	defer res.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+	if res.IsError() {
+		return fmt.Errorf("update dead letters: %s: %s", res.Status(), msg)
+	}
+	if res.StatusCode != http.StatusOK || !bytes.Contains(msg, []byte(`"errors":false`)) {
+		return fmt.Errorf("update dead letters: %s", msg)
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+package deadletter
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/platform/opensearchx"
+	"github.com/evtrack/telemetry/platform/testenv"
+	"github.com/evtrack/telemetry/services/enrich/internal/document"
+	enrichos "github.com/evtrack/telemetry/services/enrich/internal/opensearch"
+)
+
+func get(t *testing.T, url string, v any) int {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if v != nil && res.StatusCode == 200 {
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return res.StatusCode
+}
+
+// TestReplay, against a real OpenSearch with the real templates: a dry run
+// changes nothing; a replay writes the documents that are valid now under
+// their ids into their daily index, counts those already there, keeps the
+// ones still refused with OpenSearch's new reason, skips those past the
+// retention, honours the app filter, and a second replay does nothing new.
+func TestReplay(t *testing.T) {
+	osURL := testenv.OpenSearchURL(t)
+	prefix := testenv.Name(t, "dl")
+	c, err := opensearchx.NewClient(opensearchx.Options{URL: osURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.DeleteIndexData(t, osURL, prefix)
+	ctx := context.Background()
+	if err := enrichos.ApplyTemplates(ctx, c, prefix); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	day, old := prefix+"-2026.11.25", prefix+"-2026.09.01"
+	valid := func(id, app string) json.RawMessage {
+		return json.RawMessage(`{"doc_id":"` + id + `","app_id":"` + app + `","event_id":"` + id + `","event_name":"tap","timestamp":"2026-11-25T10:00:00Z"}`)
+	}
+	letters := []eventdoc.DeadLetter{
+		{DocID: "a-fixed", AppID: "shop", Index: day, Document: valid("a-fixed", "shop")},
+		{DocID: "b-broken", AppID: "shop", Index: day, Document: json.RawMessage(`{"doc_id":"b-broken","app_id":"shop","bogus_field":1}`)},
+		{DocID: "c-present", AppID: "shop", Index: day, Document: valid("c-present", "shop")},
+		{DocID: "d-other-app", AppID: "news", Index: day, Document: valid("d-other-app", "news")},
+		{DocID: "e-expired", AppID: "shop", Index: old, Document: valid("e-expired", "shop")},
+	}
+	for i := range letters {
+		letters[i].Status, letters[i].ErrorType, letters[i].ErrorReason, letters[i].FailedAt = 400, "mapper_parsing_exception", "then", now.Add(-time.Hour)
+	}
+	idx := enrichos.NewBulkIndexer(c)
+	if err := idx.DeadLetter(ctx, eventdoc.DeadLetterIndex(prefix), letters); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := idx.Index(ctx, []document.Doc{{ID: "c-present", Index: day, Body: valid("c-present", "shop")}}); err != nil {
+		t.Fatal(err)
+	}
+	refresh := func() {
+		res, err := http.Post(osURL+"/"+prefix+"-*,"+eventdoc.DeadLetterIndex(prefix)+"/_refresh", "application/json", nil)
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("refresh: %v %v", res, err)
+		}
+		res.Body.Close()
+	}
+	refresh()
+	r := New(c, prefix, 30*24*time.Hour)
+	r.now, r.pageSize = func() time.Time { return now }, 2 // several pages
+
+	rep, err := r.Replay(ctx, Filter{AppID: "shop"}, true)
+	if err != nil || rep.Matched != 4 || rep.Expired != 1 || rep.Replayed != 0 {
+		t.Fatalf("dry run: %+v %v", rep, err)
+	}
+	rep, err = r.Replay(ctx, Filter{AppID: "shop"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Report{Matched: 4, Replayed: 1, AlreadyPresent: 1, StillRefused: 1, Expired: 1,
+		Reasons: map[string]int{"strict_dynamic_mapping_exception": 1}}
+	if g, _ := json.Marshal(rep); string(g) != string(must(json.Marshal(want))) {
+		t.Fatalf("replay: %s, want %s", g, must(json.Marshal(want)))
+	}
+	refresh()
+	var doc struct {
+		Source map[string]any `json:"_source"`
+	}
+	if code := get(t, osURL+"/"+day+"/_doc/a-fixed", &doc); code != 200 || doc.Source["event_name"] != "tap" {
+		t.Fatalf("a-fixed in %s: %d %v", day, code, doc.Source)
+	}
+	var left struct {
+		Hits struct {
+			Hits []struct {
+				ID     string              `json:"_id"`
+				Source eventdoc.DeadLetter `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	get(t, osURL+"/"+eventdoc.DeadLetterIndex(prefix)+"/_search?sort=doc_id:asc", &left)
+	var ids []string
+	for _, h := range left.Hits.Hits {
+		ids = append(ids, h.ID)
+		if h.ID == "b-broken" && (h.Source.ErrorType != "strict_dynamic_mapping_exception" || !h.Source.FailedAt.Equal(now) ||
+			!strings.Contains(h.Source.ErrorReason, "bogus_field")) {
+			t.Errorf("b-broken's dead letter not updated: %+v", h.Source)
+		}
+	}
+	if strings.Join(ids, ",") != "b-broken,d-other-app,e-expired" {
+		t.Fatalf("dead letters left: %v", ids)
+	}
+	var count struct {
+		Count int `json:"count"`
+	}
+	if get(t, osURL+"/"+day+"/_count", &count); count.Count != 2 {
+		t.Fatalf("%s holds %d documents, want 2 (a-fixed, c-present once)", day, count.Count)
+	}
+	rep, err = r.Replay(ctx, Filter{AppID: "shop"}, false)
+	if err != nil || rep.Replayed != 0 || rep.StillRefused != 1 || rep.Matched != 2 {
+		t.Fatalf("second replay: %+v %v", rep, err)
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
