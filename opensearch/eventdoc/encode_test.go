@@ -62,6 +62,28 @@ func FuzzAppendString(f *testing.F) {
 	})
 }
 
+// FuzzAppendRFC3339Nano: the fast path writes exactly what time.RFC3339Nano
+// does, for any instant, in UTC and in other zones.
+func FuzzAppendRFC3339Nano(f *testing.F) {
+	for _, c := range []struct {
+		sec  int64
+		nsec int64
+	}{{0, 0}, {1795600000, 123456789}, {1795600000, 100}, {1795600000, 500000000}, {-62135596800, 0}, {253402300799, 999999999}, {253402300800, 1}, {-62135596801, 7}} {
+		f.Add(c.sec, c.nsec, false)
+	}
+	f.Add(int64(1795600000), int64(1), true)
+	f.Fuzz(func(t *testing.T, sec, nsec int64, zoned bool) {
+		tm := time.Unix(sec, nsec).UTC()
+		if zoned {
+			tm = tm.In(time.FixedZone("x", 5400))
+		}
+		want := tm.AppendFormat(nil, time.RFC3339Nano)
+		if got := appendRFC3339Nano(nil, tm); string(got) != string(want) {
+			t.Fatalf("%d.%09d: got %s, want %s", sec, nsec, got, want)
+		}
+	})
+}
+
 func BenchmarkAppendJSON(b *testing.B) {
 	s := sample()
 	buf := make([]byte, 0, 2048)

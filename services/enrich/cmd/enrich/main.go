@@ -18,6 +18,11 @@ func main() {
 		Version:  version,
 		Load:     service.LoadConfig,
 		LogLevel: func(c service.Config) string { return c.LogLevel },
+		// Tens of MiB live (the batches in hand), every document built and
+		// sent once: collect less often, so the CPU goes to OpenSearch.
+		GCPercent: 400,
+		// …but collect harder past 512 MiB (override with GOMEMLIMIT).
+		MemoryLimit: 512 << 20,
 		Build: func(ctx context.Context, c service.Config, log *slog.Logger, tel *otelx.Telemetry) (runner.Service, error) {
 			return service.New(ctx, c, log, tel)
 		},
