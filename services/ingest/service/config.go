@@ -51,7 +51,7 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 			MaxAge:        r.Duration("EVENTS_STREAM_MAX_AGE", 7*24*time.Hour),
 			MaxBytes:      r.Int64("EVENTS_STREAM_MAX_BYTES", -1),
 			Replicas:      r.Int("EVENTS_STREAM_REPLICAS", 1),
-			Duplicates:    r.Duration("EVENTS_STREAM_DUPLICATE_WINDOW", 10*time.Minute),
+			Duplicates:    r.Duration("EVENTS_STREAM_DUPLICATE_WINDOW", 2*time.Minute),
 		},
 		PublishTimeout:        r.Duration("INGEST_PUBLISH_TIMEOUT", 2*time.Second),
 		MaxInFlightPublishes:  r.Int("INGEST_MAX_INFLIGHT_PUBLISHES", 1024),

@@ -23,7 +23,7 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{"defaults", map[string]string{"INGEST_WRITE_KEYS": "env-key-0123456789abc:app-ios"}, "", func(t *testing.T, c Config) {
 			if c.MaxBodyBytes != 1<<20 || c.MaxDecodedBytes != 8<<20 || c.MaxEvents != 1000 || c.MaxEventBytes != 32<<10 ||
-				c.MaxMetadataKeys != 100 || c.RateLimitPerSec != 0 || c.Stream.Duplicates.Minutes() != 10 {
+				c.MaxMetadataKeys != 100 || c.RateLimitPerSec != 0 || c.Stream.Duplicates.Minutes() != 2 {
 				t.Errorf("defaults %+v", c)
 			}
 		}},
