@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: measures the platform against its ceilings on this machine, in
-# one run. `scripts/bench.sh ingest` or `scripts/bench.sh pipeline` runs one part.
+# one run. `scripts/bench.sh ingest|stream|pipeline|query` runs one part.
 #
 # Part "ingest" — the front door:
 #   1. naive-ingest (tools/cmd/naive-ingest): Fiber, JSON into maps, protobuf,
@@ -307,12 +307,54 @@ print()
 PY
 }
 
+# Part "stream" — ingest's tail latency against the state of its stream, at
+# BENCH_STREAM_RATE requests/s (default 3000: 300k events/s, about half of
+# ingest's maximum here), open loop for 45-60 s on a fresh stream each time:
+# below its limits; at a 1 GiB byte cap (every store first drops the oldest
+# message); with a 15 s MaxAge (messages expire continuously, as a stream
+# under a retention age does in steady state).
+stream_part() {
+  local rate=${BENCH_STREAM_RATE:-3000} name env dur
+  for v in "below its limits|45s|" "at a 1 GiB byte cap|60s|EVENTS_STREAM_MAX_BYTES=1073741824" \
+    "expiring by age (MaxAge 15 s)|60s|EVENTS_STREAM_MAX_AGE=15s EVENTS_STREAM_DUPLICATE_WINDOW=10s"; do
+    IFS='|' read -r name dur env <<<"$v"
+    local tag; tag=$(echo "$name" | tr -cd 'a-z')
+    # shellcheck disable=SC2086
+    env $env NATS_URL=nats://127.0.0.1:14222 INGEST_HTTP_ADDR=127.0.0.1:18480 INGEST_GRPC_ADDR=127.0.0.1:19480 \
+      INGEST_WRITE_KEYS="$key:bench" EVENTS_STREAM="BENCH_ST_$tag" EVENTS_SUBJECT_PREFIX="bench.st.$tag" \
+      LOG_LEVEL=warn "$bin/ingest" >"$out/ingest-stream-$tag.log" 2>&1 &
+    local ip=$!
+    for _ in $(seq 1 40); do curl -fsS -o /dev/null http://127.0.0.1:18480/readyz 2>/dev/null && break; sleep 0.25; done
+    echo "bench: ingest at $rate requests/s, stream $name" >&2
+    "$bin/loadgen" -url http://127.0.0.1:18480/v1/track -key "$key" -batch "$BATCH" -duration "$dur" -warmup 3s \
+      -concurrency 64 -rate "$rate" -json "$out/stream-$tag.json" 2>/dev/null | sed 's/^/  /' >&2
+    kill -TERM "$ip"; wait "$ip" || true
+    echo "$name" >"$out/stream-$tag.name"
+  done
+  python3 - "$out" >>"$out/summary.md" <<'PY'
+import glob, json, os, sys
+out = sys.argv[1]
+print("## Ingest latency and the state of the stream")
+print()
+print("Open loop at the same rate on a fresh stream each time (scripts/bench.sh stream):")
+print()
+print("| stream | events/s | p50 ms | p90 ms | p99 ms | p99.9 ms |")
+print("|---|---|---|---|---|---|")
+for f in sorted(glob.glob(f"{out}/stream-*.json"), key=os.path.getmtime):
+    j = json.load(open(f)); l = j["latency_ms"]
+    name = open(f[:-5] + ".name").read().strip()
+    print(f"| {name} | {j['accepted_events_per_sec']:.0f} | {l['P50']:.2f} | {l['P90']:.2f} | {l['P99']:.2f} | {l['P999']:.2f} |")
+print()
+PY
+}
+
 case $PARTS in
   ingest) ingest_part ;;
   pipeline) pipeline_part ;;
   query) query_part ;;
-  all) ingest_part; pipeline_part; query_part ;;
-  *) echo "usage: $0 [ingest|pipeline|query|all]" >&2; exit 2 ;;
+  stream) stream_part ;;
+  all) ingest_part; stream_part; pipeline_part; query_part ;;
+  *) echo "usage: $0 [ingest|stream|pipeline|query|all]" >&2; exit 2 ;;
 esac
 cat "$out/summary.md"
 echo "bench: results in $out" >&2
