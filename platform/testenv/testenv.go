@@ -11,6 +11,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -103,4 +105,25 @@ func DeleteIndexData(t testing.TB, url, prefix string) {
 			}
 		}
 	})
+}
+
+// GetJSON GETs url and, on 200, decodes the body into v (when not nil). It
+// returns the status code; a transport or decoding error fails the test.
+func GetJSON(t testing.TB, url string, v any) int {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != nil && res.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatalf("decode %s: %v", url, err)
+		}
+	}
+	return res.StatusCode
 }

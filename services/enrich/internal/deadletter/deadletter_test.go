@@ -3,7 +3,6 @@ package deadletter
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,22 +14,6 @@ import (
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
 	enrichos "github.com/evtrack/telemetry/services/enrich/internal/opensearch"
 )
-
-func get(t *testing.T, url string, v any) int {
-	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if v != nil && res.StatusCode == 200 {
-		if err := json.Unmarshal(b, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return res.StatusCode
-}
 
 // TestReplay, against a real OpenSearch with the real templates: a dry run
 // changes nothing; a replay writes the documents that are valid now under
@@ -99,7 +82,7 @@ func TestReplay(t *testing.T) {
 	var doc struct {
 		Source map[string]any `json:"_source"`
 	}
-	if code := get(t, osURL+"/"+day+"/_doc/a-fixed", &doc); code != 200 || doc.Source["event_name"] != "tap" {
+	if code := testenv.GetJSON(t, osURL+"/"+day+"/_doc/a-fixed", &doc); code != 200 || doc.Source["event_name"] != "tap" {
 		t.Fatalf("a-fixed in %s: %d %v", day, code, doc.Source)
 	}
 	var left struct {
@@ -110,7 +93,7 @@ func TestReplay(t *testing.T) {
 			} `json:"hits"`
 		} `json:"hits"`
 	}
-	get(t, osURL+"/"+eventdoc.DeadLetterIndex(prefix)+"/_search?sort=doc_id:asc", &left)
+	testenv.GetJSON(t, osURL+"/"+eventdoc.DeadLetterIndex(prefix)+"/_search?sort=doc_id:asc", &left)
 	var ids []string
 	for _, h := range left.Hits.Hits {
 		ids = append(ids, h.ID)
@@ -125,7 +108,7 @@ func TestReplay(t *testing.T) {
 	var count struct {
 		Count int `json:"count"`
 	}
-	if get(t, osURL+"/"+day+"/_count", &count); count.Count != 2 {
+	if testenv.GetJSON(t, osURL+"/"+day+"/_count", &count); count.Count != 2 {
 		t.Fatalf("%s holds %d documents, want 2 (a-fixed, c-present once)", day, count.Count)
 	}
 	rep, err = r.Replay(ctx, Filter{AppID: "shop"}, false)

@@ -16,22 +16,6 @@ import (
 	"github.com/evtrack/telemetry/platform/testenv"
 )
 
-func getJSON(t *testing.T, url string, v any) int {
-	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if v != nil && res.StatusCode == 200 {
-		if err := json.Unmarshal(b, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return res.StatusCode
-}
-
 func deleteAll(t *testing.T, osURL string, paths ...string) {
 	t.Cleanup(func() {
 		for _, p := range paths {
@@ -58,14 +42,14 @@ func TestApplyTemplatesIsIdempotent(t *testing.T) {
 		if err := ApplyTemplates(context.Background(), c, prefix); err != nil {
 			t.Fatalf("apply #%d: %v", i+1, err)
 		}
-		if code := getJSON(t, osURL+"/_index_template/"+prefix, into); code != 200 {
+		if code := testenv.GetJSON(t, osURL+"/_index_template/"+prefix, into); code != 200 {
 			t.Fatalf("template missing after apply #%d: %d", i+1, code)
 		}
 	}
 	if !jsonEqual(first, second) {
 		t.Fatalf("template changed on re-apply:\n%v\n%v", first, second)
 	}
-	if code := getJSON(t, osURL+"/_index_template/deadletter-"+prefix, nil); code != 200 {
+	if code := testenv.GetJSON(t, osURL+"/_index_template/deadletter-"+prefix, nil); code != 200 {
 		t.Fatalf("dead-letter template missing: %d", code)
 	}
 	req, _ := http.NewRequest(http.MethodPut, osURL+"/"+prefix+"-2026.01.01", nil)
@@ -80,7 +64,7 @@ func TestApplyTemplatesIsIdempotent(t *testing.T) {
 			Properties map[string]any `json:"properties"`
 		} `json:"mappings"`
 	}
-	getJSON(t, osURL+"/"+prefix+"-2026.01.01/_mapping", &mapping)
+	testenv.GetJSON(t, osURL+"/"+prefix+"-2026.01.01/_mapping", &mapping)
 	m := mapping[prefix+"-2026.01.01"].Mappings
 	if m.Dynamic != "strict" || m.Properties["metadata"] == nil {
 		t.Fatalf("new index did not get the template: %+v", m)
@@ -164,7 +148,7 @@ func TestRetentionWithoutISM(t *testing.T) {
 		t.Fatalf("deleted %v", deleted)
 	}
 	for _, n := range names[2:] {
-		if code := getJSON(t, osURL+"/"+n, nil); code != 200 {
+		if code := testenv.GetJSON(t, osURL+"/"+n, nil); code != 200 {
 			t.Errorf("%s was deleted (%d)", n, code)
 		}
 	}
@@ -201,7 +185,7 @@ func TestCompactClosedDays(t *testing.T) {
 	}
 	segments := func(index string) int {
 		var rows []map[string]any
-		if code := getJSON(t, osURL+"/_cat/segments/"+index+"?format=json", &rows); code != 200 {
+		if code := testenv.GetJSON(t, osURL+"/_cat/segments/"+index+"?format=json", &rows); code != 200 {
 			t.Fatalf("segments of %s: %d", index, code)
 		}
 		return len(rows)
@@ -230,7 +214,7 @@ func TestCompactClosedDays(t *testing.T) {
 	var count struct {
 		Count int `json:"count"`
 	}
-	if getJSON(t, osURL+"/"+past+"/_count", &count); count.Count != 100 {
+	if testenv.GetJSON(t, osURL+"/"+past+"/_count", &count); count.Count != 100 {
 		t.Errorf("%s holds %d documents after the merge, want 100", past, count.Count)
 	}
 	if again, err := CompactClosedDays(context.Background(), c, prefix, time.Hour, now); err != nil || len(again) != 0 {

@@ -2,7 +2,6 @@ package opensearch
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -55,21 +54,13 @@ func (s shardSegments) needsCompaction() bool {
 // before now and which have a primary shard that needsCompaction, oldest
 // first.
 func Uncompacted(ctx context.Context, c *opensearch.Client, prefix string, after time.Duration, now time.Time) ([]string, error) {
-	path := "/_cat/segments/" + eventdoc.Pattern(prefix) + "?format=json&h=index,shard,prirep,docs.count"
-	status, body, err := do(ctx, c, http.MethodGet, path, nil)
-	if err != nil {
-		return nil, fmt.Errorf("list segments: %w", err)
-	}
-	if status != http.StatusOK {
-		return nil, fmt.Errorf("list segments: status %d: %.200s", status, body)
-	}
 	var rows []struct {
 		Index  string `json:"index"`
 		Shard  string `json:"shard"`
 		Prirep string `json:"prirep"`
 		Docs   string `json:"docs.count"`
 	}
-	if err := json.Unmarshal(body, &rows); err != nil {
+	if err := getJSON(ctx, c, "/_cat/segments/"+eventdoc.Pattern(prefix)+"?format=json&h=index,shard,prirep,docs.count", &rows); err != nil {
 		return nil, fmt.Errorf("list segments: %w", err)
 	}
 	shards := map[[2]string]shardSegments{}

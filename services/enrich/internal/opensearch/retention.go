@@ -116,17 +116,10 @@ func noHandler(status int, body []byte) bool {
 // on clusters without ISM; deleting is idempotent, so several enrich
 // instances may run it.
 func DeleteExpired(ctx context.Context, c *opensearch.Client, prefix string, retention time.Duration, now time.Time) ([]string, error) {
-	status, body, err := do(ctx, c, http.MethodGet, "/_cat/indices/"+eventdoc.Pattern(prefix)+"?format=json&h=index&expand_wildcards=open,closed", nil)
-	if err != nil {
-		return nil, fmt.Errorf("list indices: %w", err)
-	}
-	if status != http.StatusOK {
-		return nil, fmt.Errorf("list indices: status %d: %.200s", status, body)
-	}
 	var rows []struct {
 		Index string `json:"index"`
 	}
-	if err := json.Unmarshal(body, &rows); err != nil {
+	if err := getJSON(ctx, c, "/_cat/indices/"+eventdoc.Pattern(prefix)+"?format=json&h=index&expand_wildcards=open,closed", &rows); err != nil {
 		return nil, fmt.Errorf("list indices: %w", err)
 	}
 	cutoff := now.UTC().Add(-retention)
@@ -139,7 +132,7 @@ func DeleteExpired(ctx context.Context, c *opensearch.Client, prefix string, ret
 	if len(expired) == 0 {
 		return nil, nil
 	}
-	status, body, err = do(ctx, c, http.MethodDelete, "/"+strings.Join(expired, ","), nil)
+	status, body, err := do(ctx, c, http.MethodDelete, "/"+strings.Join(expired, ","), nil)
 	if err != nil {
 		return nil, fmt.Errorf("delete %v: %w", expired, err)
 	}
@@ -147,6 +140,18 @@ func DeleteExpired(ctx context.Context, c *opensearch.Client, prefix string, ret
 		return nil, fmt.Errorf("delete %v: status %d: %.200s", expired, status, body)
 	}
 	return expired, nil
+}
+
+// getJSON GETs path and decodes a 200 answer into v.
+func getJSON(ctx context.Context, c *opensearch.Client, path string, v any) error {
+	status, body, err := do(ctx, c, http.MethodGet, path, nil)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("status %d: %.200s", status, body)
+	}
+	return json.Unmarshal(body, v)
 }
 
 // do performs a raw request (for APIs the typed client does not cover).
