@@ -29,7 +29,7 @@
 # deleted afterwards so that the data set stays the same from run to run).
 #
 # Results: .cache/bench/<time>/*.json and summary.md.
-# Bounded: about 10 minutes, plus about 5 the first time the query data set
+# Bounded: about 16 minutes, plus about 5 the first time the query data set
 # is built. Traffic goes to 127.0.0.1 only.
 # BENCH_NATS_SYNC=always makes JetStream fsync every write (see README).
 set -euo pipefail
@@ -66,9 +66,18 @@ http_port: 18222
 max_payload: 8MB
 jetstream { store_dir: "$out/nats-data"${BENCH_NATS_SYNC:+, sync_interval: $BENCH_NATS_SYNC} }
 CONF
-"$bin/nats-server" -c "$out/nats.conf" >"$out/nats.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 40); do curl -fsS -o /dev/null http://127.0.0.1:18222/healthz 2>/dev/null && break; sleep 0.25; done
+broker_pid=
+start_broker() { # (re)starts the broker with an empty store
+  if [[ -n $broker_pid ]]; then
+    kill -TERM "$broker_pid"; wait "$broker_pid" 2>/dev/null || true
+    rm -rf "$out/nats-data"
+  fi
+  "$bin/nats-server" -c "$out/nats.conf" >>"$out/nats.log" 2>&1 &
+  broker_pid=$!
+  pids+=("$broker_pid")
+  for _ in $(seq 1 40); do curl -fsS -o /dev/null http://127.0.0.1:18222/healthz 2>/dev/null && break; sleep 0.25; done
+}
+start_broker
 
 lg() { # name url extra-args...
   local name=$1 url=$2; shift 2
@@ -80,17 +89,31 @@ val() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))$2)" "$ou
 key=bench-write-key-0123456789
 : >"$out/summary.md"
 
+doors=()
+start_doors() { # the naive front door and ingest, on the current broker
+  NATS_URL=nats://127.0.0.1:14222 NAIVE_HTTP_ADDR=127.0.0.1:18190 "$bin/naive-ingest" >>"$out/naive.log" 2>&1 &
+  doors=($!)
+  NATS_URL=nats://127.0.0.1:14222 INGEST_HTTP_ADDR=127.0.0.1:18180 INGEST_GRPC_ADDR=127.0.0.1:19191 \
+    INGEST_WRITE_KEYS="$key:bench" EVENTS_STREAM=BENCH EVENTS_SUBJECT_PREFIX=bench.events \
+    EVENTS_STREAM_MAX_BYTES=$((6 << 30)) LOG_LEVEL=warn "$bin/ingest" >>"$out/ingest.log" 2>&1 &
+  doors+=($!)
+  pids+=("${doors[@]}")
+  for _ in $(seq 1 40); do curl -fsS -o /dev/null http://127.0.0.1:18180/readyz 2>/dev/null && break; sleep 0.25; done
+  for _ in $(seq 1 40); do curl -s -o /dev/null http://127.0.0.1:18190/ 2>/dev/null && break; sleep 0.25; done # any answer
+  sleep 1
+}
+# Each latency point starts from an empty broker: right after the maximum
+# rounds the stream holds gigabytes and the broker is still discarding and
+# expiring what they wrote, which would be measured instead of the load.
+fresh_doors() {
+  kill -TERM "${doors[@]}" 2>/dev/null || true
+  wait "${doors[@]}" 2>/dev/null || true
+  start_broker
+  start_doors
+}
+
 ingest_part() {
-NATS_URL=nats://127.0.0.1:14222 NAIVE_HTTP_ADDR=127.0.0.1:18190 "$bin/naive-ingest" >"$out/naive.log" 2>&1 &
-pids+=($!)
-NATS_URL=nats://127.0.0.1:14222 INGEST_HTTP_ADDR=127.0.0.1:18180 INGEST_GRPC_ADDR=127.0.0.1:19191 \
-  INGEST_WRITE_KEYS="$key:bench" EVENTS_STREAM=BENCH EVENTS_SUBJECT_PREFIX=bench.events \
-  EVENTS_STREAM_MAX_BYTES=$((6 << 30)) LOG_LEVEL=warn "$bin/ingest" >"$out/ingest.log" 2>&1 &
-pids+=($!)
-for u in http://127.0.0.1:18180/readyz; do
-  for _ in $(seq 1 40); do curl -fsS -o /dev/null "$u" 2>/dev/null && break; sleep 0.25; done
-done
-sleep 1
+start_doors
 
 for r in $(seq 1 "$ROUNDS"); do
   lg "naive-max-$r" http://127.0.0.1:18190/v1/track -concurrency "$CONC"
@@ -111,13 +134,17 @@ js_ceiling=$(python3 -c "import json; j=json.load(open('$out/js-ceiling.json'));
 ingest_rps=$(python3 -c "print($ingest / $BATCH)")
 for pct in 25 50 75; do
   rate=$(python3 -c "print(round($ingest_rps * $pct / 100))")
+  fresh_doors
   lg "ingest-open-$pct" http://127.0.0.1:18180/v1/track -concurrency 64 -rate "$rate"
 done
 naive_rps=$(python3 -c "print($naive / $BATCH)")
 for pct in 25 50 75; do
   rate=$(python3 -c "print(round($naive_rps * $pct / 100))")
+  fresh_doors
   lg "naive-open-$pct" http://127.0.0.1:18190/v1/track -concurrency 64 -rate "$rate"
 done
+kill -TERM "${doors[@]}" 2>/dev/null || true
+wait "${doors[@]}" 2>/dev/null || true
 "$bin/benchplot" -dir "$out" -out "$out/ingest-latency.png" >/dev/null
 
 {
@@ -309,7 +336,7 @@ PY
 
 # Part "stream" — ingest's tail latency against the state of its stream, at
 # BENCH_STREAM_RATE requests/s (default 3000: 300k events/s, about half of
-# ingest's maximum here), open loop for 45-60 s on a fresh stream each time:
+# ingest's maximum here), open loop for 45-60 s on an empty broker each time:
 # below its limits; at a 1 GiB byte cap (every store first drops the oldest
 # message); with a 15 s MaxAge (messages expire continuously, as a stream
 # under a retention age does in steady state).
@@ -318,6 +345,7 @@ stream_part() {
   for v in "below its limits|45s|" "at a 1 GiB byte cap|60s|EVENTS_STREAM_MAX_BYTES=1073741824" \
     "expiring by age (MaxAge 15 s)|60s|EVENTS_STREAM_MAX_AGE=15s EVENTS_STREAM_DUPLICATE_WINDOW=10s"; do
     IFS='|' read -r name dur env <<<"$v"
+    start_broker
     local tag; tag=$(echo "$name" | tr -cd 'a-z')
     # shellcheck disable=SC2086
     env $env NATS_URL=nats://127.0.0.1:14222 INGEST_HTTP_ADDR=127.0.0.1:18480 INGEST_GRPC_ADDR=127.0.0.1:19480 \
@@ -336,7 +364,7 @@ import glob, json, os, sys
 out = sys.argv[1]
 print("## Ingest latency and the state of the stream")
 print()
-print("Open loop at the same rate on a fresh stream each time (scripts/bench.sh stream):")
+print("Open loop at the same rate, an empty broker each time (scripts/bench.sh stream):")
 print()
 print("| stream | events/s | p50 ms | p90 ms | p99 ms | p99.9 ms |")
 print("|---|---|---|---|---|---|")
@@ -378,10 +406,10 @@ if [[ -n ${BENCH_WRITE:-} ]]; then
       echo "![ingest latency against load](docs/benchmarks/ingest-latency.png)"
     fi
     echo
-    echo "Reproduce: \`make bench\` (all parts, about 10 minutes, more the first time the"
-    echo "query data set is built), or \`bash scripts/bench.sh ingest|pipeline|query\`."
+    echo "Reproduce: \`make bench\` (all parts, about 16 minutes, more the first time the"
+    echo "query data set is built), or \`bash scripts/bench.sh ingest|stream|pipeline|query\`."
     echo "Tunables: BENCH_DURATION, BENCH_CONCURRENCY, BENCH_ROUNDS, BENCH_ENRICH_EVENTS,"
-    echo "BENCH_QUERY_EVENTS, BENCH_QUERY_USERS, BENCH_NATS_SYNC=always."
+    echo "BENCH_QUERY_EVENTS, BENCH_QUERY_USERS, BENCH_STREAM_RATE, BENCH_NATS_SYNC=always."
   } >BENCHMARKS.md
   echo "bench: wrote BENCHMARKS.md" >&2
 fi
