@@ -71,6 +71,7 @@ start_broker() { # (re)starts the broker with an empty store
   if [[ -n $broker_pid ]]; then
     kill -TERM "$broker_pid"; wait "$broker_pid" 2>/dev/null || true
     rm -rf "$out/nats-data"
+    sync; sleep 2 # let the disk settle after dropping gigabytes
   fi
   "$bin/nats-server" -c "$out/nats.conf" >>"$out/nats.log" 2>&1 &
   broker_pid=$!
