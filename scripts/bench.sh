@@ -66,6 +66,19 @@ http_port: 18222
 max_payload: 8MB
 jetstream { store_dir: "$out/nats-data"${BENCH_NATS_SYNC:+, sync_interval: $BENCH_NATS_SYNC} }
 CONF
+# wait_up URL...: until each answers 2xx (10 s at most each); a URL written
+# any:URL only has to answer at all (the naive door has no health endpoint).
+wait_up() {
+  local u
+  for u in "$@"; do
+    for _ in $(seq 1 40); do
+      if [[ $u == any:* ]]; then curl -s -o /dev/null "${u#any:}" 2>/dev/null && break
+      else curl -fsS -o /dev/null "$u" 2>/dev/null && break; fi
+      sleep 0.25
+    done
+  done
+}
+
 broker_pid=
 start_broker() { # (re)starts the broker with an empty store
   if [[ -n $broker_pid ]]; then
@@ -76,7 +89,7 @@ start_broker() { # (re)starts the broker with an empty store
   "$bin/nats-server" -c "$out/nats.conf" >>"$out/nats.log" 2>&1 &
   broker_pid=$!
   pids+=("$broker_pid")
-  for _ in $(seq 1 40); do curl -fsS -o /dev/null http://127.0.0.1:18222/healthz 2>/dev/null && break; sleep 0.25; done
+  wait_up http://127.0.0.1:18222/healthz
 }
 start_broker
 
@@ -99,8 +112,7 @@ start_doors() { # the naive front door and ingest, on the current broker
     EVENTS_STREAM_MAX_BYTES=$((6 << 30)) LOG_LEVEL=warn "$bin/ingest" >>"$out/ingest.log" 2>&1 &
   doors+=($!)
   pids+=("${doors[@]}")
-  for _ in $(seq 1 40); do curl -fsS -o /dev/null http://127.0.0.1:18180/readyz 2>/dev/null && break; sleep 0.25; done
-  for _ in $(seq 1 40); do curl -s -o /dev/null http://127.0.0.1:18190/ 2>/dev/null && break; sleep 0.25; done # any answer
+  wait_up http://127.0.0.1:18180/readyz any:http://127.0.0.1:18190/
   sleep 1
 }
 # Each latency point starts from an empty broker: right after the maximum
@@ -199,11 +211,11 @@ pipeline_part() {
   NATS_URL=nats://127.0.0.1:14222 INGEST_HTTP_ADDR=127.0.0.1:18280 INGEST_GRPC_ADDR=127.0.0.1:19280 INGEST_WRITE_KEYS="$key:bench" \
     EVENTS_STREAM=BENCH_E2E EVENTS_SUBJECT_PREFIX=bench.e2e LOG_LEVEL=warn "$bin/ingest" >"$out/ingest-e2e.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 1 40); do curl -fsS -o /dev/null http://127.0.0.1:18280/readyz 2>/dev/null && break; sleep 0.25; done
+  wait_up http://127.0.0.1:18280/readyz
   NATS_URL=nats://127.0.0.1:14222 OPENSEARCH_URL="$os" EVENTS_STREAM=BENCH_E2E EVENTS_SUBJECT_PREFIX=bench.e2e \
     EVENTS_INDEX_PREFIX="$p-s" ENRICH_HTTP_ADDR=127.0.0.1:18282 ENRICH_RETENTION=0 LOG_LEVEL=warn "$bin/enrich" >"$out/enrich-e2e.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 1 40); do curl -fsS -o /dev/null http://127.0.0.1:18282/readyz 2>/dev/null && break; sleep 0.25; done
+  wait_up http://127.0.0.1:18282/readyz
   drained() { # wait (up to 90 s) until enrich has nothing pending or unacked
     local m=http://127.0.0.1:18282/metrics p a
     for _ in $(seq 1 90); do
@@ -295,7 +307,7 @@ query_part() {
   OPENSEARCH_URL="$os" EVENTS_INDEX_PREFIX="$p" QUERY_TOKENS="$token:*" QUERY_GRPC_ADDR=127.0.0.1:19083 QUERY_HTTP_ADDR=127.0.0.1:18083 \
     LOG_LEVEL=warn "$bin/query" >"$out/query.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 1 40); do curl -fsS -o /dev/null http://127.0.0.1:18083/readyz 2>/dev/null && break; sleep 0.25; done
+  wait_up http://127.0.0.1:18083/readyz
   echo "bench: first pages, idle" >&2
   "$bin/querygen" -url http://127.0.0.1:18083 -token "$token" -users "$users" -rate 50 -duration 30s -json "$out/query-idle.json" | sed 's/^/  /' >&2
 
@@ -307,9 +319,7 @@ query_part() {
     EVENTS_INDEX_PREFIX="$p" ENRICH_HTTP_ADDR=127.0.0.1:18383 ENRICH_RETENTION=0 LOG_LEVEL=warn "$bin/enrich" >"$out/enrich-q.log" 2>&1 &
   writers+=($!)
   pids+=("${writers[@]}")
-  for u in http://127.0.0.1:18380/readyz http://127.0.0.1:18383/readyz; do
-    for _ in $(seq 1 40); do curl -fsS -o /dev/null "$u" 2>/dev/null && break; sleep 0.25; done
-  done
+  wait_up http://127.0.0.1:18380/readyz http://127.0.0.1:18383/readyz
   "$bin/loadgen" -url http://127.0.0.1:18380/v1/track -key "$key" -rate 100 -concurrency 16 -duration 45s -warmup 5s \
     -users "$users" -json "$out/query-ingest.json" >/dev/null 2>&1 &
   local lg=$!
@@ -353,10 +363,8 @@ stream_part() {
       INGEST_WRITE_KEYS="$key:bench" EVENTS_STREAM="BENCH_ST_$tag" EVENTS_SUBJECT_PREFIX="bench.st.$tag" \
       LOG_LEVEL=warn "$bin/ingest" >"$out/ingest-stream-$tag.log" 2>&1 &
     local ip=$!
-    for _ in $(seq 1 40); do curl -fsS -o /dev/null http://127.0.0.1:18480/readyz 2>/dev/null && break; sleep 0.25; done
-    echo "bench: ingest at $rate requests/s, stream $name" >&2
-    "$bin/loadgen" -url http://127.0.0.1:18480/v1/track -key "$key" -batch "$BATCH" -duration "$dur" -warmup 3s \
-      -concurrency 64 -rate "$rate" -json "$out/stream-$tag.json" 2>/dev/null | sed 's/^/  /' >&2
+    wait_up http://127.0.0.1:18480/readyz
+    lg "stream-$tag" http://127.0.0.1:18480/v1/track -concurrency 64 -rate "$rate" -duration "$dur"
     kill -TERM "$ip"; wait "$ip" || true
     echo "$name" >"$out/stream-$tag.name"
   done

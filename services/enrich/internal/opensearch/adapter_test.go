@@ -159,7 +159,8 @@ func TestRetentionWithoutISM(t *testing.T) {
 
 // TestCompactClosedDays: the index of a past day written in several
 // refreshes is merged into one segment with every document kept; today's
-// index (still written) and a past day merged before are left alone.
+// index (still written) and a day within the grace period are left alone,
+// and a merged index is not merged again.
 func TestCompactClosedDays(t *testing.T) {
 	osURL := testenv.OpenSearchURL(t)
 	prefix := testenv.Name(t, "cmp")
@@ -167,7 +168,7 @@ func TestCompactClosedDays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deleteAll(t, osURL, "/"+prefix+"-*")
+	testenv.DeleteIndexData(t, osURL, prefix)
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	past, today := prefix+"-2026.11.25", prefix+"-2026.11.26"
 	for _, index := range []string{past, today} {
