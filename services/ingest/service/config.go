@@ -30,6 +30,9 @@ type Config struct {
 	MaxConcurrentRequests int
 	MaxConnections        int
 	ReadTimeout           time.Duration
+	IdleTimeout           time.Duration
+	MaxHeaderBytes        int
+	GRPCMaxMessageBytes   int
 	TrustedProxies        []string
 	RateLimitPerSec       float64
 	RateLimitBurst        int
@@ -64,6 +67,9 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 		MaxConcurrentRequests: r.Int("INGEST_MAX_CONCURRENT_REQUESTS", 1024),
 		MaxConnections:        r.Int("INGEST_MAX_CONNECTIONS", 16384),
 		ReadTimeout:           r.Duration("INGEST_READ_TIMEOUT", 30*time.Second),
+		IdleTimeout:           r.Duration("INGEST_IDLE_TIMEOUT", 2*time.Minute),
+		MaxHeaderBytes:        r.Int("INGEST_MAX_HEADER_BYTES", 8<<10),
+		GRPCMaxMessageBytes:   r.Int("INGEST_GRPC_MAX_MESSAGE_BYTES", 4<<20),
 		TrustedProxies:        r.List("INGEST_TRUSTED_PROXIES"),
 		RateLimitPerSec:       r.Float("INGEST_RATE_LIMIT_EVENTS_PER_SEC", 0),
 		RetryAfter:            r.Duration("INGEST_RETRY_AFTER", 2*time.Second),
@@ -93,14 +99,15 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	if c.Stream.Duplicates <= 0 || c.Stream.Duplicates > c.Stream.MaxAge {
 		r.Failf("EVENTS_STREAM_DUPLICATE_WINDOW: must be positive and at most EVENTS_STREAM_MAX_AGE")
 	}
-	if c.PublishTimeout <= 0 || c.ReadTimeout <= 0 {
-		r.Failf("INGEST_PUBLISH_TIMEOUT and INGEST_READ_TIMEOUT must be positive")
+	if c.PublishTimeout <= 0 || c.ReadTimeout <= 0 || c.IdleTimeout <= 0 {
+		r.Failf("INGEST_PUBLISH_TIMEOUT, INGEST_READ_TIMEOUT and INGEST_IDLE_TIMEOUT must be positive")
 	}
 	for name, v := range map[string]int64{
 		"INGEST_MAX_BODY_BYTES": int64(c.MaxBodyBytes), "INGEST_MAX_DECODED_BYTES": c.MaxDecodedBytes,
 		"INGEST_DECODE_BUDGET_BYTES": c.DecodeBudgetBytes, "INGEST_MAX_EVENTS": int64(c.MaxEvents),
 		"INGEST_MAX_EVENT_BYTES": int64(c.MaxEventBytes), "INGEST_MAX_CONCURRENT_REQUESTS": int64(c.MaxConcurrentRequests),
 		"INGEST_MAX_INFLIGHT_PUBLISHES": int64(c.MaxInFlightPublishes), "INGEST_MAX_CONNECTIONS": int64(c.MaxConnections),
+		"INGEST_MAX_HEADER_BYTES": int64(c.MaxHeaderBytes), "INGEST_GRPC_MAX_MESSAGE_BYTES": int64(c.GRPCMaxMessageBytes),
 	} {
 		if v <= 0 {
 			r.Failf("%s: must be positive", name)
@@ -108,6 +115,9 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	}
 	if c.MaxDecodedBytes < int64(c.MaxBodyBytes) || c.DecodeBudgetBytes < c.MaxDecodedBytes {
 		r.Failf("want INGEST_MAX_BODY_BYTES <= INGEST_MAX_DECODED_BYTES <= INGEST_DECODE_BUDGET_BYTES")
+	}
+	if int64(c.GRPCMaxMessageBytes) > c.MaxDecodedBytes {
+		r.Failf("INGEST_GRPC_MAX_MESSAGE_BYTES (%d) must be at most INGEST_MAX_DECODED_BYTES (%d)", c.GRPCMaxMessageBytes, c.MaxDecodedBytes)
 	}
 	if c.MaxMetadataKeys < 0 || c.RateLimitPerSec < 0 {
 		r.Failf("INGEST_MAX_METADATA_KEYS and INGEST_RATE_LIMIT_EVENTS_PER_SEC must not be negative")

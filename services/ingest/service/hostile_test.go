@@ -22,7 +22,7 @@ func TestHostileInput(t *testing.T) {
 		t.Fatalf("bomb is %d bytes; the test wants it under the 1 MiB wire limit", len(bomb))
 	}
 	// Over the wire limit after decompression only: 9 MiB of valid JSON.
-	bigJSON := gz(t, []byte(`[`+strings.Repeat(`{"event_id":"x","user_id":"u","event_name":"e","client_timestamp":"2026-11-26T10:00:00Z"},`, 9<<20/90)+event("last")+`]`))
+	bigJSON := gz(t, []byte(`[`+strings.Repeat(`{"event_id":"x","user_id":"u","event_name":"e","client_timestamp":"2026-11-26T10:00:00Z","message":"`+strings.Repeat("m", 10<<10)+`"},`, 900)+event("last")+`]`))
 	tests := []struct {
 		name       string
 		req        request

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 	grpchealth "google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/evtrack/telemetry/platform/health"
@@ -72,22 +73,30 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		Timeout: cfg.PublishTimeout, MaxInFlight: cfg.MaxInFlightPublishes, Metrics: m,
 		Tracer: tel.TracerProvider, Propagator: tel.Propagator,
 	})
+	limits := track.Limits{MaxEvents: cfg.MaxEvents, MaxMetadataKeys: cfg.MaxMetadataKeys, MaxEventBytes: cfg.MaxEventBytes}
 	tracker := track.NewTracker(pub, track.Options{
-		Limits:     track.Limits{MaxEvents: cfg.MaxEvents, MaxMetadataKeys: cfg.MaxMetadataKeys, MaxEventBytes: cfg.MaxEventBytes},
+		Limits:     limits,
 		RateLimit:  track.NewRateLimiter(cfg.RateLimitPerSec, cfg.RateLimitBurst),
 		RetryAfter: cfg.RetryAfter,
 		Metrics:    m,
 	})
 	gate := track.NewGate(cfg.MaxConcurrentRequests)
+	// One memory budget for every body being inflated and decoded, whichever
+	// edge it came through.
+	budget := track.NewBudget(cfg.DecodeBudgetBytes)
+	decoder := track.NewDecoder(limits, budget)
 
 	checker := health.NewChecker(cfg.PublishTimeout)
 	checker.Add("nats", natsx.Ready(nc))
 	app, err := ingesthttp.NewApp(cfg.WriteKeys, tracker, checker, log, ingesthttp.Options{
 		MaxBodyBytes:    cfg.MaxBodyBytes,
 		MaxDecodedBytes: cfg.MaxDecodedBytes,
-		DecodeBudget:    cfg.DecodeBudgetBytes,
+		Budget:          budget,
+		Decoder:         decoder,
 		MaxConnections:  cfg.MaxConnections,
 		ReadTimeout:     cfg.ReadTimeout,
+		IdleTimeout:     cfg.IdleTimeout,
+		MaxHeaderBytes:  cfg.MaxHeaderBytes,
 		TrustedProxies:  cfg.TrustedProxies,
 		RetryAfter:      cfg.RetryAfter,
 		Gate:            gate,
@@ -100,12 +109,26 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		return nil, err
 	}
 
+	ingest := ingestgrpc.NewServer(cfg.WriteKeys, tracker, log, ingestgrpc.Options{
+		Gate: gate, Budget: budget, Decoder: decoder, MaxMessage: cfg.GRPCMaxMessageBytes,
+		RetryAfter: cfg.RetryAfter, Metrics: m,
+	})
 	gs := grpc.NewServer(
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tel.TracerProvider), otelgrpc.WithPropagators(tel.Propagator))),
-		grpc.MaxRecvMsgSize(int(cfg.MaxDecodedBytes)),
+		// The write key is checked on the headers, before any message is read.
+		grpc.InTapHandle(ingest.Authenticate),
+		grpc.ForceServerCodecV2(ingestgrpc.NewCodec()),
+		// Also bounds what gRPC inflates a compressed message to.
+		grpc.MaxRecvMsgSize(cfg.GRPCMaxMessageBytes),
+		grpc.MaxHeaderListSize(uint32(cfg.MaxHeaderBytes)),
 		grpc.MaxConcurrentStreams(uint32(cfg.MaxConcurrentRequests)),
+		grpc.ConnectionTimeout(cfg.ReadTimeout),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle: cfg.IdleTimeout, Time: time.Minute, Timeout: 20 * time.Second,
+		}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: false}),
 	)
-	ingestgrpc.Register(gs, ingestgrpc.NewServer(cfg.WriteKeys, tracker, gate, cfg.RetryAfter, m, log))
+	ingestgrpc.Register(gs, ingest)
 	hs := grpchealth.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)

@@ -2,6 +2,7 @@
 package auth
 
 import (
+	"encoding/base64"
 	"fmt"
 	"strings"
 
@@ -46,3 +47,39 @@ func (w *WriteKeys) AppID(key string) (string, bool) { return w.set.Lookup(key) 
 
 // Len is the number of configured keys.
 func (w *WriteKeys) Len() int { return w.set.Len() }
+
+// FromAuthorization extracts the key from an Authorization header value:
+// "Bearer <key>", or "Basic base64(<key>:)" (the key as user name and an
+// empty password, as Segment-style SDKs send it).
+func FromAuthorization(header string) (string, bool) {
+	scheme, rest, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok {
+		return "", false
+	}
+	rest = strings.TrimSpace(rest)
+	switch {
+	case strings.EqualFold(scheme, "Bearer"):
+		return rest, rest != ""
+	case strings.EqualFold(scheme, "Basic"):
+		raw, err := base64.StdEncoding.DecodeString(rest)
+		if err != nil {
+			return "", false
+		}
+		user, pass, ok := strings.Cut(string(raw), ":")
+		if !ok || pass != "" || user == "" {
+			return "", false
+		}
+		return user, true
+	default:
+		return "", false
+	}
+}
+
+// Authenticate returns the app of the key in an Authorization header value.
+func (w *WriteKeys) Authenticate(header string) (string, bool) {
+	key, ok := FromAuthorization(header)
+	if !ok {
+		return "", false
+	}
+	return w.AppID(key)
+}

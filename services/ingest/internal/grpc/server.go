@@ -13,52 +13,113 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
+	protoenc "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 	"google.golang.org/protobuf/protoadapt"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	ingestv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/ingest/v1"
 	"github.com/evtrack/telemetry/services/ingest/internal/auth"
-	ingesthttp "github.com/evtrack/telemetry/services/ingest/internal/http"
 	"github.com/evtrack/telemetry/services/ingest/internal/metrics"
 	"github.com/evtrack/telemetry/services/ingest/internal/track"
 )
 
-// Server implements telemetry.ingest.v1.IngestService.
+// TrackMethod is the full name of the one method that needs a write key.
+const TrackMethod = "/telemetry.ingest.v1.IngestService/Track"
+
+// Server implements telemetry.ingest.v1.IngestService. Its Track method is
+// registered by hand (Register) so that nothing is read before it is
+// allowed: Authenticate (the server's InTapHandle) checks the write key from
+// the headers before the stream exists, and the handler takes a request slot
+// and the message's memory from the budget before it receives the message,
+// which it then decodes within the batch limits like an HTTP body.
 type Server struct {
-	ingestv1.UnimplementedIngestServiceServer
 	keys       *auth.WriteKeys
 	tracker    *track.Tracker
+	dec        *track.Decoder
 	gate       *track.Gate
+	budget     *track.Budget
+	maxMessage int64
 	retryAfter time.Duration
 	metrics    *metrics.Ingest
 	log        *slog.Logger
 }
 
-// NewServer returns the IngestService implementation.
-func NewServer(keys *auth.WriteKeys, tracker *track.Tracker, gate *track.Gate, retryAfter time.Duration, m *metrics.Ingest, log *slog.Logger) *Server {
-	return &Server{keys: keys, tracker: tracker, gate: gate, retryAfter: retryAfter, metrics: m, log: log}
+// Options configure the gRPC edge.
+type Options struct {
+	Gate       *track.Gate
+	Budget     *track.Budget
+	Decoder    *track.Decoder
+	MaxMessage int // the server's MaxRecvMsgSize: reserved from Budget while a message is received
+	RetryAfter time.Duration
+	Metrics    *metrics.Ingest
 }
 
-// Track implements IngestService.
-func (s *Server) Track(ctx context.Context, req *ingestv1.TrackRequest) (*ingestv1.TrackResponse, error) {
+// NewServer returns the IngestService implementation.
+func NewServer(keys *auth.WriteKeys, tracker *track.Tracker, log *slog.Logger, opts Options) *Server {
+	return &Server{keys: keys, tracker: tracker, dec: opts.Decoder, gate: opts.Gate, budget: opts.Budget,
+		maxMessage: int64(opts.MaxMessage), retryAfter: opts.RetryAfter, metrics: opts.Metrics, log: log}
+}
+
+type appKey struct{}
+
+// Authenticate is the server's tap handle: it runs on the headers of a new
+// stream, before any message is read, and refuses a Track call without a
+// valid write key. Other methods (health, reflection) pass.
+func (s *Server) Authenticate(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if info.FullMethodName != TrackMethod {
+		return ctx, nil
+	}
+	if v := info.Header.Get("authorization"); len(v) > 0 {
+		if appID, ok := s.keys.Authenticate(v[0]); ok {
+			return context.WithValue(ctx, appKey{}, appID), nil
+		}
+	}
+	s.metrics.Requests.WithLabelValues("grpc", codes.Unauthenticated.String()).Inc()
+	return nil, status.Error(codes.Unauthenticated, "a valid write key is required: authorization: Bearer <write key>")
+}
+
+// rawMessage receives a message's bytes undecoded (see Codec).
+type rawMessage struct{ b []byte }
+
+// Codec is the server's codec: the standard protobuf codec, except that a
+// *rawMessage receives the message's bytes as they are, so Track decodes
+// them itself within its limits.
+type Codec struct{ proto encoding.CodecV2 }
+
+// NewCodec returns the codec wrapping the registered protobuf codec.
+func NewCodec() Codec { return Codec{proto: encoding.GetCodecV2(protoenc.Name)} }
+
+// Marshal implements encoding.CodecV2.
+func (c Codec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marshal(v) }
+
+// Unmarshal implements encoding.CodecV2.
+func (c Codec) Unmarshal(data mem.BufferSlice, v any) error {
+	if r, ok := v.(*rawMessage); ok {
+		r.b = data.Materialize()
+		return nil
+	}
+	return c.proto.Unmarshal(data, v)
+}
+
+// Name implements encoding.CodecV2.
+func (Codec) Name() string { return protoenc.Name }
+
+func (s *Server) handleTrack(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
 	start := time.Now()
-	res, err := s.track(ctx, req)
+	res, err := s.track(ctx, dec)
 	s.metrics.RequestSeconds.WithLabelValues("grpc").Observe(time.Since(start).Seconds())
 	s.metrics.Requests.WithLabelValues("grpc", status.Code(err).String()).Inc()
 	return res, err
 }
 
-func (s *Server) track(ctx context.Context, req *ingestv1.TrackRequest) (*ingestv1.TrackResponse, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	var appID string
-	if v := md.Get("authorization"); len(v) > 0 {
-		if key, ok := ingesthttp.WriteKey(v[0]); ok {
-			appID, _ = s.keys.AppID(key)
-		}
-	}
+func (s *Server) track(ctx context.Context, dec func(any) error) (*ingestv1.TrackResponse, error) {
+	appID, _ := ctx.Value(appKey{}).(string)
 	if appID == "" {
 		return nil, status.Error(codes.Unauthenticated, "a valid write key is required: authorization: Bearer <write key>")
 	}
@@ -67,16 +128,35 @@ func (s *Server) track(ctx context.Context, req *ingestv1.TrackRequest) (*ingest
 		return nil, s.toStatus(ctx, track.Result{}, err)
 	}
 	defer release()
+	// The message (inflated by gRPC up to maxMessage) is held until decoded.
+	receiving, err := s.budget.Take(s.maxMessage)
+	if err != nil {
+		return nil, s.toStatus(ctx, track.Result{}, err)
+	}
+	var raw rawMessage
+	err = dec(&raw)
+	if err != nil {
+		receiving()
+		return nil, err
+	}
+	req, decoded, err := s.dec.TrackRequest(raw.b)
+	raw.b = nil
+	receiving()
+	if err != nil {
+		return nil, s.toStatus(ctx, track.Result{}, err)
+	}
+	defer decoded()
 	facts := track.Facts{AppID: appID}
 	if p, ok := peer.FromContext(ctx); ok {
 		if ap, err := netip.ParseAddrPort(p.Addr.String()); err == nil {
 			facts.ClientIP = ap.Addr().Unmap().String()
 		}
 	}
+	md, _ := metadata.FromIncomingContext(ctx)
 	if ua := md.Get("user-agent"); len(ua) > 0 {
 		facts.UserAgent = ua[0]
 	}
-	res, err := s.tracker.Track(ctx, facts, track.FromBatch(req.GetBatch()))
+	res, err := s.tracker.Track(ctx, facts, req)
 	if err != nil {
 		return nil, s.toStatus(ctx, res, err)
 	}
@@ -134,5 +214,12 @@ func (s *Server) toStatus(ctx context.Context, res track.Result, err error) erro
 	return st.Err()
 }
 
-// Register adds the service to gs.
-func Register(gs *grpc.Server, s *Server) { ingestv1.RegisterIngestServiceServer(gs, s) }
+// Register adds the service to gs, with Track handled by s.handleTrack. gs
+// must be built with Authenticate as its InTapHandle, NewCodec as its codec,
+// and no unary interceptors (Track does not call them).
+func Register(gs *grpc.Server, s *Server) {
+	desc := ingestv1.IngestService_ServiceDesc
+	desc.Methods = []grpc.MethodDesc{{MethodName: "Track", Handler: s.handleTrack}}
+	desc.HandlerType = (*any)(nil) // the methods are s's own, not an IngestServiceServer's
+	gs.RegisterService(&desc, s)
+}

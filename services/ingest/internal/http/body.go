@@ -10,8 +10,6 @@ import (
 	"strings"
 	"sync"
 
-	"golang.org/x/sync/semaphore"
-
 	"github.com/evtrack/telemetry/services/ingest/internal/track"
 )
 
@@ -38,26 +36,27 @@ func mediaType(header string) (format, error) {
 }
 
 // decompressor inflates gzip bodies without ever holding more than
-// maxDecoded bytes of one body, and without more than the shared budget
-// across all bodies being inflated at once: a gzip bomb is cut off while it is
-// read, and many large bodies at once are refused (503) instead of exhausting
-// memory.
+// maxDecoded bytes of one body, charging what it holds to the shared memory
+// budget as it grows: a gzip bomb is cut off while it is read, and many large
+// bodies at once are refused (503) instead of exhausting memory.
 type decompressor struct {
 	maxDecoded int64
-	budget     *semaphore.Weighted
+	budget     *track.Budget
 	readers    sync.Pool
 }
 
 const chunk = 64 << 10
 
-func newDecompressor(maxDecoded, budget int64) *decompressor {
-	return &decompressor{maxDecoded: maxDecoded, budget: semaphore.NewWeighted(budget)}
+func newDecompressor(maxDecoded int64, budget *track.Budget) *decompressor {
+	return &decompressor{maxDecoded: maxDecoded, budget: budget}
 }
 
 // decode returns the body for encoding ("" or "identity": as it is; "gzip":
-// inflated). release returns the memory taken from the budget; call it when
-// the body is no longer used.
-func (d *decompressor) decode(encoding string, body []byte) (out []byte, release func(), err error) {
+// inflated). Every inflated chunk is also written to check, which stops the
+// inflation with its error (a JSON body with too many events is refused
+// after its first MaxEvents+1 elements, not after 8 MiB). release returns
+// the memory taken from the budget; call it when the body is no longer used.
+func (d *decompressor) decode(encoding string, body []byte, check io.Writer) (out []byte, release func(), err error) {
 	switch strings.ToLower(strings.TrimSpace(encoding)) {
 	case "", "identity":
 		return body, func() {}, nil
@@ -74,31 +73,37 @@ func (d *decompressor) decode(encoding string, body []byte) (out []byte, release
 	if err := zr.Reset(bytes.NewReader(body)); err != nil {
 		return nil, nil, &track.Error{Kind: track.KindInvalid, Code: "invalid_gzip", Message: "the body is not valid gzip: " + err.Error()}
 	}
-	var held int64
-	release = func() { d.budget.Release(held) }
+	var held track.Releases
+	fail := func(err error) ([]byte, func(), error) {
+		held.Release()
+		return nil, nil, err
+	}
 	var buf bytes.Buffer
 	for {
-		if !d.budget.TryAcquire(chunk) {
-			release()
-			return nil, nil, &track.Error{Kind: track.KindOverloaded, Code: "overloaded",
-				Message: "too many large bodies are being decompressed; retry later"}
+		r, err := d.budget.Take(chunk)
+		if err != nil {
+			return fail(err)
 		}
-		held += chunk
+		held = append(held, r)
+		start := buf.Len()
 		n, err := io.CopyN(&buf, zr, chunk)
 		if int64(buf.Len()) > d.maxDecoded {
-			release()
-			return nil, nil, &track.Error{Kind: track.KindTooLarge, Code: "body_too_large",
-				Message: fmt.Sprintf("the decompressed body is larger than %d bytes", d.maxDecoded)}
+			return fail(&track.Error{Kind: track.KindTooLarge, Code: "body_too_large",
+				Message: fmt.Sprintf("the decompressed body is larger than %d bytes", d.maxDecoded)})
+		}
+		if check != nil {
+			if _, cerr := check.Write(buf.Bytes()[start:]); cerr != nil {
+				return fail(cerr)
+			}
 		}
 		if errors.Is(err, io.EOF) || (err == nil && n < chunk) {
 			break
 		}
 		if err != nil {
-			release()
-			return nil, nil, &track.Error{Kind: track.KindInvalid, Code: "invalid_gzip", Message: "the body is not valid gzip: " + err.Error()}
+			return fail(&track.Error{Kind: track.KindInvalid, Code: "invalid_gzip", Message: "the body is not valid gzip: " + err.Error()})
 		}
 	}
-	return buf.Bytes(), release, nil
+	return buf.Bytes(), held.Release, nil
 }
 
 func truncateHeader(s string) string {

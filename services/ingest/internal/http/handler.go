@@ -4,8 +4,8 @@ package http
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -28,11 +28,14 @@ import (
 
 // Options configure the HTTP edge.
 type Options struct {
-	MaxBodyBytes    int   // on the wire
-	MaxDecodedBytes int64 // after decompression
-	DecodeBudget    int64 // decompressed bytes held by all requests at once
+	MaxBodyBytes    int            // on the wire
+	MaxDecodedBytes int64          // after decompression
+	Budget          *track.Budget  // memory held by every request being decoded, shared with gRPC
+	Decoder         *track.Decoder // batch limits and the same budget
 	MaxConnections  int
 	ReadTimeout     time.Duration
+	IdleTimeout     time.Duration
+	MaxHeaderBytes  int // request line and headers
 	TrustedProxies  []string
 	RetryAfter      time.Duration
 	Gate            *track.Gate
@@ -48,7 +51,7 @@ type Handler struct {
 	tracker *track.Tracker
 	log     *slog.Logger
 	opts    Options
-	json    track.JSONDecoder
+	dec     *track.Decoder
 	gunzip  *decompressor
 	proxies trustedProxies
 }
@@ -60,14 +63,15 @@ func NewApp(keys *auth.WriteKeys, tracker *track.Tracker, checker *health.Checke
 		return nil, err
 	}
 	h := &Handler{keys: keys, tracker: tracker, log: log, opts: opts, proxies: proxies,
-		gunzip: newDecompressor(opts.MaxDecodedBytes, opts.DecodeBudget)}
+		dec: opts.Decoder, gunzip: newDecompressor(opts.MaxDecodedBytes, opts.Budget)}
 	app := fiber.New(fiber.Config{
 		AppName:               "ingest",
 		BodyLimit:             opts.MaxBodyBytes,
 		Concurrency:           opts.MaxConnections,
 		ReadTimeout:           opts.ReadTimeout,
 		WriteTimeout:          opts.ReadTimeout,
-		IdleTimeout:           2 * time.Minute,
+		IdleTimeout:           opts.IdleTimeout,
+		ReadBufferSize:        opts.MaxHeaderBytes,
 		DisableStartupMessage: true,
 		// Bodies are decompressed here, under limits, never by the framework.
 		DisablePreParseMultipartForm: true,
@@ -124,20 +128,27 @@ func (h *Handler) serveTrack(c *fiber.Ctx) error {
 	}
 	// Request().Body() is the body as sent; Fiber's c.Body() would inflate
 	// it without any bound.
-	body, done, err := h.gunzip.decode(c.Get(fiber.HeaderContentEncoding), c.Request().Body())
+	// A JSON body's shape is checked while it is inflated.
+	var check io.Writer
+	if f == formatJSON {
+		check = h.dec.Scanner()
+	}
+	body, done, err := h.gunzip.decode(c.Get(fiber.HeaderContentEncoding), c.Request().Body(), check)
 	if err != nil {
 		return h.writeError(c, track.Result{}, err)
 	}
 	defer done()
 	var req track.Request
+	var decoded func()
 	if f == formatProto {
-		req, err = track.DecodeProto(body)
+		req, decoded, err = h.dec.Proto(body)
 	} else {
-		req, err = h.json.Decode(body)
+		req, decoded, err = h.dec.JSON(body)
 	}
 	if err != nil {
 		return h.writeError(c, track.Result{}, err)
 	}
+	defer decoded()
 	facts := track.Facts{AppID: appID, ClientIP: h.clientIP(c), UserAgent: truncateUA(c.Get(fiber.HeaderUserAgent))}
 	res, err := h.tracker.Track(ctx, facts, req)
 	if err != nil {
@@ -154,37 +165,7 @@ func (h *Handler) reply(c *fiber.Ctx, status int, body any) error {
 // authenticate reads the write key from "Authorization: Bearer <key>" or
 // "Authorization: Basic base64(<key>:)".
 func (h *Handler) authenticate(c *fiber.Ctx) (string, bool) {
-	key, ok := WriteKey(c.Get(fiber.HeaderAuthorization))
-	if !ok {
-		return "", false
-	}
-	return h.keys.AppID(key)
-}
-
-// WriteKey extracts the key from an Authorization header value: Bearer, or
-// Basic with the key as user name and an empty password.
-func WriteKey(header string) (string, bool) {
-	scheme, rest, ok := strings.Cut(strings.TrimSpace(header), " ")
-	if !ok {
-		return "", false
-	}
-	rest = strings.TrimSpace(rest)
-	switch {
-	case strings.EqualFold(scheme, "Bearer"):
-		return rest, rest != ""
-	case strings.EqualFold(scheme, "Basic"):
-		raw, err := base64.StdEncoding.DecodeString(rest)
-		if err != nil {
-			return "", false
-		}
-		user, pass, ok := strings.Cut(string(raw), ":")
-		if !ok || pass != "" || user == "" {
-			return "", false
-		}
-		return user, true
-	default:
-		return "", false
-	}
+	return h.keys.Authenticate(c.Get(fiber.HeaderAuthorization))
 }
 
 func (h *Handler) clientIP(c *fiber.Ctx) string {

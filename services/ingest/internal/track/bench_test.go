@@ -30,12 +30,12 @@ func benchBody() []byte {
 func BenchmarkDecodeValidateMarshal(b *testing.B) {
 	body := benchBody()
 	lim := Limits{MaxEvents: 1000, MaxMetadataKeys: 100, MaxEventBytes: 32 << 10}
-	var d JSONDecoder
+	d := NewDecoder(lim, NewBudget(256<<20))
 	buf := make([]byte, 0, 64<<10)
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		req, err := d.Decode(body)
+		req, release, err := d.JSON(body)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -51,5 +51,6 @@ func BenchmarkDecodeValidateMarshal(b *testing.B) {
 		if _, err := batch.MarshalToSizedBufferVT(buf[:size]); err != nil {
 			b.Fatal(err)
 		}
+		release()
 	}
 }

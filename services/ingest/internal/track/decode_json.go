@@ -36,18 +36,67 @@ type Request struct {
 	Events []Input
 }
 
-// JSONDecoder parses /v1/track JSON bodies. It walks the parsed document once
-// with no reflection, reporting per-event shape problems against the event
+// Decoder turns request bodies into Requests. Before anything is built it
+// checks the body's shape against the batch limits (a pass that allocates
+// nothing) and charges what decoding will hold to the shared memory budget,
+// so neither a body of a million tiny elements nor many large bodies at once
+// can grow the process past its budget. JSON is walked once with no
+// reflection, and per-event shape problems are reported against the event
 // instead of failing the whole request. Safe for concurrent use.
-type JSONDecoder struct {
+type Decoder struct {
+	lim     Limits
+	shape   ShapeLimits
+	budget  *Budget // nil: nothing is charged
 	parsers fastjson.ParserPool
 }
 
-// Decode parses a body that is either a JSON array of events or an envelope
+// NewDecoder returns a decoder for batches within lim, charging budget.
+func NewDecoder(lim Limits, budget *Budget) *Decoder {
+	return &Decoder{lim: lim, shape: shapeLimits(lim), budget: budget}
+}
+
+// Scanner returns a shape check for one JSON body, for an edge that wants
+// to stop reading (or inflating) a body as soon as it is too large.
+func (d *Decoder) Scanner() *JSONScanner { return NewJSONScanner(d.shape) }
+
+// Bytes charged per structural JSON token (a parsed value with its key)
+// and per event.
+const (
+	jsonTokenBytes = 112
+	eventBytes     = int64(unsafe.Sizeof(Input{})) + 64
+	entryBytes     = 96 // one metadata map entry
+)
+
+func (d *Decoder) take(n int64) (func(), error) {
+	if d.budget == nil {
+		return func() {}, nil
+	}
+	return d.budget.Take(n)
+}
+
+// JSON parses a body that is either a JSON array of events or an envelope
 // {"sent_at": "...", "events": [...]}. A body that is not JSON of either
-// shape is a KindInvalid *Error saying where it broke; an element of the
-// array with the wrong shape only makes that event invalid.
-func (d *JSONDecoder) Decode(body []byte) (Request, error) {
+// shape is a KindInvalid *Error saying where it broke; too many events or
+// values is KindTooLarge; an element of the array with the wrong shape only
+// makes that event invalid. Call release when the Request is no longer used.
+func (d *Decoder) JSON(body []byte) (req Request, release func(), err error) {
+	sc := d.Scanner()
+	if _, err := sc.Write(body); err != nil {
+		return req, nil, err
+	}
+	release, err = d.take(int64(sc.Tokens())*jsonTokenBytes + int64(sc.Events())*eventBytes + int64(len(body)))
+	if err != nil {
+		return req, nil, err
+	}
+	req, err = d.parseJSON(body)
+	if err != nil {
+		release()
+		return req, nil, err
+	}
+	return req, release, nil
+}
+
+func (d *Decoder) parseJSON(body []byte) (Request, error) {
 	var req Request
 	p := d.parsers.Get()
 	defer d.parsers.Put(p)

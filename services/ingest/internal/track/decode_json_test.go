@@ -39,7 +39,7 @@ func TestDecodeJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, err := (&JSONDecoder{}).Decode([]byte(tt.body))
+			req, err := decodeJSON([]byte(tt.body))
 			if tt.wantCode != "" {
 				te, ok := AsError(err)
 				if !ok || te.Code != tt.wantCode || te.Kind != KindInvalid || te.Message == "" {
@@ -68,7 +68,7 @@ func TestDecodeJSON(t *testing.T) {
 }
 
 func TestDecodeJSONSyntaxErrorSaysWhere(t *testing.T) {
-	_, err := (&JSONDecoder{}).Decode([]byte(`[{"event_id": "a",, }]`))
+	_, err := decodeJSON([]byte(`[{"event_id": "a",, }]`))
 	te, ok := AsError(err)
 	if !ok || !strings.Contains(te.Message, "offset 19") {
 		t.Fatalf("err = %v, want the offset of the error", err)
@@ -76,7 +76,7 @@ func TestDecodeJSONSyntaxErrorSaysWhere(t *testing.T) {
 }
 
 func TestDecodeJSONKeepsEventIDOfBadElement(t *testing.T) {
-	req, err := (&JSONDecoder{}).Decode([]byte(`[{"event_id":"keep-me","client_timestamp":123}]`))
+	req, err := decodeJSON([]byte(`[{"event_id":"keep-me","client_timestamp":123}]`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,9 +93,9 @@ func FuzzDecodeJSON(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	var d JSONDecoder
+	d := NewDecoder(testLimits(), NewBudget(256<<20))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := d.Decode(body)
+		req, release, err := d.JSON(body)
 		if err != nil {
 			if _, ok := AsError(err); !ok {
 				t.Fatalf("error is not a *track.Error: %v", err)
@@ -106,11 +106,12 @@ func FuzzDecodeJSON(f *testing.F) {
 		if res.Accepted+res.Rejected+res.Duplicates != len(req.Events) || res.Accepted != len(events) {
 			t.Fatalf("counts %+v do not cover %d events", res, len(req.Events))
 		}
+		release()
 	})
 }
 
 func TestDecodeJSONMetadataValues(t *testing.T) {
-	req, err := (&JSONDecoder{}).Decode([]byte(`[{"event_id":"a","metadata":{"n":1.50,"i":-3,"e":1e3,"b":false,"t":true,"s":"x\u00e9"}}]`))
+	req, err := decodeJSON([]byte(`[{"event_id":"a","metadata":{"n":1.50,"i":-3,"e":1e3,"b":false,"t":true,"s":"x\u00e9"}}]`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func TestDecodeJSONMetadataValues(t *testing.T) {
 }
 
 func TestDecodeJSONKeepsInvalidUTF8ForValidation(t *testing.T) {
-	req, err := (&JSONDecoder{}).Decode([]byte("[{\"event_id\":\"a\",\"user_id\":\"\xff\",\"event_name\":\"x\",\"client_timestamp\":\"2026-11-26T10:00:00Z\"}]"))
+	req, err := decodeJSON([]byte("[{\"event_id\":\"a\",\"user_id\":\"\xff\",\"event_name\":\"x\",\"client_timestamp\":\"2026-11-26T10:00:00Z\"}]"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,4 +136,17 @@ func TestDecodeJSONKeepsInvalidUTF8ForValidation(t *testing.T) {
 	if res.Rejected != 1 || res.Errors[0].Field != "user_id" {
 		t.Fatalf("invalid UTF-8 not rejected: %+v", res)
 	}
+}
+
+func testLimits() Limits {
+	return Limits{MaxEvents: 1000, MaxMetadataKeys: 100, MaxEventBytes: 32 << 10}
+}
+
+// decodeJSON decodes body with the default limits and no memory budget.
+func decodeJSON(body []byte) (Request, error) {
+	req, release, err := NewDecoder(testLimits(), nil).JSON(body)
+	if release != nil {
+		release()
+	}
+	return req, err
 }

@@ -4,19 +4,57 @@ import (
 	"fmt"
 	"time"
 
+	ingestv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/ingest/v1"
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"google.golang.org/protobuf/proto"
 )
 
-// DecodeProto parses an application/x-protobuf body: a telemetry.v1.EventBatch
-// of which only the events and sent_at are read.
-func DecodeProto(body []byte) (Request, error) {
+// Proto parses an application/x-protobuf body: a telemetry.v1.EventBatch of
+// which only the events and sent_at are read. Call release when the Request
+// is no longer used.
+func (d *Decoder) Proto(body []byte) (Request, func(), error) {
+	var shape protoShape
+	if err := scanEventBatch(body, d.lim, &shape); err != nil {
+		return Request{}, nil, err
+	}
+	release, err := d.take(d.protoBytes(len(body), shape))
+	if err != nil {
+		return Request{}, nil, err
+	}
 	var b telemetryv1.EventBatch
 	if err := proto.Unmarshal(body, &b); err != nil {
-		return Request{}, &Error{Kind: KindInvalid, Code: "invalid_protobuf",
+		release()
+		return Request{}, nil, &Error{Kind: KindInvalid, Code: "invalid_protobuf",
 			Message: "the body is not a telemetry.v1.EventBatch: " + truncate(err.Error(), 200)}
 	}
-	return FromBatch(&b), nil
+	return FromBatch(&b), release, nil
+}
+
+// TrackRequest parses the message of an IngestService/Track call: a
+// telemetry.ingest.v1.TrackRequest. Call release when the Request is no
+// longer used.
+func (d *Decoder) TrackRequest(body []byte) (Request, func(), error) {
+	shape, err := scanTrackRequest(body, d.lim)
+	if err != nil {
+		return Request{}, nil, err
+	}
+	release, err := d.take(d.protoBytes(len(body), shape))
+	if err != nil {
+		return Request{}, nil, err
+	}
+	var r ingestv1.TrackRequest
+	if err := proto.Unmarshal(body, &r); err != nil {
+		release()
+		return Request{}, nil, &Error{Kind: KindInvalid, Code: "invalid_protobuf",
+			Message: "the message is not a telemetry.ingest.v1.TrackRequest: " + truncate(err.Error(), 200)}
+	}
+	return FromBatch(r.GetBatch()), release, nil
+}
+
+// protoBytes is what decoding a message of n bytes with shape holds: its
+// strings, the events twice (decoded, then as Inputs) and the map entries.
+func (d *Decoder) protoBytes(n int, shape protoShape) int64 {
+	return int64(n) + int64(shape.events)*2*eventBytes + int64(shape.entries)*entryBytes
 }
 
 // FromBatch turns a protobuf batch (HTTP protobuf body or gRPC) into the

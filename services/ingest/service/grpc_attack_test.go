@@ -1,0 +1,134 @@
+package service
+
+import (
+	"context"
+	"runtime"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding"
+	_ "google.golang.org/grpc/encoding/gzip" // registers the gzip compressor for grpc.UseCompressor
+	protoenc "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ingestv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/ingest/v1"
+	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
+
+	ingestgrpc "github.com/evtrack/telemetry/services/ingest/internal/grpc"
+)
+
+// rawOut is a request message sent as the bytes it holds (see rawClientCodec).
+type rawOut struct{ b []byte }
+
+// rawClientCodec sends a *rawOut as it is, so a test can send what no
+// well-behaved client would; everything else is protobuf.
+type rawClientCodec struct{}
+
+func (rawClientCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if r, ok := v.(*rawOut); ok {
+		return mem.BufferSlice{mem.SliceBuffer(r.b)}, nil
+	}
+	return encoding.GetCodecV2(protoenc.Name).Marshal(v)
+}
+
+func (rawClientCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	return encoding.GetCodecV2(protoenc.Name).Unmarshal(data, v)
+}
+
+func (rawClientCodec) Name() string { return protoenc.Name }
+
+// emptyEvents is a TrackRequest of n empty events in about size bytes: two
+// bytes each, the cheapest way to make a decoder build n structures.
+func emptyEvents(size int) []byte {
+	var batch []byte
+	for len(batch) < size-16 {
+		batch = protowire.AppendTag(batch, 7, protowire.BytesType)
+		batch = protowire.AppendVarint(batch, 0)
+	}
+	out := protowire.AppendTag(nil, 1, protowire.BytesType)
+	return protowire.AppendBytes(out, batch)
+}
+
+// TestGRPCRefusesBeforeDecoding: a Track call is authenticated from its
+// headers before its message is read, and a message of millions of empty
+// events is refused after counting, not decoding, them. Each case sends a
+// gzipped 4 MiB message of 2M empty events (a decoder that builds them
+// allocates about half a GiB) and checks what the whole process allocated.
+func TestGRPCRefusesBeforeDecoding(t *testing.T) {
+	e := startIngest(t, "", nil)
+	conn, err := grpc.NewClient(e.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	authed := func(ctx context.Context, key string) context.Context {
+		return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
+	}
+	bomb := emptyEvents(4<<20 - 64)
+	call := func(ctx context.Context, body []byte) error {
+		return conn.Invoke(ctx, ingestgrpc.TrackMethod, &rawOut{body}, new(ingestv1.TrackResponse),
+			grpc.ForceCodecV2(rawClientCodec{}), grpc.UseCompressor("gzip"))
+	}
+	tests := []struct {
+		name     string
+		ctx      context.Context
+		body     []byte
+		wantCode codes.Code
+		wantMsg  string
+	}{
+		{"no key", context.Background(), bomb, codes.Unauthenticated, "write key"},
+		{"unknown key", authed(context.Background(), "nope-nope-nope-nope"), bomb, codes.Unauthenticated, "write key"},
+		{"valid key, two million empty events", authed(context.Background(), testKey), bomb, codes.InvalidArgument, "too_many_events"},
+		{"valid key, over the message limit", authed(context.Background(), testKey), emptyEvents(4<<20 + 64), codes.ResourceExhausted, "larger than max"},
+		{"valid key, a megabyte of user agent", metadata.AppendToOutgoingContext(authed(context.Background(), testKey),
+			"user-agent", strings.Repeat("u", 1<<20)), emptyEvents(64), codes.Unavailable, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			err := call(tt.ctx, tt.body)
+			runtime.ReadMemStats(&after)
+			st := status.Convert(err)
+			if st.Code() != tt.wantCode && !(tt.wantMsg == "" && st.Code() != codes.OK) {
+				t.Fatalf("code %v (%v), want %v", st.Code(), err, tt.wantCode)
+			}
+			if !strings.Contains(st.Message(), tt.wantMsg) {
+				t.Fatalf("message %q does not name %q", st.Message(), tt.wantMsg)
+			}
+			// Client and server share this process: the client's gzip and
+			// the server's inflated copy of the message are what it may cost.
+			if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+				t.Errorf("the call allocated %d MiB", grew>>20)
+			}
+		})
+	}
+	// Every refused call returned its request slot and memory: more refused
+	// calls than the budget holds reservations, then a good call is stored.
+	for range 80 {
+		if err := call(authed(context.Background(), testKey), bomb); status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("repeated oversized call: %v", err)
+		}
+	}
+	ok, err := proto.Marshal(&ingestv1.TrackRequest{Batch: &telemetryv1.EventBatch{Events: []*telemetryv1.Event{{
+		EventId: "good", UserId: "u", EventName: "e", ClientTimestamp: timestamppb.Now()}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := call(authed(context.Background(), testKey), ok); err != nil {
+		t.Fatalf("after the refused calls a good one failed: %v", err)
+	}
+	if n := e.messages(t); n != 1 {
+		t.Fatalf("stream holds %d messages, want 1 (only the good call)", n)
+	}
+}
