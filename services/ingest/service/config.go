@@ -29,6 +29,7 @@ type Config struct {
 	MaxMetadataKeys       int
 	MaxConcurrentRequests int
 	MaxConnections        int
+	MaxConnsPerIP         int
 	ReadTimeout           time.Duration
 	IdleTimeout           time.Duration
 	MaxHeaderBytes        int
@@ -65,7 +66,8 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 		MaxEventBytes:         r.Int("INGEST_MAX_EVENT_BYTES", 32<<10),
 		MaxMetadataKeys:       r.Int("INGEST_MAX_METADATA_KEYS", 100),
 		MaxConcurrentRequests: r.Int("INGEST_MAX_CONCURRENT_REQUESTS", 1024),
-		MaxConnections:        r.Int("INGEST_MAX_CONNECTIONS", 16384),
+		MaxConnections:        r.Int("INGEST_MAX_CONNECTIONS", 8192),
+		MaxConnsPerIP:         r.Int("INGEST_MAX_CONNECTIONS_PER_IP", 256),
 		ReadTimeout:           r.Duration("INGEST_READ_TIMEOUT", 30*time.Second),
 		IdleTimeout:           r.Duration("INGEST_IDLE_TIMEOUT", 2*time.Minute),
 		MaxHeaderBytes:        r.Int("INGEST_MAX_HEADER_BYTES", 8<<10),
@@ -118,6 +120,9 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	}
 	if int64(c.GRPCMaxMessageBytes) > c.MaxDecodedBytes {
 		r.Failf("INGEST_GRPC_MAX_MESSAGE_BYTES (%d) must be at most INGEST_MAX_DECODED_BYTES (%d)", c.GRPCMaxMessageBytes, c.MaxDecodedBytes)
+	}
+	if c.MaxConnsPerIP < 0 {
+		r.Failf("INGEST_MAX_CONNECTIONS_PER_IP: 0 (no limit, e.g. behind a proxy) or positive")
 	}
 	if c.MaxMetadataKeys < 0 || c.RateLimitPerSec < 0 {
 		r.Failf("INGEST_MAX_METADATA_KEYS and INGEST_RATE_LIMIT_EVENTS_PER_SEC must not be negative")

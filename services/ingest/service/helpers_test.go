@@ -181,24 +181,36 @@ func event(id string) string {
 // for an early answer does: the server must answer from Content-Length alone.
 func (e *ingestEnv) postOversized(t *testing.T, size int) (status int, body string) {
 	t.Helper()
+	return e.postEarly(t, bearer(testKey), size, size)
+}
+
+// postEarly announces a body of size bytes with the given Authorization
+// header (none if ""), sends only its first send bytes, and reads the
+// response: a server that waits for the whole body before answering gives
+// no response within the read deadline.
+func (e *ingestEnv) postEarly(t *testing.T, auth string, size, send int) (status int, body string) {
+	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "POST /v1/track HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n[", testKey, size)
+	if auth != "" {
+		auth = "Authorization: " + auth + "\r\n"
+	}
+	fmt.Fprintf(conn, "POST /v1/track HTTP/1.1\r\nHost: x\r\n%sContent-Type: application/json\r\nContent-Length: %d\r\n\r\n[", auth, size)
 	go func() { // keep writing until the server closes; errors are expected
 		chunk := bytes.Repeat([]byte(" "), 64<<10)
-		for sent := 1; sent < size; sent += len(chunk) {
-			if _, err := conn.Write(chunk); err != nil {
+		for sent := 1; sent < send; sent += len(chunk) {
+			if _, err := conn.Write(chunk[:min(len(chunk), send-sent)]); err != nil {
 				return
 			}
 		}
 	}()
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		t.Fatalf("no response to a %d-byte body: %v", size, err)
+		t.Fatalf("no response to a %d-byte body of which %d bytes were sent: %v", size, send, err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)

@@ -94,6 +94,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		Budget:          budget,
 		Decoder:         decoder,
 		MaxConnections:  cfg.MaxConnections,
+		MaxConnsPerIP:   cfg.MaxConnsPerIP,
 		ReadTimeout:     cfg.ReadTimeout,
 		IdleTimeout:     cfg.IdleTimeout,
 		MaxHeaderBytes:  cfg.MaxHeaderBytes,

@@ -3,8 +3,10 @@
 package http
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -32,7 +34,8 @@ type Options struct {
 	MaxDecodedBytes int64          // after decompression
 	Budget          *track.Budget  // memory held by every request being decoded, shared with gRPC
 	Decoder         *track.Decoder // batch limits and the same budget
-	MaxConnections  int
+	MaxConnections  int            // open connections in all
+	MaxConnsPerIP   int            // open connections from one client address (0: no limit)
 	ReadTimeout     time.Duration
 	IdleTimeout     time.Duration
 	MaxHeaderBytes  int // request line and headers
@@ -65,8 +68,11 @@ func NewApp(keys *auth.WriteKeys, tracker *track.Tracker, checker *health.Checke
 	h := &Handler{keys: keys, tracker: tracker, log: log, opts: opts, proxies: proxies,
 		dec: opts.Decoder, gunzip: newDecompressor(opts.MaxDecodedBytes, opts.Budget)}
 	app := fiber.New(fiber.Config{
-		AppName:               "ingest",
-		BodyLimit:             opts.MaxBodyBytes,
+		AppName:   "ingest",
+		BodyLimit: opts.MaxBodyBytes,
+		// Handlers run once the headers are read; /v1/track reads the body
+		// itself, after the key is checked (readBody).
+		StreamRequestBody:     true,
 		Concurrency:           opts.MaxConnections,
 		ReadTimeout:           opts.ReadTimeout,
 		WriteTimeout:          opts.ReadTimeout,
@@ -77,6 +83,7 @@ func NewApp(keys *auth.WriteKeys, tracker *track.Tracker, checker *health.Checke
 		DisablePreParseMultipartForm: true,
 		ErrorHandler:                 h.frameworkError,
 	})
+	app.Server().MaxConnsPerIP = opts.MaxConnsPerIP
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", func(c *fiber.Ctx) error {
 		// Not c.Context(): fasthttp's request context must not outlive or
@@ -110,30 +117,41 @@ func (h *Handler) track(c *fiber.Ctx) error {
 
 func (h *Handler) serveTrack(c *fiber.Ctx) error {
 	ctx := c.UserContext()
+	// Bodies are streamed (StreamRequestBody): at most the first 8 KiB has
+	// been read when this runs, so a caller without a key, or with a body
+	// over the limit, is answered before the rest of it is read, and the
+	// connection is closed rather than drained.
 	appID, ok := h.authenticate(c)
 	if !ok {
+		c.Context().SetConnectionClose()
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="ingest", Basic realm="ingest"`)
 		return h.reply(c, fiber.StatusUnauthorized, errorBody{errorDetail{"unauthorized",
 			"a valid write key is required: Authorization: Bearer <write key> (or Basic with the key as user name)"}})
 	}
 	release, err := h.opts.Gate.Enter(h.opts.RetryAfter)
 	if err != nil {
+		c.Context().SetConnectionClose()
 		return h.writeError(c, track.Result{}, err)
 	}
 	defer release()
 
 	f, err := mediaType(c.Get(fiber.HeaderContentType))
 	if err != nil {
+		c.Context().SetConnectionClose()
 		return h.writeError(c, track.Result{}, err)
 	}
-	// Request().Body() is the body as sent; Fiber's c.Body() would inflate
-	// it without any bound.
+	wire, read, err := h.readBody(c)
+	if err != nil {
+		c.Context().SetConnectionClose()
+		return h.writeError(c, track.Result{}, err)
+	}
+	defer read()
 	// A JSON body's shape is checked while it is inflated.
 	var check io.Writer
 	if f == formatJSON {
 		check = h.dec.Scanner()
 	}
-	body, done, err := h.gunzip.decode(c.Get(fiber.HeaderContentEncoding), c.Request().Body(), check)
+	body, done, err := h.gunzip.decode(c.Get(fiber.HeaderContentEncoding), wire, check)
 	if err != nil {
 		return h.writeError(c, track.Result{}, err)
 	}
@@ -155,6 +173,38 @@ func (h *Handler) serveTrack(c *fiber.Ctx) error {
 		return h.writeError(c, res, err)
 	}
 	return h.reply(c, fiber.StatusAccepted, res)
+}
+
+// readBody reads the request body as sent, at most MaxBodyBytes, charging
+// it to the memory budget first. Release it when it is no longer used.
+func (h *Handler) readBody(c *fiber.Ctx) ([]byte, func(), error) {
+	tooLarge := &track.Error{Kind: track.KindTooLarge, Code: "body_too_large",
+		Message: fmt.Sprintf("the body is larger than %d bytes", h.opts.MaxBodyBytes)}
+	n := c.Request().Header.ContentLength()
+	if n > h.opts.MaxBodyBytes {
+		return nil, nil, tooLarge
+	}
+	if n < 0 { // chunked: charge the most it may be
+		n = h.opts.MaxBodyBytes
+	}
+	release, err := h.opts.Budget.Take(int64(n))
+	if err != nil {
+		return nil, nil, err
+	}
+	stream := c.Context().RequestBodyStream()
+	if stream == nil {
+		return c.Request().Body(), release, nil
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n))
+	if _, err := buf.ReadFrom(io.LimitReader(stream, int64(h.opts.MaxBodyBytes)+1)); err != nil {
+		release()
+		return nil, nil, &track.Error{Kind: track.KindInvalid, Code: "incomplete_body", Message: "the body could not be read: " + err.Error()}
+	}
+	if buf.Len() > h.opts.MaxBodyBytes {
+		release()
+		return nil, nil, tooLarge
+	}
+	return buf.Bytes(), release, nil
 }
 
 func (h *Handler) reply(c *fiber.Ctx, status int, body any) error {
