@@ -52,8 +52,9 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 		Stream: jetstream.StreamConfig{
 			Name:          r.String("EVENTS_STREAM", "TELEMETRY_EVENTS"),
 			SubjectPrefix: r.String("EVENTS_SUBJECT_PREFIX", "telemetry.events"),
-			MaxAge:        r.Duration("EVENTS_STREAM_MAX_AGE", 7*24*time.Hour),
-			MaxBytes:      r.Int64("EVENTS_STREAM_MAX_BYTES", -1),
+			MaxAge:        r.Duration("EVENTS_STREAM_MAX_AGE", 0),
+			MaxBytes:      r.Int64("EVENTS_STREAM_MAX_BYTES", 8<<30),
+			MaxMsgs:       r.Int64("EVENTS_STREAM_MAX_MSGS", -1),
 			Replicas:      r.Int("EVENTS_STREAM_REPLICAS", 1),
 			Duplicates:    r.Duration("EVENTS_STREAM_DUPLICATE_WINDOW", 2*time.Minute),
 		},
@@ -98,8 +99,11 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	if c.Stream.Name == "" || c.Stream.SubjectPrefix == "" {
 		r.Failf("EVENTS_STREAM and EVENTS_SUBJECT_PREFIX must not be empty")
 	}
-	if c.Stream.Duplicates <= 0 || c.Stream.Duplicates > c.Stream.MaxAge {
+	if c.Stream.Duplicates <= 0 || (c.Stream.MaxAge > 0 && c.Stream.Duplicates > c.Stream.MaxAge) {
 		r.Failf("EVENTS_STREAM_DUPLICATE_WINDOW: must be positive and at most EVENTS_STREAM_MAX_AGE")
+	}
+	if c.Stream.MaxAge < 0 || c.Stream.MaxBytes == 0 || c.Stream.MaxMsgs == 0 {
+		r.Failf("EVENTS_STREAM_MAX_AGE: 0 (keep every batch until indexed) or positive; EVENTS_STREAM_MAX_BYTES and EVENTS_STREAM_MAX_MSGS: positive or -1 (no limit)")
 	}
 	if c.PublishTimeout <= 0 || c.ReadTimeout <= 0 || c.IdleTimeout <= 0 {
 		r.Failf("INGEST_PUBLISH_TIMEOUT, INGEST_READ_TIMEOUT and INGEST_IDLE_TIMEOUT must be positive")

@@ -20,7 +20,13 @@ func runNATS(t *testing.T, port int, dir string) *server.Server {
 	opts.JetStream = true
 	opts.StoreDir = dir
 	opts.MaxPayload = 8 << 20
-	s := natstest.RunServer(&opts)
+	return runNATSWith(t, &opts)
+}
+
+// runNATSWith starts an in-process server with opts.
+func runNATSWith(t *testing.T, opts *server.Options) *server.Server {
+	t.Helper()
+	s := natstest.RunServer(opts)
 	t.Cleanup(s.Shutdown)
 	return s
 }

@@ -66,9 +66,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	if _, err := jetstream.EnsureStream(ctx, js, cfg.Stream); err != nil {
 		return nil, err
 	}
+	if cfg.Stream.MaxAge > 0 {
+		log.WarnContext(ctx, "EVENTS_STREAM_MAX_AGE is set: batches not indexed within it are discarded although they were acknowledged",
+			"max_age", cfg.Stream.MaxAge)
+	}
 
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
+	reg.MustRegister(jetstream.NewFillCollector(js, cfg.Stream.Name, cfg.PublishTimeout))
 	pub := jetstream.NewBatchPublisher(js, cfg.Stream, jetstream.PublisherOptions{
 		Timeout: cfg.PublishTimeout, MaxInFlight: cfg.MaxInFlightPublishes, Metrics: m,
 		Tracer: tel.TracerProvider, Propagator: tel.Propagator,

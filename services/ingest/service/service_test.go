@@ -51,11 +51,19 @@ func TestTrackPublishesOneDurableBatch(t *testing.T) {
 	}
 }
 
+// TestRetriedRequestIsStoredOnce: a retried request is stored once and its
+// events are reported as duplicates, so the client can tell a stored retry
+// from a first write.
 func TestRetriedRequestIsStoredOnce(t *testing.T) {
 	e := startIngest(t, "", nil)
 	for i := 0; i < 3; i++ {
-		if res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(goodBatch)}); res.status != http.StatusAccepted {
-			t.Fatalf("attempt %d: %d %s", i, res.status, res.raw)
+		res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(goodBatch)})
+		wantAccepted, wantDuplicates := 2.0, 0.0
+		if i > 0 {
+			wantAccepted, wantDuplicates = 0, 2
+		}
+		if res.status != http.StatusAccepted || res.json["accepted"] != wantAccepted || res.json["duplicates"] != wantDuplicates {
+			t.Fatalf("attempt %d: %d %s, want accepted %v duplicates %v", i, res.status, res.raw, wantAccepted, wantDuplicates)
 		}
 	}
 	if n := e.messages(t); n != 1 {

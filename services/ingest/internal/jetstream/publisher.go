@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,27 +25,45 @@ import (
 type StreamConfig struct {
 	Name          string
 	SubjectPrefix string // batches go to <prefix>.<app_id>; the stream takes <prefix>.>
-	MaxAge        time.Duration
-	MaxBytes      int64 // -1: unlimited
-	Replicas      int
-	Duplicates    time.Duration // window in which a repeated Nats-Msg-Id is dropped
+	// MaxAge, when set, expires batches not yet consumed: an explicit choice
+	// to lose them; 0 (the default) keeps every batch until it is consumed.
+	MaxAge     time.Duration
+	MaxBytes   int64 // the stream refuses new batches beyond this (503), -1: unlimited
+	MaxMsgs    int64 // likewise, in batches
+	Replicas   int
+	Duplicates time.Duration // window in which a repeated Nats-Msg-Id is dropped
 }
 
-// EnsureStream creates the stream, or updates it to cfg if it exists.
+// EnsureStream creates the stream, or updates it to cfg if it exists. The
+// stream is a work queue: a batch is removed once enrich has acknowledged
+// it, and never before (no consumer yet, or one far behind, loses nothing).
+// At its byte or message limit it refuses new batches (DiscardNew), which
+// ingest answers with 503 and Retry-After: a full stream never drops a batch
+// it acknowledged.
 func EnsureStream(ctx context.Context, js njs.JetStream, cfg StreamConfig) (njs.Stream, error) {
-	s, err := js.CreateOrUpdateStream(ctx, njs.StreamConfig{
+	want := njs.StreamConfig{
 		Name:        cfg.Name,
-		Description: "Event batches accepted by the ingest service, one message per request",
+		Description: "Event batches accepted by the ingest service, one message per request, kept until indexed",
 		Subjects:    []string{cfg.SubjectPrefix + ".>"},
 		Storage:     njs.FileStorage,
-		Retention:   njs.LimitsPolicy,
-		Discard:     njs.DiscardOld,
+		Retention:   njs.WorkQueuePolicy,
+		Discard:     njs.DiscardNew,
 		MaxAge:      cfg.MaxAge,
 		MaxBytes:    cfg.MaxBytes,
+		MaxMsgs:     cfg.MaxMsgs,
 		Replicas:    cfg.Replicas,
 		Duplicates:  cfg.Duplicates,
-	})
+	}
+	if cfg.MaxMsgs == 0 {
+		want.MaxMsgs = -1
+	}
+	s, err := js.CreateOrUpdateStream(ctx, want)
 	if err != nil {
+		if existing, ierr := js.Stream(ctx, cfg.Name); ierr == nil && existing.CachedInfo().Config.Retention != njs.WorkQueuePolicy {
+			return nil, fmt.Errorf("stream %s keeps %s retention from an earlier version, which discards batches not yet indexed; "+
+				"let enrich drain it, delete it (nats stream rm %s) and start ingest again: %w",
+				cfg.Name, existing.CachedInfo().Config.Retention, cfg.Name, err)
+		}
 		return nil, fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
 	}
 	return s, nil
@@ -86,8 +105,8 @@ func NewBatchPublisher(js njs.JetStream, cfg StreamConfig, opts PublisherOptions
 
 // PublishBatch stores batch under its BatchId as the message id. A batch the
 // stream has already stored within its duplicate window is not stored again,
-// and that is a success.
-func (p *BatchPublisher) PublishBatch(ctx context.Context, batch *telemetryv1.EventBatch) error {
+// and that is a success reported as duplicate.
+func (p *BatchPublisher) PublishBatch(ctx context.Context, batch *telemetryv1.EventBatch) (duplicate bool, err error) {
 	subject := p.subjectPrefix + "." + batch.AppId
 	ctx, span := p.tracer.Start(ctx, "publish "+p.stream, trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(
@@ -109,7 +128,7 @@ func (p *BatchPublisher) PublishBatch(ctx context.Context, batch *telemetryv1.Ev
 	data := (*bufp)[:size]
 	if _, err := batch.MarshalToSizedBufferVT(data); err != nil {
 		span.SetStatus(codes.Error, "marshal")
-		return fmt.Errorf("marshal batch %s: %w", batch.BatchId, err)
+		return false, fmt.Errorf("marshal batch %s: %w", batch.BatchId, err)
 	}
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	p.opts.Propagator.Inject(ctx, natsx.HeaderCarrier(msg.Header))
@@ -118,7 +137,7 @@ func (p *BatchPublisher) PublishBatch(ctx context.Context, batch *telemetryv1.Ev
 	case p.inFlight <- struct{}{}:
 	default:
 		span.SetStatus(codes.Error, "overloaded")
-		return fmt.Errorf("publish batch %s: %d publishes in flight: %w", batch.BatchId, cap(p.inFlight), track.ErrOverloaded)
+		return false, fmt.Errorf("publish batch %s: %d publishes in flight: %w", batch.BatchId, cap(p.inFlight), track.ErrOverloaded)
 	}
 	m := p.opts.Metrics
 	m.PublishesInFlight.Inc()
@@ -132,13 +151,35 @@ func (p *BatchPublisher) PublishBatch(ctx context.Context, batch *telemetryv1.Ev
 		m.PublishFailures.Inc()
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "publish")
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("publish batch %s: no acknowledgement within %s: %w", batch.BatchId, p.opts.Timeout, err)
+		switch {
+		case errors.Is(err, nats.ErrMaxPayload), errors.Is(err, njs.ErrStreamMessageExceedsMaximum):
+			return false, fmt.Errorf("publish batch %s of %d bytes: %w: %w", batch.BatchId, size, track.ErrTooLarge, err)
+		case isStreamFull(err):
+			p.opts.Metrics.StreamFull.Inc()
+			return false, fmt.Errorf("publish batch %s: %w: %w", batch.BatchId, track.ErrFull, err)
+		case errors.Is(err, context.DeadlineExceeded):
+			return false, fmt.Errorf("publish batch %s: no acknowledgement within %s: %w", batch.BatchId, p.opts.Timeout, err)
 		}
-		return fmt.Errorf("publish batch %s: %w", batch.BatchId, err)
+		return false, fmt.Errorf("publish batch %s: %w", batch.BatchId, err)
 	}
 	m.PublishSeconds.Observe(time.Since(start).Seconds())
 	span.SetAttributes(attribute.Int64("messaging.nats.stream_sequence", int64(ack.Sequence)),
 		attribute.Bool("messaging.nats.duplicate", ack.Duplicate))
-	return nil
+	return ack.Duplicate, nil
+}
+
+// errCodeStreamStoreFailed is the JetStream error a stream at its limits
+// answers a publish with under DiscardNew (nats-server JSStreamStoreFailedF).
+const errCodeStreamStoreFailed njs.ErrorCode = 10077
+
+// isStreamFull reports whether the stream refused a publish because it is
+// at its byte or message limit (DiscardNew).
+func isStreamFull(err error) bool {
+	var apiErr *njs.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	return apiErr.ErrorCode == errCodeStreamStoreFailed ||
+		strings.Contains(apiErr.Description, "maximum bytes exceeded") ||
+		strings.Contains(apiErr.Description, "maximum messages exceeded")
 }

@@ -17,6 +17,7 @@ type Ingest struct {
 	PublishSeconds    prometheus.Histogram
 	PublishesInFlight prometheus.Gauge
 	PublishFailures   prometheus.Counter
+	StreamFull        prometheus.Counter
 }
 
 // New creates the metrics and registers them (and the Go runtime and process
@@ -43,8 +44,11 @@ func New(reg prometheus.Registerer) *Ingest {
 		PublishFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ingest_publish_failures_total", Help: "Publishes that failed or were not acknowledged in time (answered 503).",
 		}),
+		StreamFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ingest_stream_full_total", Help: "Publishes the stream refused because it is at its byte or message limit (answered 503).",
+		}),
 	}
-	reg.MustRegister(m.Requests, m.RequestSeconds, m.Events, m.PublishSeconds, m.PublishesInFlight, m.PublishFailures,
+	reg.MustRegister(m.Requests, m.RequestSeconds, m.Events, m.PublishSeconds, m.PublishesInFlight, m.PublishFailures, m.StreamFull,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

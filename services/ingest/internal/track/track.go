@@ -6,10 +6,13 @@ package track
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -18,10 +21,21 @@ import (
 )
 
 // Publisher stores a batch durably; it returns only once the broker has
-// acknowledged it (or failed to). ErrOverloaded means it refused to start.
+// acknowledged it (or failed to). ErrOverloaded means it refused to start;
+// ErrTooLarge that the broker can never take a message this large.
+// Duplicate reports that the broker already held a batch of this id, stored
+// by an earlier request.
 type Publisher interface {
-	PublishBatch(ctx context.Context, batch *telemetryv1.EventBatch) error
+	PublishBatch(ctx context.Context, batch *telemetryv1.EventBatch) (duplicate bool, err error)
 }
+
+// ErrTooLarge is returned by a Publisher for a batch larger than the broker
+// accepts.
+var ErrTooLarge = errors.New("batch larger than the broker accepts")
+
+// ErrFull is returned by a Publisher whose stream is at its limits and
+// refuses new batches until older ones are consumed.
+var ErrFull = errors.New("stream full")
 
 // ErrOverloaded is returned by a Publisher that has too many publishes in
 // flight to take another.
@@ -88,19 +102,34 @@ func (t *Tracker) Track(ctx context.Context, f Facts, req Request) (Result, erro
 		AppId:      f.AppID,
 		ReceivedAt: timestamppb.New(now),
 		ClientIp:   f.ClientIP,
-		UserAgent:  f.UserAgent,
+		UserAgent:  capHeader(f.UserAgent, MaxUserAgentBytes),
 		Events:     events,
 	}
 	if !req.SentAt.IsZero() {
 		batch.SentAt = timestamppb.New(req.SentAt)
 	}
-	if err := t.pub.PublishBatch(ctx, batch); err != nil {
+	duplicate, err := t.pub.PublishBatch(ctx, batch)
+	if err != nil {
+		if errors.Is(err, ErrTooLarge) {
+			return Result{}, &Error{Kind: KindTooLarge, Code: "batch_too_large",
+				Message: "the batch is larger than the broker's message limit; send fewer or smaller events", Err: err}
+		}
+		if errors.Is(err, ErrFull) {
+			return Result{}, &Error{Kind: KindUnavailable, Code: "stream_full",
+				Message: "the event stream is full until stored events are indexed; nothing was accepted, retry later", Err: err, RetryAfter: t.opts.RetryAfter}
+		}
 		if errors.Is(err, ErrOverloaded) {
 			return Result{}, &Error{Kind: KindOverloaded, Code: "overloaded",
 				Message: "too many batches waiting to be stored; retry later", Err: err, RetryAfter: t.opts.RetryAfter}
 		}
 		return Result{}, &Error{Kind: KindUnavailable, Code: "publish_failed",
 			Message: "the events could not be stored; nothing was accepted, retry later", Err: err, RetryAfter: t.opts.RetryAfter}
+	}
+	if duplicate {
+		// A retry of a request already stored: nothing new was stored, and
+		// the client is told so (every valid event was stored before).
+		res.Duplicates += res.Accepted
+		res.Accepted = 0
 	}
 	t.opts.Metrics.Events.WithLabelValues("accepted", "").Add(float64(res.Accepted))
 	if res.Duplicates > 0 {
@@ -111,12 +140,36 @@ func (t *Tracker) Track(ctx context.Context, f Facts, req Request) (Result, erro
 
 // BatchID is a stable hash of the app id and the batch's event ids: the same
 // request retried gets the same id, which the stream uses to drop the copy.
+// Every id is length-prefixed, so no two different lists of ids hash the
+// same input (["a\x00b"] and ["a", "b"] differ).
 func BatchID(appID string, events []*telemetryv1.Event) string {
 	h := sha256.New()
-	h.Write([]byte(appID))
+	var n [binary.MaxVarintLen64]byte
+	write := func(s string) {
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+		h.Write([]byte(s))
+	}
+	write(appID)
 	for _, e := range events {
-		h.Write([]byte{0})
-		h.Write([]byte(e.EventId))
+		write(e.EventId)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// MaxUserAgentBytes caps the user agent kept with a batch, whichever edge
+// it arrived through.
+const MaxUserAgentBytes = 512
+
+// capHeader cuts a header-derived value to at most n bytes, on a character
+// boundary, and replaces invalid UTF-8.
+func capHeader(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) > n {
+		cut := n
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+	}
+	return s
 }

@@ -61,14 +61,15 @@ func validateOne(i int, in *Input, lim Limits) (*telemetryv1.Event, *EventError)
 		value    string
 		required bool
 		max      int
+		id       bool // an identifier: no control characters
 	}{
-		{"event_id", e.EventId, true, maxEventIDLen},
-		{"event_name", e.EventName, true, maxEventNameLen},
-		{"user_id", e.UserId, false, maxIDLen},
-		{"anonymous_id", e.AnonymousId, false, maxIDLen},
-		{"session_id", e.SessionId, false, maxIDLen},
-		{"app_version", e.AppVersion, false, maxShortLen},
-		{"device_os", e.DeviceOs, false, maxShortLen},
+		{"event_id", e.EventId, true, maxEventIDLen, true},
+		{"event_name", e.EventName, true, maxEventNameLen, true},
+		{"user_id", e.UserId, false, maxIDLen, true},
+		{"anonymous_id", e.AnonymousId, false, maxIDLen, true},
+		{"session_id", e.SessionId, false, maxIDLen, true},
+		{"app_version", e.AppVersion, false, maxShortLen, true},
+		{"device_os", e.DeviceOs, false, maxShortLen, false},
 	} {
 		switch {
 		case f.required && f.value == "":
@@ -77,6 +78,8 @@ func validateOne(i int, in *Input, lim Limits) (*telemetryv1.Event, *EventError)
 			return nil, bad(f.name, "longer than %d characters", f.max)
 		case !utf8.ValidString(f.value):
 			return nil, bad(f.name, "not valid UTF-8")
+		case f.id && hasControl(f.value):
+			return nil, bad(f.name, "contains a control character")
 		}
 	}
 	if e.UserId == "" && e.AnonymousId == "" {
@@ -111,4 +114,14 @@ func validateOne(i int, in *Input, lim Limits) (*telemetryv1.Event, *EventError)
 	in.ts.Seconds, in.ts.Nanos = ts.Unix(), int32(ts.Nanosecond())
 	e.ClientTimestamp = &in.ts
 	return e, nil
+}
+
+// hasControl reports whether s holds a C0 or C1 control character or DEL.
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,8 @@
 package track
 
 import (
+	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
+
 	"strings"
 	"testing"
 )
@@ -31,6 +33,11 @@ func TestValidateRules(t *testing.T) {
 		{"anonymous only", func(in *Input) { in.Event.UserId, in.Event.AnonymousId = "", "a1" }, ""},
 		{"missing event_id", func(in *Input) { in.Event.EventId = "" }, "event_id"},
 		{"event_id too long", func(in *Input) { in.Event.EventId = strings.Repeat("x", 129) }, "event_id"},
+		{"NUL in event_id", func(in *Input) { in.Event.EventId = "a\x00b" }, "event_id"},
+		{"newline in user_id", func(in *Input) { in.Event.UserId = "u\n1" }, "user_id"},
+		{"C1 control in session_id", func(in *Input) { in.Event.SessionId = "s\u00851" }, "session_id"},
+		{"DEL in anonymous_id", func(in *Input) { in.Event.AnonymousId = "a\x7f" }, "anonymous_id"},
+		{"non-ASCII letters in ids are fine", func(in *Input) { in.Event.UserId = "jürgen-東京" }, ""},
 		{"event_id 128 ok", func(in *Input) { in.Event.EventId = strings.Repeat("x", 128) }, ""},
 		{"missing event_name", func(in *Input) { in.Event.EventName = "" }, "event_name"},
 		{"event_name too long", func(in *Input) { in.Event.EventName = strings.Repeat("n", 201) }, "event_name"},
@@ -84,5 +91,32 @@ func TestValidateDuplicatesAndPartial(t *testing.T) {
 	}
 	if res.Errors[0].Index != 3 || res.Errors[0].EventID != "e3" {
 		t.Fatalf("error %+v", res.Errors[0])
+	}
+}
+
+// TestBatchIDIsUnambiguous: different lists of ids never share a batch id
+// (a shared id would drop the second batch as a duplicate).
+func TestBatchIDIsUnambiguous(t *testing.T) {
+	ids := func(app string, ids ...string) string {
+		events := make([]*telemetryv1.Event, len(ids))
+		for i, id := range ids {
+			events[i] = &telemetryv1.Event{EventId: id}
+		}
+		return BatchID(app, events)
+	}
+	pairs := [][2]string{
+		{ids("app", "a\x00b"), ids("app", "a", "b")},
+		{ids("app", "ab"), ids("app", "a", "b")},
+		{ids("app\x00a"), ids("app", "a")},
+		{ids("app", ""), ids("app")},
+		{ids("app", "", ""), ids("app", "")},
+	}
+	for i, p := range pairs {
+		if p[0] == p[1] {
+			t.Errorf("pair %d: the same batch id for different id lists", i)
+		}
+	}
+	if ids("app", "a", "b") != ids("app", "a", "b") {
+		t.Error("the same request must keep its batch id")
 	}
 }
