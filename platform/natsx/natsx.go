@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/evtrack/telemetry/platform/credentials"
 )
 
 // Connect dials url and keeps reconnecting for ever: a service whose broker
@@ -42,7 +44,7 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Con
 		}),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("connect to nats at %s: %w", url, err)
+		return nil, fmt.Errorf("connect to nats at %s: %w", credentials.RedactURLs(url), err)
 	}
 	return nc, nil
 }

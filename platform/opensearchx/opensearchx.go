@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/evtrack/telemetry/platform/credentials"
 )
 
 // Options configure a client.
@@ -54,7 +56,7 @@ func NewClient(opts Options) (*opensearch.Client, error) {
 		EnableRetryOnTimeout: false,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("opensearch client for %s: %w", opts.URL, err)
+		return nil, fmt.Errorf("opensearch client for %s: %w", credentials.RedactURLs(opts.URL), err)
 	}
 	return c, nil
 }
