@@ -1,0 +1,165 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/platform/otelx"
+	"github.com/evtrack/telemetry/platform/testenv"
+	enrich "github.com/evtrack/telemetry/services/enrich/service"
+	ingest "github.com/evtrack/telemetry/services/ingest/service"
+)
+
+// TestFullStreamLosesNothing: with enrich stopped the stream fills to its
+// limit and ingest refuses further batches (503 stream_full, Retry-After)
+// instead of discarding acknowledged ones; once enrich starts, every event
+// answered 202 is indexed exactly once, and ingest accepts again.
+func TestFullStreamLosesNothing(t *testing.T) {
+	natsURL, osURL := testenv.NATSURL(t), testenv.OpenSearchURL(t)
+	name := testenv.Name(t, "full")
+	stream := strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	env := config.MapLookup(map[string]string{
+		"NATS_URL": natsURL, "OPENSEARCH_URL": osURL,
+		"EVENTS_STREAM": stream, "EVENTS_SUBJECT_PREFIX": strings.ReplaceAll(name, "-", "_") + ".events",
+		"EVENTS_INDEX_PREFIX": name, "EVENTS_STREAM_MAX_MSGS": "20",
+		"INGEST_HTTP_ADDR": "127.0.0.1:0", "INGEST_GRPC_ADDR": "127.0.0.1:0", "INGEST_WRITE_KEYS": writeKey + ":" + appID,
+		"ENRICH_HTTP_ADDR": "127.0.0.1:0", "ENRICH_FLUSH_INTERVAL": "100ms",
+	})
+	testenv.DeleteIndexData(t, osURL, name)
+	t.Cleanup(func() { deleteStream(t, natsURL, stream) })
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	tel := otelx.ForTest(noop.NewTracerProvider())
+	ctx, cancel := context.WithCancel(context.Background())
+	var stops []chan error
+	t.Cleanup(func() {
+		cancel()
+		for _, ch := range stops {
+			if err := <-ch; err != nil {
+				t.Errorf("service Run: %v", err)
+			}
+		}
+	})
+	run := func(r interface{ Run(context.Context) error }) {
+		ch := make(chan error, 1)
+		stops = append(stops, ch)
+		go func() { ch <- r.Run(ctx) }()
+	}
+
+	icfg, err := ingest.LoadConfig(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := ingest.New(ctx, icfg, log, tel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(in)
+	url := "http://" + in.Addr() + "/v1/track"
+
+	// Ten events a batch until the stream refuses one.
+	accepted := map[string]bool{}
+	post := func(batch int) (int, string) {
+		var events []string
+		for i := range 10 {
+			events = append(events, fmt.Sprintf(`{"event_id":"b%d-%d","user_id":"u1","event_name":"tap","client_timestamp":%q}`,
+				batch, i, time.Now().UTC().Format(time.RFC3339Nano)))
+		}
+		status, body := do(t, http.MethodPost, url, "Bearer "+writeKey, "["+strings.Join(events, ",")+"]")
+		if status == http.StatusAccepted {
+			var res struct{ Accepted int }
+			if err := json.Unmarshal([]byte(body), &res); err != nil || res.Accepted != 10 {
+				t.Fatalf("batch %d: %s", batch, body)
+			}
+			for i := range 10 {
+				accepted[fmt.Sprintf("b%d-%d", batch, i)] = true
+			}
+		}
+		return status, body
+	}
+	refused := 0
+	for b := 0; b < 25; b++ {
+		status, body := post(b)
+		switch {
+		case status == http.StatusAccepted:
+		case status == http.StatusServiceUnavailable && strings.Contains(body, "stream_full"):
+			refused++
+		default:
+			t.Fatalf("batch %d: %d %s", b, status, body)
+		}
+	}
+	if len(accepted) != 200 || refused != 5 {
+		t.Fatalf("%d events accepted and %d batches refused; want 200 (the stream's 20 batches) and 5", len(accepted), refused)
+	}
+
+	// Enrich starts: the stream drains into OpenSearch.
+	ecfg, err := enrich.LoadConfig(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, err := enrich.New(ctx, ecfg, log, tel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(en)
+	var ids map[string]int
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ids = indexedIDs(t, osURL, name)
+		if len(ids) >= len(accepted) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	lost, doubled := 0, 0
+	for id := range accepted {
+		switch ids[id] {
+		case 0:
+			lost++
+		case 1:
+		default:
+			doubled++
+		}
+	}
+	t.Logf("accepted %d, indexed %d distinct, lost %d, duplicated %d, refused %d batches while full", len(accepted), len(ids), lost, doubled, refused)
+	if lost != 0 || doubled != 0 || len(ids) != len(accepted) {
+		t.Fatalf("lost %d, duplicated %d, indexed %d ids for %d accepted", lost, doubled, len(ids), len(accepted))
+	}
+	// Indexed batches left the work queue: ingest accepts again.
+	if status, body := post(100); status != http.StatusAccepted {
+		t.Fatalf("after the drain: %d %s", status, body)
+	}
+}
+
+// indexedIDs counts the documents of every event_id under prefix's daily
+// indices (a refresh first, so every indexed document is visible).
+func indexedIDs(t *testing.T, osURL, prefix string) map[string]int {
+	t.Helper()
+	if res, err := http.Post(osURL+"/"+prefix+"-*/_refresh?ignore_unavailable=true&allow_no_indices=true", "application/json", nil); err == nil {
+		res.Body.Close()
+	}
+	var out struct {
+		Hits struct {
+			Hits []struct {
+				Source struct {
+					EventID string `json:"event_id"`
+				} `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	testenv.GetJSON(t, osURL+"/"+prefix+"-*/_search?size=10000&_source=event_id&ignore_unavailable=true&allow_no_indices=true", &out)
+	ids := map[string]int{}
+	for _, h := range out.Hits.Hits {
+		ids[h.Source.EventID]++
+	}
+	return ids
+}
