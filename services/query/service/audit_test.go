@@ -60,7 +60,7 @@ func TestAuditRecordsRefusedCalls(t *testing.T) {
 		fp(tokenA) + " EventStats grpc ResourceExhausted",
 	}
 	var got []string
-	eventually(t, 15*time.Second, fmt.Sprintf("%d audit entries", len(want)), func() bool {
+	waitFor(15*time.Second, func() bool {
 		got = got[:0]
 		for _, h := range auditHits(t, e.osURL, e.prefix) {
 			got = append(got, fmt.Sprintf("%v %v %v %v", h["principal"], h["method"], h["transport"], h["status"]))

@@ -173,19 +173,27 @@ func runQuery(t *testing.T, osURL, prefix string, extra map[string]string) *env 
 		grpc: queryv1.NewQueryServiceClient(conn)}
 }
 
-// eventually polls cond until it holds, failing the test after timeout. It
-// waits on the condition; the tick only paces the polling.
+// eventually polls cond until it holds, failing the test after timeout.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !waitFor(timeout, cond) {
+		t.Fatalf("still not %s after %v", what, timeout)
+	}
+}
+
+// waitFor polls cond until it holds (true) or timeout passes (false). It
+// waits on the condition; the tick only paces the polling.
+func waitFor(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("still not %s after %v", what, timeout)
+			return false
 		}
 		<-tick.C
 	}
+	return true
 }
 
 // auditHits returns the _source of every entry in prefix's audit indices,
@@ -194,7 +202,8 @@ func auditHits(t *testing.T, osURL, prefix string) []map[string]any {
 	t.Helper()
 	pattern := eventdoc.AuditPattern(prefix)
 	mustDo(t, http.MethodPost, osURL+"/"+pattern+"/_refresh?allow_no_indices=true", nil)
-	body := mustDo(t, http.MethodGet, osURL+"/"+pattern+"/_search?size=100&sort=time:asc&allow_no_indices=true", nil)
+	body := mustDo(t, http.MethodPost, osURL+"/"+pattern+"/_search?allow_no_indices=true",
+		[]byte(`{"size":100,"sort":[{"time":{"order":"asc","unmapped_type":"date"}}]}`))
 	var out struct {
 		Hits struct {
 			Hits []struct {
