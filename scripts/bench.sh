@@ -288,6 +288,7 @@ query_part() {
   bash scripts/servers.sh start >&2
   local os=${OPENSEARCH_URL:-http://127.0.0.1:9200} n=${BENCH_QUERY_EVENTS:-10000000} users=${BENCH_QUERY_USERS:-100000}
   local p="benchq-$n" have token=bench-read-token-0123456789 today
+  local page_key=62656e63682d706167652d746f6b656e2d6b65792d303132333435363738396162 # hex of 32 bytes
   today=$(date -u +%Y.%m.%d)
   # Today's index holds only what an earlier run wrote while it measured.
   curl -s -XDELETE "$os/$p-$today?ignore_unavailable=true" >/dev/null
@@ -304,7 +305,7 @@ query_part() {
   # What enrich's hourly maintenance does to the days that are over.
   echo "bench: merging past days' indices into one segment each (enrich's compaction)" >&2
   "$bin/enrichbench" -mode compact -opensearch "$os" -prefix "$p" >"$out/query-compact.json"
-  OPENSEARCH_URL="$os" EVENTS_INDEX_PREFIX="$p" QUERY_TOKENS="$token:*" QUERY_GRPC_ADDR=127.0.0.1:19083 QUERY_HTTP_ADDR=127.0.0.1:18083 \
+  OPENSEARCH_URL="$os" EVENTS_INDEX_PREFIX="$p" QUERY_TOKENS="$token:*" QUERY_PAGE_TOKEN_KEY="$page_key" QUERY_GRPC_ADDR=127.0.0.1:19083 QUERY_HTTP_ADDR=127.0.0.1:18083 \
     LOG_LEVEL=warn "$bin/query" >"$out/query.log" 2>&1 &
   pids+=($!)
   wait_up http://127.0.0.1:18083/readyz

@@ -23,6 +23,8 @@ const (
 	readToken = "e2e-read-token-0123456789"
 	otherRead = "e2e-other-token-0123456789"
 	appID     = "app-e2e"
+	// pageTokenKey signs query's page tokens (hex, 32 bytes).
+	pageTokenKey = "6532652d706167652d746f6b656e2d6b65792d303132333435363738396162636465"
 )
 
 // stack is the whole pipeline running in this test process against the real
@@ -51,6 +53,7 @@ func startStack(t *testing.T, tel *otelx.Telemetry) *stack {
 		"QUERY_GRPC_ADDR":       "127.0.0.1:0",
 		"QUERY_HTTP_ADDR":       "127.0.0.1:0",
 		"QUERY_TOKENS":          readToken + ":" + appID + "," + otherRead + ":some-other-app",
+		"QUERY_PAGE_TOKEN_KEY":  pageTokenKey,
 	}
 	lookup := config.MapLookup(env)
 	testenv.DeleteIndexData(t, osURL, name) // runs after the services stop

@@ -74,8 +74,20 @@ func Pattern(prefix string) string { return prefix + "-*" }
 // reason. Its name does not match Pattern, so searches never see it.
 func DeadLetterIndex(prefix string) string { return "deadletter-" + prefix }
 
-// AuditIndex is where the query service records who read what.
-func AuditIndex(prefix string) string { return "audit-" + prefix }
+// AuditIndex is the daily audit index (audit-prefix-YYYY.MM.DD of t's UTC
+// date) where the query service records who read what at t. One index per
+// day lets the audit trail's retention delete whole indices by the date in
+// their name.
+func AuditIndex(prefix string, t time.Time) string { return IndexName(auditPrefix(prefix), t) }
+
+// AuditPattern matches every daily audit index of prefix (and no event
+// index: those start with prefix itself).
+func AuditPattern(prefix string) string { return Pattern(auditPrefix(prefix)) }
+
+// AuditDayOf parses the date out of a daily audit index name of prefix.
+func AuditDayOf(prefix, index string) (time.Time, bool) { return DayOf(auditPrefix(prefix), index) }
+
+func auditPrefix(prefix string) string { return "audit-" + prefix }
 
 // DayOf parses the date out of a daily index name of prefix.
 func DayOf(prefix, index string) (time.Time, bool) {

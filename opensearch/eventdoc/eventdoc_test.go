@@ -57,3 +57,30 @@ func TestDayOf(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditIndices(t *testing.T) {
+	day := time.Date(2026, 11, 26, 23, 59, 59, 0, time.UTC)
+	if got := AuditIndex("p", day); got != "audit-p-2026.11.26" {
+		t.Errorf("AuditIndex = %s", got)
+	}
+	if got := AuditPattern("p"); got != "audit-p-*" {
+		t.Errorf("AuditPattern = %s", got)
+	}
+	tests := []struct {
+		index string
+		ok    bool
+	}{
+		{"audit-p-2026.11.26", true},
+		{"p-2026.11.26", false},         // an event index
+		{"audit-p", false},              // the single index of earlier versions
+		{"audit-p-x-2026.11.26", false}, // another prefix's (p-x) audit index
+		{"audit-p-2026.11.26-x", false},
+		{"audit-q-2026.11.26", false},
+	}
+	for _, tt := range tests {
+		got, ok := AuditDayOf("p", tt.index)
+		if ok != tt.ok || (ok && !got.Equal(time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC))) {
+			t.Errorf("AuditDayOf(%s) = %v %v, want ok=%v", tt.index, got, ok, tt.ok)
+		}
+	}
+}

@@ -58,10 +58,11 @@ func DeadLetter(prefix string) (Template, error) {
 	return t, err
 }
 
-// Audit returns the index template of prefix's audit index.
+// Audit returns the index template of prefix's daily audit indices
+// (audit-prefix-YYYY.MM.DD). The template is named audit-prefix.
 func Audit(prefix string) (Template, error) {
-	t, err := withPatterns(auditTemplate, prefix, []string{eventdoc.AuditIndex(prefix)})
-	t.Name = eventdoc.AuditIndex(prefix)
+	t, err := withPatterns(auditTemplate, prefix, []string{eventdoc.AuditPattern(prefix)})
+	t.Name = "audit-" + prefix
 	return t, err
 }
 

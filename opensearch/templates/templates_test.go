@@ -114,8 +114,21 @@ func TestAudit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tpl.Name != "audit-t-1-events" || !strings.Contains(string(tpl.Body), `"audit-t-1-events"`) {
+	if tpl.Name != "audit-t-1-events" || !strings.Contains(string(tpl.Body), `"index_patterns":["audit-t-1-events-*"]`) {
 		t.Fatalf("%s %s", tpl.Name, tpl.Body)
+	}
+	def, err := Audit(DefaultEventsPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		IndexPatterns []string `json:"index_patterns"`
+	}
+	if err := json.Unmarshal(def.Body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if want := eventdoc.AuditPattern(DefaultEventsPrefix); def.Name != "audit-"+DefaultEventsPrefix || !reflect.DeepEqual(doc.IndexPatterns, []string{want}) {
+		t.Fatalf("default audit template %s patterns %v, want [%s]", def.Name, doc.IndexPatterns, want)
 	}
 }
 

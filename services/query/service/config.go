@@ -7,15 +7,17 @@ import (
 	"github.com/evtrack/telemetry/opensearch/templates"
 	"github.com/evtrack/telemetry/platform/config"
 	"github.com/evtrack/telemetry/services/query/internal/auth"
+	"github.com/evtrack/telemetry/services/query/internal/search"
 )
 
 // Config is every setting of the query service (documented in
-// services/query/README.md).
+// services/query/README.md). Secrets (read tokens, page-token keys) are
+// held in types that never print them.
 type Config struct {
 	GRPCAddr           string
 	HTTPAddr           string
 	ReadTokens         *auth.ReadTokens
-	PageTokenKey       []byte // nil: a random key per process
+	PageTokenKeys      search.KeyRing
 	OpenSearchURL      string
 	OpenSearchUser     string
 	OpenSearchPassword string
@@ -26,9 +28,24 @@ type Config struct {
 	CORSOrigins        []string
 	ShutdownTimeout    time.Duration
 	LogLevel           string
+	// AuditRetention is how long audit indices are kept (0: for ever).
+	AuditRetention time.Duration
+
+	// HTTP server timeouts (net/http.Server).
+	HTTPReadHeaderTimeout time.Duration
+	HTTPReadTimeout       time.Duration
+	HTTPWriteTimeout      time.Duration
+	HTTPIdleTimeout       time.Duration
+	// gRPC connection limits: the handshake deadline, how long a connection
+	// without calls stays open, and the server's keepalive pings.
+	GRPCConnectionTimeout time.Duration
+	GRPCMaxConnectionIdle time.Duration
+	GRPCKeepaliveTime     time.Duration
+	GRPCKeepaliveTimeout  time.Duration
 }
 
 // LoadConfig reads the configuration from lookup (os.LookupEnv in main).
+// Error messages name the variable, never echo a secret's value.
 func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	r := config.NewReader(lookup)
 	c := Config{
@@ -43,7 +60,19 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 		CORSOrigins:        r.List("QUERY_CORS_ORIGINS"),
 		ShutdownTimeout:    r.Duration("QUERY_SHUTDOWN_TIMEOUT", 15*time.Second),
 		LogLevel:           r.String("LOG_LEVEL", "info"),
+		AuditRetention:     r.Duration("QUERY_AUDIT_RETENTION", 90*24*time.Hour),
+
+		HTTPReadHeaderTimeout: r.Duration("QUERY_HTTP_READ_HEADER_TIMEOUT", 5*time.Second),
+		HTTPReadTimeout:       r.Duration("QUERY_HTTP_READ_TIMEOUT", 10*time.Second),
+		HTTPIdleTimeout:       r.Duration("QUERY_HTTP_IDLE_TIMEOUT", time.Minute),
+		GRPCConnectionTimeout: r.Duration("QUERY_GRPC_CONNECTION_TIMEOUT", 10*time.Second),
+		GRPCMaxConnectionIdle: r.Duration("QUERY_GRPC_MAX_CONNECTION_IDLE", 5*time.Minute),
+		GRPCKeepaliveTime:     r.Duration("QUERY_GRPC_KEEPALIVE_TIME", time.Minute),
+		GRPCKeepaliveTimeout:  r.Duration("QUERY_GRPC_KEEPALIVE_TIMEOUT", 20*time.Second),
 	}
+	// A response may take the whole request timeout to compute.
+	c.HTTPWriteTimeout = r.Duration("QUERY_HTTP_WRITE_TIMEOUT", c.RequestTimeout+5*time.Second)
+
 	if spec := r.String("QUERY_TOKENS", ""); spec == "" {
 		r.Failf("QUERY_TOKENS: required, e.g. \"<token>:<app_id>|<app_id2>,<admin token>:*\"")
 	} else if rt, err := auth.ParseReadTokens(spec); err != nil {
@@ -51,13 +80,8 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	} else {
 		c.ReadTokens = rt
 	}
-	if k := r.String("QUERY_PAGE_TOKEN_KEY", ""); k != "" {
-		key, err := hex.DecodeString(k)
-		if err != nil || len(key) < 32 {
-			r.Failf("QUERY_PAGE_TOKEN_KEY: want at least 32 bytes as hex (64+ hex digits)")
-		}
-		c.PageTokenKey = key
-	}
+	c.PageTokenKeys = pageTokenKeys(r)
+
 	if err := templates.ValidatePrefix(c.IndexPrefix); err != nil {
 		r.Failf("EVENTS_INDEX_PREFIX: %v", err)
 	}
@@ -68,5 +92,63 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	if c.RateLimitPerSec < 0 || c.RateLimitBurst <= 0 {
 		r.Failf("QUERY_RATE_LIMIT_PER_SEC must not be negative and QUERY_RATE_LIMIT_BURST must be positive")
 	}
+	if c.AuditRetention < 0 || (c.AuditRetention > 0 && c.AuditRetention < 24*time.Hour) {
+		r.Failf("QUERY_AUDIT_RETENTION: 0 (keep for ever) or at least 24h")
+	}
+	for _, d := range []struct {
+		name  string
+		value time.Duration
+	}{
+		{"QUERY_HTTP_READ_HEADER_TIMEOUT", c.HTTPReadHeaderTimeout}, {"QUERY_HTTP_READ_TIMEOUT", c.HTTPReadTimeout},
+		{"QUERY_HTTP_WRITE_TIMEOUT", c.HTTPWriteTimeout}, {"QUERY_HTTP_IDLE_TIMEOUT", c.HTTPIdleTimeout},
+		{"QUERY_GRPC_CONNECTION_TIMEOUT", c.GRPCConnectionTimeout}, {"QUERY_GRPC_MAX_CONNECTION_IDLE", c.GRPCMaxConnectionIdle},
+		{"QUERY_GRPC_KEEPALIVE_TIME", c.GRPCKeepaliveTime}, {"QUERY_GRPC_KEEPALIVE_TIMEOUT", c.GRPCKeepaliveTimeout},
+	} {
+		if d.value <= 0 {
+			r.Failf("%s: must be positive", d.name)
+		}
+	}
+	if c.HTTPReadHeaderTimeout > c.HTTPReadTimeout {
+		r.Failf("QUERY_HTTP_READ_HEADER_TIMEOUT must not exceed QUERY_HTTP_READ_TIMEOUT")
+	}
+	if c.RequestTimeout > 0 && c.HTTPWriteTimeout <= c.RequestTimeout {
+		r.Failf("QUERY_HTTP_WRITE_TIMEOUT must exceed QUERY_REQUEST_TIMEOUT, or slow answers are cut off")
+	}
 	return c, r.Err()
+}
+
+// pageTokenKeys reads QUERY_PAGE_TOKEN_KEY (required) and
+// QUERY_PAGE_TOKEN_PREVIOUS_KEYS (optional, comma-separated): hex, at least
+// search.MinPageTokenKeyLen bytes each.
+func pageTokenKeys(r *config.Reader) search.KeyRing {
+	const hint = "hex of at least %d random bytes (e.g. openssl rand -hex 32)"
+	var ring search.KeyRing
+	if k := r.String("QUERY_PAGE_TOKEN_KEY", ""); k == "" {
+		r.Failf("QUERY_PAGE_TOKEN_KEY: required, the same on every replica: "+hint, search.MinPageTokenKeyLen)
+	} else if key, ok := decodeKey(k); !ok {
+		r.Failf("QUERY_PAGE_TOKEN_KEY: want "+hint, search.MinPageTokenKeyLen)
+	} else {
+		ring.Current = key
+	}
+	for i, k := range r.List("QUERY_PAGE_TOKEN_PREVIOUS_KEYS") {
+		key, ok := decodeKey(k)
+		if !ok {
+			r.Failf("QUERY_PAGE_TOKEN_PREVIOUS_KEYS: key #%d: want "+hint, i+1, search.MinPageTokenKeyLen)
+			continue
+		}
+		ring.Previous = append(ring.Previous, key)
+	}
+	if ring.Current != nil {
+		if err := ring.Validate(); err != nil {
+			r.Failf("QUERY_PAGE_TOKEN_KEY, QUERY_PAGE_TOKEN_PREVIOUS_KEYS: %v", err)
+		}
+	}
+	return ring
+}
+
+// decodeKey decodes a hex key of at least the minimum length. Its error is
+// a bool: hex's own error quotes the offending character of the secret.
+func decodeKey(s string) ([]byte, bool) {
+	key, err := hex.DecodeString(s)
+	return key, err == nil && len(key) >= search.MinPageTokenKeyLen
 }

@@ -96,9 +96,14 @@ func (f fixture) source() eventdoc.Source {
 		Metadata: f.meta, Message: f.msg}
 }
 
+// testPageTokenKey is the page-token key of the test services (hex, 32 bytes).
+const testPageTokenKey = "746573742d706167652d746f6b656e2d6b65792d30313233343536373839616263"
+
 type env struct {
 	osURL, prefix string
 	http          string
+	grpcAddr      string
+	conn          *grpc.ClientConn
 	grpc          queryv1.QueryServiceClient
 }
 
@@ -106,8 +111,17 @@ type env struct {
 // through the real template, and starts a query service over them.
 func startQuery(t *testing.T, extra map[string]string) *env {
 	t.Helper()
-	osURL := testenv.OpenSearchURL(t)
-	prefix := testenv.Name(t, "query")
+	osURL, prefix := writeFixtures(t)
+	return runQuery(t, osURL, prefix, extra)
+}
+
+// writeFixtures writes the fixtures into daily indices of a fresh prefix,
+// through the real template, and deletes everything under it when the test
+// ends.
+func writeFixtures(t *testing.T) (osURL, prefix string) {
+	t.Helper()
+	osURL = testenv.OpenSearchURL(t)
+	prefix = testenv.Name(t, "query")
 	tpl, err := templates.Events(prefix)
 	if err != nil {
 		t.Fatal(err)
@@ -119,10 +133,17 @@ func startQuery(t *testing.T, extra map[string]string) *env {
 		sources = append(sources, f.source())
 	}
 	index(t, osURL, prefix, sources...)
+	return osURL, prefix
+}
 
+// runQuery starts a query service (one more instance, if called again) over
+// prefix's indices; extra overrides or adds configuration.
+func runQuery(t *testing.T, osURL, prefix string, extra map[string]string) *env {
+	t.Helper()
 	vars := map[string]string{
 		"QUERY_GRPC_ADDR": "127.0.0.1:0", "QUERY_HTTP_ADDR": "127.0.0.1:0", "OPENSEARCH_URL": osURL,
 		"EVENTS_INDEX_PREFIX": prefix, "QUERY_TOKENS": tokenA + ":app-a," + tokenAll + ":*," + tokenC + ":app-c",
+		"QUERY_PAGE_TOKEN_KEY": testPageTokenKey,
 	}
 	maps.Copy(vars, extra)
 	cfg, err := LoadConfig(config.MapLookup(vars))
@@ -132,6 +153,7 @@ func startQuery(t *testing.T, extra map[string]string) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	svc, err := New(ctx, cfg, slog.New(slog.DiscardHandler), otelx.ForTest(noop.NewTracerProvider()))
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -147,7 +169,58 @@ func startQuery(t *testing.T, extra map[string]string) *env {
 			t.Errorf("query Run: %v", err)
 		}
 	})
-	return &env{osURL: osURL, prefix: prefix, http: "http://" + svc.HTTPAddr(), grpc: queryv1.NewQueryServiceClient(conn)}
+	return &env{osURL: osURL, prefix: prefix, http: "http://" + svc.HTTPAddr(), grpcAddr: svc.GRPCAddr(), conn: conn,
+		grpc: queryv1.NewQueryServiceClient(conn)}
+}
+
+// eventually polls cond until it holds, failing the test after timeout.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !waitFor(timeout, cond) {
+		t.Fatalf("still not %s after %v", what, timeout)
+	}
+}
+
+// waitFor polls cond until it holds (true) or timeout passes (false). It
+// waits on the condition; the tick only paces the polling.
+func waitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		<-tick.C
+	}
+	return true
+}
+
+// auditHits returns the _source of every entry in prefix's audit indices,
+// oldest first, with the index each is in as "_index".
+func auditHits(t *testing.T, osURL, prefix string) []map[string]any {
+	t.Helper()
+	pattern := eventdoc.AuditPattern(prefix)
+	mustDo(t, http.MethodPost, osURL+"/"+pattern+"/_refresh?allow_no_indices=true", nil)
+	body := mustDo(t, http.MethodPost, osURL+"/"+pattern+"/_search?allow_no_indices=true",
+		[]byte(`{"size":100,"sort":[{"time":{"order":"asc","unmapped_type":"date"}}]}`))
+	var out struct {
+		Hits struct {
+			Hits []struct {
+				Index  string         `json:"_index"`
+				Source map[string]any `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatal(err)
+	}
+	hits := make([]map[string]any, 0, len(out.Hits.Hits))
+	for _, h := range out.Hits.Hits {
+		h.Source["_index"] = h.Index
+		hits = append(hits, h.Source)
+	}
+	return hits
 }
 
 // index writes documents with create into their daily indices and refreshes.
@@ -203,8 +276,6 @@ func (e *env) get(t *testing.T, token, path string) (int, []byte) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
-func protojsonFree(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 func osVersion(deviceOS string) string {
 	if f := strings.Fields(deviceOS); len(f) == 2 {

@@ -4,7 +4,6 @@ package service
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,10 +16,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
-	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/opensearch/templates"
 	phealth "github.com/evtrack/telemetry/platform/health"
 	"github.com/evtrack/telemetry/platform/opensearchx"
@@ -32,17 +31,36 @@ import (
 	"github.com/evtrack/telemetry/services/query/internal/search"
 )
 
+// Limits the query contract sets, not the deployment: requests are small
+// (search.MaxRequestBytes), and no call needs large headers.
+const (
+	// grpcMaxHeaderListSize bounds a call's metadata (a token, trace
+	// context, a user agent).
+	grpcMaxHeaderListSize = 16 << 10
+	// httpMaxHeaderBytes bounds the request line and headers of an HTTP
+	// call: the filters travel in the query string, so it covers a q of
+	// 1,024 percent-encoded characters, a page token and the other filters.
+	httpMaxHeaderBytes = 64 << 10
+	// grpcKeepaliveMinTime: clients may ping at most this often (also
+	// without calls in flight); more often, and the server closes the
+	// connection (GOAWAY "too_many_pings").
+	grpcKeepaliveMinTime = 15 * time.Second
+	// auditRetentionInterval is how often expired audit indices are looked for.
+	auditRetentionInterval = time.Hour
+)
+
 // Service is a running query service.
 type Service struct {
-	cfg     Config
-	log     *slog.Logger
-	grpc    *grpc.Server
-	health  *health.Server
-	http    *http.Server
-	grpcLn  net.Listener
-	httpLn  net.Listener
-	checker *phealth.Checker
-	auditor *audit.Auditor
+	cfg       Config
+	log       *slog.Logger
+	grpc      *grpc.Server
+	health    *health.Server
+	http      *http.Server
+	grpcLn    net.Listener
+	httpLn    net.Listener
+	checker   *phealth.Checker
+	auditor   *audit.Auditor
+	retention audit.Retention
 }
 
 // New builds the service and listens on both addresses.
@@ -52,30 +70,36 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	if err != nil {
 		return nil, err
 	}
-	key := cfg.PageTokenKey
-	if key == nil {
-		key = make([]byte, 32)
-		_, _ = rand.Read(key)
-		log.WarnContext(ctx, "QUERY_PAGE_TOKEN_KEY not set: page tokens are valid only on this process until it restarts")
-	}
-	tokens, err := search.NewPageTokens(key)
+	tokens, err := search.NewPageTokens(cfg.PageTokenKeys)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("page tokens: %w", err)
 	}
 	svc := search.NewService(opensearch.NewSearcher(osc, cfg.IndexPrefix), tokens)
 	if err := applyAuditTemplate(ctx, osc, cfg.IndexPrefix); err != nil {
 		// Queries do not wait for the audit index: entries stay in the log.
 		log.WarnContext(ctx, "audit index template not applied; audit entries may be dynamically mapped", "error", err)
 	}
-	auditor := audit.New(log, osc, eventdoc.AuditIndex(cfg.IndexPrefix))
+	auditor := audit.New(log, osc, cfg.IndexPrefix)
+	authn := querygrpc.NewAuthenticator(cfg.ReadTokens, auditor)
 
 	// One chain for both faces: the HTTP gateway calls the server in
-	// process through the same interceptors (see querygrpc.InProcess).
-	interceptors := []grpc.UnaryServerInterceptor{timeout(cfg.RequestTimeout), querygrpc.AuthInterceptor(cfg.ReadTokens),
-		querygrpc.RateLimitInterceptor(cfg.RateLimitPerSec, cfg.RateLimitBurst), querygrpc.AuditInterceptor(auditor)}
+	// process through the same interceptors (see querygrpc.InProcess). On
+	// the gRPC server the tap has authenticated the call before its message
+	// was read; the chain's authenticator then only lets it through. Audit
+	// sits outside the rate limit, so refused calls are recorded too.
+	interceptors := []grpc.UnaryServerInterceptor{timeout(cfg.RequestTimeout), authn.Interceptor(),
+		querygrpc.AuditInterceptor(auditor), querygrpc.RateLimitInterceptor(cfg.RateLimitPerSec, cfg.RateLimitBurst)}
 	server := querygrpc.NewServer(svc, log)
 	gs := grpc.NewServer(
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tel.TracerProvider), otelgrpc.WithPropagators(tel.Propagator))),
+		grpc.InTapHandle(authn.Tap),
+		grpc.MaxRecvMsgSize(search.MaxRequestBytes),
+		grpc.MaxHeaderListSize(grpcMaxHeaderListSize),
+		grpc.ConnectionTimeout(cfg.GRPCConnectionTimeout),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle: cfg.GRPCMaxConnectionIdle, Time: cfg.GRPCKeepaliveTime, Timeout: cfg.GRPCKeepaliveTimeout,
+		}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: grpcKeepaliveMinTime, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(interceptors...),
 	)
 	queryv1.RegisterQueryServiceServer(gs, server)
@@ -101,7 +125,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		return nil, err
 	}
 	return &Service{cfg: cfg, log: log, grpc: gs, health: hs, grpcLn: grpcLn, httpLn: httpLn, checker: checker, auditor: auditor,
-		http: &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}}, nil
+		retention: audit.Retention{Client: osc, Prefix: cfg.IndexPrefix, Keep: cfg.AuditRetention, Log: log},
+		http: &http.Server{Handler: handler, ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout, ReadTimeout: cfg.HTTPReadTimeout,
+			WriteTimeout: cfg.HTTPWriteTimeout, IdleTimeout: cfg.HTTPIdleTimeout, MaxHeaderBytes: httpMaxHeaderBytes}}, nil
 }
 
 // applyAuditTemplate puts the audit index's template (idempotent).
@@ -132,6 +158,8 @@ func (s *Service) Run(ctx context.Context) error {
 	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
 	auditDone := make(chan struct{})
 	go func() { s.auditor.Run(auditCtx); close(auditDone) }()
+	retentionDone := make(chan struct{})
+	go func() { s.retention.Run(pollCtx, auditRetentionInterval); close(retentionDone) }()
 
 	var err error
 	select {
@@ -153,6 +181,8 @@ func (s *Service) Run(ctx context.Context) error {
 	case <-sctx.Done():
 		s.grpc.Stop()
 	}
+	stopPoll()
+	<-retentionDone
 	stopAudit() // after the servers: the last calls' entries are flushed too
 	<-auditDone
 	s.log.InfoContext(ctx, "query stopped")

@@ -404,27 +404,10 @@ func TestAuditTrail(t *testing.T) {
 	e.get(t, tokenA, "/v1/users/u1/summary")
 	e.get(t, tokenA, "/v1/events?app_id=app-b") // refused: audited too
 	var hits []map[string]any
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
-		mustDo(t, http.MethodPost, e.osURL+"/audit-"+e.prefix+"/_refresh?ignore_unavailable=true", nil)
-		body := mustDo(t, http.MethodGet, e.osURL+"/audit-"+e.prefix+"/_search?size=100&sort=time:asc&ignore_unavailable=true", nil)
-		var out struct {
-			Hits struct {
-				Hits []struct {
-					Source map[string]any `json:"_source"`
-				} `json:"hits"`
-			} `json:"hits"`
-		}
-		if err := protojsonFree(body, &out); err != nil {
-			t.Fatal(err)
-		}
-		hits = hits[:0]
-		for _, h := range out.Hits.Hits {
-			hits = append(hits, h.Source)
-		}
-		if len(hits) >= 3 {
-			break
-		}
-	}
+	eventually(t, 15*time.Second, "3 audit entries", func() bool {
+		hits = auditHits(t, e.osURL, e.prefix)
+		return len(hits) >= 3
+	})
 	if len(hits) != 3 {
 		t.Fatalf("audit entries %v", hits)
 	}
@@ -438,6 +421,12 @@ func TestAuditTrail(t *testing.T) {
 	}
 	if hits[2]["status"] != "PermissionDenied" {
 		t.Errorf("refused entry %v", hits[2])
+	}
+	for _, h := range hits {
+		at, err := time.Parse(time.RFC3339Nano, h["time"].(string))
+		if want := eventdoc.AuditIndex(e.prefix, at); err != nil || h["_index"] != want {
+			t.Errorf("entry at %v in %v, want the daily index %s", h["time"], h["_index"], want)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
-// Package audit records every query-service call — who read what, and how
-// much — to the log and to an audit index, because reading a person's event
-// history is access to personal data.
+// Package audit records every query-service call — allowed or refused, who
+// read what, and how much — to the log and to daily audit indices, because
+// reading a person's event history is access to personal data; and it
+// deletes the audit indices older than their retention.
 package audit
 
 import (
@@ -16,9 +17,14 @@ import (
 
 	"github.com/opensearch-project/opensearch-go/v2"
 	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
+
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
 )
 
-// Entry is one audited call.
+// Entry is one audited call. Every field is decided by the service, never
+// taken from what the caller sent: Principal is the token's fingerprint (or
+// PrincipalNone / an invalid token's fingerprint), Transport the edge that
+// received the call, Status the gRPC code the call ended with.
 type Entry struct {
 	Time       time.Time         `json:"time"`
 	Principal  string            `json:"principal"`
@@ -31,22 +37,28 @@ type Entry struct {
 	TraceID    string            `json:"trace_id,omitempty"`
 }
 
+// PrincipalNone is the principal of a call that presented no token.
+const PrincipalNone = "none"
+
 // Auditor writes entries. The log line is written at once; index writes are
 // batched (every second or 500 entries) off the request path, from a bounded
-// queue. When the queue is full an entry is counted as dropped and logged at
-// error level with its content, so the trail stays complete in the logs.
+// queue, each entry into the daily index of its time
+// (eventdoc.AuditIndex). When the queue is full an entry is counted as
+// dropped and logged at error level with its content, so the trail stays
+// complete in the logs. Record never blocks.
 type Auditor struct {
 	log     *slog.Logger
 	client  *opensearch.Client
-	index   string
+	prefix  string
 	queue   chan Entry
 	dropped atomic.Int64
 	failed  atomic.Int64
 }
 
-// New returns an auditor writing to index. Call Run to start the writer.
-func New(log *slog.Logger, client *opensearch.Client, index string) *Auditor {
-	return &Auditor{log: log, client: client, index: index, queue: make(chan Entry, 10000)}
+// New returns an auditor writing to the audit indices of the events index
+// prefix. Call Run to start the writer.
+func New(log *slog.Logger, client *opensearch.Client, prefix string) *Auditor {
+	return &Auditor{log: log, client: client, prefix: prefix, queue: make(chan Entry, 10000)}
 }
 
 // Record logs e and queues it for the index.
@@ -103,19 +115,18 @@ func (a *Auditor) Run(ctx context.Context) {
 
 func (a *Auditor) write(ctx context.Context, entries []Entry) error {
 	var body bytes.Buffer
-	action := []byte(`{"index":{"_index":` + strconv.Quote(a.index) + "}}\n")
 	for _, e := range entries {
 		b, err := json.Marshal(e)
 		if err != nil {
 			return fmt.Errorf("encode audit entry: %w", err)
 		}
-		body.Write(action)
+		body.WriteString(`{"index":{"_index":` + strconv.Quote(eventdoc.AuditIndex(a.prefix, e.Time)) + "}}\n")
 		body.Write(b)
 		body.WriteByte('\n')
 	}
 	res, err := opensearchapi.BulkRequest{Body: &body, FilterPath: []string{"errors"}}.Do(ctx, a.client)
 	if err != nil {
-		return err
+		return fmt.Errorf("audit bulk: %w", err)
 	}
 	defer res.Body.Close()
 	out, _ := io.ReadAll(io.LimitReader(res.Body, 4096))

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -34,32 +33,6 @@ func principalFrom(ctx context.Context) auth.Principal {
 
 func isQueryService(method string) bool {
 	return strings.HasPrefix(method, "/"+queryv1.QueryService_ServiceDesc.ServiceName+"/")
-}
-
-// AuthInterceptor authenticates every QueryService call by its read token
-// ("authorization: Bearer <token>"). Health and reflection stay open.
-func AuthInterceptor(tokens *auth.ReadTokens) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if !isQueryService(info.FullMethod) {
-			return handler(ctx, req)
-		}
-		md, _ := metadata.FromIncomingContext(ctx)
-		var tok string
-		if v := md.Get("authorization"); len(v) > 0 {
-			scheme, rest, ok := strings.Cut(v[0], " ")
-			if ok && strings.EqualFold(scheme, "Bearer") {
-				tok = strings.TrimSpace(rest)
-			}
-		}
-		if tok == "" {
-			return nil, status.Error(codes.Unauthenticated, "a read token is required: authorization: Bearer <token>")
-		}
-		p, ok := tokens.Principal(tok)
-		if !ok {
-			return nil, status.Error(codes.Unauthenticated, "unknown read token")
-		}
-		return handler(context.WithValue(ctx, principalKey{}, p), req)
-	}
 }
 
 // RateLimitInterceptor gives every read token its own token bucket of calls
@@ -91,8 +64,11 @@ func RateLimitInterceptor(perSec float64, burst int) grpc.UnaryServerInterceptor
 	}
 }
 
-// AuditInterceptor records every authenticated QueryService call.
-func AuditInterceptor(a *audit.Auditor) grpc.UnaryServerInterceptor {
+// AuditInterceptor records every authenticated QueryService call, refused
+// or not: it runs outside the rate limit, so 429s are in the trail too (the
+// refusals of authentication are recorded by the Authenticator). Transport
+// is the edge that received the call (audit.TransportFrom), never metadata.
+func AuditInterceptor(r Recorder) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if !isQueryService(info.FullMethod) {
 			return handler(ctx, req)
@@ -100,25 +76,16 @@ func AuditInterceptor(a *audit.Auditor) grpc.UnaryServerInterceptor {
 		start := time.Now()
 		res, err := handler(ctx, req)
 		e := audit.Entry{
-			Time: start.UTC(), Principal: principalFrom(ctx).Name, Method: info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:],
-			Transport: transport(ctx), Filters: filters(req), Results: results(res), Status: status.Code(err).String(),
+			Time: start.UTC(), Principal: principalFrom(ctx).Name, Method: methodName(info.FullMethod),
+			Transport: audit.TransportFrom(ctx), Filters: filters(req), Results: results(res), Status: status.Code(err).String(),
 			DurationMs: float64(time.Since(start).Microseconds()) / 1000,
 		}
 		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 			e.TraceID = sc.TraceID().String()
 		}
-		a.Record(ctx, e)
+		r.Record(ctx, e)
 		return res, err
 	}
-}
-
-// transport tells calls through the HTTP gateway from direct gRPC calls.
-func transport(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if len(md.Get("x-forwarded-host")) > 0 || len(md.Get("grpcgateway-user-agent")) > 0 {
-		return "http"
-	}
-	return "grpc"
 }
 
 // filters lists the request's set fields (the page token excepted) as text.

@@ -17,6 +17,7 @@ import (
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
 	"github.com/evtrack/telemetry/platform/health"
+	"github.com/evtrack/telemetry/services/query/internal/audit"
 )
 
 // NewHandler returns the HTTP handler: /v1/... through the gateway to srv,
@@ -34,11 +35,20 @@ func NewHandler(ctx context.Context, srv queryv1.QueryServiceServer, checker *he
 	}
 	mux := http.NewServeMux()
 	checker.Register(mux)
-	mux.Handle("/v1/", cors(corsOrigins, otelhttp.NewHandler(gw, "query-http",
+	mux.Handle("/v1/", cors(corsOrigins, otelhttp.NewHandler(receivedOverHTTP(gw), "query-http",
 		otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop),
 		// Span names never carry the path: it holds user ids.
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " /v1" }))))
 	return mux, nil
+}
+
+// receivedOverHTTP marks every call as received by this edge, for the audit
+// trail: the gateway passes the context on to the service, while any header
+// (X-Forwarded-Host, Grpc-Metadata-*) is only metadata the caller chose.
+func receivedOverHTTP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(audit.WithTransport(r.Context(), audit.TransportHTTP)))
+	})
 }
 
 // cors answers preflight requests and marks responses for allowed origins.

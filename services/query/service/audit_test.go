@@ -1,0 +1,111 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/opensearch/templates"
+	"github.com/evtrack/telemetry/platform/credentials"
+)
+
+// TestAuditRecordsRefusedCalls, through the real audit indices: calls with
+// a wrong or no token (refused by the gRPC tap or by the HTTP face) and
+// rate-limited calls are in the trail with their status; a gRPC caller's
+// x-forwarded-host / grpcgateway-* metadata does not make it "http"; and no
+// token is ever written, only fingerprints.
+func TestAuditRecordsRefusedCalls(t *testing.T) {
+	e := startQuery(t, map[string]string{"QUERY_RATE_LIMIT_PER_SEC": "0.01", "QUERY_RATE_LIMIT_BURST": "1"})
+	const wrong = "token-guessed-0123456789"
+	if _, err := e.grpc.SearchEvents(authed(wrong), &queryv1.SearchEventsRequest{UserId: "u1"}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("gRPC wrong token: %v", err)
+	}
+	if _, err := e.grpc.GetEvent(context.Background(), &queryv1.GetEventRequest{EventId: "a-u1-01"}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("gRPC no token: %v", err)
+	}
+	if code, body := e.get(t, wrong, "/v1/users/u1/summary"); code != http.StatusUnauthorized {
+		t.Fatalf("HTTP wrong token: %d %s", code, body)
+	}
+	forged := metadata.AppendToOutgoingContext(authed(tokenAll), "x-forwarded-host", "gateway.example.com", "grpcgateway-user-agent", "curl")
+	if _, err := e.grpc.GetUserSummary(forged, &queryv1.GetUserSummaryRequest{UserId: "u1"}); err != nil {
+		t.Fatalf("gRPC with forged gateway metadata: %v", err)
+	}
+	if code, body := e.get(t, tokenA, "/v1/users/u1/events"); code != http.StatusOK {
+		t.Fatalf("HTTP first call: %d %s", code, body)
+	}
+	if code, body := e.get(t, tokenA, "/v1/users/u1/events"); code != http.StatusTooManyRequests {
+		t.Fatalf("HTTP second call: %d %s, want 429", code, body)
+	}
+	if _, err := e.grpc.EventStats(authed(tokenA), &queryv1.EventStatsRequest{}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("gRPC over the limit: %v", err)
+	}
+
+	fp := func(tok string) string { return credentials.Fingerprint("token", tok) }
+	want := []string{ // principal method transport status, in call order
+		credentials.Fingerprint("invalid-token", wrong) + " SearchEvents grpc Unauthenticated",
+		"none GetEvent grpc Unauthenticated",
+		credentials.Fingerprint("invalid-token", wrong) + " GetUserSummary http Unauthenticated",
+		fp(tokenAll) + " GetUserSummary grpc OK",
+		fp(tokenA) + " SearchEvents http OK",
+		fp(tokenA) + " SearchEvents http ResourceExhausted",
+		fp(tokenA) + " EventStats grpc ResourceExhausted",
+	}
+	var got []string
+	waitFor(15*time.Second, func() bool {
+		got = got[:0]
+		for _, h := range auditHits(t, e.osURL, e.prefix) {
+			got = append(got, fmt.Sprintf("%v %v %v %v", h["principal"], h["method"], h["transport"], h["status"]))
+		}
+		return len(got) >= len(want)
+	})
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("audit trail\n got %q\nwant %q", got, want)
+	}
+	raw := mustDo(t, http.MethodGet, e.osURL+"/"+eventdoc.AuditPattern(e.prefix)+"/_search?size=100", nil)
+	for _, tok := range []string{wrong, tokenA, tokenAll} {
+		if bytes.Contains(raw, []byte(tok)) {
+			t.Errorf("the audit index holds the token %q", tok)
+		}
+	}
+}
+
+// TestAuditRetentionDeletesExpiredIndices: a running service deletes the
+// audit index of a day older than QUERY_AUDIT_RETENTION and keeps a recent
+// one.
+func TestAuditRetentionDeletesExpiredIndices(t *testing.T) {
+	osURL, prefix := writeFixtures(t)
+	tpl, err := templates.Audit(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustDo(t, http.MethodPut, osURL+"/_index_template/"+tpl.Name, tpl.Body)
+	now := time.Now().UTC()
+	old, recent := eventdoc.AuditIndex(prefix, now.Add(-40*24*time.Hour)), eventdoc.AuditIndex(prefix, now.Add(-24*time.Hour))
+	for _, index := range []string{old, recent} {
+		mustDo(t, http.MethodPut, osURL+"/"+index, nil)
+	}
+	runQuery(t, osURL, prefix, map[string]string{"QUERY_AUDIT_RETENTION": "720h"})
+	eventually(t, 15*time.Second, old+" deleted", func() bool { return !indexExists(t, osURL, old) })
+	if !indexExists(t, osURL, recent) {
+		t.Fatalf("%s, within the retention, was deleted", recent)
+	}
+}
+
+func indexExists(t *testing.T, osURL, index string) bool {
+	t.Helper()
+	res, err := http.Head(osURL + "/" + index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode == http.StatusOK
+}

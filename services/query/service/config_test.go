@@ -1,0 +1,99 @@
+package service
+
+import (
+	"fmt"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evtrack/telemetry/platform/config"
+)
+
+// TestLoadConfig: each rule of the configuration is a row. Errors name the
+// variable and never echo a key.
+func TestLoadConfig(t *testing.T) {
+	notHex := "zz" + testPageTokenKey[2:] // same length, not hex
+	base := map[string]string{"QUERY_TOKENS": tokenA + ":app-a", "QUERY_PAGE_TOKEN_KEY": testPageTokenKey}
+	tests := []struct {
+		name    string
+		vars    map[string]string // over base; "" unsets
+		wantErr string
+		check   func(t *testing.T, c Config)
+	}{
+		{"defaults", nil, "", func(t *testing.T, c Config) {
+			if c.AuditRetention != 90*24*time.Hour || c.HTTPReadHeaderTimeout != 5*time.Second || c.HTTPReadTimeout != 10*time.Second ||
+				c.HTTPWriteTimeout != 15*time.Second || c.HTTPIdleTimeout != time.Minute || c.GRPCConnectionTimeout != 10*time.Second ||
+				c.GRPCMaxConnectionIdle != 5*time.Minute || c.GRPCKeepaliveTime != time.Minute || c.GRPCKeepaliveTimeout != 20*time.Second {
+				t.Errorf("defaults %+v", c)
+			}
+			if len(c.PageTokenKeys.Current) != 33 || len(c.PageTokenKeys.Previous) != 0 {
+				t.Errorf("page token keys: %d bytes, %d previous", len(c.PageTokenKeys.Current), len(c.PageTokenKeys.Previous))
+			}
+		}},
+		{"page token key required", map[string]string{"QUERY_PAGE_TOKEN_KEY": ""}, "QUERY_PAGE_TOKEN_KEY: required", nil},
+		{"page token key too short", map[string]string{"QUERY_PAGE_TOKEN_KEY": testPageTokenKey[:62]}, "QUERY_PAGE_TOKEN_KEY: want hex of at least 32", nil},
+		{"page token key not hex", map[string]string{"QUERY_PAGE_TOKEN_KEY": notHex}, "QUERY_PAGE_TOKEN_KEY: want hex", nil},
+		{"previous keys", map[string]string{"QUERY_PAGE_TOKEN_KEY": rotatedKey, "QUERY_PAGE_TOKEN_PREVIOUS_KEYS": testPageTokenKey + ", " + strings.Repeat("ab", 32)}, "",
+			func(t *testing.T, c Config) {
+				if len(c.PageTokenKeys.Previous) != 2 {
+					t.Errorf("previous keys: %d", len(c.PageTokenKeys.Previous))
+				}
+			}},
+		{"previous key too short", map[string]string{"QUERY_PAGE_TOKEN_PREVIOUS_KEYS": "abcd"}, "QUERY_PAGE_TOKEN_PREVIOUS_KEYS: key #1", nil},
+		{"previous key not hex", map[string]string{"QUERY_PAGE_TOKEN_PREVIOUS_KEYS": rotatedKey + "," + notHex}, "QUERY_PAGE_TOKEN_PREVIOUS_KEYS: key #2", nil},
+		{"previous key repeats the current one", map[string]string{"QUERY_PAGE_TOKEN_PREVIOUS_KEYS": testPageTokenKey}, "listed twice", nil},
+		{"read tokens required", map[string]string{"QUERY_TOKENS": ""}, "QUERY_TOKENS: required", nil},
+		{"audit kept for ever", map[string]string{"QUERY_AUDIT_RETENTION": "0s"}, "", func(t *testing.T, c Config) {
+			if c.AuditRetention != 0 {
+				t.Errorf("retention %v", c.AuditRetention)
+			}
+		}},
+		{"audit retention under a day", map[string]string{"QUERY_AUDIT_RETENTION": "1h"}, "QUERY_AUDIT_RETENTION", nil},
+		{"negative audit retention", map[string]string{"QUERY_AUDIT_RETENTION": "-24h"}, "QUERY_AUDIT_RETENTION", nil},
+		{"write timeout follows the request timeout", map[string]string{"QUERY_REQUEST_TIMEOUT": "30s"}, "", func(t *testing.T, c Config) {
+			if c.HTTPWriteTimeout != 35*time.Second {
+				t.Errorf("write timeout %v", c.HTTPWriteTimeout)
+			}
+		}},
+		{"write timeout within the request timeout", map[string]string{"QUERY_HTTP_WRITE_TIMEOUT": "10s"}, "QUERY_HTTP_WRITE_TIMEOUT must exceed", nil},
+		{"header timeout over the read timeout", map[string]string{"QUERY_HTTP_READ_HEADER_TIMEOUT": "20s"}, "QUERY_HTTP_READ_HEADER_TIMEOUT must not exceed", nil},
+		{"zero idle timeout", map[string]string{"QUERY_HTTP_IDLE_TIMEOUT": "0s"}, "QUERY_HTTP_IDLE_TIMEOUT: must be positive", nil},
+		{"negative keepalive", map[string]string{"QUERY_GRPC_KEEPALIVE_TIME": "-1s"}, "QUERY_GRPC_KEEPALIVE_TIME: must be positive", nil},
+		{"zero connection timeout", map[string]string{"QUERY_GRPC_CONNECTION_TIMEOUT": "0s"}, "QUERY_GRPC_CONNECTION_TIMEOUT: must be positive", nil},
+		{"zero max connection idle", map[string]string{"QUERY_GRPC_MAX_CONNECTION_IDLE": "0s"}, "QUERY_GRPC_MAX_CONNECTION_IDLE: must be positive", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vars := maps.Clone(base)
+			for k, v := range tt.vars {
+				if v == "" {
+					delete(vars, k)
+				} else {
+					vars[k] = v
+				}
+			}
+			c, err := LoadConfig(config.MapLookup(vars))
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("err %v, want %q", err, tt.wantErr)
+			}
+			if err != nil {
+				for _, secret := range []string{testPageTokenKey, rotatedKey, notHex, tokenA} {
+					if strings.Contains(err.Error(), secret) {
+						t.Errorf("error echoes a secret: %v", err)
+					}
+				}
+				return
+			}
+			if tt.check != nil {
+				tt.check(t, c)
+			}
+			for _, format := range []string{"%v", "%+v", "%#v"} {
+				if out := fmt.Sprintf(format, c); strings.Contains(out, fmt.Sprint(c.PageTokenKeys.Current)) ||
+					strings.Contains(out, string(c.PageTokenKeys.Current)) {
+					t.Errorf("%s of Config shows the page token key: %s", format, out)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,219 @@
+package service
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
+)
+
+// rawCodec sends a []byte as the request message as is, so a test can send
+// bytes no protobuf encoder would produce; replies are not decoded.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error)   { return v.([]byte), nil }
+func (rawCodec) Unmarshal(_ []byte, _ any) error { return nil }
+func (rawCodec) Name() string                    { return "proto" }
+
+// TestTokenCheckedBeforeDecode: on the gRPC server the read token is checked
+// from the headers before the message is read. Without a valid token, a
+// request too large to read or not protobuf at all is refused
+// Unauthenticated (not ResourceExhausted, not a decoding error); with a
+// valid token, a message over the contract's size is refused
+// ResourceExhausted before it is decoded. Health stays open.
+func TestTokenCheckedBeforeDecode(t *testing.T) {
+	e := startQuery(t, nil)
+	huge := make([]byte, 5<<20) // over gRPC's default 4 MiB limit too
+	for i := range huge {
+		huge[i] = 0xff // not protobuf
+	}
+	garbage := []byte{0xff, 0xff, 0xff, 0xff, 0x0f}
+	oversized, err := proto.Marshal(&queryv1.SearchEventsRequest{UserId: "u1", Q: strings.Repeat("a", 200<<10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		ctx      context.Context
+		body     []byte
+		wantCode codes.Code
+		wantText string
+	}{
+		{"no token, 5 MiB body", context.Background(), huge, codes.Unauthenticated, "read token is required"},
+		{"unknown token, 5 MiB body", authed("token-nobody-0123456789"), huge, codes.Unauthenticated, "unknown read token"},
+		{"no token, not protobuf", context.Background(), garbage, codes.Unauthenticated, "read token is required"},
+		{"unknown token, not protobuf", authed("token-nobody-0123456789"), garbage, codes.Unauthenticated, "unknown read token"},
+		{"valid token, 200 KiB request", authed(tokenA), oversized, codes.ResourceExhausted, "larger than max"},
+		{"valid token, 5 MiB body", authed(tokenA), huge, codes.ResourceExhausted, "larger than max"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(tt.ctx, 10*time.Second)
+			defer cancel()
+			var reply []byte
+			err := e.conn.Invoke(ctx, queryv1.QueryService_SearchEvents_FullMethodName, tt.body, &reply, grpc.ForceCodec(rawCodec{}))
+			if st := status.Convert(err); st.Code() != tt.wantCode || !strings.Contains(st.Message(), tt.wantText) {
+				t.Fatalf("got %v, want %v mentioning %q", err, tt.wantCode, tt.wantText)
+			}
+		})
+	}
+	t.Run("a valid call still works on the same connection", func(t *testing.T) {
+		if _, err := e.grpc.SearchEvents(authed(tokenA), &queryv1.SearchEventsRequest{UserId: "u1"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("health needs no token", func(t *testing.T) {
+		if _, err := healthpb.NewHealthClient(e.conn).Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("metadata over the header limit", func(t *testing.T) {
+		ctx := metadata.AppendToOutgoingContext(authed(tokenA), "x-padding", strings.Repeat("p", 32<<10))
+		_, err := e.grpc.SearchEvents(ctx, &queryv1.SearchEventsRequest{UserId: "u1"})
+		if err == nil {
+			t.Fatal("32 KiB of metadata accepted")
+		}
+	})
+}
+
+// waitClosed reads conn until the peer closes it (EOF or reset: nil) or
+// within has passed (an error). The read deadline bounds the wait; nothing
+// sleeps.
+func waitClosed(conn net.Conn, within time.Duration) error {
+	if err := conn.SetReadDeadline(time.Now().Add(within)); err != nil {
+		return err
+	}
+	buf := make([]byte, 4096)
+	for {
+		_, err := conn.Read(buf)
+		switch {
+		case err == nil:
+			continue // e.g. the gRPC server's SETTINGS frame
+		case closedByPeer(err):
+			return nil
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return errors.New("still open")
+		default:
+			return err
+		}
+	}
+}
+
+func closedByPeer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.EPIPE)
+}
+
+// TestHTTPIdleKeepAliveClosed: a keep-alive connection left idle after a
+// response is closed by the server once QUERY_HTTP_IDLE_TIMEOUT passes.
+func TestHTTPIdleKeepAliveClosed(t *testing.T) {
+	e := startQuery(t, map[string]string{"QUERY_HTTP_IDLE_TIMEOUT": "300ms"})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.http, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: query\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Close {
+		t.Fatalf("response %s, close %v: want 200 on a kept-alive connection", res.Status, res.Close)
+	}
+	start := time.Now()
+	if err := waitClosed(conn, 5*time.Second); err != nil {
+		t.Fatalf("idle keep-alive connection: %v after %v", err, time.Since(start))
+	}
+}
+
+// TestHTTPSlowHeadersCutOff: a client that sends its headers a byte at a
+// time is cut off once QUERY_HTTP_READ_HEADER_TIMEOUT has passed since it
+// began, however steadily it trickles.
+func TestHTTPSlowHeadersCutOff(t *testing.T) {
+	e := startQuery(t, map[string]string{"QUERY_HTTP_READ_HEADER_TIMEOUT": "300ms"})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.http, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: query\r\nX-Slow: "); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	buf := make([]byte, 512)
+	for {
+		if time.Since(start) > 3*time.Second {
+			t.Fatalf("a client trickling headers was still connected after %v", time.Since(start))
+		}
+		if _, err := conn.Write([]byte("a")); err != nil {
+			if closedByPeer(err) {
+				return
+			}
+			t.Fatal(err)
+		}
+		// The read deadline paces the trickle: one byte per 100 ms.
+		_ = conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, err := conn.Read(buf)
+		switch {
+		case n > 0:
+			t.Fatalf("server answered incomplete headers: %q", buf[:n])
+		case closedByPeer(err):
+			return
+		case !errors.Is(err, os.ErrDeadlineExceeded):
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestGRPCIdleConnectionClosed: a gRPC connection with no calls is closed
+// by the server (GOAWAY) once QUERY_GRPC_MAX_CONNECTION_IDLE passes; the
+// client's channel leaves READY.
+func TestGRPCIdleConnectionClosed(t *testing.T) {
+	e := startQuery(t, map[string]string{"QUERY_GRPC_MAX_CONNECTION_IDLE": "300ms"})
+	if _, err := healthpb.NewHealthClient(e.conn).Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for st := e.conn.GetState(); st == connectivity.Ready; st = e.conn.GetState() {
+		if !e.conn.WaitForStateChange(ctx, st) {
+			t.Fatalf("idle gRPC connection still %v after 5s", st)
+		}
+	}
+}
+
+// TestGRPCSilentConnectionCutOff: a TCP connection to the gRPC port that
+// never sends the HTTP/2 preface is closed once
+// QUERY_GRPC_CONNECTION_TIMEOUT passes.
+func TestGRPCSilentConnectionCutOff(t *testing.T) {
+	e := startQuery(t, map[string]string{"QUERY_GRPC_CONNECTION_TIMEOUT": "300ms"})
+	conn, err := net.Dial("tcp", e.grpcAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := waitClosed(conn, 3*time.Second); err != nil {
+		t.Fatalf("silent connection: %v", err)
+	}
+}
