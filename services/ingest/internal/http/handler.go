@@ -119,30 +119,27 @@ func (h *Handler) serveTrack(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	// Bodies are streamed (StreamRequestBody): at most the first 8 KiB has
 	// been read when this runs, so a caller without a key, or with a body
-	// over the limit, is answered before the rest of it is read, and the
-	// connection is closed rather than drained.
+	// over the limit, is answered before the rest of it is read. The server
+	// then discards what is left of a small body (up to 256 KiB, keeping the
+	// connection) and closes the connection on a larger one.
 	appID, ok := h.authenticate(c)
 	if !ok {
-		c.Context().SetConnectionClose()
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="ingest", Basic realm="ingest"`)
 		return h.reply(c, fiber.StatusUnauthorized, errorBody{errorDetail{"unauthorized",
 			"a valid write key is required: Authorization: Bearer <write key> (or Basic with the key as user name)"}})
 	}
 	release, err := h.opts.Gate.Enter(h.opts.RetryAfter)
 	if err != nil {
-		c.Context().SetConnectionClose()
 		return h.writeError(c, track.Result{}, err)
 	}
 	defer release()
 
 	f, err := mediaType(c.Get(fiber.HeaderContentType))
 	if err != nil {
-		c.Context().SetConnectionClose()
 		return h.writeError(c, track.Result{}, err)
 	}
 	wire, read, err := h.readBody(c)
 	if err != nil {
-		c.Context().SetConnectionClose()
 		return h.writeError(c, track.Result{}, err)
 	}
 	defer read()

@@ -1,0 +1,237 @@
+package faults
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding"
+	_ "google.golang.org/grpc/encoding/gzip" // registers the gzip compressor for grpc.UseCompressor
+	protoenc "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	ingestv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/ingest/v1"
+	"github.com/evtrack/telemetry/platform/testenv"
+)
+
+// TestAttacksAgainstProcess replays, at a running ingest process, the
+// attacks its limits exist for — each sixteen at once — and checks every
+// answer is the refusal it should be and that the process's peak resident
+// memory (VmHWM) stays under 256 MiB over all of them.
+func TestAttacksAgainstProcess(t *testing.T) {
+	s := newStack(t, testenv.NATSURL(t), "")
+	grpcAddr := freeAddr(t)
+	ingest := s.ingest(map[string]string{"INGEST_GRPC_ADDR": grpcAddr})
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+
+	tiny := []byte("[" + strings.TrimSuffix(strings.Repeat("{},", 1<<20/3), ",") + "]")                 // 1 MiB, 350k elements
+	tinyGz := gzipped(t, []byte("["+strings.TrimSuffix(strings.Repeat("{},", 8<<20/3-1), ",")+"]")) // 8 MiB inflated
+	empties := emptyEventsRequest(4<<20 - 64)                                                           // 2M empty protobuf events
+	withKey := func(ctx context.Context) context.Context {
+		return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+writeKey)
+	}
+	// A refusal that leaves much of the request unread closes the
+	// connection: a client still sending may see that (reset) instead of
+	// the answer, which is as good a refusal.
+	httpCase := func(auth string, body []byte, encoding string, header map[string]string, want int, wantIn string) func() error {
+		return func() error {
+			req, _ := http.NewRequest(http.MethodPost, s.ingestHTTP+"/v1/track", bytes.NewReader(body))
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			if encoding != "" {
+				req.Header.Set("Content-Encoding", encoding)
+			}
+			for k, v := range header {
+				req.Header.Set(k, v)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				if len(body) > 256<<10 || len(header) > 0 {
+					if strings.Contains(err.Error(), "reset by peer") || strings.Contains(err.Error(), "broken pipe") {
+						return nil
+					}
+				}
+				return err
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			if res.StatusCode != want || !strings.Contains(string(b), wantIn) {
+				return fmt.Errorf("got %d %.200s, want %d naming %q", res.StatusCode, b, want, wantIn)
+			}
+			return nil
+		}
+	}
+	grpcCase := func(ctx context.Context, body []byte, want codes.Code, wantIn string) func() error {
+		return func() error {
+			err := conn.Invoke(ctx, "/telemetry.ingest.v1.IngestService/Track", &rawRequest{body}, new(ingestv1.TrackResponse),
+				grpc.ForceCodecV2(rawCodec{}), grpc.UseCompressor("gzip"))
+			st := status.Convert(err)
+			if (want != codes.Unknown && st.Code() != want) || st.Code() == codes.OK || !strings.Contains(st.Message(), wantIn) {
+				return fmt.Errorf("got %v, want %v naming %q", err, want, wantIn)
+			}
+			return nil
+		}
+	}
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		// Item 2: a million tiny elements, plain and inflating to 8 MiB.
+		{"1 MiB of empty JSON objects", httpCase("Bearer "+writeKey, tiny, "", nil, 413, "at most 1000")},
+		{"gzip inflating to 8 MiB of empty objects", httpCase("Bearer "+writeKey, tinyGz, "gzip", nil, 413, "at most 1000")},
+		// Item 1: gRPC decodes nothing before the key, and counts before it decodes.
+		{"gRPC without a key, 2M empty events", grpcCase(context.Background(), empties, codes.Unauthenticated, "write key")},
+		{"gRPC with a key, 2M empty events", grpcCase(withKey(context.Background()), empties, codes.InvalidArgument, "at most 1000")},
+		// Item 3: headers are bounded on both edges.
+		{"gRPC with a megabyte of user agent", grpcCase(metadata.AppendToOutgoingContext(withKey(context.Background()),
+			"user-agent", strings.Repeat("u", 1<<20)), emptyEventsRequest(64), codes.Unknown, "")},
+		{"HTTP with a megabyte of user agent", httpCase("Bearer "+writeKey, []byte("[]"), "", map[string]string{"User-Agent": strings.Repeat("u", 1<<20)}, 431, "")},
+		// Item 4: no key, no body read.
+		{"HTTP without a key, 1 MiB body", httpCase("", tiny, "", nil, 401, "write key")},
+		// Item 9: control characters in ids.
+		{"NUL inside an event id", httpCase("Bearer "+writeKey, []byte(`[{"event_id":"a\u0000b","user_id":"u","event_name":"e","client_timestamp":"2026-11-26T10:00:00Z"}]`), "", nil, 400, "control character")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var wg sync.WaitGroup
+			errs := make(chan error, 16)
+			for range 16 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := tt.call(); err != nil {
+						errs <- err
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+		})
+	}
+	// Item 4: connections that announce a body and stall hold nothing.
+	t.Run("512 stalled unauthenticated bodies", func(t *testing.T) {
+		addr := strings.TrimPrefix(s.ingestHTTP, "http://")
+		var wg sync.WaitGroup
+		errs := make(chan error, 512)
+		for range 512 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer c.Close()
+				fmt.Fprintf(c, "POST /v1/track HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", 1<<20, bytes.Repeat([]byte(" "), 8<<10))
+				_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+				res, err := http.ReadResponse(bufio.NewReader(c), nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				res.Body.Close()
+				if res.StatusCode != 401 && res.StatusCode != 429 {
+					errs <- fmt.Errorf("status %d", res.StatusCode)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	})
+	peak := ingest.peakRSSBytes()
+	t.Logf("ingest peak RSS (VmHWM) over every attack: %d MiB", peak>>20)
+	if peak == 0 || peak > 256<<20 {
+		t.Errorf("ingest VmHWM %d MiB, want under 256 MiB", peak>>20)
+	}
+	waitReady(t, s.ingestHTTP+"/readyz", 5*time.Second)
+}
+
+// peakRSSBytes is the process's peak resident set size (VmHWM).
+func (p *proc) peakRSSBytes() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func gzipped(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if _, err := w.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// emptyEventsRequest is a TrackRequest of two-byte empty events filling
+// about size bytes.
+func emptyEventsRequest(size int) []byte {
+	var batch []byte
+	for len(batch) < size-16 {
+		batch = protowire.AppendTag(batch, 7, protowire.BytesType)
+		batch = protowire.AppendVarint(batch, 0)
+	}
+	return protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), batch)
+}
+
+// rawRequest is sent as the bytes it holds (rawCodec).
+type rawRequest struct{ b []byte }
+
+// rawCodec sends a *rawRequest as it is; everything else is protobuf.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if r, ok := v.(*rawRequest); ok {
+		return mem.BufferSlice{mem.SliceBuffer(r.b)}, nil
+	}
+	return encoding.GetCodecV2(protoenc.Name).Marshal(v)
+}
+
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	return encoding.GetCodecV2(protoenc.Name).Unmarshal(data, v)
+}
+
+func (rawCodec) Name() string { return protoenc.Name }
