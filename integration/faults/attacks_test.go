@@ -46,9 +46,9 @@ func TestAttacksAgainstProcess(t *testing.T) {
 	}
 	t.Cleanup(func() { conn.Close() })
 
-	tiny := []byte("[" + strings.TrimSuffix(strings.Repeat("{},", 1<<20/3), ",") + "]")                 // 1 MiB, 350k elements
+	tiny := []byte("[" + strings.TrimSuffix(strings.Repeat("{},", 1<<20/3), ",") + "]")             // 1 MiB, 350k elements
 	tinyGz := gzipped(t, []byte("["+strings.TrimSuffix(strings.Repeat("{},", 8<<20/3-1), ",")+"]")) // 8 MiB inflated
-	empties := emptyEventsRequest(4<<20 - 64)                                                           // 2M empty protobuf events
+	empties := emptyEventsRequest(4<<20 - 64)                                                       // 2M empty protobuf events
 	withKey := func(ctx context.Context) context.Context {
 		return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+writeKey)
 	}
