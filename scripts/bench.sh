@@ -349,9 +349,10 @@ PY
 # Part "stream" — ingest's tail latency against the state of its stream, at
 # BENCH_STREAM_RATE requests/s (default 3000: 300k events/s, about half of
 # ingest's maximum here), open loop for 45-60 s on an empty broker each time:
-# below its limits; at a 1 GiB byte cap (every store first drops the oldest
-# message); with a 15 s MaxAge (messages expire continuously, as a stream
-# under a retention age does in steady state).
+# below its limits; at a 1 GiB byte cap (the stream fills, then refuses new
+# batches: ingest answers 503 stream_full and drops nothing it acknowledged);
+# with a 15 s MaxAge (an operator's explicit choice to expire batches not
+# indexed in time).
 stream_part() {
   local rate=${BENCH_STREAM_RATE:-3000} name env dur
   for v in "below its limits|45s|" "at a 1 GiB byte cap|60s|EVENTS_STREAM_MAX_BYTES=1073741824" \

@@ -41,7 +41,8 @@ echo "test: go test -race (NATS_URL=$NATS_URL OPENSEARCH_URL=$OPENSEARCH_URL)" >
 go test -race -count=1 -timeout 15m "${PACKAGES[@]}"
 
 if [[ ${1:-} != faults ]]; then
-  echo "test: fuzzing the ingest body decoder for 10s" >&2
-  (cd services/ingest && go test -run '^$' -fuzz '^FuzzDecodeJSON$' -fuzztime 10s ./internal/track/)
+  echo "test: fuzzing the ingest body decoders (JSON, protobuf) for 10s each" >&2
+  (cd services/ingest && go test -run '^$' -fuzz '^FuzzDecodeJSON$' -fuzztime 10s ./internal/track/ &&
+    go test -run '^$' -fuzz '^FuzzDecodeProto$' -fuzztime 10s ./internal/track/)
 fi
 echo "test: all passed" >&2
