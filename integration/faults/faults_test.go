@@ -22,19 +22,34 @@ import (
 func TestEnrichKilledAndSharedConsumer(t *testing.T) {
 	s := newStack(t, testenv.NATSURL(t), "")
 	s.ingest(nil)
-	// #1 waits up to 2 s for a fetch to fill before indexing it, so it
-	// always holds delivered, unacknowledged messages for the kill to strike.
+	// #1 waits 2 s for its fetches to fill (its workers flush together), so
+	// between flushes it holds delivered, unacknowledged messages.
 	first, firstURL := s.enrich(map[string]string{"ENRICH_FLUSH_INTERVAL": "2s"})
 	s.enrich(nil) // the second instance on the same consumer
 	l := s.startLoad(30, 12*time.Second)
-	eventually(t, 20*time.Second, "enrich #1 indexing", func() bool {
-		return metric(firstURL+"/metrics", "enrich_documents_total", `outcome="created"`) > 0
+	// Kill #1 mid-batch: after one of its flushes, once the consumer has
+	// delivered 20 more messages (shared between the two) while #1 has acked
+	// none of them.
+	var before *njs.ConsumerInfo
+	lastAcked, from := 0.0, uint64(0)
+	eventually(t, 30*time.Second, "enrich #1 holding messages between flushes", func() bool {
+		acked := metric(firstURL+"/metrics", "enrich_messages_total", `outcome="acked"`)
+		c, err := s.consumerInfo()
+		if err != nil {
+			return false
+		}
+		if acked <= 0 || acked != lastAcked { // nothing indexed yet, or a flush: count afresh
+			lastAcked, from = acked, c.Delivered.Stream
+			return false
+		}
+		before = c
+		return c.Delivered.Stream >= from+20
 	}, nil)
-	before := s.waitConsumer(10*time.Second, "holding unacknowledged messages", func(c *njs.ConsumerInfo) bool { return c.NumAckPending > 0 })
 	if err := first.signal(syscall.SIGKILL); err == nil {
 		t.Log("enrich exited cleanly on SIGKILL?")
 	}
-	t.Logf("enrich #1 killed with SIGKILL; the consumer had %d messages unacknowledged", before.NumAckPending)
+	t.Logf("enrich #1 killed with SIGKILL, %d messages delivered since its last flush; the consumer had %d unacknowledged",
+		before.Delivered.Stream-from, before.NumAckPending)
 	// #1 stays down until #2 alone has taken a second of load (30 messages).
 	s.waitConsumer(20*time.Second, "advanced without enrich #1", func(c *njs.ConsumerInfo) bool {
 		return c.Delivered.Stream >= before.Delivered.Stream+30
