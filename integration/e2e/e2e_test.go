@@ -6,6 +6,7 @@ package e2e
 import (
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -27,6 +28,7 @@ import (
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/otelx"
+	"github.com/evtrack/telemetry/tools/loadgen"
 )
 
 // batchJSON is four events of the last hour: three of user-42's, newest last,
@@ -109,6 +111,18 @@ func TestTrackedEventsAreSearchableOverHTTPAndGRPC(t *testing.T) {
 	}
 	if httpPage.NextPageToken != "" {
 		t.Errorf("a complete page has a next_page_token")
+	}
+
+	// Accounting by distinct ids over every daily index: each of the four
+	// events exactly once, someone-else's included.
+	perEvent := map[string]int64{}
+	err := loadgen.ScanEventIDs(context.Background(), http.DefaultClient, s.osURL, eventdoc.Pattern(s.indexPrefix), "evt-",
+		func(app, id string, docs int64) { perEvent[app+"/"+id] += docs })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int64{appID + "/evt-1": 1, appID + "/evt-2": 1, appID + "/evt-3": 1, appID + "/evt-4": 1}; !maps.Equal(perEvent, want) {
+		t.Errorf("documents per (app_id, event_id): %v, want %v", perEvent, want)
 	}
 
 	// gRPC gives the same answer.

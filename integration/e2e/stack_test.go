@@ -30,9 +30,11 @@ const (
 // stack is the whole pipeline running in this test process against the real
 // NATS and OpenSearch, on names of its own.
 type stack struct {
-	ingestURL string
-	queryHTTP string
-	queryGRPC string
+	ingestURL   string
+	queryHTTP   string
+	queryGRPC   string
+	osURL       string
+	indexPrefix string
 }
 
 func startStack(t *testing.T, tel *otelx.Telemetry) *stack {
@@ -102,7 +104,7 @@ func startStack(t *testing.T, tel *otelx.Telemetry) *stack {
 		t.Fatal(err)
 	}
 	run(q)
-	return &stack{ingestURL: "http://" + in.Addr(), queryHTTP: "http://" + q.HTTPAddr(), queryGRPC: q.GRPCAddr()}
+	return &stack{ingestURL: "http://" + in.Addr(), queryHTTP: "http://" + q.HTTPAddr(), queryGRPC: q.GRPCAddr(), osURL: osURL, indexPrefix: name}
 }
 
 func deleteStream(t *testing.T, natsURL, stream string) {

@@ -3,6 +3,7 @@ package faults
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -10,32 +11,65 @@ import (
 	"testing"
 	"time"
 
+	njs "github.com/nats-io/nats.go/jetstream"
+
 	"github.com/evtrack/telemetry/platform/testenv"
 )
 
 // TestEnrichKilledAndSharedConsumer: two enrich processes share the durable
-// consumer; one is killed with SIGKILL mid-stream and started again. Nothing
-// accepted is lost or written twice.
+// consumer; one is killed with SIGKILL while it holds unacknowledged
+// messages, and started again. Nothing accepted is lost or written twice.
 func TestEnrichKilledAndSharedConsumer(t *testing.T) {
 	s := newStack(t, testenv.NATSURL(t), "")
 	s.ingest(nil)
-	first, _ := s.enrich(nil)
+	// #1 waits 2 s for its fetches to fill (its workers flush together), so
+	// between flushes it holds delivered, unacknowledged messages.
+	first, firstURL := s.enrich(map[string]string{"ENRICH_FLUSH_INTERVAL": "2s"})
 	s.enrich(nil) // the second instance on the same consumer
 	l := s.startLoad(30, 12*time.Second)
-	time.Sleep(4 * time.Second)
+	// Kill #1 mid-batch: after one of its flushes, once the consumer has
+	// delivered 20 more messages (shared between the two) while #1 has acked
+	// none of them.
+	var before *njs.ConsumerInfo
+	lastAcked, from := 0.0, uint64(0)
+	eventually(t, 30*time.Second, "enrich #1 holding messages between flushes", func() bool {
+		acked := metric(firstURL+"/metrics", "enrich_messages_total", `outcome="acked"`)
+		c, err := s.consumerInfo()
+		if err != nil {
+			return false
+		}
+		if acked <= 0 || acked != lastAcked { // nothing indexed yet, or a flush: count afresh
+			lastAcked, from = acked, c.Delivered.Stream
+			return false
+		}
+		before = c
+		return c.Delivered.Stream >= from+20
+	}, nil)
 	if err := first.signal(syscall.SIGKILL); err == nil {
 		t.Log("enrich exited cleanly on SIGKILL?")
 	}
-	t.Log("enrich #1 killed with SIGKILL")
-	time.Sleep(3 * time.Second)
+	t.Logf("enrich #1 killed with SIGKILL, %d messages delivered since its last flush; the consumer had %d unacknowledged",
+		before.Delivered.Stream-from, before.NumAckPending)
+	// #1 stays down until #2 alone has taken a second of load (30 messages).
+	s.waitConsumer(20*time.Second, "advanced without enrich #1", func(c *njs.ConsumerInfo) bool {
+		return c.Delivered.Stream >= before.Delivered.Stream+30
+	})
 	first.restart()
 	t.Log("enrich #1 started again")
-	s.account(l, 60*time.Second)
+	_, _, drained := s.account(l, 60*time.Second)
+	// Every message was delivered once, and once more for each redelivery:
+	// the messages #1 held when it was killed must have been redelivered.
+	redelivered := drained.Delivered.Consumer - drained.Delivered.Stream
+	t.Logf("%d messages, %d deliveries: %d redelivered", drained.Delivered.Stream, drained.Delivered.Consumer, redelivered)
+	if redelivered == 0 {
+		t.Errorf("no message was redelivered: the kill struck no message in flight, so it did not test a crash mid-batch")
+	}
 }
 
-// TestNATSKilledUnderLoad: the broker is killed under load and restarted on
-// the same port and store. Meanwhile ingest answers 503 (nothing claimed);
-// afterwards it accepts again by itself, and enrich resumes.
+// TestNATSKilledUnderLoad: the broker is killed under load, with messages
+// enrich has not finished, and restarted on the same port and store.
+// Meanwhile ingest answers 503 (nothing claimed); afterwards it accepts
+// again by itself, and enrich resumes.
 func TestNATSKilledUnderLoad(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
@@ -44,13 +78,19 @@ func TestNATSKilledUnderLoad(t *testing.T) {
 	s.ingest(nil)
 	s.enrich(nil)
 	l := s.startLoad(30, 14*time.Second)
-	time.Sleep(4 * time.Second)
+	before := s.waitConsumer(20*time.Second, "with messages stored and some not yet acknowledged", func(c *njs.ConsumerInfo) bool {
+		return c.Delivered.Stream >= 60 && c.NumPending+uint64(c.NumAckPending) > 0
+	})
 	_ = nats.signal(syscall.SIGKILL)
-	t.Log("nats-server killed with SIGKILL")
-	time.Sleep(3 * time.Second)
+	t.Logf("nats-server killed with SIGKILL; %d messages stored, %d not yet delivered, %d unacknowledged",
+		before.Delivered.Stream+before.NumPending, before.NumPending, before.NumAckPending)
+	// Down until ingest has answered 503 for it.
+	eventually(t, 20*time.Second, "ingest answering 503 while the broker is down", func() bool {
+		return metric(s.ingestHTTP+"/metrics", "ingest_requests_total", `status="503"`) > 0
+	}, nil)
 	nats.restart()
 	t.Log("nats-server started again")
-	res, _ := s.account(l, 60*time.Second)
+	res, _, _ := s.account(l, 60*time.Second)
 	if res.Statuses["503"] == 0 {
 		t.Errorf("no 503 while the broker was down: %v", res.Statuses)
 	}
@@ -67,17 +107,22 @@ func TestIngestSIGTERMUnderLoad(t *testing.T) {
 	ingest := s.ingest(nil)
 	s.enrich(nil)
 	l := s.startLoad(40, 8*time.Second)
-	time.Sleep(3 * time.Second)
+	eventually(t, 20*time.Second, "load accepted", func() bool { return l.watcher.AcceptedEvents() >= 4000 }, nil) // a second of load
+	accepted := l.watcher.AcceptedEvents()
 	err := ingest.signal(syscall.SIGTERM)
-	t.Logf("ingest sent SIGTERM; exit: %v", err)
+	t.Logf("ingest sent SIGTERM after %d events accepted; exit: %v", accepted, err)
 	if err != nil {
 		t.Errorf("ingest did not exit cleanly on SIGTERM: %v", err)
 	}
-	res, _ := s.account(l, 60*time.Second)
+	res, _, _ := s.account(l, 60*time.Second)
 	for code := range res.Statuses {
 		if code != "202" && code != "503" && !strings.HasPrefix(code, "retry-") {
 			t.Errorf("unexpected status %s during shutdown: %v", code, res.Statuses)
 		}
+	}
+	// The load went on past the exit: requests met a closing or closed ingest.
+	if res.TransportErrs+int64(res.Statuses["503"]) == 0 {
+		t.Errorf("no request failed: the SIGTERM did not strike under load (%v)", res.Statuses)
 	}
 }
 
@@ -88,35 +133,41 @@ func TestOpenSearchOutageAndSlowness(t *testing.T) {
 	proxy := testenv.NewProxy(t, strings.TrimPrefix(testenv.OpenSearchURL(t), "http://"))
 	s := newStack(t, testenv.NATSURL(t), "http://"+proxy.Addr())
 	s.ingest(nil)
-	enrich, metricsURL := s.enrich(nil)
+	enrich, enrichURL := s.enrich(nil)
+	metrics := enrichURL + "/metrics"
+	created := func() float64 { return metric(metrics, "enrich_documents_total", `outcome="created"`) }
 	l := s.startLoad(30, 16*time.Second)
-	time.Sleep(2 * time.Second)
+	eventually(t, 20*time.Second, "enrich indexing", func() bool { return created() > 0 }, nil)
 	proxy.Down()
 	t.Log("OpenSearch unreachable")
 	var maxRSS int64
 	var maxPending float64
-	sample := func(d time.Duration) {
-		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+	// sample watches enrich every 500 ms until done holds (or within ends).
+	sample := func(within time.Duration, what string, done func() bool) {
+		t.Helper()
+		eventually(t, within, what, func() bool {
 			maxRSS = max(maxRSS, enrich.rssBytes())
-			maxPending = max(maxPending, metric(t, metricsURL+"/metrics", "enrich_consumer_pending_messages")+
-				metric(t, metricsURL+"/metrics", "enrich_consumer_ack_pending_messages"))
-		}
+			maxPending = max(maxPending, metric(metrics, "enrich_consumer_pending_messages")+metric(metrics, "enrich_consumer_ack_pending_messages"))
+			return done()
+		}, func() string { return fmt.Sprintf("peak backlog %.0f", maxPending) })
 	}
-	sample(6 * time.Second)
+	// Down until bulks have failed and the backlog shows in the metrics
+	// (its gauges are read from the consumer every 5 s).
+	sample(30*time.Second, "a backlog while OpenSearch is down", func() bool {
+		return metric(metrics, "enrich_bulk_failures_total") > 0 && maxPending > 0
+	})
 	proxy.Up()
 	proxy.SetLatency(20 * time.Millisecond)
 	t.Log("OpenSearch back, but slow (20 ms per chunk)")
-	sample(5 * time.Second)
+	slowFrom := created()
+	sample(30*time.Second, "documents indexed through the slow OpenSearch", func() bool { return created() >= slowFrom+1000 })
 	proxy.SetLatency(0)
 	t.Log("OpenSearch back to normal")
 	s.account(l, 90*time.Second)
 	t.Logf("enrich peak RSS %d MiB, peak backlog %.0f messages, bulk failures %.0f", maxRSS>>20, maxPending,
-		metric(t, metricsURL+"/metrics", "enrich_bulk_failures_total"))
+		metric(metrics, "enrich_bulk_failures_total"))
 	if maxRSS > 300<<20 {
 		t.Errorf("enrich RSS reached %d MiB", maxRSS>>20)
-	}
-	if maxPending <= 0 {
-		t.Errorf("the backlog never showed in enrich's metrics")
 	}
 }
 
@@ -177,21 +228,23 @@ func TestHostileCorpusAgainstProcess(t *testing.T) {
 		}()
 	}
 	var peak int64
-	stop := make(chan struct{})
+	stop, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
 		for {
 			select {
 			case <-stop:
 				return
-			case <-time.After(100 * time.Millisecond):
-				mu.Lock()
+			case <-tick.C:
 				peak = max(peak, ingest.rssBytes())
-				mu.Unlock()
 			}
 		}
 	}()
 	wg.Wait()
 	close(stop)
+	<-stopped
 	t.Logf("%d hostile requests, statuses %v, ingest peak RSS %d MiB", 8*10*len(corpus), statuses, peak>>20)
 	for code := range statuses {
 		if code < 400 || code >= 500 {

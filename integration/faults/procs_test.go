@@ -173,40 +173,67 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// waitReady polls url until it answers 200.
-func waitReady(t *testing.T, url string, within time.Duration) {
+// eventually polls cond every 100 ms until it holds; after within it fails
+// the test with what was awaited and, if state is set, the last state seen.
+// Only from the test's goroutine.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool, state func() string) {
 	t.Helper()
 	deadline := time.Now().Add(within)
-	for {
-		res, err := http.Get(url)
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return
-			}
-		}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready within %s", url, within)
+			last := ""
+			if state != nil {
+				last = " (last seen: " + state() + ")"
+			}
+			t.Fatalf("not %s within %s%s", what, within, last)
 		}
-		time.Sleep(100 * time.Millisecond)
+		<-tick.C
 	}
 }
 
-// metric reads one sample from a Prometheus text endpoint.
-func metric(t *testing.T, url, name string) float64 {
+// waitReady polls url until it answers 200.
+func waitReady(t *testing.T, url string, within time.Duration) {
 	t.Helper()
+	eventually(t, within, url+" ready", func() bool { return status(url) == http.StatusOK }, nil)
+}
+
+// status is the HTTP status of a GET of url, 0 if it could not be had.
+func status(url string) int {
+	res, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// metric sums the samples of the metric name on a Prometheus text endpoint
+// whose labels include every one of labels (each `key="value"`); -1 if the
+// endpoint does not answer.
+func metric(url, name string, labels ...string) float64 {
 	res, err := http.Get(url)
 	if err != nil {
 		return -1
 	}
 	defer res.Body.Close()
+	sum := 0.0
 	sc := bufio.NewScanner(res.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, name+" ") {
-			v, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(line, name)), 64)
-			return v
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		series, value, _ := strings.Cut(rest, " ") // `{labels} value` or ` value`
+		match := true
+		for _, l := range labels {
+			match = match && strings.Contains(series, l)
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil && match {
+			sum += v
 		}
 	}
-	return -1
+	return sum
 }

@@ -2,12 +2,16 @@ package faults
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/evtrack/telemetry/platform/testenv"
 	"github.com/evtrack/telemetry/tools/loadgen"
@@ -81,47 +85,112 @@ func (s *stack) enrich(extra map[string]string) (*proc, string) {
 type load struct {
 	ids     *loadgen.IDs
 	watcher *loadgen.Searchable
-	done    chan loadgen.Result
+	done    chan loadResult
+}
+
+type loadResult struct {
+	res loadgen.Result
+	err error
 }
 
 // startLoad sends rate requests/s of 100 events (5% sent twice, as after a
-// lost response) for d.
+// lost response) for d. The load stops when the test ends, at the latest.
 func (s *stack) startLoad(rate float64, d time.Duration) *load {
 	s.t.Helper()
 	ids := loadgen.NewIDs("f" + strconv.FormatInt(time.Now().UnixNano()%1e6, 36))
-	l := &load{ids: ids, watcher: loadgen.NewSearchable(s.realOS, s.name+"-*", ids), done: make(chan loadgen.Result, 1)}
+	l := &load{ids: ids, watcher: loadgen.NewSearchable(s.realOS, s.name+"-*", ids), done: make(chan loadResult, 1)}
 	cfg := loadgen.Config{URL: s.ingestHTTP + "/v1/track", WriteKey: writeKey, Concurrency: 8, Rate: rate, Duration: d,
 		Templates: 8, Traffic: loadgen.Traffic{BatchSize: 100, Users: 1000}, Timeout: 5 * time.Second,
 		OnAccepted: l.watcher.Accepted, RetryRate: 0.05}
+	ctx, cancel := context.WithCancel(context.Background())
+	finished := make(chan struct{})
 	go func() {
-		res, err := loadgen.Run(context.Background(), cfg, ids)
-		if err != nil {
-			s.t.Errorf("load: %v", err)
-		}
-		l.done <- res
+		defer close(finished)
+		res, err := loadgen.Run(ctx, cfg, ids)
+		l.done <- loadResult{res, err}
 	}()
+	s.t.Cleanup(func() { cancel(); <-finished })
 	return l
 }
 
-// account waits for the load to end and for every accepted event to be
-// searchable (up to grace), then checks accepted = indexed, exactly once.
-func (s *stack) account(l *load, grace time.Duration) (loadgen.Result, loadgen.SearchableResult) {
+// account waits for the load to end and for the pipeline to drain — the
+// consumer has nothing pending or unacknowledged, and two scans of the
+// index agree — then checks, id by id, that every event answered 202 is
+// indexed exactly once. It returns the consumer's state once drained.
+func (s *stack) account(l *load, within time.Duration) (loadgen.Result, loadgen.SearchableResult, *njs.ConsumerInfo) {
 	s.t.Helper()
-	res := <-l.done
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	l.watcher.Watch(ctx, grace)
-	r, err := l.watcher.Result(l.watcher.AcceptedEvents())
-	if err != nil {
-		s.t.Fatal(err)
+	lr := <-l.done
+	if lr.err != nil {
+		s.t.Errorf("load: %v", lr.err)
 	}
-	s.t.Logf("sent %d requests (%d retried), statuses %v, transport errors %d; accepted %d events, indexed %d, duplicates %d, lost %d",
-		res.Requests, res.Retries, res.Statuses, res.TransportErrs, r.AcceptedEvents, r.IndexedEvents, r.Duplicated, r.Lost)
-	if r.AcceptedEvents == 0 || r.Lost != 0 || r.Duplicated != 0 || r.IndexedEvents != r.AcceptedEvents {
+	res := lr.res
+	deadline := time.Now().Add(within)
+	info := s.waitConsumer(time.Until(deadline), "drained (nothing pending or unacknowledged)", func(c *njs.ConsumerInfo) bool {
+		return c.NumPending == 0 && c.NumAckPending == 0
+	})
+	// Enrich acks a message once its documents are written, so a drained
+	// consumer means nothing more will arrive; the scans must agree.
+	var r loadgen.SearchableResult
+	for prev := (loadgen.Accounting{AcceptedEvents: -1}); ; prev = r.Accounting {
+		var err error
+		if r, err = l.watcher.Result(context.Background()); err != nil {
+			s.t.Fatal(err)
+		}
+		if r.Accounting == prev {
+			break
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the index did not settle after the drain: %s, then %s", prev, r.Accounting)
+		}
+		time.Sleep(200 * time.Millisecond) // poll interval
+	}
+	s.t.Logf("load: %d requests (%d retried), statuses %v, transport errors %d", res.Requests, res.Retries, res.Statuses, res.TransportErrs)
+	s.t.Logf("accounting: %s (%d documents; %d ids indexed without a 202)", r.Accounting, r.Documents, r.Unaccepted)
+	if !r.ExactlyOnce() {
 		s.t.Errorf("want every accepted event indexed exactly once")
 	}
-	return res, r
+	return res, r, info
 }
+
+// consumerInfo reads the state of the enrich services' durable consumer.
+func (s *stack) consumerInfo() (*njs.ConsumerInfo, error) {
+	nc, err := nats.Connect(s.natsURL, nats.Timeout(2*time.Second), nats.NoReconnect())
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := njs.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, err := js.Consumer(ctx, s.stream(), "enrich")
+	if err != nil {
+		return nil, err
+	}
+	return c.Info(ctx)
+}
+
+// waitConsumer polls the consumer until ok holds and returns that state; it
+// fails the test after within.
+func (s *stack) waitConsumer(within time.Duration, what string, ok func(*njs.ConsumerInfo) bool) *njs.ConsumerInfo {
+	s.t.Helper()
+	var last *njs.ConsumerInfo
+	var lastErr error
+	eventually(s.t, within, "consumer "+what, func() bool {
+		last, lastErr = s.consumerInfo()
+		return lastErr == nil && ok(last)
+	}, func() string {
+		if lastErr != nil {
+			return lastErr.Error()
+		}
+		return fmt.Sprintf("pending %d, ack pending %d, delivered %d (stream seq %d)", last.NumPending, last.NumAckPending, last.Delivered.Consumer, last.Delivered.Stream)
+	})
+	return last
+}
+
+func (s *stack) stream() string { return s.common()["EVENTS_STREAM"] }
 
 // natsBinary is the nats-server the scripts install (scripts/tools.sh nats).
 func natsBinary(t *testing.T) string {

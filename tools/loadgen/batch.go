@@ -15,6 +15,10 @@ import (
 // be reused by patching ids in place instead of rendering JSON per request.
 const idWidth = 20
 
+// idSep ends the run id inside an event id, so that no run's ids start with
+// another run's prefix ("ab" + "12" and "ab1" + "2" would both be "ab12").
+const idSep = "."
+
 // Traffic describes what batches look like.
 type Traffic struct {
 	BatchSize   int
@@ -34,9 +38,9 @@ var versions = []string{"4.2.0", "4.1.3", "4.1.2", "3.9.9"}
 
 // Template is one rendered batch with the byte offsets of its event ids.
 type Template struct {
-	Body    []byte
-	idAt    []int
-	invalid int
+	Body      []byte
+	idAt      []int
+	invalidAt []int // positions of the events made invalid on purpose
 }
 
 // Render builds a batch of t.BatchSize events of about 300 bytes each.
@@ -57,7 +61,7 @@ func (t Traffic) Render(rng *rand.Rand, now time.Time) Template {
 		ts := now.Add(-time.Duration(rng.IntN(5000)) * time.Millisecond).UTC().Format(time.RFC3339Nano)
 		if rng.Float64() < t.InvalidRate {
 			ts = "not-a-timestamp"
-			tpl.invalid++
+			tpl.invalidAt = append(tpl.invalidAt, i)
 		}
 		fmt.Fprintf(&b, `"client_timestamp":"%s","app_version":"%s","device_os":"%s",`, ts,
 			versions[rng.IntN(len(versions))], oses[rng.IntN(len(oses))])
@@ -71,15 +75,18 @@ func (t Traffic) Render(rng *rand.Rand, now time.Time) Template {
 }
 
 // Invalid is how many of the template's events are invalid on purpose.
-func (tpl Template) Invalid() int { return tpl.invalid }
+func (tpl Template) Invalid() int { return len(tpl.invalidAt) }
 
-// IDs hands out unique event ids: the run id and a counter.
+// IDs hands out unique event ids: the run id, a dot and a counter (the event
+// number), padded with '-' to idWidth. Number parses one back, so a run's
+// ids can be kept as a set of numbers.
 type IDs struct {
 	prefix string
 	next   atomic.Uint64
 }
 
-// NewIDs returns ids starting with runID (at most 8 characters are used).
+// NewIDs returns ids starting with runID (at most 8 characters are used,
+// which leaves 11 digits for the counter).
 func NewIDs(runID string) *IDs {
 	if len(runID) > 8 {
 		runID = runID[:8]
@@ -97,6 +104,7 @@ func (ids *IDs) Fill(tpl Template, dst []byte) ([]byte, uint64) {
 	for i, at := range tpl.idAt {
 		id := buf[:0]
 		id = append(id, ids.prefix...)
+		id = append(id, idSep...)
 		id = strconv.AppendUint(id, first+uint64(i), 10)
 		for len(id) < idWidth {
 			id = append(id, '-')
@@ -108,7 +116,7 @@ func (ids *IDs) Fill(tpl Template, dst []byte) ([]byte, uint64) {
 
 // EventID renders the id Fill gave to event number n.
 func (ids *IDs) EventID(n uint64) string {
-	id := ids.prefix + strconv.FormatUint(n, 10)
+	id := ids.prefix + idSep + strconv.FormatUint(n, 10)
 	for len(id) < idWidth {
 		id += "-"
 	}

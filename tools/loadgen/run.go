@@ -55,16 +55,16 @@ type Result struct {
 	EventsPerSec   float64        `json:"accepted_events_per_sec"`
 	BodyBytes      int            `json:"body_bytes"`
 	LatencyMs      Percentiles    `json:"latency_ms"`
-	// FirstIDs lists, per accepted request, the first event number of its
-	// batch; end-to-end checks recover every accepted id from it.
-	Accepted []Accepted `json:"-"`
 }
 
-// Accepted is one 202 answer.
+// Accepted is one 202 answer: its batch held the event numbers FirstID to
+// FirstID+Events-1 (see IDs), all accepted but those at the positions in
+// Invalid.
 type Accepted struct {
 	FirstID  uint64
 	Events   int
-	Accepted int
+	Invalid  []int // positions in the batch of the events made invalid on purpose; shared, not to be modified
+	Accepted int   // the count in the 202's body
 	At       time.Time
 }
 
@@ -179,7 +179,7 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 				if err == nil && resp.StatusCode() == fasthttp.StatusAccepted {
 					if cfg.OnAccepted != nil {
 						// Every 202 counts for end-to-end accounting, warm-up included.
-						cfg.OnAccepted(Accepted{FirstID: first, Events: len(tpl.idAt), Accepted: acceptedCount(resp.Body()), At: done})
+						cfg.OnAccepted(Accepted{FirstID: first, Events: len(tpl.idAt), Invalid: tpl.invalidAt, Accepted: acceptedCount(resp.Body()), At: done})
 					}
 					if cfg.RetryRate > 0 && wrng.Float64() < cfg.RetryRate {
 						// The same request again, as after a lost response.
@@ -204,9 +204,7 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 					code := resp.StatusCode()
 					res.Statuses[strconv.Itoa(code)]++
 					if code == fasthttp.StatusAccepted {
-						a := acceptedCount(resp.Body())
-						accepted.Add(int64(a))
-						res.Accepted = append(res.Accepted, Accepted{FirstID: first, Events: n, Accepted: a, At: done})
+						accepted.Add(int64(acceptedCount(resp.Body())))
 					}
 				}
 				_ = hist.RecordValue(max(done.Sub(intended).Microseconds(), 1))

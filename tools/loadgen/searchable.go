@@ -13,8 +13,8 @@ import (
 )
 
 // Searchable watches OpenSearch for the events a run had accepted: how long
-// after its 202 each batch became searchable, and at the end whether every
-// accepted event is there exactly once.
+// after its 202 each batch became searchable, and at the end, id by id,
+// whether every accepted event is there exactly once (see Accounting).
 type Searchable struct {
 	URL     string // OpenSearch
 	Pattern string // index pattern, e.g. telemetry-events-*
@@ -22,65 +22,78 @@ type Searchable struct {
 	client  *http.Client
 
 	mu       sync.Mutex
-	pending  map[string]time.Time // first event id of an accepted batch → 202 time
-	accepted int64
+	pending  map[uint64]time.Time // first valid event number of an accepted batch → 202 time
+	accepted idSet                // every event number answered 202
 	hist     *hdrhistogram.Histogram
 }
 
 // NewSearchable returns a watcher.
 func NewSearchable(url, pattern string, ids *IDs) *Searchable {
-	return &Searchable{URL: url, Pattern: pattern, IDs: ids, client: &http.Client{Timeout: 10 * time.Second},
-		pending: map[string]time.Time{}, hist: hdrhistogram.New(1, int64(10*time.Minute/time.Millisecond), 3)}
+	return &Searchable{URL: url, Pattern: pattern, IDs: ids, client: &http.Client{Timeout: 30 * time.Second},
+		pending: map[uint64]time.Time{}, hist: hdrhistogram.New(1, int64(10*time.Minute/time.Millisecond), 3)}
 }
 
 // Accepted registers a batch answered 202.
 func (s *Searchable) Accepted(a Accepted) {
 	s.mu.Lock()
-	s.pending[s.IDs.EventID(a.FirstID)] = a.At
-	s.accepted += int64(a.Accepted)
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	probe := -1
+	for i, inv := 0, 0; i < a.Events; i++ {
+		if inv < len(a.Invalid) && a.Invalid[inv] == i {
+			inv++
+			continue
+		}
+		s.accepted.add(a.FirstID + uint64(i))
+		if probe < 0 {
+			probe = i
+		}
+	}
+	if probe >= 0 {
+		s.pending[a.FirstID+uint64(probe)] = a.At
+	}
 }
 
-// AcceptedEvents is the number of events answered 202 so far.
+// AcceptedEvents is the number of distinct events answered 202 so far.
 func (s *Searchable) AcceptedEvents() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.accepted
+	return s.accepted.count()
 }
 
-// Watch polls until ctx ends, then keeps polling for up to grace for what
-// is still missing.
+// Watch polls until ctx ends, then keeps polling for up to grace until every
+// accepted batch has been seen.
 func (s *Searchable) Watch(ctx context.Context, grace time.Duration) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
+	done := ctx.Done()
 	var end time.Time
 	for {
 		select {
 		case <-t.C:
-		case <-ctx.Done():
-			if end.IsZero() {
-				end = time.Now().Add(grace)
-			}
-			time.Sleep(100 * time.Millisecond)
+		case <-done:
+			end, done = time.Now().Add(grace), nil
 		}
 		s.poll()
-		s.mu.Lock()
-		left := len(s.pending)
-		s.mu.Unlock()
-		if !end.IsZero() && (left == 0 || time.Now().After(end)) {
+		if !end.IsZero() && (s.left() == 0 || time.Now().After(end)) {
 			return
 		}
 	}
 }
 
+func (s *Searchable) left() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
+}
+
 func (s *Searchable) poll() {
 	s.mu.Lock()
 	ids := make([]string, 0, min(len(s.pending), 1000))
-	for id := range s.pending {
+	for n := range s.pending {
 		if len(ids) == cap(ids) {
 			break
 		}
-		ids = append(ids, id)
+		ids = append(ids, s.IDs.EventID(n))
 	}
 	s.mu.Unlock()
 	if len(ids) == 0 {
@@ -109,63 +122,43 @@ func (s *Searchable) poll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, h := range out.Hits.Hits {
-		if at, ok := s.pending[h.Source.EventID]; ok {
+		n, ok := s.IDs.Number(h.Source.EventID)
+		if !ok {
+			continue
+		}
+		if at, ok := s.pending[n]; ok {
 			_ = s.hist.RecordValue(max(now.Sub(at).Milliseconds(), 1))
-			delete(s.pending, h.Source.EventID)
+			delete(s.pending, n)
 		}
 	}
 }
 
-// SearchableResult is the end-to-end accounting.
+// SearchableResult is the end-to-end result: time to searchable per batch
+// and the accounting by distinct ids.
 type SearchableResult struct {
 	Batches          int64       `json:"batches_seen"`
 	NeverSeen        int         `json:"batches_never_searchable"`
 	TimeToSearchable Percentiles `json:"time_to_searchable_ms"`
-	AcceptedEvents   int64       `json:"accepted_events"`
-	IndexedEvents    int64       `json:"indexed_events"`
-	DistinctIndexed  int64       `json:"distinct_indexed_events"`
-	Lost             int64       `json:"lost"`
-	Duplicated       int64       `json:"duplicated"`
+	Accounting
 }
 
-// Result counts the run's events in OpenSearch: documents whose event_id
-// starts with the run id, in total and distinct.
-func (s *Searchable) Result(acceptedEvents int64) (SearchableResult, error) {
+// Result scans every document of the run in the index pattern (event ids
+// under the run's prefix) and accounts for them against the accepted ids.
+func (s *Searchable) Result(ctx context.Context) (SearchableResult, error) {
 	s.mu.Lock()
-	r := SearchableResult{Batches: s.hist.TotalCount(), NeverSeen: len(s.pending), AcceptedEvents: acceptedEvents}
+	r := SearchableResult{Batches: s.hist.TotalCount(), NeverSeen: len(s.pending)}
 	h := s.hist
 	r.TimeToSearchable = Percentiles{P50: float64(h.ValueAtQuantile(50)), P90: float64(h.ValueAtQuantile(90)),
 		P99: float64(h.ValueAtQuantile(99)), P999: float64(h.ValueAtQuantile(99.9)), Max: float64(h.Max())}
+	accepted := idSet{words: append([]uint64(nil), s.accepted.words...)}
 	s.mu.Unlock()
-	if res, err := s.client.Post(s.URL+"/"+s.Pattern+"/_refresh?allow_no_indices=true&ignore_unavailable=true", "application/json", nil); err == nil {
-		res.Body.Close()
-	}
-	body, _ := json.Marshal(map[string]any{"size": 0, "track_total_hits": true,
-		"query": map[string]any{"prefix": map[string]any{"event_id": s.IDs.prefix}},
-		"aggs":  map[string]any{"distinct": map[string]any{"cardinality": map[string]any{"field": "event_id", "precision_threshold": 40000}}}})
-	res, err := s.client.Post(s.URL+"/"+s.Pattern+"/_search?allow_no_indices=true&ignore_unavailable=true", "application/json", bytes.NewReader(body))
+	t := &tally{ids: s.IDs, accepted: &accepted}
+	err := ScanEventIDs(ctx, s.client, s.URL, s.Pattern, s.IDs.prefix+idSep, func(_, eventID string, docs int64) {
+		t.add(eventID, docs)
+	})
 	if err != nil {
-		return r, fmt.Errorf("count indexed events: %w", err)
+		return r, fmt.Errorf("account for run %s: %w", s.IDs.prefix, err)
 	}
-	defer res.Body.Close()
-	var out struct {
-		Hits struct {
-			Total struct {
-				Value int64 `json:"value"`
-			} `json:"total"`
-		} `json:"hits"`
-		Aggregations struct {
-			Distinct struct {
-				Value int64 `json:"value"`
-			} `json:"distinct"`
-		} `json:"aggregations"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
-		return r, fmt.Errorf("count indexed events: %w", err)
-	}
-	r.IndexedEvents = out.Hits.Total.Value
-	r.DistinctIndexed = out.Aggregations.Distinct.Value
-	r.Lost = max(acceptedEvents-r.IndexedEvents, 0)
-	r.Duplicated = max(r.IndexedEvents-acceptedEvents, 0)
+	r.Accounting = t.result()
 	return r, nil
 }

@@ -189,11 +189,21 @@ func TestRedeliveredBatchIsIndexedOnce(t *testing.T) {
 	// enrich sees it as a second delivery of the same events.
 	e.publish(t, batchOf(5, day), "second")
 	e.publish(t, batchOf(6, day), "third") // one new event rides behind it
-	docs := e.waitDocs(t, 6)
-	time.Sleep(500 * time.Millisecond)
-	docs = e.docs(t)
-	if len(docs) != 6 {
-		t.Fatalf("%d documents after redelivery, want 6 (one per event)", len(docs))
+	// Enrich acks a message once its documents are written: with nothing
+	// pending or unacknowledged, nothing more will be indexed.
+	waitDrained(t, e)
+	docs := e.docs(t)
+	perEvent := map[string]int{}
+	for _, d := range docs {
+		perEvent[d["event_id"].(string)]++
+	}
+	if len(docs) != 6 || len(perEvent) != 6 {
+		t.Fatalf("%d documents of %d distinct events after redelivery, want 6 of 6 (one per event): %v", len(docs), len(perEvent), perEvent)
+	}
+	// The redelivery reached enrich: the second message's five events were
+	// found already written, and the third message's first five too.
+	if m := grep(metricsBody(t, e), `enrich_documents_total{outcome="already_present"} `); !strings.HasSuffix(m, " 10") {
+		t.Errorf("already_present documents: %q, want 10 (the second delivery was not tested)", m)
 	}
 }
 
