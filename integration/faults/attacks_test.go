@@ -24,7 +24,7 @@ import (
 	protoenc "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
+	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	ingestv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/ingest/v1"
@@ -89,7 +89,7 @@ func TestAttacksAgainstProcess(t *testing.T) {
 		return func() error {
 			err := conn.Invoke(ctx, "/telemetry.ingest.v1.IngestService/Track", &rawRequest{body}, new(ingestv1.TrackResponse),
 				grpc.ForceCodecV2(rawCodec{}), grpc.UseCompressor("gzip"))
-			st := status.Convert(err)
+			st := grpcstatus.Convert(err)
 			if (want != codes.Unknown && st.Code() != want) || st.Code() == codes.OK || !strings.Contains(st.Message(), wantIn) {
 				return fmt.Errorf("got %v, want %v naming %q", err, want, wantIn)
 			}
