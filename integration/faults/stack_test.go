@@ -39,6 +39,9 @@ func newStack(t *testing.T, natsURL, osURL string) *stack {
 	}
 	s := &stack{t: t, name: testenv.Name(t, "faults"), natsURL: natsURL, osURL: osURL, realOS: realOS}
 	testenv.DeleteIndexData(t, realOS, s.name)
+	// Runs after the test's processes are stopped: the stream goes too
+	// (best effort: a broker of the test's own may be gone by then).
+	t.Cleanup(func() { deleteStream(natsURL, s.common()["EVENTS_STREAM"]) })
 	return s
 }
 
@@ -220,4 +223,18 @@ func startNATS(t *testing.T, dir, addr string) *proc {
 	p := start(t, "nats-server", natsBinary(t), map[string]string{"NATS_ARGS": "-c " + conf})
 	waitReady(t, "http://"+mon+"/healthz?js-enabled-only=true", 20*time.Second)
 	return p
+}
+
+// deleteStream removes stream from the broker at url, if it can be reached.
+func deleteStream(url, stream string) {
+	nc, err := nats.Connect(url, nats.Timeout(2*time.Second), nats.MaxReconnects(0))
+	if err != nil {
+		return
+	}
+	defer nc.Close()
+	if js, err := njs.New(nc); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = js.DeleteStream(ctx, stream)
+	}
 }

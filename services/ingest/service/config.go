@@ -53,7 +53,7 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 			Name:          r.String("EVENTS_STREAM", "TELEMETRY_EVENTS"),
 			SubjectPrefix: r.String("EVENTS_SUBJECT_PREFIX", "telemetry.events"),
 			MaxAge:        r.Duration("EVENTS_STREAM_MAX_AGE", 0),
-			MaxBytes:      r.Int64("EVENTS_STREAM_MAX_BYTES", 8<<30),
+			MaxBytes:      r.Int64("EVENTS_STREAM_MAX_BYTES", -1),
 			MaxMsgs:       r.Int64("EVENTS_STREAM_MAX_MSGS", -1),
 			Replicas:      r.Int("EVENTS_STREAM_REPLICAS", 1),
 			Duplicates:    r.Duration("EVENTS_STREAM_DUPLICATE_WINDOW", 2*time.Minute),

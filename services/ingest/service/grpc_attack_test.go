@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"strconv"
 	"runtime"
 	"strings"
 	"testing"
@@ -63,7 +64,8 @@ func emptyEvents(size int) []byte {
 // gzipped 4 MiB message of 2M empty events (a decoder that builds them
 // allocates about half a GiB) and checks what the whole process allocated.
 func TestGRPCRefusesBeforeDecoding(t *testing.T) {
-	e := startIngest(t, "", nil)
+	// A budget of four messages, so that a leaked reservation shows below.
+	e := startIngest(t, "", map[string]string{"INGEST_DECODE_BUDGET_BYTES": strconv.Itoa(16 << 20)})
 	conn, err := grpc.NewClient(e.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
 	if err != nil {
@@ -115,7 +117,7 @@ func TestGRPCRefusesBeforeDecoding(t *testing.T) {
 	}
 	// Every refused call returned its request slot and memory: more refused
 	// calls than the budget holds reservations, then a good call is stored.
-	for range 80 {
+	for range 8 {
 		if err := call(authed(context.Background(), testKey), bomb); status.Code(err) != codes.InvalidArgument {
 			t.Fatalf("repeated oversized call: %v", err)
 		}

@@ -125,6 +125,16 @@ func (r response) errorCode() string {
 
 func (e *ingestEnv) post(t *testing.T, r request) response {
 	t.Helper()
+	res, err := e.tryPost(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// tryPost is post for goroutines: it reports what went wrong instead of
+// failing the test.
+func (e *ingestEnv) tryPost(r request) (response, error) {
 	req, _ := http.NewRequest(http.MethodPost, e.base+"/v1/track", bytes.NewReader(r.body))
 	if r.auth != "" {
 		req.Header.Set("Authorization", r.auth)
@@ -141,15 +151,15 @@ func (e *ingestEnv) post(t *testing.T, r request) response {
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return response{}, err
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
 	out := response{status: res.StatusCode, header: res.Header, raw: raw}
 	if err := json.Unmarshal(raw, &out.json); err != nil {
-		t.Fatalf("status %d, body is not JSON: %q", res.StatusCode, raw)
+		return out, fmt.Errorf("status %d, body is not JSON: %q", res.StatusCode, raw)
 	}
-	return out
+	return out, nil
 }
 
 func bearer(k string) string { return "Bearer " + k }
@@ -190,9 +200,18 @@ func (e *ingestEnv) postOversized(t *testing.T, size int) (status int, body stri
 // no response within the read deadline.
 func (e *ingestEnv) postEarly(t *testing.T, auth string, size, send int) (status int, body string) {
 	t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	status, body, err := e.tryPostEarly(auth, size, send)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return status, body
+}
+
+// tryPostEarly is postEarly for goroutines.
+func (e *ingestEnv) tryPostEarly(auth string, size, send int) (status int, body string, err error) {
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	if err != nil {
+		return 0, "", err
 	}
 	defer conn.Close()
 	if auth != "" {
@@ -210,9 +229,9 @@ func (e *ingestEnv) postEarly(t *testing.T, auth string, size, send int) (status
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		t.Fatalf("no response to a %d-byte body of which %d bytes were sent: %v", size, send, err)
+		return 0, "", fmt.Errorf("no response to a %d-byte body of which %d bytes were sent: %w", size, send, err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b)
+	return res.StatusCode, string(b), nil
 }

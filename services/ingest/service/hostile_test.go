@@ -49,11 +49,17 @@ func TestHostileInput(t *testing.T) {
 			// Eight at once: concurrency must not multiply memory beyond the budget.
 			var wg sync.WaitGroup
 			results := make([]response, 8)
+			errs := make([]error, 8)
 			for i := range results {
 				wg.Add(1)
-				go func() { defer wg.Done(); results[i] = e.post(t, tt.req) }()
+				go func() { defer wg.Done(); results[i], errs[i] = e.tryPost(tt.req) }()
 			}
 			wg.Wait()
+			for _, err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
 			for _, res := range results {
 				if res.status != tt.wantStatus || (tt.wantCode != "" && res.errorCode() != tt.wantCode) {
 					t.Fatalf("got %d %.200s, want %d %s", res.status, res.raw, tt.wantStatus, tt.wantCode)

@@ -226,6 +226,13 @@ func auditHits(t *testing.T, osURL, prefix string) []map[string]any {
 // index writes documents with create into their daily indices and refreshes.
 func index(t *testing.T, osURL, prefix string, docs ...eventdoc.Source) {
 	t.Helper()
+	if err := indexDocs(osURL, prefix, docs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// indexDocs bulk-creates docs and refreshes; safe to call from any goroutine.
+func indexDocs(osURL, prefix string, docs ...eventdoc.Source) error {
 	var body bytes.Buffer
 	for _, d := range docs {
 		fmt.Fprintf(&body, `{"create":{"_index":%q,"_id":%q}}`+"\n", eventdoc.IndexName(prefix, d.Timestamp), d.DocID)
@@ -233,10 +240,16 @@ func index(t *testing.T, osURL, prefix string, docs ...eventdoc.Source) {
 		body.Write(b)
 		body.WriteByte('\n')
 	}
-	out := mustDo(t, http.MethodPost, osURL+"/_bulk?refresh=true", body.Bytes())
-	if bytes.Contains(out, []byte(`"errors":true`)) {
-		t.Fatalf("bulk: %s", out)
+	res, err := http.Post(osURL+"/_bulk?refresh=true", "application/json", &body)
+	if err != nil {
+		return fmt.Errorf("bulk: %w", err)
 	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	if res.StatusCode >= 300 || bytes.Contains(out, []byte(`"errors":true`)) {
+		return fmt.Errorf("bulk: %d %s", res.StatusCode, out)
+	}
+	return nil
 }
 
 func mustDo(t *testing.T, method, url string, body []byte) []byte {

@@ -142,6 +142,7 @@ func TestPagingWhileEventsArrive(t *testing.T) {
 	want := expect(func(f fixture) bool { return f.user == "u1" && f.app == "app-a" })
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	writeErr := make(chan error, 1)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -153,8 +154,11 @@ func TestPagingWhileEventsArrive(t *testing.T) {
 			}
 			newer := fixture{app: "app-a", id: "late-new-" + itoa(i), user: "u1", session: "s1", name: "tap", at: 24*time.Hour + time.Duration(i)*time.Second}
 			same := fixture{app: "app-a", id: "late-tie-" + itoa(i), user: "u1", session: "s1", name: "tap", at: 50 * time.Minute}
-			index(t, e.osURL, e.prefix, newer.source(), same.source())
-			time.Sleep(20 * time.Millisecond)
+			if err := indexDocs(e.osURL, e.prefix, newer.source(), same.source()); err != nil {
+				writeErr <- err
+				return
+			}
+			time.Sleep(20 * time.Millisecond) // pacing: writes interleave with the page reads
 		}
 	}()
 	var seen []string
@@ -172,6 +176,11 @@ func TestPagingWhileEventsArrive(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+	select {
+	case err := <-writeErr:
+		t.Fatalf("writer: %v", err)
+	default:
+	}
 	dup := map[string]bool{}
 	for _, id := range seen {
 		if dup[id] {

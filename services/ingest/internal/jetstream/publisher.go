@@ -28,7 +28,7 @@ type StreamConfig struct {
 	// MaxAge, when set, expires batches not yet consumed: an explicit choice
 	// to lose them; 0 (the default) keeps every batch until it is consumed.
 	MaxAge     time.Duration
-	MaxBytes   int64 // the stream refuses new batches beyond this (503), -1: unlimited
+	MaxBytes   int64 // the stream refuses new batches beyond this (503); -1: until the server's JetStream storage is full
 	MaxMsgs    int64 // likewise, in batches
 	Replicas   int
 	Duplicates time.Duration // window in which a repeated Nats-Msg-Id is dropped
@@ -168,9 +168,13 @@ func (p *BatchPublisher) PublishBatch(ctx context.Context, batch *telemetryv1.Ev
 	return ack.Duplicate, nil
 }
 
-// errCodeStreamStoreFailed is the JetStream error a stream at its limits
-// answers a publish with under DiscardNew (nats-server JSStreamStoreFailedF).
-const errCodeStreamStoreFailed njs.ErrorCode = 10077
+// JetStream errors that mean "full": a stream at its own limits under
+// DiscardNew (JSStreamStoreFailedF), or the server out of the storage its
+// JetStream may use (JSInsufficientResourcesErr).
+const (
+	errCodeStreamStoreFailed     njs.ErrorCode = 10077
+	errCodeInsufficientResources njs.ErrorCode = 10023
+)
 
 // isStreamFull reports whether the stream refused a publish because it is
 // at its byte or message limit (DiscardNew).
@@ -179,7 +183,7 @@ func isStreamFull(err error) bool {
 	if !errors.As(err, &apiErr) {
 		return false
 	}
-	return apiErr.ErrorCode == errCodeStreamStoreFailed ||
+	return apiErr.ErrorCode == errCodeStreamStoreFailed || apiErr.ErrorCode == errCodeInsufficientResources ||
 		strings.Contains(apiErr.Description, "maximum bytes exceeded") ||
 		strings.Contains(apiErr.Description, "maximum messages exceeded")
 }
