@@ -2,8 +2,8 @@ package service
 
 import (
 	"context"
-	"strconv"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
