@@ -60,22 +60,8 @@ func startStack(t *testing.T, tel *otelx.Telemetry) *stack {
 	lookup := config.MapLookup(env)
 	testenv.DeleteIndexData(t, osURL, name) // runs after the services stop
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, cancel := context.WithCancel(context.Background())
-	var done []chan error
-	run := func(r interface{ Run(context.Context) error }) {
-		ch := make(chan error, 1)
-		done = append(done, ch)
-		go func() { ch <- r.Run(ctx) }()
-	}
-	t.Cleanup(func() {
-		cancel()
-		for _, ch := range done {
-			if err := <-ch; err != nil {
-				t.Errorf("service Run: %v", err)
-			}
-		}
-		deleteStream(t, natsURL, env["EVENTS_STREAM"])
-	})
+	t.Cleanup(func() { deleteStream(t, natsURL, env["EVENTS_STREAM"]) }) // after the services stop
+	ctx, run := runServices(t)
 
 	icfg, err := ingest.LoadConfig(lookup)
 	if err != nil {
@@ -114,5 +100,27 @@ func deleteStream(t *testing.T, natsURL, stream string) {
 			_ = js.DeleteStream(context.Background(), stream)
 		}
 		nc.Close()
+	}
+}
+
+// runServices returns the context services run under and a function that
+// runs one until the test ends; cleanup stops them all and reports a Run
+// that failed.
+func runServices(t *testing.T) (context.Context, func(interface{ Run(context.Context) error })) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var done []chan error
+	t.Cleanup(func() {
+		cancel()
+		for _, ch := range done {
+			if err := <-ch; err != nil {
+				t.Errorf("service Run: %v", err)
+			}
+		}
+	})
+	return ctx, func(r interface{ Run(context.Context) error }) {
+		ch := make(chan error, 1)
+		done = append(done, ch)
+		go func() { ch <- r.Run(ctx) }()
 	}
 }

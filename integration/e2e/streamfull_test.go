@@ -13,11 +13,13 @@ import (
 
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/config"
 	"github.com/evtrack/telemetry/platform/otelx"
 	"github.com/evtrack/telemetry/platform/testenv"
 	enrich "github.com/evtrack/telemetry/services/enrich/service"
 	ingest "github.com/evtrack/telemetry/services/ingest/service"
+	"github.com/evtrack/telemetry/tools/loadgen"
 )
 
 // TestFullStreamLosesNothing: with enrich stopped the stream fills to its
@@ -39,21 +41,7 @@ func TestFullStreamLosesNothing(t *testing.T) {
 	t.Cleanup(func() { deleteStream(t, natsURL, stream) })
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	tel := otelx.ForTest(noop.NewTracerProvider())
-	ctx, cancel := context.WithCancel(context.Background())
-	var stops []chan error
-	t.Cleanup(func() {
-		cancel()
-		for _, ch := range stops {
-			if err := <-ch; err != nil {
-				t.Errorf("service Run: %v", err)
-			}
-		}
-	})
-	run := func(r interface{ Run(context.Context) error }) {
-		ch := make(chan error, 1)
-		stops = append(stops, ch)
-		go func() { ch <- r.Run(ctx) }()
-	}
+	ctx, run := runServices(t)
 
 	icfg, err := ingest.LoadConfig(env)
 	if err != nil {
@@ -141,25 +129,14 @@ func TestFullStreamLosesNothing(t *testing.T) {
 }
 
 // indexedIDs counts the documents of every event_id under prefix's daily
-// indices (a refresh first, so every indexed document is visible).
+// indices.
 func indexedIDs(t *testing.T, osURL, prefix string) map[string]int {
 	t.Helper()
-	if res, err := http.Post(osURL+"/"+prefix+"-*/_refresh?ignore_unavailable=true&allow_no_indices=true", "application/json", nil); err == nil {
-		res.Body.Close()
-	}
-	var out struct {
-		Hits struct {
-			Hits []struct {
-				Source struct {
-					EventID string `json:"event_id"`
-				} `json:"_source"`
-			} `json:"hits"`
-		} `json:"hits"`
-	}
-	testenv.GetJSON(t, osURL+"/"+prefix+"-*/_search?size=10000&_source=event_id&ignore_unavailable=true&allow_no_indices=true", &out)
 	ids := map[string]int{}
-	for _, h := range out.Hits.Hits {
-		ids[h.Source.EventID]++
+	err := loadgen.ScanEventIDs(context.Background(), http.DefaultClient, osURL, eventdoc.Pattern(prefix), "",
+		func(_, eventID string, docs int64) { ids[eventID] += int(docs) })
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ids
 }

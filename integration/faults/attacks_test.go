@@ -9,8 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,13 +17,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/encoding"
 	_ "google.golang.org/grpc/encoding/gzip" // registers the gzip compressor for grpc.UseCompressor
-	protoenc "google.golang.org/grpc/encoding/proto"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	grpcstatus "google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protowire"
 
 	ingestv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/ingest/v1"
 	"github.com/evtrack/telemetry/platform/testenv"
@@ -48,7 +42,7 @@ func TestAttacksAgainstProcess(t *testing.T) {
 
 	tiny := []byte("[" + strings.TrimSuffix(strings.Repeat("{},", 1<<20/3), ",") + "]")             // 1 MiB, 350k elements
 	tinyGz := gzipped(t, []byte("["+strings.TrimSuffix(strings.Repeat("{},", 8<<20/3-1), ",")+"]")) // 8 MiB inflated
-	empties := emptyEventsRequest(4<<20 - 64)                                                       // 2M empty protobuf events
+	empties := testenv.EmptyEventsTrackRequest(4<<20 - 64)                                          // 2M empty protobuf events
 	withKey := func(ctx context.Context) context.Context {
 		return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+writeKey)
 	}
@@ -87,8 +81,8 @@ func TestAttacksAgainstProcess(t *testing.T) {
 	}
 	grpcCase := func(ctx context.Context, body []byte, want codes.Code, wantIn string) func() error {
 		return func() error {
-			err := conn.Invoke(ctx, "/telemetry.ingest.v1.IngestService/Track", &rawRequest{body}, new(ingestv1.TrackResponse),
-				grpc.ForceCodecV2(rawCodec{}), grpc.UseCompressor("gzip"))
+			err := conn.Invoke(ctx, "/telemetry.ingest.v1.IngestService/Track", &testenv.RawMessage{Bytes: body}, new(ingestv1.TrackResponse),
+				grpc.ForceCodecV2(testenv.RawCodec{}), grpc.UseCompressor("gzip"))
 			st := grpcstatus.Convert(err)
 			if (want != codes.Unknown && st.Code() != want) || st.Code() == codes.OK || !strings.Contains(st.Message(), wantIn) {
 				return fmt.Errorf("got %v, want %v naming %q", err, want, wantIn)
@@ -108,7 +102,7 @@ func TestAttacksAgainstProcess(t *testing.T) {
 		{"gRPC with a key, 2M empty events", grpcCase(withKey(context.Background()), empties, codes.InvalidArgument, "at most 1000")},
 		// Item 3: headers are bounded on both edges.
 		{"gRPC with a megabyte of user agent", grpcCase(metadata.AppendToOutgoingContext(withKey(context.Background()),
-			"user-agent", strings.Repeat("u", 1<<20)), emptyEventsRequest(64), codes.Unknown, "")},
+			"user-agent", strings.Repeat("u", 1<<20)), testenv.EmptyEventsTrackRequest(64), codes.Unknown, "")},
 		{"HTTP with a megabyte of user agent", httpCase("Bearer "+writeKey, []byte("[]"), "", map[string]string{"User-Agent": strings.Repeat("u", 1<<20)}, 431, "")},
 		// Item 4: no key, no body read.
 		{"HTTP without a key, 1 MiB body", httpCase("", tiny, "", nil, 401, "write key")},
@@ -178,20 +172,7 @@ func TestAttacksAgainstProcess(t *testing.T) {
 }
 
 // peakRSSBytes is the process's peak resident set size (VmHWM).
-func (p *proc) peakRSSBytes() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "VmHWM:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
+func (p *proc) peakRSSBytes() int64 { return p.statusBytes("VmHWM:") }
 
 func gzipped(t *testing.T, b []byte) []byte {
 	t.Helper()
@@ -205,33 +186,3 @@ func gzipped(t *testing.T, b []byte) []byte {
 	}
 	return buf.Bytes()
 }
-
-// emptyEventsRequest is a TrackRequest of two-byte empty events filling
-// about size bytes.
-func emptyEventsRequest(size int) []byte {
-	var batch []byte
-	for len(batch) < size-16 {
-		batch = protowire.AppendTag(batch, 7, protowire.BytesType)
-		batch = protowire.AppendVarint(batch, 0)
-	}
-	return protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), batch)
-}
-
-// rawRequest is sent as the bytes it holds (rawCodec).
-type rawRequest struct{ b []byte }
-
-// rawCodec sends a *rawRequest as it is; everything else is protobuf.
-type rawCodec struct{}
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	if r, ok := v.(*rawRequest); ok {
-		return mem.BufferSlice{mem.SliceBuffer(r.b)}, nil
-	}
-	return encoding.GetCodecV2(protoenc.Name).Marshal(v)
-}
-
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	return encoding.GetCodecV2(protoenc.Name).Unmarshal(data, v)
-}
-
-func (rawCodec) Name() string { return protoenc.Name }

@@ -126,14 +126,18 @@ func (p *proc) signal(sig syscall.Signal) error {
 }
 
 // rssBytes is the process's resident set size.
-func (p *proc) rssBytes() int64 {
+func (p *proc) rssBytes() int64 { return p.statusBytes("VmRSS:") }
+
+// statusBytes reads one kB field of /proc/PID/status, in bytes (0 if the
+// process is gone).
+func (p *proc) statusBytes(field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
 		return 0
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == field {
 			kb, _ := strconv.ParseInt(f[1], 10, 64)
 			return kb << 10
 		}

@@ -10,53 +10,18 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/encoding"
 	_ "google.golang.org/grpc/encoding/gzip" // registers the gzip compressor for grpc.UseCompressor
-	protoenc "google.golang.org/grpc/encoding/proto"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ingestv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/ingest/v1"
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 
+	"github.com/evtrack/telemetry/platform/testenv"
 	ingestgrpc "github.com/evtrack/telemetry/services/ingest/internal/grpc"
 )
-
-// rawOut is a request message sent as the bytes it holds (see rawClientCodec).
-type rawOut struct{ b []byte }
-
-// rawClientCodec sends a *rawOut as it is, so a test can send what no
-// well-behaved client would; everything else is protobuf.
-type rawClientCodec struct{}
-
-func (rawClientCodec) Marshal(v any) (mem.BufferSlice, error) {
-	if r, ok := v.(*rawOut); ok {
-		return mem.BufferSlice{mem.SliceBuffer(r.b)}, nil
-	}
-	return encoding.GetCodecV2(protoenc.Name).Marshal(v)
-}
-
-func (rawClientCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	return encoding.GetCodecV2(protoenc.Name).Unmarshal(data, v)
-}
-
-func (rawClientCodec) Name() string { return protoenc.Name }
-
-// emptyEvents is a TrackRequest of n empty events in about size bytes: two
-// bytes each, the cheapest way to make a decoder build n structures.
-func emptyEvents(size int) []byte {
-	var batch []byte
-	for len(batch) < size-16 {
-		batch = protowire.AppendTag(batch, 7, protowire.BytesType)
-		batch = protowire.AppendVarint(batch, 0)
-	}
-	out := protowire.AppendTag(nil, 1, protowire.BytesType)
-	return protowire.AppendBytes(out, batch)
-}
 
 // TestGRPCRefusesBeforeDecoding: a Track call is authenticated from its
 // headers before its message is read, and a message of millions of empty
@@ -75,10 +40,10 @@ func TestGRPCRefusesBeforeDecoding(t *testing.T) {
 	authed := func(ctx context.Context, key string) context.Context {
 		return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
 	}
-	bomb := emptyEvents(4<<20 - 64)
+	bomb := testenv.EmptyEventsTrackRequest(4<<20 - 64)
 	call := func(ctx context.Context, body []byte) error {
-		return conn.Invoke(ctx, ingestgrpc.TrackMethod, &rawOut{body}, new(ingestv1.TrackResponse),
-			grpc.ForceCodecV2(rawClientCodec{}), grpc.UseCompressor("gzip"))
+		return conn.Invoke(ctx, ingestgrpc.TrackMethod, &testenv.RawMessage{Bytes: body}, new(ingestv1.TrackResponse),
+			grpc.ForceCodecV2(testenv.RawCodec{}), grpc.UseCompressor("gzip"))
 	}
 	tests := []struct {
 		name     string
@@ -90,9 +55,9 @@ func TestGRPCRefusesBeforeDecoding(t *testing.T) {
 		{"no key", context.Background(), bomb, codes.Unauthenticated, "write key"},
 		{"unknown key", authed(context.Background(), "nope-nope-nope-nope"), bomb, codes.Unauthenticated, "write key"},
 		{"valid key, two million empty events", authed(context.Background(), testKey), bomb, codes.InvalidArgument, "too_many_events"},
-		{"valid key, over the message limit", authed(context.Background(), testKey), emptyEvents(4<<20 + 64), codes.ResourceExhausted, "larger than max"},
+		{"valid key, over the message limit", authed(context.Background(), testKey), testenv.EmptyEventsTrackRequest(4<<20 + 64), codes.ResourceExhausted, "larger than max"},
 		{"valid key, a megabyte of user agent", metadata.AppendToOutgoingContext(authed(context.Background(), testKey),
-			"user-agent", strings.Repeat("u", 1<<20)), emptyEvents(64), codes.Unavailable, ""},
+			"user-agent", strings.Repeat("u", 1<<20)), testenv.EmptyEventsTrackRequest(64), codes.Unavailable, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
