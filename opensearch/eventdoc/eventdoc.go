@@ -88,13 +88,23 @@ func DayOf(prefix, index string) (time.Time, bool) {
 
 // DeadLetter is a dead-letter document.
 type DeadLetter struct {
-	DocID       string          `json:"doc_id"`
-	AppID       string          `json:"app_id"`
-	EventID     string          `json:"event_id"`
-	Index       string          `json:"index"`
-	Status      int             `json:"status"`
-	ErrorType   string          `json:"error_type"`
-	ErrorReason string          `json:"error_reason"`
-	FailedAt    time.Time       `json:"failed_at"`
-	Document    json.RawMessage `json:"document"`
+	DocID       string    `json:"doc_id"`
+	AppID       string    `json:"app_id"`
+	EventID     string    `json:"event_id"`
+	Index       string    `json:"index"`
+	Status      int       `json:"status"`
+	ErrorType   string    `json:"error_type"`
+	ErrorReason string    `json:"error_reason"`
+	FailedAt    time.Time `json:"failed_at"`
+	// Deliveries is how often its message had been delivered when the
+	// document was given up on (absent: refused at the first try).
+	Deliveries int `json:"deliveries,omitempty"`
+	// StreamSequence is the message's sequence in the JetStream stream,
+	// where it stays until the stream's limits remove it.
+	StreamSequence uint64 `json:"stream_sequence,omitempty"`
+	// Document is the refused document, unless it was too large for any
+	// request (DocumentOmitted, with its size in DocumentBytes).
+	Document        json.RawMessage `json:"document,omitempty"`
+	DocumentOmitted bool            `json:"document_omitted,omitempty"`
+	DocumentBytes   int             `json:"document_bytes,omitempty"`
 }

@@ -99,6 +99,35 @@ func TestMappingCoversDocument(t *testing.T) {
 	}
 }
 
+// TestDeadLetterMappingCoversLetter: the dead-letter mapping is strict, so
+// every field of a dead letter must be mapped, and nothing mapped unused.
+func TestDeadLetterMappingCoversLetter(t *testing.T) {
+	tpl, _ := DeadLetter(DefaultEventsPrefix)
+	var doc struct {
+		Template struct {
+			Mappings struct {
+				Properties map[string]any `json:"properties"`
+			} `json:"mappings"`
+		} `json:"template"`
+	}
+	if err := json.Unmarshal(tpl.Body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var mapped, written []string
+	for k := range doc.Template.Mappings.Properties {
+		mapped = append(mapped, k)
+	}
+	st := reflect.TypeOf(eventdoc.DeadLetter{})
+	for i := 0; i < st.NumField(); i++ {
+		written = append(written, strings.Split(st.Field(i).Tag.Get("json"), ",")[0])
+	}
+	sort.Strings(mapped)
+	sort.Strings(written)
+	if !reflect.DeepEqual(mapped, written) {
+		t.Fatalf("mapping fields %v\ndead-letter fields %v", mapped, written)
+	}
+}
+
 func TestDeadLetter(t *testing.T) {
 	tpl, err := DeadLetter("t-1-events")
 	if err != nil {

@@ -31,6 +31,10 @@ type Config struct {
 	LogLevel           string
 }
 
+// minFetchMaxBytes is the smallest fetch bound accepted: below it even a
+// modest batch would be fetched one message at a time.
+const minFetchMaxBytes = 64 << 10
+
 // LoadConfig reads the configuration from lookup (os.LookupEnv in main).
 func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	r := config.NewReader(lookup)
@@ -49,11 +53,14 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 			IndexPrefix:   r.String("EVENTS_INDEX_PREFIX", templates.DefaultEventsPrefix),
 			Workers:       r.Int("ENRICH_WORKERS", 3),
 			FetchBatch:    r.Int("ENRICH_FETCH_BATCH", 50),
+			FetchMaxBytes: r.Int("ENRICH_FETCH_MAX_BYTES", 16<<20),
 			FlushInterval: r.Duration("ENRICH_FLUSH_INTERVAL", 250*time.Millisecond),
 			BulkMaxDocs:   r.Int("ENRICH_BULK_MAX_DOCS", 5000),
 			BulkMaxBytes:  r.Int("ENRICH_BULK_MAX_BYTES", 8<<20),
 			BulkTimeout:   r.Duration("ENRICH_BULK_TIMEOUT", 30*time.Second),
 			RetryDelay:    r.Duration("ENRICH_RETRY_DELAY", 5*time.Second),
+			MaxRetryDelay: r.Duration("ENRICH_MAX_RETRY_DELAY", 5*time.Minute),
+			MaxDeliver:    r.Int("ENRICH_MAX_DELIVER", 20),
 			MaxBackoff:    r.Duration("ENRICH_MAX_BACKOFF", 10*time.Second),
 		},
 		ClockSkew: enrichment.ClockSkewConfig{
@@ -73,6 +80,16 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	if p.FetchBatch <= 0 || p.BulkMaxDocs <= 0 || p.BulkMaxBytes <= 0 || c.MaxAckPending < p.FetchBatch*p.Workers {
 		r.Failf("ENRICH_FETCH_BATCH, ENRICH_BULK_MAX_DOCS, ENRICH_BULK_MAX_BYTES must be positive and ENRICH_MAX_ACK_PENDING at least ENRICH_FETCH_BATCH × ENRICH_WORKERS")
 	}
+	if p.FetchMaxBytes < minFetchMaxBytes {
+		r.Failf("ENRICH_FETCH_MAX_BYTES: at least %d (and at least the largest message the stream can hold, checked at start-up)", minFetchMaxBytes)
+	}
+	if p.MaxDeliver < 2 {
+		r.Failf("ENRICH_MAX_DELIVER: at least 2 (a message failing for a reason of its own is dead-lettered at that delivery)")
+	}
+	if p.RetryDelay > p.MaxRetryDelay {
+		r.Failf("ENRICH_MAX_RETRY_DELAY (%s) must be at least ENRICH_RETRY_DELAY (%s)", p.MaxRetryDelay, p.RetryDelay)
+	}
+	c.Pipeline.AckWait = c.AckWait
 	if c.AckWait <= p.BulkTimeout {
 		r.Failf("ENRICH_ACK_WAIT (%s) must be longer than ENRICH_BULK_TIMEOUT (%s), or messages are redelivered while still being indexed", c.AckWait, p.BulkTimeout)
 	}

@@ -106,13 +106,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 			AckPolicy:     njs.AckExplicitPolicy,
 			AckWait:       cfg.AckWait,
 			MaxAckPending: cfg.MaxAckPending,
-			MaxDeliver:    -1,
+			// Unbounded here: the pipeline counts the deliveries a message
+			// spends on failures of its own and dead-letters it on
+			// ENRICH_MAX_DELIVER. A server-side bound would drop a message
+			// whose last delivery is lost (a crash, a NATS blip) without a
+			// trace, and would count deliveries spent waiting for OpenSearch.
+			MaxDeliver: -1,
 		})
 		if err != nil {
 			return fmt.Errorf("consumer %s on stream %s: %w", cfg.Consumer, cfg.Stream, err)
 		}
 		return nil
 	}); err != nil {
+		return nil, err
+	}
+	if err := checkFetchMaxBytes(ctx, js, s.nc.MaxPayload(), cfg); err != nil {
 		return nil, err
 	}
 
@@ -235,6 +243,31 @@ func (s *Service) maintainIndices(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// fetchOverhead is what JetStream counts against a fetch's byte bound
+// beyond a message's headers and payload: its subject and reply subject.
+const fetchOverhead = 8 << 10
+
+// checkFetchMaxBytes refuses a fetch bound smaller than the largest message
+// the stream can hold (the server's max_payload, or the stream's
+// max_msg_size if smaller). JetStream never delivers a message larger than
+// a fetch's bound — it ends the fetch with "409 Message Size Exceeds
+// MaxBytes" — so such a message would stop the consumer for good.
+func checkFetchMaxBytes(ctx context.Context, js njs.JetStream, maxPayload int64, cfg Config) error {
+	stream, err := js.Stream(ctx, cfg.Stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", cfg.Stream, err)
+	}
+	largest := maxPayload
+	if m := int64(stream.CachedInfo().Config.MaxMsgSize); m > 0 && m < largest {
+		largest = m
+	}
+	if need := largest + fetchOverhead; int64(cfg.Pipeline.FetchMaxBytes) < need {
+		return fmt.Errorf("ENRICH_FETCH_MAX_BYTES (%d) is below the largest message stream %s can hold (%d bytes) plus %d: "+
+			"such a message would never be delivered; raise it to at least %d", cfg.Pipeline.FetchMaxBytes, cfg.Stream, largest, fetchOverhead, need)
+	}
+	return nil
 }
 
 // retry calls f until it succeeds or ctx ends, logging each failure: at

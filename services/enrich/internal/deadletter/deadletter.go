@@ -39,6 +39,7 @@ type Report struct {
 	AlreadyPresent int            `json:"already_present"`
 	StillRefused   int            `json:"still_refused"`
 	Expired        int            `json:"expired"`
+	NoDocument     int            `json:"no_document"` // too large to have been kept: cannot be replayed
 	Reasons        map[string]int `json:"still_refused_by_error_type,omitempty"`
 }
 
@@ -81,6 +82,10 @@ func (r *Replayer) Replay(ctx context.Context, f Filter, dryRun bool) (Report, e
 		for _, l := range page {
 			if r.expired(l.Index) {
 				rep.Expired++
+				continue
+			}
+			if l.DocumentOmitted || len(l.Document) == 0 {
+				rep.NoDocument++
 				continue
 			}
 			due = append(due, l)
@@ -176,7 +181,7 @@ func (r *Replayer) replay(ctx context.Context, letters []eventdoc.DeadLetter, re
 				rep.AlreadyPresent++
 			}
 			fmt.Fprintf(&body, "{\"delete\":{\"_index\":%s,\"_id\":%s}}\n", dl, id)
-		case enrichos.Rejected:
+		case enrichos.Rejected, enrichos.Failed:
 			rep.StillRefused++
 			rep.Reasons[res.ErrorType]++
 			l.Status, l.ErrorType, l.ErrorReason, l.FailedAt = res.Status, res.ErrorType, res.Reason, r.now().UTC()

@@ -37,7 +37,10 @@ func NewBuilder(prefix string, chain enrichment.Chain) *Builder {
 
 // Build returns the documents of every event in batch. ingestedAt is the only
 // input that differs between deliveries, and it chooses neither id nor index.
+// The header-derived fields of batch are bounded first (limitEnvelope), in
+// place.
 func (b *Builder) Build(batch *telemetryv1.EventBatch, ingestedAt time.Time) ([]Doc, error) {
+	limitEnvelope(batch)
 	docs := make([]Doc, 0, len(batch.Events))
 	received := batch.GetReceivedAt().AsTime().UTC()
 	var sent *time.Time

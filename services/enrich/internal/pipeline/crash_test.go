@@ -91,7 +91,8 @@ func TestCrashBetweenBulkAndAck(t *testing.T) {
 		}
 	}
 	cfg := Config{IndexPrefix: name, Workers: 1, FetchBatch: 10, FlushInterval: 100 * time.Millisecond, BulkMaxDocs: 1000,
-		BulkMaxBytes: 8 << 20, BulkTimeout: 10 * time.Second, RetryDelay: time.Second, MaxBackoff: time.Second}
+		BulkMaxBytes: 8 << 20, BulkTimeout: 10 * time.Second, AckWait: 2 * time.Second, RetryDelay: time.Second,
+		MaxRetryDelay: time.Second, MaxDeliver: 20, MaxBackoff: time.Second}
 	builder := document.NewBuilder(name, nil)
 	newPipeline := func(idx Indexer) *Pipeline {
 		return New(consumer(), idx, builder, cfg, slog.New(slog.DiscardHandler), metrics.New(prometheus.NewRegistry()),
