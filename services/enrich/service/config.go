@@ -31,6 +31,10 @@ type Config struct {
 	LogLevel           string
 }
 
+// defaultClockMaxAge is the oldest an event's time may be, by default,
+// before it is placed at its arrival instead (or the retention, if shorter).
+const defaultClockMaxAge = 30 * 24 * time.Hour
+
 // minFetchMaxBytes is the smallest fetch bound accepted: below it even a
 // modest batch would be fetched one message at a time.
 const minFetchMaxBytes = 64 << 10
@@ -93,15 +97,21 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	if c.AckWait <= p.BulkTimeout {
 		r.Failf("ENRICH_ACK_WAIT (%s) must be longer than ENRICH_BULK_TIMEOUT (%s), or messages are redelivered while still being indexed", c.AckWait, p.BulkTimeout)
 	}
-	// Older events are placed at their arrival time: without that, one bad
-	// clock could create an index for any past day (and, under retention,
-	// have it deleted at once).
-	c.ClockSkew.MaxAge = c.Retention
-	if c.Retention == 0 {
-		c.ClockSkew.MaxAge = 100 * 365 * 24 * time.Hour
-	}
 	if c.Retention < 0 || (c.Retention > 0 && c.Retention < 24*time.Hour) {
 		r.Failf("ENRICH_RETENTION: 0 (keep for ever) or at least 24h")
+	}
+	// Older events are placed at their arrival time: without that, one bad
+	// clock could create an index for any past day (tens of thousands of
+	// them, up to the cluster's shard limit, when nothing is ever deleted;
+	// under retention, indices deleted again at once). Bounded whatever the
+	// retention.
+	defaultMaxAge := defaultClockMaxAge
+	if c.Retention > 0 {
+		defaultMaxAge = min(defaultMaxAge, c.Retention)
+	}
+	c.ClockSkew.MaxAge = r.Duration("ENRICH_CLOCK_MAX_AGE", defaultMaxAge)
+	if c.ClockSkew.MaxAge < 24*time.Hour || (c.Retention > 0 && c.ClockSkew.MaxAge > c.Retention) {
+		r.Failf("ENRICH_CLOCK_MAX_AGE (%s): at least 24h, and at most ENRICH_RETENTION (%s) unless that is 0", c.ClockSkew.MaxAge, c.Retention)
 	}
 	if c.CompactAfter < 0 {
 		r.Failf("ENRICH_COMPACT_AFTER: 0 (never merge past days' indices) or a positive duration")

@@ -35,6 +35,24 @@ func TestLoadConfig(t *testing.T) {
 		{name: "ack wait within bulk timeout", env: map[string]string{"ENRICH_ACK_WAIT": "30s"}, wantErr: "ENRICH_ACK_WAIT"},
 		{name: "bad prefix", env: map[string]string{"EVENTS_INDEX_PREFIX": "Upper"}, wantErr: "EVENTS_INDEX_PREFIX"},
 		{name: "retention below a day", env: map[string]string{"ENRICH_RETENTION": "1h"}, wantErr: "ENRICH_RETENTION"},
+		{name: "clock max age bounded without retention", env: map[string]string{"ENRICH_RETENTION": "0"}, check: func(t *testing.T, c Config) {
+			if c.ClockSkew.MaxAge != 30*24*time.Hour {
+				t.Errorf("max age %s with retention 0, want 720h: events may not create indices for any past day", c.ClockSkew.MaxAge)
+			}
+		}},
+		{name: "clock max age follows a shorter retention", env: map[string]string{"ENRICH_RETENTION": "168h"}, check: func(t *testing.T, c Config) {
+			if c.ClockSkew.MaxAge != 7*24*time.Hour {
+				t.Errorf("max age %s, want the retention", c.ClockSkew.MaxAge)
+			}
+		}},
+		{name: "clock max age set", env: map[string]string{"ENRICH_RETENTION": "0", "ENRICH_CLOCK_MAX_AGE": "48h"}, check: func(t *testing.T, c Config) {
+			if c.ClockSkew.MaxAge != 48*time.Hour {
+				t.Errorf("max age %s", c.ClockSkew.MaxAge)
+			}
+		}},
+		{name: "clock max age beyond retention", env: map[string]string{"ENRICH_RETENTION": "168h", "ENRICH_CLOCK_MAX_AGE": "720h"},
+			wantErr: "ENRICH_CLOCK_MAX_AGE"},
+		{name: "clock max age below a day", env: map[string]string{"ENRICH_CLOCK_MAX_AGE": "1h"}, wantErr: "ENRICH_CLOCK_MAX_AGE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -28,13 +28,13 @@ const (
 	// Rejected: OpenSearch refuses this document for what it contains
 	// (a mapping error): no retry can succeed, it is dead-lettered.
 	Rejected
-	// Unavailable: the cluster, or the index, cannot take writes now (429,
-	// 5xx): not the document's fault. Retried until it can, never
-	// dead-lettered.
+	// Unavailable: the cluster, or the index, cannot take writes now
+	// (blocked, closed, missing, shard limit, overloaded, 5xx): not the
+	// document's fault. Retried until it can, never dead-lettered.
 	Unavailable
-	// Failed: neither of the above (an unknown refusal, a request that
-	// timed out while the cluster answers): the message's delivery is spent,
-	// and after enough of them its documents are dead-lettered.
+	// Failed: neither of the above (an unknown 4xx, a request that timed
+	// out while the cluster answers): the message's delivery is spent, and
+	// after enough of them its documents are dead-lettered.
 	Failed
 )
 
@@ -243,18 +243,4 @@ func appendQuoted(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
-}
-
-// Classify tells what one bulk item's answer means for its document.
-func Classify(status int, errorType, reason string) Outcome {
-	switch {
-	case status == 200 || status == 201:
-		return Created
-	case status == 409:
-		return Exists
-	case status == 429 || status >= 500:
-		return Unavailable
-	default:
-		return Rejected
-	}
 }
