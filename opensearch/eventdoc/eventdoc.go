@@ -70,9 +70,22 @@ func IndexName(prefix string, t time.Time) string {
 // Pattern matches every daily index of prefix.
 func Pattern(prefix string) string { return prefix + "-*" }
 
-// DeadLetterIndex is where documents OpenSearch refused are kept, with the
-// reason. Its name does not match Pattern, so searches never see it.
-func DeadLetterIndex(prefix string) string { return "deadletter-" + prefix }
+// DeadLetterPrefix starts the names of prefix's dead-letter indices (and
+// was, alone, the name of its single dead-letter index before they were
+// daily). It does not start with prefix, so Pattern never matches a dead
+// letter and event searches never see one.
+func DeadLetterPrefix(prefix string) string { return "deadletter-" + prefix }
+
+// DeadLetterIndex is the daily index, deadletter-<prefix>-YYYY.MM.DD of the
+// UTC day failedAt, where documents that could not be written at failedAt
+// are kept with the reason. Daily, so that retention deletes whole indices
+// by the date in their name (the cluster has no delete-by-query).
+func DeadLetterIndex(prefix string, failedAt time.Time) string {
+	return IndexName(DeadLetterPrefix(prefix), failedAt)
+}
+
+// DeadLetterPattern matches every dead-letter index of prefix.
+func DeadLetterPattern(prefix string) string { return Pattern(DeadLetterPrefix(prefix)) }
 
 // AuditIndex is where the query service records who read what.
 func AuditIndex(prefix string) string { return "audit-" + prefix }

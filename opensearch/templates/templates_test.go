@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 )
@@ -23,6 +22,8 @@ func TestEvents(t *testing.T) {
 		{"", "", true},
 		{"has space", "", true},
 		{"-leading", "", true},
+		{"deadletter", "", true},
+		{"deadletter-telemetry", "", true}, // deadletter-telemetry-* would match telemetry-events' dead letters
 	}
 	for _, tt := range tests {
 		t.Run(tt.prefix, func(t *testing.T) {
@@ -133,7 +134,7 @@ func TestDeadLetter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tpl.Name != "deadletter-t-1-events" || !strings.Contains(string(tpl.Body), `"deadletter-t-1-events"`) {
+	if tpl.Name != "deadletter-t-1-events" || !strings.Contains(string(tpl.Body), `"index_patterns":["deadletter-t-1-events-*"]`) {
 		t.Fatalf("%s %s", tpl.Name, tpl.Body)
 	}
 }
@@ -145,21 +146,5 @@ func TestAudit(t *testing.T) {
 	}
 	if tpl.Name != "audit-t-1-events" || !strings.Contains(string(tpl.Body), `"audit-t-1-events"`) {
 		t.Fatalf("%s %s", tpl.Name, tpl.Body)
-	}
-}
-
-func TestRetentionPolicy(t *testing.T) {
-	tpl, err := RetentionPolicy("t-1-events", 14*24*time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := string(tpl.Body)
-	for _, want := range []string{`"min_index_age":"14d"`, `"index_patterns":["t-1-events-*"]`, `"delete":{}`} {
-		if !strings.Contains(body, want) {
-			t.Errorf("policy lacks %s: %s", want, body)
-		}
-	}
-	if tpl.Name != "t-1-events-retention" {
-		t.Errorf("name %s", tpl.Name)
 	}
 }

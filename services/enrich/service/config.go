@@ -12,23 +12,24 @@ import (
 // Config is every setting of the enrich service (documented in
 // services/enrich/README.md).
 type Config struct {
-	HTTPAddr           string
-	NATSURL            string
-	Stream             string
-	SubjectPrefix      string
-	Consumer           string
-	AckWait            time.Duration
-	MaxAckPending      int
-	OpenSearchURL      string
-	OpenSearchUser     string
-	OpenSearchPassword string
-	Pipeline           pipeline.Config
-	ClockSkew          enrichment.ClockSkewConfig
-	GeoIPDB            string
-	Retention          time.Duration
-	CompactAfter       time.Duration
-	ShutdownTimeout    time.Duration
-	LogLevel           string
+	HTTPAddr            string
+	NATSURL             string
+	Stream              string
+	SubjectPrefix       string
+	Consumer            string
+	AckWait             time.Duration
+	MaxAckPending       int
+	OpenSearchURL       string
+	OpenSearchUser      string
+	OpenSearchPassword  string
+	Pipeline            pipeline.Config
+	ClockSkew           enrichment.ClockSkewConfig
+	GeoIPDB             string
+	Retention           time.Duration
+	DeadLetterRetention time.Duration
+	CompactAfter        time.Duration
+	ShutdownTimeout     time.Duration
+	LogLevel            string
 }
 
 // defaultClockMaxAge is the oldest an event's time may be, by default,
@@ -71,11 +72,12 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 			MaxSkew:   r.Duration("ENRICH_CLOCK_MAX_SKEW", time.Minute),
 			MaxFuture: r.Duration("ENRICH_CLOCK_MAX_FUTURE", 10*time.Minute),
 		},
-		GeoIPDB:         r.String("GEOIP_DB", ""),
-		Retention:       r.Duration("ENRICH_RETENTION", 30*24*time.Hour),
-		CompactAfter:    r.Duration("ENRICH_COMPACT_AFTER", time.Hour),
-		ShutdownTimeout: r.Duration("ENRICH_SHUTDOWN_TIMEOUT", 30*time.Second),
-		LogLevel:        r.String("LOG_LEVEL", "info"),
+		GeoIPDB:             r.String("GEOIP_DB", ""),
+		Retention:           r.Duration("ENRICH_RETENTION", 30*24*time.Hour),
+		DeadLetterRetention: r.Duration("ENRICH_DEADLETTER_RETENTION", 30*24*time.Hour),
+		CompactAfter:        r.Duration("ENRICH_COMPACT_AFTER", time.Hour),
+		ShutdownTimeout:     r.Duration("ENRICH_SHUTDOWN_TIMEOUT", 30*time.Second),
+		LogLevel:            r.String("LOG_LEVEL", "info"),
 	}
 	if err := templates.ValidatePrefix(c.Pipeline.IndexPrefix); err != nil {
 		r.Failf("EVENTS_INDEX_PREFIX: %v", err)
@@ -99,6 +101,9 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	}
 	if c.Retention < 0 || (c.Retention > 0 && c.Retention < 24*time.Hour) {
 		r.Failf("ENRICH_RETENTION: 0 (keep for ever) or at least 24h")
+	}
+	if c.DeadLetterRetention < 0 || (c.DeadLetterRetention > 0 && c.DeadLetterRetention < 24*time.Hour) {
+		r.Failf("ENRICH_DEADLETTER_RETENTION: 0 (keep for ever) or at least 24h")
 	}
 	// Older events are placed at their arrival time: without that, one bad
 	// clock could create an index for any past day (tens of thousands of

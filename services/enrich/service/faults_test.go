@@ -149,7 +149,7 @@ func TestRefusedDocumentIsDeadLettered(t *testing.T) {
 	}
 	var letters []map[string]any
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if letters = e.search(t, "deadletter-"+e.prefix); len(letters) > 0 {
+		if letters = e.deadLetters(t); len(letters) > 0 {
 			break
 		}
 	}

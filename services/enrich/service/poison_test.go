@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/testenv"
 )
 
@@ -115,7 +116,7 @@ func TestPoisonMessageIsDeadLettered(t *testing.T) {
 
 // deadLetters returns every dead letter of the test's prefix.
 func (e *env) deadLetters(t *testing.T) []map[string]any {
-	return e.search(t, "deadletter-"+e.prefix+"*")
+	return e.search(t, eventdoc.DeadLetterPattern(e.prefix))
 }
 
 // metricValue reads one sample of a Prometheus text exposition (0 if absent).

@@ -35,7 +35,6 @@ type Service struct {
 	nc      *nats.Conn
 	cons    njs.Consumer
 	osc     *opensearchgo.Client
-	ism     bool
 	pipe    *pipeline.Pipeline
 	metrics *metrics.Enrich
 	http    *http.Server
@@ -62,17 +61,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		return opensearch.ApplyTemplates(ctx, s.osc, cfg.Pipeline.IndexPrefix)
 	}); err != nil {
 		return nil, err
-	}
-	if cfg.Retention > 0 {
-		switch err := opensearch.ApplyRetentionPolicy(ctx, s.osc, cfg.Pipeline.IndexPrefix, cfg.Retention); {
-		case errors.Is(err, opensearch.ErrNoISM):
-			log.WarnContext(ctx, "OpenSearch has no Index Management plugin: enrich deletes expired daily indices itself",
-				"retention", cfg.Retention)
-		case err != nil:
-			return nil, err
-		default:
-			s.ism = true
-		}
 	}
 
 	chain := enrichment.Chain{enrichment.NewClockSkew(cfg.ClockSkew)}
@@ -209,23 +197,23 @@ func (s *Service) watchConsumer(ctx context.Context) {
 }
 
 // maintainIndices looks after the daily indices at start and then hourly:
-// where the cluster has no ISM it deletes those older than the retention,
-// and it merges the indices of days that are over into one segment each
-// (see opensearch.CompactClosedDays).
+// it deletes the event and dead-letter indices whose day, by their name, is
+// past its retention, and merges the indices of days that are over into
+// one segment each (see opensearch.CompactClosedDays).
 func (s *Service) maintainIndices(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	prefix := s.cfg.Pipeline.IndexPrefix
+	retention := opensearch.Retention{Events: s.cfg.Retention, DeadLetters: s.cfg.DeadLetterRetention}
 	for {
-		if s.cfg.Retention > 0 && !s.ism {
-			deleted, err := opensearch.DeleteExpired(ctx, s.osc, prefix, s.cfg.Retention, time.Now())
-			switch {
-			case err != nil && ctx.Err() == nil:
-				s.log.WarnContext(ctx, "deleting expired indices failed", "error", err)
-			case len(deleted) > 0:
-				s.metrics.Indices.WithLabelValues("deleted").Add(float64(len(deleted)))
-				s.log.InfoContext(ctx, "deleted expired indices", "indices", deleted, "retention", s.cfg.Retention)
-			}
+		deleted, err := opensearch.DeleteExpired(ctx, s.osc, prefix, retention, time.Now())
+		s.metrics.Indices.WithLabelValues("deleted").Add(float64(len(deleted)))
+		if len(deleted) > 0 {
+			s.log.InfoContext(ctx, "deleted expired indices", "indices", deleted, "retention", s.cfg.Retention,
+				"dead_letter_retention", s.cfg.DeadLetterRetention)
+		}
+		if err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "deleting expired indices failed", "error", err)
 		}
 		if s.cfg.CompactAfter > 0 {
 			merged, err := opensearch.CompactClosedDays(ctx, s.osc, prefix, s.cfg.CompactAfter, time.Now())

@@ -1,11 +1,13 @@
 // Package deadletter replays the documents OpenSearch refused. enrich keeps
-// each one in the dead-letter index (deadletter-<prefix>) with OpenSearch's
-// reason and the document as it was built; once the cause is fixed (a
-// template change, a mapping put on the existing indices) the operator
-// replays them: each is written with `create` under its original id into
-// its original daily index, so a replay — or a second one — never makes a
-// duplicate. A document written (or found already there) leaves the
-// dead-letter index; one refused again stays, with the new reason.
+// each one in the daily dead-letter index of the day it failed
+// (deadletter-<prefix>-YYYY.MM.DD; deadletter-<prefix> before they were
+// daily, still read) with OpenSearch's reason and the document as it was
+// built; once the cause is fixed (a template change, a mapping put on the
+// existing indices) the operator replays them: each is written with
+// `create` under its original id into its original daily index, so a
+// replay — or a second one — never makes a duplicate there. A document
+// written (or found already there) leaves the dead-letter index; one
+// refused again stays, with the new reason.
 package deadletter
 
 import (
@@ -67,7 +69,7 @@ func New(client *opensearch.Client, prefix string, retention time.Duration) *Rep
 // again continues safely.
 func (r *Replayer) Replay(ctx context.Context, f Filter, dryRun bool) (Report, error) {
 	rep := Report{Reasons: map[string]int{}}
-	var after string
+	var after []any
 	for {
 		page, err := r.page(ctx, f, after)
 		if err != nil {
@@ -76,9 +78,10 @@ func (r *Replayer) Replay(ctx context.Context, f Filter, dryRun bool) (Report, e
 		if len(page) == 0 {
 			return rep, nil
 		}
-		after = page[len(page)-1].DocID
+		last := page[len(page)-1]
+		after = []any{last.DocID, last.at}
 		rep.Matched += len(page)
-		var due []eventdoc.DeadLetter
+		var due []stored
 		for _, l := range page {
 			if r.expired(l.Index) {
 				rep.Expired++
@@ -105,8 +108,16 @@ func (r *Replayer) expired(index string) bool {
 	return r.retention > 0 && ok && day.Add(24*time.Hour).Before(r.now().Add(-r.retention))
 }
 
-// page returns the next dead letters after doc id after, by doc id.
-func (r *Replayer) page(ctx context.Context, f Filter, after string) ([]eventdoc.DeadLetter, error) {
+// stored is a dead letter and the dead-letter index it is in.
+type stored struct {
+	eventdoc.DeadLetter
+	at string
+}
+
+// page returns the next dead letters after the sort values after (doc id,
+// then dead-letter index: one document may have been dead-lettered on two
+// days).
+func (r *Replayer) page(ctx context.Context, f Filter, after []any) ([]stored, error) {
 	filters := []any{}
 	if f.AppID != "" {
 		filters = append(filters, map[string]any{"term": map[string]any{"app_id": f.AppID}})
@@ -117,19 +128,19 @@ func (r *Replayer) page(ctx context.Context, f Filter, after string) ([]eventdoc
 	body := map[string]any{
 		"size": r.pageSize, "track_total_hits": false,
 		"query": map[string]any{"bool": map[string]any{"filter": filters}},
-		"sort":  []any{map[string]any{"doc_id": "asc"}},
+		"sort":  []any{map[string]any{"doc_id": "asc"}, map[string]any{"_index": "asc"}},
 	}
-	if after != "" {
-		body["search_after"] = []any{after}
+	if after != nil {
+		body["search_after"] = after
 	}
 	b, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	ignore := true
-	index := eventdoc.DeadLetterIndex(r.prefix)
-	res, err := opensearchapi.SearchRequest{Index: []string{index}, Body: bytes.NewReader(b),
-		IgnoreUnavailable: &ignore, AllowNoIndices: &ignore}.Do(ctx, r.client)
+	index := eventdoc.DeadLetterPattern(r.prefix) + "," + eventdoc.DeadLetterPrefix(r.prefix)
+	res, err := opensearchapi.SearchRequest{Index: []string{eventdoc.DeadLetterPattern(r.prefix), eventdoc.DeadLetterPrefix(r.prefix)},
+		Body: bytes.NewReader(b), IgnoreUnavailable: &ignore, AllowNoIndices: &ignore}.Do(ctx, r.client)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", index, err)
 	}
@@ -139,8 +150,13 @@ func (r *Replayer) page(ctx context.Context, f Filter, after string) ([]eventdoc
 		return nil, fmt.Errorf("read %s: %s: %s", index, res.Status(), msg)
 	}
 	var sr struct {
+		Shards struct {
+			Failed   int             `json:"failed"`
+			Failures json.RawMessage `json:"failures"`
+		} `json:"_shards"`
 		Hits struct {
 			Hits []struct {
+				Index  string              `json:"_index"`
 				Source eventdoc.DeadLetter `json:"_source"`
 			} `json:"hits"`
 		} `json:"hits"`
@@ -148,9 +164,12 @@ func (r *Replayer) page(ctx context.Context, f Filter, after string) ([]eventdoc
 	if err := json.NewDecoder(res.Body).Decode(&sr); err != nil {
 		return nil, fmt.Errorf("read %s: %w", index, err)
 	}
-	out := make([]eventdoc.DeadLetter, len(sr.Hits.Hits))
+	if sr.Shards.Failed > 0 { // a partial page would skip dead letters for good
+		return nil, fmt.Errorf("read %s: %d shards failed: %.500s", index, sr.Shards.Failed, sr.Shards.Failures)
+	}
+	out := make([]stored, len(sr.Hits.Hits))
 	for i, h := range sr.Hits.Hits {
-		out[i] = h.Source
+		out[i] = stored{h.Source, h.Index}
 	}
 	return out, nil
 }
@@ -158,7 +177,7 @@ func (r *Replayer) page(ctx context.Context, f Filter, after string) ([]eventdoc
 // replay writes one page of dead letters to their indices and then
 // deletes those written (or already there) from the dead-letter index and
 // records the new reason of those refused again.
-func (r *Replayer) replay(ctx context.Context, letters []eventdoc.DeadLetter, rep *Report) error {
+func (r *Replayer) replay(ctx context.Context, letters []stored, rep *Report) error {
 	docs := make([]document.Doc, len(letters))
 	for i, l := range letters {
 		docs[i] = document.Doc{ID: l.DocID, Index: l.Index, Body: l.Document}
@@ -168,11 +187,10 @@ func (r *Replayer) replay(ctx context.Context, letters []eventdoc.DeadLetter, re
 		return fmt.Errorf("replay %d documents: %w", len(docs), err)
 	}
 	var body bytes.Buffer
-	dl := strconv.Quote(eventdoc.DeadLetterIndex(r.prefix))
 	retry := 0
 	for i, res := range results {
 		l := letters[i]
-		id := strconv.Quote(l.DocID)
+		id, dl := strconv.Quote(l.DocID), strconv.Quote(l.at)
 		switch res.Outcome {
 		case enrichos.Created, enrichos.Exists:
 			if res.Outcome == enrichos.Created {
@@ -185,7 +203,7 @@ func (r *Replayer) replay(ctx context.Context, letters []eventdoc.DeadLetter, re
 			rep.StillRefused++
 			rep.Reasons[res.ErrorType]++
 			l.Status, l.ErrorType, l.ErrorReason, l.FailedAt = res.Status, res.ErrorType, res.Reason, r.now().UTC()
-			b, err := json.Marshal(l)
+			b, err := json.Marshal(l.DeadLetter)
 			if err != nil {
 				return fmt.Errorf("encode dead letter %s: %w", l.DocID, err)
 			}

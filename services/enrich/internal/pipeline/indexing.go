@@ -230,11 +230,12 @@ func (p *Pipeline) letter(r docRef, f failure, failedAt time.Time) eventdoc.Dead
 		Deliveries: r.it.delivered, StreamSequence: r.it.streamSeq, Document: d.Body}
 }
 
-// deadLetter keeps refused documents with their reasons; they then count as
-// settled. If even that write fails, they wait like documents the cluster
+// deadLetter keeps refused documents with their reasons, in the dead-letter
+// index of the day they failed (every letter of one call has the same
+// failure time); they then count as settled. If even that write fails, they wait like documents the cluster
 // cannot take.
 func (p *Pipeline) deadLetter(ctx context.Context, letters []eventdoc.DeadLetter, refs []docRef) {
-	index := eventdoc.DeadLetterIndex(p.cfg.IndexPrefix)
+	index := eventdoc.DeadLetterIndex(p.cfg.IndexPrefix, letters[0].FailedAt)
 	if err := p.idx.DeadLetter(ctx, index, letters); err != nil {
 		p.log.ErrorContext(ctx, "dead-letter write failed; retrying", "error", err, "documents", len(letters))
 		f := failure{errorType: "dead_letter_write_failed", reason: "dead-letter write failed: " + err.Error()}

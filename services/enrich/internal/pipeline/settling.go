@@ -95,7 +95,7 @@ func (p *Pipeline) giveUp(ctx context.Context, it *inFlight) error {
 		}
 		letters = append(letters, p.letter(docRef{it, i}, f, failedAt))
 	}
-	index := eventdoc.DeadLetterIndex(p.cfg.IndexPrefix)
+	index := eventdoc.DeadLetterIndex(p.cfg.IndexPrefix, failedAt)
 	if len(letters) > 0 {
 		if err := p.idx.DeadLetter(lctx, index, letters); err != nil {
 			return err
