@@ -52,6 +52,12 @@ func TestLoadConfig(t *testing.T) {
 		}},
 		{name: "clock max age beyond retention", env: map[string]string{"ENRICH_RETENTION": "168h", "ENRICH_CLOCK_MAX_AGE": "720h"},
 			wantErr: "ENRICH_CLOCK_MAX_AGE"},
+		{name: "dead-letter retention default", check: func(t *testing.T, c Config) {
+			if c.DeadLetterRetention != 30*24*time.Hour {
+				t.Errorf("dead-letter retention %s", c.DeadLetterRetention)
+			}
+		}},
+		{name: "dead-letter retention below a day", env: map[string]string{"ENRICH_DEADLETTER_RETENTION": "2h"}, wantErr: "ENRICH_DEADLETTER_RETENTION"},
 		{name: "clock max age below a day", env: map[string]string{"ENRICH_CLOCK_MAX_AGE": "1h"}, wantErr: "ENRICH_CLOCK_MAX_AGE"},
 	}
 	for _, tt := range tests {
