@@ -125,7 +125,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	builder := document.NewBuilder(cfg.Pipeline.IndexPrefix, chain)
+	builder := document.NewBuilder(cfg.Pipeline.IndexPrefix, chain,
+		document.Placement{MaxAge: cfg.ClockSkew.MaxAge, MaxFuture: cfg.ClockSkew.MaxFuture})
 	s.pipe = pipeline.New(s.cons, opensearch.NewBulkIndexer(s.osc), builder, cfg.Pipeline, log, s.metrics, tel.TracerProvider, tel.Propagator)
 	return s, nil
 }

@@ -178,13 +178,36 @@ func (r *Replayer) page(ctx context.Context, f Filter, after []any) ([]stored, e
 // deletes those written (or already there) from the dead-letter index and
 // records the new reason of those refused again.
 func (r *Replayer) replay(ctx context.Context, letters []stored, rep *Report) error {
-	docs := make([]document.Doc, len(letters))
+	// The event may have been written since, by a later delivery placed in
+	// another daily index (one placed by its arrival): look for it in every
+	// event index first, as enrich does for such documents.
+	refs := make([]enrichos.LocateRef, len(letters))
 	for i, l := range letters {
-		docs[i] = document.Doc{ID: l.DocID, Index: l.Index, Body: l.Document}
+		refs[i] = enrichos.LocateRef{ID: l.DocID}
 	}
-	results, err := r.indexer.Index(ctx, docs)
+	found, err := r.indexer.Locate(ctx, eventdoc.Pattern(r.prefix), refs)
 	if err != nil {
-		return fmt.Errorf("replay %d documents: %w", len(docs), err)
+		return fmt.Errorf("look up %d documents: %w", len(refs), err)
+	}
+	var docs []document.Doc
+	var sent []int // letters' positions of docs
+	results := make([]enrichos.ItemResult, len(letters))
+	for i, l := range letters {
+		if _, ok := found[l.DocID]; ok {
+			results[i] = enrichos.ItemResult{Outcome: enrichos.Exists}
+			continue
+		}
+		docs = append(docs, document.Doc{ID: l.DocID, Index: l.Index, Body: l.Document})
+		sent = append(sent, i)
+	}
+	if len(docs) > 0 {
+		written, err := r.indexer.Index(ctx, docs)
+		if err != nil {
+			return fmt.Errorf("replay %d documents: %w", len(docs), err)
+		}
+		for j, i := range sent {
+			results[i] = written[j]
+		}
 	}
 	var body bytes.Buffer
 	retry := 0
@@ -218,7 +241,7 @@ func (r *Replayer) replay(ctx context.Context, letters []stored, rep *Report) er
 		}
 	}
 	if retry > 0 {
-		return fmt.Errorf("OpenSearch asked to retry %d of %d documents (busy or failing); run the replay again later", retry, len(docs))
+		return fmt.Errorf("OpenSearch asked to retry %d of %d documents (busy or failing); run the replay again later", retry, len(letters))
 	}
 	return nil
 }

@@ -43,7 +43,7 @@ func TestEnvelopeLimits(t *testing.T) {
 				Events: []*telemetryv1.Event{{EventId: "e", EventName: "x", ClientTimestamp: timestamppb.Now()}}}
 			var sawIP string
 			chain := enrichment.Chain{ipProbe{&sawIP}, enrichment.Device{}}
-			docs, err := NewBuilder("p", chain).Build(b, time.Now())
+			docs, err := NewBuilder("p", chain, testPlacement).Build(b, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}

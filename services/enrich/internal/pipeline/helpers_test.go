@@ -96,7 +96,7 @@ func (h *harness) config() Config {
 func (h *harness) run(t *testing.T, cons Fetcher, idx Indexer, cfg Config) *metrics.Enrich {
 	t.Helper()
 	m := metrics.New(prometheus.NewRegistry())
-	p := New(cons, idx, document.NewBuilder(h.prefix, nil), cfg, slog.New(slog.DiscardHandler), m,
+	p := New(cons, idx, document.NewBuilder(h.prefix, nil, document.Placement{MaxAge: 30 * 24 * time.Hour, MaxFuture: 10 * time.Minute}), cfg, slog.New(slog.DiscardHandler), m,
 		noop.NewTracerProvider(), propagation.TraceContext{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -36,8 +36,9 @@ func (r docRef) set(s docState, f failure) {
 // bounded by count and bytes, and records where each one stands. A document
 // in several messages of the batch (a client's retry fetched together with
 // its original) is sent once, and its outcome given to every copy.
+// Documents that must be looked up first are sent in requests of their own.
 func (p *Pipeline) round(ctx context.Context, items []*inFlight) {
-	var leaders, copies []docRef
+	var plain, looked, copies []docRef
 	first := map[string]docRef{}
 	for _, it := range items {
 		for i := range it.docs {
@@ -50,10 +51,16 @@ func (p *Pipeline) round(ctx context.Context, items []*inFlight) {
 				continue
 			}
 			first[it.docs[i].ID] = r
-			leaders = append(leaders, r)
+			if it.docs[i].Lookup {
+				looked = append(looked, r)
+			} else {
+				plain = append(plain, r)
+			}
 		}
 	}
-	queue := p.chunks(leaders)
+	// Documents looked up before they are written go in requests of their
+	// own: only those hold the look-up locks (see bulk).
+	queue := append(p.chunks(plain), p.chunks(looked)...)
 	for len(queue) > 0 {
 		queue = append(p.bulk(ctx, queue[0]), queue[1:]...)
 	}
@@ -111,6 +118,21 @@ func (p *Pipeline) bulk(ctx context.Context, chunk []docRef) [][]docRef {
 	bctx, cancel := context.WithTimeout(bctx, p.cfg.BulkTimeout)
 	defer cancel()
 
+	// A chunk of looked-up documents is looked up and written under the
+	// locks of its ids (a plain chunk takes none).
+	defer p.lockLookups(chunk)()
+	chunk, present, err := p.lookUp(bctx, chunk)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "look-up failed")
+		p.requestFailed(ctx, chunk, err)
+		return nil
+	}
+	if len(chunk) == 0 {
+		p.metrics.Documents.WithLabelValues("already_present").Add(float64(present))
+		span.SetAttributes(attribute.Int("telemetry.already_present", present))
+		return nil
+	}
 	docs := make([]document.Doc, len(chunk))
 	for i, r := range chunk {
 		docs[i] = r.doc()
@@ -142,9 +164,11 @@ func (p *Pipeline) bulk(ctx context.Context, chunk []docRef) [][]docRef {
 		case opensearch.Created:
 			created++
 			r.set(docDone, f)
+			p.remember(r.doc())
 		case opensearch.Exists:
 			exists++
 			r.set(docDone, f)
+			p.remember(r.doc())
 		case opensearch.Rejected:
 			letters = append(letters, p.letter(r, f, failedAt))
 			lettered = append(lettered, r)
@@ -158,13 +182,13 @@ func (p *Pipeline) bulk(ctx context.Context, chunk []docRef) [][]docRef {
 		}
 	}
 	p.metrics.Documents.WithLabelValues("created").Add(float64(created))
-	p.metrics.Documents.WithLabelValues("already_present").Add(float64(exists))
+	p.metrics.Documents.WithLabelValues("already_present").Add(float64(exists + present))
 	p.metrics.Documents.WithLabelValues("retried").Add(float64(waiting))
 	p.metrics.Documents.WithLabelValues("failed").Add(float64(failed))
 	if len(letters) > 0 {
 		p.deadLetter(bctx, letters, lettered)
 	}
-	span.SetAttributes(attribute.Int("telemetry.created", created), attribute.Int("telemetry.already_present", exists),
+	span.SetAttributes(attribute.Int("telemetry.created", created), attribute.Int("telemetry.already_present", exists+present),
 		attribute.Int("telemetry.retried", waiting), attribute.Int("telemetry.failed", failed),
 		attribute.Int("telemetry.dead_lettered", len(letters)))
 	if waiting+failed > 0 {

@@ -83,6 +83,13 @@ type Pipeline struct {
 	tracer  trace.Tracer
 	prop    propagation.TextMapPropagator
 	now     func() time.Time
+	// lookups serialises, by a hash of the document id, the look-up and
+	// the write of documents placed by delivery (document.Doc.Lookup), so
+	// two workers holding two deliveries of one such event cannot both
+	// miss the other: the second looks up (in real time) after the first
+	// wrote.
+	lookups [256]sync.Mutex
+	recent  recentWrites
 }
 
 // New returns a pipeline from cons into idx.
