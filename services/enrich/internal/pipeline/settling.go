@@ -19,7 +19,12 @@ import (
 // the message acked, so it cannot hold the consumer for ever.
 func (p *Pipeline) finish(ctx context.Context, it *inFlight) {
 	defer it.span.End()
-	if it.count(docFailed) == 0 {
+	for i, st := range it.state {
+		if st == docPending { // not sent: never expected after a round, never acked
+			it.state[i], it.failure = docFailed, failure{errorType: "not_sent", reason: "document not sent"}
+		}
+	}
+	if it.count(docDone) == len(it.docs) {
 		p.metrics.Messages.WithLabelValues("acked").Inc()
 		if err := it.msg.Ack(); err != nil {
 			p.log.WarnContext(it.ctx, "ack failed; the message will be redelivered", "error", err)
