@@ -70,9 +70,22 @@ func IndexName(prefix string, t time.Time) string {
 // Pattern matches every daily index of prefix.
 func Pattern(prefix string) string { return prefix + "-*" }
 
-// DeadLetterIndex is where documents OpenSearch refused are kept, with the
-// reason. Its name does not match Pattern, so searches never see it.
-func DeadLetterIndex(prefix string) string { return "deadletter-" + prefix }
+// DeadLetterPrefix starts the names of prefix's dead-letter indices (and
+// was, alone, the name of its single dead-letter index before they were
+// daily). It does not start with prefix, so Pattern never matches a dead
+// letter and event searches never see one.
+func DeadLetterPrefix(prefix string) string { return "deadletter-" + prefix }
+
+// DeadLetterIndex is the daily index, deadletter-<prefix>-YYYY.MM.DD of the
+// UTC day failedAt, where documents that could not be written at failedAt
+// are kept with the reason. Daily, so that retention deletes whole indices
+// by the date in their name (the cluster has no delete-by-query).
+func DeadLetterIndex(prefix string, failedAt time.Time) string {
+	return IndexName(DeadLetterPrefix(prefix), failedAt)
+}
+
+// DeadLetterPattern matches every dead-letter index of prefix.
+func DeadLetterPattern(prefix string) string { return Pattern(DeadLetterPrefix(prefix)) }
 
 // AuditIndex is the daily audit index (audit-prefix-YYYY.MM.DD of t's UTC
 // date) where the query service records who read what at t. One index per
@@ -100,13 +113,23 @@ func DayOf(prefix, index string) (time.Time, bool) {
 
 // DeadLetter is a dead-letter document.
 type DeadLetter struct {
-	DocID       string          `json:"doc_id"`
-	AppID       string          `json:"app_id"`
-	EventID     string          `json:"event_id"`
-	Index       string          `json:"index"`
-	Status      int             `json:"status"`
-	ErrorType   string          `json:"error_type"`
-	ErrorReason string          `json:"error_reason"`
-	FailedAt    time.Time       `json:"failed_at"`
-	Document    json.RawMessage `json:"document"`
+	DocID       string    `json:"doc_id"`
+	AppID       string    `json:"app_id"`
+	EventID     string    `json:"event_id"`
+	Index       string    `json:"index"`
+	Status      int       `json:"status"`
+	ErrorType   string    `json:"error_type"`
+	ErrorReason string    `json:"error_reason"`
+	FailedAt    time.Time `json:"failed_at"`
+	// Deliveries is how often its message had been delivered when the
+	// document was given up on (absent: refused at the first try).
+	Deliveries int `json:"deliveries,omitempty"`
+	// StreamSequence is the message's sequence in the JetStream stream,
+	// where it stays until the stream's limits remove it.
+	StreamSequence uint64 `json:"stream_sequence,omitempty"`
+	// Document is the refused document, unless it was too large for any
+	// request (DocumentOmitted, with its size in DocumentBytes).
+	Document        json.RawMessage `json:"document,omitempty"`
+	DocumentOmitted bool            `json:"document_omitted,omitempty"`
+	DocumentBytes   int             `json:"document_bytes,omitempty"`
 }

@@ -1,6 +1,7 @@
 package eventdoc
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -82,5 +83,21 @@ func TestAuditIndices(t *testing.T) {
 		if ok != tt.ok || (ok && !got.Equal(time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC))) {
 			t.Errorf("AuditDayOf(%s) = %v %v, want ok=%v", tt.index, got, ok, tt.ok)
 		}
+	}
+}
+
+// TestDeadLetterIndex: dead letters live in daily indices of their own
+// prefix, which the events pattern never matches, and whose day DayOf reads.
+func TestDeadLetterIndex(t *testing.T) {
+	at := time.Date(2026, 11, 26, 23, 30, 0, 0, time.FixedZone("X", -3600))
+	index := DeadLetterIndex("p", at)
+	if index != "deadletter-p-2026.11.27" || DeadLetterPattern("p") != "deadletter-p-*" {
+		t.Fatalf("index %s, pattern %s", index, DeadLetterPattern("p"))
+	}
+	if day, ok := DayOf(DeadLetterPrefix("p"), index); !ok || !day.Equal(time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("DayOf(%s) = %v %v", index, day, ok)
+	}
+	if _, ok := DayOf("p", index); ok || strings.HasPrefix(index, "p-") {
+		t.Fatalf("%s would be taken for an event index of p", index)
 	}
 }

@@ -1,6 +1,5 @@
-// Package templates embeds the OpenSearch index templates and the ISM
-// retention policy in this folder, so every service and tool applies the
-// same files. Each file is written for the default index prefix; for another
+// Package templates embeds the OpenSearch index templates in this folder,
+// so every service and tool applies the same files. Each file is written for the default index prefix; for another
 // prefix (a test's, or a second environment on one cluster) the patterns are
 // rewritten.
 package templates
@@ -10,7 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"time"
+	"strings"
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 )
@@ -24,18 +23,21 @@ var (
 	eventsTemplate []byte
 	//go:embed deadletter-template.json
 	deadLetterTemplate []byte
-	//go:embed events-ism-policy.json
-	ismPolicy []byte
 	//go:embed audit-template.json
 	auditTemplate []byte
 )
 
 var validPrefix = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,100}$`)
 
-// ValidatePrefix checks that prefix can start an OpenSearch index name.
+// ValidatePrefix checks that prefix can start an OpenSearch index name, and
+// that its events pattern (prefix-*) cannot match dead-letter indices (of
+// any prefix), which start with "deadletter-".
 func ValidatePrefix(prefix string) error {
 	if !validPrefix.MatchString(prefix) {
 		return fmt.Errorf("index prefix %q: want lower-case letters, digits, '-' or '_', starting with a letter or digit", prefix)
+	}
+	if strings.HasPrefix(prefix, "deadletter") {
+		return fmt.Errorf("index prefix %q: names starting with \"deadletter\" are the dead-letter indices'", prefix)
 	}
 	return nil
 }
@@ -51,10 +53,11 @@ func Events(prefix string) (Template, error) {
 	return withPatterns(eventsTemplate, prefix, []string{eventdoc.Pattern(prefix)})
 }
 
-// DeadLetter returns the index template of prefix's dead-letter index.
+// DeadLetter returns the index template of prefix's daily dead-letter
+// indices.
 func DeadLetter(prefix string) (Template, error) {
-	t, err := withPatterns(deadLetterTemplate, prefix, []string{eventdoc.DeadLetterIndex(prefix)})
-	t.Name = eventdoc.DeadLetterIndex(prefix)
+	t, err := withPatterns(deadLetterTemplate, prefix, []string{eventdoc.DeadLetterPattern(prefix)})
+	t.Name = eventdoc.DeadLetterPrefix(prefix)
 	return t, err
 }
 
@@ -83,35 +86,4 @@ func withPatterns(file []byte, prefix string, patterns []string) (Template, erro
 		return Template{}, fmt.Errorf("encode template for %s: %w", prefix, err)
 	}
 	return Template{Name: prefix, Body: body}, nil
-}
-
-// RetentionPolicy returns the ISM policy deleting prefix's daily indices once
-// they are older than retention (whole days, at least one).
-func RetentionPolicy(prefix string, retention time.Duration) (Template, error) {
-	if err := ValidatePrefix(prefix); err != nil {
-		return Template{}, err
-	}
-	var doc struct {
-		Policy map[string]any `json:"policy"`
-	}
-	if err := json.Unmarshal(ismPolicy, &doc); err != nil {
-		return Template{}, fmt.Errorf("parse embedded ISM policy: %w", err)
-	}
-	days := max(1, int(retention.Hours()/24))
-	states, _ := doc.Policy["states"].([]any)
-	for _, s := range states {
-		st, _ := s.(map[string]any)
-		trs, _ := st["transitions"].([]any)
-		for _, tr := range trs {
-			if c, ok := tr.(map[string]any)["conditions"].(map[string]any); ok {
-				c["min_index_age"] = fmt.Sprintf("%dd", days)
-			}
-		}
-	}
-	doc.Policy["ism_template"] = []any{map[string]any{"index_patterns": []string{eventdoc.Pattern(prefix)}, "priority": 100}}
-	body, err := json.Marshal(doc)
-	if err != nil {
-		return Template{}, fmt.Errorf("encode ISM policy: %w", err)
-	}
-	return Template{Name: prefix + "-retention", Body: body}, nil
 }

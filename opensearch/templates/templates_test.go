@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 )
@@ -23,6 +22,8 @@ func TestEvents(t *testing.T) {
 		{"", "", true},
 		{"has space", "", true},
 		{"-leading", "", true},
+		{"deadletter", "", true},
+		{"deadletter-telemetry", "", true}, // deadletter-telemetry-* would match telemetry-events' dead letters
 	}
 	for _, tt := range tests {
 		t.Run(tt.prefix, func(t *testing.T) {
@@ -99,12 +100,41 @@ func TestMappingCoversDocument(t *testing.T) {
 	}
 }
 
+// TestDeadLetterMappingCoversLetter: the dead-letter mapping is strict, so
+// every field of a dead letter must be mapped, and nothing mapped unused.
+func TestDeadLetterMappingCoversLetter(t *testing.T) {
+	tpl, _ := DeadLetter(DefaultEventsPrefix)
+	var doc struct {
+		Template struct {
+			Mappings struct {
+				Properties map[string]any `json:"properties"`
+			} `json:"mappings"`
+		} `json:"template"`
+	}
+	if err := json.Unmarshal(tpl.Body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var mapped, written []string
+	for k := range doc.Template.Mappings.Properties {
+		mapped = append(mapped, k)
+	}
+	st := reflect.TypeOf(eventdoc.DeadLetter{})
+	for i := 0; i < st.NumField(); i++ {
+		written = append(written, strings.Split(st.Field(i).Tag.Get("json"), ",")[0])
+	}
+	sort.Strings(mapped)
+	sort.Strings(written)
+	if !reflect.DeepEqual(mapped, written) {
+		t.Fatalf("mapping fields %v\ndead-letter fields %v", mapped, written)
+	}
+}
+
 func TestDeadLetter(t *testing.T) {
 	tpl, err := DeadLetter("t-1-events")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tpl.Name != "deadletter-t-1-events" || !strings.Contains(string(tpl.Body), `"deadletter-t-1-events"`) {
+	if tpl.Name != "deadletter-t-1-events" || !strings.Contains(string(tpl.Body), `"index_patterns":["deadletter-t-1-events-*"]`) {
 		t.Fatalf("%s %s", tpl.Name, tpl.Body)
 	}
 }
@@ -129,21 +159,5 @@ func TestAudit(t *testing.T) {
 	}
 	if want := eventdoc.AuditPattern(DefaultEventsPrefix); def.Name != "audit-"+DefaultEventsPrefix || !reflect.DeepEqual(doc.IndexPatterns, []string{want}) {
 		t.Fatalf("default audit template %s patterns %v, want [%s]", def.Name, doc.IndexPatterns, want)
-	}
-}
-
-func TestRetentionPolicy(t *testing.T) {
-	tpl, err := RetentionPolicy("t-1-events", 14*24*time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := string(tpl.Body)
-	for _, want := range []string{`"min_index_age":"14d"`, `"index_patterns":["t-1-events-*"]`, `"delete":{}`} {
-		if !strings.Contains(body, want) {
-			t.Errorf("policy lacks %s: %s", want, body)
-		}
-	}
-	if tpl.Name != "t-1-events-retention" {
-		t.Errorf("name %s", tpl.Name)
 	}
 }

@@ -89,15 +89,15 @@ func env(key, def string) string {
 }
 
 // DeleteIndexData removes, when the test ends, everything a test wrote
-// under prefix in OpenSearch at url: the daily indices, the dead-letter
-// index, the daily audit indices (and the single audit index of earlier
-// versions), and their templates. Best effort: cleanup never fails a test.
+// under prefix in OpenSearch at url: the daily indices, the daily
+// dead-letter and audit indices (and the single ones of earlier versions),
+// and their templates. Best effort: cleanup never fails a test.
 func DeleteIndexData(t testing.TB, url, prefix string) {
 	t.Helper()
 	t.Cleanup(func() {
 		for _, p := range []string{
 			"/" + prefix + "-*", "/_index_template/" + prefix,
-			"/deadletter-" + prefix, "/_index_template/deadletter-" + prefix,
+			"/deadletter-" + prefix + "-*", "/deadletter-" + prefix, "/_index_template/deadletter-" + prefix,
 			"/audit-" + prefix + "-*", "/audit-" + prefix, "/_index_template/audit-" + prefix,
 		} {
 			req, _ := http.NewRequest(http.MethodDelete, url+p+"?ignore_unavailable=true", nil)

@@ -12,24 +12,33 @@ import (
 // Config is every setting of the enrich service (documented in
 // services/enrich/README.md).
 type Config struct {
-	HTTPAddr           string
-	NATSURL            string
-	Stream             string
-	SubjectPrefix      string
-	Consumer           string
-	AckWait            time.Duration
-	MaxAckPending      int
-	OpenSearchURL      string
-	OpenSearchUser     string
-	OpenSearchPassword string
-	Pipeline           pipeline.Config
-	ClockSkew          enrichment.ClockSkewConfig
-	GeoIPDB            string
-	Retention          time.Duration
-	CompactAfter       time.Duration
-	ShutdownTimeout    time.Duration
-	LogLevel           string
+	HTTPAddr            string
+	NATSURL             string
+	Stream              string
+	SubjectPrefix       string
+	Consumer            string
+	AckWait             time.Duration
+	MaxAckPending       int
+	OpenSearchURL       string
+	OpenSearchUser      string
+	OpenSearchPassword  string
+	Pipeline            pipeline.Config
+	ClockSkew           enrichment.ClockSkewConfig
+	GeoIPDB             string
+	Retention           time.Duration
+	DeadLetterRetention time.Duration
+	CompactAfter        time.Duration
+	ShutdownTimeout     time.Duration
+	LogLevel            string
 }
+
+// defaultClockMaxAge is the oldest an event's time may be, by default,
+// before it is placed at its arrival instead (or the retention, if shorter).
+const defaultClockMaxAge = 30 * 24 * time.Hour
+
+// minFetchMaxBytes is the smallest fetch bound accepted: below it even a
+// modest batch would be fetched one message at a time.
+const minFetchMaxBytes = 64 << 10
 
 // LoadConfig reads the configuration from lookup (os.LookupEnv in main).
 func LoadConfig(lookup config.LookupFunc) (Config, error) {
@@ -49,22 +58,26 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 			IndexPrefix:   r.String("EVENTS_INDEX_PREFIX", templates.DefaultEventsPrefix),
 			Workers:       r.Int("ENRICH_WORKERS", 3),
 			FetchBatch:    r.Int("ENRICH_FETCH_BATCH", 50),
+			FetchMaxBytes: r.Int("ENRICH_FETCH_MAX_BYTES", 16<<20),
 			FlushInterval: r.Duration("ENRICH_FLUSH_INTERVAL", 250*time.Millisecond),
 			BulkMaxDocs:   r.Int("ENRICH_BULK_MAX_DOCS", 5000),
 			BulkMaxBytes:  r.Int("ENRICH_BULK_MAX_BYTES", 8<<20),
 			BulkTimeout:   r.Duration("ENRICH_BULK_TIMEOUT", 30*time.Second),
 			RetryDelay:    r.Duration("ENRICH_RETRY_DELAY", 5*time.Second),
+			MaxRetryDelay: r.Duration("ENRICH_MAX_RETRY_DELAY", 5*time.Minute),
+			MaxDeliver:    r.Int("ENRICH_MAX_DELIVER", 20),
 			MaxBackoff:    r.Duration("ENRICH_MAX_BACKOFF", 10*time.Second),
 		},
 		ClockSkew: enrichment.ClockSkewConfig{
 			MaxSkew:   r.Duration("ENRICH_CLOCK_MAX_SKEW", time.Minute),
 			MaxFuture: r.Duration("ENRICH_CLOCK_MAX_FUTURE", 10*time.Minute),
 		},
-		GeoIPDB:         r.String("GEOIP_DB", ""),
-		Retention:       r.Duration("ENRICH_RETENTION", 30*24*time.Hour),
-		CompactAfter:    r.Duration("ENRICH_COMPACT_AFTER", time.Hour),
-		ShutdownTimeout: r.Duration("ENRICH_SHUTDOWN_TIMEOUT", 30*time.Second),
-		LogLevel:        r.String("LOG_LEVEL", "info"),
+		GeoIPDB:             r.String("GEOIP_DB", ""),
+		Retention:           r.Duration("ENRICH_RETENTION", 30*24*time.Hour),
+		DeadLetterRetention: r.Duration("ENRICH_DEADLETTER_RETENTION", 30*24*time.Hour),
+		CompactAfter:        r.Duration("ENRICH_COMPACT_AFTER", time.Hour),
+		ShutdownTimeout:     r.Duration("ENRICH_SHUTDOWN_TIMEOUT", 30*time.Second),
+		LogLevel:            r.String("LOG_LEVEL", "info"),
 	}
 	if err := templates.ValidatePrefix(c.Pipeline.IndexPrefix); err != nil {
 		r.Failf("EVENTS_INDEX_PREFIX: %v", err)
@@ -73,18 +86,37 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	if p.FetchBatch <= 0 || p.BulkMaxDocs <= 0 || p.BulkMaxBytes <= 0 || c.MaxAckPending < p.FetchBatch*p.Workers {
 		r.Failf("ENRICH_FETCH_BATCH, ENRICH_BULK_MAX_DOCS, ENRICH_BULK_MAX_BYTES must be positive and ENRICH_MAX_ACK_PENDING at least ENRICH_FETCH_BATCH × ENRICH_WORKERS")
 	}
+	if p.FetchMaxBytes < minFetchMaxBytes {
+		r.Failf("ENRICH_FETCH_MAX_BYTES: at least %d (and at least the largest message the stream can hold, checked at start-up)", minFetchMaxBytes)
+	}
+	if p.MaxDeliver < 2 {
+		r.Failf("ENRICH_MAX_DELIVER: at least 2 (a message failing for a reason of its own is dead-lettered at that delivery)")
+	}
+	if p.RetryDelay > p.MaxRetryDelay {
+		r.Failf("ENRICH_MAX_RETRY_DELAY (%s) must be at least ENRICH_RETRY_DELAY (%s)", p.MaxRetryDelay, p.RetryDelay)
+	}
+	c.Pipeline.AckWait = c.AckWait
 	if c.AckWait <= p.BulkTimeout {
 		r.Failf("ENRICH_ACK_WAIT (%s) must be longer than ENRICH_BULK_TIMEOUT (%s), or messages are redelivered while still being indexed", c.AckWait, p.BulkTimeout)
 	}
-	// Older events are placed at their arrival time: without that, one bad
-	// clock could create an index for any past day (and, under retention,
-	// have it deleted at once).
-	c.ClockSkew.MaxAge = c.Retention
-	if c.Retention == 0 {
-		c.ClockSkew.MaxAge = 100 * 365 * 24 * time.Hour
-	}
 	if c.Retention < 0 || (c.Retention > 0 && c.Retention < 24*time.Hour) {
 		r.Failf("ENRICH_RETENTION: 0 (keep for ever) or at least 24h")
+	}
+	if c.DeadLetterRetention < 0 || (c.DeadLetterRetention > 0 && c.DeadLetterRetention < 24*time.Hour) {
+		r.Failf("ENRICH_DEADLETTER_RETENTION: 0 (keep for ever) or at least 24h")
+	}
+	// Older events are placed at their arrival time: without that, one bad
+	// clock could create an index for any past day (tens of thousands of
+	// them, up to the cluster's shard limit, when nothing is ever deleted;
+	// under retention, indices deleted again at once). Bounded whatever the
+	// retention.
+	defaultMaxAge := defaultClockMaxAge
+	if c.Retention > 0 {
+		defaultMaxAge = min(defaultMaxAge, c.Retention)
+	}
+	c.ClockSkew.MaxAge = r.Duration("ENRICH_CLOCK_MAX_AGE", defaultMaxAge)
+	if c.ClockSkew.MaxAge < 24*time.Hour || (c.Retention > 0 && c.ClockSkew.MaxAge > c.Retention) {
+		r.Failf("ENRICH_CLOCK_MAX_AGE (%s): at least 24h, and at most ENRICH_RETENTION (%s) unless that is 0", c.ClockSkew.MaxAge, c.Retention)
 	}
 	if c.CompactAfter < 0 {
 		r.Failf("ENRICH_COMPACT_AFTER: 0 (never merge past days' indices) or a positive duration")

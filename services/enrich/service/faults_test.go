@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -72,8 +73,14 @@ func TestOpenSearchOutageUnderLoad(t *testing.T) {
 		t.Fatalf("want every one of %d events exactly once", sent)
 	}
 	waitDrained(t, e)
-	if m := grep(metricsBody(t, e), "enrich_bulk_failures_total "); m == "" || strings.HasSuffix(m, " 0") {
+	body := metricsBody(t, e)
+	if m := grep(body, "enrich_bulk_failures_total "); m == "" || strings.HasSuffix(m, " 0") {
 		t.Errorf("no bulk failed during the outage (%q): the test did not test an outage", m)
+	}
+	// Waiting for OpenSearch spends no delivery: the messages in hand were
+	// kept (marked in progress) and retried, not nak'ed.
+	if got := metricValue(body, `enrich_messages_total{outcome="redelivered"}`); got != 0 {
+		t.Errorf("%v messages nak'ed during the outage; want 0", got)
 	}
 }
 
@@ -142,7 +149,7 @@ func TestRefusedDocumentIsDeadLettered(t *testing.T) {
 	}
 	var letters []map[string]any
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if letters = e.search(t, "deadletter-"+e.prefix); len(letters) > 0 {
+		if letters = e.deadLetters(t); len(letters) > 0 {
 			break
 		}
 	}
@@ -233,5 +240,62 @@ func TestEnrichedDocument(t *testing.T) {
 	}
 	if _, ok := d["client_ip"]; ok {
 		t.Error("the client address was stored")
+	}
+}
+
+// TestIndexRefusalIsRetriedNotDeadLettered: the day's index refuses writes
+// (index.blocks.write: 403 cluster_block_exception, as a disk watermark or
+// an operator would set it). That is no fault of the documents: they are
+// retried with back-off, counted and logged, never dead-lettered, no
+// delivery is spent, and once the block is lifted each is indexed once.
+func TestIndexRefusalIsRetriedNotDeadLettered(t *testing.T) {
+	e := startEnrichWith(t, map[string]string{"ENRICH_MAX_BACKOFF": "300ms"})
+	day := time.Now().UTC().Add(-time.Hour)
+	index := e.prefix + "-" + day.Format("2006.01.02")
+	putJSON(t, e.osURL+"/"+index, `{"settings":{"index.blocks.write":true}}`)
+	e.publish(t, batchOf(5, day), "blocked")
+
+	refusals := `enrich_cluster_refusals_total{error_type="cluster_block_exception"}`
+	eventually(t, 20*time.Second, "the blocked index refusing the documents again and again (or a dead letter)", func() bool {
+		return metricValue(metricsBody(t, e), refusals) >= 3*5 || len(e.deadLetters(t)) > 0
+	})
+	if docs, letters := e.docs(t), e.deadLetters(t); len(docs) != 0 || len(letters) != 0 {
+		t.Fatalf("while blocked: %d documents, %d dead letters; want none", len(docs), len(letters))
+	}
+	putJSON(t, e.osURL+"/"+index+"/_settings", `{"index.blocks.write":false}`)
+	docs := e.waitDocs(t, 5)
+	waitDrained(t, e)
+	ids := map[string]int{}
+	for _, d := range e.docs(t) {
+		ids[d["event_id"].(string)]++
+	}
+	if len(docs) != 5 || len(ids) != 5 {
+		t.Fatalf("after the block was lifted: %v", ids)
+	}
+	if letters := e.deadLetters(t); len(letters) != 0 {
+		t.Fatalf("dead letters %v", letters)
+	}
+	body := metricsBody(t, e)
+	if got := metricValue(body, `enrich_messages_total{outcome="redelivered"}`); got != 0 {
+		t.Errorf("%v redeliveries; waiting for the index must spend none", got)
+	}
+	if got := metricValue(body, `enrich_documents_total{outcome="dead_lettered"}`); got != 0 {
+		t.Errorf("%v documents dead-lettered", got)
+	}
+}
+
+// putJSON PUTs body to url on the real node and wants a 200.
+func putJSON(t *testing.T, url, body string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(res.Body)
+		t.Fatalf("PUT %s: %s %s", url, res.Status, msg)
 	}
 }

@@ -35,7 +35,6 @@ type Service struct {
 	nc      *nats.Conn
 	cons    njs.Consumer
 	osc     *opensearchgo.Client
-	ism     bool
 	pipe    *pipeline.Pipeline
 	metrics *metrics.Enrich
 	http    *http.Server
@@ -62,17 +61,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		return opensearch.ApplyTemplates(ctx, s.osc, cfg.Pipeline.IndexPrefix)
 	}); err != nil {
 		return nil, err
-	}
-	if cfg.Retention > 0 {
-		switch err := opensearch.ApplyRetentionPolicy(ctx, s.osc, cfg.Pipeline.IndexPrefix, cfg.Retention); {
-		case errors.Is(err, opensearch.ErrNoISM):
-			log.WarnContext(ctx, "OpenSearch has no Index Management plugin: enrich deletes expired daily indices itself",
-				"retention", cfg.Retention)
-		case err != nil:
-			return nil, err
-		default:
-			s.ism = true
-		}
 	}
 
 	chain := enrichment.Chain{enrichment.NewClockSkew(cfg.ClockSkew)}
@@ -106,13 +94,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 			AckPolicy:     njs.AckExplicitPolicy,
 			AckWait:       cfg.AckWait,
 			MaxAckPending: cfg.MaxAckPending,
-			MaxDeliver:    -1,
+			// Unbounded here: the pipeline counts the deliveries a message
+			// spends on failures of its own and dead-letters it on
+			// ENRICH_MAX_DELIVER. A server-side bound would drop a message
+			// whose last delivery is lost (a crash, a NATS blip) without a
+			// trace, and would count deliveries spent waiting for OpenSearch.
+			MaxDeliver: -1,
 		})
 		if err != nil {
 			return fmt.Errorf("consumer %s on stream %s: %w", cfg.Consumer, cfg.Stream, err)
 		}
 		return nil
 	}); err != nil {
+		return nil, err
+	}
+	if err := checkFetchMaxBytes(ctx, js, s.nc.MaxPayload(), cfg); err != nil {
 		return nil, err
 	}
 
@@ -129,7 +125,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	builder := document.NewBuilder(cfg.Pipeline.IndexPrefix, chain)
+	builder := document.NewBuilder(cfg.Pipeline.IndexPrefix, chain,
+		document.Placement{MaxAge: cfg.ClockSkew.MaxAge, MaxFuture: cfg.ClockSkew.MaxFuture})
 	s.pipe = pipeline.New(s.cons, opensearch.NewBulkIndexer(s.osc), builder, cfg.Pipeline, log, s.metrics, tel.TracerProvider, tel.Propagator)
 	return s, nil
 }
@@ -201,23 +198,23 @@ func (s *Service) watchConsumer(ctx context.Context) {
 }
 
 // maintainIndices looks after the daily indices at start and then hourly:
-// where the cluster has no ISM it deletes those older than the retention,
-// and it merges the indices of days that are over into one segment each
-// (see opensearch.CompactClosedDays).
+// it deletes the event and dead-letter indices whose day, by their name, is
+// past its retention, and merges the indices of days that are over into
+// one segment each (see opensearch.CompactClosedDays).
 func (s *Service) maintainIndices(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	prefix := s.cfg.Pipeline.IndexPrefix
+	retention := opensearch.Retention{Events: s.cfg.Retention, DeadLetters: s.cfg.DeadLetterRetention}
 	for {
-		if s.cfg.Retention > 0 && !s.ism {
-			deleted, err := opensearch.DeleteExpired(ctx, s.osc, prefix, s.cfg.Retention, time.Now())
-			switch {
-			case err != nil && ctx.Err() == nil:
-				s.log.WarnContext(ctx, "deleting expired indices failed", "error", err)
-			case len(deleted) > 0:
-				s.metrics.Indices.WithLabelValues("deleted").Add(float64(len(deleted)))
-				s.log.InfoContext(ctx, "deleted expired indices", "indices", deleted, "retention", s.cfg.Retention)
-			}
+		deleted, err := opensearch.DeleteExpired(ctx, s.osc, prefix, retention, time.Now())
+		s.metrics.Indices.WithLabelValues("deleted").Add(float64(len(deleted)))
+		if len(deleted) > 0 {
+			s.log.InfoContext(ctx, "deleted expired indices", "indices", deleted, "retention", s.cfg.Retention,
+				"dead_letter_retention", s.cfg.DeadLetterRetention)
+		}
+		if err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "deleting expired indices failed", "error", err)
 		}
 		if s.cfg.CompactAfter > 0 {
 			merged, err := opensearch.CompactClosedDays(ctx, s.osc, prefix, s.cfg.CompactAfter, time.Now())
@@ -235,6 +232,31 @@ func (s *Service) maintainIndices(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// fetchOverhead is what JetStream counts against a fetch's byte bound
+// beyond a message's headers and payload: its subject and reply subject.
+const fetchOverhead = 8 << 10
+
+// checkFetchMaxBytes refuses a fetch bound smaller than the largest message
+// the stream can hold (the server's max_payload, or the stream's
+// max_msg_size if smaller). JetStream never delivers a message larger than
+// a fetch's bound — it ends the fetch with "409 Message Size Exceeds
+// MaxBytes" — so such a message would stop the consumer for good.
+func checkFetchMaxBytes(ctx context.Context, js njs.JetStream, maxPayload int64, cfg Config) error {
+	stream, err := js.Stream(ctx, cfg.Stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", cfg.Stream, err)
+	}
+	largest := maxPayload
+	if m := int64(stream.CachedInfo().Config.MaxMsgSize); m > 0 && m < largest {
+		largest = m
+	}
+	if need := largest + fetchOverhead; int64(cfg.Pipeline.FetchMaxBytes) < need {
+		return fmt.Errorf("ENRICH_FETCH_MAX_BYTES (%d) is below the largest message stream %s can hold (%d bytes) plus %d: "+
+			"such a message would never be delivered; raise it to at least %d", cfg.Pipeline.FetchMaxBytes, cfg.Stream, largest, fetchOverhead, need)
+	}
+	return nil
 }
 
 // retry calls f until it succeeds or ctx ends, logging each failure: at

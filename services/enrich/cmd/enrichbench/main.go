@@ -136,7 +136,7 @@ func bulk(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 		return err
 	}
 	chain := enrichment.Chain{enrichment.NewClockSkew(enrichment.ClockSkewConfig{MaxSkew: time.Minute, MaxFuture: 10 * time.Minute, MaxAge: 30 * 24 * time.Hour}), enrichment.Device{}}
-	builder := document.NewBuilder(prefix, chain)
+	builder := document.NewBuilder(prefix, chain, document.Placement{MaxAge: 30 * 24 * time.Hour, MaxFuture: 10 * time.Minute})
 	if file == "" {
 		file = os.TempDir() + "/enrichbench.ndjson"
 	}
@@ -278,8 +278,10 @@ func load(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 	if err := opensearch.ApplyTemplates(context.Background(), osc, prefix); err != nil {
 		return err
 	}
+	maxAge := time.Duration(gen.days+2) * 24 * time.Hour
 	builder := document.NewBuilder(prefix, enrichment.Chain{enrichment.NewClockSkew(enrichment.ClockSkewConfig{
-		MaxSkew: time.Minute, MaxFuture: 10 * time.Minute, MaxAge: time.Duration(gen.days+2) * 24 * time.Hour}), enrichment.Device{}})
+		MaxSkew: time.Minute, MaxFuture: 10 * time.Minute, MaxAge: maxAge}), enrichment.Device{}},
+		document.Placement{MaxAge: maxAge, MaxFuture: 10 * time.Minute})
 	work := make(chan []byte, inFlight)
 	var wg sync.WaitGroup
 	var failed sync.Map

@@ -1,11 +1,13 @@
 // Package deadletter replays the documents OpenSearch refused. enrich keeps
-// each one in the dead-letter index (deadletter-<prefix>) with OpenSearch's
-// reason and the document as it was built; once the cause is fixed (a
-// template change, a mapping put on the existing indices) the operator
-// replays them: each is written with `create` under its original id into
-// its original daily index, so a replay — or a second one — never makes a
-// duplicate. A document written (or found already there) leaves the
-// dead-letter index; one refused again stays, with the new reason.
+// each one in the daily dead-letter index of the day it failed
+// (deadletter-<prefix>-YYYY.MM.DD; deadletter-<prefix> before they were
+// daily, still read) with OpenSearch's reason and the document as it was
+// built; once the cause is fixed (a template change, a mapping put on the
+// existing indices) the operator replays them: each is written with
+// `create` under its original id into its original daily index, so a
+// replay — or a second one — never makes a duplicate there. A document
+// written (or found already there) leaves the dead-letter index; one
+// refused again stays, with the new reason.
 package deadletter
 
 import (
@@ -39,6 +41,7 @@ type Report struct {
 	AlreadyPresent int            `json:"already_present"`
 	StillRefused   int            `json:"still_refused"`
 	Expired        int            `json:"expired"`
+	NoDocument     int            `json:"no_document"` // too large to have been kept: cannot be replayed
 	Reasons        map[string]int `json:"still_refused_by_error_type,omitempty"`
 }
 
@@ -66,7 +69,7 @@ func New(client *opensearch.Client, prefix string, retention time.Duration) *Rep
 // again continues safely.
 func (r *Replayer) Replay(ctx context.Context, f Filter, dryRun bool) (Report, error) {
 	rep := Report{Reasons: map[string]int{}}
-	var after string
+	var after []any
 	for {
 		page, err := r.page(ctx, f, after)
 		if err != nil {
@@ -75,12 +78,17 @@ func (r *Replayer) Replay(ctx context.Context, f Filter, dryRun bool) (Report, e
 		if len(page) == 0 {
 			return rep, nil
 		}
-		after = page[len(page)-1].DocID
+		last := page[len(page)-1]
+		after = []any{last.DocID, last.at}
 		rep.Matched += len(page)
-		var due []eventdoc.DeadLetter
+		var due []stored
 		for _, l := range page {
 			if r.expired(l.Index) {
 				rep.Expired++
+				continue
+			}
+			if l.DocumentOmitted || len(l.Document) == 0 {
+				rep.NoDocument++
 				continue
 			}
 			due = append(due, l)
@@ -100,8 +108,16 @@ func (r *Replayer) expired(index string) bool {
 	return r.retention > 0 && ok && day.Add(24*time.Hour).Before(r.now().Add(-r.retention))
 }
 
-// page returns the next dead letters after doc id after, by doc id.
-func (r *Replayer) page(ctx context.Context, f Filter, after string) ([]eventdoc.DeadLetter, error) {
+// stored is a dead letter and the dead-letter index it is in.
+type stored struct {
+	eventdoc.DeadLetter
+	at string
+}
+
+// page returns the next dead letters after the sort values after (doc id,
+// then dead-letter index: one document may have been dead-lettered on two
+// days).
+func (r *Replayer) page(ctx context.Context, f Filter, after []any) ([]stored, error) {
 	filters := []any{}
 	if f.AppID != "" {
 		filters = append(filters, map[string]any{"term": map[string]any{"app_id": f.AppID}})
@@ -112,19 +128,19 @@ func (r *Replayer) page(ctx context.Context, f Filter, after string) ([]eventdoc
 	body := map[string]any{
 		"size": r.pageSize, "track_total_hits": false,
 		"query": map[string]any{"bool": map[string]any{"filter": filters}},
-		"sort":  []any{map[string]any{"doc_id": "asc"}},
+		"sort":  []any{map[string]any{"doc_id": "asc"}, map[string]any{"_index": "asc"}},
 	}
-	if after != "" {
-		body["search_after"] = []any{after}
+	if after != nil {
+		body["search_after"] = after
 	}
 	b, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	ignore := true
-	index := eventdoc.DeadLetterIndex(r.prefix)
-	res, err := opensearchapi.SearchRequest{Index: []string{index}, Body: bytes.NewReader(b),
-		IgnoreUnavailable: &ignore, AllowNoIndices: &ignore}.Do(ctx, r.client)
+	index := eventdoc.DeadLetterPattern(r.prefix) + "," + eventdoc.DeadLetterPrefix(r.prefix)
+	res, err := opensearchapi.SearchRequest{Index: []string{eventdoc.DeadLetterPattern(r.prefix), eventdoc.DeadLetterPrefix(r.prefix)},
+		Body: bytes.NewReader(b), IgnoreUnavailable: &ignore, AllowNoIndices: &ignore}.Do(ctx, r.client)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", index, err)
 	}
@@ -134,8 +150,13 @@ func (r *Replayer) page(ctx context.Context, f Filter, after string) ([]eventdoc
 		return nil, fmt.Errorf("read %s: %s: %s", index, res.Status(), msg)
 	}
 	var sr struct {
+		Shards struct {
+			Failed   int             `json:"failed"`
+			Failures json.RawMessage `json:"failures"`
+		} `json:"_shards"`
 		Hits struct {
 			Hits []struct {
+				Index  string              `json:"_index"`
 				Source eventdoc.DeadLetter `json:"_source"`
 			} `json:"hits"`
 		} `json:"hits"`
@@ -143,9 +164,12 @@ func (r *Replayer) page(ctx context.Context, f Filter, after string) ([]eventdoc
 	if err := json.NewDecoder(res.Body).Decode(&sr); err != nil {
 		return nil, fmt.Errorf("read %s: %w", index, err)
 	}
-	out := make([]eventdoc.DeadLetter, len(sr.Hits.Hits))
+	if sr.Shards.Failed > 0 { // a partial page would skip dead letters for good
+		return nil, fmt.Errorf("read %s: %d shards failed: %.500s", index, sr.Shards.Failed, sr.Shards.Failures)
+	}
+	out := make([]stored, len(sr.Hits.Hits))
 	for i, h := range sr.Hits.Hits {
-		out[i] = h.Source
+		out[i] = stored{h.Source, h.Index}
 	}
 	return out, nil
 }
@@ -153,21 +177,43 @@ func (r *Replayer) page(ctx context.Context, f Filter, after string) ([]eventdoc
 // replay writes one page of dead letters to their indices and then
 // deletes those written (or already there) from the dead-letter index and
 // records the new reason of those refused again.
-func (r *Replayer) replay(ctx context.Context, letters []eventdoc.DeadLetter, rep *Report) error {
-	docs := make([]document.Doc, len(letters))
+func (r *Replayer) replay(ctx context.Context, letters []stored, rep *Report) error {
+	// The event may have been written since, by a later delivery placed in
+	// another daily index (one placed by its arrival): look for it in every
+	// event index first, as enrich does for such documents.
+	refs := make([]enrichos.LocateRef, len(letters))
 	for i, l := range letters {
-		docs[i] = document.Doc{ID: l.DocID, Index: l.Index, Body: l.Document}
+		refs[i] = enrichos.LocateRef{ID: l.DocID}
 	}
-	results, err := r.indexer.Index(ctx, docs)
+	found, err := r.indexer.Locate(ctx, eventdoc.Pattern(r.prefix), refs)
 	if err != nil {
-		return fmt.Errorf("replay %d documents: %w", len(docs), err)
+		return fmt.Errorf("look up %d documents: %w", len(refs), err)
+	}
+	var docs []document.Doc
+	var sent []int // letters' positions of docs
+	results := make([]enrichos.ItemResult, len(letters))
+	for i, l := range letters {
+		if _, ok := found[l.DocID]; ok {
+			results[i] = enrichos.ItemResult{Outcome: enrichos.Exists}
+			continue
+		}
+		docs = append(docs, document.Doc{ID: l.DocID, Index: l.Index, Body: l.Document})
+		sent = append(sent, i)
+	}
+	if len(docs) > 0 {
+		written, err := r.indexer.Index(ctx, docs)
+		if err != nil {
+			return fmt.Errorf("replay %d documents: %w", len(docs), err)
+		}
+		for j, i := range sent {
+			results[i] = written[j]
+		}
 	}
 	var body bytes.Buffer
-	dl := strconv.Quote(eventdoc.DeadLetterIndex(r.prefix))
 	retry := 0
 	for i, res := range results {
 		l := letters[i]
-		id := strconv.Quote(l.DocID)
+		id, dl := strconv.Quote(l.DocID), strconv.Quote(l.at)
 		switch res.Outcome {
 		case enrichos.Created, enrichos.Exists:
 			if res.Outcome == enrichos.Created {
@@ -176,11 +222,11 @@ func (r *Replayer) replay(ctx context.Context, letters []eventdoc.DeadLetter, re
 				rep.AlreadyPresent++
 			}
 			fmt.Fprintf(&body, "{\"delete\":{\"_index\":%s,\"_id\":%s}}\n", dl, id)
-		case enrichos.Rejected:
+		case enrichos.Rejected, enrichos.Failed:
 			rep.StillRefused++
 			rep.Reasons[res.ErrorType]++
 			l.Status, l.ErrorType, l.ErrorReason, l.FailedAt = res.Status, res.ErrorType, res.Reason, r.now().UTC()
-			b, err := json.Marshal(l)
+			b, err := json.Marshal(l.DeadLetter)
 			if err != nil {
 				return fmt.Errorf("encode dead letter %s: %w", l.DocID, err)
 			}
@@ -195,7 +241,7 @@ func (r *Replayer) replay(ctx context.Context, letters []eventdoc.DeadLetter, re
 		}
 	}
 	if retry > 0 {
-		return fmt.Errorf("OpenSearch asked to retry %d of %d documents (busy or failing); run the replay again later", retry, len(docs))
+		return fmt.Errorf("OpenSearch asked to retry %d of %d documents (busy or failing); run the replay again later", retry, len(letters))
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package deadletter
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/opensearch/templates"
 	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/testenv"
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
@@ -19,7 +21,11 @@ import (
 // changes nothing; a replay writes the documents that are valid now under
 // their ids into their daily index, counts those already there, keeps the
 // ones still refused with OpenSearch's new reason, skips those past the
-// retention, honours the app filter, and a second replay does nothing new.
+// retention, honours the app filter, reads the daily dead-letter indices
+// and the single one of earlier versions (a document dead-lettered in both
+// is written once and leaves both), counts one written since into another
+// daily index as already present without writing it again, and a second
+// replay does nothing new.
 func TestReplay(t *testing.T) {
 	osURL := testenv.OpenSearchURL(t)
 	prefix := testenv.Name(t, "dl")
@@ -43,19 +49,46 @@ func TestReplay(t *testing.T) {
 		{DocID: "c-present", AppID: "shop", Index: day, Document: valid("c-present", "shop")},
 		{DocID: "d-other-app", AppID: "news", Index: day, Document: valid("d-other-app", "news")},
 		{DocID: "e-expired", AppID: "shop", Index: old, Document: valid("e-expired", "shop")},
+		// Written since by a later delivery into another day's index (one
+		// placed by its arrival): not written a second time.
+		{DocID: "f-elsewhere", AppID: "shop", Index: day, Document: valid("f-elsewhere", "shop")},
 	}
 	for i := range letters {
 		letters[i].Status, letters[i].ErrorType, letters[i].ErrorReason, letters[i].FailedAt = 400, "mapper_parsing_exception", "then", now.Add(-time.Hour)
 	}
 	idx := enrichos.NewBulkIndexer(c)
-	if err := idx.DeadLetter(ctx, eventdoc.DeadLetterIndex(prefix), letters); err != nil {
+	if err := idx.DeadLetter(ctx, eventdoc.DeadLetterIndex(prefix, now.Add(-time.Hour)), letters); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := idx.Index(ctx, []document.Doc{{ID: "c-present", Index: day, Body: valid("c-present", "shop")}}); err != nil {
+	// The single dead-letter index of earlier versions, created by their
+	// template (same mapping, exact name).
+	legacy := eventdoc.DeadLetterPrefix(prefix)
+	tpl, err := templates.DeadLetter(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Template json.RawMessage `json:"template"`
+	}
+	if err := json.Unmarshal(tpl.Body, &file); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPut, osURL+"/"+legacy, bytes.NewReader(file.Template))
+	req.Header.Set("Content-Type", "application/json")
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 200 {
+		t.Fatalf("create %s: %v %v", legacy, res, err)
+	} else {
+		res.Body.Close()
+	}
+	if err := idx.DeadLetter(ctx, legacy, letters[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := idx.Index(ctx, []document.Doc{{ID: "c-present", Index: day, Body: valid("c-present", "shop")},
+		{ID: "f-elsewhere", Index: prefix + "-2026.11.26", Body: valid("f-elsewhere", "shop")}}); err != nil {
 		t.Fatal(err)
 	}
 	refresh := func() {
-		res, err := http.Post(osURL+"/"+prefix+"-*,"+eventdoc.DeadLetterIndex(prefix)+"/_refresh", "application/json", nil)
+		res, err := http.Post(osURL+"/"+prefix+"-*,"+eventdoc.DeadLetterPattern(prefix)+","+legacy+"/_refresh", "application/json", nil)
 		if err != nil || res.StatusCode != 200 {
 			t.Fatalf("refresh: %v %v", res, err)
 		}
@@ -66,14 +99,14 @@ func TestReplay(t *testing.T) {
 	r.now, r.pageSize = func() time.Time { return now }, 2 // several pages
 
 	rep, err := r.Replay(ctx, Filter{AppID: "shop"}, true)
-	if err != nil || rep.Matched != 4 || rep.Expired != 1 || rep.Replayed != 0 {
+	if err != nil || rep.Matched != 6 || rep.Expired != 1 || rep.Replayed != 0 {
 		t.Fatalf("dry run: %+v %v", rep, err)
 	}
 	rep, err = r.Replay(ctx, Filter{AppID: "shop"}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Report{Matched: 4, Replayed: 1, AlreadyPresent: 1, StillRefused: 1, Expired: 1,
+	want := Report{Matched: 6, Replayed: 1, AlreadyPresent: 3, StillRefused: 1, Expired: 1,
 		Reasons: map[string]int{"strict_dynamic_mapping_exception": 1}}
 	if g, _ := json.Marshal(rep); string(g) != string(must(json.Marshal(want))) {
 		t.Fatalf("replay: %s, want %s", g, must(json.Marshal(want)))
@@ -93,7 +126,7 @@ func TestReplay(t *testing.T) {
 			} `json:"hits"`
 		} `json:"hits"`
 	}
-	testenv.GetJSON(t, osURL+"/"+eventdoc.DeadLetterIndex(prefix)+"/_search?sort=doc_id:asc", &left)
+	testenv.GetJSON(t, osURL+"/"+eventdoc.DeadLetterPattern(prefix)+","+legacy+"/_search?sort=doc_id:asc", &left)
 	var ids []string
 	for _, h := range left.Hits.Hits {
 		ids = append(ids, h.ID)
@@ -109,7 +142,7 @@ func TestReplay(t *testing.T) {
 		Count int `json:"count"`
 	}
 	if testenv.GetJSON(t, osURL+"/"+day+"/_count", &count); count.Count != 2 {
-		t.Fatalf("%s holds %d documents, want 2 (a-fixed, c-present once)", day, count.Count)
+		t.Fatalf("%s holds %d documents, want 2 (a-fixed, c-present once; f-elsewhere is in another day's index)", day, count.Count)
 	}
 	rep, err = r.Replay(ctx, Filter{AppID: "shop"}, false)
 	if err != nil || rep.Replayed != 0 || rep.StillRefused != 1 || rep.Matched != 2 {

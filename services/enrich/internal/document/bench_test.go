@@ -21,7 +21,7 @@ func BenchmarkBuild(b *testing.B) {
 			Metadata: map[string]string{"screen": "home", "build": "1042", "dark_mode": "true", "network": "wifi", "locale": "en_US"},
 			Message:  "user interaction recorded by the mobile sdk"})
 	}
-	builder := NewBuilder("p", enrichment.Chain{enrichment.NewClockSkew(enrichment.ClockSkewConfig{MaxSkew: time.Minute, MaxFuture: time.Hour, MaxAge: 24 * time.Hour}), enrichment.Device{}})
+	builder := NewBuilder("p", enrichment.Chain{enrichment.NewClockSkew(enrichment.ClockSkewConfig{MaxSkew: time.Minute, MaxFuture: time.Hour, MaxAge: 24 * time.Hour}), enrichment.Device{}}, Placement{MaxAge: 24 * time.Hour, MaxFuture: time.Hour})
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := builder.Build(batch, now); err != nil {

@@ -22,22 +22,34 @@ type Doc struct {
 	AppID   string
 	EventID string
 	Body    []byte
+	// Lookup: another delivery of this event may have been placed in
+	// another index; look the id up across every event index of the prefix
+	// (and, in real time, in Recent) before writing it.
+	Lookup bool
+	Recent []string
 }
 
 // Builder builds documents for the indices of one prefix.
 type Builder struct {
 	prefix string
 	chain  enrichment.Chain
+	place  Placement
 }
 
-// NewBuilder returns a Builder running chain on every event.
-func NewBuilder(prefix string, chain enrichment.Chain) *Builder {
-	return &Builder{prefix: prefix, chain: chain}
+// NewBuilder returns a Builder running chain on every event and placing
+// each by place.
+func NewBuilder(prefix string, chain enrichment.Chain, place Placement) *Builder {
+	return &Builder{prefix: prefix, chain: chain, place: place}
 }
 
 // Build returns the documents of every event in batch. ingestedAt is the only
 // input that differs between deliveries, and it chooses neither id nor index.
+// The index depends on the delivery only through received_at and sent_at,
+// and only as Placement says.
+// The header-derived fields of batch are bounded first (limitEnvelope), in
+// place.
 func (b *Builder) Build(batch *telemetryv1.EventBatch, ingestedAt time.Time) ([]Doc, error) {
+	limitEnvelope(batch)
 	docs := make([]Doc, 0, len(batch.Events))
 	received := batch.GetReceivedAt().AsTime().UTC()
 	var sent *time.Time
@@ -76,8 +88,9 @@ func (b *Builder) Build(batch *telemetryv1.EventBatch, ingestedAt time.Time) ([]
 		start := len(buf)
 		buf = src.AppendJSON(buf)
 		body := buf[start:len(buf):len(buf)]
-		docs = append(docs, Doc{ID: src.DocID, Index: eventdoc.IndexName(b.prefix, src.Timestamp),
-			AppID: batch.AppId, EventID: e.EventId, Body: body})
+		index, lookup, recent := b.place.place(b.prefix, ts, src.Timestamp, received, sent)
+		docs = append(docs, Doc{ID: src.DocID, Index: index, AppID: batch.AppId, EventID: e.EventId, Body: body,
+			Lookup: lookup, Recent: recent})
 	}
 	return docs, nil
 }

@@ -2,6 +2,7 @@ package document
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ func TestBuildIsDeterministicAcrossDeliveries(t *testing.T) {
 		Events: []*telemetryv1.Event{{EventId: "e1", UserId: "u", EventName: "x", ClientTimestamp: timestamppb.New(ts),
 			Metadata: map[string]string{"k": "v"}}},
 	}
-	b := NewBuilder("p", nil)
+	b := NewBuilder("p", nil, testPlacement)
 	first, err := b.Build(batch, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -43,26 +44,97 @@ func TestBuildIsDeterministicAcrossDeliveries(t *testing.T) {
 }
 
 func TestBuildRejectsEventWithoutTimestamp(t *testing.T) {
-	_, err := NewBuilder("p", nil).Build(&telemetryv1.EventBatch{Events: []*telemetryv1.Event{{EventId: "e"}}}, time.Now())
+	_, err := NewBuilder("p", nil, testPlacement).Build(&telemetryv1.EventBatch{Events: []*telemetryv1.Event{{EventId: "e"}}}, time.Now())
 	if err == nil {
 		t.Fatal("want an error")
 	}
 }
 
-func TestBuildIndexFollowsCorrectedTime(t *testing.T) {
+var testPlacement = Placement{MaxAge: 30 * 24 * time.Hour, MaxFuture: 10 * time.Minute}
+
+// TestBuildPlacement: an event from a device with a right clock goes to
+// the index of the day the device gave it, without a look-up; one from a
+// device whose clock is far off (here an hour ahead) is looked up and goes
+// to the day of its corrected timestamp, which the document keeps.
+func TestBuildPlacement(t *testing.T) {
 	received := time.Date(2026, 11, 26, 0, 10, 0, 0, time.UTC)
-	batch := &telemetryv1.EventBatch{
-		BatchId: "b", AppId: "app", ReceivedAt: timestamppb.New(received),
-		// The device clock is an hour ahead: its 00:59 is the server's 23:59 the day before.
-		SentAt: timestamppb.New(received.Add(time.Hour)),
-		Events: []*telemetryv1.Event{{EventId: "e1", EventName: "x", ClientTimestamp: timestamppb.New(time.Date(2026, 11, 26, 0, 59, 0, 0, time.UTC))}},
-	}
-	chain := enrichment.Chain{enrichment.NewClockSkew(enrichment.ClockSkewConfig{MaxSkew: time.Minute, MaxFuture: time.Hour, MaxAge: 24 * time.Hour})}
-	docs, err := NewBuilder("p", chain).Build(batch, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if docs[0].Index != "p-2026.11.25" {
-		t.Fatalf("index %s, want the corrected day p-2026.11.25", docs[0].Index)
+	client := time.Date(2026, 11, 26, 0, 9, 0, 0, time.UTC)
+	chain := enrichment.Chain{enrichment.NewClockSkew(enrichment.ClockSkewConfig{MaxSkew: time.Minute, MaxFuture: 10 * time.Minute, MaxAge: 24 * time.Hour})}
+	for _, tc := range []struct {
+		name       string
+		sent       time.Time
+		client     time.Time
+		wantIndex  string
+		wantTS     string
+		wantLookup bool
+	}{
+		{"right clock", received, client, "p-2026.11.26", "2026-11-26T00:09:00Z", false},
+		// Its 00:09 is the server's 23:09 the day before.
+		{"an hour ahead", received.Add(time.Hour), client, "p-2026.11.25", "2026-11-25T23:09:00Z", true},
+		{"two minutes behind", received.Add(-2 * time.Minute), client.Add(-2 * time.Minute), "p-2026.11.26", "2026-11-26T00:09:00Z", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			batch := &telemetryv1.EventBatch{BatchId: "b", AppId: "app", ReceivedAt: timestamppb.New(received), SentAt: timestamppb.New(tc.sent),
+				Events: []*telemetryv1.Event{{EventId: "e1", EventName: "x", ClientTimestamp: timestamppb.New(tc.client)}}}
+			docs, err := NewBuilder("p", chain, testPlacement).Build(batch, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := decode(t, docs[0].Body)
+			if docs[0].Index != tc.wantIndex || src["timestamp"] != tc.wantTS || docs[0].Lookup != tc.wantLookup {
+				t.Fatalf("index %s, timestamp %v, lookup %v; want %s, %s, %v", docs[0].Index, src["timestamp"], docs[0].Lookup,
+					tc.wantIndex, tc.wantTS, tc.wantLookup)
+			}
+		})
 	}
 }
+
+// TestPlacement: which daily index an event goes to, and when it must be
+// looked up across every index first.
+func TestPlacement(t *testing.T) {
+	received := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	p := Placement{MaxAge: 30 * 24 * time.Hour, MaxFuture: 10 * time.Minute}
+	at := func(d time.Duration) *time.Time { s := received.Add(d); return &s }
+	tests := []struct {
+		name       string
+		client     time.Time
+		timestamp  time.Time // as the clock-skew step makes it
+		received   time.Time
+		sent       *time.Time
+		wantIndex  string
+		wantLookup bool
+		wantRecent []string
+	}{
+		{"right clock", received.Add(-time.Minute), received.Add(-time.Minute), received, at(0), "p-2026.11.26", false, nil},
+		{"no sent_at", received.Add(-time.Minute), received.Add(-time.Minute), received, nil, "p-2026.11.26", false, nil},
+		{"yesterday's event, queued offline", received.Add(-24 * time.Hour), received.Add(-24 * time.Hour), received, at(0), "p-2026.11.25", false, nil},
+		{"just before midnight, received after", time.Date(2026, 11, 26, 23, 59, 59, 0, time.UTC), time.Date(2026, 11, 26, 23, 59, 59, 0, time.UTC),
+			time.Date(2026, 11, 27, 0, 0, 1, 0, time.UTC), nil, "p-2026.11.26", false, nil},
+		{"clock 4 minutes ahead, near midnight: the device's day", time.Date(2026, 11, 27, 0, 2, 0, 0, time.UTC),
+			time.Date(2026, 11, 26, 23, 58, 0, 0, time.UTC), time.Date(2026, 11, 26, 23, 59, 0, 0, time.UTC),
+			ptr(time.Date(2026, 11, 27, 0, 3, 0, 0, time.UTC)), "p-2026.11.27", false, nil},
+		{"oldest plausible", received.Add(-30 * 24 * time.Hour), received.Add(-30 * 24 * time.Hour), received, nil, "p-2026.10.27", false, nil},
+		{"clock 3 days behind: the timestamp's day, looked up", received.Add(-3*24*time.Hour - time.Hour), received.Add(-time.Hour), received,
+			at(-3 * 24 * time.Hour), "p-2026.11.26", true, []string{"p-2026.11.23", "p-2026.11.25", "p-2026.11.27"}},
+		{"clock 6 minutes ahead: looked up", received.Add(5 * time.Minute), received.Add(-time.Minute), received, at(6 * time.Minute),
+			"p-2026.11.26", true, []string{"p-2026.11.25", "p-2026.11.27"}},
+		{"too old: arrival day, looked up", time.Unix(0, 0).UTC(), received, received, nil, "p-2026.11.26", true,
+			[]string{"p-1970.01.01", "p-2026.11.25", "p-2026.11.27"}},
+		{"in the future: arrival day, looked up", received.Add(48 * time.Hour), received, received, nil, "p-2026.11.26", true,
+			[]string{"p-2026.11.28", "p-2026.11.25", "p-2026.11.27"}},
+		{"implausible timestamp not clamped by the chain", time.Unix(0, 0).UTC(), time.Unix(0, 0).UTC(), received, nil, "p-2026.11.26", true,
+			[]string{"p-1970.01.01", "p-2026.11.25", "p-2026.11.27"}},
+		{"year 0: no such index", time.Date(0, 12, 31, 0, 0, 0, 0, time.UTC), received, received, nil, "p-2026.11.26", true,
+			[]string{"p-2026.11.25", "p-2026.11.27"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			index, lookup, recent := p.place("p", tt.client, tt.timestamp, tt.received, tt.sent)
+			if index != tt.wantIndex || lookup != tt.wantLookup || fmt.Sprint(recent) != fmt.Sprint(tt.wantRecent) {
+				t.Fatalf("index %s lookup %v recent %v; want %s %v %v", index, lookup, recent, tt.wantIndex, tt.wantLookup, tt.wantRecent)
+			}
+		})
+	}
+}
+
+func ptr(t time.Time) *time.Time { return &t }

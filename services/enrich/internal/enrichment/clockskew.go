@@ -14,9 +14,9 @@ type ClockSkewConfig struct {
 	// MaxFuture: a corrected time later than received_at plus this is
 	// implausible and replaced by received_at.
 	MaxFuture time.Duration
-	// MaxAge: a corrected time older than received_at minus this (the
-	// retention) is replaced by received_at, so a device with a reset clock
-	// cannot create indices for arbitrary past days.
+	// MaxAge: a corrected time older than received_at minus this (30 days,
+	// or the retention if shorter) is replaced by received_at, so a device
+	// with a reset clock cannot create indices for arbitrary past days.
 	MaxAge time.Duration
 }
 

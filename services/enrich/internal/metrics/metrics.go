@@ -13,10 +13,17 @@ type Enrich struct {
 	BulkSeconds   prometheus.Histogram
 	BulkDocuments prometheus.Histogram
 	BulkFailures  prometheus.Counter
-	Pending       prometheus.Gauge
-	AckPending    prometheus.Gauge
-	Redelivered   prometheus.Gauge
-	Indices       *prometheus.CounterVec
+	// ClusterRefusals counts documents (and whole requests) OpenSearch did
+	// not take for a reason of the cluster's or the index's own, by error
+	// type: retried, never dead-lettered. Alert on it.
+	ClusterRefusals *prometheus.CounterVec
+	// Lookups counts documents looked up across every event index before
+	// being written (their index depends on the delivery).
+	Lookups     prometheus.Counter
+	Pending     prometheus.Gauge
+	AckPending  prometheus.Gauge
+	Redelivered prometheus.Gauge
+	Indices     *prometheus.CounterVec
 }
 
 // New creates the metrics and registers them, with the Go and process
@@ -24,10 +31,10 @@ type Enrich struct {
 func New(reg prometheus.Registerer) *Enrich {
 	m := &Enrich{
 		Documents: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "enrich_documents_total", Help: "Documents by outcome: created, already_present (a redelivery), dead_lettered, retried.",
+			Name: "enrich_documents_total", Help: "Documents by outcome: created, already_present (a redelivery), dead_lettered, retried (the cluster could not take it), failed (its message's delivery is spent).",
 		}, []string{"outcome"}),
 		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "enrich_messages_total", Help: "JetStream messages by outcome: acked, redelivered (nak), terminated (undecodable).",
+			Name: "enrich_messages_total", Help: "JetStream messages by outcome: acked, redelivered (nak), dead_lettered (acked after its failing documents were dead-lettered on its last delivery), terminated (undecodable).",
 		}, []string{"outcome"}),
 		BulkSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "enrich_bulk_duration_seconds", Help: "Duration of one _bulk request.",
@@ -39,6 +46,12 @@ func New(reg prometheus.Registerer) *Enrich {
 		}),
 		BulkFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "enrich_bulk_failures_total", Help: "_bulk requests that failed as a whole (OpenSearch unreachable, 429/5xx).",
+		}),
+		ClusterRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "enrich_cluster_refusals_total", Help: "Documents, or whole _bulk requests, OpenSearch did not take for a reason of the cluster or the index (unreachable, overloaded, blocked, closed, shard limit), by error type. Retried, never dead-lettered.",
+		}, []string{"error_type"}),
+		Lookups: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "enrich_lookups_total", Help: "Documents looked up across every daily index before being written: their client time was implausible, or their device clock far ahead, so their index depends on the delivery.",
 		}),
 		Pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "enrich_consumer_pending_messages", Help: "Messages in the stream not yet delivered to the consumer (the lag).",
@@ -53,7 +66,7 @@ func New(reg prometheus.Registerer) *Enrich {
 			Name: "enrich_indices_total", Help: "Daily indices looked after: deleted (past the retention, without ISM), compacted (a past day merged into one segment).",
 		}, []string{"action"}),
 	}
-	reg.MustRegister(m.Documents, m.Messages, m.BulkSeconds, m.BulkDocuments, m.BulkFailures, m.Pending, m.AckPending, m.Redelivered, m.Indices,
+	reg.MustRegister(m.Documents, m.Messages, m.BulkSeconds, m.BulkDocuments, m.BulkFailures, m.ClusterRefusals, m.Lookups, m.Pending, m.AckPending, m.Redelivered, m.Indices,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

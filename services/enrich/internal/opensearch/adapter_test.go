@@ -3,7 +3,6 @@ package opensearch
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/testenv"
 )
@@ -113,25 +113,25 @@ func jsonEqual(a, b any) bool {
 	return string(ja) == string(jb)
 }
 
-// TestRetentionWithoutISM: the test node has no Index Management plugin, so
-// the policy reports ErrNoISM (every time), and DeleteExpired removes only the
-// daily indices past the retention.
-func TestRetentionWithoutISM(t *testing.T) {
+// TestRetentionByIndexDate: the daily event and dead-letter indices are
+// deleted by the date in their names, each kind after its own retention,
+// though every one of them was created a moment ago; other indices are left
+// alone, and a second pass finds nothing.
+func TestRetentionByIndexDate(t *testing.T) {
 	osURL := testenv.OpenSearchURL(t)
 	prefix := testenv.Name(t, "ret")
 	c, err := opensearchx.NewClient(opensearchx.Options{URL: osURL})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 2; i++ {
-		if err := ApplyRetentionPolicy(context.Background(), c, prefix, 30*24*time.Hour); !errors.Is(err, ErrNoISM) {
-			t.Fatalf("apply #%d: %v, want ErrNoISM on a node without the plugin", i+1, err)
-		}
-	}
+	testenv.DeleteIndexData(t, osURL, prefix)
+	deleteAll(t, osURL, "/other-"+prefix+"-2026.01.01")
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	names := []string{prefix + "-2026.10.01", prefix + "-2026.10.26", prefix + "-2026.10.28", prefix + "-2026.11.26", "other-" + prefix + "-2026.01.01"}
-	deleteAll(t, osURL, "/"+prefix+"-*", "/other-"+prefix+"-2026.01.01")
-	for _, n := range names {
+	dl := eventdoc.DeadLetterPrefix(prefix)
+	expired := []string{prefix + "-2026.10.01", prefix + "-2026.10.26", dl + "-2026.11.01", dl + "-2026.11.18"}
+	kept := []string{prefix + "-2026.10.28", prefix + "-2026.11.18", prefix + "-2026.11.26", dl + "-2026.11.20", dl + "-2026.11.26",
+		"other-" + prefix + "-2026.01.01", dl}
+	for _, n := range append(append([]string{}, expired...), kept...) {
 		req, _ := http.NewRequest(http.MethodPut, osURL+"/"+n, nil)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil || res.StatusCode != 200 {
@@ -139,21 +139,31 @@ func TestRetentionWithoutISM(t *testing.T) {
 		}
 		res.Body.Close()
 	}
-	deleted, err := DeleteExpired(context.Background(), c, prefix, 30*24*time.Hour, now)
+	r := Retention{Events: 30 * 24 * time.Hour, DeadLetters: 7 * 24 * time.Hour}
+	deleted, err := DeleteExpired(context.Background(), c, prefix, r, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(deleted)
-	if strings.Join(deleted, ",") != prefix+"-2026.10.01,"+prefix+"-2026.10.26" {
-		t.Fatalf("deleted %v", deleted)
+	want := slices.Sorted(slices.Values(expired))
+	if !slices.Equal(deleted, want) {
+		t.Fatalf("deleted %v, want %v", deleted, want)
 	}
-	for _, n := range names[2:] {
+	for _, n := range expired {
+		if code := testenv.GetJSON(t, osURL+"/"+n, nil); code != 404 {
+			t.Errorf("%s still there (%d)", n, code)
+		}
+	}
+	for _, n := range kept {
 		if code := testenv.GetJSON(t, osURL+"/"+n, nil); code != 200 {
 			t.Errorf("%s was deleted (%d)", n, code)
 		}
 	}
-	if again, err := DeleteExpired(context.Background(), c, prefix, 30*24*time.Hour, now); err != nil || len(again) != 0 {
+	if again, err := DeleteExpired(context.Background(), c, prefix, r, now); err != nil || len(again) != 0 {
 		t.Fatalf("second run: %v %v", again, err)
+	}
+	if none, err := DeleteExpired(context.Background(), c, prefix, Retention{}, now.Add(1000*24*time.Hour)); err != nil || len(none) != 0 {
+		t.Fatalf("retention 0 deleted %v (%v)", none, err)
 	}
 }
 

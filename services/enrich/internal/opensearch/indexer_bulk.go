@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 
 	"github.com/opensearch-project/opensearch-go/v2"
 	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
 )
 
@@ -22,11 +25,65 @@ const (
 	Created Outcome = iota + 1
 	// Exists: a document with this id was already there (a redelivery).
 	Exists
-	// Retry: a transient failure (429, 5xx); send it again later.
-	Retry
-	// Rejected: OpenSearch refuses this document (mapping error, other 4xx).
+	// Rejected: OpenSearch refuses this document for what it contains
+	// (a mapping error): no retry can succeed, it is dead-lettered.
 	Rejected
+	// Unavailable: the cluster, or the index, cannot take writes now
+	// (blocked, closed, missing, shard limit, overloaded, 5xx): not the
+	// document's fault. Retried until it can, never dead-lettered.
+	Unavailable
+	// Failed: neither of the above (an unknown 4xx, a request that timed
+	// out while the cluster answers): the message's delivery is spent, and
+	// after enough of them its documents are dead-lettered.
+	Failed
 )
+
+func (o Outcome) String() string {
+	switch o {
+	case Created:
+		return "created"
+	case Exists:
+		return "exists"
+	case Rejected:
+		return "rejected"
+	case Unavailable:
+		return "unavailable"
+	case Failed:
+		return "failed"
+	}
+	return fmt.Sprintf("outcome(%d)", int(o))
+}
+
+// RequestError is a _bulk (or lookup) request OpenSearch answered with an
+// error status as a whole: nothing of it was written.
+type RequestError struct {
+	Status int
+	Type   string // OpenSearch's error type, when the body says
+	Body   string // the start of the body
+}
+
+func (e *RequestError) Error() string {
+	return fmt.Sprintf("status %d: %s", e.Status, e.Body)
+}
+
+// requestError reads an error answer.
+func requestError(res *opensearchapi.Response) *RequestError {
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
+	var doc struct {
+		Error struct {
+			Type string `json:"type"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(body, &doc)
+	return &RequestError{Status: res.StatusCode, Type: doc.Error.Type, Body: string(body)}
+}
+
+// IsTooLarge reports whether err is a request refused for its size (413):
+// a smaller request may pass.
+func IsTooLarge(err error) bool {
+	var re *RequestError
+	return errors.As(err, &re) && re.Status == http.StatusRequestEntityTooLarge
+}
 
 // ItemResult is the outcome of one document, in request order.
 type ItemResult struct {
@@ -62,9 +119,35 @@ type bulkResponse struct {
 	} `json:"items"`
 }
 
+// Ping returns an error unless the cluster answers.
+func (b *BulkIndexer) Ping(ctx context.Context) error { return opensearchx.Ping(b.client)(ctx) }
+
+// omitAbove: when a request of dead letters is refused as too large, the
+// letters whose document is larger than this are written again without it
+// (with its size): a document no request can carry must still leave a trace.
+const omitAbove = 1 << 10
+
 // DeadLetter writes dead-letter documents into index with `create` under the
-// refused document's id, so writing the same one twice keeps one.
+// refused document's id, so writing the same one twice keeps one. If the
+// request is too large for OpenSearch (the refused document was itself too
+// large), the large documents are left out of their letters
+// (document_omitted, document_bytes) and the letters written again.
 func (b *BulkIndexer) DeadLetter(ctx context.Context, index string, letters []eventdoc.DeadLetter) error {
+	err := b.deadLetter(ctx, index, letters)
+	if !IsTooLarge(err) {
+		return err
+	}
+	slim := make([]eventdoc.DeadLetter, len(letters))
+	for i, l := range letters {
+		if len(l.Document) > omitAbove {
+			l.DocumentBytes, l.DocumentOmitted, l.Document = len(l.Document), true, nil
+		}
+		slim[i] = l
+	}
+	return b.deadLetter(ctx, index, slim)
+}
+
+func (b *BulkIndexer) deadLetter(ctx context.Context, index string, letters []eventdoc.DeadLetter) error {
 	docs := make([]document.Doc, len(letters))
 	for i, l := range letters {
 		body, err := json.Marshal(l)
@@ -112,8 +195,7 @@ func (b *BulkIndexer) Index(ctx context.Context, docs []document.Doc) ([]ItemRes
 	}
 	defer res.Body.Close()
 	if res.IsError() {
-		msg, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
-		return nil, fmt.Errorf("bulk of %d documents: %s: %s", len(docs), res.Status(), msg)
+		return nil, fmt.Errorf("bulk of %d documents (%d bytes): %w", len(docs), len(body), requestError(res))
 	}
 	raw, err := io.ReadAll(res.Body)
 	if err != nil {
@@ -136,11 +218,13 @@ func (b *BulkIndexer) Index(ctx context.Context, docs []document.Doc) ([]ItemRes
 	}
 	for i, item := range br.Items {
 		r := item.Create
-		out[i] = classify(r.Status)
-		out[i].Status = r.Status
+		var errType, reason string
 		if r.Error != nil {
-			out[i].ErrorType = r.Error.Type
-			out[i].Reason = r.Error.Type + ": " + r.Error.Reason
+			errType, reason = r.Error.Type, r.Error.Reason
+		}
+		out[i] = ItemResult{Outcome: Classify(r.Status, errType, reason), Status: r.Status, ErrorType: errType}
+		if r.Error != nil {
+			out[i].Reason = errType + ": " + reason
 		}
 	}
 	return out, nil
@@ -159,17 +243,4 @@ func appendQuoted(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
-}
-
-func classify(status int) ItemResult {
-	switch {
-	case status == 200 || status == 201:
-		return ItemResult{Outcome: Created}
-	case status == 409:
-		return ItemResult{Outcome: Exists}
-	case status == 429 || status >= 500:
-		return ItemResult{Outcome: Retry}
-	default:
-		return ItemResult{Outcome: Rejected}
-	}
 }

@@ -91,8 +91,9 @@ func TestCrashBetweenBulkAndAck(t *testing.T) {
 		}
 	}
 	cfg := Config{IndexPrefix: name, Workers: 1, FetchBatch: 10, FlushInterval: 100 * time.Millisecond, BulkMaxDocs: 1000,
-		BulkMaxBytes: 8 << 20, BulkTimeout: 10 * time.Second, RetryDelay: time.Second, MaxBackoff: time.Second}
-	builder := document.NewBuilder(name, nil)
+		BulkMaxBytes: 8 << 20, BulkTimeout: 10 * time.Second, AckWait: 2 * time.Second, RetryDelay: time.Second,
+		MaxRetryDelay: time.Second, MaxDeliver: 20, MaxBackoff: time.Second}
+	builder := document.NewBuilder(name, nil, document.Placement{MaxAge: 30 * 24 * time.Hour, MaxFuture: 10 * time.Minute})
 	newPipeline := func(idx Indexer) *Pipeline {
 		return New(consumer(), idx, builder, cfg, slog.New(slog.DiscardHandler), metrics.New(prometheus.NewRegistry()),
 			noop.NewTracerProvider(), propagation.TraceContext{})

@@ -1,13 +1,26 @@
 // Package pipeline is the enrich use case: fetch batches from the durable
 // consumer, turn their events into documents, bulk-index them, and ack each
-// message only when every one of its events is in OpenSearch (or, if
-// OpenSearch refused it as malformed, in the dead-letter index).
+// message only when every one of its events is in OpenSearch or in the
+// dead-letter index.
+//
+// What a failure costs depends on whose it is (services/enrich/README.md,
+// "Failures"):
+//   - the document's (OpenSearch refuses what it contains): the document is
+//     dead-lettered at once;
+//   - the cluster's or the index's (unreachable, overloaded, refusing
+//     writes): the worker keeps its messages, backs off and tries again,
+//     fetching nothing more and marking them in progress, so no delivery is
+//     spent; never dead-lettered;
+//   - the message's own (anything else: a request that fails while the
+//     cluster is well, an unknown refusal): the delivery is spent and the
+//     message redelivered after a delay that doubles each time; on delivery
+//     MaxDeliver its documents not yet written are dead-lettered with the
+//     reason, and it is acked.
 package pipeline
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -27,29 +40,41 @@ import (
 	"github.com/evtrack/telemetry/services/enrich/internal/opensearch"
 )
 
-// Indexer writes documents and reports each one's outcome in order, and
-// keeps refused documents in a dead-letter index.
+// Fetcher is the part of the durable consumer the pipeline uses.
+type Fetcher interface {
+	Fetch(batch int, opts ...njs.FetchOpt) (njs.MessageBatch, error)
+}
+
+// Indexer writes documents and reports each one's outcome in order, keeps
+// refused documents in a dead-letter index, finds documents already
+// written, and tells whether the cluster answers at all.
 type Indexer interface {
 	Index(ctx context.Context, docs []document.Doc) ([]opensearch.ItemResult, error)
 	DeadLetter(ctx context.Context, index string, letters []eventdoc.DeadLetter) error
+	Locate(ctx context.Context, pattern string, refs []opensearch.LocateRef) (map[string]string, error)
+	Ping(ctx context.Context) error
 }
 
-// Config tunes fetching and bulk sizing.
+// Config tunes fetching, bulk sizing and retries.
 type Config struct {
 	IndexPrefix   string
 	Workers       int           // fetch → index → ack loops running at once (bulk requests in flight)
 	FetchBatch    int           // messages per fetch
+	FetchMaxBytes int           // message bytes per fetch (0: no bound); at least the largest message
 	FlushInterval time.Duration // longest wait for a fetch to fill
 	BulkMaxDocs   int           // documents per _bulk request
 	BulkMaxBytes  int           // body bytes per _bulk request
 	BulkTimeout   time.Duration // one _bulk call
-	RetryDelay    time.Duration // redelivery delay for a message that could not be indexed
-	MaxBackoff    time.Duration // longest pause while OpenSearch fails
+	AckWait       time.Duration // the consumer's; messages kept longer are marked in progress
+	RetryDelay    time.Duration // redelivery delay after a message's first failure; doubles per delivery
+	MaxRetryDelay time.Duration // the longest redelivery delay
+	MaxDeliver    int           // the delivery on which a failing message is dead-lettered (0: never)
+	MaxBackoff    time.Duration // longest pause while OpenSearch cannot take writes
 }
 
 // Pipeline consumes one durable consumer.
 type Pipeline struct {
-	cons    njs.Consumer
+	cons    Fetcher
 	idx     Indexer
 	builder *document.Builder
 	cfg     Config
@@ -58,10 +83,17 @@ type Pipeline struct {
 	tracer  trace.Tracer
 	prop    propagation.TextMapPropagator
 	now     func() time.Time
+	// lookups serialises, by a hash of the document id, the look-up and
+	// the write of documents placed by delivery (document.Doc.Lookup), so
+	// two workers holding two deliveries of one such event cannot both
+	// miss the other: the second looks up (in real time) after the first
+	// wrote.
+	lookups [256]sync.Mutex
+	recent  recentWrites
 }
 
 // New returns a pipeline from cons into idx.
-func New(cons njs.Consumer, idx Indexer, builder *document.Builder, cfg Config, log *slog.Logger, m *metrics.Enrich,
+func New(cons Fetcher, idx Indexer, builder *document.Builder, cfg Config, log *slog.Logger, m *metrics.Enrich,
 	tp trace.TracerProvider, prop propagation.TextMapPropagator) *Pipeline {
 	return &Pipeline{cons: cons, idx: idx, builder: builder, cfg: cfg, log: log, metrics: m, prop: prop, now: time.Now,
 		tracer: tp.Tracer("github.com/evtrack/telemetry/services/enrich/internal/pipeline")}
@@ -70,8 +102,8 @@ func New(cons njs.Consumer, idx Indexer, builder *document.Builder, cfg Config, 
 // Run runs cfg.Workers fetch → index → ack loops until ctx is cancelled.
 // Several loops keep several bulk requests in flight. A batch already fetched
 // when ctx is cancelled is still indexed and acked (bounded by BulkTimeout per
-// request), so a graceful stop leaves nothing half done; whatever was not acked
-// is redelivered after AckWait.
+// request), so a graceful stop leaves nothing half done, unless OpenSearch
+// cannot take it: then it is nak'ed, for another instance.
 func (p *Pipeline) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for range max(p.cfg.Workers, 1) {
@@ -86,9 +118,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 }
 
 func (p *Pipeline) loop(ctx context.Context) {
-	backoff := time.Duration(0)
+	opts := []njs.FetchOpt{njs.FetchMaxWait(p.cfg.FlushInterval)}
+	if p.cfg.FetchMaxBytes > 0 {
+		// The server stops filling the fetch at this many bytes, so a few
+		// huge messages cannot make a worker hold gigabytes.
+		opts = append(opts, njs.FetchMaxBytes(p.cfg.FetchMaxBytes))
+	}
 	for ctx.Err() == nil {
-		batch, err := p.cons.Fetch(p.cfg.FetchBatch, njs.FetchMaxWait(p.cfg.FlushInterval))
+		batch, err := p.cons.Fetch(p.cfg.FetchBatch, opts...)
 		if err != nil {
 			p.log.WarnContext(ctx, "fetch failed", "error", err)
 			sleep(ctx, time.Second)
@@ -101,55 +138,107 @@ func (p *Pipeline) loop(ctx context.Context) {
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, njs.ErrNoMessages) {
 			p.log.WarnContext(ctx, "fetch ended with error", "error", err, "messages", len(msgs))
 		}
-		if len(msgs) == 0 {
-			continue
+		if len(msgs) > 0 {
+			p.process(ctx, msgs)
 		}
-		if p.process(context.WithoutCancel(ctx), msgs) {
-			backoff = 0
-			continue
-		}
-		// OpenSearch could not take the batch: pause this loop instead of
-		// fetching more; the messages wait in JetStream.
-		backoff = min(max(2*backoff, 250*time.Millisecond), p.cfg.MaxBackoff)
-		p.log.WarnContext(ctx, "indexing failed; backing off", "backoff", backoff)
-		sleep(ctx, backoff)
 	}
+}
+
+// docState is where one document of a message stands.
+type docState uint8
+
+const (
+	docPending docState = iota // to be sent
+	docDone                    // created, already present, or dead-lettered
+	docWaiting                 // the cluster or its index cannot take it now
+	docFailed                  // failed for a reason of its message's own
+)
+
+// failure is the last thing that went wrong for a message.
+type failure struct {
+	status    int
+	errorType string
+	reason    string
 }
 
 // inFlight is one fetched message and the documents built from it.
 type inFlight struct {
-	msg     njs.Msg
-	ctx     context.Context
-	span    trace.Span
-	docs    []document.Doc
-	pending int  // documents not yet settled
-	retry   bool // some document needs another try
-	reason  string
+	msg       njs.Msg
+	ctx       context.Context
+	span      trace.Span
+	docs      []document.Doc
+	state     []docState
+	failure   failure
+	delivered int // this delivery's number, from 1
+	streamSeq uint64
+	touched   time.Time // last sign of life sent to JetStream
 }
 
-// process indexes msgs and acks or naks each; it reports false when
-// OpenSearch could not be used at all.
-func (p *Pipeline) process(ctx context.Context, msgs []njs.Msg) bool {
-	items := make([]*inFlight, 0, len(msgs))
+func (it *inFlight) count(s docState) int {
+	n := 0
+	for _, st := range it.state {
+		if st == s {
+			n++
+		}
+	}
+	return n
+}
+
+// process indexes msgs and acks, naks or dead-letters each. While the
+// cluster cannot take some of their documents it keeps those messages:
+// backs off (up to MaxBackoff), marks them in progress and sends their
+// documents again, so they are neither redelivered nor delivered once more
+// (a delivery JetStream would count); the worker fetches nothing meanwhile.
+// If ctx ends during that wait, they are nak'ed, for another instance.
+func (p *Pipeline) process(ctx context.Context, msgs []njs.Msg) {
+	work := context.WithoutCancel(ctx)
 	now := p.now()
+	items := make([]*inFlight, 0, len(msgs))
 	for _, m := range msgs {
-		if it := p.start(ctx, m, now); it != nil {
+		if it := p.start(work, m, now); it != nil {
 			items = append(items, it)
 		}
 	}
-	if len(items) == 0 {
-		return true
-	}
-	ok := true
-	for _, chunk := range p.chunks(items) {
-		if !p.bulk(ctx, chunk) {
-			ok = false
+	var backoff time.Duration
+	var heldSince time.Time
+	for len(items) > 0 {
+		p.round(work, items)
+		waiting := items[:0]
+		for _, it := range items {
+			if it.count(docWaiting) > 0 {
+				waiting = append(waiting, it)
+				continue
+			}
+			p.finish(work, it)
+		}
+		items = waiting
+		if len(items) == 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			p.release(work, items)
+			return
+		}
+		if heldSince.IsZero() {
+			heldSince = p.now()
+		}
+		backoff = min(max(2*backoff, 250*time.Millisecond), p.cfg.MaxBackoff)
+		f := items[0].failure
+		p.log.WarnContext(items[0].ctx, "OpenSearch cannot take writes; holding messages and retrying", "messages", len(items),
+			"status", f.status, "error_type", f.errorType, "reason", f.reason, "held_for", p.now().Sub(heldSince), "backoff", backoff)
+		sleep(ctx, backoff)
+		for _, it := range items {
+			p.touch(it, true)
+			for i, st := range it.state {
+				if st == docWaiting {
+					it.state[i] = docPending
+				}
+			}
 		}
 	}
-	for _, it := range items {
-		p.finish(it)
+	if !heldSince.IsZero() {
+		p.log.InfoContext(ctx, "OpenSearch takes writes again", "held_for", p.now().Sub(heldSince))
 	}
-	return ok
 }
 
 // start opens the message's span (continuing the ingest's trace) and builds
@@ -160,6 +249,7 @@ func (p *Pipeline) start(ctx context.Context, m njs.Msg, now time.Time) *inFligh
 	mctx, span := p.tracer.Start(mctx, "process "+m.Subject(), trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("messaging.system", "nats"),
 			attribute.String("messaging.destination.name", m.Subject())))
+	meta, _ := m.Metadata()
 	var batch telemetryv1.EventBatch
 	err := batch.UnmarshalVT(m.Data())
 	var docs []document.Doc
@@ -167,7 +257,6 @@ func (p *Pipeline) start(ctx context.Context, m njs.Msg, now time.Time) *inFligh
 		docs, err = p.builder.Build(&batch, now)
 	}
 	if err != nil {
-		meta, _ := m.Metadata()
 		p.log.ErrorContext(mctx, "undecodable message terminated", "error", err, "subject", m.Subject(), "stream_seq", streamSeq(meta))
 		p.metrics.Messages.WithLabelValues("terminated").Inc()
 		span.RecordError(err)
@@ -176,148 +265,28 @@ func (p *Pipeline) start(ctx context.Context, m njs.Msg, now time.Time) *inFligh
 		_ = m.Term()
 		return nil
 	}
-	span.SetAttributes(attribute.String("messaging.message.id", batch.BatchId), attribute.Int("messaging.batch.message_count", len(docs)))
-	return &inFlight{msg: m, ctx: mctx, span: span, docs: docs, pending: len(docs)}
+	it := &inFlight{msg: m, ctx: mctx, span: span, docs: docs, state: make([]docState, len(docs)),
+		delivered: 1, streamSeq: streamSeq(meta), touched: now}
+	if meta != nil && meta.NumDelivered > 1 {
+		it.delivered = int(min(meta.NumDelivered, 1<<30))
+	}
+	span.SetAttributes(attribute.String("messaging.message.id", batch.BatchId), attribute.Int("messaging.batch.message_count", len(docs)),
+		attribute.Int("messaging.delivery", it.delivered))
+	return it
 }
 
-// docRef points at one document of one message.
-type docRef struct {
-	it  *inFlight
-	doc document.Doc
-}
-
-// chunks splits the documents into bulk requests bounded by count and bytes.
-func (p *Pipeline) chunks(items []*inFlight) [][]docRef {
-	var out [][]docRef
-	var cur []docRef
-	size := 0
-	for _, it := range items {
-		for _, d := range it.docs {
-			n := len(d.Body) + len(d.ID) + len(d.Index) + 40
-			if len(cur) > 0 && (len(cur) >= p.cfg.BulkMaxDocs || size+n > p.cfg.BulkMaxBytes) {
-				out = append(out, cur)
-				cur, size = nil, 0
-			}
-			cur = append(cur, docRef{it, d})
-			size += n
-		}
-	}
-	if len(cur) > 0 {
-		out = append(out, cur)
-	}
-	return out
-}
-
-// bulk sends one chunk. Its span belongs to the trace of the chunk's first
-// message and links to every other message's span.
-func (p *Pipeline) bulk(ctx context.Context, chunk []docRef) bool {
-	var links []trace.Link
-	seen := map[*inFlight]bool{}
-	for _, r := range chunk {
-		if !seen[r.it] {
-			seen[r.it] = true
-			links = append(links, trace.LinkFromContext(r.it.ctx))
-		}
-	}
-	bctx, span := p.tracer.Start(trace.ContextWithSpan(ctx, trace.SpanFromContext(chunk[0].it.ctx)), "opensearch bulk",
-		trace.WithSpanKind(trace.SpanKindClient), trace.WithLinks(links...),
-		trace.WithAttributes(attribute.String("db.system", "opensearch"), attribute.Int("db.operation.batch.size", len(chunk))))
-	defer span.End()
-	bctx, cancel := context.WithTimeout(bctx, p.cfg.BulkTimeout)
-	defer cancel()
-
-	docs := make([]document.Doc, len(chunk))
-	for i, r := range chunk {
-		docs[i] = r.doc
-	}
-	start := time.Now()
-	results, err := p.idx.Index(bctx, docs)
-	p.metrics.BulkSeconds.Observe(time.Since(start).Seconds())
-	p.metrics.BulkDocuments.Observe(float64(len(docs)))
-	if err != nil {
-		p.metrics.BulkFailures.Inc()
-		span.RecordError(err)
-		span.SetStatus(codes.Error, "bulk failed")
-		p.log.WarnContext(bctx, "bulk request failed", "error", err, "documents", len(docs))
-		for _, r := range chunk {
-			r.it.retry, r.it.reason = true, err.Error()
-		}
-		return false
-	}
-	var created, exists, retried int
-	var letters []eventdoc.DeadLetter
-	var lettered []*inFlight
-	failedAt := p.now().UTC()
-	for i, res := range results {
-		it := chunk[i].it
-		switch res.Outcome {
-		case opensearch.Created:
-			created++
-			it.pending--
-		case opensearch.Exists:
-			exists++
-			it.pending--
-		case opensearch.Retry:
-			retried++
-			it.retry, it.reason = true, fmt.Sprintf("status %d: %s", res.Status, res.Reason)
-		case opensearch.Rejected:
-			d := chunk[i].doc
-			letters = append(letters, eventdoc.DeadLetter{DocID: d.ID, AppID: d.AppID, EventID: d.EventID, Index: d.Index,
-				Status: res.Status, ErrorType: res.ErrorType, ErrorReason: res.Reason, FailedAt: failedAt, Document: d.Body})
-			lettered = append(lettered, it)
-		}
-	}
-	p.metrics.Documents.WithLabelValues("created").Add(float64(created))
-	p.metrics.Documents.WithLabelValues("already_present").Add(float64(exists))
-	p.metrics.Documents.WithLabelValues("retried").Add(float64(retried))
-	if len(letters) > 0 {
-		p.deadLetter(bctx, letters, lettered)
-	}
-	span.SetAttributes(attribute.Int("telemetry.created", created), attribute.Int("telemetry.already_present", exists),
-		attribute.Int("telemetry.retried", retried), attribute.Int("telemetry.dead_lettered", len(letters)))
-	if retried > 0 {
-		span.SetStatus(codes.Error, "some documents will be retried")
-	}
-	return true
-}
-
-// deadLetter keeps refused documents with their reasons; they then count as
-// settled. If even that write fails, their messages are redelivered.
-func (p *Pipeline) deadLetter(ctx context.Context, letters []eventdoc.DeadLetter, owners []*inFlight) {
-	index := eventdoc.DeadLetterIndex(p.cfg.IndexPrefix)
-	if err := p.idx.DeadLetter(ctx, index, letters); err != nil {
-		p.log.ErrorContext(ctx, "dead-letter write failed; redelivering", "error", err, "documents", len(letters))
-		for _, it := range owners {
-			it.retry, it.reason = true, "dead-letter write failed: "+err.Error()
-		}
+// touch tells JetStream the message is still worked on, so its AckWait does
+// not run out (which would redeliver it, a delivery counted) while
+// OpenSearch is waited for or a long round runs. Without force, only when a
+// quarter of AckWait has passed since the last time.
+func (p *Pipeline) touch(it *inFlight, force bool) {
+	now := p.now()
+	if !force && now.Sub(it.touched) < p.cfg.AckWait/4 {
 		return
 	}
-	p.metrics.Documents.WithLabelValues("dead_lettered").Add(float64(len(letters)))
-	for i, l := range letters {
-		owners[i].pending--
-		p.log.ErrorContext(owners[i].ctx, "document refused by OpenSearch; dead-lettered", "index", l.Index,
-			"doc_id", l.DocID, "app_id", l.AppID, "status", l.Status, "error_type", l.ErrorType, "dead_letter_index", index)
-	}
-}
-
-// finish acks a message whose documents are all settled and asks for a
-// delayed redelivery of one that is not.
-func (p *Pipeline) finish(it *inFlight) {
-	defer it.span.End()
-	if !it.retry && it.pending == 0 {
-		p.metrics.Messages.WithLabelValues("acked").Inc()
-		if err := it.msg.Ack(); err != nil {
-			p.log.WarnContext(it.ctx, "ack failed; the message will be redelivered", "error", err)
-		}
-		return
-	}
-	p.metrics.Messages.WithLabelValues("redelivered").Inc()
-	it.span.SetStatus(codes.Error, "not indexed")
-	meta, _ := it.msg.Metadata()
-	p.log.WarnContext(it.ctx, "message not fully indexed; redelivering", "reason", it.reason,
-		"stream_seq", streamSeq(meta), "delay", p.cfg.RetryDelay)
-	if err := it.msg.NakWithDelay(p.cfg.RetryDelay); err != nil {
-		p.log.WarnContext(it.ctx, "nak failed; the message will be redelivered after ack wait", "error", err)
+	it.touched = now
+	if err := it.msg.InProgress(); err != nil {
+		p.log.DebugContext(it.ctx, "in-progress signal failed", "error", err)
 	}
 }
 

@@ -1,0 +1,103 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/services/enrich/internal/document"
+	"github.com/evtrack/telemetry/services/enrich/internal/metrics"
+	"github.com/evtrack/telemetry/services/enrich/internal/opensearch"
+)
+
+// fakeMsg is a fetched message that records how it was settled.
+type fakeMsg struct {
+	njs.Msg
+	data    []byte
+	settled string
+}
+
+func (m *fakeMsg) Data() []byte                        { return m.data }
+func (m *fakeMsg) Subject() string                     { return "events.app" }
+func (m *fakeMsg) Headers() nats.Header                { return nats.Header{} }
+func (m *fakeMsg) Metadata() (*njs.MsgMetadata, error) { return &njs.MsgMetadata{NumDelivered: 1}, nil }
+func (m *fakeMsg) Ack() error                          { m.settled = "ack"; return nil }
+func (m *fakeMsg) Nak() error                          { m.settled = "nak"; return nil }
+func (m *fakeMsg) NakWithDelay(time.Duration) error    { m.settled = "nak"; return nil }
+func (m *fakeMsg) InProgress() error                   { return nil }
+func (m *fakeMsg) Term() error                         { m.settled = "term"; return nil }
+
+// recordingIndexer creates every document and records the ids it was sent.
+type recordingIndexer struct {
+	mu   sync.Mutex
+	sent map[string][]string // id → indices
+}
+
+func (r *recordingIndexer) Index(_ context.Context, docs []document.Doc) ([]opensearch.ItemResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]opensearch.ItemResult, len(docs))
+	for i, d := range docs {
+		r.sent[d.ID] = append(r.sent[d.ID], d.Index)
+		out[i] = opensearch.ItemResult{Outcome: opensearch.Created, Status: 201}
+	}
+	return out, nil
+}
+func (r *recordingIndexer) DeadLetter(context.Context, string, []eventdoc.DeadLetter) error {
+	return nil
+}
+func (r *recordingIndexer) Locate(context.Context, string, []opensearch.LocateRef) (map[string]string, error) {
+	return map[string]string{}, nil
+}
+func (r *recordingIndexer) Ping(context.Context) error { return nil }
+
+// TestSameEventTwiceInOneFetchIsWrittenOnce: a client's retry fetched
+// together with its original — here clamped, so the two deliveries'
+// indices differ (the days of their arrivals) and a look-up cannot see a
+// document not yet written — is sent once, and both messages are acked.
+func TestSameEventTwiceInOneFetchIsWrittenOnce(t *testing.T) {
+	midnight := time.Date(2026, 3, 11, 0, 0, 0, 0, time.UTC)
+	var msgs []njs.Msg
+	var fakes []*fakeMsg
+	for i, received := range []time.Time{midnight.Add(-100 * time.Millisecond), midnight.Add(500 * time.Millisecond)} {
+		b := &telemetryv1.EventBatch{BatchId: string(rune('a' + i)), AppId: "app", ReceivedAt: timestamppb.New(received),
+			Events: []*telemetryv1.Event{{EventId: "e1", EventName: "x", ClientTimestamp: timestamppb.New(time.Unix(0, 0))},
+				{EventId: "own-" + string(rune('a'+i)), EventName: "x", ClientTimestamp: timestamppb.New(received)}}}
+		data, err := b.MarshalVT()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &fakeMsg{data: data}
+		fakes = append(fakes, m)
+		msgs = append(msgs, m)
+	}
+	idx := &recordingIndexer{sent: map[string][]string{}}
+	cfg := Config{IndexPrefix: "p", Workers: 1, FetchBatch: 10, BulkMaxDocs: 100, BulkMaxBytes: 1 << 20, BulkTimeout: time.Second,
+		RetryDelay: time.Second, MaxRetryDelay: time.Second, MaxDeliver: 5, MaxBackoff: time.Second}
+	builder := document.NewBuilder("p", nil, document.Placement{MaxAge: 30 * 24 * time.Hour, MaxFuture: 10 * time.Minute})
+	p := New(nil, idx, builder, cfg, slog.New(slog.DiscardHandler), metrics.New(prometheus.NewRegistry()),
+		noop.NewTracerProvider(), propagation.TraceContext{})
+	p.process(context.Background(), msgs)
+	if got := idx.sent[eventdoc.ID("app", "e1")]; len(got) != 1 {
+		t.Fatalf("e1 sent to %v; want once", got)
+	}
+	if len(idx.sent) != 3 {
+		t.Fatalf("sent %v; want e1 once and each message's own event", idx.sent)
+	}
+	for i, m := range fakes {
+		if m.settled != "ack" {
+			t.Errorf("message %d: %q, want ack", i, m.settled)
+		}
+	}
+}
