@@ -48,16 +48,25 @@ func TestOpenSearchOutageUnderLoad(t *testing.T) {
 	proxy.Down()
 	for i := 20; i < 50; i++ { // arriving during the outage
 		publish(i)
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // pacing: batches keep arriving while it is down
 	}
-	time.Sleep(2 * time.Second)
+	// The outage lasts until enrich has met it: a bulk request failed.
+	deadline := time.Now().Add(30 * time.Second)
+	for metricValue(metricsBody(t, e), "enrich_bulk_failures_total") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no bulk request failed within 30s of OpenSearch going away: the outage did not strike")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	proxy.Up()
 	for i := 50; i < batches; i++ {
 		publish(i)
 	}
-	docs := e.waitDocs(t, sent)
-	time.Sleep(time.Second) // anything more would be a duplicate
-	docs = e.docs(t)
+	e.waitDocs(t, sent)
+	// Nothing more can arrive once the consumer holds nothing pending or
+	// unacknowledged: count then.
+	waitDrained(t, e)
+	docs := e.docs(t)
 	ids := map[string]int{}
 	for _, d := range docs {
 		ids[d["event_id"].(string)]++
@@ -72,7 +81,6 @@ func TestOpenSearchOutageUnderLoad(t *testing.T) {
 	if len(ids) != sent || len(docs) != sent || dups != 0 {
 		t.Fatalf("want every one of %d events exactly once", sent)
 	}
-	waitDrained(t, e)
 	body := metricsBody(t, e)
 	if m := grep(body, "enrich_bulk_failures_total "); m == "" || strings.HasSuffix(m, " 0") {
 		t.Errorf("no bulk failed during the outage (%q): the test did not test an outage", m)
