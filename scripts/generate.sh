@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Regenerates contracts/gen/go from contracts/proto with the pinned local plugins.
-# With --check, generates into a temporary folder and fails if the committed
-# code differs (stale or hand-edited).
+# Regenerates contracts/gen/go from contracts/proto with the pinned local
+# plugins, then what contracts/cmd/fieldgen derives from the event fields'
+# options (document, template, decoder tables, README table). With --check,
+# generates into a temporary folder and fails if the committed code differs
+# (stale or hand-edited).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/tools.sh" gen
@@ -16,9 +18,11 @@ if [[ ${1:-} == --check ]]; then
     echo "generate: contracts/gen/go is stale; run 'make generate' and commit the result" >&2
     exit 1
   fi
-  echo "generate: contracts/gen/go is up to date" >&2
+  go run ./cmd/fieldgen -root "$root" -check
+  echo "generate: contracts/gen/go and the files derived from event.proto are up to date" >&2
 else
   rm -rf gen/go
   buf generate proto
-  echo "generate: wrote contracts/gen/go" >&2
+  go run ./cmd/fieldgen -root "$root"
+  echo "generate: wrote contracts/gen/go and the files derived from event.proto" >&2
 fi

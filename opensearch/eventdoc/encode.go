@@ -6,70 +6,38 @@ import (
 	"unicode/utf8"
 )
 
-// AppendJSON appends s as JSON, the same document encoding/json would write
-// (field names, omitempty rules, RFC 3339 times with nanoseconds), without
-// reflection: the enrich service encodes every event it indexes.
-func (s *Source) AppendJSON(b []byte) []byte {
-	b = append(b, `{"doc_id":`...)
-	b = appendString(b, s.DocID)
-	b = append(b, `,"app_id":`...)
-	b = appendString(b, s.AppID)
-	b = append(b, `,"event_id":`...)
-	b = appendString(b, s.EventID)
-	b = appendOpt(b, `,"user_id":`, s.UserID)
-	b = appendOpt(b, `,"anonymous_id":`, s.AnonymousID)
-	b = appendOpt(b, `,"session_id":`, s.SessionID)
-	b = append(b, `,"event_name":`...)
-	b = appendString(b, s.EventName)
-	b = appendTime(b, `,"timestamp":`, s.Timestamp)
-	b = appendTime(b, `,"client_timestamp":`, s.ClientTimestamp)
-	b = appendTime(b, `,"received_at":`, s.ReceivedAt)
-	if s.SentAt != nil {
-		b = appendTime(b, `,"sent_at":`, *s.SentAt)
-	}
-	b = appendTime(b, `,"ingested_at":`, s.IngestedAt)
-	if s.ClockSkewMs != nil {
-		b = append(b, `,"clock_skew_ms":`...)
-		b = strconv.AppendInt(b, *s.ClockSkewMs, 10)
-	}
-	if s.ClockSkewed {
-		b = append(b, `,"clock_skewed":true`...)
-	}
-	if s.TimestampClamped {
-		b = append(b, `,"timestamp_clamped":true`...)
-	}
-	b = appendOpt(b, `,"app_version":`, s.AppVersion)
-	b = appendOpt(b, `,"device_os":`, s.DeviceOS)
-	b = appendOpt(b, `,"os_name":`, s.OSName)
-	b = appendOpt(b, `,"os_version":`, s.OSVersion)
-	b = appendOpt(b, `,"device_model":`, s.DeviceModel)
-	b = appendOpt(b, `,"user_agent":`, s.UserAgent)
-	b = appendOpt(b, `,"country":`, s.Country)
-	b = appendOpt(b, `,"city":`, s.City)
-	if len(s.Metadata) > 0 {
-		b = append(b, `,"metadata":{`...)
-		first := true
-		for k, v := range s.Metadata {
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = appendString(b, k)
-			b = append(b, ':')
-			b = appendString(b, v)
-		}
-		b = append(b, '}')
-	}
-	b = appendOpt(b, `,"message":`, s.Message)
-	return append(b, '}')
-}
-
 func appendOpt(b []byte, key, v string) []byte {
 	if v == "" {
 		return b
 	}
 	b = append(b, key...)
 	return appendString(b, v)
+}
+
+func appendInt(b []byte, key string, v int64) []byte {
+	return strconv.AppendInt(append(b, key...), v, 10)
+}
+
+func appendBool(b []byte, key string, v bool) []byte {
+	return strconv.AppendBool(append(b, key...), v)
+}
+
+// appendMap writes m's entries in map order: encoding/json sorts them, a
+// document's meaning does not depend on it.
+func appendMap(b []byte, key string, m map[string]string) []byte {
+	b = append(b, key...)
+	b = append(b, '{')
+	first := true
+	for k, v := range m {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = appendString(b, v)
+	}
+	return append(b, '}')
 }
 
 func appendTime(b []byte, key string, t time.Time) []byte {

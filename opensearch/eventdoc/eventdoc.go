@@ -11,45 +11,6 @@ import (
 	"time"
 )
 
-// Source is an indexed event document.
-type Source struct {
-	DocID           string     `json:"doc_id"`
-	AppID           string     `json:"app_id"`
-	EventID         string     `json:"event_id"`
-	UserID          string     `json:"user_id,omitempty"`
-	AnonymousID     string     `json:"anonymous_id,omitempty"`
-	SessionID       string     `json:"session_id,omitempty"`
-	EventName       string     `json:"event_name"`
-	Timestamp       time.Time  `json:"timestamp"`
-	ClientTimestamp time.Time  `json:"client_timestamp"`
-	ReceivedAt      time.Time  `json:"received_at"`
-	SentAt          *time.Time `json:"sent_at,omitempty"`
-	IngestedAt      time.Time  `json:"ingested_at"`
-	// ClockSkewMs is how far the device's clock was ahead of the server's
-	// (negative: behind), from the batch's sent_at; absent without sent_at.
-	ClockSkewMs *int64 `json:"clock_skew_ms,omitempty"`
-	// ClockSkewed: |ClockSkewMs| exceeded the configured bound.
-	ClockSkewed bool `json:"clock_skewed,omitempty"`
-	// TimestampClamped: the corrected time was implausible (far in the
-	// future or older than the retention) and was replaced by ReceivedAt.
-	TimestampClamped bool `json:"timestamp_clamped,omitempty"`
-
-	AppVersion  string `json:"app_version,omitempty"`
-	DeviceOS    string `json:"device_os,omitempty"`
-	OSName      string `json:"os_name,omitempty"`
-	OSVersion   string `json:"os_version,omitempty"`
-	DeviceModel string `json:"device_model,omitempty"`
-	UserAgent   string `json:"user_agent,omitempty"`
-
-	// Country is the ISO 3166-1 alpha-2 code of the client address; City
-	// its city where the database has one. The address itself is not kept.
-	Country string `json:"country,omitempty"`
-	City    string `json:"city,omitempty"`
-
-	Metadata map[string]string `json:"metadata,omitempty"`
-	Message  string            `json:"message,omitempty"`
-}
-
 // ID derives the document id from the app and event ids: 128 bits of SHA-256,
 // URL-safe, so ids of any length or alphabet fit OpenSearch's _id limits and
 // the same event always gets the same id.

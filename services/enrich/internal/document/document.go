@@ -69,21 +69,14 @@ func (b *Builder) Build(batch *telemetryv1.EventBatch, ingestedAt time.Time) ([]
 		src := eventdoc.Source{
 			DocID:           eventdoc.ID(batch.AppId, e.EventId),
 			AppID:           batch.AppId,
-			EventID:         e.EventId,
-			UserID:          e.UserId,
-			AnonymousID:     e.AnonymousId,
-			SessionID:       e.SessionId,
-			EventName:       e.EventName,
 			Timestamp:       ts,
 			ClientTimestamp: ts,
 			ReceivedAt:      received,
 			SentAt:          sent,
 			IngestedAt:      ingestedAt.UTC(),
-			AppVersion:      e.AppVersion,
-			DeviceOS:        e.DeviceOs,
-			Metadata:        e.Metadata,
-			Message:         e.Message,
 		}
+		// The event's own fields (event_id, user_id, ..., metadata, message).
+		copyEventFields(&src, e)
 		enrich(e, &src)
 		start := len(buf)
 		buf = src.AppendJSON(buf)

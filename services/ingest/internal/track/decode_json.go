@@ -186,31 +186,20 @@ func decodeEvent(i int, v *fastjson.Value, in *Input, a *arena) {
 	}
 	obj.Visit(func(key []byte, fv *fastjson.Value) {
 		switch string(key) {
-		case "event_id":
-			in.Event.EventId = str("event_id", fv)
-		case "user_id":
-			in.Event.UserId = str("user_id", fv)
-		case "anonymous_id":
-			in.Event.AnonymousId = str("anonymous_id", fv)
-		case "session_id":
-			in.Event.SessionId = str("session_id", fv)
-		case "event_name":
-			in.Event.EventName = str("event_name", fv)
 		case "client_timestamp":
 			in.ClientTimestamp = str("client_timestamp", fv)
-		case "app_version":
-			in.Event.AppVersion = str("app_version", fv)
-		case "device_os":
-			in.Event.DeviceOs = str("device_os", fv)
-		case "message":
-			in.Event.Message = str("message", fv)
 		case "metadata":
 			decodeMetadata(fv, in, a, fail)
+		default:
+			// Every string field of telemetry.v1.Event (event_gen.go).
+			if p := eventString(&in.Event, string(key)); p != nil {
+				*p = str(string(key), fv)
+			}
 		}
 	})
 	if bad != nil {
 		bad.EventID = in.Event.EventId
-		if len(bad.EventID) > maxEventIDLen {
+		if len(bad.EventID) > maxChars("event_id") {
 			bad.EventID = ""
 		}
 		in.Event.Reset()

@@ -66,10 +66,7 @@ func FromBatch(b *telemetryv1.EventBatch) Request {
 	}
 	for i, e := range b.GetEvents() {
 		in := &req.Events[i]
-		ev := &in.Event
-		ev.EventId, ev.UserId, ev.AnonymousId, ev.SessionId = e.EventId, e.UserId, e.AnonymousId, e.SessionId
-		ev.EventName, ev.AppVersion, ev.DeviceOs = e.EventName, e.AppVersion, e.DeviceOs
-		ev.Metadata, ev.Message = e.Metadata, e.Message
+		copyClientFields(&in.Event, e)
 		if ts := e.GetClientTimestamp(); ts != nil {
 			if err := ts.CheckValid(); err != nil {
 				in.decodeErr = &EventError{Index: i, EventID: e.EventId, Field: "client_timestamp", Message: fmt.Sprintf("invalid timestamp: %v", err)}
@@ -77,8 +74,7 @@ func FromBatch(b *telemetryv1.EventBatch) Request {
 			}
 			in.ClientTimestamp = ts.AsTime().Format(time.RFC3339Nano)
 		}
-		in.size = len(e.EventId) + len(e.UserId) + len(e.AnonymousId) + len(e.SessionId) + len(e.EventName) +
-			len(in.ClientTimestamp) + len(e.AppVersion) + len(e.DeviceOs) + len(e.Message)
+		in.size = stringBytes(e) + len(in.ClientTimestamp)
 		for k, v := range e.Metadata {
 			in.size += len(k) + len(v)
 		}

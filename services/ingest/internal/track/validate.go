@@ -8,14 +8,10 @@ import (
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 )
 
-const (
-	maxEventIDLen   = 128
-	maxEventNameLen = 200
-	maxIDLen        = 256 // user_id, anonymous_id, session_id
-	maxShortLen     = 128 // app_version, device_os
+// The string fields' rules are declared in contracts/proto/telemetry/v1/event.proto
+// and derived into event_gen.go.
 
-	maxMetadataKeyLen = 128
-)
+const maxMetadataKeyLen = 128
 
 // Limits bound what one request may carry.
 type Limits struct {
@@ -56,34 +52,20 @@ func validateOne(i int, in *Input, lim Limits) (*telemetryv1.Event, *EventError)
 	bad := func(field, format string, args ...any) *EventError {
 		return &EventError{Index: i, EventID: e.EventId, Field: field, Message: fmt.Sprintf(format, args...)}
 	}
-	for _, f := range [...]struct {
-		name     string
-		value    string
-		required bool
-		max      int
-		id       bool // an identifier: no control characters
-	}{
-		{"event_id", e.EventId, true, maxEventIDLen, true},
-		{"event_name", e.EventName, true, maxEventNameLen, true},
-		{"user_id", e.UserId, false, maxIDLen, true},
-		{"anonymous_id", e.AnonymousId, false, maxIDLen, true},
-		{"session_id", e.SessionId, false, maxIDLen, true},
-		{"app_version", e.AppVersion, false, maxShortLen, true},
-		{"device_os", e.DeviceOs, false, maxShortLen, false},
-	} {
+	for _, f := range stringRules(e) {
 		switch {
 		case f.required && f.value == "":
 			return nil, bad(f.name, "required")
-		case len(f.value) > f.max && utf8.RuneCountInString(f.value) > f.max:
-			return nil, bad(f.name, "longer than %d characters", f.max)
+		case f.maxChars > 0 && len(f.value) > f.maxChars && utf8.RuneCountInString(f.value) > f.maxChars:
+			return nil, bad(f.name, "longer than %d characters", f.maxChars)
 		case !utf8.ValidString(f.value):
 			return nil, bad(f.name, "not valid UTF-8")
-		case f.id && hasControl(f.value):
+		case f.identifier && hasControl(f.value):
 			return nil, bad(f.name, "contains a control character")
 		}
 	}
-	if e.UserId == "" && e.AnonymousId == "" {
-		return nil, bad("user_id", "user_id or anonymous_id is required")
+	if field, names, missing := missingGroup(e); missing {
+		return nil, bad(field, "%s is required", names)
 	}
 	if in.ClientTimestamp == "" {
 		return nil, bad("client_timestamp", "required")
@@ -91,9 +73,6 @@ func validateOne(i int, in *Input, lim Limits) (*telemetryv1.Event, *EventError)
 	ts, err := time.Parse(time.RFC3339Nano, in.ClientTimestamp)
 	if err != nil {
 		return nil, bad("client_timestamp", "%q is not an RFC 3339 timestamp", truncate(in.ClientTimestamp, 64))
-	}
-	if !utf8.ValidString(e.Message) {
-		return nil, bad("message", "not valid UTF-8")
 	}
 	if in.size > lim.MaxEventBytes {
 		return nil, bad("(event)", "larger than %d bytes", lim.MaxEventBytes)

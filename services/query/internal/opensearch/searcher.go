@@ -310,39 +310,3 @@ func cursor(sort []json.RawMessage) (search.Cursor, error) {
 	}
 	return c, nil
 }
-
-// Stored maps a document to the API's event.
-func Stored(s *eventdoc.Source) *telemetryv1.StoredEvent {
-	e := &telemetryv1.StoredEvent{
-		Id:               s.DocID,
-		AppId:            s.AppID,
-		EventId:          s.EventID,
-		UserId:           s.UserID,
-		AnonymousId:      s.AnonymousID,
-		SessionId:        s.SessionID,
-		EventName:        s.EventName,
-		Timestamp:        timestamppb.New(s.Timestamp),
-		ClientTimestamp:  timestamppb.New(s.ClientTimestamp),
-		ReceivedAt:       timestamppb.New(s.ReceivedAt),
-		IngestedAt:       timestamppb.New(s.IngestedAt),
-		AppVersion:       s.AppVersion,
-		DeviceOs:         s.DeviceOS,
-		Metadata:         s.Metadata,
-		Message:          s.Message,
-		ClockSkewed:      s.ClockSkewed,
-		TimestampClamped: s.TimestampClamped,
-		OsName:           s.OSName,
-		OsVersion:        s.OSVersion,
-		DeviceModel:      s.DeviceModel,
-		UserAgent:        s.UserAgent,
-		Country:          s.Country,
-		City:             s.City,
-	}
-	if s.SentAt != nil {
-		e.SentAt = timestamppb.New(*s.SentAt)
-	}
-	if s.ClockSkewMs != nil {
-		e.ClockSkewMs, e.HasClockSkew = *s.ClockSkewMs, true
-	}
-	return e
-}

@@ -515,22 +515,22 @@ var File_telemetry_v1_event_proto protoreflect.FileDescriptor
 
 const file_telemetry_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x18telemetry/v1/event.proto\x12\ftelemetry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x03\n" +
-	"\x05Event\x12\x19\n" +
-	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x17\n" +
-	"\auser_id\x18\x02 \x01(\tR\x06userId\x12!\n" +
-	"\fanonymous_id\x18\x03 \x01(\tR\vanonymousId\x12\x1d\n" +
+	"\x18telemetry/v1/event.proto\x12\ftelemetry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a telemetry/v1/field_options.proto\"\xfe\x06\n" +
+	"\x05Event\x12H\n" +
+	"\bevent_id\x18\x01 \x01(\tB-\x8a\xb5\x18)\b\x01\x10\x80\x01\x18\x01* unique per app; a retry keeps itR\aeventId\x12(\n" +
+	"\auser_id\x18\x02 \x01(\tB\x0f\x8a\xb5\x18\v\x10\x80\x02\x18\x01\"\x04userR\x06userId\x122\n" +
+	"\fanonymous_id\x18\x03 \x01(\tB\x0f\x8a\xb5\x18\v\x10\x80\x02\x18\x01\"\x04userR\vanonymousId\x12(\n" +
 	"\n" +
-	"session_id\x18\x04 \x01(\tR\tsessionId\x12\x1d\n" +
+	"session_id\x18\x04 \x01(\tB\t\x8a\xb5\x18\x05\x10\x80\x02\x18\x01R\tsessionId\x12*\n" +
 	"\n" +
-	"event_name\x18\x05 \x01(\tR\teventName\x12E\n" +
-	"\x10client_timestamp\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x0fclientTimestamp\x12\x1f\n" +
-	"\vapp_version\x18\a \x01(\tR\n" +
-	"appVersion\x12\x1b\n" +
-	"\tdevice_os\x18\b \x01(\tR\bdeviceOs\x12=\n" +
-	"\bmetadata\x18\t \x03(\v2!.telemetry.v1.Event.MetadataEntryR\bmetadata\x12\x18\n" +
+	"event_name\x18\x05 \x01(\tB\v\x8a\xb5\x18\a\b\x01\x10\xc8\x01\x18\x01R\teventName\x12z\n" +
+	"\x10client_timestamp\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB3\x8a\xb5\x18/\b\x01*+RFC 3339 (fraction optional, zone required)R\x0fclientTimestamp\x12*\n" +
+	"\vapp_version\x18\a \x01(\tB\t\x8a\xb5\x18\x05\x10\x80\x01\x18\x01R\n" +
+	"appVersion\x12$\n" +
+	"\tdevice_os\x18\b \x01(\tB\a\x8a\xb5\x18\x03\x10\x80\x01R\bdeviceOs\x12\xaa\x02\n" +
+	"\bmetadata\x18\t \x03(\v2!.telemetry.v1.Event.MetadataEntryB\xea\x01\x8a\xb5\x18\xe5\x01*\xe2\x01an object of at most `INGEST_MAX_METADATA_KEYS` (100) keys of 1–128 characters; string, number and boolean values are stored as strings (numbers exactly as sent); a nested object, array or null value makes that event invalidR\bmetadata\x12?\n" +
 	"\amessage\x18\n" +
-	" \x01(\tR\amessage\x1a;\n" +
+	" \x01(\tB%\x8a\xb5\x18!*\x1ffree text, full-text searchableR\amessage\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x99\x02\n" +
@@ -544,42 +544,44 @@ const file_telemetry_v1_event_proto_rawDesc = "" +
 	"\tclient_ip\x18\x05 \x01(\tR\bclientIp\x12\x1d\n" +
 	"\n" +
 	"user_agent\x18\x06 \x01(\tR\tuserAgent\x12+\n" +
-	"\x06events\x18\a \x03(\v2\x13.telemetry.v1.EventR\x06events\"\x95\b\n" +
-	"\vStoredEvent\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
-	"\x06app_id\x18\x02 \x01(\tR\x05appId\x12\x19\n" +
-	"\bevent_id\x18\x03 \x01(\tR\aeventId\x12\x17\n" +
-	"\auser_id\x18\x04 \x01(\tR\x06userId\x12!\n" +
-	"\fanonymous_id\x18\x05 \x01(\tR\vanonymousId\x12\x1d\n" +
+	"\x06events\x18\a \x03(\v2\x13.telemetry.v1.EventR\x06events\"\x88\n" +
 	"\n" +
-	"session_id\x18\x06 \x01(\tR\tsessionId\x12\x1d\n" +
+	"\vStoredEvent\x12 \n" +
+	"\x02id\x18\x01 \x01(\tB\x10\x92\xb5\x18\f\n" +
+	"\x06doc_id\x10\x01\x18\x01R\x02id\x12\x1f\n" +
+	"\x06app_id\x18\x02 \x01(\tB\b\x92\xb5\x18\x04\x10\x01\x18\x01R\x05appId\x12#\n" +
+	"\bevent_id\x18\x03 \x01(\tB\b\x92\xb5\x18\x04\x10\x01\x18\x01R\aeventId\x12\x1f\n" +
+	"\auser_id\x18\x04 \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\x06userId\x12)\n" +
+	"\fanonymous_id\x18\x05 \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\vanonymousId\x12%\n" +
 	"\n" +
-	"event_name\x18\a \x01(\tR\teventName\x128\n" +
-	"\ttimestamp\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12E\n" +
-	"\x10client_timestamp\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x0fclientTimestamp\x12;\n" +
+	"session_id\x18\x06 \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\tsessionId\x12'\n" +
+	"\n" +
+	"event_name\x18\a \x01(\tB\b\x92\xb5\x18\x04\x10\x01\x18\x01R\teventName\x12B\n" +
+	"\ttimestamp\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\x10\x03\x18\x01R\ttimestamp\x12O\n" +
+	"\x10client_timestamp\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\x10\x03\x18\x01R\x0fclientTimestamp\x12E\n" +
 	"\vreceived_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"receivedAt\x12;\n" +
-	"\vingested_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"ingestedAt\x12\x1f\n" +
-	"\vapp_version\x18\f \x01(\tR\n" +
-	"appVersion\x12\x1b\n" +
-	"\tdevice_os\x18\r \x01(\tR\bdeviceOs\x12C\n" +
-	"\bmetadata\x18\x0e \x03(\v2'.telemetry.v1.StoredEvent.MetadataEntryR\bmetadata\x12\x18\n" +
-	"\amessage\x18\x0f \x01(\tR\amessage\x123\n" +
-	"\asent_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\x12\"\n" +
-	"\rclock_skew_ms\x18\x11 \x01(\x03R\vclockSkewMs\x12$\n" +
-	"\x0ehas_clock_skew\x18\x12 \x01(\bR\fhasClockSkew\x12!\n" +
-	"\fclock_skewed\x18\x13 \x01(\bR\vclockSkewed\x12+\n" +
-	"\x11timestamp_clamped\x18\x14 \x01(\bR\x10timestampClamped\x12\x17\n" +
-	"\aos_name\x18\x15 \x01(\tR\x06osName\x12\x1d\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\x10\x03\x18\x01R\n" +
+	"receivedAt\x12E\n" +
+	"\vingested_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\x10\x03\x18\x01R\n" +
+	"ingestedAt\x12'\n" +
+	"\vapp_version\x18\f \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\n" +
+	"appVersion\x12#\n" +
+	"\tdevice_os\x18\r \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\bdeviceOs\x12K\n" +
+	"\bmetadata\x18\x0e \x03(\v2'.telemetry.v1.StoredEvent.MetadataEntryB\x06\x92\xb5\x18\x02\x10\x06R\bmetadata\x12 \n" +
+	"\amessage\x18\x0f \x01(\tB\x06\x92\xb5\x18\x02\x10\x02R\amessage\x12;\n" +
+	"\asent_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\x10\x03R\x06sentAt\x12:\n" +
+	"\rclock_skew_ms\x18\x11 \x01(\x03B\x16\x92\xb5\x18\x12\x10\x04*\x0ehas_clock_skewR\vclockSkewMs\x12$\n" +
+	"\x0ehas_clock_skew\x18\x12 \x01(\bR\fhasClockSkew\x12)\n" +
+	"\fclock_skewed\x18\x13 \x01(\bB\x06\x92\xb5\x18\x02\x10\x05R\vclockSkewed\x123\n" +
+	"\x11timestamp_clamped\x18\x14 \x01(\bB\x06\x92\xb5\x18\x02\x10\x05R\x10timestampClamped\x12\x1f\n" +
+	"\aos_name\x18\x15 \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\x06osName\x12%\n" +
 	"\n" +
-	"os_version\x18\x16 \x01(\tR\tosVersion\x12!\n" +
-	"\fdevice_model\x18\x17 \x01(\tR\vdeviceModel\x12\x1d\n" +
+	"os_version\x18\x16 \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\tosVersion\x12)\n" +
+	"\fdevice_model\x18\x17 \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\vdeviceModel\x12(\n" +
 	"\n" +
-	"user_agent\x18\x18 \x01(\tR\tuserAgent\x12\x18\n" +
-	"\acountry\x18\x19 \x01(\tR\acountry\x12\x12\n" +
-	"\x04city\x18\x1a \x01(\tR\x04city\x1a;\n" +
+	"user_agent\x18\x18 \x01(\tB\t\x92\xb5\x18\x05\x10\x01 \x80\x04R\tuserAgent\x12 \n" +
+	"\acountry\x18\x19 \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\acountry\x12\x1a\n" +
+	"\x04city\x18\x1a \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\x04city\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01BHZFgithub.com/evtrack/telemetry/contracts/gen/go/telemetry/v1;telemetryv1b\x06proto3"
@@ -629,6 +631,7 @@ func file_telemetry_v1_event_proto_init() {
 	if File_telemetry_v1_event_proto != nil {
 		return
 	}
+	file_telemetry_v1_field_options_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
