@@ -34,6 +34,10 @@ type Source struct {
 	UserAgent        string            `json:"user_agent,omitempty"`
 	Country          string            `json:"country,omitempty"`
 	City             string            `json:"city,omitempty"`
+	Locale           string            `json:"locale,omitempty"`
+	Timezone         string            `json:"timezone,omitempty"`
+	SdkName          string            `json:"sdk_name,omitempty"`
+	SdkVersion       string            `json:"sdk_version,omitempty"`
 }
 
 // AppendJSON appends s as JSON, the same document encoding/json would write
@@ -75,5 +79,9 @@ func (s *Source) AppendJSON(b []byte) []byte {
 	b = appendOpt(b, `,"user_agent":`, s.UserAgent)
 	b = appendOpt(b, `,"country":`, s.Country)
 	b = appendOpt(b, `,"city":`, s.City)
+	b = appendOpt(b, `,"locale":`, s.Locale)
+	b = appendOpt(b, `,"timezone":`, s.Timezone)
+	b = appendOpt(b, `,"sdk_name":`, s.SdkName)
+	b = appendOpt(b, `,"sdk_version":`, s.SdkVersion)
 	return append(b, '}')
 }

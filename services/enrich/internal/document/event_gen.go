@@ -19,4 +19,11 @@ func copyEventFields(dst *eventdoc.Source, e *telemetryv1.Event) {
 	dst.DeviceOS = e.DeviceOs
 	dst.Metadata = e.Metadata
 	dst.Message = e.Message
+	dst.OSName = e.OsName
+	dst.OSVersion = e.OsVersion
+	dst.DeviceModel = e.DeviceModel
+	dst.Locale = e.Locale
+	dst.Timezone = e.Timezone
+	dst.SdkName = e.SdkName
+	dst.SdkVersion = e.SdkVersion
 }

@@ -24,9 +24,16 @@ func (Device) ForBatch(b *telemetryv1.EventBatch) func(*telemetryv1.Event, *even
 	ua := parseUserAgent(b.GetUserAgent())
 	return func(e *telemetryv1.Event, d *eventdoc.Source) {
 		d.UserAgent = b.GetUserAgent()
-		d.OSName, d.OSVersion, d.DeviceModel = ua.os, ua.version, ua.model
-		if name, version := normalizeOS(e.GetDeviceOs()); name != "" {
-			d.OSName, d.OSVersion = name, version
+		// What the SDK sent itself (copied into d already) wins over what is
+		// read from device_os, which wins over the User-Agent.
+		if d.OSName == "" {
+			d.OSName, d.OSVersion = ua.os, ua.version
+			if name, version := normalizeOS(e.GetDeviceOs()); name != "" {
+				d.OSName, d.OSVersion = name, version
+			}
+		}
+		if d.DeviceModel == "" {
+			d.DeviceModel = ua.model
 		}
 	}
 }

@@ -24,6 +24,20 @@ func eventString(e *telemetryv1.Event, name string) *string {
 		return &e.DeviceOs
 	case "message":
 		return &e.Message
+	case "os_name":
+		return &e.OsName
+	case "os_version":
+		return &e.OsVersion
+	case "device_model":
+		return &e.DeviceModel
+	case "locale":
+		return &e.Locale
+	case "timezone":
+		return &e.Timezone
+	case "sdk_name":
+		return &e.SdkName
+	case "sdk_version":
+		return &e.SdkVersion
 	}
 	return nil
 }
@@ -39,7 +53,7 @@ type stringRule struct {
 }
 
 // stringRules lists every string field of e with its rule, in declaration order.
-func stringRules(e *telemetryv1.Event) [8]stringRule {
+func stringRules(e *telemetryv1.Event) [15]stringRule {
 	return [...]stringRule{
 		{"event_id", e.EventId, true, 128, true},
 		{"user_id", e.UserId, false, 256, true},
@@ -49,6 +63,13 @@ func stringRules(e *telemetryv1.Event) [8]stringRule {
 		{"app_version", e.AppVersion, false, 128, true},
 		{"device_os", e.DeviceOs, false, 128, false},
 		{"message", e.Message, false, 0, false},
+		{"os_name", e.OsName, false, 64, true},
+		{"os_version", e.OsVersion, false, 64, true},
+		{"device_model", e.DeviceModel, false, 128, true},
+		{"locale", e.Locale, false, 35, true},
+		{"timezone", e.Timezone, false, 64, true},
+		{"sdk_name", e.SdkName, false, 64, true},
+		{"sdk_version", e.SdkVersion, false, 32, true},
 	}
 }
 
@@ -73,11 +94,18 @@ func copyClientFields(dst, src *telemetryv1.Event) {
 	dst.DeviceOs = src.DeviceOs
 	dst.Metadata = src.Metadata
 	dst.Message = src.Message
+	dst.OsName = src.OsName
+	dst.OsVersion = src.OsVersion
+	dst.DeviceModel = src.DeviceModel
+	dst.Locale = src.Locale
+	dst.Timezone = src.Timezone
+	dst.SdkName = src.SdkName
+	dst.SdkVersion = src.SdkVersion
 }
 
 // stringBytes is the length of every string value of e.
 func stringBytes(e *telemetryv1.Event) int {
-	return 0 + len(e.EventId) + len(e.UserId) + len(e.AnonymousId) + len(e.SessionId) + len(e.EventName) + len(e.AppVersion) + len(e.DeviceOs) + len(e.Message)
+	return 0 + len(e.EventId) + len(e.UserId) + len(e.AnonymousId) + len(e.SessionId) + len(e.EventName) + len(e.AppVersion) + len(e.DeviceOs) + len(e.Message) + len(e.OsName) + len(e.OsVersion) + len(e.DeviceModel) + len(e.Locale) + len(e.Timezone) + len(e.SdkName) + len(e.SdkVersion)
 }
 
 // maxChars is the longest value of the string field name in characters
@@ -98,6 +126,20 @@ func maxChars(name string) int {
 		return 128
 	case "device_os":
 		return 128
+	case "os_name":
+		return 64
+	case "os_version":
+		return 64
+	case "device_model":
+		return 128
+	case "locale":
+		return 35
+	case "timezone":
+		return 64
+	case "sdk_name":
+		return 64
+	case "sdk_version":
+		return 32
 	}
 	return 0
 }

@@ -35,6 +35,10 @@ func Stored(s *eventdoc.Source) *telemetryv1.StoredEvent {
 		UserAgent:        s.UserAgent,
 		Country:          s.Country,
 		City:             s.City,
+		Locale:           s.Locale,
+		Timezone:         s.Timezone,
+		SdkName:          s.SdkName,
+		SdkVersion:       s.SdkVersion,
 	}
 	if s.SentAt != nil {
 		e.SentAt = timestamppb.New(*s.SentAt)

@@ -45,7 +45,21 @@ type Event struct {
 	// Free-form key/value facts about the event; values are strings.
 	Metadata map[string]string `protobuf:"bytes,9,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Optional free text, searchable in full.
-	Message       string `protobuf:"bytes,10,opt,name=message,proto3" json:"message,omitempty"`
+	Message string `protobuf:"bytes,10,opt,name=message,proto3" json:"message,omitempty"`
+	// Operating system name and version as the SDK knows them, e.g. "iOS" and
+	// "18.1"; when os_name is not sent, enrich derives both from device_os or
+	// the User-Agent.
+	OsName    string `protobuf:"bytes,11,opt,name=os_name,json=osName,proto3" json:"os_name,omitempty"`
+	OsVersion string `protobuf:"bytes,12,opt,name=os_version,json=osVersion,proto3" json:"os_version,omitempty"`
+	// Hardware model, e.g. "iPhone15,2" or "Pixel 8".
+	DeviceModel string `protobuf:"bytes,13,opt,name=device_model,json=deviceModel,proto3" json:"device_model,omitempty"`
+	// The user's locale (BCP 47), e.g. "en-GB".
+	Locale string `protobuf:"bytes,14,opt,name=locale,proto3" json:"locale,omitempty"`
+	// The device's time zone (IANA), e.g. "Europe/London".
+	Timezone string `protobuf:"bytes,15,opt,name=timezone,proto3" json:"timezone,omitempty"`
+	// The SDK that sent the event and its version, e.g. "evtrack-swift", "0.1.0".
+	SdkName       string `protobuf:"bytes,16,opt,name=sdk_name,json=sdkName,proto3" json:"sdk_name,omitempty"`
+	SdkVersion    string `protobuf:"bytes,17,opt,name=sdk_version,json=sdkVersion,proto3" json:"sdk_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -146,6 +160,55 @@ func (x *Event) GetMetadata() map[string]string {
 func (x *Event) GetMessage() string {
 	if x != nil {
 		return x.Message
+	}
+	return ""
+}
+
+func (x *Event) GetOsName() string {
+	if x != nil {
+		return x.OsName
+	}
+	return ""
+}
+
+func (x *Event) GetOsVersion() string {
+	if x != nil {
+		return x.OsVersion
+	}
+	return ""
+}
+
+func (x *Event) GetDeviceModel() string {
+	if x != nil {
+		return x.DeviceModel
+	}
+	return ""
+}
+
+func (x *Event) GetLocale() string {
+	if x != nil {
+		return x.Locale
+	}
+	return ""
+}
+
+func (x *Event) GetTimezone() string {
+	if x != nil {
+		return x.Timezone
+	}
+	return ""
+}
+
+func (x *Event) GetSdkName() string {
+	if x != nil {
+		return x.SdkName
+	}
+	return ""
+}
+
+func (x *Event) GetSdkVersion() string {
+	if x != nil {
+		return x.SdkVersion
 	}
 	return ""
 }
@@ -293,8 +356,14 @@ type StoredEvent struct {
 	DeviceModel string `protobuf:"bytes,23,opt,name=device_model,json=deviceModel,proto3" json:"device_model,omitempty"`
 	UserAgent   string `protobuf:"bytes,24,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
 	// ISO 3166-1 alpha-2 country and city of the client address, where known.
-	Country       string `protobuf:"bytes,25,opt,name=country,proto3" json:"country,omitempty"`
-	City          string `protobuf:"bytes,26,opt,name=city,proto3" json:"city,omitempty"`
+	Country string `protobuf:"bytes,25,opt,name=country,proto3" json:"country,omitempty"`
+	City    string `protobuf:"bytes,26,opt,name=city,proto3" json:"city,omitempty"`
+	// The user's locale (BCP 47) and the device's time zone (IANA), as sent.
+	Locale   string `protobuf:"bytes,27,opt,name=locale,proto3" json:"locale,omitempty"`
+	Timezone string `protobuf:"bytes,28,opt,name=timezone,proto3" json:"timezone,omitempty"`
+	// The SDK that sent the event, and its version.
+	SdkName       string `protobuf:"bytes,29,opt,name=sdk_name,json=sdkName,proto3" json:"sdk_name,omitempty"`
+	SdkVersion    string `protobuf:"bytes,30,opt,name=sdk_version,json=sdkVersion,proto3" json:"sdk_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -511,11 +580,40 @@ func (x *StoredEvent) GetCity() string {
 	return ""
 }
 
+func (x *StoredEvent) GetLocale() string {
+	if x != nil {
+		return x.Locale
+	}
+	return ""
+}
+
+func (x *StoredEvent) GetTimezone() string {
+	if x != nil {
+		return x.Timezone
+	}
+	return ""
+}
+
+func (x *StoredEvent) GetSdkName() string {
+	if x != nil {
+		return x.SdkName
+	}
+	return ""
+}
+
+func (x *StoredEvent) GetSdkVersion() string {
+	if x != nil {
+		return x.SdkVersion
+	}
+	return ""
+}
+
 var File_telemetry_v1_event_proto protoreflect.FileDescriptor
 
 const file_telemetry_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x18telemetry/v1/event.proto\x12\ftelemetry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a telemetry/v1/field_options.proto\"\xfe\x06\n" +
+	"\x18telemetry/v1/event.proto\x12\ftelemetry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a telemetry/v1/field_options.proto\"\xe0\n" +
+	"\n" +
 	"\x05Event\x12H\n" +
 	"\bevent_id\x18\x01 \x01(\tB-\x8a\xb5\x18)\b\x01\x10\x80\x01\x18\x01* unique per app; a retry keeps itR\aeventId\x12(\n" +
 	"\auser_id\x18\x02 \x01(\tB\x0f\x8a\xb5\x18\v\x10\x80\x02\x18\x01\"\x04userR\x06userId\x122\n" +
@@ -530,7 +628,16 @@ const file_telemetry_v1_event_proto_rawDesc = "" +
 	"\tdevice_os\x18\b \x01(\tB\a\x8a\xb5\x18\x03\x10\x80\x01R\bdeviceOs\x12\xaa\x02\n" +
 	"\bmetadata\x18\t \x03(\v2!.telemetry.v1.Event.MetadataEntryB\xea\x01\x8a\xb5\x18\xe5\x01*\xe2\x01an object of at most `INGEST_MAX_METADATA_KEYS` (100) keys of 1–128 characters; string, number and boolean values are stored as strings (numbers exactly as sent); a nested object, array or null value makes that event invalidR\bmetadata\x12?\n" +
 	"\amessage\x18\n" +
-	" \x01(\tB%\x8a\xb5\x18!*\x1ffree text, full-text searchableR\amessage\x1a;\n" +
+	" \x01(\tB%\x8a\xb5\x18!*\x1ffree text, full-text searchableR\amessage\x12\x82\x01\n" +
+	"\aos_name\x18\v \x01(\tBi\x8a\xb5\x18e\x10@\x18\x01*_e.g. `iOS`; with `os_version`, wins over what enrich derives from `device_os` or the User-AgentR\x06osName\x124\n" +
+	"\n" +
+	"os_version\x18\f \x01(\tB\x15\x8a\xb5\x18\x11\x10@\x18\x01*\ve.g. `18.1`R\tosVersion\x12[\n" +
+	"\fdevice_model\x18\r \x01(\tB8\x8a\xb5\x184\x10\x80\x01\x18\x01*-e.g. `iPhone15,2`; wins over the User-Agent'sR\vdeviceModel\x126\n" +
+	"\x06locale\x18\x0e \x01(\tB\x1e\x8a\xb5\x18\x1a\x10#\x18\x01*\x14BCP 47, e.g. `en-GB`R\x06locale\x12@\n" +
+	"\btimezone\x18\x0f \x01(\tB$\x8a\xb5\x18 \x10@\x18\x01*\x1aIANA, e.g. `Europe/London`R\btimezone\x12#\n" +
+	"\bsdk_name\x18\x10 \x01(\tB\b\x8a\xb5\x18\x04\x10@\x18\x01R\asdkName\x12)\n" +
+	"\vsdk_version\x18\x11 \x01(\tB\b\x8a\xb5\x18\x04\x10 \x18\x01R\n" +
+	"sdkVersion\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x99\x02\n" +
@@ -544,8 +651,7 @@ const file_telemetry_v1_event_proto_rawDesc = "" +
 	"\tclient_ip\x18\x05 \x01(\tR\bclientIp\x12\x1d\n" +
 	"\n" +
 	"user_agent\x18\x06 \x01(\tR\tuserAgent\x12+\n" +
-	"\x06events\x18\a \x03(\v2\x13.telemetry.v1.EventR\x06events\"\x88\n" +
-	"\n" +
+	"\x06events\x18\a \x03(\v2\x13.telemetry.v1.EventR\x06events\"\x98\v\n" +
 	"\vStoredEvent\x12 \n" +
 	"\x02id\x18\x01 \x01(\tB\x10\x92\xb5\x18\f\n" +
 	"\x06doc_id\x10\x01\x18\x01R\x02id\x12\x1f\n" +
@@ -581,7 +687,12 @@ const file_telemetry_v1_event_proto_rawDesc = "" +
 	"\n" +
 	"user_agent\x18\x18 \x01(\tB\t\x92\xb5\x18\x05\x10\x01 \x80\x04R\tuserAgent\x12 \n" +
 	"\acountry\x18\x19 \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\acountry\x12\x1a\n" +
-	"\x04city\x18\x1a \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\x04city\x1a;\n" +
+	"\x04city\x18\x1a \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\x04city\x12\x1e\n" +
+	"\x06locale\x18\x1b \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\x06locale\x12\"\n" +
+	"\btimezone\x18\x1c \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\btimezone\x12!\n" +
+	"\bsdk_name\x18\x1d \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\asdkName\x12'\n" +
+	"\vsdk_version\x18\x1e \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\n" +
+	"sdkVersion\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01BHZFgithub.com/evtrack/telemetry/contracts/gen/go/telemetry/v1;telemetryv1b\x06proto3"
