@@ -3,6 +3,7 @@ package opensearchx
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -91,4 +92,32 @@ func PutIndexTemplate(ctx context.Context, c *opensearch.Client, name string, bo
 	}
 	_, _ = io.Copy(io.Discard, res.Body)
 	return nil
+}
+
+// DeletePrefix removes everything written under an events index prefix at
+// url: the daily indices, the dead-letter index, the daily audit indices
+// (and the single audit index of earlier versions), and their templates.
+// Missing ones are fine; it returns the first failure it met.
+func DeletePrefix(ctx context.Context, client *http.Client, url, prefix string) error {
+	var first error
+	for _, p := range []string{
+		"/" + prefix + "-*", "/_index_template/" + prefix,
+		"/deadletter-" + prefix, "/_index_template/deadletter-" + prefix,
+		"/audit-" + prefix + "-*", "/audit-" + prefix, "/_index_template/audit-" + prefix,
+	} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, url+p+"?ignore_unavailable=true", nil)
+		if err != nil {
+			return fmt.Errorf("delete %s: %w", p, err)
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			first = cmp.Or(first, fmt.Errorf("delete %s: %w", p, err))
+			continue
+		}
+		res.Body.Close()
+		if res.StatusCode >= 300 && res.StatusCode != http.StatusNotFound {
+			first = cmp.Or(first, fmt.Errorf("delete %s: %s", p, res.Status))
+		}
+	}
+	return first
 }

@@ -201,7 +201,6 @@ func statuses(m map[string]int, transport int64) string {
 	return strings.Join(parts, ", ")
 }
 
-
 var templates = template.Must(template.New("report").Funcs(funcs).ParseFS(files, "templates/*.tmpl"))
 
 // RenderSummary writes the summary of the parts that ran.
