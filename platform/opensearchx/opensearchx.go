@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v2"
@@ -105,7 +106,10 @@ func DeletePrefix(ctx context.Context, client *http.Client, url, prefix string) 
 		"/deadletter-" + prefix, "/_index_template/deadletter-" + prefix,
 		"/audit-" + prefix + "-*", "/audit-" + prefix, "/_index_template/audit-" + prefix,
 	} {
-		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, url+p+"?ignore_unavailable=true", nil)
+		if !strings.HasPrefix(p, "/_index_template/") {
+			p += "?ignore_unavailable=true" // the template API refuses the parameter; a missing template is a 404
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, url+p, nil)
 		if err != nil {
 			return fmt.Errorf("delete %s: %w", p, err)
 		}

@@ -208,7 +208,8 @@ func (p *Proc) Stop() error {
 	err := p.Signal(syscall.SIGTERM)
 	var exit *exec.ExitError
 	if wasRunning && errors.As(err, &exit) {
-		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGTERM {
+		// Ended by the signal, or exited with 128+15 as a JVM does on it.
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ((ws.Signaled() && ws.Signal() == syscall.SIGTERM) || ws.ExitStatus() == 128+int(syscall.SIGTERM)) {
 			return nil
 		}
 	}

@@ -153,3 +153,33 @@ func waitTail(t *testing.T, p *Proc, want string) {
 		<-tick.C
 	}
 }
+
+func TestStopCleanExits(t *testing.T) {
+	tests := []struct {
+		name   string
+		script string
+	}{
+		{"ended by SIGTERM", `echo ready; exec sleep 60`},
+		{"exits 143 on SIGTERM, as a JVM does", `trap 'exit 143' TERM; echo ready; while :; do sleep 0.1; done`},
+		{"exits 0 on SIGTERM", `trap 'exit 0' TERM; echo ready; while :; do sleep 0.1; done`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := &Group{}
+			t.Cleanup(func() { g.StopAll() })
+			p := shell(t, g, tt.script, nil)
+			waitTail(t, p, "ready")
+			if err := p.Stop(); err != nil {
+				t.Fatalf("stop: %v, want a clean stop", err)
+			}
+		})
+	}
+	g := &Group{}
+	p := shell(t, g, `echo failing; exit 3`, nil)
+	if err := p.Wait(context.Background()); err == nil {
+		t.Fatal("a failing process waited cleanly")
+	}
+	if err := p.Stop(); err == nil || !strings.Contains(err.Error(), "exit status 3") {
+		t.Fatalf("stop of a process that had failed on its own: %v, want its failure", err)
+	}
+}

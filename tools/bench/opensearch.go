@@ -78,7 +78,7 @@ func (r *runner) merges(ctx context.Context) (merges, error) {
 			} `json:"indices"`
 		} `json:"nodes"`
 	}
-	if err := r.getJSON(ctx, r.openSearch.URL+"/_nodes/stats/indices/merges", &stats); err != nil {
+	if err := r.getJSON(ctx, r.openSearch.URL+"/_nodes/stats/indices/merge", &stats); err != nil {
 		return merges{}, err
 	}
 	var tasks struct {
