@@ -1,11 +1,13 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
 
+	"github.com/evtrack/telemetry/platform/procs"
 	"github.com/evtrack/telemetry/tools/bench/report"
 	"github.com/evtrack/telemetry/tools/bench/stats"
 	"github.com/evtrack/telemetry/tools/latencyplot"
@@ -202,14 +204,42 @@ func (r *runner) jetStreamCeiling(ctx context.Context) (stats.Summary, error) {
 // enrichbench runs services/enrich/cmd/enrichbench with args, keeps its
 // JSON answer as name.json and decodes it into v.
 func (r *runner) enrichbench(ctx context.Context, name string, v any, args ...string) error {
-	out, err := r.group.Output(ctx, procsSpec("enrichbench "+args[1], r.bins["enrichbench"], filepath.Join(r.out, name+".log"), args))
+	t, err := r.startEnrichbench(name, args...)
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return err
 	}
+	return t.finish(ctx, v)
+}
+
+// tool is a running enrichbench.
+type tool struct {
+	r    *runner
+	name string
+	p    *procs.Proc
+	out  *bytes.Buffer
+}
+
+func (r *runner) startEnrichbench(name string, args ...string) (*tool, error) {
+	var out bytes.Buffer
+	p, err := r.group.Start(procs.Spec{Name: "enrichbench " + args[1], Path: r.bins["enrichbench"], Args: args,
+		LogPath: filepath.Join(r.out, name+".log"), Stdout: &out})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &tool{r: r, name: name, p: p, out: &out}, nil
+}
+
+// finish waits for the tool, keeps its JSON answer as name.json and
+// decodes it into v.
+func (t *tool) finish(ctx context.Context, v any) error {
+	if err := t.p.Wait(ctx); err != nil {
+		return fmt.Errorf("%s: %w", t.name, err)
+	}
+	out := t.out.Bytes()
 	if err := json.Unmarshal(out, v); err != nil {
-		return fmt.Errorf("%s: enrichbench answered %.200q: %w", name, out, err)
+		return fmt.Errorf("%s: enrichbench answered %.200q: %w", t.name, out, err)
 	}
 	var raw any
 	_ = json.Unmarshal(out, &raw)
-	return r.writeJSON(name, raw)
+	return t.r.writeJSON(t.name, raw)
 }

@@ -192,8 +192,3 @@ func (r *runner) getJSON(ctx context.Context, url string, v any) error {
 	}
 	return nil
 }
-
-// procsSpec is a tool's spec: no environment beyond PATH and HOME.
-func procsSpec(name, bin, logPath string, args []string) procs.Spec {
-	return procs.Spec{Name: name, Path: bin, Args: args, LogPath: logPath}
-}
