@@ -23,9 +23,11 @@ import (
 )
 
 // binaries are the main packages a run builds and starts.
-var binaries = []string{
-	"./services/ingest/cmd/ingest", "./services/enrich/cmd/enrich", "./services/enrich/cmd/enrichbench",
-	"./services/query/cmd/query", "./tools/cmd/naive-ingest",
+func binaries() []string {
+	return []string{
+		"./services/ingest/cmd/ingest", "./services/enrich/cmd/enrich", "./services/enrich/cmd/enrichbench",
+		"./services/query/cmd/query", "./tools/cmd/naive-ingest",
+	}
 }
 
 // Credentials of the bench's own services (loopback only, thrown away).
@@ -125,12 +127,12 @@ func (r *runner) logf(format string, args ...any) {
 // build compiles the binaries into a temporary folder and makes sure
 // nats-server is installed (scripts/tools.sh, pinned in versions.env).
 func (r *runner) build(ctx context.Context) error {
-	r.logf("building %s", strings.Join(binaries, " "))
+	r.logf("building %s", strings.Join(binaries(), " "))
 	dir, err := os.MkdirTemp("", "bench-bin")
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
-	if r.bins, err = procs.Build(ctx, r.root, dir, binaries...); err != nil {
+	if r.bins, err = procs.Build(ctx, r.root, dir, binaries()...); err != nil {
 		os.RemoveAll(dir)
 		return err
 	}

@@ -25,7 +25,7 @@ func (r *runner) streamPart(ctx context.Context) (*report.Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &report.Stream{Point: points[0]}
+	out := &report.Stream{Ceiling: ceiling, Point: points[0]}
 	for _, v := range []struct {
 		name, tag string
 		d         time.Duration

@@ -83,8 +83,9 @@ type OpenPoint struct {
 
 // Stream is ingest's tail latency against the state of its stream.
 type Stream struct {
-	Point stats.LoadPoint // of ingest's median maximum
-	Runs  []StreamRun
+	Ceiling stats.Summary   // ingest's maximum, events/s
+	Point   stats.LoadPoint // of its median
+	Runs    []StreamRun
 }
 
 // StreamRun is one state of the stream.

@@ -45,7 +45,7 @@ func fixed(t *testing.T) Summary {
 			Open:            []OpenPoint{{Target: "ingest", Point: quarter, Load: Load{EventsPerSec: 149990, Latency: lat(0.87, 2.53)}}},
 			Plot:            "ingest-latency.png",
 		},
-		Stream: &Stream{Point: stats.LoadPoint{Fraction: 0.5, Units: 300000, Rate: 3000}, Runs: []StreamRun{
+		Stream: &Stream{Ceiling: summary(t, 600000, 610000, 400000), Point: stats.LoadPoint{Fraction: 0.5, Units: 300000, Rate: 3000}, Runs: []StreamRun{
 			{"at a 1 GiB byte cap", Load{EventsPerSec: 250000, Seconds: 60, Latency: lat(0.79, 12.54), Statuses: map[string]int{"503": 7, "202": 150000}, Transport: 2}},
 		}},
 		Pipeline: &Pipeline{
@@ -88,7 +88,7 @@ func TestRenderSummary(t *testing.T) {
 		}, nil},
 		{"load points are stated as fractions", full, []string{
 			"| ingest | 25% of its max | 150000 | 149990 | 0.87 |",
-			"Open loop at 50% of ingest's median maximum (300000 events/s)",
+			"Open loop at 50% of that median (300000 events/s), an empty broker each time:",
 			"| 100% of the drain rate | 38600 | 294 | 1744 | growing |",
 			"| 40% of the drain rate | 15440 | 0 | 0 | flat |",
 			"Steady 9700 events/s (25% of the drain rate)",
