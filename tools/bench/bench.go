@@ -84,6 +84,7 @@ func Run(ctx context.Context, cfg Config, root string, parts []string, stdout, p
 	}
 	defer os.RemoveAll(filepath.Dir(r.bins["ingest"]))
 	r.summary.Machine = machine(cfg.OpenSearchHeap)
+	r.summary.Short = cfg.Short
 	for _, p := range parts {
 		start := time.Now()
 		r.logf("part %s", p)

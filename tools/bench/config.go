@@ -206,6 +206,9 @@ func (c Config) validate() error {
 	if len(c.IngestFractions) == 0 || len(c.LagFractions) == 0 {
 		bad = append(bad, "BENCH_INGEST_FRACTIONS, BENCH_LAG_FRACTIONS: want at least one fraction each")
 	}
+	if c.Write && c.Short {
+		bad = append(bad, "BENCH_WRITE with -short: a smoke run's figures do not belong in BENCHMARKS.md")
+	}
 	if len(bad) > 0 {
 		return fmt.Errorf("%s", strings.Join(bad, "; "))
 	}

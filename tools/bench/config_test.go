@@ -24,13 +24,15 @@ func TestLoad(t *testing.T) {
 		{"short shrinks durations and data sets", true, nil, func(c Config) bool {
 			return c.Short && c.Duration == 3*time.Second && c.QueryEvents == 20000 && c.Rounds == 3
 		}, ""},
-		{"the environment wins over short", true, map[string]string{"BENCH_DURATION": "7s", "BENCH_WRITE": "1"}, func(c Config) bool {
-			return c.Duration == 7*time.Second && c.Write
+		{"the environment wins over short", true, map[string]string{"BENCH_DURATION": "7s"}, func(c Config) bool {
+			return c.Duration == 7*time.Second && c.Short
 		}, ""},
+		{"write", false, map[string]string{"BENCH_WRITE": "1"}, func(c Config) bool { return c.Write }, ""},
 		{"fractions", false, map[string]string{"BENCH_LAG_FRACTIONS": "0.5, 1,1.5", "BENCH_STREAM_FRACTION": "0.4"}, func(c Config) bool {
 			return slices.Equal(c.LagFractions, []float64{0.5, 1, 1.5}) && c.StreamFraction == 0.4
 		}, ""},
 		{"sync interval", false, map[string]string{"BENCH_NATS_SYNC": "always"}, func(c Config) bool { return c.NATSSync == "always" }, ""},
+		{"no smoke run into BENCHMARKS.md", true, map[string]string{"BENCH_WRITE": "1"}, nil, "BENCH_WRITE with -short"},
 		{"a bad duration", false, map[string]string{"BENCH_DURATION": "fast"}, nil, "BENCH_DURATION"},
 		{"a zero fraction", false, map[string]string{"BENCH_QUERY_FRACTION": "0"}, nil, "BENCH_QUERY_FRACTION"},
 		{"a fraction list with garbage", false, map[string]string{"BENCH_INGEST_FRACTIONS": "0.25,half"}, nil, "BENCH_INGEST_FRACTIONS"},

@@ -22,6 +22,7 @@ var files embed.FS
 
 // Summary is one run's results, a part each (nil: the part did not run).
 type Summary struct {
+	Short    bool // a smoke run: its figures are not measurements
 	Machine  Machine
 	Ingest   *Ingest
 	Stream   *Stream

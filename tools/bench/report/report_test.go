@@ -108,6 +108,7 @@ func TestRenderSummary(t *testing.T) {
 		{"only the parts that ran", ingestOnly, []string{"## Ingest front door (2026-12-01, 2 cores"},
 			[]string{"## Ingest latency and the state", "## Enrich", "## Query", "<no value>"}},
 		{"nothing ran", Summary{}, nil, []string{"##", "<no value>"}},
+		{"a smoke run says so", Summary{Short: true, Machine: full.Machine, Stream: full.Stream}, []string{"**A -short smoke run", "## Ingest latency and the state"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
