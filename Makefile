@@ -10,7 +10,7 @@ test: ## every check and test, against real NATS and OpenSearch started here
 test-faults: ## only the fault tests (real processes; also part of make test)
 	@KEEP_SERVERS=$${KEEP_SERVERS:-} bash scripts/test.sh faults
 
-bench: ## throughput, latency and time-to-searchable against measured ceilings, same run (about 7 minutes)
+bench: ## throughput, latency and time-to-searchable against ceilings measured in the same run (tools/cmd/bench; duration: README)
 	@bash scripts/bench.sh
 
 generate: ## regenerate contracts/gen/go from contracts/proto

@@ -6,6 +6,7 @@
 #   scripts/servers.sh start    fetch if needed, start what is not already up, wait until healthy
 #   scripts/servers.sh stop     stop what this script started (by PID file)
 #   scripts/servers.sh status   print what answers at NATS_URL and OPENSEARCH_URL
+#   scripts/servers.sh opensearch-home   fetch if needed; print where OpenSearch and its Java are
 #
 # A server that already answers at its URL is used as it is and never stopped
 # by this script. Ports come from NATS_URL and OPENSEARCH_URL (loopback defaults).
@@ -160,9 +161,13 @@ case ${1:-} in
     log "ready: NATS_URL=$NATS_URL OPENSEARCH_URL=$OPENSEARCH_URL"
     ;;
   stop) stop_one opensearch; stop_one nats ;;
+  opensearch-home) # for tools/cmd/bench, which runs its own node: fetch if needed, say where
+    base=$(os_base); home=$(fetch_opensearch "$base")
+    if [[ $(id -u) -eq 0 ]]; then chown -R "$OS_USER:$OS_USER" "$home"; echo "OPENSEARCH_RUN_USER=$OS_USER"; fi
+    printf "OPENSEARCH_HOME=%s\nOPENSEARCH_BASE=%s\nOPENSEARCH_JAVA_HOME=%s\n" "$home" "$base" "$(java_home)" ;;
   status)
     if nats_up; then echo "nats: up at $NATS_URL"; else echo "nats: down at $NATS_URL"; fi
     if os_up; then echo "opensearch: up at $OPENSEARCH_URL"; else echo "opensearch: down at $OPENSEARCH_URL"; fi
     ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|opensearch-home" >&2; exit 2 ;;
 esac

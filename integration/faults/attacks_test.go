@@ -163,16 +163,13 @@ func TestAttacksAgainstProcess(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	peak := ingest.peakRSSBytes()
+	peak := peakRSSBytes(ingest)
 	t.Logf("ingest peak RSS (VmHWM) over every attack: %d MiB", peak>>20)
 	if peak == 0 || peak > 256<<20 {
 		t.Errorf("ingest VmHWM %d MiB, want under 256 MiB", peak>>20)
 	}
 	waitReady(t, s.ingestHTTP+"/readyz", 5*time.Second)
 }
-
-// peakRSSBytes is the process's peak resident set size (VmHWM).
-func (p *proc) peakRSSBytes() int64 { return p.statusBytes("VmHWM:") }
 
 func gzipped(t *testing.T, b []byte) []byte {
 	t.Helper()

@@ -13,6 +13,7 @@ import (
 
 	njs "github.com/nats-io/nats.go/jetstream"
 
+	"github.com/evtrack/telemetry/platform/promscrape"
 	"github.com/evtrack/telemetry/platform/testenv"
 )
 
@@ -33,7 +34,7 @@ func TestEnrichKilledAndSharedConsumer(t *testing.T) {
 	var before *njs.ConsumerInfo
 	lastAcked, from := 0.0, uint64(0)
 	eventually(t, 30*time.Second, "enrich #1 holding messages between flushes", func() bool {
-		acked := metric(firstURL+"/metrics", "enrich_messages_total", `outcome="acked"`)
+		acked := metric(firstURL+"/metrics", "enrich_messages_total", promscrape.Labels{"outcome": "acked"})
 		c, err := s.consumerInfo()
 		if err != nil {
 			return false
@@ -45,7 +46,7 @@ func TestEnrichKilledAndSharedConsumer(t *testing.T) {
 		before = c
 		return c.Delivered.Stream >= from+20
 	}, nil)
-	if err := first.signal(syscall.SIGKILL); err == nil {
+	if err := first.Signal(syscall.SIGKILL); err == nil {
 		t.Log("enrich exited cleanly on SIGKILL?")
 	}
 	t.Logf("enrich #1 killed with SIGKILL, %d messages delivered since its last flush; the consumer had %d unacknowledged",
@@ -54,7 +55,7 @@ func TestEnrichKilledAndSharedConsumer(t *testing.T) {
 	s.waitConsumer(20*time.Second, "advanced without enrich #1", func(c *njs.ConsumerInfo) bool {
 		return c.Delivered.Stream >= before.Delivered.Stream+30
 	})
-	first.restart()
+	restart(t, first)
 	t.Log("enrich #1 started again")
 	_, _, drained := s.account(l, 60*time.Second)
 	// Every message was delivered once, and once more for each redelivery:
@@ -81,14 +82,14 @@ func TestNATSKilledUnderLoad(t *testing.T) {
 	before := s.waitConsumer(20*time.Second, "with messages stored and some not yet acknowledged", func(c *njs.ConsumerInfo) bool {
 		return c.Delivered.Stream >= 60 && c.NumPending+uint64(c.NumAckPending) > 0
 	})
-	_ = nats.signal(syscall.SIGKILL)
+	_ = nats.Signal(syscall.SIGKILL)
 	t.Logf("nats-server killed with SIGKILL; %d messages stored, %d not yet delivered, %d unacknowledged",
 		before.Delivered.Stream+before.NumPending, before.NumPending, before.NumAckPending)
 	// Down until ingest has answered 503 for it.
 	eventually(t, 20*time.Second, "ingest answering 503 while the broker is down", func() bool {
-		return metric(s.ingestHTTP+"/metrics", "ingest_requests_total", `status="503"`) > 0
+		return metric(s.ingestHTTP+"/metrics", "ingest_requests_total", promscrape.Labels{"status": "503"}) > 0
 	}, nil)
-	nats.restart()
+	restart(t, nats.Proc)
 	t.Log("nats-server started again")
 	res, _, _ := s.account(l, 60*time.Second)
 	if res.Statuses["503"] == 0 {
@@ -109,7 +110,7 @@ func TestIngestSIGTERMUnderLoad(t *testing.T) {
 	l := s.startLoad(40, 8*time.Second)
 	eventually(t, 20*time.Second, "load accepted", func() bool { return l.watcher.AcceptedEvents() >= 4000 }, nil) // a second of load
 	accepted := l.watcher.AcceptedEvents()
-	err := ingest.signal(syscall.SIGTERM)
+	err := ingest.Signal(syscall.SIGTERM)
 	t.Logf("ingest sent SIGTERM after %d events accepted; exit: %v", accepted, err)
 	if err != nil {
 		t.Errorf("ingest did not exit cleanly on SIGTERM: %v", err)
@@ -135,7 +136,9 @@ func TestOpenSearchOutageAndSlowness(t *testing.T) {
 	s.ingest(nil)
 	enrich, enrichURL := s.enrich(nil)
 	metrics := enrichURL + "/metrics"
-	created := func() float64 { return metric(metrics, "enrich_documents_total", `outcome="created"`) }
+	created := func() float64 {
+		return metric(metrics, "enrich_documents_total", promscrape.Labels{"outcome": "created"})
+	}
 	l := s.startLoad(30, 16*time.Second)
 	eventually(t, 20*time.Second, "enrich indexing", func() bool { return created() > 0 }, nil)
 	proxy.Down()
@@ -146,15 +149,15 @@ func TestOpenSearchOutageAndSlowness(t *testing.T) {
 	sample := func(within time.Duration, what string, done func() bool) {
 		t.Helper()
 		eventually(t, within, what, func() bool {
-			maxRSS = max(maxRSS, enrich.rssBytes())
-			maxPending = max(maxPending, metric(metrics, "enrich_consumer_pending_messages")+metric(metrics, "enrich_consumer_ack_pending_messages"))
+			maxRSS = max(maxRSS, rssBytes(enrich))
+			maxPending = max(maxPending, metric(metrics, "enrich_consumer_pending_messages", nil)+metric(metrics, "enrich_consumer_ack_pending_messages", nil))
 			return done()
 		}, func() string { return fmt.Sprintf("peak backlog %.0f", maxPending) })
 	}
 	// Down until bulks have failed and the backlog shows in the metrics
 	// (its gauges are read from the consumer every 5 s).
 	sample(30*time.Second, "a backlog while OpenSearch is down", func() bool {
-		return metric(metrics, "enrich_bulk_failures_total") > 0 && maxPending > 0
+		return metric(metrics, "enrich_bulk_failures_total", nil) > 0 && maxPending > 0
 	})
 	proxy.Up()
 	proxy.SetLatency(20 * time.Millisecond)
@@ -165,7 +168,7 @@ func TestOpenSearchOutageAndSlowness(t *testing.T) {
 	t.Log("OpenSearch back to normal")
 	s.account(l, 90*time.Second)
 	t.Logf("enrich peak RSS %d MiB, peak backlog %.0f messages, bulk failures %.0f", maxRSS>>20, maxPending,
-		metric(metrics, "enrich_bulk_failures_total"))
+		metric(metrics, "enrich_bulk_failures_total", nil))
 	if maxRSS > 300<<20 {
 		t.Errorf("enrich RSS reached %d MiB", maxRSS>>20)
 	}
@@ -238,7 +241,7 @@ func TestHostileCorpusAgainstProcess(t *testing.T) {
 			case <-stop:
 				return
 			case <-tick.C:
-				peak = max(peak, ingest.rssBytes())
+				peak = max(peak, rssBytes(ingest))
 			}
 		}
 	}()

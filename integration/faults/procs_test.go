@@ -5,176 +5,100 @@
 package faults
 
 import (
-	"bufio"
-	"bytes"
+	"context"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/evtrack/telemetry/platform/procs"
+	"github.com/evtrack/telemetry/platform/promscrape"
 )
 
 // bins holds the service binaries, built once for the package.
-var bins = map[string]string{}
+var bins map[string]string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if !testing.Short() {
-		dir, err := os.MkdirTemp("", "faults-bin")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		for _, svc := range []string{"ingest", "enrich"} {
-			out := filepath.Join(dir, svc)
-			cmd := exec.Command("go", "build", "-o", out, "../../services/"+svc+"/cmd/"+svc)
-			cmd.Stderr = os.Stderr
-			if err := cmd.Run(); err != nil {
-				fmt.Fprintln(os.Stderr, "build", svc, err)
-				os.Exit(1)
-			}
-			bins[svc] = out
-		}
-		code := m.Run()
+	if testing.Short() {
+		os.Exit(m.Run())
+	}
+	dir, err := os.MkdirTemp("", "faults-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bins, err = procs.Build(context.Background(), "../..", dir, "./services/ingest/cmd/ingest", "./services/enrich/cmd/enrich")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
-		os.Exit(code)
+		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
-// proc is a service process of a test.
-type proc struct {
-	t    *testing.T
-	name string
-	bin  string
-	env  []string
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	log  bytes.Buffer
-	done chan error
-}
-
-// start runs bin with env (on top of PATH and HOME) and stops it at the end
-// of the test.
-func start(t *testing.T, name, bin string, env map[string]string) *proc {
-	t.Helper()
-	p := &proc{t: t, name: name, bin: bin, env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}}
-	for k, v := range env {
-		p.env = append(p.env, k+"="+v)
-	}
-	p.run()
-	t.Cleanup(func() {
-		p.signal(syscall.SIGKILL)
-		if t.Failed() {
-			t.Logf("%s log (tail):\n%s", p.name, p.tail(30))
+// starter starts processes for t: each is killed when the test ends, and
+// its last log lines are shown if the test failed.
+func starter(t *testing.T) procs.Starter {
+	return func(spec procs.Spec) (*procs.Proc, error) {
+		p, err := procs.Start(spec)
+		if err != nil {
+			return nil, err
 		}
-	})
+		t.Cleanup(func() {
+			p.Signal(syscall.SIGKILL)
+			if t.Failed() {
+				t.Logf("%s log (tail):\n%s", p.Name(), p.Tail(30))
+			}
+		})
+		return p, nil
+	}
+}
+
+// start runs spec for the test (see starter).
+func start(t *testing.T, spec procs.Spec) *procs.Proc {
+	t.Helper()
+	p, err := starter(t)(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return p
 }
 
-func (p *proc) run() {
-	p.t.Helper()
-	p.cmd = exec.Command(p.bin, p.args()...)
-	p.cmd.Env = p.env
-	p.cmd.Stdout = &lockedWriter{mu: &p.mu, w: &p.log}
-	p.cmd.Stderr = p.cmd.Stdout
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatalf("start %s: %v", p.name, err)
-	}
-	done := make(chan error, 1)
-	p.done = done
-	go func() { done <- p.cmd.Wait() }()
-}
-
-func (p *proc) args() []string {
-	if strings.HasPrefix(filepath.Base(p.bin), "nats-server") {
-		for _, e := range p.env {
-			if a, ok := strings.CutPrefix(e, "NATS_ARGS="); ok {
-				return strings.Fields(a)
-			}
-		}
-	}
-	return nil
-}
-
-// restart starts the same command again.
-func (p *proc) restart() { p.t.Helper(); p.run() }
-
-// signal sends sig and waits (up to 30s) for the process to exit.
-func (p *proc) signal(sig syscall.Signal) error {
-	if p.cmd == nil || p.cmd.Process == nil {
-		return nil
-	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case err := <-p.done:
-		p.done <- err // keep it for a second caller
-		return err
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		return fmt.Errorf("%s did not exit within 30s of %v", p.name, sig)
+// restart starts p's command again.
+func restart(t *testing.T, p *procs.Proc) {
+	t.Helper()
+	if err := p.Restart(); err != nil {
+		t.Fatal(err)
 	}
 }
 
-// rssBytes is the process's resident set size.
-func (p *proc) rssBytes() int64 { return p.statusBytes("VmRSS:") }
-
-// statusBytes reads one kB field of /proc/PID/status, in bytes (0 if the
-// process is gone).
-func (p *proc) statusBytes(field string) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == field {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+// rssBytes is the process's resident set size (VmRSS), 0 if it is gone.
+func rssBytes(p *procs.Proc) int64 {
+	m, _ := p.Memory()
+	return m.RSS
 }
 
-func (p *proc) tail(n int) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(p.log.String()), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
+// peakRSSBytes is the process's peak resident set size (VmHWM), 0 if it is
+// gone.
+func peakRSSBytes(p *procs.Proc) int64 {
+	m, _ := p.Memory()
+	return m.Peak
 }
 
 // freeAddr returns a free 127.0.0.1 port.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := procs.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // eventually polls cond every 100 ms until it holds; after within it fails
@@ -200,44 +124,27 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 // waitReady polls url until it answers 200.
 func waitReady(t *testing.T, url string, within time.Duration) {
 	t.Helper()
-	eventually(t, within, url+" ready", func() bool { return status(url) == http.StatusOK }, nil)
+	if err := procs.WaitHTTP(context.Background(), url, within, procs.OK); err != nil {
+		t.Fatal(err)
+	}
 }
 
-// status is the HTTP status of a GET of url, 0 if it could not be had.
-func status(url string) int {
-	res, err := http.Get(url)
-	if err != nil {
-		return 0
+// waitProcReady polls p's url until it answers 200; it fails at once if p
+// exits, with p's last log lines.
+func waitProcReady(t *testing.T, p *procs.Proc, url string, within time.Duration) {
+	t.Helper()
+	if err := p.WaitHTTP(context.Background(), url, within, procs.OK); err != nil {
+		t.Fatal(err)
 	}
-	res.Body.Close()
-	return res.StatusCode
 }
 
 // metric sums the samples of the metric name on a Prometheus text endpoint
-// whose labels include every one of labels (each `key="value"`); -1 if the
-// endpoint does not answer.
-func metric(url, name string, labels ...string) float64 {
-	res, err := http.Get(url)
+// that carry every one of labels; -1 if the endpoint does not answer.
+func metric(url, name string, labels promscrape.Labels) float64 {
+	fams, err := promscrape.Scrape(context.Background(), &http.Client{Timeout: 5 * time.Second}, url)
 	if err != nil {
 		return -1
 	}
-	defer res.Body.Close()
-	sum := 0.0
-	sc := bufio.NewScanner(res.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		rest, ok := strings.CutPrefix(line, name)
-		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
-			continue
-		}
-		series, value, _ := strings.Cut(rest, " ") // `{labels} value` or ` value`
-		match := true
-		for _, l := range labels {
-			match = match && strings.Contains(series, l)
-		}
-		if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil && match {
-			sum += v
-		}
-	}
+	sum, _ := fams.Sum(name, labels)
 	return sum
 }

@@ -3,8 +3,6 @@ package faults
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
 
+	"github.com/evtrack/telemetry/platform/procs"
 	"github.com/evtrack/telemetry/platform/testenv"
 	"github.com/evtrack/telemetry/tools/loadgen"
 )
@@ -53,7 +52,7 @@ func (s *stack) common() map[string]string {
 	}
 }
 
-func (s *stack) ingest(extra map[string]string) *proc {
+func (s *stack) ingest(extra map[string]string) *procs.Proc {
 	s.t.Helper()
 	env := s.common()
 	addr := freeAddr(s.t)
@@ -62,13 +61,13 @@ func (s *stack) ingest(extra map[string]string) *proc {
 	for k, v := range extra {
 		env[k] = v
 	}
-	p := start(s.t, "ingest", bins["ingest"], env)
+	p := start(s.t, procs.Spec{Name: "ingest", Path: bins["ingest"], Env: env})
 	s.ingestHTTP = "http://" + addr
-	waitReady(s.t, s.ingestHTTP+"/readyz", 30*time.Second)
+	waitProcReady(s.t, p, s.ingestHTTP+"/readyz", 30*time.Second)
 	return p
 }
 
-func (s *stack) enrich(extra map[string]string) (*proc, string) {
+func (s *stack) enrich(extra map[string]string) (*procs.Proc, string) {
 	s.t.Helper()
 	env := s.common()
 	addr := freeAddr(s.t)
@@ -77,10 +76,10 @@ func (s *stack) enrich(extra map[string]string) (*proc, string) {
 	for k, v := range extra {
 		env[k] = v
 	}
-	p := start(s.t, "enrich", bins["enrich"], env)
+	p := start(s.t, procs.Spec{Name: "enrich", Path: bins["enrich"], Env: env})
 	url := "http://" + addr
 	s.enrichHTTPs = append(s.enrichHTTPs, url)
-	waitReady(s.t, url+"/healthz", 30*time.Second)
+	waitProcReady(s.t, p, url+"/healthz", 30*time.Second)
 	return p, url
 }
 
@@ -195,34 +194,19 @@ func (s *stack) waitConsumer(within time.Duration, what string, ok func(*njs.Con
 
 func (s *stack) stream() string { return s.common()["EVENTS_STREAM"] }
 
-// natsBinary is the nats-server the scripts install (scripts/tools.sh nats).
-func natsBinary(t *testing.T) string {
-	t.Helper()
-	if b := os.Getenv("NATS_SERVER_BIN"); b != "" {
-		return b
-	}
-	b, _ := filepath.Abs("../../.cache/bin/nats-server")
-	if _, err := os.Stat(b); err != nil {
-		t.Fatalf("no nats-server binary at %s (run scripts/tools.sh nats, or set NATS_SERVER_BIN)", b)
-	}
-	return b
-}
-
 // startNATS runs a nats-server process of the test's own, with JetStream
 // storing in dir, on addr (host:port).
-func startNATS(t *testing.T, dir, addr string) *proc {
+func startNATS(t *testing.T, dir, addr string) *procs.NATSServer {
 	t.Helper()
-	host, port, _ := strings.Cut(addr, ":")
-	conf := filepath.Join(dir, "nats.conf")
-	mon := freeAddr(t)
-	_, monPort, _ := strings.Cut(mon, ":")
-	body := "host: " + host + "\nport: " + port + "\nhttp_port: " + monPort + "\nmax_payload: 8MB\njetstream { store_dir: \"" + filepath.Join(dir, "js") + "\" }\n"
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+	bin, err := procs.NATSServerBin("../..")
+	if err != nil {
 		t.Fatal(err)
 	}
-	p := start(t, "nats-server", natsBinary(t), map[string]string{"NATS_ARGS": "-c " + conf})
-	waitReady(t, "http://"+mon+"/healthz?js-enabled-only=true", 20*time.Second)
-	return p
+	s, err := procs.StartNATS(context.Background(), starter(t), procs.NATSConfig{Bin: bin, Dir: dir, Addr: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // deleteStream removes stream from the broker at url, if it can be reached.

@@ -3,10 +3,12 @@ package opensearchx
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v2"
@@ -91,4 +93,35 @@ func PutIndexTemplate(ctx context.Context, c *opensearch.Client, name string, bo
 	}
 	_, _ = io.Copy(io.Discard, res.Body)
 	return nil
+}
+
+// DeletePrefix removes everything written under an events index prefix at
+// url: the daily indices, the daily dead-letter and audit indices (and the
+// single ones of earlier versions), and their templates.
+// Missing ones are fine; it returns the first failure it met.
+func DeletePrefix(ctx context.Context, client *http.Client, url, prefix string) error {
+	var first error
+	for _, p := range []string{
+		"/" + prefix + "-*", "/_index_template/" + prefix,
+		"/deadletter-" + prefix + "-*", "/deadletter-" + prefix, "/_index_template/deadletter-" + prefix,
+		"/audit-" + prefix + "-*", "/audit-" + prefix, "/_index_template/audit-" + prefix,
+	} {
+		if !strings.HasPrefix(p, "/_index_template/") {
+			p += "?ignore_unavailable=true" // the template API refuses the parameter; a missing template is a 404
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, url+p, nil)
+		if err != nil {
+			return fmt.Errorf("delete %s: %w", p, err)
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			first = cmp.Or(first, fmt.Errorf("delete %s: %w", p, err))
+			continue
+		}
+		res.Body.Close()
+		if res.StatusCode >= 300 && res.StatusCode != http.StatusNotFound {
+			first = cmp.Or(first, fmt.Errorf("delete %s: %s", p, res.Status))
+		}
+	}
+	return first
 }

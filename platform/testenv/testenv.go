@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/evtrack/telemetry/platform/opensearchx"
 )
 
 const (
@@ -95,16 +97,7 @@ func env(key, def string) string {
 func DeleteIndexData(t testing.TB, url, prefix string) {
 	t.Helper()
 	t.Cleanup(func() {
-		for _, p := range []string{
-			"/" + prefix + "-*", "/_index_template/" + prefix,
-			"/deadletter-" + prefix + "-*", "/deadletter-" + prefix, "/_index_template/deadletter-" + prefix,
-			"/audit-" + prefix + "-*", "/audit-" + prefix, "/_index_template/audit-" + prefix,
-		} {
-			req, _ := http.NewRequest(http.MethodDelete, url+p+"?ignore_unavailable=true", nil)
-			if res, err := http.DefaultClient.Do(req); err == nil {
-				res.Body.Close()
-			}
-		}
+		_ = opensearchx.DeletePrefix(context.Background(), http.DefaultClient, url, prefix)
 	})
 }
 

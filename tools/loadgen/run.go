@@ -12,8 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/valyala/fasthttp"
+
+	"github.com/evtrack/telemetry/tools/latency"
 )
 
 // Config is one load run.
@@ -39,22 +40,22 @@ type Config struct {
 
 // Result is what a run measured.
 type Result struct {
-	Mode           string         `json:"mode"`
-	Concurrency    int            `json:"concurrency"`
-	TargetRate     float64        `json:"target_requests_per_sec,omitempty"`
-	BatchSize      int            `json:"batch_size"`
-	Gzip           bool           `json:"gzip"`
-	Seconds        float64        `json:"seconds"`
-	Requests       int64          `json:"requests"`
-	Statuses       map[string]int `json:"statuses"`
-	TransportErrs  int64          `json:"transport_errors"`
-	Retries        int64          `json:"retried_requests"`
-	EventsSent     int64          `json:"events_sent"`
-	EventsAccepted int64          `json:"events_accepted"`
-	RequestsPerSec float64        `json:"requests_per_sec"`
-	EventsPerSec   float64        `json:"accepted_events_per_sec"`
-	BodyBytes      int            `json:"body_bytes"`
-	LatencyMs      Percentiles    `json:"latency_ms"`
+	Mode           string              `json:"mode"`
+	Concurrency    int                 `json:"concurrency"`
+	TargetRate     float64             `json:"target_requests_per_sec,omitempty"`
+	BatchSize      int                 `json:"batch_size"`
+	Gzip           bool                `json:"gzip"`
+	Seconds        float64             `json:"seconds"`
+	Requests       int64               `json:"requests"`
+	Statuses       map[string]int      `json:"statuses"`
+	TransportErrs  int64               `json:"transport_errors"`
+	Retries        int64               `json:"retried_requests"`
+	EventsSent     int64               `json:"events_sent"`
+	EventsAccepted int64               `json:"events_accepted"`
+	RequestsPerSec float64             `json:"requests_per_sec"`
+	EventsPerSec   float64             `json:"accepted_events_per_sec"`
+	BodyBytes      int                 `json:"body_bytes"`
+	LatencyMs      latency.Percentiles `json:"latency_ms"`
 }
 
 // Accepted is one 202 answer: its batch held the event numbers FirstID to
@@ -66,11 +67,6 @@ type Accepted struct {
 	Invalid  []int // positions in the batch of the events made invalid on purpose; shared, not to be modified
 	Accepted int   // the count in the 202's body
 	At       time.Time
-}
-
-// Percentiles of latency in milliseconds.
-type Percentiles struct {
-	P50, P90, P99, P999, Max float64
 }
 
 // Run drives load at cfg.URL until the duration is over or ctx ends.
@@ -94,8 +90,8 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 	if cfg.Rate > 0 {
 		res.Mode = "open-loop"
 	}
-	hist := hdrhistogram.New(1, int64(60*time.Second/time.Microsecond), 3)
-	var mu sync.Mutex // guards res and hist
+	hist := latency.NewRecorder()
+	var mu sync.Mutex // guards res
 	var sent, accepted, requests atomic.Int64
 
 	start := time.Now()
@@ -106,37 +102,12 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 
 	// Open loop: a scheduler emits intended send times; latency counts from
 	// them, so a slow server cannot hide queueing (no coordinated omission).
-	var schedule chan time.Time
+	var schedule <-chan time.Time
 	if cfg.Rate > 0 {
-		schedule = make(chan time.Time, 1<<16)
-		go func() {
-			defer close(schedule)
-			interval := time.Duration(float64(time.Second) / cfg.Rate)
-			next := time.Now()
-			for {
-				if d := time.Until(next); d > 0 {
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(d):
-					}
-				}
-				if ctx.Err() != nil {
-					return
-				}
-				// Blocks only if workers are 65536 sends behind; those sends
-				// then start late and their latency still counts from next.
-				select {
-				case schedule <- next:
-				case <-ctx.Done():
-					return
-				}
-				next = next.Add(interval)
-			}
-		}()
+		schedule = latency.OpenLoop(ctx, cfg.Rate, 1<<16)
 	}
 
-	stopProgress := progress(cfg.Progress, &requests, &accepted, hist, &mu)
+	stopProgress := progress(cfg.Progress, &requests, &accepted, hist)
 	defer stopProgress()
 
 	var wg sync.WaitGroup
@@ -207,8 +178,8 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 						accepted.Add(int64(acceptedCount(resp.Body())))
 					}
 				}
-				_ = hist.RecordValue(max(done.Sub(intended).Microseconds(), 1))
 				mu.Unlock()
+				hist.Record(done.Sub(intended))
 			}
 		}(w)
 	}
@@ -223,7 +194,7 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 	res.EventsAccepted = accepted.Load()
 	res.RequestsPerSec = float64(res.Requests) / res.Seconds
 	res.EventsPerSec = float64(res.EventsAccepted) / res.Seconds
-	res.LatencyMs = percentiles(hist)
+	res.LatencyMs = hist.Percentiles()
 	return res, nil
 }
 
@@ -241,15 +212,7 @@ func acceptedCount(body []byte) int {
 	return n
 }
 
-func percentiles(h *hdrhistogram.Histogram) Percentiles {
-	ms := func(us int64) float64 { return float64(us) / 1000 }
-	return Percentiles{
-		P50: ms(h.ValueAtQuantile(50)), P90: ms(h.ValueAtQuantile(90)), P99: ms(h.ValueAtQuantile(99)),
-		P999: ms(h.ValueAtQuantile(99.9)), Max: ms(h.Max()),
-	}
-}
-
-func progress(w io.Writer, requests, accepted *atomic.Int64, h *hdrhistogram.Histogram, mu *sync.Mutex) func() {
+func progress(w io.Writer, requests, accepted *atomic.Int64, h *latency.Recorder) func() {
 	if w == nil {
 		return func() {}
 	}
@@ -265,9 +228,7 @@ func progress(w io.Writer, requests, accepted *atomic.Int64, h *hdrhistogram.His
 			case <-t.C:
 			}
 			r, a := requests.Load(), accepted.Load()
-			mu.Lock()
-			p99 := float64(h.ValueAtQuantile(99)) / 1000
-			mu.Unlock()
+			p99 := h.Percentiles().P99
 			fmt.Fprintf(w, "t=%3ds  requests/s=%7d  accepted events/s=%9d  p99(so far)=%7.2fms\n", s, r-lastReq, a-lastAcc, p99)
 			lastReq, lastAcc = r, a
 		}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/evtrack/telemetry/tools/latency"
 )
 
 // Searchable watches OpenSearch for the events a run had accepted: how long
@@ -136,9 +138,9 @@ func (s *Searchable) poll() {
 // SearchableResult is the end-to-end result: time to searchable per batch
 // and the accounting by distinct ids.
 type SearchableResult struct {
-	Batches          int64       `json:"batches_seen"`
-	NeverSeen        int         `json:"batches_never_searchable"`
-	TimeToSearchable Percentiles `json:"time_to_searchable_ms"`
+	Batches          int64               `json:"batches_seen"`
+	NeverSeen        int                 `json:"batches_never_searchable"`
+	TimeToSearchable latency.Percentiles `json:"time_to_searchable_ms"`
 	Accounting
 }
 
@@ -147,9 +149,7 @@ type SearchableResult struct {
 func (s *Searchable) Result(ctx context.Context) (SearchableResult, error) {
 	s.mu.Lock()
 	r := SearchableResult{Batches: s.hist.TotalCount(), NeverSeen: len(s.pending)}
-	h := s.hist
-	r.TimeToSearchable = Percentiles{P50: float64(h.ValueAtQuantile(50)), P90: float64(h.ValueAtQuantile(90)),
-		P99: float64(h.ValueAtQuantile(99)), P999: float64(h.ValueAtQuantile(99.9)), Max: float64(h.Max())}
+	r.TimeToSearchable = latency.FromHistogram(s.hist, time.Millisecond)
 	accepted := idSet{words: append([]uint64(nil), s.accepted.words...)}
 	s.mu.Unlock()
 	t := &tally{ids: s.IDs, accepted: &accepted}
@@ -161,4 +161,34 @@ func (s *Searchable) Result(ctx context.Context) (SearchableResult, error) {
 	}
 	r.Accounting = t.result()
 	return r, nil
+}
+
+// RunEndToEnd is Run with a Searchable watching the index pattern at osURL
+// for the accepted events (only valid events are sent, so each one can be
+// accounted for): after the load it waits up to grace for stragglers, then
+// accounts for every 202, warm-up included.
+func RunEndToEnd(ctx context.Context, cfg Config, ids *IDs, osURL, pattern string, grace time.Duration) (Result, SearchableResult, error) {
+	cfg.Traffic.InvalidRate = 0
+	watcher := NewSearchable(osURL, pattern, ids)
+	cfg.OnAccepted = watcher.Accepted
+	loadCtx, loadDone := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { watcher.Watch(loadCtx, grace); close(watched) }()
+	res, err := Run(ctx, cfg, ids)
+	loadDone()
+	<-watched
+	if err != nil {
+		return res, SearchableResult{}, err
+	}
+	e2e, err := watcher.Result(ctx)
+	if err != nil {
+		return res, e2e, err
+	}
+	return res, e2e, nil
+}
+
+// Report is a run as loadgen -json writes it.
+type Report struct {
+	Result
+	EndToEnd *SearchableResult `json:"end_to_end,omitempty"`
 }

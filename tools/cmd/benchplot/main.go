@@ -1,6 +1,7 @@
-// Command benchplot draws the ingest latency curve of a bench run: p50 and
-// p99 against accepted events/s for the open-loop runs, the durable ingest
-// next to the naive baseline.
+// Command benchplot draws the ingest latency curve of a bench run from its
+// result folder: p50 and p99 against accepted events/s for the open-loop
+// runs (ingest-open-*.json, naive-open-*.json), the durable ingest next to
+// the naive baseline. tools/cmd/bench draws the same plot itself.
 package main
 
 import (
@@ -9,22 +10,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
-	"gonum.org/v1/plot/vg"
+	"github.com/evtrack/telemetry/tools/latencyplot"
+	"github.com/evtrack/telemetry/tools/loadgen"
 )
-
-type run struct {
-	EventsPerSec float64 `json:"accepted_events_per_sec"`
-	Latency      struct {
-		P50 float64 `json:"P50"`
-		P99 float64 `json:"P99"`
-	} `json:"latency_ms"`
-}
 
 func main() {
 	dir := flag.String("dir", "", "bench result folder (.cache/bench/<time>)")
@@ -34,50 +23,28 @@ func main() {
 		fmt.Fprintln(os.Stderr, "benchplot: -dir and -out are required")
 		os.Exit(2)
 	}
-	p := plot.New()
-	p.Title.Text = "Ingest latency against load (open loop, 100-event batches)"
-	p.X.Label.Text = "accepted events/s"
-	p.Y.Label.Text = "latency ms (from intended send time)"
-	p.Legend.Top = true
-	p.Legend.Left = true
-	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	var lines []any
-	for _, series := range []struct{ prefix, name string }{{"ingest-open-", "ingest (durable)"}, {"naive-open-", "naive (not durable)"}} {
-		files, _ := filepath.Glob(filepath.Join(*dir, series.prefix+"*.json"))
-		var runs []run
+	var series []latencyplot.Series
+	for _, s := range []struct{ prefix, name string }{{"ingest-open-", "ingest (durable)"}, {"naive-open-", "naive (not durable)"}} {
+		files, _ := filepath.Glob(filepath.Join(*dir, s.prefix+"*.json"))
+		sr := latencyplot.Series{Name: s.name}
 		for _, f := range files {
 			b, err := os.ReadFile(f)
 			if err != nil {
-				continue
+				fmt.Fprintln(os.Stderr, "benchplot:", err)
+				os.Exit(1)
 			}
-			var r run
-			if json.Unmarshal(b, &r) == nil && r.EventsPerSec > 0 {
-				runs = append(runs, r)
+			var r loadgen.Report
+			if err := json.Unmarshal(b, &r); err != nil {
+				fmt.Fprintf(os.Stderr, "benchplot: %s: %v\n", f, err)
+				os.Exit(1)
 			}
+			sr.Points = append(sr.Points, latencyplot.Point{EventsPerSec: r.EventsPerSec, P50: r.LatencyMs.P50, P99: r.LatencyMs.P99})
 		}
-		if len(runs) == 0 {
-			continue
-		}
-		sort.Slice(runs, func(i, j int) bool { return runs[i].EventsPerSec < runs[j].EventsPerSec })
-		p50, p99 := make(plotter.XYs, len(runs)), make(plotter.XYs, len(runs))
-		for i, r := range runs {
-			p50[i] = plotter.XY{X: r.EventsPerSec, Y: r.Latency.P50}
-			p99[i] = plotter.XY{X: r.EventsPerSec, Y: r.Latency.P99}
-		}
-		lines = append(lines, series.name+" p50", p50, series.name+" p99", p99)
+		series = append(series, sr)
 	}
-	if len(lines) == 0 {
-		fmt.Fprintln(os.Stderr, "benchplot: no open-loop results in", *dir)
-		os.Exit(1)
-	}
-	if err := plotutil.AddLinePoints(p, lines...); err != nil {
+	if err := latencyplot.Write(*out, series); err != nil {
 		fmt.Fprintln(os.Stderr, "benchplot:", err)
 		os.Exit(1)
 	}
-	if err := p.Save(8*vg.Inch, 5*vg.Inch, *out); err != nil {
-		fmt.Fprintln(os.Stderr, "benchplot:", err)
-		os.Exit(1)
-	}
-	fmt.Println(strings.TrimSpace(*out))
+	fmt.Println(*out)
 }

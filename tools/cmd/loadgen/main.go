@@ -46,34 +46,19 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	ids := loadgen.NewIDs(strconv.FormatInt(time.Now().Unix()%100000000, 36))
-	var watcher *loadgen.Searchable
-	watchDone := make(chan struct{})
-	loadCtx, loadDone := context.WithCancel(ctx)
+	var res loadgen.Result
+	var e2e *loadgen.SearchableResult
+	var err error
 	if *searchURL != "" {
-		// Only valid events, so every accepted event can be accounted for.
-		cfg.Traffic.InvalidRate = 0
-		watcher = loadgen.NewSearchable(*searchURL, *searchPattern, ids)
-		cfg.OnAccepted = watcher.Accepted
-		go func() { watcher.Watch(loadCtx, *grace); close(watchDone) }()
+		var r loadgen.SearchableResult
+		res, r, err = loadgen.RunEndToEnd(ctx, cfg, ids, *searchURL, *searchPattern, *grace)
+		e2e = &r
 	} else {
-		close(watchDone)
+		res, err = loadgen.Run(ctx, cfg, ids)
 	}
-	res, err := loadgen.Run(ctx, cfg, ids)
-	loadDone()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
-	}
-	<-watchDone
-	var e2e *loadgen.SearchableResult
-	if watcher != nil {
-		// The warm-up's batches were accepted too: account for every 202.
-		r, err := watcher.Result(ctx)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "loadgen:", err)
-			os.Exit(1)
-		}
-		e2e = &r
 	}
 	fmt.Printf("%s, concurrency %d, batch %d (%d bytes), gzip %v, %.1fs\n", res.Mode, res.Concurrency, res.BatchSize, res.BodyBytes, res.Gzip, res.Seconds)
 	fmt.Printf("requests %d (%.0f/s)  statuses %v  transport errors %d\n", res.Requests, res.RequestsPerSec, res.Statuses, res.TransportErrs)
@@ -86,10 +71,7 @@ func main() {
 		fmt.Printf("accounting: %s (by distinct ids; %d documents, %d ids indexed without a 202)\n", e2e.Accounting, e2e.Documents, e2e.Unaccepted)
 	}
 	if out != "" {
-		b, _ := json.MarshalIndent(struct {
-			loadgen.Result
-			EndToEnd *loadgen.SearchableResult `json:"end_to_end,omitempty"`
-		}{res, e2e}, "", "  ")
+		b, _ := json.MarshalIndent(loadgen.Report{Result: res, EndToEnd: e2e}, "", "  ")
 		if err := os.WriteFile(out, b, 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen:", err)
 			os.Exit(1)

@@ -1,0 +1,31 @@
+package procs
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"path"
+	"path/filepath"
+)
+
+// Build compiles the main packages pkgs (paths like ./services/ingest/cmd/ingest,
+// relative to root, the workspace root) with -trimpath into dir, in one go
+// build, and returns each binary's path by its name (the package's last
+// path element).
+func Build(ctx context.Context, root, dir string, pkgs ...string) (map[string]string, error) {
+	args := append([]string{"build", "-trimpath", "-o", dir + string(filepath.Separator)}, pkgs...)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = root
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("go build %v: %w\n%s", pkgs, err, out.String())
+	}
+	bins := make(map[string]string, len(pkgs))
+	for _, p := range pkgs {
+		name := path.Base(p)
+		bins[name] = filepath.Join(dir, name)
+	}
+	return bins, nil
+}

@@ -1,0 +1,184 @@
+package procs
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// Starter starts a process: Group.Start, or a test's own that stops it
+// when the test ends.
+type Starter func(Spec) (*Proc, error)
+
+// NATSServerBin is the nats-server binary: $NATS_SERVER_BIN, or the one
+// scripts/tools.sh installs under root/.cache/bin.
+func NATSServerBin(root string) (string, error) {
+	if b := os.Getenv("NATS_SERVER_BIN"); b != "" {
+		return b, nil
+	}
+	b, err := filepath.Abs(filepath.Join(root, ".cache", "bin", "nats-server"))
+	if err != nil {
+		return "", fmt.Errorf("nats-server binary: %w", err)
+	}
+	if _, err := os.Stat(b); err != nil {
+		return "", fmt.Errorf("no nats-server binary at %s (run scripts/tools.sh nats, or set NATS_SERVER_BIN)", b)
+	}
+	return b, nil
+}
+
+// NATSConfig is a nats-server with JetStream of a test's or a benchmark's
+// own.
+type NATSConfig struct {
+	Bin  string // the nats-server binary (NATSServerBin)
+	Dir  string // its config and JetStream store go here
+	Addr string // host:port for clients; empty: a free loopback port
+	// SyncInterval is JetStream's sync_interval ("always" fsyncs every
+	// write); empty: the server's default.
+	SyncInterval string
+	LogPath      string
+	Ready        time.Duration // how long it may take to be ready; 0: 20 s
+}
+
+// NATSServer is a running nats-server.
+type NATSServer struct {
+	*Proc
+	URL        string // nats://host:port
+	MonitorURL string // http://host:port of its monitoring endpoint
+	StoreDir   string // JetStream's store
+}
+
+// StartNATS writes a config into cfg.Dir, starts nats-server with it and
+// waits until JetStream answers healthy. One message may carry 8 MiB, as
+// ingest's largest batch needs.
+func StartNATS(ctx context.Context, start Starter, cfg NATSConfig) (*NATSServer, error) {
+	if cfg.Addr == "" {
+		a, err := FreeAddr()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Addr = a
+	}
+	mon, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	host, port, err := splitAddr(cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	_, monPort, err := splitAddr(mon)
+	if err != nil {
+		return nil, err
+	}
+	store := filepath.Join(cfg.Dir, "js")
+	js := "store_dir: " + strconv.Quote(store)
+	if cfg.SyncInterval != "" {
+		js += ", sync_interval: " + cfg.SyncInterval
+	}
+	conf := filepath.Join(cfg.Dir, "nats.conf")
+	body := fmt.Sprintf("host: %s\nport: %d\nhttp_port: %d\nmax_payload: 8MB\njetstream { %s }\n", host, port, monPort, js)
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("nats-server dir: %w", err)
+	}
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		return nil, fmt.Errorf("nats-server config: %w", err)
+	}
+	p, err := start(Spec{Name: "nats-server", Path: cfg.Bin, Args: []string{"-c", conf}, LogPath: cfg.LogPath})
+	if err != nil {
+		return nil, err
+	}
+	s := &NATSServer{Proc: p, URL: "nats://" + cfg.Addr, MonitorURL: "http://" + mon, StoreDir: store}
+	if err := p.WaitHTTP(ctx, s.MonitorURL+"/healthz?js-enabled-only=true", orDefault(cfg.Ready, 20*time.Second), OK); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenSearchConfig is a single-node OpenSearch of a benchmark's own.
+type OpenSearchConfig struct {
+	Home     string // the unpacked distribution
+	JavaHome string
+	User     string // run as this user (OpenSearch refuses root); empty: as the caller
+	DataDir  string // kept between runs, so a data set built once is reused
+	LogsDir  string
+	Heap     string // e.g. 1g
+	Addr     string // host:port of its HTTP API; empty: a free loopback port
+	LogPath  string
+	Ready    time.Duration // how long it may take to be healthy; 0: 3 minutes
+}
+
+// OpenSearchServer is a running OpenSearch node.
+type OpenSearchServer struct {
+	*Proc
+	URL string
+}
+
+// StartOpenSearch starts the node with its transport on a free port and
+// waits until the cluster is at least yellow.
+func StartOpenSearch(ctx context.Context, start Starter, cfg OpenSearchConfig) (*OpenSearchServer, error) {
+	if cfg.Addr == "" {
+		a, err := FreeAddr()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Addr = a
+	}
+	_, port, err := splitAddr(cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{cfg.DataDir, cfg.LogsDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("opensearch dir: %w", err)
+		}
+		if cfg.User != "" {
+			cred, err := credential(cfg.User)
+			if err != nil {
+				return nil, err
+			}
+			if err := os.Chown(d, int(cred.Uid), int(cred.Gid)); err != nil {
+				return nil, fmt.Errorf("opensearch dir: %w", err)
+			}
+		}
+	}
+	p, err := start(Spec{
+		Name: "opensearch", Path: filepath.Join(cfg.Home, "bin", "opensearch"), Dir: cfg.Home, User: cfg.User, LogPath: cfg.LogPath,
+		Args: []string{
+			"-E", "discovery.type=single-node", "-E", "http.host=127.0.0.1", "-E", "http.port=" + strconv.Itoa(port),
+			"-E", "transport.port=0", "-E", "path.data=" + cfg.DataDir, "-E", "path.logs=" + cfg.LogsDir,
+			"-E", "cluster.routing.allocation.disk.threshold_enabled=false", "-E", "action.auto_create_index=true",
+		},
+		Env: map[string]string{"OPENSEARCH_JAVA_HOME": cfg.JavaHome, "OPENSEARCH_JAVA_OPTS": "-Xms" + cfg.Heap + " -Xmx" + cfg.Heap},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &OpenSearchServer{Proc: p, URL: "http://" + cfg.Addr}
+	if err := p.WaitHTTP(ctx, s.URL+"/_cluster/health?wait_for_status=yellow&timeout=1s", orDefault(cfg.Ready, 3*time.Minute), OK); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func splitAddr(addr string) (string, int, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := Port(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	return host, port, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}

@@ -1,0 +1,288 @@
+// Package bench measures the platform against its ceilings on this machine,
+// in one run (tools/cmd/bench; `make bench` runs it through scripts/bench.sh).
+//
+// Part "ingest" — the front door: naive-ingest (tools/cmd/naive-ingest: JSON
+// into maps, core NATS publish without ack, 202 before anything is stored)
+// and the real ingest (202 only after JetStream stored the batch) under the
+// same load generator and batches, on a nats-server of the bench's own with
+// JetStream file storage; the raw JetStream publish ceiling of the same
+// batches; then each front door open loop at fractions of its own maximum.
+//
+// Part "stream" — ingest's tail latency against the state of its stream
+// (below its limits, at a 1 GiB byte cap, expiring by age), open loop at a
+// fraction of ingest's maximum.
+//
+// Part "pipeline" — enrich and the whole path, against an OpenSearch node of
+// the bench's own: the raw _bulk ceiling of the documents enrich writes,
+// enrich draining a pre-filled stream, ingest + enrich at fractions of that
+// drain rate (does the lag stay flat?), and the time from 202 to searchable
+// with an id-by-id accounting.
+//
+// Part "query" — support-style reads on a large index (built once and kept
+// in the bench node's data directory): a user's first page, closed loop for
+// the ceiling, then open loop at a fraction of it, idle (no merge running)
+// and while ingest + enrich write into the same users' histories.
+//
+// Every ceiling is measured warm: a warm-up round run and discarded, then
+// repeated rounds reported as median and range (stats). Every load point is
+// a fraction of a ceiling of the same run. Everything the bench starts —
+// services, nats-server, OpenSearch — it stops by PID when it ends, on error
+// and on Ctrl-C too.
+package bench
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/tools/bench/report"
+)
+
+// Config is everything a run is shaped by. Load fills it: defaults, then
+// the short (smoke) values, then the environment (Tunables).
+type Config struct {
+	Short bool // a smoke run: seconds a point, small data sets
+	Write bool // rewrite BENCHMARKS.md and its plot from this run
+
+	// Load generator.
+	Batch           int           // events a request
+	Concurrency     int           // closed-loop connections
+	OpenConcurrency int           // open-loop connections
+	Duration        time.Duration // measured time of a closed-loop round or an open-loop point
+	Warmup          time.Duration // unmeasured time before it
+	Rounds          int           // measured rounds of a ceiling (after one discarded warm-up round)
+
+	// Ingest.
+	IngestFractions []float64 // open-loop points, of each front door's maximum
+	JetStreamEvents int       // events a raw JetStream publish round
+	NATSSync        string    // JetStream sync_interval ("always"); empty: the server's default
+
+	// Stream.
+	StreamFraction    float64       // of ingest's maximum
+	StreamDuration    time.Duration // below its limits
+	StreamCapDuration time.Duration // at a byte cap, expiring by age (long enough to fill or expire)
+
+	// Pipeline.
+	EnrichEvents int
+	LagFractions []float64 // of enrich's drain rate
+	LagStep      time.Duration
+	LagSample    time.Duration // when in a step the first lag sample is taken
+	DrainWithin  time.Duration // for the backlog to drain after a step
+	E2EFraction  float64       // of enrich's drain rate
+	E2EDuration  time.Duration
+	E2EGrace     time.Duration // for stragglers to become searchable
+
+	// Query.
+	QueryEvents, QueryUsers, QueryDays int
+	QueryConcurrency                   int
+	QueryCeilingDuration               time.Duration
+	QueryDuration                      time.Duration
+	QueryFraction                      float64 // of the closed-loop query ceiling
+	QueryWriteFraction                 float64 // of enrich's drain rate, while busy
+	MergesWithin                       time.Duration
+
+	OpenSearchHeap string
+}
+
+// defaults are the full-length run's values.
+func defaults() Config {
+	return Config{
+		Batch: 100, Concurrency: 32, OpenConcurrency: 64, Duration: 15 * time.Second, Warmup: 3 * time.Second, Rounds: 3,
+		IngestFractions: []float64{0.25, 0.5, 0.75}, JetStreamEvents: 2000000,
+		StreamFraction: 0.5, StreamDuration: 45 * time.Second, StreamCapDuration: 60 * time.Second,
+		EnrichEvents: 400000, LagFractions: []float64{0.4, 0.6, 0.8, 1}, LagStep: 20 * time.Second, LagSample: 6 * time.Second,
+		DrainWithin: 90 * time.Second, E2EFraction: 0.25, E2EDuration: 30 * time.Second, E2EGrace: 30 * time.Second,
+		QueryEvents: 10000000, QueryUsers: 100000, QueryDays: 30, QueryConcurrency: 16,
+		QueryCeilingDuration: 10 * time.Second, QueryDuration: 30 * time.Second, QueryFraction: 0.25, QueryWriteFraction: 0.25,
+		MergesWithin: 10 * time.Minute, OpenSearchHeap: "1g",
+	}
+}
+
+// short shrinks c to a smoke run: it proves the bench works, it measures
+// nothing worth keeping.
+func short(c Config) Config {
+	c.Short = true
+	c.Duration, c.Warmup = 3*time.Second, time.Second
+	c.JetStreamEvents = 100000
+	c.StreamDuration, c.StreamCapDuration = 4*time.Second, 4*time.Second
+	c.EnrichEvents = 20000
+	c.LagStep, c.LagSample, c.DrainWithin = 4*time.Second, 2*time.Second, 60*time.Second
+	c.E2EDuration, c.E2EGrace = 4*time.Second, 20*time.Second
+	c.QueryEvents, c.QueryUsers, c.QueryDays = 20000, 1000, 3
+	c.QueryCeilingDuration, c.QueryDuration = 2*time.Second, 3*time.Second
+	return c
+}
+
+// tunable is one environment variable the bench reads.
+type tunable struct {
+	name, help string
+	binding
+}
+
+// binding reads a variable into its field and shows the field's value.
+type binding struct {
+	read func(r *config.Reader, name string)
+	show func() string
+}
+
+// tunables lists the environment variables, each once, with where it goes
+// in c.
+func tunables(c *Config) []tunable {
+	return []tunable{
+		{"BENCH_DURATION", "measured time of each closed-loop round and open-loop point", duration(&c.Duration)},
+		{"BENCH_ROUNDS", "measured rounds of each ceiling, after one discarded warm-up round", integer(&c.Rounds)},
+		{"BENCH_CONCURRENCY", "closed-loop connections", integer(&c.Concurrency)},
+		{"BENCH_BATCH", "events a request", integer(&c.Batch)},
+		{"BENCH_INGEST_FRACTIONS", "open-loop points, fractions of each front door's maximum", fractions(&c.IngestFractions)},
+		{"BENCH_NATS_SYNC", "JetStream sync_interval, e.g. always to fsync every write (unset: the server's default)", text(&c.NATSSync)},
+		{"BENCH_STREAM_FRACTION", "part stream: the load, a fraction of ingest's maximum", fraction(&c.StreamFraction)},
+		{"BENCH_ENRICH_EVENTS", "part pipeline: events of the _bulk ceiling and the drain", integer(&c.EnrichEvents)},
+		{"BENCH_LAG_FRACTIONS", "part pipeline: sustained rates, fractions of enrich's drain rate", fractions(&c.LagFractions)},
+		{"BENCH_E2E_FRACTION", "part pipeline: the time-to-searchable load, a fraction of enrich's drain rate", fraction(&c.E2EFraction)},
+		{"BENCH_E2E_DURATION", "part pipeline: measured time of the time-to-searchable run", duration(&c.E2EDuration)},
+		{"BENCH_QUERY_EVENTS", "part query: events in the data set", integer(&c.QueryEvents)},
+		{"BENCH_QUERY_USERS", "part query: users in the data set", integer(&c.QueryUsers)},
+		{"BENCH_QUERY_FRACTION", "part query: the open-loop query rate, a fraction of the query ceiling", fraction(&c.QueryFraction)},
+		{"BENCH_QUERY_WRITE_FRACTION", "part query: the writes while busy, a fraction of enrich's drain rate", fraction(&c.QueryWriteFraction)},
+		{"OPENSEARCH_HEAP", "heap of the bench's OpenSearch node", text(&c.OpenSearchHeap)},
+		{"BENCH_WRITE", "1: rewrite BENCHMARKS.md and docs/benchmarks/ingest-latency.png from this run", flag(&c.Write)},
+	}
+}
+
+// Tunables describes the environment variables Load reads.
+func Tunables() []report.Tunable {
+	var out []report.Tunable
+	def := defaults()
+	for _, t := range tunables(&def) {
+		help := t.help
+		if v := t.show(); v != "" {
+			help += " (default " + v + ")"
+		}
+		out = append(out, report.Tunable{Name: t.name, Help: help})
+	}
+	return out
+}
+
+// Load returns the defaults (shrunk for a smoke run if short) with the
+// environment's tunables applied, and checks them.
+func Load(lookup config.LookupFunc, isShort bool) (Config, error) {
+	c := defaults()
+	if isShort {
+		c = short(c)
+	}
+	r := config.NewReader(lookup)
+	for _, t := range tunables(&c) {
+		t.read(r, t.name)
+	}
+	if err := r.Err(); err != nil {
+		return Config{}, fmt.Errorf("bench config: %w", err)
+	}
+	if err := c.validate(); err != nil {
+		return Config{}, fmt.Errorf("bench config: %w", err)
+	}
+	return c, nil
+}
+
+func (c Config) validate() error {
+	var bad []string
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"BENCH_ROUNDS", c.Rounds}, {"BENCH_CONCURRENCY", c.Concurrency}, {"BENCH_BATCH", c.Batch},
+		{"BENCH_ENRICH_EVENTS", c.EnrichEvents}, {"BENCH_QUERY_EVENTS", c.QueryEvents}, {"BENCH_QUERY_USERS", c.QueryUsers}} {
+		if n.v < 1 {
+			bad = append(bad, fmt.Sprintf("%s: %d, want at least 1", n.name, n.v))
+		}
+	}
+	if c.Duration <= 0 {
+		bad = append(bad, "BENCH_DURATION: want above 0")
+	}
+	if c.E2EDuration <= 0 {
+		bad = append(bad, "BENCH_E2E_DURATION: want above 0")
+	}
+	if len(c.IngestFractions) == 0 || len(c.LagFractions) == 0 {
+		bad = append(bad, "BENCH_INGEST_FRACTIONS, BENCH_LAG_FRACTIONS: want at least one fraction each")
+	}
+	if c.Write && c.Short {
+		bad = append(bad, "BENCH_WRITE with -short: a smoke run's figures do not belong in BENCHMARKS.md")
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+func duration(p *time.Duration) binding {
+	return binding{func(r *config.Reader, name string) { *p = r.Duration(name, *p) }, func() string { return p.String() }}
+}
+
+func integer(p *int) binding {
+	return binding{func(r *config.Reader, name string) { *p = r.Int(name, *p) }, func() string { return strconv.Itoa(*p) }}
+}
+
+func text(p *string) binding {
+	return binding{func(r *config.Reader, name string) { *p = r.String(name, *p) }, func() string { return *p }}
+}
+
+func flag(p *bool) binding {
+	return binding{func(r *config.Reader, name string) { *p = r.Bool(name, *p) }, func() string { return strconv.FormatBool(*p) }}
+}
+
+func fraction(p *float64) binding {
+	read := func(r *config.Reader, name string) {
+		if v := r.Float(name, *p); v > 0 && v <= 4 {
+			*p = v
+		} else {
+			r.Failf("%s: %v, want a fraction above 0 (at most 4)", name, v)
+		}
+	}
+	return binding{read, func() string { return strconv.FormatFloat(*p, 'g', -1, 64) }}
+}
+
+func fractions(p *[]float64) binding {
+	read := func(r *config.Reader, name string) {
+		list := r.List(name)
+		if len(list) == 0 {
+			return
+		}
+		var out []float64
+		for _, s := range list {
+			v, err := strconv.ParseFloat(s, 64)
+			if err != nil || v <= 0 || v > 4 {
+				r.Failf("%s: %q, want fractions above 0 (at most 4)", name, s)
+				return
+			}
+			out = append(out, v)
+		}
+		*p = out
+	}
+	show := func() string {
+		s := make([]string, len(*p))
+		for i, v := range *p {
+			s[i] = strconv.FormatFloat(v, 'g', -1, 64)
+		}
+		return strings.Join(s, ",")
+	}
+	return binding{read, show}
+}
+
+// partOrder is every part, in the order a run takes them.
+func partOrder() []string { return []string{"ingest", "stream", "pipeline", "query"} }
+
+// Parts checks the parts asked for and puts them in the order they run;
+// none, or "all", is every part.
+func Parts(args []string) ([]string, error) {
+	all := partOrder()
+	if len(args) == 0 || (len(args) == 1 && args[0] == "all") {
+		return all, nil
+	}
+	for _, a := range args {
+		if !slices.Contains(all, a) {
+			return nil, fmt.Errorf("unknown part %q: want %s or all", a, strings.Join(all, ", "))
+		}
+	}
+	return slices.DeleteFunc(all, func(p string) bool { return !slices.Contains(args, p) }), nil
+}

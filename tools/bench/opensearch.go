@@ -1,0 +1,134 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/evtrack/telemetry/platform/opensearchx"
+)
+
+// do sends one request and returns the body and status.
+func (r *runner) do(ctx context.Context, method, url string, body io.Reader) ([]byte, int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s %s: %w", method, url, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := r.http.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s %s: %w", method, url, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s %s: %w", method, url, err)
+	}
+	return b, res.StatusCode, nil
+}
+
+// osDo is do against the bench's OpenSearch that fails on a status above 299.
+func (r *runner) osDo(ctx context.Context, method, path string) error {
+	b, status, err := r.do(ctx, method, r.openSearch.URL+path, nil)
+	if err != nil {
+		return err
+	}
+	if status > 299 {
+		return fmt.Errorf("%s %s: status %d: %.300s", method, path, status, b)
+	}
+	return nil
+}
+
+// count is the number of documents in the indices of prefix.
+func (r *runner) count(ctx context.Context, prefix string) (int64, error) {
+	var c struct {
+		Count int64 `json:"count"`
+	}
+	if err := r.getJSON(ctx, r.openSearch.URL+"/"+prefix+"-*/_count?allow_no_indices=true", &c); err != nil {
+		return 0, err
+	}
+	return c.Count, nil
+}
+
+// deletePrefix removes every index and template written under prefix.
+func (r *runner) deletePrefix(ctx context.Context, prefix string) error {
+	if err := opensearchx.DeletePrefix(ctx, r.http, r.openSearch.URL, prefix); err != nil {
+		return fmt.Errorf("delete %s: %w", prefix, err)
+	}
+	return nil
+}
+
+// merges is what OpenSearch is merging: segment merges running, and force
+// merges (enrich's compaction) still in its task list.
+type merges struct{ running, forceMerges int }
+
+func (m merges) idle() bool { return m.running == 0 && m.forceMerges == 0 }
+
+func (r *runner) merges(ctx context.Context) (merges, error) {
+	var stats struct {
+		Nodes map[string]struct {
+			Indices struct {
+				Merges struct {
+					Current int `json:"current"`
+				} `json:"merges"`
+			} `json:"indices"`
+		} `json:"nodes"`
+	}
+	if err := r.getJSON(ctx, r.openSearch.URL+"/_nodes/stats/indices/merge", &stats); err != nil {
+		return merges{}, err
+	}
+	var tasks struct {
+		Nodes map[string]struct {
+			Tasks map[string]any `json:"tasks"`
+		} `json:"nodes"`
+	}
+	if err := r.getJSON(ctx, r.openSearch.URL+"/_tasks?actions=indices:admin/forcemerge*", &tasks); err != nil {
+		return merges{}, err
+	}
+	var m merges
+	for _, n := range stats.Nodes {
+		m.running += n.Indices.Merges.Current
+	}
+	for _, n := range tasks.Nodes {
+		m.forceMerges += len(n.Tasks)
+	}
+	return m, nil
+}
+
+// waitNoMerges waits until OpenSearch merges nothing, so that what is
+// measured next is not sharing the machine with a merge. It fails after
+// MergesWithin, saying what was still running.
+func (r *runner) waitNoMerges(ctx context.Context, what string) error {
+	deadline := time.Now().Add(r.cfg.MergesWithin)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for first := true; ; first = false {
+		m, err := r.merges(ctx)
+		if err != nil {
+			return fmt.Errorf("before %s: %w", what, err)
+		}
+		if m.idle() {
+			return nil
+		}
+		if first {
+			r.logf("waiting for OpenSearch's merges to end before %s (%d merges, %d force merges)", what, m.running, m.forceMerges)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("before %s: OpenSearch still merging after %s (%d merges, %d force merges running)", what, r.cfg.MergesWithin, m.running, m.forceMerges)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// dayIndex is the daily index of prefix for t (UTC), as enrich names it.
+func dayIndex(prefix string, t time.Time) string {
+	return prefix + "-" + t.UTC().Format("2006.01.02")
+}

@@ -1,0 +1,245 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/evtrack/telemetry/platform/promscrape"
+	"github.com/evtrack/telemetry/tools/bench/report"
+	"github.com/evtrack/telemetry/tools/bench/stats"
+	"github.com/evtrack/telemetry/tools/loadgen"
+)
+
+// Raw _bulk requests of the ceiling: documents a request, requests in flight.
+const (
+	bulkDocs   = 5000
+	bulkFlight = 2
+)
+
+func (r *runner) pipelinePart(ctx context.Context) (_ *report.Pipeline, err error) {
+	if err := r.startOpenSearch(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.freshBroker(ctx); err != nil {
+		return nil, err
+	}
+	p := fmt.Sprintf("bench-%d", time.Now().Unix())
+	var prefixes []string // what this part wrote, deleted when it ends
+	defer func() {
+		for _, prefix := range prefixes {
+			err = errors.Join(err, r.deletePrefix(context.WithoutCancel(ctx), prefix))
+		}
+	}()
+	out := &report.Pipeline{Events: r.cfg.EnrichEvents, BulkDocs: bulkDocs, BulkFlight: bulkFlight, LagStep: r.cfg.LagStep, LagSample: r.cfg.LagSample}
+
+	var rates []float64
+	for round := 0; round <= r.cfg.Rounds; round++ {
+		name, prefix := fmt.Sprintf("bulk-%d", round), fmt.Sprintf("%s-c%d", p, round)
+		if round == 0 {
+			name = "bulk-warmup"
+		}
+		prefixes = append(prefixes, prefix)
+		if err := r.waitNoMerges(ctx, name); err != nil {
+			return nil, err
+		}
+		r.logf("%s: raw _bulk of %d documents from a file", name, r.cfg.EnrichEvents)
+		var res struct {
+			Documents   int     `json:"documents"`
+			DocsPerSec  float64 `json:"docs_per_sec"`
+			FileBytes   int     `json:"file_bytes"`
+			FailedBulks int     `json:"failed_bulks"`
+		}
+		if err := r.enrichbench(ctx, name, &res, "-mode", "bulk", "-events", fmt.Sprint(r.cfg.EnrichEvents), "-opensearch", r.openSearch.URL,
+			"-prefix", prefix, "-file", filepath.Join(r.out, "bulk.ndjson"), "-bulk-docs", fmt.Sprint(bulkDocs), "-in-flight", fmt.Sprint(bulkFlight)); err != nil {
+			return nil, err
+		}
+		if res.FailedBulks > 0 || res.Documents == 0 {
+			return nil, fmt.Errorf("%s: %d of its _bulk requests failed (%d documents); see %s.json", name, res.FailedBulks, res.Documents, name)
+		}
+		r.logf("  %.0f documents/s", res.DocsPerSec)
+		out.DocBytes = res.FileBytes / res.Documents
+		if err := r.deletePrefix(ctx, prefix); err != nil { // the next round writes into fresh indices
+			return nil, err
+		}
+		if round > 0 {
+			rates = append(rates, res.DocsPerSec)
+		}
+	}
+	if out.Bulk, err = stats.Summarize(rates); err != nil {
+		return nil, err
+	}
+
+	prefixes = append(prefixes, p+"-e")
+	if out.Drain, out.DrainCPU, out.DrainRSSMiB, err = r.measureDrain(ctx, p+"-e"); err != nil {
+		return nil, err
+	}
+
+	prefixes = append(prefixes, p+"-s")
+	const stream = "BENCH_E2E"
+	ingest, err := r.startIngest(ctx, "ingest-e2e", stream, nil)
+	if err != nil {
+		return nil, err
+	}
+	enrich, err := r.startEnrich(ctx, "enrich-e2e", stream, p+"-s")
+	if err != nil {
+		return nil, err
+	}
+	points, err := stats.LoadPoints(out.Drain, r.cfg.Batch, r.cfg.LagFractions...)
+	if err != nil {
+		return nil, fmt.Errorf("sustained rates: %w", err)
+	}
+	for _, pt := range points {
+		step, err := r.lagStep(ctx, ingest, enrich, stream, pt)
+		if err != nil {
+			return nil, err
+		}
+		out.Lag = append(out.Lag, step)
+	}
+	e2ePoints, err := stats.LoadPoints(out.Drain, r.cfg.Batch, r.cfg.E2EFraction)
+	if err != nil {
+		return nil, fmt.Errorf("time to searchable: %w", err)
+	}
+	if out.E2E, err = r.endToEnd(ctx, ingest, p+"-s", e2ePoints[0]); err != nil {
+		return nil, err
+	}
+	if err := stop(ingest, enrich); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// measureDrain pre-fills a stream with cfg.EnrichEvents events, starts
+// enrich on it and measures how fast it drains it into the indices of
+// prefix (enrichbench -mode drain), with the CPU and peak memory enrich used.
+func (r *runner) measureDrain(ctx context.Context, prefix string) (rate, cores float64, peakMiB int64, err error) {
+	const stream = "BENCH_ENRICH"
+	if err := r.waitNoMerges(ctx, "the drain"); err != nil {
+		return 0, 0, 0, err
+	}
+	r.logf("drain: filling a stream with %d events", r.cfg.EnrichEvents)
+	var fill struct{}
+	if err := r.enrichbench(ctx, "fill", &fill, "-mode", "fill", "-events", fmt.Sprint(r.cfg.EnrichEvents), "-batch", fmt.Sprint(r.cfg.Batch),
+		"-nats", r.broker.URL, "-stream", stream, "-subject", subject(stream)); err != nil {
+		return 0, 0, 0, err
+	}
+	// The clock starts when enrich's consumer appears, so the drain tool
+	// runs first and enrich starts after it.
+	r.logf("drain: enrich draining them")
+	drain, err := r.startEnrichbench("drain", "-mode", "drain", "-events", fmt.Sprint(r.cfg.EnrichEvents), "-nats", r.broker.URL, "-stream", stream)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	enrich, err := r.startEnrich(ctx, "enrich-drain", stream, prefix)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	var res struct {
+		DocsPerSec float64 `json:"docs_per_sec"`
+		Seconds    float64 `json:"seconds"`
+	}
+	if err := drain.finish(ctx, &res); err != nil {
+		return 0, 0, 0, err
+	}
+	cpu, _ := enrich.CPUTime() // since it started: its start-up is a small part of it
+	cores = cpu.Seconds() / res.Seconds
+	mem, _ := enrich.Memory()
+	if err := enrich.Stop(); err != nil {
+		return 0, 0, 0, err
+	}
+	if err := r.deleteStream(ctx, stream); err != nil {
+		return 0, 0, 0, err
+	}
+	r.logf("  %.0f documents/s, enrich on %.2f cores, peak RSS %d MiB", res.DocsPerSec, cores, mem.Peak>>20)
+	r.drainRate = res.DocsPerSec
+	return res.DocsPerSec, cores, mem.Peak >> 20, nil
+}
+
+// drainCeiling is enrich's drain rate of this run, measured (into indices
+// deleted afterwards) if no part has yet.
+func (r *runner) drainCeiling(ctx context.Context) (float64, error) {
+	if r.drainRate > 0 {
+		return r.drainRate, nil
+	}
+	r.logf("measuring enrich's drain rate, which the load of this part is a fraction of")
+	prefix := fmt.Sprintf("benchdrain-%d", time.Now().Unix())
+	rate, _, _, err := r.measureDrain(ctx, prefix)
+	return rate, errors.Join(err, r.deletePrefix(context.WithoutCancel(ctx), prefix))
+}
+
+// lagStep feeds ingest + enrich at pt for LagStep and samples enrich's lag
+// gauge after LagSample and at the end; then it waits for the backlog to
+// drain before the next step.
+func (r *runner) lagStep(ctx context.Context, ingest, enrich *service, stream string, pt stats.LoadPoint) (report.LagStep, error) {
+	name := fmt.Sprintf("lag-%.0f", pt.Fraction*100)
+	cfg := r.loadConfig(ingest, r.cfg.Concurrency, pt.Rate, r.cfg.LagStep)
+	cfg.Warmup = 0
+	type result struct{ err error }
+	done := make(chan result, 1)
+	go func() {
+		_, _, err := r.load(ctx, name, ingest, cfg)
+		done <- result{err}
+	}()
+	sample := time.NewTimer(r.cfg.LagSample)
+	defer sample.Stop()
+	var before float64
+	var sampleErr error
+	select {
+	case <-sample.C:
+		before, sampleErr = r.pending(ctx, enrich)
+	case <-ctx.Done():
+		sampleErr = ctx.Err()
+	}
+	res := <-done // the load's owner waits for it on every path
+	if err := errors.Join(sampleErr, res.err); err != nil {
+		return report.LagStep{}, err
+	}
+	after, err := r.pending(ctx, enrich)
+	if err != nil {
+		return report.LagStep{}, err
+	}
+	growing := stats.Growing(before, after, pt.Rate*(r.cfg.LagStep-r.cfg.LagSample).Seconds())
+	r.logf("  %.0f events/s: pending %.0f → %.0f messages", pt.Units, before, after)
+	if err := r.waitDrained(ctx, stream); err != nil {
+		return report.LagStep{}, fmt.Errorf("after %s: %w", name, err)
+	}
+	return report.LagStep{Point: pt, Before: before, After: after, Growing: growing}, nil
+}
+
+// pending is enrich's lag gauge: messages in the stream not yet delivered.
+func (r *runner) pending(ctx context.Context, enrich *service) (float64, error) {
+	fams, err := promscrape.Scrape(ctx, &http.Client{Timeout: 5 * time.Second}, enrich.URL+"/metrics")
+	if err != nil {
+		return 0, err
+	}
+	v, ok := fams.Sum("enrich_consumer_pending_messages", nil)
+	if !ok {
+		return 0, fmt.Errorf("enrich reports no enrich_consumer_pending_messages at %s/metrics", enrich.URL)
+	}
+	return v, nil
+}
+
+// endToEnd sends a steady load through ingest and watches OpenSearch for
+// every accepted event: time from 202 to searchable, and the accounting by
+// distinct ids.
+func (r *runner) endToEnd(ctx context.Context, ingest *service, prefix string, pt stats.LoadPoint) (report.EndToEnd, error) {
+	cfg := r.loadConfig(ingest, 16, pt.Rate, r.cfg.E2EDuration)
+	r.logf("e2e: %.0f events/s through ingest → JetStream → enrich → OpenSearch for %s", pt.Units, r.cfg.E2EDuration)
+	res, e2e, err := loadgen.RunEndToEnd(ctx, cfg, newIDs(), r.openSearch.URL, prefix+"-*", r.cfg.E2EGrace)
+	if err != nil {
+		return report.EndToEnd{}, fmt.Errorf("e2e: %w", err)
+	}
+	if err := r.writeJSON("e2e", loadgen.Report{Result: res, EndToEnd: &e2e}); err != nil {
+		return report.EndToEnd{}, err
+	}
+	t := e2e.TimeToSearchable
+	r.logf("  time to searchable p50 %.0f ms, p99 %.0f ms; %s", t.P50, t.P99, e2e.Accounting)
+	if res.EventsAccepted == 0 {
+		return report.EndToEnd{}, fmt.Errorf("e2e: nothing accepted (statuses %v)", res.Statuses)
+	}
+	return report.EndToEnd{Point: pt, Load: loadOf(res, 0), TimeToSearchable: t, Batches: e2e.Batches, NeverSeen: e2e.NeverSeen,
+		Accepted: e2e.AcceptedEvents, Indexed: e2e.IndexedEvents, Lost: e2e.Lost, Duplicated: e2e.Duplicated, Unaccepted: e2e.Unaccepted}, nil
+}

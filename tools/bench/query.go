@@ -1,0 +1,241 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/evtrack/telemetry/platform/promscrape"
+	"github.com/evtrack/telemetry/tools/bench/report"
+	"github.com/evtrack/telemetry/tools/bench/stats"
+	"github.com/evtrack/telemetry/tools/loadgen"
+	"github.com/evtrack/telemetry/tools/querygen"
+)
+
+// queryPart reads a user's first page from a large data set: the ceiling
+// closed loop, then open loop at a fraction of it — idle, and while ingest +
+// enrich write into the same users' histories (today's index, deleted
+// afterwards so that the data set stays the same from run to run).
+func (r *runner) queryPart(ctx context.Context) (_ *report.Query, err error) {
+	if err := r.startOpenSearch(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.freshBroker(ctx); err != nil {
+		return nil, err
+	}
+	out := &report.Query{Events: r.cfg.QueryEvents, Users: r.cfg.QueryUsers, Days: r.cfg.QueryDays, Concurrency: r.cfg.QueryConcurrency,
+		CeilingDuration: r.cfg.QueryCeilingDuration, Duration: r.cfg.QueryDuration}
+	prefix := fmt.Sprintf("benchq-%d-%d-%d", r.cfg.QueryEvents, r.cfg.QueryUsers, r.cfg.QueryDays)
+	// Today's index holds only what a run writes while it measures.
+	today := time.Now()
+	dropToday := func(ctx context.Context) error {
+		var errs []error
+		for _, day := range []time.Time{today, time.Now()} { // the day may have turned meanwhile
+			errs = append(errs, r.osDo(ctx, http.MethodDelete, "/"+dayIndex(prefix, day)+"?ignore_unavailable=true"))
+		}
+		return errors.Join(errs...)
+	}
+	if err := dropToday(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, dropToday(context.WithoutCancel(ctx))) }()
+	if out.Reused, err = r.queryDataSet(ctx, prefix); err != nil {
+		return nil, err
+	}
+
+	query, err := r.startQuery(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.waitNoMerges(ctx, "the query ceiling"); err != nil {
+		return nil, err
+	}
+	var rates []float64
+	for round := 0; round <= r.cfg.Rounds; round++ {
+		name := fmt.Sprintf("query-max-%d", round)
+		if round == 0 {
+			name = "query-max-warmup"
+		}
+		res, err := r.queries(ctx, name, query, 0, r.cfg.QueryCeilingDuration)
+		if err != nil {
+			return nil, err
+		}
+		if round > 0 {
+			rates = append(rates, res.EventsPerSec)
+		}
+	}
+	if out.Ceiling, err = stats.Summarize(rates); err != nil {
+		return nil, err
+	}
+	points, err := stats.LoadPoints(out.Ceiling.Median, 1, r.cfg.QueryFraction)
+	if err != nil {
+		return nil, err
+	}
+	out.Point = points[0]
+
+	if err := r.waitNoMerges(ctx, "the idle queries"); err != nil {
+		return nil, err
+	}
+	if out.Idle, err = r.queries(ctx, "query-idle", query, out.Point.Rate, r.cfg.QueryDuration); err != nil {
+		return nil, err
+	}
+
+	if out.DrainCeiling, err = r.drainCeiling(ctx); err != nil {
+		return nil, err
+	}
+	writePoints, err := stats.LoadPoints(out.DrainCeiling, r.cfg.Batch, r.cfg.QueryWriteFraction)
+	if err != nil {
+		return nil, err
+	}
+	out.WritePoint = writePoints[0]
+	if out.Busy, out.Writes, err = r.busyQueries(ctx, query, prefix, out.Point, out.WritePoint); err != nil {
+		return nil, err
+	}
+	if err := query.Stop(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// queryDataSet makes sure the indices of prefix hold the data set:
+// QueryEvents events of QueryUsers users over the QueryDays days before
+// today, written through the real template (enrichbench -mode load), then
+// the past days merged as enrich's maintenance merges them. A data set of
+// the same shape from an earlier run is reused.
+func (r *runner) queryDataSet(ctx context.Context, prefix string) (reused bool, err error) {
+	have, err := r.count(ctx, prefix)
+	if err != nil {
+		return false, err
+	}
+	if have == int64(r.cfg.QueryEvents) {
+		r.logf("query: reusing %d events in %s-*", have, prefix)
+		reused = true
+	} else {
+		r.logf("query: loading %d events of %d users over %d days into %s-* (once; later runs reuse it)", r.cfg.QueryEvents, r.cfg.QueryUsers, r.cfg.QueryDays, prefix)
+		if err := r.deletePrefix(ctx, prefix); err != nil {
+			return false, err
+		}
+		var res struct {
+			Documents int `json:"documents"`
+			Failures  int `json:"failures"`
+		}
+		if err := r.enrichbench(ctx, "query-load", &res, "-mode", "load", "-events", fmt.Sprint(r.cfg.QueryEvents), "-users", fmt.Sprint(r.cfg.QueryUsers),
+			"-days", fmt.Sprint(r.cfg.QueryDays), "-opensearch", r.openSearch.URL, "-prefix", prefix, "-bulk-docs", "5000", "-in-flight", "2"); err != nil {
+			return false, err
+		}
+		if res.Failures > 0 {
+			return false, fmt.Errorf("query data set: %d kinds of bulk failure; see query-load.log", res.Failures)
+		}
+		if err := r.osDo(ctx, http.MethodPost, "/"+prefix+"-*/_refresh"); err != nil {
+			return false, err
+		}
+		if have, err = r.count(ctx, prefix); err != nil {
+			return false, err
+		}
+		if have != int64(r.cfg.QueryEvents) {
+			return false, fmt.Errorf("query data set: %d documents in %s-* after loading %d", have, prefix, r.cfg.QueryEvents)
+		}
+	}
+	r.logf("query: merging past days' indices into one segment each (enrich's compaction)")
+	var compact struct{}
+	return reused, r.enrichbench(ctx, "query-compact", &compact, "-mode", "compact", "-opensearch", r.openSearch.URL, "-prefix", prefix)
+}
+
+// queries runs querygen against the query service: rate queries/s open
+// loop, or closed loop at 0; it keeps the result as name.json.
+func (r *runner) queries(ctx context.Context, name string, query *service, rate float64, d time.Duration) (report.Load, error) {
+	mode := "closed loop"
+	if rate > 0 {
+		mode = fmt.Sprintf("open loop at %.0f queries/s", rate)
+	}
+	r.logf("%s: first pages, %s, %s", name, mode, d)
+	res, err := querygen.Run(ctx, querygen.Config{BaseURL: query.URL, Token: readToken, Users: r.cfg.QueryUsers, Query: "events", Rate: rate,
+		Concurrency: r.cfg.QueryConcurrency, Duration: d, Warmup: r.cfg.Warmup, Timeout: 10 * time.Second})
+	if err != nil {
+		return report.Load{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if ctx.Err() != nil {
+		return report.Load{}, fmt.Errorf("%s: %w", name, ctx.Err())
+	}
+	if err := r.writeJSON(name, res); err != nil {
+		return report.Load{}, err
+	}
+	r.logf("  %.0f queries/s, p50 %.2f ms, p99 %.2f ms, statuses %v, transport errors %d, empty %d",
+		res.RequestsPerSec, res.LatencyMs.P50, res.LatencyMs.P99, res.Statuses, res.TransportErrs, res.EmptyResults)
+	if res.Statuses["200"] == 0 {
+		return report.Load{}, fmt.Errorf("%s: no query answered 200 (statuses %v, transport errors %d); see query.log", name, res.Statuses, res.TransportErrs)
+	}
+	return report.Load{EventsPerSec: res.RequestsPerSec, Seconds: res.Seconds, Latency: res.LatencyMs, Statuses: res.Statuses, Transport: res.TransportErrs}, nil
+}
+
+// busyQueries measures the queries while ingest + enrich write at write
+// into today's index of the data set, for the users it holds.
+func (r *runner) busyQueries(ctx context.Context, query *service, prefix string, pt, write stats.LoadPoint) (busy, writes report.Load, err error) {
+	const stream = "BENCH_Q"
+	ingest, err := r.startIngest(ctx, "ingest-q", stream, nil)
+	if err != nil {
+		return busy, writes, err
+	}
+	enrich, err := r.startEnrich(ctx, "enrich-q", stream, prefix)
+	if err != nil {
+		return busy, writes, err
+	}
+	// The writes run until the queries are done.
+	cfg := r.loadConfig(ingest, 16, write.Rate, 24*time.Hour)
+	cfg.Traffic.Users = r.cfg.QueryUsers
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	type result struct {
+		res loadgen.Result
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := loadgen.Run(loadCtx, cfg, newIDs())
+		done <- result{res, err}
+	}()
+	finish := func() result { stopLoad(); return <-done } // the load's owner waits for it on every path
+	r.logf("query-busy: ingest + enrich writing %.0f events/s; waiting until enrich indexes", write.Units)
+	if err := r.waitIndexing(ctx, enrich); err != nil {
+		finish()
+		return busy, writes, err
+	}
+	busy, err = r.queries(ctx, "query-busy", query, pt.Rate, r.cfg.QueryDuration)
+	w := finish()
+	if err = errors.Join(err, w.err); err != nil {
+		return busy, writes, err
+	}
+	if err := r.writeJSON("query-writes", loadgen.Report{Result: w.res}); err != nil {
+		return busy, writes, err
+	}
+	if err := stop(ingest, enrich); err != nil {
+		return busy, writes, err
+	}
+	return busy, loadOf(w.res, 0), nil
+}
+
+// waitIndexing waits until enrich has written documents, so that the
+// queries measured next share OpenSearch with the writes.
+func (r *runner) waitIndexing(ctx context.Context, enrich *service) error {
+	client := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(readyWithin)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		fams, err := promscrape.Scrape(ctx, client, enrich.URL+"/metrics")
+		if err == nil {
+			if n, _ := fams.Sum("enrich_documents_total", promscrape.Labels{"outcome": "created"}); n > 0 {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("enrich indexed nothing within %s of the writes' start (last scrape error: %v); see enrich-q.log", readyWithin, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,222 @@
+// Package report renders a benchmark run as markdown with text/template:
+// the summary of the parts that ran, and BENCHMARKS.md around it. The types
+// here are the whole of what a report shows; the bench fills them.
+package report
+
+import (
+	"embed"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/evtrack/telemetry/tools/bench/stats"
+	"github.com/evtrack/telemetry/tools/latency"
+)
+
+//go:embed templates/*.tmpl
+var files embed.FS
+
+// Summary is one run's results, a part each (nil: the part did not run).
+type Summary struct {
+	Short    bool // a smoke run: its figures are not measurements
+	Machine  Machine
+	Ingest   *Ingest
+	Stream   *Stream
+	Pipeline *Pipeline
+	Query    *Query
+}
+
+// Machine is where and with what the run measured.
+type Machine struct {
+	Date       string // UTC, YYYY-MM-DD
+	Cores      int
+	CPU        string
+	RAMGiB     int
+	Go         string
+	NATS       string // nats-server version; empty if none ran
+	OpenSearch string // empty if none ran
+	Heap       string // OpenSearch's
+}
+
+// Load is one load-generator run as the tables show it.
+type Load struct {
+	EventsPerSec float64 // accepted (ingest) or answered (query) per second
+	Seconds      float64
+	Latency      latency.Percentiles
+	Statuses     map[string]int
+	Transport    int64   // transport errors
+	CPUCores     float64 // the target process's CPU time over the run's wall time; 0: not read
+}
+
+// Ingest is the front-door part.
+type Ingest struct {
+	SyncInterval    string // JetStream's; empty: the server's default
+	BatchSize       int
+	BodyBytes       int
+	Concurrency     int
+	Duration        time.Duration
+	Rounds          []DoorRound // the measured rounds, in order
+	Naive, Ingest   stats.Summary
+	JetStream       stats.Summary // raw publish of the same batches, events/s
+	JetStreamEvents int           // a round's events
+	OpenConcurrency int
+	Open            []OpenPoint
+	Plot            string // file name of the latency plot, if drawn
+}
+
+// DoorRound is one closed-loop round of one front door.
+type DoorRound struct {
+	Door  string
+	Round int
+	Load
+}
+
+// OpenPoint is one open-loop run at a fraction of a ceiling.
+type OpenPoint struct {
+	Target string
+	Point  stats.LoadPoint
+	Load
+}
+
+// Stream is ingest's tail latency against the state of its stream.
+type Stream struct {
+	Ceiling stats.Summary   // ingest's maximum, events/s
+	Point   stats.LoadPoint // of its median
+	Runs    []StreamRun
+}
+
+// StreamRun is one state of the stream.
+type StreamRun struct {
+	Name string
+	Load
+}
+
+// Pipeline is enrich and the whole path.
+type Pipeline struct {
+	Events      int
+	DocBytes    int // a document with its bulk action line
+	Bulk        stats.Summary
+	BulkDocs    int
+	BulkFlight  int
+	Drain       float64 // enrich's documents/s draining a pre-filled stream
+	DrainCPU    float64 // cores enrich used meanwhile
+	DrainRSSMiB int64   // enrich's peak resident memory
+	LagStep     time.Duration
+	LagSample   time.Duration
+	Lag         []LagStep
+	E2E         EndToEnd
+}
+
+// LagStep is one sustained rate.
+type LagStep struct {
+	Point         stats.LoadPoint // of the drain rate
+	Before, After float64         // messages pending, at the sample and at the end
+	Growing       bool
+}
+
+// EndToEnd is ingest → JetStream → enrich → OpenSearch at a steady rate.
+type EndToEnd struct {
+	Point            stats.LoadPoint // of the drain rate
+	Load             Load
+	TimeToSearchable latency.Percentiles
+	Batches          int64
+	NeverSeen        int
+	Accepted         int64
+	Indexed          int64
+	Lost             int64
+	Duplicated       int64
+	Unaccepted       int64
+}
+
+// Query is support-style reads on a large index.
+type Query struct {
+	Events, Users, Days int
+	Reused              bool // the data set was built by an earlier run
+	Concurrency         int
+	CeilingDuration     time.Duration
+	Ceiling             stats.Summary   // closed-loop queries/s
+	Point               stats.LoadPoint // of the ceiling, for idle and busy
+	Duration            time.Duration
+	Idle, Busy          Load
+	Writes              Load            // the ingest load while busy
+	WritePoint          stats.LoadPoint // of enrich's drain rate
+	DrainCeiling        float64         // the drain rate it is a fraction of
+}
+
+// Doc is BENCHMARKS.md.
+type Doc struct {
+	Machine  Machine
+	Parts    string
+	Summary  string // RenderSummary's output
+	Plot     string // path of the latency plot from the repository root; empty: none
+	Tunables []Tunable
+}
+
+// Tunable is an environment variable the bench reads.
+type Tunable struct{ Name, Help string }
+
+var funcs = template.FuncMap{
+	"int":   func(v float64) string { return fmt.Sprintf("%.0f", v) },
+	"ms":    func(v float64) string { return fmt.Sprintf("%.2f", v) },
+	"ratio": ratio,
+	"pct":   func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
+	"secs":  func(d time.Duration) string { return fmt.Sprintf("%.0f s", d.Seconds()) },
+	"ceiling": func(s stats.Summary) string {
+		noisy := ""
+		if s.Noisy() {
+			noisy = " **noisy**"
+		}
+		return fmt.Sprintf("%.0f | %.0f–%.0f | ±%.0f%%%s", s.Median, s.Min, s.Max, s.Spread()*100, noisy)
+	},
+	"statuses": statuses,
+	"join":     strings.Join,
+}
+
+func ratio(a, b float64) string {
+	if b == 0 || math.IsNaN(a/b) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
+
+// statuses lists status counts in a stable order, "202: 10, 503: 2".
+func statuses(m map[string]int, transport int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, 0, len(keys)+1)
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s: %d", k, m[k]))
+	}
+	if transport > 0 {
+		parts = append(parts, fmt.Sprintf("transport errors: %d", transport))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+var templates = template.Must(template.New("report").Funcs(funcs).ParseFS(files, "templates/*.tmpl"))
+
+// RenderSummary writes the summary of the parts that ran.
+func RenderSummary(w io.Writer, s Summary) error {
+	if err := templates.ExecuteTemplate(w, "summary.md.tmpl", s); err != nil {
+		return fmt.Errorf("render summary: %w", err)
+	}
+	return nil
+}
+
+// RenderBenchmarks writes BENCHMARKS.md.
+func RenderBenchmarks(w io.Writer, d Doc) error {
+	if err := templates.ExecuteTemplate(w, "benchmarks.md.tmpl", d); err != nil {
+		return fmt.Errorf("render BENCHMARKS.md: %w", err)
+	}
+	return nil
+}

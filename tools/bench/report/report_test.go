@@ -1,0 +1,161 @@
+package report
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evtrack/telemetry/tools/bench/stats"
+	"github.com/evtrack/telemetry/tools/latency"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func summary(t *testing.T, values ...float64) stats.Summary {
+	t.Helper()
+	s, err := stats.Summarize(values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func lat(p50, p99 float64) latency.Percentiles {
+	return latency.Percentiles{P50: p50, P90: (p50 + p99) / 2, P99: p99, P999: p99 * 1.5, Max: p99 * 2}
+}
+
+// fixed is a whole run with made-up, self-consistent figures.
+func fixed(t *testing.T) Summary {
+	t.Helper()
+	quarter := stats.LoadPoint{Fraction: 0.25, Units: 150000, Rate: 1500}
+	return Summary{
+		Machine: Machine{Date: "2026-12-01", Cores: 2, CPU: "AMD EPYC", RAMGiB: 23, Go: "go1.26.8", NATS: "2.12.1", OpenSearch: "2.19.6", Heap: "1g"},
+		Ingest: &Ingest{
+			BatchSize: 100, BodyBytes: 35899, Concurrency: 32, Duration: 15 * time.Second, OpenConcurrency: 64,
+			Rounds: []DoorRound{
+				{"naive", 1, Load{EventsPerSec: 200000, Latency: lat(11.9, 74.3), CPUCores: 1.1}},
+				{"ingest", 1, Load{EventsPerSec: 600000, Latency: lat(4.9, 12.4), CPUCores: 0.9}},
+			},
+			Naive: summary(t, 200000, 190000, 210000), Ingest: summary(t, 600000, 610000, 400000), JetStream: summary(t, 650000, 660000, 640000),
+			JetStreamEvents: 2000000,
+			Open:            []OpenPoint{{Target: "ingest", Point: quarter, Load: Load{EventsPerSec: 149990, Latency: lat(0.87, 2.53)}}},
+			Plot:            "ingest-latency.png",
+		},
+		Stream: &Stream{Ceiling: summary(t, 600000, 610000, 400000), Point: stats.LoadPoint{Fraction: 0.5, Units: 300000, Rate: 3000}, Runs: []StreamRun{
+			{"at a 1 GiB byte cap", Load{EventsPerSec: 250000, Seconds: 60, Latency: lat(0.79, 12.54), Statuses: map[string]int{"503": 7, "202": 150000}, Transport: 2}},
+		}},
+		Pipeline: &Pipeline{
+			Events: 400000, DocBytes: 809, Bulk: summary(t, 43000, 42000, 44000), BulkDocs: 5000, BulkFlight: 2,
+			Drain: 38600, DrainCPU: 1.4, DrainRSSMiB: 85, LagStep: 20 * time.Second, LagSample: 6 * time.Second,
+			Lag: []LagStep{
+				{Point: stats.LoadPoint{Fraction: 0.4, Units: 15440, Rate: 154}, Before: 0, After: 0},
+				{Point: stats.LoadPoint{Fraction: 1, Units: 38600, Rate: 386}, Before: 294, After: 1744, Growing: true},
+			},
+			E2E: EndToEnd{Point: stats.LoadPoint{Fraction: 0.25, Units: 9650, Rate: 97}, Load: Load{EventsPerSec: 9700, Seconds: 30, Latency: lat(1.2, 7.7)},
+				TimeToSearchable: latency.Percentiles{P50: 836, P90: 1281, P99: 1454, Max: 1602}, Batches: 3301, Accepted: 330100, Indexed: 330100},
+		},
+		Query: &Query{
+			Events: 10000000, Users: 100000, Days: 30, Reused: true, Concurrency: 16, CeilingDuration: 10 * time.Second,
+			Ceiling: summary(t, 400, 410, 390), Point: stats.LoadPoint{Fraction: 0.25, Units: 100, Rate: 100}, Duration: 30 * time.Second,
+			Idle:   Load{EventsPerSec: 100, Latency: lat(7.2, 11.8), Statuses: map[string]int{"200": 3000}},
+			Busy:   Load{EventsPerSec: 100, Latency: lat(8.6, 27), Statuses: map[string]int{"200": 2999}, Transport: 1},
+			Writes: Load{EventsPerSec: 9650}, WritePoint: stats.LoadPoint{Fraction: 0.25, Units: 9650, Rate: 97}, DrainCeiling: 38600,
+		},
+	}
+}
+
+func TestRenderSummary(t *testing.T) {
+	full := fixed(t)
+	ingestOnly := Summary{Machine: full.Machine, Ingest: full.Ingest}
+	tests := []struct {
+		name    string
+		summary Summary
+		want    []string // lines or fragments the output must hold
+		wantNot []string
+	}{
+		{"ratios of medians", full, []string{
+			"**ingest / naive = 3.00** (medians: 600000 vs 200000 events/s); ingest reached **0.92** of the raw JetStream publish ceiling.",
+			"| naive | 1 | 200000 | 1.00 | 11.90 | 74.30 | 1.10 |",
+			"| ingest | 1 | 600000 | 3.00 | 4.90 | 12.40 | 0.90 |",
+		}, nil},
+		{"a wide range is flagged noisy, a narrow one not", full, []string{
+			"| ingest | 600000 | 400000–610000 | ±33% **noisy** |",
+			"| naive front door | 200000 | 190000–210000 | ±5% |",
+		}, nil},
+		{"load points are stated as fractions", full, []string{
+			"| ingest | 25% of its max | 150000 | 149990 | 0.87 |",
+			"Open loop at 50% of that median (300000 events/s), an empty broker each time:",
+			"| 100% of the drain rate | 38600 | 294 | 1744 | growing |",
+			"| 40% of the drain rate | 15440 | 0 | 0 | flat |",
+			"Steady 9700 events/s (25% of the drain rate)",
+			"Open loop at 25% of that ceiling (100 queries/s)",
+			"(25% of enrich's drain rate, 38600)",
+		}, nil},
+		{"answers in a stable order, with transport errors", full, []string{
+			"| 202: 150000, 503: 7, transport errors: 2 |",
+			"| 200: 2999, transport errors: 1 |",
+		}, nil},
+		{"pipeline figures", full, []string{
+			"| **enrich draining a pre-filled stream** | **38600** | **0.90** of the median ceiling | |",
+			"| ms | 836 | 1281 | 1454 | 1602 |",
+			"accepted 330100, indexed 330100, lost 0, duplicated 0",
+			"OpenSearch 2.19.6, 1 shard, refresh 1s, 1g heap.",
+		}, nil},
+		{"only the parts that ran", ingestOnly, []string{"## Ingest front door (2026-12-01, 2 cores"},
+			[]string{"## Ingest latency and the state", "## Enrich", "## Query", "<no value>"}},
+		{"nothing ran", Summary{}, nil, []string{"##", "<no value>"}},
+		{"a smoke run says so", Summary{Short: true, Machine: full.Machine, Stream: full.Stream}, []string{"**A -short smoke run", "## Ingest latency and the state"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := RenderSummary(&b, tt.summary); err != nil {
+				t.Fatal(err)
+			}
+			out := b.String()
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("missing %q in:\n%s", w, out)
+				}
+			}
+			for _, w := range append(tt.wantNot, "<no value>", "%!") {
+				if strings.Contains(out, w) {
+					t.Errorf("holds %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// TestRenderBenchmarks compares the whole of BENCHMARKS.md for the fixed
+// run with testdata/BENCHMARKS.golden.md (go test -update rewrites it).
+func TestRenderBenchmarks(t *testing.T) {
+	s := fixed(t)
+	var sum bytes.Buffer
+	if err := RenderSummary(&sum, s); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	err := RenderBenchmarks(&b, Doc{Machine: s.Machine, Parts: "all", Summary: sum.String(), Plot: "docs/benchmarks/ingest-latency.png",
+		Tunables: []Tunable{{"BENCH_DURATION", "measured time of a round"}, {"BENCH_WRITE", "1: rewrite BENCHMARKS.md"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "BENCHMARKS.golden.md")
+	if *update {
+		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != string(want) {
+		t.Errorf("BENCHMARKS.md differs from %s (go test -update to accept):\n%s", golden, b.String())
+	}
+}

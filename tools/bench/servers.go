@@ -1,0 +1,194 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/evtrack/telemetry/platform/procs"
+)
+
+// readyWithin bounds a service's start.
+const readyWithin = 30 * time.Second
+
+// service is a started service and the base URL of its HTTP face.
+type service struct {
+	*procs.Proc
+	URL string
+}
+
+// freshBroker stops the current broker, if any, throws its store away and
+// starts an empty one: right after a maximum round the stream holds
+// gigabytes the broker is still writing and expiring, which would be
+// measured instead of the load.
+func (r *runner) freshBroker(ctx context.Context) error {
+	if r.broker != nil {
+		if err := r.broker.Stop(); err != nil {
+			return fmt.Errorf("fresh broker: %w", err)
+		}
+		r.broker = nil
+	}
+	if err := os.RemoveAll(r.brokerDir); err != nil {
+		return fmt.Errorf("fresh broker: %w", err)
+	}
+	syscall.Sync() // what the old store left in the page cache is written before the next measurement
+	b, err := procs.StartNATS(ctx, r.group.Start, procs.NATSConfig{Bin: r.natsBin, Dir: r.brokerDir, SyncInterval: r.cfg.NATSSync,
+		LogPath: filepath.Join(r.out, "nats.log")})
+	if err != nil {
+		return fmt.Errorf("fresh broker: %w", err)
+	}
+	r.broker = b
+	if r.summary.Machine.NATS == "" {
+		var varz struct {
+			Version string `json:"version"`
+		}
+		if err := r.getJSON(ctx, b.MonitorURL+"/varz", &varz); err != nil {
+			return fmt.Errorf("nats-server version: %w", err)
+		}
+		r.summary.Machine.NATS = varz.Version
+	}
+	return nil
+}
+
+// start runs one of the built binaries on free ports with env on top of
+// LOG_LEVEL=warn, logging into the results folder, and waits until url
+// (relative to the HTTP face) is ready.
+func (r *runner) start(ctx context.Context, bin, logName, httpVar, path string, ready procs.Readiness, env map[string]string) (*service, error) {
+	addr, err := procs.FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	e := map[string]string{"LOG_LEVEL": "warn", httpVar: addr}
+	maps.Copy(e, env)
+	p, err := r.group.Start(procs.Spec{Name: logName, Path: r.bins[bin], Env: e, LogPath: filepath.Join(r.out, logName+".log")})
+	if err != nil {
+		return nil, err
+	}
+	s := &service{Proc: p, URL: "http://" + addr}
+	if err := p.WaitHTTP(ctx, s.URL+path, readyWithin, ready); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// startIngest runs ingest on the current broker, publishing to stream.
+func (r *runner) startIngest(ctx context.Context, logName, stream string, extra map[string]string) (*service, error) {
+	grpc, err := procs.FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{"NATS_URL": r.broker.URL, "INGEST_GRPC_ADDR": grpc, "INGEST_WRITE_KEYS": writeKey + ":bench",
+		"EVENTS_STREAM": stream, "EVENTS_SUBJECT_PREFIX": subject(stream)}
+	maps.Copy(env, extra)
+	return r.start(ctx, "ingest", logName, "INGEST_HTTP_ADDR", "/readyz", procs.OK, env)
+}
+
+// startNaive runs the naive front door on the current broker. It has no
+// health endpoint: any answer means it listens.
+func (r *runner) startNaive(ctx context.Context) (*service, error) {
+	return r.start(ctx, "naive-ingest", "naive", "NAIVE_HTTP_ADDR", "/", procs.Answering, map[string]string{"NATS_URL": r.broker.URL})
+}
+
+// startEnrich runs enrich from stream into the indices of prefix.
+func (r *runner) startEnrich(ctx context.Context, logName, stream, prefix string) (*service, error) {
+	env := map[string]string{"NATS_URL": r.broker.URL, "OPENSEARCH_URL": r.openSearch.URL, "EVENTS_STREAM": stream,
+		"EVENTS_SUBJECT_PREFIX": subject(stream), "EVENTS_INDEX_PREFIX": prefix, "ENRICH_RETENTION": "0"}
+	return r.start(ctx, "enrich", logName, "ENRICH_HTTP_ADDR", "/readyz", procs.OK, env)
+}
+
+// startQuery runs the query service over the indices of prefix.
+func (r *runner) startQuery(ctx context.Context, prefix string) (*service, error) {
+	grpc, err := procs.FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{"OPENSEARCH_URL": r.openSearch.URL, "EVENTS_INDEX_PREFIX": prefix, "QUERY_TOKENS": readToken + ":*",
+		"QUERY_PAGE_TOKEN_KEY": pageTokenKey, "QUERY_GRPC_ADDR": grpc}
+	return r.start(ctx, "query", "query", "QUERY_HTTP_ADDR", "/readyz", procs.OK, env)
+}
+
+// subject is the subject prefix of a bench stream: BENCH_E2E → bench.e2e.
+func subject(stream string) string { return strings.ToLower(strings.ReplaceAll(stream, "_", ".")) }
+
+// stop stops services, the last first.
+func stop(services ...*service) error {
+	for i := len(services) - 1; i >= 0; i-- {
+		if services[i] == nil {
+			continue
+		}
+		if err := services[i].Stop(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startOpenSearch starts the bench's own OpenSearch node, once a run: found
+// or fetched by scripts/servers.sh, run as its unprivileged user when the
+// bench runs as root, on a free port, with a data directory of its own that
+// outlives the run (the query data set is built once).
+func (r *runner) startOpenSearch(ctx context.Context) error {
+	if r.openSearch != nil {
+		return nil
+	}
+	r.logf("starting an OpenSearch node of the bench's own")
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(r.root, "scripts", "servers.sh"), "opensearch-home")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, r.progress
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("find OpenSearch (scripts/servers.sh opensearch-home): %w", err)
+	}
+	where := map[string]string{}
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			where[k] = v
+		}
+	}
+	if where["OPENSEARCH_HOME"] == "" || where["OPENSEARCH_BASE"] == "" {
+		return fmt.Errorf("find OpenSearch: scripts/servers.sh opensearch-home said %q", out.String())
+	}
+	s, err := procs.StartOpenSearch(ctx, r.group.Start, procs.OpenSearchConfig{
+		Home: where["OPENSEARCH_HOME"], JavaHome: where["OPENSEARCH_JAVA_HOME"], User: where["OPENSEARCH_RUN_USER"],
+		DataDir: filepath.Join(where["OPENSEARCH_BASE"], "data-bench"), LogsDir: filepath.Join(where["OPENSEARCH_BASE"], "logs-bench"),
+		Heap: r.cfg.OpenSearchHeap, LogPath: filepath.Join(r.out, "opensearch.log"),
+	})
+	if err != nil {
+		return err
+	}
+	r.openSearch = s
+	var root struct {
+		Version struct {
+			Number string `json:"number"`
+		} `json:"version"`
+	}
+	if err := r.getJSON(ctx, s.URL+"/", &root); err != nil {
+		return fmt.Errorf("OpenSearch version: %w", err)
+	}
+	r.summary.Machine.OpenSearch = root.Version.Number
+	return nil
+}
+
+// getJSON GETs url and decodes a 200 answer into v.
+func (r *runner) getJSON(ctx context.Context, url string, v any) error {
+	b, status, err := r.do(ctx, "GET", url, nil)
+	if err != nil {
+		return err
+	}
+	if status != 200 {
+		return fmt.Errorf("GET %s: status %d: %.200s", url, status, b)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	return nil
+}

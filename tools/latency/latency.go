@@ -1,0 +1,97 @@
+// Package latency is the one latency schema of the load tools: loadgen and
+// querygen record into a Recorder and report Percentiles, in milliseconds,
+// under the same JSON keys. OpenLoop paces an open-loop run.
+package latency
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Percentiles of latency, in milliseconds.
+type Percentiles struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p99_9"`
+	Max  float64 `json:"max"`
+}
+
+// FromHistogram reads the percentiles of h, whose values are in unit.
+func FromHistogram(h *hdrhistogram.Histogram, unit time.Duration) Percentiles {
+	ms := func(v int64) float64 { return float64(time.Duration(v)*unit) / float64(time.Millisecond) }
+	return Percentiles{
+		P50: ms(h.ValueAtQuantile(50)), P90: ms(h.ValueAtQuantile(90)), P99: ms(h.ValueAtQuantile(99)),
+		P999: ms(h.ValueAtQuantile(99.9)), Max: ms(h.Max()),
+	}
+}
+
+// Recorder records latencies from 1 µs to a minute with three significant
+// digits. It is safe for concurrent use.
+type Recorder struct {
+	mu sync.Mutex
+	h  *hdrhistogram.Histogram
+}
+
+// NewRecorder returns an empty recorder.
+func NewRecorder() *Recorder {
+	return &Recorder{h: hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)}
+}
+
+// Record adds one latency (longer than a minute counts as a minute).
+func (r *Recorder) Record(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_ = r.h.RecordValue(min(max(d.Microseconds(), 1), r.h.HighestTrackableValue()))
+}
+
+// Count is how many latencies were recorded.
+func (r *Recorder) Count() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.h.TotalCount()
+}
+
+// Percentiles of what was recorded so far.
+func (r *Recorder) Percentiles() Percentiles {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return FromHistogram(r.h, time.Microsecond)
+}
+
+// OpenLoop emits the intended send times of an open-loop run at rate per
+// second until ctx ends, then closes the channel. Latency is measured from
+// these times, so a slow server cannot hide queueing (no coordinated
+// omission). Senders more than buffer sends behind block the schedule; their
+// sends then start late and still count from the intended time.
+func OpenLoop(ctx context.Context, rate float64, buffer int) <-chan time.Time {
+	schedule := make(chan time.Time, buffer)
+	go func() {
+		defer close(schedule)
+		interval := time.Duration(float64(time.Second) / rate)
+		timer := time.NewTimer(0)
+		defer timer.Stop()
+		for next := time.Now(); ; next = next.Add(interval) {
+			if d := time.Until(next); d > 0 {
+				timer.Reset(d)
+				select {
+				case <-ctx.Done():
+					return
+				case <-timer.C:
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			select {
+			case schedule <- next:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return schedule
+}
