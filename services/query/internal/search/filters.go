@@ -12,14 +12,13 @@ import (
 // then — once Scope has checked them and applied the token's scope — what
 // the store searches.
 //
-// Each field with a filter tag is one filter, and its tag is that filter's
-// row in the filter table: everything else is derived from it (filterTable,
-// parsed once) — reading it from a request (the proto field of the same
-// name, through protoreflect), its validation, the token's app scope, the
-// page-token binding and the store's clause (Clauses). Adding a filter is
-// one field here plus the proto field of SearchEventsRequest and
-// EventStatsRequest; TestFilterTableMatchesTheContract fails until both
-// exist. The tag keys:
+// Each field is one filter, and its tag is that filter's row in the filter
+// table: everything else is derived from it (filterTable, parsed once) —
+// reading it from a request (the proto field of the same name, through
+// protoreflect), its validation, the token's app scope, the page-token
+// binding and the store's clause (Clauses). Adding a filter is one field
+// here plus the proto field of SearchEventsRequest and EventStatsRequest;
+// TestFilterTableMatchesTheContract fails until both exist. The tag keys:
 //
 //	filter  its name in the API: the proto field and the HTTP query parameter
 //	field   the document field(s) it applies to, comma-separated (a value
