@@ -63,7 +63,8 @@ func TestFilterFieldsAreMappedForTheirKind(t *testing.T) {
 		search.MatchKeyword: {"keyword"}, search.MatchTimeRange: {"date"}, search.MatchBool: {"boolean"},
 		search.MatchFullText: {"text", "flat_object"},
 	}
-	clauses := everyFilter(t).Clauses()
+	f := everyFilter(t)
+	clauses := f.AppendClauses(nil)
 	if len(clauses) == 0 {
 		t.Fatal("no clauses")
 	}

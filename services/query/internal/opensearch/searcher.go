@@ -40,13 +40,14 @@ type m = map[string]any
 func queryFor(f search.Filters) m {
 	filters := []any{}
 	b := m{}
-	for _, c := range f.Clauses() {
+	var buf [16]search.Clause // on the stack while the table has at most 16 filters
+	for _, c := range f.AppendClauses(buf[:0]) {
 		switch c.Match {
 		case search.MatchKeyword:
-			if c.List {
+			if c.Values != nil {
 				filters = append(filters, anyField("terms", c.Fields, c.Values))
 			} else {
-				filters = append(filters, anyField("term", c.Fields, c.Values[0]))
+				filters = append(filters, anyField("term", c.Fields, c.Value))
 			}
 		case search.MatchTimeRange:
 			r := m{"format": "epoch_millis"}
@@ -64,7 +65,7 @@ func queryFor(f search.Filters) m {
 			// fixed set of operators; the text is a value, not DSL.
 			must, _ := b["must"].([]any)
 			b["must"] = append(must, m{"simple_query_string": m{
-				"query": c.Text, "fields": c.Fields, "default_operator": "and",
+				"query": c.Value, "fields": c.Fields, "default_operator": "and",
 				"flags": "AND|OR|NOT|PHRASE|PRECEDENCE|WHITESPACE|ESCAPE", "lenient": true,
 			}})
 		}

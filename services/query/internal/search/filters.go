@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/evtrack/telemetry/services/query/internal/auth"
 )
@@ -63,25 +64,24 @@ var filterTable = mustTable(reflect.TypeFor[Filters]())
 // Scope checks f's values against the rules of the filter table and applies
 // the principal's app scope to the scoped filters.
 func Scope(p auth.Principal, f Filters) (Filters, error) {
-	v := reflect.ValueOf(&f).Elem()
-	if err := filterTable.validate(v); err != nil {
+	if err := filterTable.validate(unsafe.Pointer(&f)); err != nil {
 		return f, err
 	}
 	for _, r := range filterTable.scoped {
-		fv := v.Field(r.index)
+		apps := fieldOf[[]string](unsafe.Pointer(&f), r)
 		switch {
-		case fv.Len() > 0:
-			for i := range fv.Len() {
-				if app := fv.Index(i).String(); !p.CanRead(app) {
+		case len(*apps) > 0:
+			for _, app := range *apps {
+				if !p.CanRead(app) {
 					return f, &Error{Kind: KindPermissionDenied, Param: r.name, Message: "this token may not read app " + app}
 				}
 			}
 		case p.AllApps:
-			fv.SetZero()
+			*apps = nil
 		default:
 			// Never nil: nil would mean every app. A principal with no
 			// apps sees nothing.
-			fv.Set(reflect.ValueOf(append([]string{}, p.Apps...)))
+			*apps = append([]string{}, p.Apps...)
 		}
 	}
 	return f, nil
@@ -91,13 +91,13 @@ func Scope(p auth.Principal, f Filters) (Filters, error) {
 type Match int
 
 const (
-	// MatchKeyword: a keyword field holds exactly one of Values.
+	// MatchKeyword: a keyword field holds Value, or one of Values.
 	MatchKeyword Match = iota + 1
 	// MatchTimeRange: a date field is in [From, To) (either may be nil).
 	MatchTimeRange
 	// MatchBool: a boolean field is Bool.
 	MatchBool
-	// MatchFullText: Text, in simple query syntax, matches the text of
+	// MatchFullText: Value, in simple query syntax, matches the text of
 	// Fields.
 	MatchFullText
 )
@@ -108,23 +108,22 @@ const (
 type Clause struct {
 	Match  Match
 	Fields []string
-	// Values (keyword): any of them; List says the filter takes several
-	// values (even when it has one), rather than a single one.
+	// Value: the keyword of a filter that takes one, or the full text.
+	Value string
+	// Values (keyword, not nil for a filter that takes a list, even of one
+	// value): any of them.
 	Values []string
-	List   bool
 	// From, To (time range).
 	From, To *time.Time
 	// Bool (bool).
 	Bool bool
-	// Text (full text).
-	Text string
 }
 
-// Clauses returns the filters of f that are set, in the table's order (the
-// two bounds of a time range as one clause). A nil scoped list is no
-// filter (every app); an empty one matches nothing.
-func (f Filters) Clauses() []Clause {
-	return filterTable.clauses(reflect.ValueOf(&f).Elem())
+// AppendClauses appends the filters of f that are set to dst, in the
+// table's order (the two bounds of a time range as one clause). A nil
+// scoped list is no filter (every app); an empty one matches nothing.
+func (f *Filters) AppendClauses(dst []Clause) []Clause {
+	return filterTable.appendClauses(dst, unsafe.Pointer(f))
 }
 
 func checkValue(name, v string, max int) error {

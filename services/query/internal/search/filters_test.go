@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
@@ -256,13 +257,13 @@ func TestTableKinds(t *testing.T) {
 		m := dynamicpb.NewMessage(md)
 		set(m)
 		var f testFilters
-		mb.read(m, reflect.ValueOf(&f).Elem())
+		mb.read(m, unsafe.Pointer(&f))
 		return f
 	}
 	since := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 
 	unset := read(func(*dynamicpb.Message) {})
-	if unset.Skewed != nil || len(tb.clauses(reflect.ValueOf(&unset).Elem())) != 0 {
+	if unset.Skewed != nil || len(tb.appendClauses(nil, unsafe.Pointer(&unset))) != 0 {
 		t.Fatalf("unset bool read as %v", unset.Skewed)
 	}
 	f := read(func(m *dynamicpb.Message) {
@@ -277,25 +278,25 @@ func TestTableKinds(t *testing.T) {
 	if f.Skewed == nil || *f.Skewed || !slices.Equal(f.Apps, []string{"a"}) || !slices.Equal(f.Tags, []string{"x", "y"}) || f.Since == nil || !f.Since.Equal(since) {
 		t.Fatalf("read %+v", f)
 	}
-	v := reflect.ValueOf(&f).Elem()
-	if err := tb.validate(v); err != nil {
+	p := unsafe.Pointer(&f)
+	if err := tb.validate(p); err != nil {
 		t.Fatal(err)
 	}
-	clauses := tb.clauses(v)
+	clauses := tb.appendClauses(nil, p)
 	want := []Clause{
-		{Match: MatchKeyword, Fields: []string{"app_id"}, Values: []string{"a"}, List: true},
+		{Match: MatchKeyword, Fields: []string{"app_id"}, Values: []string{"a"}},
 		{Match: MatchBool, Fields: []string{"clock_skewed"}, Bool: false},
 		{Match: MatchTimeRange, Fields: []string{"received_at"}, From: &since},
-		{Match: MatchKeyword, Fields: []string{"tag_a", "tag_b"}, Values: []string{"x", "y"}, List: true},
+		{Match: MatchKeyword, Fields: []string{"tag_a", "tag_b"}, Values: []string{"x", "y"}},
 	}
 	if !reflect.DeepEqual(clauses, want) {
 		t.Fatalf("clauses\n got %+v\nwant %+v", clauses, want)
 	}
-	if got := string(tb.binding(nil, v)); got != `{"Apps":["a"],"Skewed":false,"Tags":["x","y"]}` {
+	if got := string(tb.binding(nil, p)); got != `{"Apps":["a"],"Skewed":false,"Tags":["x","y"]}` {
 		t.Fatalf("binding %s (since is not bound)", got)
 	}
 	f.Tags = []string{"x", "y", "z"}
-	if err := tb.validate(v); err == nil || err.Error() != "tags: at most 2 values" {
+	if err := tb.validate(p); err == nil || err.Error() != "tags: at most 2 values" {
 		t.Fatalf("3 tags: %v", err)
 	}
 }

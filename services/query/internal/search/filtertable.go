@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // valueType is the Go type of a filter's field.
@@ -29,9 +30,9 @@ var valueTypes = map[reflect.Type]valueType{
 
 // row is one filter: a field of a filters struct and its tag.
 type row struct {
-	name   string // in the API: the proto field, the HTTP parameter
-	goName string // the struct field: the key of its page-token binding
-	index  int    // of the struct field
+	name   string  // in the API: the proto field, the HTTP parameter
+	goName string  // the struct field: the key of its page-token binding
+	offset uintptr // of the struct field (see fieldOf)
 	typ    valueType
 	match  Match
 	upper  bool     // time range: the exclusive upper bound (range-lt)
@@ -55,6 +56,14 @@ type table struct {
 // timeRange is the two bounds of a time range on one date field (nil: no
 // such bound).
 type timeRange struct{ lower, upper *row }
+
+// fieldOf returns the field of row r in the struct at p, a struct of the
+// type r's table was built from; T must be the Go type of r.typ (string,
+// []string, *time.Time, *bool: newTable checked the field is). The table
+// reads and writes fields by their offset rather than through
+// reflect.Value, whose Interface and Set would move every Filters of every
+// call to the heap: this is the first page's hot path.
+func fieldOf[T any](p unsafe.Pointer, r *row) *T { return (*T)(unsafe.Add(p, r.offset)) }
 
 func mustTable(t reflect.Type) *table {
 	tb, err := newTable(t)
@@ -84,7 +93,7 @@ func newTable(t reflect.Type) (*table, error) {
 			return nil, fmt.Errorf("field %s: filter %s declared twice", sf.Name, name)
 		}
 		seen[name] = true
-		r.index = i
+		r.offset = sf.Offset
 		tb.rows = append(tb.rows, r)
 	}
 	for i := range tb.rows {
@@ -217,25 +226,23 @@ func (tb *table) addBound(r *row) error {
 	return nil
 }
 
-// validate checks the values of v (a struct of the table's type), row by
-// row in the table's order and then each time range's bounds; the first
-// broken rule is the error.
-func (tb *table) validate(v reflect.Value) error {
+// validate checks the values of the struct at p, row by row in the
+// table's order and then each time range's bounds; the first broken rule is
+// the error.
+func (tb *table) validate(p unsafe.Pointer) error {
 	for i := range tb.rows {
 		r := &tb.rows[i]
-		fv := v.Field(r.index)
 		switch r.typ {
 		case typeString:
-			if err := checkValue(r.name, fv.String(), r.max); err != nil {
+			if err := checkValue(r.name, *fieldOf[string](p, r), r.max); err != nil {
 				return err
 			}
 		case typeStrings:
-			n := fv.Len()
-			if r.count > 0 && n > r.count {
+			values := *fieldOf[[]string](p, r)
+			if r.count > 0 && len(values) > r.count {
 				return invalid(r.name, "at most %d values", r.count)
 			}
-			for j := range n {
-				s := fv.Index(j).String()
+			for _, s := range values {
 				if s == "" {
 					return invalid(r.name, "must not be empty")
 				}
@@ -249,7 +256,7 @@ func (tb *table) validate(v reflect.Value) error {
 		if rg.lower == nil || rg.upper == nil {
 			continue
 		}
-		from, to := timeOf(v, rg.lower), timeOf(v, rg.upper)
+		from, to := *fieldOf[*time.Time](p, rg.lower), *fieldOf[*time.Time](p, rg.upper)
 		if from != nil && to != nil && !from.Before(*to) {
 			return invalid(rg.lower.name, "must be before %s", rg.upper.name)
 		}
@@ -257,63 +264,58 @@ func (tb *table) validate(v reflect.Value) error {
 	return nil
 }
 
-func timeOf(v reflect.Value, r *row) *time.Time {
-	t, _ := v.Field(r.index).Interface().(*time.Time)
-	return t
-}
-
-// clauses returns the set filters of v (see Filters.Clauses).
-func (tb *table) clauses(v reflect.Value) []Clause {
-	out := make([]Clause, 0, 4)
+// appendClauses appends the set filters of the struct at p (see
+// Filters.AppendClauses).
+func (tb *table) appendClauses(dst []Clause, p unsafe.Pointer) []Clause {
 	for i := range tb.rows {
 		r := &tb.rows[i]
-		fv := v.Field(r.index)
 		switch r.typ {
 		case typeString:
-			s := fv.String()
+			s := *fieldOf[string](p, r)
 			switch {
 			case s == "":
 			case r.match == MatchFullText:
-				out = append(out, Clause{Match: MatchFullText, Fields: r.fields, Text: s})
+				dst = append(dst, Clause{Match: MatchFullText, Fields: r.fields, Value: s})
 			default:
-				out = append(out, Clause{Match: MatchKeyword, Fields: r.fields, Values: []string{s}})
+				dst = append(dst, Clause{Match: MatchKeyword, Fields: r.fields, Value: s})
 			}
 		case typeStrings:
-			if fv.IsNil() || fv.Len() == 0 && !r.scoped {
+			values := *fieldOf[[]string](p, r)
+			if values == nil || len(values) == 0 && !r.scoped {
 				continue
 			}
-			out = append(out, Clause{Match: MatchKeyword, Fields: r.fields, Values: fv.Interface().([]string), List: true})
+			dst = append(dst, Clause{Match: MatchKeyword, Fields: r.fields, Values: values})
 		case typeBool:
-			if b, _ := fv.Interface().(*bool); b != nil {
-				out = append(out, Clause{Match: MatchBool, Fields: r.fields, Bool: *b})
+			if b := *fieldOf[*bool](p, r); b != nil {
+				dst = append(dst, Clause{Match: MatchBool, Fields: r.fields, Bool: *b})
 			}
 		case typeTime:
-			t, _ := fv.Interface().(*time.Time)
+			t := *fieldOf[*time.Time](p, r)
 			if t == nil {
 				continue
 			}
-			j := slices.IndexFunc(out, func(c Clause) bool { return c.Match == MatchTimeRange && c.Fields[0] == r.fields[0] })
+			j := slices.IndexFunc(dst, func(c Clause) bool { return c.Match == MatchTimeRange && c.Fields[0] == r.fields[0] })
 			if j < 0 {
-				out = append(out, Clause{Match: MatchTimeRange, Fields: r.fields})
-				j = len(out) - 1
+				dst = append(dst, Clause{Match: MatchTimeRange, Fields: r.fields})
+				j = len(dst) - 1
 			}
 			if r.upper {
-				out[j].To = t
+				dst[j].To = t
 			} else {
-				out[j].From = t
+				dst[j].From = t
 			}
 		}
 	}
-	return out
+	return dst
 }
 
-// binding appends the page-token binding of v: a JSON object of the bound
-// rows in the table's order, keyed by their Go field names, each value as
-// encoding/json writes it — byte for byte what json.Marshal(Filters) was
-// before the filter table, so that page tokens stay valid across the
-// upgrade (TestFingerprintUnchanged). A time is written in RFC 3339 for any
-// year (json.Marshal fails beyond 9999).
-func (tb *table) binding(b []byte, v reflect.Value) []byte {
+// binding appends the page-token binding of the struct at p: a JSON object
+// of the bound rows in the table's order, keyed by their Go field names,
+// each value as encoding/json writes it — byte for byte what
+// json.Marshal(Filters) was before the filter table, so that page tokens
+// stay valid across the upgrade (TestFingerprintUnchanged). A time is
+// written in RFC 3339 for any year (json.Marshal fails beyond 9999).
+func (tb *table) binding(b []byte, p unsafe.Pointer) []byte {
 	b = append(b, '{')
 	for i, r := range tb.bound {
 		if i > 0 {
@@ -321,25 +323,25 @@ func (tb *table) binding(b []byte, v reflect.Value) []byte {
 		}
 		b = appendJSONString(b, r.goName)
 		b = append(b, ':')
-		fv := v.Field(r.index)
 		switch r.typ {
 		case typeString:
-			b = appendJSONString(b, fv.String())
+			b = appendJSONString(b, *fieldOf[string](p, r))
 		case typeStrings:
-			if fv.IsNil() {
+			values := *fieldOf[[]string](p, r)
+			if values == nil {
 				b = append(b, "null"...)
 				continue
 			}
 			b = append(b, '[')
-			for j := range fv.Len() {
+			for j, s := range values {
 				if j > 0 {
 					b = append(b, ',')
 				}
-				b = appendJSONString(b, fv.Index(j).String())
+				b = appendJSONString(b, s)
 			}
 			b = append(b, ']')
 		case typeTime:
-			if t, _ := fv.Interface().(*time.Time); t != nil {
+			if t := *fieldOf[*time.Time](p, r); t != nil {
 				b = append(b, '"')
 				b = t.AppendFormat(b, time.RFC3339Nano)
 				b = append(b, '"')
@@ -347,8 +349,8 @@ func (tb *table) binding(b []byte, v reflect.Value) []byte {
 				b = append(b, "null"...)
 			}
 		case typeBool:
-			if p, _ := fv.Interface().(*bool); p != nil {
-				b = strconv.AppendBool(b, *p)
+			if v := *fieldOf[*bool](p, r); v != nil {
+				b = strconv.AppendBool(b, *v)
 			} else {
 				b = append(b, "null"...)
 			}

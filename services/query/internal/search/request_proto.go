@@ -2,8 +2,8 @@ package search
 
 import (
 	"fmt"
-	"reflect"
 	"time"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -84,23 +84,24 @@ func (mb messageBindings) bind(tb *table, md protoreflect.MessageDescriptor) err
 // read; values are copied, not shared with the message.
 func requestOf(req proto.Message) Filters {
 	var f Filters
-	requestBindings.read(req.ProtoReflect(), reflect.ValueOf(&f).Elem())
+	requestBindings.read(req.ProtoReflect(), unsafe.Pointer(&f))
 	return f
 }
 
-// read sets the fields of v (a struct of the bound table's type) from msg.
-func (mb messageBindings) read(msg protoreflect.Message, v reflect.Value) {
+// read sets the fields of the struct at p (of the bound table's type)
+// from msg.
+func (mb messageBindings) read(msg protoreflect.Message, p unsafe.Pointer) {
 	for _, b := range mb[msg.Descriptor().FullName()] {
 		if !msg.Has(b.fd) {
 			continue
 		}
-		fv, pv := v.Field(b.row.index), msg.Get(b.fd)
+		pv := msg.Get(b.fd)
 		switch b.row.typ {
 		case typeString:
-			fv.SetString(pv.String())
+			*fieldOf[string](p, b.row) = pv.String()
 		case typeStrings:
 			if !b.fd.IsList() {
-				fv.Set(reflect.ValueOf([]string{pv.String()}))
+				*fieldOf[[]string](p, b.row) = []string{pv.String()}
 				continue
 			}
 			l := pv.List()
@@ -108,13 +109,13 @@ func (mb messageBindings) read(msg protoreflect.Message, v reflect.Value) {
 			for i := range s {
 				s[i] = l.Get(i).String()
 			}
-			fv.Set(reflect.ValueOf(s))
+			*fieldOf[[]string](p, b.row) = s
 		case typeTime:
 			t := timestampOf(pv.Message())
-			fv.Set(reflect.ValueOf(&t))
+			*fieldOf[*time.Time](p, b.row) = &t
 		case typeBool:
 			x := pv.Bool()
-			fv.Set(reflect.ValueOf(&x))
+			*fieldOf[*bool](p, b.row) = &x
 		}
 	}
 }

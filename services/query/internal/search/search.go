@@ -6,8 +6,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"reflect"
 	"time"
+	"unsafe"
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
@@ -189,6 +189,7 @@ func storeError(err error) error {
 // page size or position), binding a page token to the query and scope that
 // produced it.
 func fingerprint(f Filters) []byte {
-	sum := sha256.Sum256(filterTable.binding(make([]byte, 0, 256), reflect.ValueOf(&f).Elem()))
+	var buf [512]byte
+	sum := sha256.Sum256(filterTable.binding(buf[:0], unsafe.Pointer(&f)))
 	return sum[:16]
 }
