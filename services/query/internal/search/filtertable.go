@@ -46,7 +46,6 @@ type row struct {
 // table is the filter rows of a struct type, with what is derived from
 // them once.
 type table struct {
-	typ    reflect.Type
 	rows   []row
 	scoped []*row
 	bound  []*row
@@ -77,7 +76,7 @@ func mustTable(t reflect.Type) *table {
 // Filters) and checks each is coherent: a kind its Go type can hold, the
 // limits it needs, one row per API name.
 func newTable(t reflect.Type) (*table, error) {
-	tb := &table{typ: t}
+	tb := &table{}
 	seen := map[string]bool{}
 	for i := range t.NumField() {
 		sf := t.Field(i)
