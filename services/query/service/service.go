@@ -12,6 +12,8 @@ import (
 	"time"
 
 	opensearchgo "github.com/opensearch-project/opensearch-go/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -27,6 +29,7 @@ import (
 	"github.com/evtrack/telemetry/services/query/internal/audit"
 	querygrpc "github.com/evtrack/telemetry/services/query/internal/grpc"
 	queryhttp "github.com/evtrack/telemetry/services/query/internal/http"
+	"github.com/evtrack/telemetry/services/query/internal/metrics"
 	"github.com/evtrack/telemetry/services/query/internal/opensearch"
 	"github.com/evtrack/telemetry/services/query/internal/search"
 )
@@ -79,8 +82,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		// Queries do not wait for the audit index: entries stay in the log.
 		log.WarnContext(ctx, "audit index template not applied; audit entries may be dynamically mapped", "error", err)
 	}
-	auditor := audit.New(log, osc, cfg.IndexPrefix)
-	authn := querygrpc.NewAuthenticator(cfg.ReadTokens, auditor)
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	auditor := audit.New(log, osc, cfg.IndexPrefix, m)
+	// Every call's audit entry is counted on its way to the auditor.
+	recorder := querygrpc.Metered(auditor, m)
+	authn := querygrpc.NewAuthenticator(cfg.ReadTokens, recorder)
 
 	// One chain for both faces: the HTTP gateway calls the server in
 	// process through the same interceptors (see querygrpc.InProcess). On
@@ -88,7 +95,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	// was read; the chain's authenticator then only lets it through. Audit
 	// sits outside the rate limit, so refused calls are recorded too.
 	interceptors := []grpc.UnaryServerInterceptor{timeout(cfg.RequestTimeout), authn.Interceptor(),
-		querygrpc.AuditInterceptor(auditor), querygrpc.RateLimitInterceptor(cfg.RateLimitPerSec, cfg.RateLimitBurst)}
+		querygrpc.AuditInterceptor(recorder), querygrpc.RateLimitInterceptor(cfg.RateLimitPerSec, cfg.RateLimitBurst, m.RateLimited)}
 	server := querygrpc.NewServer(svc, log)
 	gs := grpc.NewServer(
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tel.TracerProvider), otelgrpc.WithPropagators(tel.Propagator))),
@@ -118,14 +125,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	}
 	checker := phealth.NewChecker(2 * time.Second)
 	checker.Add("opensearch", opensearchx.Ping(osc))
-	handler, err := queryhttp.NewHandler(ctx, querygrpc.InProcess(server, interceptors...), checker, cfg.CORSOrigins, tel.TracerProvider, tel.Propagator)
+	handler, err := queryhttp.NewHandler(ctx, querygrpc.InProcess(server, interceptors...), checker, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		cfg.CORSOrigins, tel.TracerProvider, tel.Propagator)
 	if err != nil {
 		grpcLn.Close()
 		httpLn.Close()
 		return nil, err
 	}
 	return &Service{cfg: cfg, log: log, grpc: gs, health: hs, grpcLn: grpcLn, httpLn: httpLn, checker: checker, auditor: auditor,
-		retention: audit.Retention{Client: osc, Prefix: cfg.IndexPrefix, Keep: cfg.AuditRetention, Log: log},
+		retention: audit.Retention{Client: osc, Prefix: cfg.IndexPrefix, Keep: cfg.AuditRetention, Log: log, Metrics: m},
 		http: &http.Server{Handler: handler, ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout, ReadTimeout: cfg.HTTPReadTimeout,
 			WriteTimeout: cfg.HTTPWriteTimeout, IdleTimeout: cfg.HTTPIdleTimeout, MaxHeaderBytes: httpMaxHeaderBytes}}, nil
 }

@@ -12,13 +12,14 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v2"
 	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/services/query/internal/metrics"
 )
 
 // Entry is one audited call. Every field is decided by the service, never
@@ -45,21 +46,28 @@ const PrincipalNone = "none"
 // queue, each entry into the daily index of its time
 // (eventdoc.AuditIndex). When the queue is full an entry is counted as
 // dropped and logged at error level with its content, so the trail stays
-// complete in the logs. Record never blocks.
+// complete in the logs. Record never blocks. Entries written, and those
+// dropped (queue full, or their batch could not be written), are counted in
+// the service's metrics.
 type Auditor struct {
-	log     *slog.Logger
-	client  *opensearch.Client
-	prefix  string
-	queue   chan Entry
-	dropped atomic.Int64
-	failed  atomic.Int64
+	log         *slog.Logger
+	client      *opensearch.Client
+	prefix      string
+	queue       chan Entry
+	written     prometheus.Counter
+	queueFull   prometheus.Counter
+	writeFailed prometheus.Counter
 }
 
 // New returns an auditor writing to the audit indices of the events index
-// prefix. Call Run to start the writer.
-func New(log *slog.Logger, client *opensearch.Client, prefix string) *Auditor {
-	return &Auditor{log: log, client: client, prefix: prefix, queue: make(chan Entry, 10000)}
+// prefix, counting in m. Call Run to start the writer.
+func New(log *slog.Logger, client *opensearch.Client, prefix string, m *metrics.Query) *Auditor {
+	return &Auditor{log: log, client: client, prefix: prefix, queue: make(chan Entry, queueSize), written: m.AuditWritten,
+		queueFull: m.AuditDropped.WithLabelValues(metrics.AuditQueueFull), writeFailed: m.AuditDropped.WithLabelValues(metrics.AuditWriteFailed)}
 }
+
+// queueSize is how many entries may wait for the index.
+const queueSize = 10000
 
 // Record logs e and queues it for the index.
 func (a *Auditor) Record(ctx context.Context, e Entry) {
@@ -68,13 +76,10 @@ func (a *Auditor) Record(ctx context.Context, e Entry) {
 	select {
 	case a.queue <- e:
 	default:
-		a.dropped.Add(1)
+		a.queueFull.Inc()
 		a.log.ErrorContext(ctx, "audit queue full; entry not indexed (it is in this log)", "principal", e.Principal, "method", e.Method)
 	}
 }
-
-// Dropped is how many entries never reached the index.
-func (a *Auditor) Dropped() int64 { return a.dropped.Load() + a.failed.Load() }
 
 // Run writes queued entries until ctx ends, then flushes what is left
 // (bounded by a few seconds).
@@ -87,8 +92,10 @@ func (a *Auditor) Run(ctx context.Context) {
 			return
 		}
 		if err := a.write(ctx, batch); err != nil {
-			a.failed.Add(int64(len(batch)))
+			a.writeFailed.Add(float64(len(batch)))
 			a.log.ErrorContext(ctx, "audit index write failed; entries are in this log", "error", err, "entries", len(batch))
+		} else {
+			a.written.Add(float64(len(batch)))
 		}
 		batch = batch[:0]
 	}

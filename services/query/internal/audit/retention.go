@@ -13,6 +13,7 @@ import (
 	"github.com/opensearch-project/opensearch-go/v2"
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/services/query/internal/metrics"
 )
 
 // Retention deletes the daily audit indices of an events prefix once every
@@ -21,14 +22,15 @@ import (
 // parse exactly as this prefix's audit indices are ever deleted — no
 // wildcard delete, no delete_by_query.
 type Retention struct {
-	Client *opensearch.Client
-	Prefix string
-	Keep   time.Duration // 0: keep for ever
-	Log    *slog.Logger
+	Client  *opensearch.Client
+	Prefix  string
+	Keep    time.Duration // 0: keep for ever
+	Log     *slog.Logger
+	Metrics *metrics.Query // Run counts deletions and failed passes
 }
 
 // Run applies the retention at once and then every interval until ctx ends.
-// A failed pass is logged and retried at the next tick.
+// A failed pass is logged, counted and retried at the next tick.
 func (r Retention) Run(ctx context.Context, interval time.Duration) {
 	if r.Keep <= 0 {
 		return
@@ -39,8 +41,10 @@ func (r Retention) Run(ctx context.Context, interval time.Duration) {
 		deleted, err := r.DeleteExpired(ctx, time.Now())
 		switch {
 		case err != nil && ctx.Err() == nil:
+			r.Metrics.AuditRetentionFailure.Inc()
 			r.Log.WarnContext(ctx, "deleting expired audit indices failed", "error", err)
 		case len(deleted) > 0:
+			r.Metrics.AuditIndicesDeleted.Add(float64(len(deleted)))
 			r.Log.InfoContext(ctx, "deleted expired audit indices", "indices", deleted, "retention", r.Keep.String())
 		}
 		select {

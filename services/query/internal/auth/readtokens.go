@@ -70,6 +70,3 @@ func ParseReadTokens(spec string) (*ReadTokens, error) {
 
 // Principal returns who tok belongs to, comparing in constant time.
 func (r *ReadTokens) Principal(tok string) (Principal, bool) { return r.set.Lookup(tok) }
-
-// Len is the number of configured tokens.
-func (r *ReadTokens) Len() int { return r.set.Len() }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -36,8 +37,9 @@ func isQueryService(method string) bool {
 }
 
 // RateLimitInterceptor gives every read token its own token bucket of calls
-// per second; perSec <= 0 turns it off.
-func RateLimitInterceptor(perSec float64, burst int) grpc.UnaryServerInterceptor {
+// per second, and counts the calls it refuses in limited; perSec <= 0 turns
+// it off.
+func RateLimitInterceptor(perSec float64, burst int, limited prometheus.Counter) grpc.UnaryServerInterceptor {
 	var mu sync.Mutex
 	limiters := map[string]*rate.Limiter{}
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -56,6 +58,7 @@ func RateLimitInterceptor(perSec float64, burst int) grpc.UnaryServerInterceptor
 		r := l.ReserveN(now, 1)
 		if d := r.DelayFrom(now); d > 0 {
 			r.CancelAt(now)
+			limited.Inc()
 			st, _ := status.New(codes.ResourceExhausted, fmt.Sprintf("rate limit: at most %g calls per second for this token", perSec)).
 				WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(math.Ceil(d.Seconds())) * time.Second)})
 			return nil, st.Err()

@@ -1,7 +1,7 @@
 // Package http is the query service's HTTP/JSON face: the grpc-gateway
 // generated from query.proto, calling the gRPC service in process through
 // the gRPC server's interceptors so that authentication, validation and
-// errors are the gRPC server's, plus the health endpoints.
+// errors are the gRPC server's, plus the health and metrics endpoints.
 package http
 
 import (
@@ -21,9 +21,11 @@ import (
 )
 
 // NewHandler returns the HTTP handler: /v1/... through the gateway to srv,
-// and /healthz, /readyz from checker. corsOrigins lists the browser origins
-// allowed to call /v1/ ("*" for any); empty sends no CORS headers.
-func NewHandler(ctx context.Context, srv queryv1.QueryServiceServer, checker *health.Checker, corsOrigins []string, tp trace.TracerProvider, prop propagation.TextMapPropagator) (http.Handler, error) {
+// /healthz, /readyz from checker, and GET /metrics from metrics.
+// corsOrigins lists the browser origins allowed to call /v1/ ("*" for any);
+// empty sends no CORS headers.
+func NewHandler(ctx context.Context, srv queryv1.QueryServiceServer, checker *health.Checker, metrics http.Handler, corsOrigins []string,
+	tp trace.TracerProvider, prop propagation.TextMapPropagator) (http.Handler, error) {
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
@@ -35,6 +37,7 @@ func NewHandler(ctx context.Context, srv queryv1.QueryServiceServer, checker *he
 	}
 	mux := http.NewServeMux()
 	checker.Register(mux)
+	mux.Handle("GET /metrics", metrics)
 	mux.Handle("/v1/", cors(corsOrigins, otelhttp.NewHandler(receivedOverHTTP(gw), "query-http",
 		otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop),
 		// Span names never carry the path: it holds user ids.

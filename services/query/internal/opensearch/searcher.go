@@ -35,50 +35,56 @@ func NewSearcher(client *opensearch.Client, prefix string) *Searcher {
 
 type m = map[string]any
 
-// queryFor builds the bool query of f.
+// queryFor builds the bool query of f: one clause per filter that is set
+// (search.Filters.Clauses), filled with its typed values.
 func queryFor(f search.Filters) m {
 	filters := []any{}
-	term := func(field, v string) {
-		if v != "" {
-			filters = append(filters, m{"term": m{field: v}})
+	b := m{}
+	var buf [16]search.Clause // on the stack while the table has at most 16 filters
+	for _, c := range f.AppendClauses(buf[:0]) {
+		switch c.Match {
+		case search.MatchKeyword:
+			if c.Values != nil {
+				filters = append(filters, anyField("terms", c.Fields, c.Values))
+			} else {
+				filters = append(filters, anyField("term", c.Fields, c.Value))
+			}
+		case search.MatchTimeRange:
+			r := m{"format": "epoch_millis"}
+			if c.From != nil {
+				r["gte"] = c.From.UnixMilli()
+			}
+			if c.To != nil {
+				r["lt"] = c.To.UnixMilli()
+			}
+			filters = append(filters, anyField("range", c.Fields, r))
+		case search.MatchBool:
+			filters = append(filters, anyField("term", c.Fields, c.Bool))
+		case search.MatchFullText:
+			// simple_query_string never fails on syntax and is given a
+			// fixed set of operators; the text is a value, not DSL.
+			must, _ := b["must"].([]any)
+			b["must"] = append(must, m{"simple_query_string": m{
+				"query": c.Value, "fields": c.Fields, "default_operator": "and",
+				"flags": "AND|OR|NOT|PHRASE|PRECEDENCE|WHITESPACE|ESCAPE", "lenient": true,
+			}})
 		}
 	}
-	if f.Apps != nil {
-		filters = append(filters, m{"terms": m{"app_id": f.Apps}})
-	}
-	term("user_id", f.UserID)
-	term("anonymous_id", f.AnonymousID)
-	term("session_id", f.SessionID)
-	term("app_version", f.AppVersion)
-	term("country", f.Country)
-	if len(f.EventNames) > 0 {
-		filters = append(filters, m{"terms": m{"event_name": f.EventNames}})
-	}
-	if f.DeviceOS != "" {
-		filters = append(filters, m{"bool": m{"should": []any{
-			m{"term": m{"os_name": f.DeviceOS}}, m{"term": m{"device_os": f.DeviceOS}},
-		}, "minimum_should_match": 1}})
-	}
-	if f.From != nil || f.To != nil {
-		r := m{"format": "epoch_millis"}
-		if f.From != nil {
-			r["gte"] = f.From.UnixMilli()
-		}
-		if f.To != nil {
-			r["lt"] = f.To.UnixMilli()
-		}
-		filters = append(filters, m{"range": m{"timestamp": r}})
-	}
-	b := m{"filter": filters}
-	if f.Q != "" {
-		// simple_query_string never fails on syntax and is given a fixed set
-		// of operators; the text is a value, not DSL.
-		b["must"] = []any{m{"simple_query_string": m{
-			"query": f.Q, "fields": []string{"message", "metadata"}, "default_operator": "and",
-			"flags": "AND|OR|NOT|PHRASE|PRECEDENCE|WHITESPACE|ESCAPE", "lenient": true,
-		}}}
-	}
+	b["filter"] = filters
 	return m{"bool": b}
+}
+
+// anyField is the query {op: {field: value}} on the one field, or a bool
+// query matching when it matches on any of the fields.
+func anyField(op string, fields []string, value any) m {
+	if len(fields) == 1 {
+		return m{op: m{fields[0]: value}}
+	}
+	should := make([]any, len(fields))
+	for i, f := range fields {
+		should[i] = m{op: m{f: value}}
+	}
+	return m{"bool": m{"should": should, "minimum_should_match": 1}}
 }
 
 // Body builds the search request body for q. It asks for one hit more than

@@ -5,13 +5,12 @@ package search
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"time"
+	"unsafe"
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/evtrack/telemetry/services/query/internal/auth"
 )
@@ -65,36 +64,6 @@ func NewService(store Store, tokens *PageTokens) *Service {
 	return &Service{store: store, tokens: tokens}
 }
 
-// filterRequest is what SearchEventsRequest and EventStatsRequest share.
-type filterRequest interface {
-	GetAppId() string
-	GetUserId() string
-	GetAnonymousId() string
-	GetSessionId() string
-	GetEventName() []string
-	GetAppVersion() string
-	GetDeviceOs() string
-	GetCountry() string
-	GetFrom() *timestamppb.Timestamp
-	GetTo() *timestamppb.Timestamp
-	GetQ() string
-}
-
-// requestOf reads the filter fields of either request.
-func requestOf(r filterRequest) Request {
-	return Request{AppID: r.GetAppId(), UserID: r.GetUserId(), AnonymousID: r.GetAnonymousId(), SessionID: r.GetSessionId(),
-		EventNames: r.GetEventName(), AppVersion: r.GetAppVersion(), DeviceOS: r.GetDeviceOs(), Country: r.GetCountry(),
-		From: timeOf(r.GetFrom()), To: timeOf(r.GetTo()), Q: r.GetQ()}
-}
-
-func timeOf(t *timestamppb.Timestamp) *time.Time {
-	if t == nil {
-		return nil
-	}
-	v := t.AsTime()
-	return &v
-}
-
 // SearchEvents returns one page of the events the principal may read that
 // match req.
 func (s *Service) SearchEvents(ctx context.Context, p auth.Principal, req *queryv1.SearchEventsRequest) (*queryv1.SearchEventsResponse, error) {
@@ -140,7 +109,7 @@ func (s *Service) GetEvent(ctx context.Context, p auth.Principal, req *queryv1.G
 	if err := checkValue("event_id", req.GetEventId(), 128); err != nil {
 		return nil, err
 	}
-	f, err := Scope(p, Request{AppID: req.GetAppId()})
+	f, err := Scope(p, requestOf(req))
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +132,7 @@ func (s *Service) GetUserSummary(ctx context.Context, p auth.Principal, req *que
 	if req.GetUserId() == "" {
 		return nil, invalid("user_id", "required")
 	}
-	f, err := Scope(p, Request{AppID: req.GetAppId(), UserID: req.GetUserId()})
+	f, err := Scope(p, requestOf(req))
 	if err != nil {
 		return nil, err
 	}
@@ -216,10 +185,11 @@ func storeError(err error) error {
 	return err
 }
 
-// fingerprint hashes the filters (not the page size or position), binding a
-// page token to the query and scope that produced it.
+// fingerprint hashes the filters the table binds page tokens to (not the
+// page size or position), binding a page token to the query and scope that
+// produced it.
 func fingerprint(f Filters) []byte {
-	b, _ := json.Marshal(f)
-	sum := sha256.Sum256(b)
+	var buf [512]byte
+	sum := sha256.Sum256(filterTable.binding(buf[:0], unsafe.Pointer(&f)))
 	return sum[:16]
 }

@@ -1,0 +1,61 @@
+// Package metrics defines the query service's Prometheus metrics.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Why an audit entry did not reach the audit index.
+const (
+	AuditQueueFull   = "queue_full"
+	AuditWriteFailed = "write_failed"
+)
+
+// Query holds every metric of the service; it is created once, registered
+// on the service's own registry, and passed to the parts that record.
+type Query struct {
+	Requests              *prometheus.CounterVec
+	RequestSeconds        *prometheus.HistogramVec
+	RateLimited           prometheus.Counter
+	AuditWritten          prometheus.Counter
+	AuditDropped          *prometheus.CounterVec
+	AuditIndicesDeleted   prometheus.Counter
+	AuditRetentionFailure prometheus.Counter
+}
+
+// New creates the metrics and registers them (and the Go runtime and process
+// collectors) on reg.
+func New(reg prometheus.Registerer) *Query {
+	m := &Query{
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "query_requests_total", Help: "QueryService calls by method, transport (grpc, http) and gRPC status code, refused ones included.",
+		}, []string{"method", "transport", "code"}),
+		RequestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "query_request_duration_seconds", Help: "QueryService call latency by method, from the audit interceptor to the answer (0 for calls refused without a valid token).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method"}),
+		RateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "query_rate_limited_total", Help: "Calls refused by the per-token rate limit (429 / RESOURCE_EXHAUSTED).",
+		}),
+		AuditWritten: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "query_audit_entries_written_total", Help: "Audit entries written to the audit indices.",
+		}),
+		AuditDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "query_audit_entries_dropped_total", Help: "Audit entries that never reached the audit indices (they are in the log): queue_full, write_failed.",
+		}, []string{"reason"}),
+		AuditIndicesDeleted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "query_audit_indices_deleted_total", Help: "Daily audit indices deleted by the retention.",
+		}),
+		AuditRetentionFailure: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "query_audit_retention_failures_total", Help: "Retention passes that failed (retried at the next pass).",
+		}),
+	}
+	// Every reason from the start, so a rate over it is defined before the
+	// first drop.
+	m.AuditDropped.WithLabelValues(AuditQueueFull)
+	m.AuditDropped.WithLabelValues(AuditWriteFailed)
+	reg.MustRegister(m.Requests, m.RequestSeconds, m.RateLimited, m.AuditWritten, m.AuditDropped, m.AuditIndicesDeleted, m.AuditRetentionFailure,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
