@@ -38,7 +38,7 @@ func batchJSON(base time.Time) string {
 	return `[
  {"event_id":"evt-1","user_id":"user-42","session_id":"sess-1","event_name":"app_open","client_timestamp":"` + ts(0) + `","app_version":"3.1.0","device_os":"iOS 18.1","metadata":{"source":"push","cold_start":true},"message":"opened from a push"},
  {"event_id":"evt-2","user_id":"user-42","session_id":"sess-1","event_name":"add_to_cart","client_timestamp":"` + ts(5250*time.Millisecond) + `","app_version":"3.1.0","device_os":"iOS 18.1","metadata":{"sku":"A-17","qty":2}},
- {"event_id":"evt-3","user_id":"user-42","session_id":"sess-1","event_name":"checkout","client_timestamp":"` + ts(time.Minute) + `","app_version":"3.1.0","device_os":"iOS 18.1"},
+ {"event_id":"evt-3","user_id":"user-42","session_id":"sess-1","event_name":"checkout","client_timestamp":"` + ts(time.Minute) + `","app_version":"3.1.0","device_os":"iOS 18.1","os_name":"iOS","os_version":"18.1.1","device_model":"iPhone16,1","locale":"en-GB","timezone":"Europe/London","sdk_name":"evtrack-swift","sdk_version":"0.1.0"},
  {"event_id":"evt-4","user_id":"someone-else","event_name":"app_open","client_timestamp":"` + ts(2*time.Minute) + `"}
 ]`
 }
@@ -86,7 +86,12 @@ func TestTrackedEventsAreSearchableOverHTTPAndGRPC(t *testing.T) {
 		return e
 	}
 	want := []*telemetryv1.StoredEvent{
-		ios(&telemetryv1.StoredEvent{EventId: "evt-3", EventName: "checkout"}),
+		// What the SDK sent about the device wins over the User-Agent's.
+		func() *telemetryv1.StoredEvent {
+			e := ios(&telemetryv1.StoredEvent{EventId: "evt-3", EventName: "checkout"})
+			e.OsVersion, e.DeviceModel, e.Locale, e.Timezone, e.SdkName, e.SdkVersion = "18.1.1", "iPhone16,1", "en-GB", "Europe/London", "evtrack-swift", "0.1.0"
+			return e
+		}(),
 		ios(&telemetryv1.StoredEvent{EventId: "evt-2", EventName: "add_to_cart", Metadata: map[string]string{"sku": "A-17", "qty": "2"}}),
 		ios(&telemetryv1.StoredEvent{EventId: "evt-1", EventName: "app_open",
 			Metadata: map[string]string{"source": "push", "cold_start": "true"}, Message: "opened from a push"}),
@@ -111,6 +116,12 @@ func TestTrackedEventsAreSearchableOverHTTPAndGRPC(t *testing.T) {
 	}
 	if httpPage.NextPageToken != "" {
 		t.Errorf("a complete page has a next_page_token")
+	}
+	// The SDK's fields are filters too.
+	status, body = do(t, http.MethodGet, s.queryHTTP+"/v1/users/user-42/events?locale=en-GB&sdk_version=0.1.0&device_model=iPhone16,1", "Bearer "+readToken, "")
+	var filtered queryv1.SearchEventsResponse
+	if err := protojson.Unmarshal([]byte(body), &filtered); status != http.StatusOK || err != nil || len(filtered.Events) != 1 || filtered.Events[0].EventId != "evt-3" {
+		t.Errorf("filtered by locale, sdk_version and device_model: %d %s", status, body)
 	}
 
 	// Accounting by distinct ids over every daily index: each of the four

@@ -39,7 +39,8 @@ import (
 //	        token's apps (nil: every app, for a token that may read all)
 //	bind    token: a page token is bound to this filter's value (keyed by
 //	        the Go field name, as before the table, so tokens survive the
-//	        upgrade)
+//	        upgrade); token,omitempty: only when set — every filter added
+//	        after the table, so that adding one keeps tokens valid
 //
 // Every value only ever fills a term, terms, range or simple_query_string
 // parameter built from typed values: nothing a caller sends becomes query
@@ -56,6 +57,12 @@ type Filters struct {
 	From        *time.Time `filter:"from"         field:"timestamp"         kind:"range-gte"                        bind:"token"`
 	To          *time.Time `filter:"to"           field:"timestamp"         kind:"range-lt"                         bind:"token"`
 	Q           string     `filter:"q"            field:"message,metadata"  kind:"text"      max:"1024"             bind:"token"`
+	OSVersion   string     `filter:"os_version"   field:"os_version"        kind:"keyword"   max:"256"              bind:"token,omitempty"`
+	DeviceModel string     `filter:"device_model" field:"device_model"      kind:"keyword"   max:"256"              bind:"token,omitempty"`
+	Locale      string     `filter:"locale"       field:"locale"            kind:"keyword"   max:"256"              bind:"token,omitempty"`
+	Timezone    string     `filter:"timezone"     field:"timezone"          kind:"keyword"   max:"256"              bind:"token,omitempty"`
+	SDKName     string     `filter:"sdk_name"     field:"sdk_name"          kind:"keyword"   max:"256"              bind:"token,omitempty"`
+	SDKVersion  string     `filter:"sdk_version"  field:"sdk_version"       kind:"keyword"   max:"256"              bind:"token,omitempty"`
 }
 
 // filterTable is the rows of Filters' tags, parsed once.

@@ -41,6 +41,9 @@ type row struct {
 	count  int      // values of a list; 0: no rule
 	scoped bool     // by the token's apps
 	bound  bool     // part of the page-token binding
+	// omitEmpty: left out of the binding while unset, so that a filter added
+	// later keeps the page tokens of queries that do not use it valid.
+	omitEmpty bool
 }
 
 // table is the filter rows of a struct type, with what is derived from
@@ -176,8 +179,13 @@ func parseRow(sf reflect.StructField, name string) (row, error) {
 	case "":
 	case "token":
 		r.bound = true
+	case "token,omitempty":
+		if r.typ != typeString {
+			return r, fmt.Errorf("bind %q: omitempty is for string filters", bind)
+		}
+		r.bound, r.omitEmpty = true, true
 	default:
-		return r, fmt.Errorf("bind %q: want token or nothing", bind)
+		return r, fmt.Errorf("bind %q: want token, token,omitempty or nothing", bind)
 	}
 	return r, nil
 }
@@ -316,10 +324,15 @@ func (tb *table) appendClauses(dst []Clause, p unsafe.Pointer) []Clause {
 // written in RFC 3339 for any year (json.Marshal fails beyond 9999).
 func (tb *table) binding(b []byte, p unsafe.Pointer) []byte {
 	b = append(b, '{')
-	for i, r := range tb.bound {
-		if i > 0 {
+	first := true
+	for _, r := range tb.bound {
+		if r.omitEmpty && *fieldOf[string](p, r) == "" {
+			continue
+		}
+		if !first {
 			b = append(b, ',')
 		}
+		first = false
 		b = appendJSONString(b, r.goName)
 		b = append(b, ':')
 		switch r.typ {

@@ -52,7 +52,14 @@ type SearchEventsRequest struct {
 	// Full text over the message and metadata values, in simple query syntax:
 	// words (all must match), "quoted phrases", -not, a | b, (grouping). At most
 	// 1024 characters. It never reaches OpenSearch as query DSL.
-	Q             string `protobuf:"bytes,13,opt,name=q,proto3" json:"q,omitempty"`
+	Q string `protobuf:"bytes,13,opt,name=q,proto3" json:"q,omitempty"`
+	// Exact matches on what the SDK reported about the device and itself.
+	OsVersion     string `protobuf:"bytes,14,opt,name=os_version,json=osVersion,proto3" json:"os_version,omitempty"`
+	DeviceModel   string `protobuf:"bytes,15,opt,name=device_model,json=deviceModel,proto3" json:"device_model,omitempty"`
+	Locale        string `protobuf:"bytes,16,opt,name=locale,proto3" json:"locale,omitempty"`
+	Timezone      string `protobuf:"bytes,17,opt,name=timezone,proto3" json:"timezone,omitempty"`
+	SdkName       string `protobuf:"bytes,18,opt,name=sdk_name,json=sdkName,proto3" json:"sdk_name,omitempty"`
+	SdkVersion    string `protobuf:"bytes,19,opt,name=sdk_version,json=sdkVersion,proto3" json:"sdk_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -174,6 +181,48 @@ func (x *SearchEventsRequest) GetTo() *timestamppb.Timestamp {
 func (x *SearchEventsRequest) GetQ() string {
 	if x != nil {
 		return x.Q
+	}
+	return ""
+}
+
+func (x *SearchEventsRequest) GetOsVersion() string {
+	if x != nil {
+		return x.OsVersion
+	}
+	return ""
+}
+
+func (x *SearchEventsRequest) GetDeviceModel() string {
+	if x != nil {
+		return x.DeviceModel
+	}
+	return ""
+}
+
+func (x *SearchEventsRequest) GetLocale() string {
+	if x != nil {
+		return x.Locale
+	}
+	return ""
+}
+
+func (x *SearchEventsRequest) GetTimezone() string {
+	if x != nil {
+		return x.Timezone
+	}
+	return ""
+}
+
+func (x *SearchEventsRequest) GetSdkName() string {
+	if x != nil {
+		return x.SdkName
+	}
+	return ""
+}
+
+func (x *SearchEventsRequest) GetSdkVersion() string {
+	if x != nil {
+		return x.SdkVersion
 	}
 	return ""
 }
@@ -582,7 +631,14 @@ type EventStatsRequest struct {
 	// Bucket size: 1m, 5m, 15m, 1h, 1d (default 1h).
 	Interval string `protobuf:"bytes,12,opt,name=interval,proto3" json:"interval,omitempty"`
 	// How many top event names (default 10, at most 100).
-	Top           int32 `protobuf:"varint,13,opt,name=top,proto3" json:"top,omitempty"`
+	Top int32 `protobuf:"varint,13,opt,name=top,proto3" json:"top,omitempty"`
+	// As in SearchEventsRequest.
+	OsVersion     string `protobuf:"bytes,14,opt,name=os_version,json=osVersion,proto3" json:"os_version,omitempty"`
+	DeviceModel   string `protobuf:"bytes,15,opt,name=device_model,json=deviceModel,proto3" json:"device_model,omitempty"`
+	Locale        string `protobuf:"bytes,16,opt,name=locale,proto3" json:"locale,omitempty"`
+	Timezone      string `protobuf:"bytes,17,opt,name=timezone,proto3" json:"timezone,omitempty"`
+	SdkName       string `protobuf:"bytes,18,opt,name=sdk_name,json=sdkName,proto3" json:"sdk_name,omitempty"`
+	SdkVersion    string `protobuf:"bytes,19,opt,name=sdk_version,json=sdkVersion,proto3" json:"sdk_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -706,6 +762,48 @@ func (x *EventStatsRequest) GetTop() int32 {
 		return x.Top
 	}
 	return 0
+}
+
+func (x *EventStatsRequest) GetOsVersion() string {
+	if x != nil {
+		return x.OsVersion
+	}
+	return ""
+}
+
+func (x *EventStatsRequest) GetDeviceModel() string {
+	if x != nil {
+		return x.DeviceModel
+	}
+	return ""
+}
+
+func (x *EventStatsRequest) GetLocale() string {
+	if x != nil {
+		return x.Locale
+	}
+	return ""
+}
+
+func (x *EventStatsRequest) GetTimezone() string {
+	if x != nil {
+		return x.Timezone
+	}
+	return ""
+}
+
+func (x *EventStatsRequest) GetSdkName() string {
+	if x != nil {
+		return x.SdkName
+	}
+	return ""
+}
+
+func (x *EventStatsRequest) GetSdkVersion() string {
+	if x != nil {
+		return x.SdkVersion
+	}
+	return ""
 }
 
 // Bucket is the count of events in [start, start + interval).
@@ -834,7 +932,7 @@ var File_telemetry_query_v1_query_proto protoreflect.FileDescriptor
 
 const file_telemetry_query_v1_query_proto_rawDesc = "" +
 	"\n" +
-	"\x1etelemetry/query/v1/query.proto\x12\x12telemetry.query.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18telemetry/v1/event.proto\"\xa4\x03\n" +
+	"\x1etelemetry/query/v1/query.proto\x12\x12telemetry.query.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18telemetry/v1/event.proto\"\xd6\x04\n" +
 	"\x13SearchEventsRequest\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1b\n" +
@@ -853,7 +951,15 @@ const file_telemetry_query_v1_query_proto_rawDesc = "" +
 	" \x01(\tR\acountry\x12.\n" +
 	"\x04from\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
 	"\x02to\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\f\n" +
-	"\x01q\x18\r \x01(\tR\x01q\"q\n" +
+	"\x01q\x18\r \x01(\tR\x01q\x12\x1d\n" +
+	"\n" +
+	"os_version\x18\x0e \x01(\tR\tosVersion\x12!\n" +
+	"\fdevice_model\x18\x0f \x01(\tR\vdeviceModel\x12\x16\n" +
+	"\x06locale\x18\x10 \x01(\tR\x06locale\x12\x1a\n" +
+	"\btimezone\x18\x11 \x01(\tR\btimezone\x12\x19\n" +
+	"\bsdk_name\x18\x12 \x01(\tR\asdkName\x12\x1f\n" +
+	"\vsdk_version\x18\x13 \x01(\tR\n" +
+	"sdkVersion\"q\n" +
 	"\x14SearchEventsResponse\x121\n" +
 	"\x06events\x18\x01 \x03(\v2\x19.telemetry.v1.StoredEventR\x06events\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"C\n" +
@@ -883,7 +989,7 @@ const file_telemetry_query_v1_query_proto_rawDesc = "" +
 	"\fapp_versions\x18\t \x03(\v2\x19.telemetry.query.v1.CountR\vappVersions\x127\n" +
 	"\tcountries\x18\n" +
 	" \x03(\v2\x19.telemetry.query.v1.CountR\tcountries\x12-\n" +
-	"\x04apps\x18\v \x03(\v2\x19.telemetry.query.v1.CountR\x04apps\"\x94\x03\n" +
+	"\x04apps\x18\v \x03(\v2\x19.telemetry.query.v1.CountR\x04apps\"\xc6\x04\n" +
 	"\x11EventStatsRequest\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12!\n" +
@@ -901,7 +1007,15 @@ const file_telemetry_query_v1_query_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\f\n" +
 	"\x01q\x18\v \x01(\tR\x01q\x12\x1a\n" +
 	"\binterval\x18\f \x01(\tR\binterval\x12\x10\n" +
-	"\x03top\x18\r \x01(\x05R\x03top\"P\n" +
+	"\x03top\x18\r \x01(\x05R\x03top\x12\x1d\n" +
+	"\n" +
+	"os_version\x18\x0e \x01(\tR\tosVersion\x12!\n" +
+	"\fdevice_model\x18\x0f \x01(\tR\vdeviceModel\x12\x16\n" +
+	"\x06locale\x18\x10 \x01(\tR\x06locale\x12\x1a\n" +
+	"\btimezone\x18\x11 \x01(\tR\btimezone\x12\x19\n" +
+	"\bsdk_name\x18\x12 \x01(\tR\asdkName\x12\x1f\n" +
+	"\vsdk_version\x18\x13 \x01(\tR\n" +
+	"sdkVersion\"P\n" +
 	"\x06Bucket\x120\n" +
 	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\"\xbf\x01\n" +
