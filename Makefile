@@ -1,5 +1,5 @@
 # The repository's public interface. Scripts live in scripts/.
-.PHONY: run test test-faults bench generate lint servers-start servers-stop servers-status
+.PHONY: run test test-faults bench generate lint dashboards servers-start servers-stop servers-status
 
 run: ## start NATS, OpenSearch, ingest, enrich and query; print URLs and a curl example
 	@bash scripts/run.sh
@@ -18,6 +18,9 @@ generate: ## regenerate contracts/gen/go from contracts/proto
 
 lint: ## buf lint, gofmt, go vet, generated-code staleness
 	@bash scripts/lint.sh
+
+dashboards: ## import the analysts' saved objects into OpenSearch Dashboards at DASHBOARDS_URL (docs/analysts.md)
+	@go run ./tools/cmd/dashboards
 
 servers-start:
 	@bash scripts/servers.sh start

@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/evtrack/telemetry/contracts v0.0.0-00010101000000-000000000000
+	github.com/evtrack/telemetry/opensearch v0.0.0
 	github.com/evtrack/telemetry/platform v0.0.0
 	github.com/gofiber/fiber/v2 v2.52.15
 	github.com/nats-io/nats.go v1.55.0
@@ -54,5 +55,6 @@ require (
 
 replace (
 	github.com/evtrack/telemetry/contracts => ../contracts
+	github.com/evtrack/telemetry/opensearch => ../opensearch
 	github.com/evtrack/telemetry/platform => ../platform
 )

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -124,4 +125,38 @@ func DeletePrefix(ctx context.Context, client *http.Client, url, prefix string) 
 		}
 	}
 	return first
+}
+
+// PutTemplateMappingOnExisting puts the mappings of a composable index
+// template (its body as PutIndexTemplate takes it) on the existing indices
+// its patterns match. A template shapes only indices created after it, so
+// without this a field added to it (an upgrade) would be refused by today's
+// strict index until tomorrow's is created. A change OpenSearch cannot apply
+// to an existing index (a changed field type) is returned as an error.
+func PutTemplateMappingOnExisting(ctx context.Context, c *opensearch.Client, name string, body []byte) error {
+	var doc struct {
+		IndexPatterns []string `json:"index_patterns"`
+		Template      struct {
+			Mappings json.RawMessage `json:"mappings"`
+		} `json:"template"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return fmt.Errorf("parse template %s: %w", name, err)
+	}
+	if len(doc.Template.Mappings) == 0 || len(doc.IndexPatterns) == 0 {
+		return nil
+	}
+	allow, ignore := true, true
+	res, err := opensearchapi.IndicesPutMappingRequest{Index: doc.IndexPatterns, Body: bytes.NewReader(doc.Template.Mappings),
+		AllowNoIndices: &allow, IgnoreUnavailable: &ignore}.Do(ctx, c)
+	if err != nil {
+		return fmt.Errorf("put mapping of template %s on %v: %w", name, doc.IndexPatterns, err)
+	}
+	defer res.Body.Close()
+	if res.IsError() {
+		msg, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		return fmt.Errorf("put mapping of template %s on %v: %s: %s", name, doc.IndexPatterns, res.Status(), msg)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	return nil
 }

@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
@@ -75,6 +76,52 @@ func TestAuditRecordsRefusedCalls(t *testing.T) {
 		if bytes.Contains(raw, []byte(tok)) {
 			t.Errorf("the audit index holds the token %q", tok)
 		}
+	}
+}
+
+// TestAuditAppIDReachesTodaysIndexAfterUpgrade: today's audit index was
+// created by a template without app_id (the version before it); the
+// service, started over it, puts the current mapping on it, so the entries
+// of calls naming an app are indexed there with app_id (Dashboards counts
+// calls per app by it), and a call naming none has no app_id.
+func TestAuditAppIDReachesTodaysIndexAfterUpgrade(t *testing.T) {
+	osURL, prefix := writeFixtures(t)
+	tpl, err := templates.Audit(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old map[string]any
+	if err := json.Unmarshal(tpl.Body, &old); err != nil {
+		t.Fatal(err)
+	}
+	props := old["template"].(map[string]any)["mappings"].(map[string]any)["properties"].(map[string]any)
+	if _, ok := props["app_id"]; !ok {
+		t.Fatal("the audit template maps no app_id")
+	}
+	delete(props, "app_id")
+	oldBody, _ := json.Marshal(old)
+	mustDo(t, http.MethodPut, osURL+"/_index_template/"+tpl.Name, oldBody)
+	today := eventdoc.AuditIndex(prefix, time.Now())
+	mustDo(t, http.MethodPut, osURL+"/"+today, nil)
+
+	e := runQuery(t, osURL, prefix, nil)
+	if _, err := e.grpc.SearchEvents(authed(tokenA), &queryv1.SearchEventsRequest{AppId: "app-a", UserId: "u1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.grpc.GetUserSummary(authed(tokenA), &queryv1.GetUserSummaryRequest{UserId: "u1"}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	waitFor(15*time.Second, func() bool {
+		got = got[:0]
+		for _, h := range auditHits(t, osURL, prefix) {
+			got = append(got, fmt.Sprintf("%v %v %v", h["method"], h["app_id"], h["_index"]))
+		}
+		return len(got) >= 2
+	})
+	want := []string{"SearchEvents app-a " + today, "GetUserSummary <nil> " + today}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("audit entries\n got %q\nwant %q", got, want)
 	}
 }
 

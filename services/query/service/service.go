@@ -138,13 +138,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 			WriteTimeout: cfg.HTTPWriteTimeout, IdleTimeout: cfg.HTTPIdleTimeout, MaxHeaderBytes: httpMaxHeaderBytes}}, nil
 }
 
-// applyAuditTemplate puts the audit index's template (idempotent).
+// applyAuditTemplate puts the audit indices' template and its mapping on the
+// existing audit indices (idempotent), so an entry carrying a field the
+// template gained in an upgrade is not refused by today's index.
 func applyAuditTemplate(ctx context.Context, c *opensearchgo.Client, prefix string) error {
 	t, err := templates.Audit(prefix)
 	if err != nil {
 		return err
 	}
-	return opensearchx.PutIndexTemplate(ctx, c, t.Name, t.Body)
+	if err := opensearchx.PutIndexTemplate(ctx, c, t.Name, t.Body); err != nil {
+		return err
+	}
+	return opensearchx.PutTemplateMappingOnExisting(ctx, c, t.Name, t.Body)
 }
 
 // GRPCAddr is the gRPC listen address.

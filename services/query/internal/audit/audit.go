@@ -25,11 +25,16 @@ import (
 // Entry is one audited call. Every field is decided by the service, never
 // taken from what the caller sent: Principal is the token's fingerprint (or
 // PrincipalNone / an invalid token's fingerprint), Transport the edge that
-// received the call, Status the gRPC code the call ended with.
+// received the call, Status the gRPC code the call ended with. AppID is the
+// app the call asked for (also among Filters), kept as a field of its own
+// so the trail can be aggregated by app (the keys of the flat_object
+// Filters cannot be); empty when the call named none or was refused before
+// it was read.
 type Entry struct {
 	Time       time.Time         `json:"time"`
 	Principal  string            `json:"principal"`
 	Method     string            `json:"method"`
+	AppID      string            `json:"app_id,omitempty"`
 	Transport  string            `json:"transport"`
 	Filters    map[string]string `json:"filters,omitempty"`
 	Results    int64             `json:"results"`
@@ -71,7 +76,7 @@ const queueSize = 10000
 
 // Record logs e and queues it for the index.
 func (a *Auditor) Record(ctx context.Context, e Entry) {
-	a.log.InfoContext(ctx, "audit", "principal", e.Principal, "method", e.Method, "transport", e.Transport,
+	a.log.InfoContext(ctx, "audit", "principal", e.Principal, "method", e.Method, "app_id", e.AppID, "transport", e.Transport,
 		"filters", e.Filters, "results", e.Results, "status", e.Status, "duration_ms", e.DurationMs)
 	select {
 	case a.queue <- e:

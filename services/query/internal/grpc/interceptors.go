@@ -79,7 +79,7 @@ func AuditInterceptor(r Recorder) grpc.UnaryServerInterceptor {
 		start := time.Now()
 		res, err := handler(ctx, req)
 		e := audit.Entry{
-			Time: start.UTC(), Principal: principalFrom(ctx).Name, Method: methodName(info.FullMethod),
+			Time: start.UTC(), Principal: principalFrom(ctx).Name, Method: methodName(info.FullMethod), AppID: appOf(req),
 			Transport: audit.TransportFrom(ctx), Filters: filters(req), Results: results(res), Status: status.Code(err).String(),
 			DurationMs: float64(time.Since(start).Microseconds()) / 1000,
 		}
@@ -89,6 +89,14 @@ func AuditInterceptor(r Recorder) grpc.UnaryServerInterceptor {
 		r.Record(ctx, e)
 		return res, err
 	}
+}
+
+// appOf is the app a QueryService request names ("" for none).
+func appOf(req any) string {
+	if r, ok := req.(interface{ GetAppId() string }); ok {
+		return r.GetAppId()
+	}
+	return ""
 }
 
 // filters lists the request's set fields (the page token excepted) as text.
