@@ -71,7 +71,7 @@ type Config struct {
 	LagStep      time.Duration
 	LagSample    time.Duration // when in a step the first lag sample is taken
 	DrainWithin  time.Duration // for the backlog to drain after a step
-	E2EFraction  float64       // of enrich's drain rate
+	E2EFraction  float64       // of the warm raw _bulk ceiling
 	E2EDuration  time.Duration
 	E2EGrace     time.Duration // for stragglers to become searchable
 
@@ -94,9 +94,9 @@ func defaults() Config {
 		IngestFractions: []float64{0.25, 0.5, 0.75}, JetStreamEvents: 2000000,
 		StreamFraction: 0.5, StreamDuration: 45 * time.Second, StreamCapDuration: 60 * time.Second,
 		EnrichEvents: 400000, LagFractions: []float64{0.4, 0.6, 0.8, 1}, LagStep: 20 * time.Second, LagSample: 6 * time.Second,
-		DrainWithin: 90 * time.Second, E2EFraction: 0.25, E2EDuration: 30 * time.Second, E2EGrace: 30 * time.Second,
+		DrainWithin: 90 * time.Second, E2EFraction: 0.5, E2EDuration: 30 * time.Second, E2EGrace: 30 * time.Second,
 		QueryEvents: 10000000, QueryUsers: 100000, QueryDays: 30, QueryConcurrency: 16,
-		QueryCeilingDuration: 10 * time.Second, QueryDuration: 30 * time.Second, QueryFraction: 0.25, QueryWriteFraction: 0.25,
+		QueryCeilingDuration: 10 * time.Second, QueryDuration: 30 * time.Second, QueryFraction: 0.25, QueryWriteFraction: 0.5,
 		MergesWithin: 10 * time.Minute, OpenSearchHeap: "1g",
 	}
 }
@@ -141,7 +141,7 @@ func tunables(c *Config) []tunable {
 		{"BENCH_STREAM_FRACTION", "part stream: the load, a fraction of ingest's maximum", fraction(&c.StreamFraction)},
 		{"BENCH_ENRICH_EVENTS", "part pipeline: events of the _bulk ceiling and the drain", integer(&c.EnrichEvents)},
 		{"BENCH_LAG_FRACTIONS", "part pipeline: sustained rates, fractions of enrich's drain rate", fractions(&c.LagFractions)},
-		{"BENCH_E2E_FRACTION", "part pipeline: the time-to-searchable load, a fraction of enrich's drain rate", fraction(&c.E2EFraction)},
+		{"BENCH_E2E_FRACTION", "part pipeline: the time-to-searchable load, a fraction of the warm raw _bulk ceiling", fraction(&c.E2EFraction)},
 		{"BENCH_E2E_DURATION", "part pipeline: measured time of the time-to-searchable run", duration(&c.E2EDuration)},
 		{"BENCH_QUERY_EVENTS", "part query: events in the data set", integer(&c.QueryEvents)},
 		{"BENCH_QUERY_USERS", "part query: users in the data set", integer(&c.QueryUsers)},

@@ -120,7 +120,7 @@ type LagStep struct {
 
 // EndToEnd is ingest → JetStream → enrich → OpenSearch at a steady rate.
 type EndToEnd struct {
-	Point            stats.LoadPoint // of the drain rate
+	Point            stats.LoadPoint // of the raw _bulk ceiling
 	Load             Load
 	TimeToSearchable latency.Percentiles
 	Batches          int64

@@ -91,7 +91,7 @@ func TestRenderSummary(t *testing.T) {
 			"Open loop at 50% of that median (300000 events/s), an empty broker each time:",
 			"| 100% of the drain rate | 38600 | 294 | 1744 | growing |",
 			"| 40% of the drain rate | 15440 | 0 | 0 | flat |",
-			"Steady 9700 events/s (25% of the drain rate)",
+			"Steady 9700 events/s (25% of the warm raw `_bulk` ceiling)",
 			"Open loop at 25% of that ceiling (100 queries/s)",
 			"(25% of enrich's drain rate, 38600)",
 		}, nil},
