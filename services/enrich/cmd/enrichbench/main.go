@@ -38,9 +38,10 @@ import (
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/platform/opensearchx"
+	"github.com/evtrack/telemetry/services/enrich/internal/compaction"
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
 	"github.com/evtrack/telemetry/services/enrich/internal/enrichment"
-	"github.com/evtrack/telemetry/services/enrich/internal/opensearch"
+	"github.com/evtrack/telemetry/services/enrich/internal/templates"
 )
 
 func main() {
@@ -132,7 +133,7 @@ func bulk(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 	if err != nil {
 		return err
 	}
-	if err := opensearch.ApplyTemplates(context.Background(), osc, prefix); err != nil {
+	if err := templates.Apply(context.Background(), osc, prefix); err != nil {
 		return err
 	}
 	chain := enrichment.Chain{enrichment.NewClockSkew(enrichment.ClockSkewConfig{MaxSkew: time.Minute, MaxFuture: 10 * time.Minute, MaxAge: 30 * 24 * time.Hour}), enrichment.Device{}}
@@ -275,7 +276,7 @@ func load(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 	if err != nil {
 		return err
 	}
-	if err := opensearch.ApplyTemplates(context.Background(), osc, prefix); err != nil {
+	if err := templates.Apply(context.Background(), osc, prefix); err != nil {
 		return err
 	}
 	maxAge := time.Duration(gen.days+2) * 24 * time.Hour
@@ -346,7 +347,7 @@ func compact(osURL, prefix string) error {
 		return err
 	}
 	start := time.Now()
-	merged, err := opensearch.CompactClosedDays(context.Background(), osc, prefix, 0, time.Now())
+	merged, err := compaction.MergeClosedDays(context.Background(), osc, prefix, 0, time.Now())
 	if err != nil {
 		return err
 	}

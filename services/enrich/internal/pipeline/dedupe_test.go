@@ -18,7 +18,6 @@ import (
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
 	"github.com/evtrack/telemetry/services/enrich/internal/metrics"
-	"github.com/evtrack/telemetry/services/enrich/internal/opensearch"
 )
 
 // fakeMsg is a fetched message that records how it was settled.
@@ -44,20 +43,20 @@ type recordingIndexer struct {
 	sent map[string][]string // id → indices
 }
 
-func (r *recordingIndexer) Index(_ context.Context, docs []document.Doc) ([]opensearch.ItemResult, error) {
+func (r *recordingIndexer) Index(_ context.Context, docs []document.Doc) ([]ItemResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]opensearch.ItemResult, len(docs))
+	out := make([]ItemResult, len(docs))
 	for i, d := range docs {
 		r.sent[d.ID] = append(r.sent[d.ID], d.Index)
-		out[i] = opensearch.ItemResult{Outcome: opensearch.Created, Status: 201}
+		out[i] = ItemResult{Outcome: Created, Status: 201}
 	}
 	return out, nil
 }
 func (r *recordingIndexer) DeadLetter(context.Context, string, []eventdoc.DeadLetter) error {
 	return nil
 }
-func (r *recordingIndexer) Locate(context.Context, string, []opensearch.LocateRef) (map[string]string, error) {
+func (r *recordingIndexer) Locate(context.Context, string, []LocateRef) (map[string]string, error) {
 	return map[string]string{}, nil
 }
 func (r *recordingIndexer) Ping(context.Context) error { return nil }
