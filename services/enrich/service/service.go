@@ -66,19 +66,19 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		return nil, err
 	}
 
-	chain := enrichment.Chain{enrichment.NewClockSkew(cfg.ClockSkew)}
-	if cfg.GeoIPDB != "" {
-		geo, err := enrichment.OpenGeo(enrichment.GeoConfig{DBPath: cfg.GeoIPDB})
-		if err != nil {
-			log.WarnContext(ctx, "geo enrichment off: the database cannot be opened", "error", err)
-		} else {
-			chain = append(chain, geo)
-			s.closers = append(s.closers, geo.Close)
-		}
-	} else {
+	chainCfg := enrichment.ChainConfig{ClockSkew: cfg.ClockSkew, Geo: enrichment.GeoConfig{DBPath: cfg.GeoIPDB}}
+	if cfg.GeoIPDB == "" {
 		log.WarnContext(ctx, "geo enrichment off: GEOIP_DB is not set")
 	}
-	chain = append(chain, enrichment.Device{})
+	chain, err := enrichment.NewChain(chainCfg)
+	if err != nil { // the geo database: go on without the geo step rather than not at all
+		log.WarnContext(ctx, "geo enrichment off: the database cannot be opened", "error", err)
+		chainCfg.Geo = enrichment.GeoConfig{}
+		if chain, err = enrichment.NewChain(chainCfg); err != nil {
+			return nil, err
+		}
+	}
+	s.closers = append(s.closers, chain.Close)
 
 	s.nc, err = natsx.Connect(ctx, cfg.NATSURL, "enrich", log)
 	if err != nil {

@@ -127,6 +127,19 @@ func (gen generator) eachBatch(n, size int, seed uint64, f func(*telemetryv1.Eve
 	}
 }
 
+// newBuilder builds documents as enrich does with its default clock bounds
+// (events up to maxAge old) and no geo database: enrichment.NewChain, as in
+// service.New.
+func newBuilder(prefix string, maxAge time.Duration) (*document.Builder, error) {
+	const maxFuture = 10 * time.Minute
+	chain, err := enrichment.NewChain(enrichment.ChainConfig{
+		ClockSkew: enrichment.ClockSkewConfig{MaxSkew: time.Minute, MaxFuture: maxFuture, MaxAge: maxAge}})
+	if err != nil {
+		return nil, err
+	}
+	return document.NewBuilder(prefix, chain, document.Placement{MaxAge: maxAge, MaxFuture: maxFuture}), nil
+}
+
 func bulk(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight int, file string) error {
 	// The same template enrich applies: same mapping, shards and refresh.
 	osc, err := opensearchx.NewClient(opensearchx.Options{URL: osURL})
@@ -136,8 +149,10 @@ func bulk(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 	if err := templates.Apply(context.Background(), osc, prefix); err != nil {
 		return err
 	}
-	chain := enrichment.Chain{enrichment.NewClockSkew(enrichment.ClockSkewConfig{MaxSkew: time.Minute, MaxFuture: 10 * time.Minute, MaxAge: 30 * 24 * time.Hour}), enrichment.Device{}}
-	builder := document.NewBuilder(prefix, chain, document.Placement{MaxAge: 30 * 24 * time.Hour, MaxFuture: 10 * time.Minute})
+	builder, err := newBuilder(prefix, 30*24*time.Hour)
+	if err != nil {
+		return err
+	}
 	if file == "" {
 		file = os.TempDir() + "/enrichbench.ndjson"
 	}
@@ -279,10 +294,10 @@ func load(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 	if err := templates.Apply(context.Background(), osc, prefix); err != nil {
 		return err
 	}
-	maxAge := time.Duration(gen.days+2) * 24 * time.Hour
-	builder := document.NewBuilder(prefix, enrichment.Chain{enrichment.NewClockSkew(enrichment.ClockSkewConfig{
-		MaxSkew: time.Minute, MaxFuture: 10 * time.Minute, MaxAge: maxAge}), enrichment.Device{}},
-		document.Placement{MaxAge: maxAge, MaxFuture: 10 * time.Minute})
+	builder, err := newBuilder(prefix, time.Duration(gen.days+2)*24*time.Hour)
+	if err != nil {
+		return err
+	}
 	work := make(chan []byte, inFlight)
 	var wg sync.WaitGroup
 	var failed sync.Map
