@@ -18,18 +18,15 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -161,55 +158,54 @@ func bulk(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriter(f)
+	// Build the request bodies first (and save them as the NDJSON file), so
+	// building does not count.
+	var bodies []*opensearchx.BulkBody
+	body := &opensearchx.BulkBody{}
+	fileBytes := 0
+	flush := func() error {
+		bodies = append(bodies, body)
+		fileBytes += body.Len()
+		_, err := f.Write(body.Bytes())
+		next := &opensearchx.BulkBody{}
+		next.Grow(body.Len())
+		body = next
+		return err
+	}
 	for _, b := range gen.batches(n, size) {
 		docs, err := builder.Build(b, time.Now())
 		if err != nil {
 			return err
 		}
 		for _, d := range docs {
-			fmt.Fprintf(w, `{"create":{"_index":%q,"_id":%q}}`+"\n", d.Index, d.ID)
-			w.Write(d.Body)
-			w.WriteByte('\n')
+			body.Create(d.Index, d.ID, d.Body)
+			if body.Actions() == bulkDocs {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
 		}
 	}
-	if err := w.Flush(); err != nil {
+	if body.Actions() > 0 {
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	if err := f.Close(); err != nil {
 		return err
 	}
-	f.Close()
 
-	// Post the file: read it into request bodies first so reading does not count.
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		return err
-	}
-	lines := bytes.SplitAfter(raw, []byte("\n"))
-	var bodies [][]byte
-	for i := 0; i+1 < len(lines); i += 2 * bulkDocs {
-		end := min(i+2*bulkDocs, len(lines))
-		bodies = append(bodies, bytes.Join(lines[i:end], nil))
-	}
-	work := make(chan []byte)
+	work := make(chan *opensearchx.BulkBody)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	errs := 0
+	var failed atomic.Int64
 	start := time.Now()
 	for range inFlight {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for body := range work {
-				res, err := http.Post(osURL+"/_bulk?filter_path=errors", "application/x-ndjson", bytes.NewReader(body))
-				bad := err != nil
-				if err == nil {
-					out, _ := io.ReadAll(res.Body)
-					res.Body.Close()
-					bad = res.StatusCode != 200 || !bytes.Contains(out, []byte(`"errors":false`))
-				}
-				if bad {
-					mu.Lock()
-					errs++
-					mu.Unlock()
+				if err := opensearchx.BulkAll(context.Background(), osc, body); err != nil {
+					failed.Add(1)
 				}
 			}
 		}()
@@ -221,7 +217,7 @@ func bulk(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 	wg.Wait()
 	elapsed := time.Since(start)
 	out := map[string]any{"mode": "bulk", "documents": n, "seconds": elapsed.Seconds(), "docs_per_sec": float64(n) / elapsed.Seconds(),
-		"bulk_docs": bulkDocs, "in_flight": inFlight, "file_bytes": len(raw), "failed_bulks": errs}
+		"bulk_docs": bulkDocs, "in_flight": inFlight, "file_bytes": fileBytes, "failed_bulks": failed.Load()}
 	return json.NewEncoder(os.Stdout).Encode(out)
 }
 
@@ -298,7 +294,7 @@ func load(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 	if err != nil {
 		return err
 	}
-	work := make(chan []byte, inFlight)
+	work := make(chan *opensearchx.BulkBody, inFlight)
 	var wg sync.WaitGroup
 	var failed sync.Map
 	for range inFlight {
@@ -306,21 +302,14 @@ func load(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 		go func() {
 			defer wg.Done()
 			for body := range work {
-				res, err := http.Post(osURL+"/_bulk?filter_path=errors", "application/x-ndjson", bytes.NewReader(body))
-				if err != nil {
+				if err := opensearchx.BulkAll(context.Background(), osc, body); err != nil {
 					failed.Store(err.Error(), true)
-					continue
-				}
-				out, _ := io.ReadAll(res.Body)
-				res.Body.Close()
-				if !bytes.Contains(out, []byte(`"errors":false`)) {
-					failed.Store(string(out), true)
 				}
 			}
 		}()
 	}
 	start := time.Now()
-	var buf bytes.Buffer
+	body := &opensearchx.BulkBody{}
 	docs := 0
 	gen.eachBatch(n, size, uint64(time.Now().UnixNano()), func(b *telemetryv1.EventBatch) {
 		ds, err := builder.Build(b, time.Now())
@@ -329,21 +318,21 @@ func load(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 			return
 		}
 		for _, d := range ds {
-			fmt.Fprintf(&buf, `{"create":{"_index":%q,"_id":%q}}`+"\n", d.Index, d.ID)
-			buf.Write(d.Body)
-			buf.WriteByte('\n')
+			body.Create(d.Index, d.ID, d.Body)
 			docs++
 			if docs%bulkDocs == 0 {
-				work <- bytes.Clone(buf.Bytes())
-				buf.Reset()
+				work <- body
+				next := &opensearchx.BulkBody{}
+				next.Grow(body.Len())
+				body = next
 			}
 		}
 		if docs%1000000 < size {
 			fmt.Fprintf(os.Stderr, "load: %d documents, %.0f/s\n", docs, float64(docs)/time.Since(start).Seconds())
 		}
 	})
-	if buf.Len() > 0 {
-		work <- buf.Bytes()
+	if body.Actions() > 0 {
+		work <- body
 	}
 	close(work)
 	wg.Wait()
