@@ -14,7 +14,6 @@ import (
 // shared by its events (a geo lookup of the client address, parsing the
 // User-Agent) is done once; the function it returns fills one document.
 type Step interface {
-	Name() string
 	ForBatch(b *telemetryv1.EventBatch) func(e *telemetryv1.Event, d *eventdoc.Source)
 }
 
