@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 
 	"github.com/opensearch-project/opensearch-go/v2"
@@ -92,7 +93,7 @@ const bulkItemPaths = "errors,items.*.status,items.*.error.type,items.*.error.re
 // *StatusError, or ErrUnavailable): nothing is known to have been applied.
 func Bulk(ctx context.Context, c *opensearch.Client, body *BulkBody) ([]BulkItem, error) {
 	n := body.Actions()
-	raw, err := Do(ctx, c, Request{Method: "POST", Path: "/_bulk?filter_path=" + bulkItemPaths, Body: body.Bytes()})
+	raw, err := Do(ctx, c, Request{Method: http.MethodPost, Path: "/_bulk?filter_path=" + bulkItemPaths, Body: body.Bytes()})
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +121,7 @@ func Bulk(ctx context.Context, c *opensearch.Client, body *BulkBody) ([]BulkItem
 // BulkAll sends body to _bulk and returns an error unless every action was
 // applied, for callers that need no more (maintenance, tools, tests).
 func BulkAll(ctx context.Context, c *opensearch.Client, body *BulkBody) error {
-	raw, err := Do(ctx, c, Request{Method: "POST", Path: "/_bulk?filter_path=errors,items.*.error", Body: body.Bytes()})
+	raw, err := Do(ctx, c, Request{Method: http.MethodPost, Path: "/_bulk?filter_path=errors,items.*.error", Body: body.Bytes()})
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,9 @@
 // machine (scripts/bench.sh runs it):
 //
 //	enrichbench -mode bulk  builds the documents enrich would write for N
-//	                        generated events, saves them as NDJSON, and posts
-//	                        that file with raw _bulk: OpenSearch's ceiling.
+//	                        generated events as _bulk bodies (saved as an
+//	                        NDJSON file), then posts them, nothing else in
+//	                        the way: OpenSearch's ceiling.
 //	enrichbench -mode fill  publishes the same kind of events as EventBatches
 //	                        into a stream, for enrich to drain.
 //	enrichbench -mode drain waits until a consumer has drained its stream and
