@@ -17,6 +17,7 @@ import (
 	"github.com/evtrack/telemetry/opensearch/dashboards"
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/opensearch/templates"
+	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/testenv"
 )
 
@@ -269,20 +270,28 @@ func setup(t *testing.T, osURL string) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		testenv.Do(t, http.MethodPut, osURL+"/_index_template/"+tpl.Name, tpl.Body)
+		testenv.Do(t, osURL, http.MethodPut, "/_index_template/"+tpl.Name, string(tpl.Body))
 	}
-	var docs []testenv.Doc
+	var body opensearchx.BulkBody
+	add := func(index, id string, src any) {
+		b, err := json.Marshal(src)
+		if err != nil {
+			t.Fatalf("encode %s/%s: %v", index, id, err)
+		}
+		body.Create(index, id, b)
+	}
 	for _, e := range fixtureEvents() {
 		s := e.source("shop")
-		docs = append(docs, testenv.Doc{Index: eventdoc.IndexName(prefix, s.Timestamp), ID: s.DocID, Source: s})
+		add(eventdoc.IndexName(prefix, s.Timestamp), s.DocID, s)
 	}
 	for _, d := range deadLetters(prefix) {
-		docs = append(docs, testenv.Doc{Index: eventdoc.DeadLetterIndex(prefix, d.FailedAt), ID: d.DocID, Source: d})
+		add(eventdoc.DeadLetterIndex(prefix, d.FailedAt), d.DocID, d)
 	}
 	for _, a := range auditEntries() {
-		docs = append(docs, testenv.Doc{Index: eventdoc.AuditIndex(prefix, a["time"].(time.Time)), ID: a["trace_id"].(string), Source: a})
+		add(eventdoc.AuditIndex(prefix, a["time"].(time.Time)), a["trace_id"].(string), a)
 	}
-	testenv.Bulk(t, osURL, docs...)
+	testenv.Bulk(t, osURL, &body)
+	testenv.Refresh(t, osURL, "*"+prefix+"*")
 	return prefix
 }
 
@@ -295,7 +304,7 @@ func search(t *testing.T, osURL string, r *dashboards.Request, replace ...string
 	if len(replace) == 2 {
 		body = bytes.ReplaceAll(body, []byte(replace[0]), []byte(replace[1]))
 	}
-	return testenv.Do(t, http.MethodPost, osURL+"/"+r.Index+"/_search", body)
+	return testenv.Do(t, osURL, http.MethodPost, "/"+r.Index+"/_search", string(body))
 }
 
 // TestVisualizationsReturnHandCountedRows translates every visualization

@@ -1,19 +1,20 @@
-// Package opensearchx builds OpenSearch clients whose HTTP calls are traced.
+// Package opensearchx builds OpenSearch clients whose HTTP calls are traced,
+// and holds the one way to call them: Do (a request, its error answer read
+// to a bound and classified) and Bulk (an NDJSON _bulk body built action by
+// action, and the answer to each action).
 package opensearchx
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v2"
-	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -29,20 +30,25 @@ type Options struct {
 	// Tracing: every request becomes a client span in the caller's trace.
 	TracerProvider trace.TracerProvider
 	Propagator     propagation.TextMapPropagator
+	// Transport, when set, carries the requests instead of a pool of the
+	// client's own (tests share http.DefaultTransport's).
+	Transport http.RoundTripper
 }
 
 // NewClient returns a client for opts.URL with a pooled, traced transport.
 func NewClient(opts Options) (*opensearch.Client, error) {
-	base := &http.Transport{
-		Proxy:               nil,
-		MaxIdleConns:        64,
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
+	rt := opts.Transport
+	if rt == nil {
+		rt = &http.Transport{
+			Proxy:               nil,
+			MaxIdleConns:        64,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+		}
 	}
-	var rt http.RoundTripper = base
 	if opts.TracerProvider != nil {
-		rt = otelhttp.NewTransport(base,
+		rt = otelhttp.NewTransport(rt,
 			otelhttp.WithTracerProvider(opts.TracerProvider),
 			otelhttp.WithPropagators(opts.Propagator),
 			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
@@ -67,14 +73,8 @@ func NewClient(opts Options) (*opensearch.Client, error) {
 // Ping returns an error unless the cluster answers and is at least yellow.
 func Ping(c *opensearch.Client) func(context.Context) error {
 	return func(ctx context.Context) error {
-		res, err := c.Cluster.Health(c.Cluster.Health.WithContext(ctx))
-		if err != nil {
-			return fmt.Errorf("opensearch: %w", err)
-		}
-		defer res.Body.Close()
-		_, _ = io.Copy(io.Discard, res.Body)
-		if res.IsError() {
-			return fmt.Errorf("opensearch: cluster health %s", res.Status())
+		if err := DoJSON(ctx, c, Request{Method: http.MethodGet, Path: "/_cluster/health"}, nil); err != nil {
+			return fmt.Errorf("opensearch: cluster health: %w", err)
 		}
 		return nil
 	}
@@ -83,16 +83,9 @@ func Ping(c *opensearch.Client) func(context.Context) error {
 // PutIndexTemplate stores a composable index template under name. PUT
 // replaces a stored template, so putting the same body again changes nothing.
 func PutIndexTemplate(ctx context.Context, c *opensearch.Client, name string, body []byte) error {
-	res, err := opensearchapi.IndicesPutIndexTemplateRequest{Name: name, Body: bytes.NewReader(body)}.Do(ctx, c)
-	if err != nil {
+	if err := DoJSON(ctx, c, Request{Method: http.MethodPut, Path: "/_index_template/" + url.PathEscape(name), Body: body}, nil); err != nil {
 		return fmt.Errorf("put index template %s: %w", name, err)
 	}
-	defer res.Body.Close()
-	if res.IsError() {
-		msg, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-		return fmt.Errorf("put index template %s: %s: %s", name, res.Status(), msg)
-	}
-	_, _ = io.Copy(io.Discard, res.Body)
 	return nil
 }
 
@@ -146,17 +139,13 @@ func PutTemplateMappingOnExisting(ctx context.Context, c *opensearch.Client, nam
 	if len(doc.Template.Mappings) == 0 || len(doc.IndexPatterns) == 0 {
 		return nil
 	}
-	allow, ignore := true, true
-	res, err := opensearchapi.IndicesPutMappingRequest{Index: doc.IndexPatterns, Body: bytes.NewReader(doc.Template.Mappings),
-		AllowNoIndices: &allow, IgnoreUnavailable: &ignore}.Do(ctx, c)
-	if err != nil {
+	var escaped []string
+	for _, p := range doc.IndexPatterns {
+		escaped = append(escaped, url.PathEscape(p))
+	}
+	path := "/" + strings.Join(escaped, ",") + "/_mapping?allow_no_indices=true&ignore_unavailable=true"
+	if err := DoJSON(ctx, c, Request{Method: http.MethodPut, Path: path, Body: doc.Template.Mappings}, nil); err != nil {
 		return fmt.Errorf("put mapping of template %s on %v: %w", name, doc.IndexPatterns, err)
 	}
-	defer res.Body.Close()
-	if res.IsError() {
-		msg, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-		return fmt.Errorf("put mapping of template %s on %v: %s: %s", name, doc.IndexPatterns, res.Status(), msg)
-	}
-	_, _ = io.Copy(io.Discard, res.Body)
 	return nil
 }

@@ -1,71 +1,109 @@
 package testenv
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
-	"io"
+	"context"
 	"net/http"
 	"testing"
+	"time"
+
+	"github.com/opensearch-project/opensearch-go/v2"
+
+	"github.com/evtrack/telemetry/platform/opensearchx"
 )
 
-// Do sends one JSON request to OpenSearch and returns the response body; a
-// transport error or a status of 300 or more fails the test.
-func Do(t testing.TB, method, url string, body []byte) []byte {
+// OpenSearch returns a client of the node at url (see OpenSearchURL) for a
+// test's own set-up and checks, through opensearchx.Do and opensearchx.Bulk.
+// It shares http.DefaultTransport's connections, so a test may make one per
+// call.
+func OpenSearch(t testing.TB, url string) *opensearch.Client {
 	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	c, err := opensearchx.NewClient(opensearchx.Options{URL: url, Transport: http.DefaultTransport})
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	return c
+}
+
+// requestTimeout bounds one set-up or check request of a test.
+const requestTimeout = 30 * time.Second
+
+// Do sends method path (with its query) and body (JSON; "" for none) to the
+// node at url and returns the answer; the test fails unless it is a 2xx.
+func Do(t testing.TB, url, method, path, body string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	r := opensearchx.Request{Method: method, Path: path}
+	if body != "" {
+		r.Body = []byte(body)
 	}
-	defer res.Body.Close()
-	out, err := io.ReadAll(res.Body)
+	out, err := opensearchx.Do(ctx, OpenSearch(t, url), r)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if res.StatusCode >= 300 {
-		t.Fatalf("%s %s: %d %s", method, url, res.StatusCode, out)
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	return out
 }
 
-// Doc is one document for Bulk: its index, id and source (any value that
-// encodes to a JSON object).
-type Doc struct {
-	Index  string
-	ID     string
-	Source any
+// PutJSON PUTs body to path on the node at url (an index with its settings
+// or mappings, a document) and fails the test unless it answers 2xx.
+func PutJSON(t testing.TB, url, path, body string) {
+	t.Helper()
+	Do(t, url, http.MethodPut, path, body)
 }
 
-// Bulk writes docs to OpenSearch at url with _bulk create and refreshes, so
-// they are searchable when it returns. Any refused document fails the test.
-func Bulk(t testing.TB, url string, docs ...Doc) {
+// Refresh makes everything written to the indices matching pattern visible
+// to searches (no index matching is not an error).
+func Refresh(t testing.TB, url, pattern string) {
 	t.Helper()
-	var body bytes.Buffer
-	for _, d := range docs {
-		action, _ := json.Marshal(map[string]any{"create": map[string]string{"_index": d.Index, "_id": d.ID}})
-		src, err := json.Marshal(d.Source)
-		if err != nil {
-			t.Fatalf("encode %s/%s: %v", d.Index, d.ID, err)
+	Do(t, url, http.MethodPost, "/"+pattern+"/_refresh?allow_no_indices=true&ignore_unavailable=true", "")
+}
+
+// Count returns how many documents the indices matching pattern hold, after
+// a refresh.
+func Count(t testing.TB, url, pattern string) int {
+	t.Helper()
+	Refresh(t, url, pattern)
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	var c struct {
+		Count int `json:"count"`
+	}
+	path := "/" + pattern + "/_count?allow_no_indices=true&ignore_unavailable=true"
+	if err := opensearchx.DoJSON(ctx, OpenSearch(t, url), opensearchx.Request{Method: http.MethodGet, Path: path}, &c); err != nil {
+		t.Fatalf("count %s: %v", pattern, err)
+	}
+	return c.Count
+}
+
+// Bulk sends body to the node at url and fails the test unless every
+// action was applied.
+func Bulk(t testing.TB, url string, body *opensearchx.BulkBody) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	if err := opensearchx.BulkAll(ctx, OpenSearch(t, url), body); err != nil {
+		t.Fatalf("bulk of %d actions: %v", body.Actions(), err)
+	}
+}
+
+// deleteBestEffort deletes path on the node at url, ignoring any failure.
+func deleteBestEffort(url, path string) {
+	c, err := opensearchx.NewClient(opensearchx.Options{URL: url, Transport: http.DefaultTransport})
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	_, _ = opensearchx.Do(ctx, c, opensearchx.Request{Method: http.MethodDelete, Path: path})
+}
+
+// DeleteOnCleanup deletes, when the test ends, each of paths (indices,
+// templates) on the node at url. Best effort: cleanup never fails a test.
+func DeleteOnCleanup(t testing.TB, url string, paths ...string) {
+	t.Helper()
+	t.Cleanup(func() {
+		for _, p := range paths {
+			deleteBestEffort(url, p)
 		}
-		body.Write(action)
-		body.WriteByte('\n')
-		body.Write(src)
-		body.WriteByte('\n')
-	}
-	out := Do(t, http.MethodPost, url+"/_bulk?refresh=true", body.Bytes())
-	var res struct {
-		Errors bool             `json:"errors"`
-		Items  []map[string]any `json:"items"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("bulk response: %v", err)
-	}
-	if res.Errors || len(res.Items) != len(docs) {
-		t.Fatalf("bulk of %d documents: %s", len(docs), fmt.Sprintf("%.2000s", out))
-	}
+	})
 }

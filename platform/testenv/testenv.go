@@ -5,6 +5,12 @@
 // needs them calls NATS or OpenSearch: when the server does not answer the test
 // fails — integration tests are never skipped silently — except under
 // `go test -short`, where they are skipped for a fast local loop.
+//
+// It is also the test toolkit shared by every module: Eventually (wait on a
+// condition, never a sleep), Start (run a service in-process for the rest of
+// a test), Proxy (a dependency that goes away and comes back), Name (names
+// of a test's own streams and indices), and the OpenSearch helpers (Do,
+// PutJSON, Refresh, Count, Bulk, DeleteIndexData) built on opensearchx.
 package testenv
 
 import (
@@ -12,6 +18,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -59,14 +66,13 @@ func OpenSearchURL(t testing.TB) string {
 	url := env("OPENSEARCH_URL", defaultOpenSearchURL)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/_cluster/health?wait_for_status=yellow&timeout=5s", nil)
-	res, err := http.DefaultClient.Do(req)
+	_, err := opensearchx.Do(ctx, OpenSearch(t, url), opensearchx.Request{Method: http.MethodGet, Path: "/_cluster/health?wait_for_status=yellow&timeout=5s"})
+	var status *opensearchx.StatusError
+	if errors.As(err, &status) {
+		t.Fatalf("testenv: OpenSearch at %s answered %v", url, err)
+	}
 	if err != nil {
 		t.Fatalf("testenv: no OpenSearch at %s (start it with scripts/servers.sh start): %v", url, err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("testenv: OpenSearch at %s answered %s", url, res.Status)
 	}
 	return url
 }

@@ -74,9 +74,6 @@ func (t Traffic) Render(rng *rand.Rand, now time.Time) Template {
 	return tpl
 }
 
-// Invalid is how many of the template's events are invalid on purpose.
-func (tpl Template) Invalid() int { return len(tpl.invalidAt) }
-
 // IDs hands out unique event ids: the run id, a dot and a counter (the event
 // number), padded with '-' to idWidth. Number parses one back, so a run's
 // ids can be kept as a set of numbers.

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
+	"github.com/evtrack/telemetry/platform/testenv"
 )
 
 // delivery is one batch carrying an event, as ingest publishes it: the
@@ -24,6 +25,7 @@ type delivery struct {
 // daily index of the prefix. received_at and sent_at are chosen by the
 // test (ingest sets them in the batch), so the days are fixed.
 func TestRetriesAcrossDaysAreIndexedOnce(t *testing.T) {
+	t.Parallel()
 	e := startEnrich(t)
 	day := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
 	next := day.Add(24 * time.Hour)
@@ -99,11 +101,14 @@ func TestRetriesAcrossDaysAreIndexedOnce(t *testing.T) {
 			}
 			e.publish(t, b, b.BatchId)
 			if !tt.together && j == 0 {
-				eventually(t, 20*time.Second, tt.name+": first delivery indexed", func() bool { return countOf(e.docs(t), id) > 0 })
+				testenv.Eventually(t, 20*time.Second, tt.name+": first delivery indexed", func() bool {
+					docs, err := e.query(t, e.prefix+"-*")
+					return err == nil && countOf(docs, id) > 0
+				})
 			}
 		}
 	}
-	waitDrained(t, e)
+	e.waitDrained(t)
 	docs := e.docs(t)
 	for i, tt := range tests {
 		if n := countOf(docs, fmt.Sprintf("retried-%d", i)); n != 1 {

@@ -1,7 +1,6 @@
 package service
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/testenv"
 )
 
@@ -24,6 +24,7 @@ import (
 // keep arriving, stays away a while, and comes back. Every event ends up
 // indexed exactly once and the backlog drains.
 func TestOpenSearchOutageUnderLoad(t *testing.T) {
+	t.Parallel()
 	osURL := testenv.OpenSearchURL(t)
 	proxy := testenv.NewProxy(t, strings.TrimPrefix(osURL, "http://"))
 	e := startEnrichWith(t, map[string]string{
@@ -51,13 +52,9 @@ func TestOpenSearchOutageUnderLoad(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // pacing: batches keep arriving while it is down
 	}
 	// The outage lasts until enrich has met it: a bulk request failed.
-	deadline := time.Now().Add(30 * time.Second)
-	for metricValue(metricsBody(t, e), "enrich_bulk_failures_total") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no bulk request failed within 30s of OpenSearch going away: the outage did not strike")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testenv.Eventually(t, 30*time.Second, "a bulk request failing while OpenSearch is away (else the outage did not strike)", func() bool {
+		return metricValue(metricsBody(t, e), "enrich_bulk_failures_total") > 0
+	})
 	proxy.Up()
 	for i := 50; i < batches; i++ {
 		publish(i)
@@ -65,7 +62,7 @@ func TestOpenSearchOutageUnderLoad(t *testing.T) {
 	e.waitDocs(t, sent)
 	// Nothing more can arrive once the consumer holds nothing pending or
 	// unacknowledged: count then.
-	waitDrained(t, e)
+	e.waitDrained(t)
 	docs := e.docs(t)
 	ids := map[string]int{}
 	for _, d := range docs {
@@ -92,45 +89,16 @@ func TestOpenSearchOutageUnderLoad(t *testing.T) {
 	}
 }
 
-// waitDrained waits until the consumer has nothing pending or unacked.
-func waitDrained(t *testing.T, e *env) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := e.js.Consumer(context.Background(), e.stream, "enrich")
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := c.Info(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if info.NumPending == 0 && info.NumAckPending == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("lag did not drain: pending %d, ack pending %d", info.NumPending, info.NumAckPending)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // TestRefusedDocumentIsDeadLettered: OpenSearch refuses a document (here: its
 // day's index maps user_id as a number). It lands in the dead-letter index
 // with the reason; the other events of its batch and the batches behind it
 // are indexed, and the message is acked.
 func TestRefusedDocumentIsDeadLettered(t *testing.T) {
+	t.Parallel()
 	e := startEnrich(t)
 	bad := time.Now().UTC().Add(-48 * time.Hour)
 	good := time.Now().UTC().Add(-time.Hour)
-	req, _ := http.NewRequest(http.MethodPut, e.osURL+"/"+e.prefix+"-"+bad.Format("2006.01.02"),
-		strings.NewReader(`{"mappings":{"properties":{"user_id":{"type":"long"}}}}`))
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil || res.StatusCode != 200 {
-		t.Fatalf("create conflicting index: %v %v", res, err)
-	}
-	res.Body.Close()
+	testenv.PutJSON(t, e.osURL, "/"+e.prefix+"-"+bad.Format("2006.01.02"), `{"mappings":{"properties":{"user_id":{"type":"long"}}}}`)
 
 	b := &telemetryv1.EventBatch{BatchId: "dl-1", AppId: "app-test", ReceivedAt: timestamppb.Now(), Events: []*telemetryv1.Event{
 		{EventId: "refused", UserId: "not-a-number", EventName: "x", ClientTimestamp: timestamppb.New(bad)},
@@ -156,11 +124,11 @@ func TestRefusedDocumentIsDeadLettered(t *testing.T) {
 		t.Error("the refused event was indexed")
 	}
 	var letters []map[string]any
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if letters = e.deadLetters(t); len(letters) > 0 {
-			break
-		}
-	}
+	testenv.Eventually(t, 10*time.Second, "the refused event in the dead-letter index", func() bool {
+		var err error
+		letters, err = e.query(t, eventdoc.DeadLetterPattern(e.prefix))
+		return err == nil && len(letters) > 0
+	})
 	if len(letters) != 1 {
 		t.Fatalf("dead letters %v", letters)
 	}
@@ -170,7 +138,7 @@ func TestRefusedDocumentIsDeadLettered(t *testing.T) {
 		l["status"] != 400.0 || l["failed_at"] == nil || doc["user_id"] != "not-a-number" || !strings.Contains(l["error_reason"].(string), "user_id") {
 		t.Fatalf("dead letter %v", l)
 	}
-	waitDrained(t, e)
+	e.waitDrained(t)
 	if body := metricsBody(t, e); !strings.Contains(body, `enrich_documents_total{outcome="dead_lettered"} 1`) {
 		t.Errorf("dead-letter counter missing:\n%s", grep(body, "enrich_documents_total"))
 	}
@@ -183,16 +151,11 @@ func metricsBody(t *testing.T, e *env) string {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	var sb strings.Builder
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := res.Body.Read(buf)
-		sb.Write(buf[:n])
-		if err != nil {
-			break
-		}
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return sb.String()
+	return string(b)
 }
 
 func grep(s, sub string) string {
@@ -208,6 +171,7 @@ func grep(s, sub string) string {
 // TestEnrichedDocument: the indexed document carries the corrected time, the
 // clock-skew facts, the device facts and the country of the client address.
 func TestEnrichedDocument(t *testing.T) {
+	t.Parallel()
 	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "Test-City", IncludeReservedNetworks: true})
 	if err != nil {
 		t.Fatal(err)
@@ -257,22 +221,24 @@ func TestEnrichedDocument(t *testing.T) {
 // retried with back-off, counted and logged, never dead-lettered, no
 // delivery is spent, and once the block is lifted each is indexed once.
 func TestIndexRefusalIsRetriedNotDeadLettered(t *testing.T) {
+	t.Parallel()
 	e := startEnrichWith(t, map[string]string{"ENRICH_MAX_BACKOFF": "300ms"})
 	day := time.Now().UTC().Add(-time.Hour)
 	index := e.prefix + "-" + day.Format("2006.01.02")
-	putJSON(t, e.osURL+"/"+index, `{"settings":{"index.blocks.write":true}}`)
+	testenv.PutJSON(t, e.osURL, "/"+index, `{"settings":{"index.blocks.write":true}}`)
 	e.publish(t, batchOf(5, day), "blocked")
 
 	refusals := `enrich_cluster_refusals_total{error_type="cluster_block_exception"}`
-	eventually(t, 20*time.Second, "the blocked index refusing the documents again and again (or a dead letter)", func() bool {
-		return metricValue(metricsBody(t, e), refusals) >= 3*5 || len(e.deadLetters(t)) > 0
+	testenv.Eventually(t, 20*time.Second, "the blocked index refusing the documents again and again (or a dead letter)", func() bool {
+		letters, err := e.query(t, eventdoc.DeadLetterPattern(e.prefix))
+		return metricValue(metricsBody(t, e), refusals) >= 3*5 || (err == nil && len(letters) > 0)
 	})
 	if docs, letters := e.docs(t), e.deadLetters(t); len(docs) != 0 || len(letters) != 0 {
 		t.Fatalf("while blocked: %d documents, %d dead letters; want none", len(docs), len(letters))
 	}
-	putJSON(t, e.osURL+"/"+index+"/_settings", `{"index.blocks.write":false}`)
+	testenv.PutJSON(t, e.osURL, "/"+index+"/_settings", `{"index.blocks.write":false}`)
 	docs := e.waitDocs(t, 5)
-	waitDrained(t, e)
+	e.waitDrained(t)
 	ids := map[string]int{}
 	for _, d := range e.docs(t) {
 		ids[d["event_id"].(string)]++
@@ -289,21 +255,5 @@ func TestIndexRefusalIsRetriedNotDeadLettered(t *testing.T) {
 	}
 	if got := metricValue(body, `enrich_documents_total{outcome="dead_lettered"}`); got != 0 {
 		t.Errorf("%v documents dead-lettered", got)
-	}
-}
-
-// putJSON PUTs body to url on the real node and wants a 200.
-func putJSON(t *testing.T, url, body string) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(res.Body)
-		t.Fatalf("PUT %s: %s %s", url, res.Status, msg)
 	}
 }

@@ -61,6 +61,7 @@ func newBodyLimit(t *testing.T, osURL string, limit int64) *bodyLimit {
 // message's other events, created on the first delivery, stay, once; the
 // message is acked, and a message published behind it is indexed.
 func TestPoisonMessageIsDeadLettered(t *testing.T) {
+	t.Parallel()
 	proxy := newBodyLimit(t, testenv.OpenSearchURL(t), 32<<10)
 	e := startEnrichWith(t, map[string]string{"OPENSEARCH_URL": proxy.URL, "ENRICH_BULK_MAX_BYTES": "16384",
 		"ENRICH_MAX_DELIVER": "3", "ENRICH_RETRY_DELAY": "100ms", "ENRICH_MAX_RETRY_DELAY": "400ms"})
@@ -78,11 +79,12 @@ func TestPoisonMessageIsDeadLettered(t *testing.T) {
 	e.publish(t, behind, "behind")
 
 	var letters []map[string]any
-	eventually(t, 30*time.Second, "the poison event in the dead-letter index", func() bool {
-		letters = e.deadLetters(t)
-		return len(letters) > 0
+	testenv.Eventually(t, 30*time.Second, "the poison event in the dead-letter index", func() bool {
+		var err error
+		letters, err = e.query(t, eventdoc.DeadLetterPattern(e.prefix))
+		return err == nil && len(letters) > 0
 	})
-	waitDrained(t, e)
+	e.waitDrained(t)
 	if len(letters) != 1 {
 		t.Fatalf("dead letters %v", letters)
 	}
@@ -128,19 +130,4 @@ func metricValue(body, series string) float64 {
 		}
 	}
 	return 0
-}
-
-// eventually polls cond until it holds, failing the test after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(timeout)
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("timed out after %s waiting for: %s", timeout, what)
-		case <-tick.C:
-		}
-	}
 }

@@ -14,6 +14,7 @@ import (
 // name, is past their own retention, though every one was created a moment
 // ago; the others stay.
 func TestRetentionCoversDeadLetters(t *testing.T) {
+	t.Parallel()
 	osURL := testenv.OpenSearchURL(t)
 	prefix := testenv.Name(t, "keep")
 	testenv.DeleteIndexData(t, osURL, prefix)
@@ -24,10 +25,10 @@ func TestRetentionCoversDeadLetters(t *testing.T) {
 	expired := []string{events(40), letters(10)}
 	kept := []string{events(10), events(2), letters(2)}
 	for _, n := range append(append([]string{}, expired...), kept...) {
-		putJSON(t, osURL+"/"+n, `{}`)
+		testenv.PutJSON(t, osURL, "/"+n, `{}`)
 	}
 	startEnrichWith(t, map[string]string{"EVENTS_INDEX_PREFIX": prefix, "ENRICH_RETENTION": "720h", "ENRICH_DEADLETTER_RETENTION": "168h"})
-	eventually(t, 20*time.Second, "the expired indices deleted", func() bool {
+	testenv.Eventually(t, 20*time.Second, "the expired indices deleted", func() bool {
 		for _, n := range expired {
 			if testenv.GetJSON(t, osURL+"/"+n, nil) != http.StatusNotFound {
 				return false

@@ -21,11 +21,14 @@ import (
 	"github.com/evtrack/telemetry/platform/natsx"
 	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/otelx"
+	"github.com/evtrack/telemetry/services/enrich/internal/bulk"
+	"github.com/evtrack/telemetry/services/enrich/internal/compaction"
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
 	"github.com/evtrack/telemetry/services/enrich/internal/enrichment"
 	"github.com/evtrack/telemetry/services/enrich/internal/metrics"
-	"github.com/evtrack/telemetry/services/enrich/internal/opensearch"
 	"github.com/evtrack/telemetry/services/enrich/internal/pipeline"
+	"github.com/evtrack/telemetry/services/enrich/internal/retention"
+	"github.com/evtrack/telemetry/services/enrich/internal/templates"
 )
 
 // Service is a running enrich service.
@@ -58,24 +61,24 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		return nil, err
 	}
 	if err := retry(ctx, log, "apply index templates", func() error {
-		return opensearch.ApplyTemplates(ctx, s.osc, cfg.Pipeline.IndexPrefix)
+		return templates.Apply(ctx, s.osc, cfg.Pipeline.IndexPrefix)
 	}); err != nil {
 		return nil, err
 	}
 
-	chain := enrichment.Chain{enrichment.NewClockSkew(cfg.ClockSkew)}
-	if cfg.GeoIPDB != "" {
-		geo, err := enrichment.OpenGeo(enrichment.GeoConfig{DBPath: cfg.GeoIPDB})
-		if err != nil {
-			log.WarnContext(ctx, "geo enrichment off: the database cannot be opened", "error", err)
-		} else {
-			chain = append(chain, geo)
-			s.closers = append(s.closers, geo.Close)
-		}
-	} else {
+	chainCfg := enrichment.ChainConfig{ClockSkew: cfg.ClockSkew, Geo: enrichment.GeoConfig{DBPath: cfg.GeoIPDB}}
+	if cfg.GeoIPDB == "" {
 		log.WarnContext(ctx, "geo enrichment off: GEOIP_DB is not set")
 	}
-	chain = append(chain, enrichment.Device{})
+	chain, err := enrichment.NewChain(chainCfg)
+	if err != nil { // the geo database: go on without the geo step rather than not at all
+		log.WarnContext(ctx, "geo enrichment off: the database cannot be opened", "error", err)
+		chainCfg.Geo = enrichment.GeoConfig{}
+		if chain, err = enrichment.NewChain(chainCfg); err != nil {
+			return nil, err
+		}
+	}
+	s.closers = append(s.closers, chain.Close)
 
 	s.nc, err = natsx.Connect(ctx, cfg.NATSURL, "enrich", log)
 	if err != nil {
@@ -127,7 +130,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	builder := document.NewBuilder(cfg.Pipeline.IndexPrefix, chain,
 		document.Placement{MaxAge: cfg.ClockSkew.MaxAge, MaxFuture: cfg.ClockSkew.MaxFuture})
-	s.pipe = pipeline.New(s.cons, opensearch.NewBulkIndexer(s.osc), builder, cfg.Pipeline, log, s.metrics, tel.TracerProvider, tel.Propagator)
+	s.pipe = pipeline.New(s.cons, bulk.NewIndexer(s.osc), builder, cfg.Pipeline, log, s.metrics, tel.TracerProvider, tel.Propagator)
 	return s, nil
 }
 
@@ -200,14 +203,14 @@ func (s *Service) watchConsumer(ctx context.Context) {
 // maintainIndices looks after the daily indices at start and then hourly:
 // it deletes the event and dead-letter indices whose day, by their name, is
 // past its retention, and merges the indices of days that are over into
-// one segment each (see opensearch.CompactClosedDays).
+// one segment each (see compaction.MergeClosedDays).
 func (s *Service) maintainIndices(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	prefix := s.cfg.Pipeline.IndexPrefix
-	retention := opensearch.Retention{Events: s.cfg.Retention, DeadLetters: s.cfg.DeadLetterRetention}
+	policy := retention.Policy{Events: s.cfg.Retention, DeadLetters: s.cfg.DeadLetterRetention}
 	for {
-		deleted, err := opensearch.DeleteExpired(ctx, s.osc, prefix, retention, time.Now())
+		deleted, err := retention.DeleteExpired(ctx, s.osc, prefix, policy, time.Now())
 		s.metrics.Indices.WithLabelValues("deleted").Add(float64(len(deleted)))
 		if len(deleted) > 0 {
 			s.log.InfoContext(ctx, "deleted expired indices", "indices", deleted, "retention", s.cfg.Retention,
@@ -217,7 +220,7 @@ func (s *Service) maintainIndices(ctx context.Context) {
 			s.log.WarnContext(ctx, "deleting expired indices failed", "error", err)
 		}
 		if s.cfg.CompactAfter > 0 {
-			merged, err := opensearch.CompactClosedDays(ctx, s.osc, prefix, s.cfg.CompactAfter, time.Now())
+			merged, err := compaction.MergeClosedDays(ctx, s.osc, prefix, s.cfg.CompactAfter, time.Now())
 			s.metrics.Indices.WithLabelValues("compacted").Add(float64(len(merged)))
 			if len(merged) > 0 {
 				s.log.InfoContext(ctx, "merged the indices of past days into one segment", "indices", merged)

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/otelx"
 	"github.com/evtrack/telemetry/platform/testenv"
 	"github.com/nats-io/nats.go"
@@ -24,14 +24,12 @@ import (
 )
 
 type env struct {
-	js       njs.JetStream
-	stream   string
-	subject  string
-	osURL    string
-	prefix   string
-	health   string
-	cancel   func()
-	finished chan error
+	js      njs.JetStream
+	stream  string
+	subject string
+	osURL   string
+	prefix  string
+	health  string
 }
 
 // startEnrich gives the test its own stream, consumer and index prefix on the
@@ -39,7 +37,10 @@ type env struct {
 func startEnrich(t *testing.T) *env { return startEnrichWith(t, nil) }
 
 // startEnrichWith is startEnrich with extra settings; "OPENSEARCH_URL" may
-// name a proxy (the test's own searches still go to the real node).
+// name a proxy (the test's own searches still go to the real node). The
+// service runs in-process until the test ends (testenv.Start), then is
+// stopped and waited for before the test's stream and indices are deleted;
+// an error from its Run fails the test.
 func startEnrichWith(t *testing.T, extra map[string]string) *env {
 	t.Helper()
 	natsURL, osURL := testenv.NATSURL(t), testenv.OpenSearchURL(t)
@@ -50,10 +51,12 @@ func startEnrichWith(t *testing.T, extra map[string]string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(nc.Close)
 	js, _ := njs.New(nc)
 	if _, err := js.CreateStream(context.Background(), njs.StreamConfig{Name: stream, Subjects: []string{subjectPrefix + ".>"}, MaxAge: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), stream) })
 	vars := map[string]string{
 		"ENRICH_HTTP_ADDR":      "127.0.0.1:0",
 		"NATS_URL":              natsURL,
@@ -70,22 +73,12 @@ func startEnrichWith(t *testing.T, extra map[string]string) *env {
 		t.Fatal(err)
 	}
 	testenv.DeleteIndexData(t, osURL, name)
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := New(ctx, cfg, slog.New(slog.DiscardHandler), otelx.ForTest(noop.NewTracerProvider()))
+	svc, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler), otelx.ForTest(noop.NewTracerProvider()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{js: js, stream: stream, subject: subjectPrefix + ".app-test", osURL: osURL, prefix: name, health: "http://" + svc.Addr(), cancel: cancel, finished: make(chan error, 1)}
-	go func() { e.finished <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-e.finished; err != nil {
-			t.Errorf("enrich Run: %v", err)
-		}
-		_ = js.DeleteStream(context.Background(), stream)
-		nc.Close()
-	})
-	return e
+	testenv.Start(t, "enrich", svc.Run)
+	return &env{js: js, stream: stream, subject: subjectPrefix + ".app-test", osURL: osURL, prefix: name, health: "http://" + svc.Addr()}
 }
 
 func (e *env) publish(t *testing.T, batch *telemetryv1.EventBatch, msgID string) {
@@ -102,17 +95,30 @@ func (e *env) publish(t *testing.T, batch *telemetryv1.EventBatch, msgID string)
 // docs returns every document under the test's prefix, after a refresh.
 func (e *env) docs(t *testing.T) []map[string]any { return e.search(t, e.prefix+"-*") }
 
-// search returns every document of the indices matching pattern.
+// search returns every document of the indices matching pattern, after a
+// refresh; OpenSearch failing to answer fails the test.
 func (e *env) search(t *testing.T, pattern string) []map[string]any {
 	t.Helper()
-	if res, err := http.Post(e.osURL+"/"+pattern+"/_refresh?allow_no_indices=true&ignore_unavailable=true", "application/json", nil); err == nil {
-		res.Body.Close()
-	}
-	res, err := http.Get(e.osURL + "/" + pattern + "/_search?size=10000&allow_no_indices=true&ignore_unavailable=true")
+	docs, err := e.query(t, pattern)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("search %s: %v", pattern, err)
 	}
-	defer res.Body.Close()
+	return docs
+}
+
+// query returns every document of the indices matching pattern, after a
+// refresh, or OpenSearch's error: while it polls, a test takes an error for
+// "not yet" (an index created a moment ago answers 503 until its shard has
+// started).
+func (e *env) query(t *testing.T, pattern string) ([]map[string]any, error) {
+	t.Helper()
+	c := testenv.OpenSearch(t, e.osURL)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const missingOK = "allow_no_indices=true&ignore_unavailable=true"
+	// Best effort, like the search's answer: a shard that is not started
+	// yet fails both.
+	_, _ = opensearchx.Do(ctx, c, opensearchx.Request{Method: http.MethodPost, Path: "/" + pattern + "/_refresh?" + missingOK})
 	var out struct {
 		Hits struct {
 			Hits []struct {
@@ -122,27 +128,42 @@ func (e *env) search(t *testing.T, pattern string) []map[string]any {
 			} `json:"hits"`
 		} `json:"hits"`
 	}
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
-		t.Fatal(err)
+	if err := opensearchx.DoJSON(ctx, c, opensearchx.Request{Method: http.MethodGet, Path: "/" + pattern + "/_search?size=10000&" + missingOK}, &out); err != nil {
+		return nil, err
 	}
 	var docs []map[string]any
 	for _, h := range out.Hits.Hits {
 		h.Source["_index"], h.Source["_id"] = h.Index, h.ID
 		docs = append(docs, h.Source)
 	}
+	return docs, nil
+}
+
+// waitDocs waits until the test's indices hold at least n documents, and
+// returns them.
+func (e *env) waitDocs(t *testing.T, n int) []map[string]any {
+	t.Helper()
+	var docs []map[string]any
+	testenv.Eventually(t, 30*time.Second, fmt.Sprintf("at least %d documents under %s", n, e.prefix), func() bool {
+		var err error
+		docs, err = e.query(t, e.prefix+"-*")
+		return err == nil && len(docs) >= n
+	})
 	return docs
 }
 
-func (e *env) waitDocs(t *testing.T, n int) []map[string]any {
+// waitDrained waits until the consumer has nothing pending or unacked: then
+// nothing more will be indexed.
+func (e *env) waitDrained(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		docs := e.docs(t)
-		if len(docs) >= n || time.Now().After(deadline) {
-			return docs
-		}
-		time.Sleep(100 * time.Millisecond)
+	c, err := e.js.Consumer(context.Background(), e.stream, "enrich")
+	if err != nil {
+		t.Fatal(err)
 	}
+	testenv.Eventually(t, 20*time.Second, "the consumer of "+e.stream+" drained (nothing pending or unacked)", func() bool {
+		info, err := c.Info(context.Background())
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	})
 }
 
 func batchOf(n int, day time.Time) *telemetryv1.EventBatch {
@@ -158,6 +179,7 @@ func batchOf(n int, day time.Time) *telemetryv1.EventBatch {
 }
 
 func TestIndexesBatchIntoDailyIndex(t *testing.T) {
+	t.Parallel()
 	e := startEnrich(t)
 	day := time.Date(2026, 11, 26, 23, 59, 58, 0, time.UTC)
 	e.publish(t, batchOf(3, day), "m1") // e2 falls on the next day
@@ -179,6 +201,7 @@ func TestIndexesBatchIntoDailyIndex(t *testing.T) {
 }
 
 func TestRedeliveredBatchIsIndexedOnce(t *testing.T) {
+	t.Parallel()
 	e := startEnrich(t)
 	day := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	e.publish(t, batchOf(5, day), "first")
@@ -191,7 +214,7 @@ func TestRedeliveredBatchIsIndexedOnce(t *testing.T) {
 	e.publish(t, batchOf(6, day), "third") // one new event rides behind it
 	// Enrich acks a message once its documents are written: with nothing
 	// pending or unacknowledged, nothing more will be indexed.
-	waitDrained(t, e)
+	e.waitDrained(t)
 	docs := e.docs(t)
 	perEvent := map[string]int{}
 	for _, d := range docs {
@@ -208,6 +231,7 @@ func TestRedeliveredBatchIsIndexedOnce(t *testing.T) {
 }
 
 func TestReadiness(t *testing.T) {
+	t.Parallel()
 	e := startEnrich(t)
 	res, err := http.Get(e.health + "/readyz")
 	if err != nil {

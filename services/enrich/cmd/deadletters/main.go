@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/evtrack/telemetry/platform/opensearchx"
+	"github.com/evtrack/telemetry/services/enrich/internal/bulk"
 	"github.com/evtrack/telemetry/services/enrich/internal/deadletter"
 	"github.com/evtrack/telemetry/services/enrich/service"
 )
@@ -44,7 +45,7 @@ func run(app, errorType string, dryRun bool) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rep, err := deadletter.New(osc, cfg.Pipeline.IndexPrefix, cfg.Retention).
+	rep, err := deadletter.New(bulk.NewDeadLetters(osc), cfg.Pipeline.IndexPrefix, cfg.Retention).
 		Replay(ctx, deadletter.Filter{AppID: app, ErrorType: errorType}, dryRun)
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")

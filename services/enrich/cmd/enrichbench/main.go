@@ -2,8 +2,9 @@
 // machine (scripts/bench.sh runs it):
 //
 //	enrichbench -mode bulk  builds the documents enrich would write for N
-//	                        generated events, saves them as NDJSON, and posts
-//	                        that file with raw _bulk: OpenSearch's ceiling.
+//	                        generated events as _bulk bodies (saved as an
+//	                        NDJSON file), then posts them, nothing else in
+//	                        the way: OpenSearch's ceiling.
 //	enrichbench -mode fill  publishes the same kind of events as EventBatches
 //	                        into a stream, for enrich to drain.
 //	enrichbench -mode drain waits until a consumer has drained its stream and
@@ -18,18 +19,15 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -38,9 +36,10 @@ import (
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/platform/opensearchx"
+	"github.com/evtrack/telemetry/services/enrich/internal/compaction"
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
 	"github.com/evtrack/telemetry/services/enrich/internal/enrichment"
-	"github.com/evtrack/telemetry/services/enrich/internal/opensearch"
+	"github.com/evtrack/telemetry/services/enrich/internal/templates"
 )
 
 func main() {
@@ -126,17 +125,32 @@ func (gen generator) eachBatch(n, size int, seed uint64, f func(*telemetryv1.Eve
 	}
 }
 
+// newBuilder builds documents as enrich does with its default clock bounds
+// (events up to maxAge old) and no geo database: enrichment.NewChain, as in
+// service.New.
+func newBuilder(prefix string, maxAge time.Duration) (*document.Builder, error) {
+	const maxFuture = 10 * time.Minute
+	chain, err := enrichment.NewChain(enrichment.ChainConfig{
+		ClockSkew: enrichment.ClockSkewConfig{MaxSkew: time.Minute, MaxFuture: maxFuture, MaxAge: maxAge}})
+	if err != nil {
+		return nil, err
+	}
+	return document.NewBuilder(prefix, chain, document.Placement{MaxAge: maxAge, MaxFuture: maxFuture}), nil
+}
+
 func bulk(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight int, file string) error {
 	// The same template enrich applies: same mapping, shards and refresh.
 	osc, err := opensearchx.NewClient(opensearchx.Options{URL: osURL})
 	if err != nil {
 		return err
 	}
-	if err := opensearch.ApplyTemplates(context.Background(), osc, prefix); err != nil {
+	if err := templates.Apply(context.Background(), osc, prefix); err != nil {
 		return err
 	}
-	chain := enrichment.Chain{enrichment.NewClockSkew(enrichment.ClockSkewConfig{MaxSkew: time.Minute, MaxFuture: 10 * time.Minute, MaxAge: 30 * 24 * time.Hour}), enrichment.Device{}}
-	builder := document.NewBuilder(prefix, chain, document.Placement{MaxAge: 30 * 24 * time.Hour, MaxFuture: 10 * time.Minute})
+	builder, err := newBuilder(prefix, 30*24*time.Hour)
+	if err != nil {
+		return err
+	}
 	if file == "" {
 		file = os.TempDir() + "/enrichbench.ndjson"
 	}
@@ -145,55 +159,54 @@ func bulk(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriter(f)
+	// Build the request bodies first (and save them as the NDJSON file), so
+	// building does not count.
+	var bodies []*opensearchx.BulkBody
+	body := &opensearchx.BulkBody{}
+	fileBytes := 0
+	flush := func() error {
+		bodies = append(bodies, body)
+		fileBytes += body.Len()
+		_, err := f.Write(body.Bytes())
+		next := &opensearchx.BulkBody{}
+		next.Grow(body.Len())
+		body = next
+		return err
+	}
 	for _, b := range gen.batches(n, size) {
 		docs, err := builder.Build(b, time.Now())
 		if err != nil {
 			return err
 		}
 		for _, d := range docs {
-			fmt.Fprintf(w, `{"create":{"_index":%q,"_id":%q}}`+"\n", d.Index, d.ID)
-			w.Write(d.Body)
-			w.WriteByte('\n')
+			body.Create(d.Index, d.ID, d.Body)
+			if body.Actions() == bulkDocs {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
 		}
 	}
-	if err := w.Flush(); err != nil {
+	if body.Actions() > 0 {
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	if err := f.Close(); err != nil {
 		return err
 	}
-	f.Close()
 
-	// Post the file: read it into request bodies first so reading does not count.
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		return err
-	}
-	lines := bytes.SplitAfter(raw, []byte("\n"))
-	var bodies [][]byte
-	for i := 0; i+1 < len(lines); i += 2 * bulkDocs {
-		end := min(i+2*bulkDocs, len(lines))
-		bodies = append(bodies, bytes.Join(lines[i:end], nil))
-	}
-	work := make(chan []byte)
+	work := make(chan *opensearchx.BulkBody)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	errs := 0
+	var failed atomic.Int64
 	start := time.Now()
 	for range inFlight {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for body := range work {
-				res, err := http.Post(osURL+"/_bulk?filter_path=errors", "application/x-ndjson", bytes.NewReader(body))
-				bad := err != nil
-				if err == nil {
-					out, _ := io.ReadAll(res.Body)
-					res.Body.Close()
-					bad = res.StatusCode != 200 || !bytes.Contains(out, []byte(`"errors":false`))
-				}
-				if bad {
-					mu.Lock()
-					errs++
-					mu.Unlock()
+				if err := opensearchx.BulkAll(context.Background(), osc, body); err != nil {
+					failed.Add(1)
 				}
 			}
 		}()
@@ -205,7 +218,7 @@ func bulk(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 	wg.Wait()
 	elapsed := time.Since(start)
 	out := map[string]any{"mode": "bulk", "documents": n, "seconds": elapsed.Seconds(), "docs_per_sec": float64(n) / elapsed.Seconds(),
-		"bulk_docs": bulkDocs, "in_flight": inFlight, "file_bytes": len(raw), "failed_bulks": errs}
+		"bulk_docs": bulkDocs, "in_flight": inFlight, "file_bytes": fileBytes, "failed_bulks": failed.Load()}
 	return json.NewEncoder(os.Stdout).Encode(out)
 }
 
@@ -275,14 +288,14 @@ func load(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 	if err != nil {
 		return err
 	}
-	if err := opensearch.ApplyTemplates(context.Background(), osc, prefix); err != nil {
+	if err := templates.Apply(context.Background(), osc, prefix); err != nil {
 		return err
 	}
-	maxAge := time.Duration(gen.days+2) * 24 * time.Hour
-	builder := document.NewBuilder(prefix, enrichment.Chain{enrichment.NewClockSkew(enrichment.ClockSkewConfig{
-		MaxSkew: time.Minute, MaxFuture: 10 * time.Minute, MaxAge: maxAge}), enrichment.Device{}},
-		document.Placement{MaxAge: maxAge, MaxFuture: 10 * time.Minute})
-	work := make(chan []byte, inFlight)
+	builder, err := newBuilder(prefix, time.Duration(gen.days+2)*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	work := make(chan *opensearchx.BulkBody, inFlight)
 	var wg sync.WaitGroup
 	var failed sync.Map
 	for range inFlight {
@@ -290,21 +303,14 @@ func load(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 		go func() {
 			defer wg.Done()
 			for body := range work {
-				res, err := http.Post(osURL+"/_bulk?filter_path=errors", "application/x-ndjson", bytes.NewReader(body))
-				if err != nil {
+				if err := opensearchx.BulkAll(context.Background(), osc, body); err != nil {
 					failed.Store(err.Error(), true)
-					continue
-				}
-				out, _ := io.ReadAll(res.Body)
-				res.Body.Close()
-				if !bytes.Contains(out, []byte(`"errors":false`)) {
-					failed.Store(string(out), true)
 				}
 			}
 		}()
 	}
 	start := time.Now()
-	var buf bytes.Buffer
+	body := &opensearchx.BulkBody{}
 	docs := 0
 	gen.eachBatch(n, size, uint64(time.Now().UnixNano()), func(b *telemetryv1.EventBatch) {
 		ds, err := builder.Build(b, time.Now())
@@ -313,21 +319,21 @@ func load(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 			return
 		}
 		for _, d := range ds {
-			fmt.Fprintf(&buf, `{"create":{"_index":%q,"_id":%q}}`+"\n", d.Index, d.ID)
-			buf.Write(d.Body)
-			buf.WriteByte('\n')
+			body.Create(d.Index, d.ID, d.Body)
 			docs++
 			if docs%bulkDocs == 0 {
-				work <- bytes.Clone(buf.Bytes())
-				buf.Reset()
+				work <- body
+				next := &opensearchx.BulkBody{}
+				next.Grow(body.Len())
+				body = next
 			}
 		}
 		if docs%1000000 < size {
 			fmt.Fprintf(os.Stderr, "load: %d documents, %.0f/s\n", docs, float64(docs)/time.Since(start).Seconds())
 		}
 	})
-	if buf.Len() > 0 {
-		work <- buf.Bytes()
+	if body.Actions() > 0 {
+		work <- body
 	}
 	close(work)
 	wg.Wait()
@@ -346,7 +352,7 @@ func compact(osURL, prefix string) error {
 		return err
 	}
 	start := time.Now()
-	merged, err := opensearch.CompactClosedDays(context.Background(), osc, prefix, 0, time.Now())
+	merged, err := compaction.MergeClosedDays(context.Background(), osc, prefix, 0, time.Now())
 	if err != nil {
 		return err
 	}

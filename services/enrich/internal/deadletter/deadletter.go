@@ -11,22 +11,64 @@
 package deadletter
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"strconv"
 	"time"
-
-	"github.com/opensearch-project/opensearch-go/v2"
-	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
-	enrichos "github.com/evtrack/telemetry/services/enrich/internal/opensearch"
 )
+
+// Store is the port the replay reads and writes through (bulk.DeadLetters
+// over OpenSearch): the dead-letter indices and the event indices.
+type Store interface {
+	// Letters returns up to size dead letters of indices (names or
+	// patterns; missing ones hold nothing) matching f, ordered by document
+	// id and then dead-letter index, starting after the letter after (nil:
+	// from the first). A partial answer is an error: it would skip letters
+	// for good.
+	Letters(ctx context.Context, indices []string, f Filter, after *Letter, size int) ([]Letter, error)
+	// Locate returns, of ids, those already written in an index matching
+	// pattern, with that index.
+	Locate(ctx context.Context, pattern string, ids []string) (map[string]string, error)
+	// Write writes docs with `create` (an existing id is never replaced)
+	// and returns what became of each, in order. An error: nothing is
+	// known to be written.
+	Write(ctx context.Context, docs []document.Doc) ([]Written, error)
+	// Settle deletes the replayed letters from their dead-letter index and
+	// writes the refused ones over theirs (with their new reason), and
+	// returns an error unless every one of those changes was applied.
+	Settle(ctx context.Context, replayed, refused []Letter) error
+}
+
+// Letter is a dead letter and the dead-letter index holding it.
+type Letter struct {
+	eventdoc.DeadLetter
+	DeadLetterIndex string
+}
+
+// Outcome is what became of one document written back.
+type Outcome int
+
+const (
+	// Created: written now.
+	Created Outcome = iota + 1
+	// Exists: a document with its id was already there.
+	Exists
+	// Refused: refused again, for what it contains or a reason of its
+	// own; it stays a dead letter, with the new reason.
+	Refused
+	// Retry: the cluster cannot take it now; run the replay again later.
+	Retry
+)
+
+// Written is the answer for one document written back.
+type Written struct {
+	Outcome   Outcome
+	Status    int
+	ErrorType string
+	Reason    string
+}
 
 // Filter selects dead letters; empty fields match any.
 type Filter struct {
@@ -47,20 +89,18 @@ type Report struct {
 
 // Replayer replays the dead letters of one index prefix.
 type Replayer struct {
-	client    *opensearch.Client
-	indexer   *enrichos.BulkIndexer
+	store     Store
 	prefix    string
 	retention time.Duration
 	pageSize  int
 	now       func() time.Time
 }
 
-// New returns a Replayer for prefix. Dead letters whose daily index is
-// older than retention (0: keep for ever) are left alone: the retention
-// would delete them again.
-func New(client *opensearch.Client, prefix string, retention time.Duration) *Replayer {
-	return &Replayer{client: client, indexer: enrichos.NewBulkIndexer(client), prefix: prefix,
-		retention: retention, pageSize: 500, now: time.Now}
+// New returns a Replayer for prefix over store. Dead letters whose daily
+// index is older than retention (0: keep for ever) are left alone: the
+// retention would delete them again.
+func New(store Store, prefix string, retention time.Duration) *Replayer {
+	return &Replayer{store: store, prefix: prefix, retention: retention, pageSize: 500, now: time.Now}
 }
 
 // Replay replays the dead letters matching f, in pages; with dryRun it only
@@ -69,19 +109,20 @@ func New(client *opensearch.Client, prefix string, retention time.Duration) *Rep
 // again continues safely.
 func (r *Replayer) Replay(ctx context.Context, f Filter, dryRun bool) (Report, error) {
 	rep := Report{Reasons: map[string]int{}}
-	var after []any
+	// The daily dead-letter indices, and the single one of earlier versions.
+	indices := []string{eventdoc.DeadLetterPattern(r.prefix), eventdoc.DeadLetterPrefix(r.prefix)}
+	var after *Letter
 	for {
-		page, err := r.page(ctx, f, after)
+		page, err := r.store.Letters(ctx, indices, f, after, r.pageSize)
 		if err != nil {
 			return rep, err
 		}
 		if len(page) == 0 {
 			return rep, nil
 		}
-		last := page[len(page)-1]
-		after = []any{last.DocID, last.at}
+		after = &page[len(page)-1]
 		rep.Matched += len(page)
-		var due []stored
+		var due []Letter
 		for _, l := range page {
 			if r.expired(l.Index) {
 				rep.Expired++
@@ -108,100 +149,34 @@ func (r *Replayer) expired(index string) bool {
 	return r.retention > 0 && ok && day.Add(24*time.Hour).Before(r.now().Add(-r.retention))
 }
 
-// stored is a dead letter and the dead-letter index it is in.
-type stored struct {
-	eventdoc.DeadLetter
-	at string
-}
-
-// page returns the next dead letters after the sort values after (doc id,
-// then dead-letter index: one document may have been dead-lettered on two
-// days).
-func (r *Replayer) page(ctx context.Context, f Filter, after []any) ([]stored, error) {
-	filters := []any{}
-	if f.AppID != "" {
-		filters = append(filters, map[string]any{"term": map[string]any{"app_id": f.AppID}})
-	}
-	if f.ErrorType != "" {
-		filters = append(filters, map[string]any{"term": map[string]any{"error_type": f.ErrorType}})
-	}
-	body := map[string]any{
-		"size": r.pageSize, "track_total_hits": false,
-		"query": map[string]any{"bool": map[string]any{"filter": filters}},
-		"sort":  []any{map[string]any{"doc_id": "asc"}, map[string]any{"_index": "asc"}},
-	}
-	if after != nil {
-		body["search_after"] = after
-	}
-	b, err := json.Marshal(body)
-	if err != nil {
-		return nil, err
-	}
-	ignore := true
-	index := eventdoc.DeadLetterPattern(r.prefix) + "," + eventdoc.DeadLetterPrefix(r.prefix)
-	res, err := opensearchapi.SearchRequest{Index: []string{eventdoc.DeadLetterPattern(r.prefix), eventdoc.DeadLetterPrefix(r.prefix)},
-		Body: bytes.NewReader(b), IgnoreUnavailable: &ignore, AllowNoIndices: &ignore}.Do(ctx, r.client)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", index, err)
-	}
-	defer res.Body.Close()
-	if res.IsError() {
-		msg, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
-		return nil, fmt.Errorf("read %s: %s: %s", index, res.Status(), msg)
-	}
-	var sr struct {
-		Shards struct {
-			Failed   int             `json:"failed"`
-			Failures json.RawMessage `json:"failures"`
-		} `json:"_shards"`
-		Hits struct {
-			Hits []struct {
-				Index  string              `json:"_index"`
-				Source eventdoc.DeadLetter `json:"_source"`
-			} `json:"hits"`
-		} `json:"hits"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&sr); err != nil {
-		return nil, fmt.Errorf("read %s: %w", index, err)
-	}
-	if sr.Shards.Failed > 0 { // a partial page would skip dead letters for good
-		return nil, fmt.Errorf("read %s: %d shards failed: %.500s", index, sr.Shards.Failed, sr.Shards.Failures)
-	}
-	out := make([]stored, len(sr.Hits.Hits))
-	for i, h := range sr.Hits.Hits {
-		out[i] = stored{h.Source, h.Index}
-	}
-	return out, nil
-}
-
 // replay writes one page of dead letters to their indices and then
 // deletes those written (or already there) from the dead-letter index and
 // records the new reason of those refused again.
-func (r *Replayer) replay(ctx context.Context, letters []stored, rep *Report) error {
+func (r *Replayer) replay(ctx context.Context, letters []Letter, rep *Report) error {
 	// The event may have been written since, by a later delivery placed in
 	// another daily index (one placed by its arrival): look for it in every
 	// event index first, as enrich does for such documents.
-	refs := make([]enrichos.LocateRef, len(letters))
+	ids := make([]string, len(letters))
 	for i, l := range letters {
-		refs[i] = enrichos.LocateRef{ID: l.DocID}
+		ids[i] = l.DocID
 	}
-	found, err := r.indexer.Locate(ctx, eventdoc.Pattern(r.prefix), refs)
+	found, err := r.store.Locate(ctx, eventdoc.Pattern(r.prefix), ids)
 	if err != nil {
-		return fmt.Errorf("look up %d documents: %w", len(refs), err)
+		return fmt.Errorf("look up %d documents: %w", len(ids), err)
 	}
 	var docs []document.Doc
 	var sent []int // letters' positions of docs
-	results := make([]enrichos.ItemResult, len(letters))
+	results := make([]Written, len(letters))
 	for i, l := range letters {
 		if _, ok := found[l.DocID]; ok {
-			results[i] = enrichos.ItemResult{Outcome: enrichos.Exists}
+			results[i] = Written{Outcome: Exists}
 			continue
 		}
 		docs = append(docs, document.Doc{ID: l.DocID, Index: l.Index, Body: l.Document})
 		sent = append(sent, i)
 	}
 	if len(docs) > 0 {
-		written, err := r.indexer.Index(ctx, docs)
+		written, err := r.store.Write(ctx, docs)
 		if err != nil {
 			return fmt.Errorf("replay %d documents: %w", len(docs), err)
 		}
@@ -209,56 +184,33 @@ func (r *Replayer) replay(ctx context.Context, letters []stored, rep *Report) er
 			results[i] = written[j]
 		}
 	}
-	var body bytes.Buffer
+	var replayed, refused []Letter
 	retry := 0
 	for i, res := range results {
 		l := letters[i]
-		id, dl := strconv.Quote(l.DocID), strconv.Quote(l.at)
 		switch res.Outcome {
-		case enrichos.Created, enrichos.Exists:
-			if res.Outcome == enrichos.Created {
-				rep.Replayed++
-			} else {
-				rep.AlreadyPresent++
-			}
-			fmt.Fprintf(&body, "{\"delete\":{\"_index\":%s,\"_id\":%s}}\n", dl, id)
-		case enrichos.Rejected, enrichos.Failed:
+		case Created:
+			rep.Replayed++
+			replayed = append(replayed, l)
+		case Exists:
+			rep.AlreadyPresent++
+			replayed = append(replayed, l)
+		case Refused:
 			rep.StillRefused++
 			rep.Reasons[res.ErrorType]++
 			l.Status, l.ErrorType, l.ErrorReason, l.FailedAt = res.Status, res.ErrorType, res.Reason, r.now().UTC()
-			b, err := json.Marshal(l.DeadLetter)
-			if err != nil {
-				return fmt.Errorf("encode dead letter %s: %w", l.DocID, err)
-			}
-			fmt.Fprintf(&body, "{\"index\":{\"_index\":%s,\"_id\":%s}}\n%s\n", dl, id, b)
+			refused = append(refused, l)
 		default:
 			retry++
 		}
 	}
-	if body.Len() > 0 {
-		if err := r.bulk(ctx, &body); err != nil {
-			return err
+	if len(replayed)+len(refused) > 0 {
+		if err := r.store.Settle(ctx, replayed, refused); err != nil {
+			return fmt.Errorf("update dead letters: %w", err)
 		}
 	}
 	if retry > 0 {
 		return fmt.Errorf("OpenSearch asked to retry %d of %d documents (busy or failing); run the replay again later", retry, len(letters))
-	}
-	return nil
-}
-
-// bulk sends delete and index operations on the dead-letter index.
-func (r *Replayer) bulk(ctx context.Context, body *bytes.Buffer) error {
-	res, err := opensearchapi.BulkRequest{Body: body, FilterPath: []string{"errors", "items.*.error"}}.Do(ctx, r.client)
-	if err != nil {
-		return fmt.Errorf("update dead letters: %w", err)
-	}
-	defer res.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-	if res.IsError() {
-		return fmt.Errorf("update dead letters: %s: %s", res.Status(), msg)
-	}
-	if res.StatusCode != http.StatusOK || !bytes.Contains(msg, []byte(`"errors":false`)) {
-		return fmt.Errorf("update dead letters: %s", msg)
 	}
 	return nil
 }

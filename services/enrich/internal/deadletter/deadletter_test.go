@@ -1,20 +1,19 @@
-package deadletter
+package deadletter_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
-	"github.com/evtrack/telemetry/opensearch/templates"
-	"github.com/evtrack/telemetry/platform/opensearchx"
+	templatefiles "github.com/evtrack/telemetry/opensearch/templates"
 	"github.com/evtrack/telemetry/platform/testenv"
+	"github.com/evtrack/telemetry/services/enrich/internal/bulk"
+	"github.com/evtrack/telemetry/services/enrich/internal/deadletter"
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
-	enrichos "github.com/evtrack/telemetry/services/enrich/internal/opensearch"
+	"github.com/evtrack/telemetry/services/enrich/internal/templates"
 )
 
 // TestReplay, against a real OpenSearch with the real templates: a dry run
@@ -27,15 +26,13 @@ import (
 // daily index as already present without writing it again, and a second
 // replay does nothing new.
 func TestReplay(t *testing.T) {
+	t.Parallel()
 	osURL := testenv.OpenSearchURL(t)
 	prefix := testenv.Name(t, "dl")
-	c, err := opensearchx.NewClient(opensearchx.Options{URL: osURL})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testenv.OpenSearch(t, osURL)
 	testenv.DeleteIndexData(t, osURL, prefix)
 	ctx := context.Background()
-	if err := enrichos.ApplyTemplates(ctx, c, prefix); err != nil {
+	if err := templates.Apply(ctx, c, prefix); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -56,14 +53,14 @@ func TestReplay(t *testing.T) {
 	for i := range letters {
 		letters[i].Status, letters[i].ErrorType, letters[i].ErrorReason, letters[i].FailedAt = 400, "mapper_parsing_exception", "then", now.Add(-time.Hour)
 	}
-	idx := enrichos.NewBulkIndexer(c)
+	idx := bulk.NewIndexer(c)
 	if err := idx.DeadLetter(ctx, eventdoc.DeadLetterIndex(prefix, now.Add(-time.Hour)), letters); err != nil {
 		t.Fatal(err)
 	}
 	// The single dead-letter index of earlier versions, created by their
 	// template (same mapping, exact name).
 	legacy := eventdoc.DeadLetterPrefix(prefix)
-	tpl, err := templates.DeadLetter(prefix)
+	tpl, err := templatefiles.DeadLetter(prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,13 +70,7 @@ func TestReplay(t *testing.T) {
 	if err := json.Unmarshal(tpl.Body, &file); err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodPut, osURL+"/"+legacy, bytes.NewReader(file.Template))
-	req.Header.Set("Content-Type", "application/json")
-	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 200 {
-		t.Fatalf("create %s: %v %v", legacy, res, err)
-	} else {
-		res.Body.Close()
-	}
+	testenv.PutJSON(t, osURL, "/"+legacy, string(file.Template))
 	if err := idx.DeadLetter(ctx, legacy, letters[:1]); err != nil {
 		t.Fatal(err)
 	}
@@ -87,26 +78,21 @@ func TestReplay(t *testing.T) {
 		{ID: "f-elsewhere", Index: prefix + "-2026.11.26", Body: valid("f-elsewhere", "shop")}}); err != nil {
 		t.Fatal(err)
 	}
-	refresh := func() {
-		res, err := http.Post(osURL+"/"+prefix+"-*,"+eventdoc.DeadLetterPattern(prefix)+","+legacy+"/_refresh", "application/json", nil)
-		if err != nil || res.StatusCode != 200 {
-			t.Fatalf("refresh: %v %v", res, err)
-		}
-		res.Body.Close()
-	}
+	refresh := func() { testenv.Refresh(t, osURL, prefix+"-*,"+eventdoc.DeadLetterPattern(prefix)+","+legacy) }
 	refresh()
-	r := New(c, prefix, 30*24*time.Hour)
-	r.now, r.pageSize = func() time.Time { return now }, 2 // several pages
+	r := deadletter.New(bulk.NewDeadLetters(c), prefix, 30*24*time.Hour)
+	deadletter.SetClock(r, func() time.Time { return now })
+	deadletter.SetPageSize(r, 2) // several pages
 
-	rep, err := r.Replay(ctx, Filter{AppID: "shop"}, true)
+	rep, err := r.Replay(ctx, deadletter.Filter{AppID: "shop"}, true)
 	if err != nil || rep.Matched != 6 || rep.Expired != 1 || rep.Replayed != 0 {
 		t.Fatalf("dry run: %+v %v", rep, err)
 	}
-	rep, err = r.Replay(ctx, Filter{AppID: "shop"}, false)
+	rep, err = r.Replay(ctx, deadletter.Filter{AppID: "shop"}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Report{Matched: 6, Replayed: 1, AlreadyPresent: 3, StillRefused: 1, Expired: 1,
+	want := deadletter.Report{Matched: 6, Replayed: 1, AlreadyPresent: 3, StillRefused: 1, Expired: 1,
 		Reasons: map[string]int{"strict_dynamic_mapping_exception": 1}}
 	if g, _ := json.Marshal(rep); string(g) != string(must(json.Marshal(want))) {
 		t.Fatalf("replay: %s, want %s", g, must(json.Marshal(want)))
@@ -144,7 +130,7 @@ func TestReplay(t *testing.T) {
 	if testenv.GetJSON(t, osURL+"/"+day+"/_count", &count); count.Count != 2 {
 		t.Fatalf("%s holds %d documents, want 2 (a-fixed, c-present once; f-elsewhere is in another day's index)", day, count.Count)
 	}
-	rep, err = r.Replay(ctx, Filter{AppID: "shop"}, false)
+	rep, err = r.Replay(ctx, deadletter.Filter{AppID: "shop"}, false)
 	if err != nil || rep.Replayed != 0 || rep.StillRefused != 1 || rep.Matched != 2 {
 		t.Fatalf("second replay: %+v %v", rep, err)
 	}

@@ -67,7 +67,6 @@ func TestEnvelopeLimits(t *testing.T) {
 // ipProbe is a step recording the client address the steps are given.
 type ipProbe struct{ saw *string }
 
-func (ipProbe) Name() string { return "ip_probe" }
 func (p ipProbe) ForBatch(b *telemetryv1.EventBatch) func(*telemetryv1.Event, *eventdoc.Source) {
 	*p.saw = b.GetClientIp()
 	return nil

@@ -29,9 +29,6 @@ type ClockSkew struct{ cfg ClockSkewConfig }
 // NewClockSkew returns the step.
 func NewClockSkew(cfg ClockSkewConfig) ClockSkew { return ClockSkew{cfg: cfg} }
 
-// Name implements Step.
-func (ClockSkew) Name() string { return "clock_skew" }
-
 // ForBatch implements Step.
 func (c ClockSkew) ForBatch(b *telemetryv1.EventBatch) func(*telemetryv1.Event, *eventdoc.Source) {
 	received := b.GetReceivedAt().AsTime()

@@ -16,9 +16,6 @@ import (
 // identifier the client exposes (iPhone15,2, Pixel 8, SM-G973F).
 type Device struct{}
 
-// Name implements Step.
-func (Device) Name() string { return "device" }
-
 // ForBatch implements Step.
 func (Device) ForBatch(b *telemetryv1.EventBatch) func(*telemetryv1.Event, *eventdoc.Source) {
 	ua := parseUserAgent(b.GetUserAgent())

@@ -35,9 +35,6 @@ func OpenGeo(cfg GeoConfig) (*Geo, error) {
 // Close releases the database.
 func (g *Geo) Close() error { return g.db.Close() }
 
-// Name implements Step.
-func (*Geo) Name() string { return "geo" }
-
 // ForBatch implements Step: one lookup per batch (one client address).
 func (g *Geo) ForBatch(b *telemetryv1.EventBatch) func(*telemetryv1.Event, *eventdoc.Source) {
 	country, city := g.Lookup(b.GetClientIp())

@@ -1,6 +1,7 @@
 // Package enrichment holds the steps that add facts to an event's document.
-// Each step has its own config and table test; Chain registers them in one
-// place and in a fixed order. Every step is a pure function of the batch (and
+// Each step has its own config and table test; NewChain registers them in
+// one place and in a fixed order (the service and enrichbench build their
+// chain with it). Every step is a pure function of the batch (and
 // its configuration), so a redelivered message yields the same document.
 package enrichment
 
@@ -13,7 +14,6 @@ import (
 // shared by its events (a geo lookup of the client address, parsing the
 // User-Agent) is done once; the function it returns fills one document.
 type Step interface {
-	Name() string
 	ForBatch(b *telemetryv1.EventBatch) func(e *telemetryv1.Event, d *eventdoc.Source)
 }
 

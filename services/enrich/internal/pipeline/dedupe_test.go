@@ -3,11 +3,9 @@ package pipeline
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/propagation"
@@ -18,49 +16,20 @@ import (
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
 	"github.com/evtrack/telemetry/services/enrich/internal/metrics"
-	"github.com/evtrack/telemetry/services/enrich/internal/opensearch"
 )
-
-// fakeMsg is a fetched message that records how it was settled.
-type fakeMsg struct {
-	njs.Msg
-	data    []byte
-	settled string
-}
-
-func (m *fakeMsg) Data() []byte                        { return m.data }
-func (m *fakeMsg) Subject() string                     { return "events.app" }
-func (m *fakeMsg) Headers() nats.Header                { return nats.Header{} }
-func (m *fakeMsg) Metadata() (*njs.MsgMetadata, error) { return &njs.MsgMetadata{NumDelivered: 1}, nil }
-func (m *fakeMsg) Ack() error                          { m.settled = "ack"; return nil }
-func (m *fakeMsg) Nak() error                          { m.settled = "nak"; return nil }
-func (m *fakeMsg) NakWithDelay(time.Duration) error    { m.settled = "nak"; return nil }
-func (m *fakeMsg) InProgress() error                   { return nil }
-func (m *fakeMsg) Term() error                         { m.settled = "term"; return nil }
 
 // recordingIndexer creates every document and records the ids it was sent.
 type recordingIndexer struct {
-	mu   sync.Mutex
+	scriptedIndexer
 	sent map[string][]string // id → indices
 }
 
-func (r *recordingIndexer) Index(_ context.Context, docs []document.Doc) ([]opensearch.ItemResult, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]opensearch.ItemResult, len(docs))
-	for i, d := range docs {
+func (r *recordingIndexer) Index(ctx context.Context, docs []document.Doc) ([]ItemResult, error) {
+	for _, d := range docs {
 		r.sent[d.ID] = append(r.sent[d.ID], d.Index)
-		out[i] = opensearch.ItemResult{Outcome: opensearch.Created, Status: 201}
 	}
-	return out, nil
+	return r.scriptedIndexer.Index(ctx, docs)
 }
-func (r *recordingIndexer) DeadLetter(context.Context, string, []eventdoc.DeadLetter) error {
-	return nil
-}
-func (r *recordingIndexer) Locate(context.Context, string, []opensearch.LocateRef) (map[string]string, error) {
-	return map[string]string{}, nil
-}
-func (r *recordingIndexer) Ping(context.Context) error { return nil }
 
 // TestSameEventTwiceInOneFetchIsWrittenOnce: a client's retry fetched
 // together with its original — here clamped, so the two deliveries'

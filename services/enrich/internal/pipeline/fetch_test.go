@@ -1,4 +1,4 @@
-package pipeline
+package pipeline_test
 
 import (
 	"fmt"
@@ -11,13 +11,14 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
-	"github.com/evtrack/telemetry/services/enrich/internal/opensearch"
+	"github.com/evtrack/telemetry/services/enrich/internal/bulk"
+	"github.com/evtrack/telemetry/services/enrich/internal/pipeline"
 )
 
 // byteCountingFetcher passes fetches through and records the payload bytes
 // each one delivered.
 type byteCountingFetcher struct {
-	Fetcher
+	pipeline.Fetcher
 	mu      sync.Mutex
 	fetches []int
 }
@@ -61,6 +62,7 @@ func (b countedBatch) Messages() <-chan njs.Msg { return b.out }
 // more than FetchMaxBytes of them, however many messages FetchBatch allows,
 // and every message is still indexed.
 func TestFetchIsBoundedByBytes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, njs.StreamConfig{MaxMsgSize: 256 << 10})
 	const messages, perMessage = 8, 50
 	received := time.Now().UTC().Add(-time.Hour)
@@ -72,11 +74,11 @@ func TestFetchIsBoundedByBytes(t *testing.T) {
 		}
 		h.publish(t, b)
 	}
-	cons := h.consumer(t)
+	cons := h.consumer(t, 30*time.Second)
 	counting := &byteCountingFetcher{Fetcher: cons}
 	cfg := h.config()
 	cfg.FetchMaxBytes = 250 << 10 // room for two of these ~100 KB messages, not three
-	h.run(t, counting, opensearch.NewBulkIndexer(h.osc), cfg)
+	h.run(t, counting, bulk.NewIndexer(h.osc), cfg)
 	h.waitDrained(t, cons)
 	if n := h.count(t); n != messages*perMessage {
 		t.Fatalf("%d documents, want %d", n, messages*perMessage)

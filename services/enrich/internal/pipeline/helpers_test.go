@@ -1,10 +1,8 @@
-package pipeline
+package pipeline_test
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -17,14 +15,17 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
-	"github.com/evtrack/telemetry/platform/opensearchx"
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/testenv"
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
 	"github.com/evtrack/telemetry/services/enrich/internal/metrics"
-	"github.com/evtrack/telemetry/services/enrich/internal/opensearch"
+	"github.com/evtrack/telemetry/services/enrich/internal/pipeline"
+	"github.com/evtrack/telemetry/services/enrich/internal/templates"
 )
 
-func decodeJSON(res *http.Response, v any) error { return json.NewDecoder(res.Body).Decode(v) }
+// The tests of package pipeline_test run the pipeline against the real
+// servers and the real OpenSearch adapter (bulk.Indexer), which imports
+// package pipeline for its port: so they cannot be in package pipeline.
 
 // harness is one test's own stream, subject and index prefix on the real
 // servers, with the templates applied.
@@ -55,19 +56,18 @@ func newHarness(t *testing.T, stream njs.StreamConfig) *harness {
 	}
 	t.Cleanup(func() { _ = h.js.DeleteStream(context.Background(), h.stream) })
 	testenv.DeleteIndexData(t, osURL, name)
-	if h.osc, err = opensearchx.NewClient(opensearchx.Options{URL: osURL}); err != nil {
-		t.Fatal(err)
-	}
-	if err := opensearch.ApplyTemplates(context.Background(), h.osc, name); err != nil {
+	h.osc = testenv.OpenSearch(t, osURL)
+	if err := templates.Apply(context.Background(), h.osc, name); err != nil {
 		t.Fatal(err)
 	}
 	return h
 }
 
-func (h *harness) consumer(t *testing.T) njs.Consumer {
+// consumer creates (or returns) the test's durable consumer.
+func (h *harness) consumer(t *testing.T, ackWait time.Duration) njs.Consumer {
 	t.Helper()
 	c, err := h.js.CreateOrUpdateConsumer(context.Background(), h.stream, njs.ConsumerConfig{Durable: "enrich",
-		AckPolicy: njs.AckExplicitPolicy, AckWait: 30 * time.Second, MaxAckPending: 1000, MaxDeliver: -1, FilterSubject: h.subject + ".>"})
+		AckPolicy: njs.AckExplicitPolicy, AckWait: ackWait, MaxAckPending: 1000, MaxDeliver: -1, FilterSubject: h.subject + ".>"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,29 +86,29 @@ func (h *harness) publish(t *testing.T, b *telemetryv1.EventBatch) {
 }
 
 // config is a pipeline configuration for tests: one worker, quick flushes.
-func (h *harness) config() Config {
-	return Config{IndexPrefix: h.prefix, Workers: 1, FetchBatch: 50, FlushInterval: 100 * time.Millisecond, BulkMaxDocs: 1000,
+func (h *harness) config() pipeline.Config {
+	return pipeline.Config{IndexPrefix: h.prefix, Workers: 1, FetchBatch: 50, FlushInterval: 100 * time.Millisecond, BulkMaxDocs: 1000,
 		BulkMaxBytes: 8 << 20, BulkTimeout: 10 * time.Second, AckWait: 30 * time.Second, RetryDelay: 100 * time.Millisecond,
 		MaxRetryDelay: time.Second, MaxDeliver: 5, MaxBackoff: time.Second}
 }
 
+// pipeline returns a pipeline over cons into idx, building documents
+// without enrichment steps.
+func (h *harness) pipeline(cons pipeline.Fetcher, idx pipeline.Indexer, cfg pipeline.Config) *pipeline.Pipeline {
+	return pipeline.New(cons, idx, document.NewBuilder(h.prefix, nil, document.Placement{MaxAge: 30 * 24 * time.Hour, MaxFuture: 10 * time.Minute}),
+		cfg, slog.New(slog.DiscardHandler), metrics.New(prometheus.NewRegistry()), noop.NewTracerProvider(), propagation.TraceContext{})
+}
+
 // run runs a pipeline over cons until the test ends.
-func (h *harness) run(t *testing.T, cons Fetcher, idx Indexer, cfg Config) *metrics.Enrich {
+func (h *harness) run(t *testing.T, cons pipeline.Fetcher, idx pipeline.Indexer, cfg pipeline.Config) {
 	t.Helper()
-	m := metrics.New(prometheus.NewRegistry())
-	p := New(cons, idx, document.NewBuilder(h.prefix, nil, document.Placement{MaxAge: 30 * 24 * time.Hour, MaxFuture: 10 * time.Minute}), cfg, slog.New(slog.DiscardHandler), m,
-		noop.NewTracerProvider(), propagation.TraceContext{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return m
+	testenv.Start(t, "pipeline", h.pipeline(cons, idx, cfg).Run)
 }
 
 // waitDrained waits until the consumer has nothing pending or unacked.
 func (h *harness) waitDrained(t *testing.T, cons njs.Consumer) {
 	t.Helper()
-	eventually(t, 30*time.Second, "consumer drained", func() bool {
+	testenv.Eventually(t, 30*time.Second, "consumer drained", func() bool {
 		info, err := cons.Info(context.Background())
 		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
 	})
@@ -117,27 +117,5 @@ func (h *harness) waitDrained(t *testing.T, cons njs.Consumer) {
 // count returns the documents of the prefix's daily indices, after a refresh.
 func (h *harness) count(t *testing.T) int {
 	t.Helper()
-	if res, err := http.Post(h.osURL+"/"+h.prefix+"-*/_refresh", "application/json", nil); err == nil {
-		res.Body.Close()
-	}
-	var c struct {
-		Count int `json:"count"`
-	}
-	testenv.GetJSON(t, h.osURL+"/"+h.prefix+"-*/_count", &c)
-	return c.Count
-}
-
-// eventually polls cond until it holds, failing the test after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(timeout)
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("timed out after %s waiting for: %s", timeout, what)
-		case <-tick.C:
-		}
-	}
+	return testenv.Count(t, h.osURL, eventdoc.Pattern(h.prefix))
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
-	"github.com/evtrack/telemetry/services/enrich/internal/opensearch"
 )
 
 // docRef points at one document of one message.
@@ -143,7 +142,7 @@ func (p *Pipeline) bulk(ctx context.Context, chunk []docRef) [][]docRef {
 	p.metrics.BulkDocuments.Observe(float64(len(docs)))
 	if err != nil {
 		span.RecordError(err)
-		if opensearch.IsTooLarge(err) && len(chunk) > 1 {
+		if tooLarge(err) && len(chunk) > 1 {
 			span.SetStatus(codes.Error, "too large; split")
 			h := len(chunk) / 2
 			return [][]docRef{chunk[:h:h], chunk[h:]}
@@ -161,22 +160,22 @@ func (p *Pipeline) bulk(ctx context.Context, chunk []docRef) [][]docRef {
 		r := chunk[i]
 		f := failure{status: res.Status, errorType: res.ErrorType, reason: res.Reason}
 		switch res.Outcome {
-		case opensearch.Created:
+		case Created:
 			created++
 			r.set(docDone, f)
 			p.remember(r.doc())
-		case opensearch.Exists:
+		case Exists:
 			exists++
 			r.set(docDone, f)
 			p.remember(r.doc())
-		case opensearch.Rejected:
+		case Rejected:
 			letters = append(letters, p.letter(r, f, failedAt))
 			lettered = append(lettered, r)
-		case opensearch.Unavailable:
+		case Unavailable:
 			waiting++
 			r.set(docWaiting, f)
 			p.metrics.ClusterRefusals.WithLabelValues(cmp.Or(res.ErrorType, fmt.Sprintf("http_%d", res.Status))).Inc()
-		default: // opensearch.Failed
+		default: // Failed
 			failed++
 			r.set(docFailed, f)
 		}
@@ -202,7 +201,7 @@ func (p *Pipeline) bulk(ctx context.Context, chunk []docRef) [][]docRef {
 func (p *Pipeline) requestFailed(ctx context.Context, chunk []docRef, err error) {
 	outcome, f := p.requestOutcome(ctx, err)
 	state := docFailed
-	if outcome == opensearch.Unavailable {
+	if outcome == Unavailable {
 		state = docWaiting
 		p.metrics.ClusterRefusals.WithLabelValues(f.errorType).Inc()
 	}
@@ -220,30 +219,30 @@ func (p *Pipeline) requestFailed(ctx context.Context, chunk []docRef, err error)
 // the cluster's when it does not answer a health check either, the
 // message's when it does: a request failing alone on a cluster that is well
 // would otherwise be retried for ever.
-func (p *Pipeline) requestOutcome(ctx context.Context, err error) (opensearch.Outcome, failure) {
+func (p *Pipeline) requestOutcome(ctx context.Context, err error) (Outcome, failure) {
 	f := failure{errorType: "unreachable", reason: err.Error()}
-	var re *opensearch.RequestError
+	var re *RequestError
 	switch {
 	case errors.As(err, &re):
 		f.status, f.errorType = re.Status, cmp.Or(re.Type, fmt.Sprintf("http_%d", re.Status))
 		switch re.Status {
 		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
-			return opensearch.Failed, f
+			return Failed, f
 		case http.StatusInternalServerError:
 		default:
-			return opensearch.Unavailable, f
+			return Unavailable, f
 		}
 	case errors.Is(err, context.DeadlineExceeded):
 		f.errorType = "timeout"
 	default:
-		return opensearch.Unavailable, f
+		return Unavailable, f
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if perr := p.idx.Ping(pctx); perr != nil {
-		return opensearch.Unavailable, f
+		return Unavailable, f
 	}
-	return opensearch.Failed, f
+	return Failed, f
 }
 
 // letter is the dead letter of one document.

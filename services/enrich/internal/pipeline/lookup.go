@@ -11,7 +11,6 @@ import (
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
-	"github.com/evtrack/telemetry/services/enrich/internal/opensearch"
 )
 
 // Documents whose index depends on the delivery (document.Doc.Lookup) are
@@ -112,7 +111,7 @@ func (p *Pipeline) lockLookups(chunk []docRef) func() {
 // such documents costs nothing.
 func (p *Pipeline) lookUp(ctx context.Context, chunk []docRef) (rest []docRef, present int, err error) {
 	found := map[string]string{}
-	var refs []opensearch.LocateRef
+	var refs []LocateRef
 	for _, r := range chunk {
 		d := r.doc()
 		if !d.Lookup {
@@ -123,7 +122,7 @@ func (p *Pipeline) lookUp(ctx context.Context, chunk []docRef) (rest []docRef, p
 			found[d.ID] = index
 			continue
 		}
-		refs = append(refs, opensearch.LocateRef{ID: d.ID, Indices: d.Recent})
+		refs = append(refs, LocateRef{ID: d.ID, Indices: d.Recent})
 	}
 	if len(refs) > 0 {
 		located, err := p.idx.Locate(ctx, eventdoc.Pattern(p.cfg.IndexPrefix), refs)

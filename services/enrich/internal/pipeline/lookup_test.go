@@ -1,8 +1,6 @@
-package pipeline
+package pipeline_test
 
 import (
-	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,7 +9,8 @@ import (
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
-	"github.com/evtrack/telemetry/services/enrich/internal/opensearch"
+	"github.com/evtrack/telemetry/platform/testenv"
+	"github.com/evtrack/telemetry/services/enrich/internal/bulk"
 )
 
 // TestLookedUpBeforeARefresh: an event with an implausible time is placed
@@ -21,39 +20,28 @@ import (
 // does), and on a day the real-time reads do not cover. It is still written
 // once.
 func TestLookedUpBeforeARefresh(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, njs.StreamConfig{})
 	day := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 	first, retry := day, day.Add(3*24*time.Hour)
 	for _, d := range []time.Time{first, retry} {
-		req, _ := http.NewRequest(http.MethodPut, h.osURL+"/"+eventdoc.IndexName(h.prefix, d),
-			strings.NewReader(`{"settings":{"index.refresh_interval":"-1"}}`))
-		req.Header.Set("Content-Type", "application/json")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil || res.StatusCode != http.StatusOK {
-			t.Fatalf("create %s: %v %v", eventdoc.IndexName(h.prefix, d), res, err)
-		}
-		res.Body.Close()
+		testenv.PutJSON(t, h.osURL, "/"+eventdoc.IndexName(h.prefix, d), `{"settings":{"index.refresh_interval":"-1"}}`)
 	}
 	for i, received := range []time.Time{first, retry} {
 		h.publish(t, &telemetryv1.EventBatch{BatchId: string(rune('a' + i)), AppId: "app", ReceivedAt: timestamppb.New(received),
 			Events: []*telemetryv1.Event{{EventId: "reset-clock", EventName: "x", ClientTimestamp: timestamppb.New(time.Unix(0, 0))}}})
 	}
-	cons := h.consumer(t)
+	cons := h.consumer(t, 30*time.Second)
 	cfg := h.config()
 	cfg.FetchBatch = 1 // the two deliveries one after the other, not in one batch
-	h.run(t, cons, opensearch.NewBulkIndexer(h.osc), cfg)
+	h.run(t, cons, bulk.NewIndexer(h.osc), cfg)
 	h.waitDrained(t, cons)
 	// The fault struck: a search still sees nothing of the first copy.
 	var visible struct {
 		Count int `json:"count"`
 	}
-	res, err := http.Get(h.osURL + "/" + eventdoc.Pattern(h.prefix) + "/_count")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if err := decodeJSON(res, &visible); err != nil || visible.Count != 0 {
-		t.Fatalf("a search sees %d documents before the refresh (%v): the look-up could have found the first copy by searching", visible.Count, err)
+	if code := testenv.GetJSON(t, h.osURL+"/"+eventdoc.Pattern(h.prefix)+"/_count", &visible); code != 200 || visible.Count != 0 {
+		t.Fatalf("a search sees %d documents before the refresh (status %d): the look-up could have found the first copy by searching", visible.Count, code)
 	}
 	if n := h.count(t); n != 1 { // after a refresh
 		t.Fatalf("%d documents, want 1", n)

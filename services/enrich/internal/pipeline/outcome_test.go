@@ -8,8 +8,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/evtrack/telemetry/services/enrich/internal/opensearch"
 )
 
 // pingOnly is an Indexer whose cluster answers health checks or not.
@@ -32,26 +30,26 @@ func TestRequestOutcome(t *testing.T) {
 	refused := fmt.Errorf("bulk: %w", &url.Error{Op: "Post", URL: "http://os/_bulk", Err: syscall.ECONNREFUSED})
 	timeout := fmt.Errorf("bulk: %w", &url.Error{Op: "Post", URL: "http://os/_bulk", Err: context.DeadlineExceeded})
 	status := func(code int, typ string) error {
-		return fmt.Errorf("bulk of 3 documents: %w", &opensearch.RequestError{Status: code, Type: typ})
+		return fmt.Errorf("bulk of 3 documents: %w", &RequestError{Status: code, Type: typ})
 	}
 	tests := []struct {
 		name      string
 		err       error
 		clusterUp bool
-		want      opensearch.Outcome
+		want      Outcome
 		wantType  string
 	}{
-		{"connection refused", refused, false, opensearch.Unavailable, "unreachable"},
-		{"429 whole request", status(429, "rejected_execution_exception"), true, opensearch.Unavailable, "rejected_execution_exception"},
-		{"503", status(503, ""), true, opensearch.Unavailable, "http_503"},
-		{"502 from a proxy", status(502, ""), true, opensearch.Unavailable, "http_502"},
-		{"401: credentials", status(401, "security_exception"), true, opensearch.Unavailable, "security_exception"},
-		{"413: too large", status(413, ""), true, opensearch.Failed, "http_413"},
-		{"400: unreadable request", status(400, "illegal_argument_exception"), true, opensearch.Failed, "illegal_argument_exception"},
-		{"500, cluster answers", status(500, "null_pointer_exception"), true, opensearch.Failed, "null_pointer_exception"},
-		{"500, cluster does not answer", status(500, ""), false, opensearch.Unavailable, "http_500"},
-		{"timeout, cluster answers", timeout, true, opensearch.Failed, "timeout"},
-		{"timeout, cluster does not answer", timeout, false, opensearch.Unavailable, "timeout"},
+		{"connection refused", refused, false, Unavailable, "unreachable"},
+		{"429 whole request", status(429, "rejected_execution_exception"), true, Unavailable, "rejected_execution_exception"},
+		{"503", status(503, ""), true, Unavailable, "http_503"},
+		{"502 from a proxy", status(502, ""), true, Unavailable, "http_502"},
+		{"401: credentials", status(401, "security_exception"), true, Unavailable, "security_exception"},
+		{"413: too large", status(413, ""), true, Failed, "http_413"},
+		{"400: unreadable request", status(400, "illegal_argument_exception"), true, Failed, "illegal_argument_exception"},
+		{"500, cluster answers", status(500, "null_pointer_exception"), true, Failed, "null_pointer_exception"},
+		{"500, cluster does not answer", status(500, ""), false, Unavailable, "http_500"},
+		{"timeout, cluster answers", timeout, true, Failed, "timeout"},
+		{"timeout, cluster does not answer", timeout, false, Unavailable, "timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

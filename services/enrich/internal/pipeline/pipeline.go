@@ -26,7 +26,6 @@ import (
 	"time"
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
-	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/natsx"
 	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
@@ -37,22 +36,11 @@ import (
 
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
 	"github.com/evtrack/telemetry/services/enrich/internal/metrics"
-	"github.com/evtrack/telemetry/services/enrich/internal/opensearch"
 )
 
 // Fetcher is the part of the durable consumer the pipeline uses.
 type Fetcher interface {
 	Fetch(batch int, opts ...njs.FetchOpt) (njs.MessageBatch, error)
-}
-
-// Indexer writes documents and reports each one's outcome in order, keeps
-// refused documents in a dead-letter index, finds documents already
-// written, and tells whether the cluster answers at all.
-type Indexer interface {
-	Index(ctx context.Context, docs []document.Doc) ([]opensearch.ItemResult, error)
-	DeadLetter(ctx context.Context, index string, letters []eventdoc.DeadLetter) error
-	Locate(ctx context.Context, pattern string, refs []opensearch.LocateRef) (map[string]string, error)
-	Ping(ctx context.Context) error
 }
 
 // Config tunes fetching, bulk sizing and retries.

@@ -8,7 +8,6 @@ import (
 	"go.opentelemetry.io/otel/codes"
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
-	"github.com/evtrack/telemetry/services/enrich/internal/opensearch"
 )
 
 // finish settles a message none of whose documents waits for the cluster.
@@ -75,10 +74,10 @@ func (p *Pipeline) retryDelay(delivered int) time.Duration {
 func (p *Pipeline) giveUp(ctx context.Context, it *inFlight) error {
 	lctx, cancel := context.WithTimeout(ctx, p.cfg.BulkTimeout)
 	defer cancel()
-	var refs []opensearch.LocateRef
+	var refs []LocateRef
 	for i, d := range it.docs {
 		if it.state[i] == docFailed {
-			refs = append(refs, opensearch.LocateRef{ID: d.ID, Indices: []string{d.Index}})
+			refs = append(refs, LocateRef{ID: d.ID, Indices: []string{d.Index}})
 		}
 	}
 	found, err := p.idx.Locate(lctx, "", refs)

@@ -68,9 +68,6 @@ func NewTracker(pub Publisher, opts Options) *Tracker {
 	return &Tracker{pub: pub, opts: opts, now: time.Now}
 }
 
-// Limits returns the tracker's limits (the edges enforce the body limits).
-func (t *Tracker) Limits() Limits { return t.opts.Limits }
-
 // Track validates req and publishes its valid events. It returns a *Error for
 // whole-request failures: no valid event (KindInvalid, with the per-event
 // errors in the Result), too many events (KindTooLarge), rate limited,

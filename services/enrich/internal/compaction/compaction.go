@@ -1,4 +1,13 @@
-package opensearch
+// Package compaction merges the enrich service's daily indices of days that
+// are over into one segment each.
+//
+// A daily index keeps growing while its day lasts: a refresh every second
+// leaves it with a dozen or more segments, and every search pays a terms
+// lookup, a sort and a collector per segment of every daily index it
+// touches. Once the day is over the index is only read (and written by a
+// trickle of late events), so it is merged into one segment, which makes a
+// user's history — a search over every daily index — several times cheaper.
+package compaction
 
 import (
 	"context"
@@ -12,14 +21,8 @@ import (
 	"github.com/opensearch-project/opensearch-go/v2"
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/platform/opensearchx"
 )
-
-// A daily index keeps growing while its day lasts: a refresh every second
-// leaves it with a dozen or more segments, and every search pays a terms
-// lookup, a sort and a collector per segment of every daily index it
-// touches. Once the day is over the index is only read (and written by a
-// trickle of late events), so it is merged into one segment, which makes a
-// user's history — a search over every daily index — several times cheaper.
 
 // Compaction thresholds for a shard of a closed day: it is merged when it
 // has more than maxSegments segments, or when its largest segment holds
@@ -60,7 +63,8 @@ func Uncompacted(ctx context.Context, c *opensearch.Client, prefix string, after
 		Prirep string `json:"prirep"`
 		Docs   string `json:"docs.count"`
 	}
-	if err := getJSON(ctx, c, "/_cat/segments/"+eventdoc.Pattern(prefix)+"?format=json&h=index,shard,prirep,docs.count", &rows); err != nil {
+	if err := opensearchx.DoJSON(ctx, c, opensearchx.Request{Method: http.MethodGet,
+		Path: "/_cat/segments/" + eventdoc.Pattern(prefix) + "?format=json&h=index,shard,prirep,docs.count"}, &rows); err != nil {
 		return nil, fmt.Errorf("list segments: %w", err)
 	}
 	shards := map[[2]string]shardSegments{}
@@ -91,21 +95,17 @@ func Uncompacted(ctx context.Context, c *opensearch.Client, prefix string, after
 // OpenSearch answers when the merge is done (one merge at a time per node).
 func ForceMerge(ctx context.Context, c *opensearch.Client, index string) error {
 	for _, op := range []string{"_forcemerge?max_num_segments=1", "_refresh"} {
-		status, body, err := do(ctx, c, http.MethodPost, "/"+url.PathEscape(index)+"/"+op, nil)
-		if err != nil {
+		if err := opensearchx.DoJSON(ctx, c, opensearchx.Request{Method: http.MethodPost, Path: "/" + url.PathEscape(index) + "/" + op}, nil); err != nil {
 			return fmt.Errorf("%s %s: %w", op, index, err)
-		}
-		if status != http.StatusOK {
-			return fmt.Errorf("%s %s: status %d: %.200s", op, index, status, body)
 		}
 	}
 	return nil
 }
 
-// CompactClosedDays merges, one after the other, the Uncompacted indices of
+// MergeClosedDays merges, one after the other, the Uncompacted indices of
 // prefix and returns those it merged. Merging is idempotent, so several
 // enrich instances may run it.
-func CompactClosedDays(ctx context.Context, c *opensearch.Client, prefix string, after time.Duration, now time.Time) ([]string, error) {
+func MergeClosedDays(ctx context.Context, c *opensearch.Client, prefix string, after time.Duration, now time.Time) ([]string, error) {
 	indices, err := Uncompacted(ctx, c, prefix, after, now)
 	if err != nil {
 		return nil, err

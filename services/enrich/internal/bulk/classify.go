@@ -1,8 +1,10 @@
-package opensearch
+package bulk
 
 import (
 	"net/http"
 	"strings"
+
+	"github.com/evtrack/telemetry/services/enrich/internal/pipeline"
 )
 
 // documentErrors are refusals of a document for what it contains: no retry
@@ -54,21 +56,21 @@ var clusterErrors = map[string]bool{
 // unknown type is Failed: its message spends deliveries and is
 // dead-lettered only after ENRICH_MAX_DELIVER of them, so a new kind of
 // cluster-wide refusal cannot dead-letter everything at once.
-func Classify(status int, errorType, reason string) Outcome {
+func Classify(status int, errorType, reason string) pipeline.Outcome {
 	switch {
 	case status == http.StatusOK || status == http.StatusCreated:
-		return Created
+		return pipeline.Created
 	case status == http.StatusConflict:
-		return Exists
+		return pipeline.Exists
 	case clusterErrors[errorType] || clusterReason(errorType, reason):
-		return Unavailable
+		return pipeline.Unavailable
 	case documentErrors[errorType]:
-		return Rejected
+		return pipeline.Rejected
 	case status == http.StatusTooManyRequests || status >= 500,
 		status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusNotFound:
-		return Unavailable
+		return pipeline.Unavailable
 	default:
-		return Failed
+		return pipeline.Failed
 	}
 }
 

@@ -1,20 +1,14 @@
-package opensearch
+package bulk
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 
-	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
+	"github.com/evtrack/telemetry/platform/opensearchx"
+	"github.com/evtrack/telemetry/services/enrich/internal/pipeline"
 )
-
-// LocateRef names a document to look for: its id, and the indices to read
-// it from in real time.
-type LocateRef struct {
-	ID      string
-	Indices []string
-}
 
 // locateIDsPerSearch bounds the ids of one `ids` query.
 const locateIDsPerSearch = 2000
@@ -26,7 +20,7 @@ const locateIDsPerSearch = 2000
 // locateIDsPerSearch ids (_source off), which sees what the last refresh
 // made visible (a second, at most, behind). It returns the index of every id
 // found. A missing index is not an error: nothing is in it.
-func (b *BulkIndexer) Locate(ctx context.Context, pattern string, refs []LocateRef) (map[string]string, error) {
+func (b *Indexer) Locate(ctx context.Context, pattern string, refs []pipeline.LocateRef) (map[string]string, error) {
 	found := map[string]string{}
 	if err := b.mget(ctx, refs, found); err != nil {
 		return nil, err
@@ -50,7 +44,7 @@ func (b *BulkIndexer) Locate(ctx context.Context, pattern string, refs []LocateR
 	return found, nil
 }
 
-func (b *BulkIndexer) mget(ctx context.Context, refs []LocateRef, found map[string]string) error {
+func (b *Indexer) mget(ctx context.Context, refs []pipeline.LocateRef, found map[string]string) error {
 	type doc struct {
 		Index  string `json:"_index"`
 		ID     string `json:"_id"`
@@ -71,15 +65,6 @@ func (b *BulkIndexer) mget(ctx context.Context, refs []LocateRef, found map[stri
 	if err != nil {
 		return err
 	}
-	res, err := opensearchapi.MgetRequest{Body: bytes.NewReader(body),
-		FilterPath: []string{"docs._index", "docs._id", "docs.found"}}.Do(ctx, b.client)
-	if err != nil {
-		return fmt.Errorf("look up %d documents: %w", len(req.Docs), err)
-	}
-	defer res.Body.Close()
-	if res.IsError() {
-		return fmt.Errorf("look up %d documents: %w", len(req.Docs), requestError(res))
-	}
 	var out struct {
 		Docs []struct {
 			Index string `json:"_index"`
@@ -87,8 +72,9 @@ func (b *BulkIndexer) mget(ctx context.Context, refs []LocateRef, found map[stri
 			Found bool   `json:"found"`
 		} `json:"docs"`
 	}
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
-		return fmt.Errorf("look up %d documents: decode: %w", len(req.Docs), err)
+	if err := opensearchx.DoJSON(ctx, b.client, opensearchx.Request{Method: http.MethodPost,
+		Path: "/_mget?filter_path=docs._index,docs._id,docs.found", Body: body}, &out); err != nil {
+		return fmt.Errorf("look up %d documents: %w", len(req.Docs), requestError(err))
 	}
 	for _, d := range out.Docs {
 		if d.Found {
@@ -98,7 +84,7 @@ func (b *BulkIndexer) mget(ctx context.Context, refs []LocateRef, found map[stri
 	return nil
 }
 
-func (b *BulkIndexer) searchIDs(ctx context.Context, pattern string, ids []string, found map[string]string) error {
+func (b *Indexer) searchIDs(ctx context.Context, pattern string, ids []string, found map[string]string) error {
 	body, err := json.Marshal(map[string]any{
 		// A copy in more than one index (written before this lookup
 		// existed) takes more than one hit: leave room for some.
@@ -108,17 +94,6 @@ func (b *BulkIndexer) searchIDs(ctx context.Context, pattern string, ids []strin
 	if err != nil {
 		return err
 	}
-	yes := true
-	res, err := opensearchapi.SearchRequest{Index: []string{pattern}, Body: bytes.NewReader(body),
-		IgnoreUnavailable: &yes, AllowNoIndices: &yes,
-		FilterPath: []string{"hits.hits._index", "hits.hits._id"}}.Do(ctx, b.client)
-	if err != nil {
-		return fmt.Errorf("search %s for %d ids: %w", pattern, len(ids), err)
-	}
-	defer res.Body.Close()
-	if res.IsError() {
-		return fmt.Errorf("search %s for %d ids: %w", pattern, len(ids), requestError(res))
-	}
 	var out struct {
 		Hits struct {
 			Hits []struct {
@@ -127,8 +102,10 @@ func (b *BulkIndexer) searchIDs(ctx context.Context, pattern string, ids []strin
 			} `json:"hits"`
 		} `json:"hits"`
 	}
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
-		return fmt.Errorf("search %s for %d ids: decode: %w", pattern, len(ids), err)
+	if err := opensearchx.DoJSON(ctx, b.client, opensearchx.Request{Method: http.MethodPost,
+		Path: "/" + pattern + "/_search?ignore_unavailable=true&allow_no_indices=true&filter_path=hits.hits._index,hits.hits._id",
+		Body: body}, &out); err != nil {
+		return fmt.Errorf("search %s for %d ids: %w", pattern, len(ids), requestError(err))
 	}
 	for _, h := range out.Hits.Hits {
 		if _, ok := found[h.ID]; !ok {

@@ -1,0 +1,59 @@
+package opensearchx_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/evtrack/telemetry/platform/opensearchx"
+	"github.com/evtrack/telemetry/platform/testenv"
+)
+
+// TestBulkAgainstOpenSearch: on the real node, a create of a new id is 201,
+// of an existing one 409 with OpenSearch's type; deletes are applied; an
+// error status comes back as a *StatusError with its type.
+func TestBulkAgainstOpenSearch(t *testing.T) {
+	t.Parallel()
+	osURL := testenv.OpenSearchURL(t)
+	index := testenv.Name(t, "osx")
+	testenv.DeleteIndexData(t, osURL, index)
+	c, err := opensearchx.NewClient(opensearchx.Options{URL: osURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var body opensearchx.BulkBody
+	body.Create(index+"-a", "1", []byte(`{"n":1}`))
+	body.Create(index+"-a", "2", []byte(`{"n":2}`))
+	items, err := opensearchx.Bulk(ctx, c, &body)
+	if err != nil || len(items) != 2 || items[0].Status != 201 || items[1].Status != 201 {
+		t.Fatalf("first create: %v %v", items, err)
+	}
+	body.Reset()
+	body.Create(index+"-a", "1", []byte(`{"n":1}`))
+	body.Create(index+"-a", "3", []byte(`{"n":3}`))
+	items, err = opensearchx.Bulk(ctx, c, &body)
+	if err != nil || len(items) != 2 || items[0].Status != 409 || items[0].ErrorType != "version_conflict_engine_exception" || items[1].Status != 201 {
+		t.Fatalf("second create: %v %v", items, err)
+	}
+	body.Reset()
+	body.Delete(index+"-a", "1")
+	body.Index(index+"-a", "2", []byte(`{"n":22}`))
+	if err := opensearchx.BulkAll(ctx, c, &body); err != nil {
+		t.Fatalf("delete and index: %v", err)
+	}
+	var doc struct {
+		Source struct {
+			N int `json:"n"`
+		} `json:"_source"`
+	}
+	if err := opensearchx.DoJSON(ctx, c, opensearchx.Request{Method: http.MethodGet, Path: "/" + index + "-a/_doc/2"}, &doc); err != nil || doc.Source.N != 22 {
+		t.Fatalf("document 2 after index: %+v %v", doc, err)
+	}
+	_, err = opensearchx.Do(ctx, c, opensearchx.Request{Method: http.MethodGet, Path: "/" + index + "-missing/_search"})
+	var se *opensearchx.StatusError
+	if !errors.As(err, &se) || se.Status != 404 || se.Type != "index_not_found_exception" || errors.Is(err, opensearchx.ErrUnavailable) {
+		t.Fatalf("search of a missing index: %v", err)
+	}
+}

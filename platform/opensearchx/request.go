@@ -1,0 +1,119 @@
+package opensearchx
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/opensearch-project/opensearch-go/v2"
+)
+
+// ErrorBodyLimit is how much of an error answer's body a StatusError keeps:
+// enough for OpenSearch's error type and reason, never a whole page an
+// intermediary sends.
+const ErrorBodyLimit = 4 << 10
+
+// ErrUnavailable marks a request the cluster could not serve now: no answer
+// (connection refused or reset, DNS), 429 or a 5xx. The same request may
+// pass later. Test for it with errors.Is; a request cut short by its own
+// context is not unavailable (errors.Is(err, context.DeadlineExceeded)).
+var ErrUnavailable = errors.New("opensearch unavailable")
+
+// StatusError is a request OpenSearch (or a proxy in front of it) answered
+// with an error status as a whole.
+type StatusError struct {
+	Status int
+	Type   string // OpenSearch's error type ("error":{"type":...}), when the body kept says
+	Body   string // the first ErrorBodyLimit bytes of the body
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("status %d: %s", e.Status, e.Body) }
+
+// Is makes errors.Is(err, ErrUnavailable) hold for a 429 or a 5xx.
+func (e *StatusError) Is(target error) bool {
+	return target == ErrUnavailable && (e.Status == http.StatusTooManyRequests || e.Status >= 500)
+}
+
+// Request is one call to OpenSearch's REST API.
+type Request struct {
+	Method string
+	Path   string // with its query string, e.g. "/_cat/indices/p-*?format=json&h=index"
+	Body   []byte // JSON or NDJSON; nil: none
+}
+
+// Do performs r through c (its transport: tracing, credentials) and returns
+// the body of a 2xx answer. An error status is a *StatusError; a request that
+// got no answer is an error wrapping ErrUnavailable, unless ctx ended first
+// (then it wraps ctx's error).
+func Do(ctx context.Context, c *opensearch.Client, r Request) ([]byte, error) {
+	res, err := perform(ctx, c, r)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read answer: %w", r.Method, r.Path, err)
+	}
+	return b, nil
+}
+
+// DoJSON is Do decoding a 2xx answer into out (nil: the answer is read and
+// dropped).
+func DoJSON(ctx context.Context, c *opensearch.Client, r Request, out any) error {
+	res, err := perform(ctx, c, r)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if out != nil {
+		if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+			return fmt.Errorf("%s %s: decode answer: %w", r.Method, r.Path, err)
+		}
+	}
+	_, _ = io.Copy(io.Discard, res.Body) // lets the connection be reused
+	return nil
+}
+
+// perform sends r and returns a 2xx answer, whose body the caller closes.
+func perform(ctx context.Context, c *opensearch.Client, r Request) (*http.Response, error) {
+	var body io.Reader
+	if r.Body != nil {
+		body = bytes.NewReader(r.Body) // sets ContentLength
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, r.Path, body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", r.Method, r.Path, err)
+	}
+	if r.Body != nil {
+		req.Header.Set("Content-Type", "application/json") // what opensearchapi sends, _bulk included
+	}
+	res, err := c.Perform(req)
+	if err != nil {
+		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		defer res.Body.Close()
+		return nil, readStatusError(res)
+	}
+	return res, nil
+}
+
+// readStatusError reads the start of an error answer.
+func readStatusError(res *http.Response) *StatusError {
+	body, _ := io.ReadAll(io.LimitReader(res.Body, ErrorBodyLimit))
+	var doc struct {
+		Error struct {
+			Type string `json:"type"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(body, &doc) // an intermediary's page, or a string error, has no type
+	return &StatusError{Status: res.StatusCode, Type: doc.Error.Type, Body: string(body)}
+}

@@ -1,0 +1,135 @@
+package opensearchx
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opensearch-project/opensearch-go/v2"
+)
+
+// answering is a fake OpenSearch that answers every request with status and
+// body.
+func answering(t *testing.T, status int, body string) (url string) {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestDoClassifiesAnswers: a 2xx answer is the body; an error status is a
+// *StatusError with OpenSearch's error type and at most ErrorBodyLimit of
+// the body, unavailable for 429 and 5xx only; no answer at all is
+// unavailable, a request cut by its own deadline is not.
+func TestDoClassifiesAnswers(t *testing.T) {
+	long := `{"error":{"type":"x_exception","reason":"` + strings.Repeat("r", 10000) + `"},"status":400}`
+	tests := []struct {
+		name        string
+		status      int
+		body        string
+		wantBody    string
+		wantStatus  int    // 0: no *StatusError
+		wantType    string // of the *StatusError
+		unavailable bool
+	}{
+		{"200", 200, `{"ok":true}`, `{"ok":true}`, 0, "", false},
+		{"201", 201, `{}`, `{}`, 0, "", false},
+		{"400 with a type", 400, `{"error":{"type":"illegal_argument_exception","reason":"r"},"status":400}`, "", 400, "illegal_argument_exception", false},
+		{"404", 404, `{"error":{"type":"index_not_found_exception"},"status":404}`, "", 404, "index_not_found_exception", false},
+		{"413 from a proxy (html)", 413, "<html>413 Request Entity Too Large</html>", "", 413, "", false},
+		{"429", 429, `{"error":{"type":"rejected_execution_exception"},"status":429}`, "", 429, "rejected_execution_exception", true},
+		{"500", 500, `{"error":{"type":"null_pointer_exception"},"status":500}`, "", 500, "null_pointer_exception", true},
+		{"502 from a proxy", 502, "bad gateway", "", 502, "", true},
+		{"503", 503, "", "", 503, "", true},
+		{"a string error", 400, `{"error":"no handler found","status":400}`, "", 400, "", false},
+		{"a long error body, cut", 400, long, "", 400, "", false}, // the type is not read from a cut body
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			url := answering(t, tt.status, tt.body)
+			got, err := Do(context.Background(), newClient(t, url), Request{Method: http.MethodGet, Path: "/x"})
+			if tt.wantStatus == 0 {
+				if err != nil || string(got) != tt.wantBody {
+					t.Fatalf("Do = %q, %v; want %q", got, err, tt.wantBody)
+				}
+				return
+			}
+			var se *StatusError
+			if !errors.As(err, &se) || se.Status != tt.wantStatus || se.Type != tt.wantType {
+				t.Fatalf("error %v (%#v); want a StatusError %d %q", err, se, tt.wantStatus, tt.wantType)
+			}
+			if len(se.Body) > ErrorBodyLimit || !strings.HasPrefix(tt.body, se.Body) || (len(tt.body) <= ErrorBodyLimit && se.Body != tt.body) {
+				t.Errorf("body kept %d bytes of %d: %.80q", len(se.Body), len(tt.body), se.Body)
+			}
+			if got := errors.Is(err, ErrUnavailable); got != tt.unavailable {
+				t.Errorf("errors.Is(ErrUnavailable) = %v, want %v", got, tt.unavailable)
+			}
+		})
+	}
+}
+
+func TestDoWithoutAnswer(t *testing.T) {
+	t.Run("connection refused is unavailable", func(t *testing.T) {
+		srv := httptest.NewServer(http.NotFoundHandler())
+		url := srv.URL
+		srv.Close()
+		_, err := Do(context.Background(), newClient(t, url), Request{Method: http.MethodGet, Path: "/"})
+		if !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("error %v, want ErrUnavailable", err)
+		}
+	})
+	t.Run("own deadline is not unavailable", func(t *testing.T) {
+		release := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+		t.Cleanup(srv.Close)
+		t.Cleanup(func() { close(release) })
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		_, err := Do(ctx, newClient(t, srv.URL), Request{Method: http.MethodGet, Path: "/"})
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrUnavailable) {
+			t.Fatalf("error %v, want a deadline, not ErrUnavailable", err)
+		}
+	})
+}
+
+// TestDoSendsTheRequest: method, path with its query, and a JSON body.
+func TestDoSendsTheRequest(t *testing.T) {
+	var got struct {
+		method, uri, ctype, body string
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got.method, got.uri, got.ctype, got.body = r.Method, r.URL.RequestURI(), r.Header.Get("Content-Type"), string(b)
+		_, _ = io.WriteString(w, `{"acknowledged":true}`)
+	}))
+	t.Cleanup(srv.Close)
+	var out struct {
+		Acknowledged bool `json:"acknowledged"`
+	}
+	err := DoJSON(context.Background(), newClient(t, srv.URL), Request{Method: http.MethodPut, Path: "/idx/_mapping?ignore_unavailable=true",
+		Body: []byte(`{"properties":{}}`)}, &out)
+	if err != nil || !out.Acknowledged {
+		t.Fatalf("DoJSON: %v %+v", err, out)
+	}
+	if got.method != http.MethodPut || got.uri != "/idx/_mapping?ignore_unavailable=true" || got.ctype != "application/json" || got.body != `{"properties":{}}` {
+		t.Fatalf("sent %+v", got)
+	}
+}
+
+func newClient(t *testing.T, url string) *opensearch.Client {
+	t.Helper()
+	c, err := NewClient(Options{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

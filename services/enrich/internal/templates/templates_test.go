@@ -1,0 +1,75 @@
+package templates
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/evtrack/telemetry/platform/testenv"
+)
+
+// TestApplyIsIdempotent: applying twice leaves one identical template; a
+// new index of the prefix gets the strict mapping.
+func TestApplyIsIdempotent(t *testing.T) {
+	t.Parallel()
+	osURL := testenv.OpenSearchURL(t)
+	prefix := testenv.Name(t, "tpl")
+	testenv.DeleteIndexData(t, osURL, prefix)
+	c := testenv.OpenSearch(t, osURL)
+	var first, second map[string]any
+	for i, into := range []*map[string]any{&first, &second} {
+		if err := Apply(context.Background(), c, prefix); err != nil {
+			t.Fatalf("apply #%d: %v", i+1, err)
+		}
+		if code := testenv.GetJSON(t, osURL+"/_index_template/"+prefix, into); code != 200 {
+			t.Fatalf("template missing after apply #%d: %d", i+1, code)
+		}
+	}
+	if !jsonEqual(first, second) {
+		t.Fatalf("template changed on re-apply:\n%v\n%v", first, second)
+	}
+	if code := testenv.GetJSON(t, osURL+"/_index_template/deadletter-"+prefix, nil); code != 200 {
+		t.Fatalf("dead-letter template missing: %d", code)
+	}
+	testenv.PutJSON(t, osURL, "/"+prefix+"-2026.01.01", "")
+	var mapping map[string]struct {
+		Mappings struct {
+			Dynamic    string         `json:"dynamic"`
+			Properties map[string]any `json:"properties"`
+		} `json:"mappings"`
+	}
+	testenv.GetJSON(t, osURL+"/"+prefix+"-2026.01.01/_mapping", &mapping)
+	m := mapping[prefix+"-2026.01.01"].Mappings
+	if m.Dynamic != "strict" || m.Properties["metadata"] == nil {
+		t.Fatalf("new index did not get the template: %+v", m)
+	}
+}
+
+// TestApplyUpgradesExistingIndices: an index created under an older
+// template (fewer fields) gets the new fields when the templates are
+// applied, so documents carrying them are accepted the same day.
+func TestApplyUpgradesExistingIndices(t *testing.T) {
+	t.Parallel()
+	osURL := testenv.OpenSearchURL(t)
+	prefix := testenv.Name(t, "upg")
+	testenv.DeleteIndexData(t, osURL, prefix)
+	testenv.PutJSON(t, osURL, "/"+prefix+"-2026.11.26",
+		`{"mappings":{"dynamic":"strict","properties":{"doc_id":{"type":"keyword"},"app_id":{"type":"keyword"},"event_id":{"type":"keyword"}}}}`)
+	if err := Apply(context.Background(), testenv.OpenSearch(t, osURL), prefix); err != nil {
+		t.Fatal(err)
+	}
+	// Do fails the test, with OpenSearch's answer, unless it is a 2xx.
+	out := testenv.Do(t, osURL, http.MethodPut, "/"+prefix+"-2026.11.26/_create/d",
+		`{"doc_id":"d","app_id":"a","event_id":"e","event_name":"x","os_name":"iOS","country":"GB","metadata":{"k":"v"}}`)
+	if !strings.Contains(string(out), `"result":"created"`) {
+		t.Fatalf("document with the new fields not created by the old index: %s", out)
+	}
+}
+
+func jsonEqual(a, b any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
