@@ -43,7 +43,7 @@ func startDaemon(t *testing.T, root string) *daemon {
 	}
 	pidfile := filepath.Join(cache, "dockerd.pid")
 	stopLeftover(t, pidfile, cache)
-	run, err := os.MkdirTemp("", "dockerd-")
+	run, err := os.MkdirTemp("", "evtrack-dockerd-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func startDaemon(t *testing.T, root string) *daemon {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	_ = os.WriteFile(pidfile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
+	_ = os.WriteFile(pidfile, []byte(strconv.Itoa(cmd.Process.Pid)+" "+run), 0o644)
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
@@ -72,8 +72,8 @@ func startDaemon(t *testing.T, root string) *daemon {
 			_ = cmd.Process.Kill()
 			<-exited
 		}
+		removeRunDir(t, run)
 		_ = os.Remove(pidfile)
-		_ = os.RemoveAll(run)
 		logf.Close()
 	})
 	// The legacy builder, as verified here (BuildKit needs buildx), and a
@@ -108,17 +108,38 @@ func stopLeftover(t *testing.T, pidfile, cache string) {
 	if err != nil {
 		return
 	}
-	pid, _ := strconv.Atoi(string(b))
+	pidText, run, _ := strings.Cut(string(b), " ")
+	pid, _ := strconv.Atoi(pidText)
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if pid <= 0 || err != nil || !bytes.Contains(cmdline, []byte(filepath.Join(cache, "data"))) {
-		return
+	if pid > 0 && err == nil && bytes.Contains(cmdline, []byte(filepath.Join(cache, "data"))) {
+		t.Logf("stopping dockerd %d left by an interrupted run", pid)
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		for i := 0; i < 300 && syscall.Kill(pid, 0) == nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
-	t.Logf("stopping dockerd %d left by an interrupted run", pid)
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	for i := 0; i < 300 && syscall.Kill(pid, 0) == nil; i++ {
-		time.Sleep(100 * time.Millisecond)
+	if strings.Contains(run, "evtrack-dockerd-") {
+		removeRunDir(t, run)
 	}
-	_ = syscall.Kill(pid, syscall.SIGKILL)
+	_ = os.Remove(pidfile)
+}
+
+// removeRunDir removes a stopped dockerd's runtime folder, first unmounting
+// what it leaves mounted there (its network namespace handle).
+func removeRunDir(t *testing.T, run string) {
+	t.Helper()
+	mounts, _ := os.ReadFile("/proc/self/mounts")
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], run+"/") {
+			if err := syscall.Unmount(f[1], syscall.MNT_DETACH); err != nil {
+				t.Errorf("unmount %s: %v", f[1], err)
+			}
+		}
+	}
+	if err := os.RemoveAll(run); err != nil {
+		t.Errorf("dockerd's runtime folder: %v", err)
+	}
 }
 
 // run runs the docker CLI and returns its standard output; the error
