@@ -126,6 +126,9 @@ func TestCompose(t *testing.T) {
 			case !oneShot(svc) && (svc.HealthCheck == nil || !slices.Equal(svc.HealthCheck.Test, append([]string{"CMD"}, image...))):
 				t.Errorf("%s: compose health check %v is not the image's CMD %v", name, svc.HealthCheck, image)
 			}
+			if gs, ok := goServices[name]; ok && gs.server == oneShot(svc) {
+				t.Errorf("%s: restart %q, but it is a server: %v", name, svc.Restart, gs.server)
+			}
 			if _, ok := goServices[name]; !ok && len(svc.Environment) > 0 {
 				t.Errorf("%s: sets environment variables, but nothing here knows what its binary reads", name)
 			}
