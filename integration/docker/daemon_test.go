@@ -93,6 +93,10 @@ func startDaemon(t *testing.T, root string) *daemon {
 			t.Fatalf("dockerd did not answer within 30s; %s:\n%s", logPath, tail(logPath))
 		}
 	}
+	// Containers an interrupted run left (the daemon is this test's alone).
+	if _, err := d.run("container", "prune", "-f"); err != nil {
+		t.Fatal(err)
+	}
 	// Images of earlier runs that a new build replaced; the tagged images
 	// and their layers stay, as the next run's build cache.
 	t.Cleanup(func() { _, _ = d.run("image", "prune", "-f") })
