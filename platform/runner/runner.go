@@ -61,8 +61,12 @@ type Spec[C any] struct {
 // Main runs spec and exits the process: 0 after a clean shutdown, 1 on error.
 // With the argument healthcheck or version it does that instead of serving.
 func Main[C any](spec Spec[C]) {
+	arg := ""
+	if len(os.Args) > 1 {
+		arg = os.Args[1]
+	}
 	var err error
-	switch arg := append(os.Args[1:], "")[0]; arg {
+	switch arg {
 	case "":
 		err = run(spec)
 	case "healthcheck":
@@ -86,7 +90,6 @@ type environment[C any] struct {
 	cfg                     C
 	gogcSet, memoryLimitSet bool
 	debugAddr               string
-	telemetry               otelx.Settings
 }
 
 // readEnvironment reads every variable Main reads, through lookup, and
@@ -97,8 +100,8 @@ func readEnvironment[C any](spec Spec[C], lookup config.LookupFunc) (environment
 	_, env.memoryLimitSet = lookup("GOMEMLIMIT")
 	env.debugAddr, _ = lookup("DEBUG_ADDR")
 	cfg, cerr := spec.Load(lookup)
-	telemetry, terr := otelx.LoadSettings(lookup)
-	env.cfg, env.telemetry = cfg, telemetry
+	env.cfg = cfg
+	_, terr := otelx.LoadSettings(lookup) // checked here, with the config; otelx.Setup reads them again
 	return env, errors.Join(cerr, terr)
 }
 
