@@ -1,5 +1,5 @@
 # The repository's public interface. Scripts live in scripts/.
-.PHONY: run test test-faults bench generate lint dashboards servers-start servers-stop servers-status
+.PHONY: run test test-faults test-docker bench generate lint dashboards servers-start servers-stop servers-status
 
 run: ## start NATS, OpenSearch, ingest, enrich and query; print URLs and a curl example
 	@bash scripts/run.sh
@@ -10,13 +10,16 @@ test: ## every check and test, against real NATS and OpenSearch started here
 test-faults: ## only the fault tests (real processes; also part of make test)
 	@KEEP_SERVERS=$${KEEP_SERVERS:-} bash scripts/test.sh faults
 
+test-docker: ## only the container test: images built on a private Docker engine (docker.io installed if missing), run against NATS and OpenSearch (also part of make test)
+	@bash scripts/test.sh docker
+
 bench: ## throughput, latency and time-to-searchable against ceilings measured in the same run (tools/cmd/bench; duration: README)
 	@bash scripts/bench.sh
 
 generate: ## regenerate contracts/gen/go from contracts/proto
 	@bash scripts/generate.sh
 
-lint: ## buf lint, gofmt, go vet, generated-code staleness
+lint: ## buf lint, gofmt, go vet, generated-code staleness, hadolint
 	@bash scripts/lint.sh
 
 dashboards: ## import the analysts' saved objects into OpenSearch Dashboards at DASHBOARDS_URL (docs/analysts.md)

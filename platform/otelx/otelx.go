@@ -43,12 +43,33 @@ func Propagator() propagation.TextMapPropagator {
 	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 }
 
+// Settings is what Setup reads from the OTEL_* environment itself (the
+// exporters read the other standard OTEL_EXPORTER_OTLP_* variables, such as
+// headers and timeouts, on their own).
+type Settings struct {
+	// Endpoint is where traces go; empty means none are exported.
+	Endpoint string
+	// Protocol is "http/protobuf" (the default) or "grpc".
+	Protocol string
+}
+
+// LoadSettings reads the exporter's endpoint and protocol from lookup.
+func LoadSettings(lookup config.LookupFunc) (Settings, error) {
+	r := config.NewReader(lookup)
+	s := Settings{
+		Endpoint: r.String("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", r.String("OTEL_EXPORTER_OTLP_ENDPOINT", "")),
+		Protocol: r.String("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", r.String("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")),
+	}
+	if s.Protocol != "grpc" && s.Protocol != "http/protobuf" {
+		r.Failf("OTEL_EXPORTER_OTLP_PROTOCOL %q: want grpc or http/protobuf", s.Protocol)
+	}
+	return s, r.Err()
+}
+
 // Setup builds the SDK for service from the OTEL_* environment.
 func Setup(ctx context.Context, lookup config.LookupFunc, service, version string) (*Telemetry, error) {
-	r := config.NewReader(lookup)
-	endpoint := r.String("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", r.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""))
-	protocol := r.String("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", r.String("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"))
-	if err := r.Err(); err != nil {
+	s, err := LoadSettings(lookup)
+	if err != nil {
 		return nil, err
 	}
 	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL,
@@ -57,15 +78,13 @@ func Setup(ctx context.Context, lookup config.LookupFunc, service, version strin
 		return nil, fmt.Errorf("otel resource: %w", err)
 	}
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
-	if endpoint != "" {
+	if s.Endpoint != "" {
 		var exp sdktrace.SpanExporter
-		switch protocol {
+		switch s.Protocol {
 		case "grpc":
 			exp, err = otlptracegrpc.New(ctx)
-		case "http/protobuf":
+		default: // http/protobuf
 			exp, err = otlptracehttp.New(ctx)
-		default:
-			return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL %q: want grpc or http/protobuf", protocol)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("otlp exporter: %w", err)

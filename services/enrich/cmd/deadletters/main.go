@@ -6,6 +6,7 @@
 //	deadletters -dry-run                       count what would be replayed
 //	deadletters                                replay every dead letter
 //	deadletters -app shop -error-type strict_dynamic_mapping_exception
+//	deadletters -version                       print the version stamped at build time
 package main
 
 import (
@@ -23,11 +24,20 @@ import (
 	"github.com/evtrack/telemetry/services/enrich/service"
 )
 
+// version is stamped at build time: -ldflags "-X main.version=…".
+// version is stamped at build time: -ldflags "-X main.version=…".
+var version = "dev"
+
 func main() {
 	app := flag.String("app", "", "only this app id's dead letters")
 	errorType := flag.String("error-type", "", "only dead letters with this OpenSearch error type")
 	dryRun := flag.Bool("dry-run", false, "count, change nothing")
+	printVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if *printVersion {
+		fmt.Println(version)
+		return
+	}
 	if err := run(*app, *errorType, *dryRun); err != nil {
 		fmt.Fprintln(os.Stderr, "deadletters:", err)
 		os.Exit(1)

@@ -10,6 +10,7 @@ import (
 	"github.com/evtrack/telemetry/services/enrich/service"
 )
 
+// version is stamped at build time: -ldflags "-X main.version=…".
 var version = "dev"
 
 func main() {
@@ -18,6 +19,7 @@ func main() {
 		Version:  version,
 		Load:     service.LoadConfig,
 		LogLevel: func(c service.Config) string { return c.LogLevel },
+		HTTPAddr: func(c service.Config) string { return c.HTTPAddr },
 		// Tens of MiB live (the batches in hand), every document built and
 		// sent once: collect less often, so the CPU goes to OpenSearch.
 		GCPercent: 400,

@@ -10,6 +10,7 @@ import (
 	"github.com/evtrack/telemetry/services/ingest/service"
 )
 
+// version is stamped at build time: -ldflags "-X main.version=…".
 var version = "dev"
 
 func main() {
@@ -18,6 +19,7 @@ func main() {
 		Version:  version,
 		Load:     service.LoadConfig,
 		LogLevel: func(c service.Config) string { return c.LogLevel },
+		HTTPAddr: func(c service.Config) string { return c.HTTPAddr },
 		// A few MiB live, hundreds of MiB/s allocated: collect less often.
 		GCPercent: 400,
 		// …but collect harder past 256 MiB (override with GOMEMLIMIT).

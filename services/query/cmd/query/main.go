@@ -10,6 +10,7 @@ import (
 	"github.com/evtrack/telemetry/services/query/service"
 )
 
+// version is stamped at build time: -ldflags "-X main.version=…".
 var version = "dev"
 
 func main() {
@@ -18,6 +19,7 @@ func main() {
 		Version:  version,
 		Load:     service.LoadConfig,
 		LogLevel: func(c service.Config) string { return c.LogLevel },
+		HTTPAddr: func(c service.Config) string { return c.HTTPAddr },
 		Build: func(ctx context.Context, c service.Config, log *slog.Logger, tel *otelx.Telemetry) (runner.Service, error) {
 			return service.New(ctx, c, log, tel)
 		},
