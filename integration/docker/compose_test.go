@@ -292,7 +292,9 @@ func TestCompose(t *testing.T) {
 		if _, err := os.Stat(dir); err != nil {
 			t.Skipf("tools/cmd/dashboards is not here yet (issue 15): %v", err)
 		}
-		out, _ := exec.Command("go", "run", "./tools/cmd/dashboards", "-h").CombinedOutput()
+		cmd := exec.Command("go", "run", "./tools/cmd/dashboards", "-h")
+		cmd.Dir = root
+		out, _ := cmd.CombinedOutput()
 		for _, arg := range project.Services["dashboards-init"].Command {
 			flag, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
 			if strings.HasPrefix(arg, "-") && !regexp.MustCompile(`(?m)^\s+-`+regexp.QuoteMeta(flag)+`\b`).Match(out) {
