@@ -240,6 +240,16 @@ public final class Evtrack: Sendable {
         schedulePersist()
     }
 
+    /// Tests: queues an event's JSON exactly as given (a fixture's event).
+    func enqueueRaw(_ json: [UInt8]) {
+        let ms = Timestamp.ms(configuration.now())
+        front.withLock { s in
+            s.pending.append(PendingEvent(json: json, ms: ms))
+            s.counters.queued += 1
+        }
+        schedulePersist()
+    }
+
     private func schedulePersist() {
         let p = pipeline
         Task { await p.persistPending() }
