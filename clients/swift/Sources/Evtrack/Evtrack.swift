@@ -76,8 +76,9 @@ public final class Evtrack: Sendable {
     ///
     /// Never blocks on I/O: the event is encoded here, with its id and
     /// `client_timestamp` fixed for every retry, and handed to the pipeline,
-    /// which writes it to disk within milliseconds (as soon as the pipeline's
-    /// actor runs; ``flush()`` and ``shutdown(deadline:)`` write first).
+    /// which writes it to disk within ``Pipeline/persistDelay`` (2 ms, so
+    /// that a burst is written as one file) plus the write itself;
+    /// ``flush()`` and ``shutdown(deadline:)`` write first.
     @discardableResult
     public func track(_ name: String, metadata: Metadata = [:], message: String? = nil) -> String? {
         let ms = Timestamp.ms(configuration.now())
@@ -117,7 +118,7 @@ public final class Evtrack: Sendable {
         }
         if wake {
             let p = pipeline
-            Task { await p.persistPending() }
+            Task { await p.persistSoon() }
         }
         return id
     }

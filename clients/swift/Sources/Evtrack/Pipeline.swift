@@ -32,6 +32,7 @@ actor Pipeline {
     private var inflight: Task<UploadResponse, Error>?
     private var stopped = false
     private var identityWrittenMs: Int64 = 0
+    private var spare: [PendingEvent] = []
 
     /// Tests: how many requests have been sent.
     private(set) var requestsSent = 0
@@ -94,19 +95,34 @@ actor Pipeline {
 
     // MARK: - Persisting
 
+    /// How long the pipeline gathers events after `track` wakes it before
+    /// writing them: a burst becomes one file and one wake-up, not one each.
+    static let persistDelay: UInt64 = 2_000_000
+
+    func persistSoon() async {
+        try? await Task.sleep(nanoseconds: Self.persistDelay)
+        persistPending()
+    }
+
     /// Writes the events `track` handed over to disk, in order.
     func persistPending() {
         ensureLoaded()
-        let (events, identity) = front.withLock { s -> ([PendingEvent], Identity?) in
-            let e = s.pending
-            s.pending = []
+        // Two buffers swapped under the lock: track never waits for a copy
+        // and its buffer keeps its capacity.
+        var events = spare
+        let identity = front.withLock { s -> Identity? in
+            swap(&s.pending, &events)
             s.persistScheduled = false
             var id: Identity?
             if s.identityDirty || s.identity.lastActiveMs - identityWrittenMs > 60_000 {
                 id = s.identity
                 s.identityDirty = false
             }
-            return (e, id)
+            return id
+        }
+        defer {
+            events.removeAll(keepingCapacity: true)
+            spare = events
         }
         if let identity { writeIdentity(identity) }
         guard !events.isEmpty else { return }
