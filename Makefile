@@ -1,5 +1,5 @@
 # The repository's public interface. Scripts live in scripts/.
-.PHONY: run test test-faults bench generate lint servers-start servers-stop servers-status
+.PHONY: run test test-faults test-swift bench generate lint servers-start servers-stop servers-status
 
 run: ## start NATS, OpenSearch, ingest, enrich and query; print URLs and a curl example
 	@bash scripts/run.sh
@@ -9,6 +9,9 @@ test: ## every check and test, against real NATS and OpenSearch started here
 
 test-faults: ## only the fault tests (real processes; also part of make test)
 	@KEEP_SERVERS=$${KEEP_SERVERS:-} bash scripts/test.sh faults
+
+test-swift: ## only the Swift SDK: its unit tests, its end-to-end test against the real pipeline, the shared fixtures (also part of make test)
+	@KEEP_SERVERS=$${KEEP_SERVERS:-} bash scripts/test.sh swift
 
 bench: ## throughput, latency and time-to-searchable against measured ceilings, same run (about 7 minutes)
 	@bash scripts/bench.sh

@@ -24,8 +24,15 @@ mkdir -p "$root/.cache"
 bash scripts/servers.sh start >"$root/.cache/servers-start.log" 2>&1 &
 servers_pid=$!
 
+# The Swift toolchain (clients/swift) installs meanwhile too (once, ~3 min).
+if [[ ${1:-} != faults ]]; then
+  bash scripts/swift.sh install >"$root/.cache/swift-install.log" 2>&1 &
+  swift_pid=$!
+fi
 if [[ ${1:-} == faults ]]; then
   PACKAGES=(./integration/faults/...)
+elif [[ ${1:-} == swift ]]; then # make test-swift: the SDK's tests, its end-to-end test, the shared fixtures
+  PACKAGES=(./integration/swift/... ./contracts/fixtures/...)
 else
   bash scripts/lint.sh
 fi
@@ -37,10 +44,17 @@ if ! wait "$servers_pid"; then
 fi
 cat "$root/.cache/servers-start.log" >&2
 
+if [[ ${1:-} != faults ]]; then
+  wait "$swift_pid" || { cat "$root/.cache/swift-install.log" >&2; echo "test: Swift did not install" >&2; exit 1; }
+  start=$SECONDS log="$root/.cache/swift-test.log"
+  bash scripts/swift.sh swift test --disable-swift-testing >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+  echo "test: swift test (clients/swift): $(tail -n 1 "$log" | sed 's/^[[:space:]]*//'); $((SECONDS - start)) s" >&2
+fi
 echo "test: go test -race (NATS_URL=$NATS_URL OPENSEARCH_URL=$OPENSEARCH_URL)" >&2
 go test -race -count=1 -timeout 15m "${PACKAGES[@]}"
+if [[ ${1:-} == swift ]]; then go test -race -count=1 -run '^TestTrackFixtures$' ./services/ingest/service/; fi
 
-if [[ ${1:-} != faults ]]; then
+if [[ -z ${1:-} ]]; then
   echo "test: fuzzing the ingest body decoders (JSON, protobuf) for 10s each" >&2
   (cd services/ingest && go test -run '^$' -fuzz '^FuzzDecodeJSON$' -fuzztime 10s ./internal/track/ &&
     go test -run '^$' -fuzz '^FuzzDecodeProto$' -fuzztime 10s ./internal/track/)

@@ -36,7 +36,7 @@ type stack struct {
 	indexPrefix string
 }
 
-func startStack(t *testing.T, withReadSide bool) *stack {
+func startStack(t testing.TB, withReadSide bool) *stack {
 	t.Helper()
 	natsURL, osURL := testenv.NATSURL(t), testenv.OpenSearchURL(t)
 	name := testenv.Name(t, "swift")
@@ -99,7 +99,7 @@ func startStack(t *testing.T, withReadSide bool) *stack {
 	return s
 }
 
-func deleteStream(t *testing.T, natsURL, stream string) {
+func deleteStream(t testing.TB, natsURL, stream string) {
 	t.Helper()
 	if nc, err := nats.Connect(natsURL); err == nil {
 		if js, err := njs.New(nc); err == nil {
@@ -112,7 +112,7 @@ func deleteStream(t *testing.T, natsURL, stream string) {
 // runServices returns the context services run under and a function that
 // runs one until the test ends; cleanup stops them all and reports a Run
 // that failed.
-func runServices(t *testing.T) (context.Context, func(interface{ Run(context.Context) error })) {
+func runServices(t testing.TB) (context.Context, func(interface{ Run(context.Context) error })) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var done []chan error
