@@ -112,7 +112,7 @@ final class DiskQueue {
             switch Self.parse(bytes) {
             case .success(let (h, _)):
                 let u = Unit(seq: seq, count: h.count, bytes: h.bytes, firstMs: h.firstMs, lastMs: h.lastMs)
-                if (try? FileIO.rename(path, queueDir + "/" + u.name)) == nil { FileIO.remove(path) }
+                if (try? FileIO.renameFile(path, queueDir + "/" + u.name)) == nil { FileIO.remove(path) }
             case .failure(let e):
                 // A write cut short: its events were never reported on disk.
                 moved.append(quarantine(path: path, name: f, events: Self.headerCount(bytes), reason: "unfinished write: " + e.reason))
@@ -173,9 +173,9 @@ final class DiskQueue {
         nextSeq += 1
         let tmp = tmpDir + "/\(u.seq).tmp"
         do {
-            try FileIO.write(tmp, buf, fsync: fsync)
+            try FileIO.writeFile(tmp, buf, fsync: fsync)
             if failBeforeRename { throw FileIOError("simulated crash before rename", tmp, errno: EIO) }
-            try FileIO.rename(tmp, queueDir + "/" + u.name)
+            try FileIO.renameFile(tmp, queueDir + "/" + u.name)
         } catch {
             if !failBeforeRename { FileIO.remove(tmp) }
             throw error
@@ -288,7 +288,7 @@ final class DiskQueue {
 
     private func quarantine(path: String, name: String, events: Int, reason: String) -> Quarantined {
         let dest = quarantineDir + "/\(Timestamp.ms(Date()))-" + name
-        if (try? FileIO.rename(path, dest)) == nil { FileIO.remove(path) }
+        if (try? FileIO.renameFile(path, dest)) == nil { FileIO.remove(path) }
         let kept = FileIO.list(quarantineDir).sorted()
         for old in kept.dropLast(Self.quarantineKept) { FileIO.remove(quarantineDir + "/" + old) }
         return Quarantined(file: name, events: events, reason: reason)

@@ -14,14 +14,14 @@ struct FileIOError: Error, CustomStringConvertible {
 
 /// The few POSIX calls the queue needs, with errors as values.
 enum FileIO {
-    static func write(_ path: String, _ bytes: [UInt8], fsync sync: Bool) throws {
+    static func writeFile(_ path: String, _ bytes: [UInt8], fsync sync: Bool) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw FileIOError("open", path) }
         defer { close(fd) }
         var off = 0
         try bytes.withUnsafeBytes { buf in
             while off < buf.count {
-                let n = Foundation.write(fd, buf.baseAddress! + off, buf.count - off)
+                let n = write(fd, buf.baseAddress! + off, buf.count - off)
                 if n < 0 {
                     if errno == EINTR { continue }
                     throw FileIOError("write", path)
@@ -36,8 +36,8 @@ enum FileIO {
         FileManager.default.contents(atPath: path).map { [UInt8]($0) }
     }
 
-    static func rename(_ from: String, _ to: String) throws {
-        guard Foundation.rename(from, to) == 0 else { throw FileIOError("rename", from + " → " + to) }
+    static func renameFile(_ from: String, _ to: String) throws {
+        guard rename(from, to) == 0 else { throw FileIOError("rename", from + " → " + to) }
     }
 
     /// Makes a rename in dir durable.
@@ -52,8 +52,8 @@ enum FileIO {
     /// content or the new, never a part.
     static func replace(_ path: String, _ bytes: [UInt8], fsync sync: Bool) throws {
         let tmp = path + ".tmp"
-        try write(tmp, bytes, fsync: sync)
-        try rename(tmp, path)
+        try writeFile(tmp, bytes, fsync: sync)
+        try renameFile(tmp, path)
         if sync { syncDirectory((path as NSString).deletingLastPathComponent) }
     }
 

@@ -34,13 +34,23 @@ enum AppLifecycle {
         Task { @MainActor in
             let app = UIApplication.shared
             let job = Task { _ = await work() }
-            var id = UIBackgroundTaskIdentifier.invalid
-            id = app.beginBackgroundTask(withName: "evtrack-flush") {
+            let task = BackgroundTask()
+            task.id = app.beginBackgroundTask(withName: "evtrack-flush") {
                 job.cancel()
-                app.endBackgroundTask(id)
+                MainActor.assumeIsolated { task.end(app) }
             }
-            _ = await job.value
-            if id != .invalid { app.endBackgroundTask(id) }
+            await job.value
+            task.end(app)
+        }
+    }
+
+    @MainActor final class BackgroundTask {
+        var id = UIBackgroundTaskIdentifier.invalid
+
+        func end(_ app: UIApplication) {
+            guard id != .invalid else { return }
+            app.endBackgroundTask(id)
+            id = .invalid
         }
     }
     #else

@@ -34,9 +34,6 @@ actor Pipeline {
     private var identityWrittenMs: Int64 = 0
     private var spare: [PendingEvent] = []
 
-    /// Tests: how many requests have been sent.
-    private(set) var requestsSent = 0
-
     init(config: Configuration, directory: String, front: Locked<FrontState>) {
         self.config = config
         transport = config.transport ?? URLSessionTransport(timeout: config.requestTimeout)
@@ -54,6 +51,7 @@ actor Pipeline {
     /// Loads the queue and the upload state, starts the interval timer and
     /// sends what an earlier run left.
     func start() {
+        guard !stopped else { return }
         ensureLoaded()
         let interval = config.flushInterval
         timerTask = Task { [weak self] in
@@ -323,7 +321,6 @@ actor Pipeline {
         let transport = self.transport
         let task = Task { try await transport.send(request) }
         inflight = task
-        requestsSent += 1
         log(.debug, "sending \(batch.count) events (\(body.count) bytes)")
         let result = await task.result
         inflight = nil

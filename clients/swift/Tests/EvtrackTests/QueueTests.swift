@@ -31,7 +31,7 @@ final class QueueTests: XCTestCase {
         let unit = FileIO.list(q.queueDir).sorted()[1]
         var bytes = FileIO.read(q.queueDir + "/" + unit)!
         bytes[bytes.count - 3] ^= 0xFF // one flipped bit in a record
-        try FileIO.write(q.queueDir + "/" + unit, bytes, fsync: false)
+        try FileIO.writeFile(q.queueDir + "/" + unit, bytes, fsync: false)
 
         let q2 = try DiskQueue(directory: dir, fsync: false)
         XCTAssertEqual(q2.load(), [])
@@ -51,9 +51,9 @@ final class QueueTests: XCTestCase {
         try q.append(events(1, from: 3)[...])
         let unit = FileIO.list(q.queueDir).sorted()[0]
         let bytes = FileIO.read(q.queueDir + "/" + unit)!
-        try FileIO.write(q.queueDir + "/" + unit, Array(bytes.prefix(bytes.count - 5)), fsync: false)
-        try FileIO.write(q.queueDir + "/notes.txt", Array("hello".utf8), fsync: false)
-        try FileIO.write(q.queueDir + "/" + unit.replacingOccurrences(of: "-3-", with: "-x-"), [], fsync: false)
+        try FileIO.writeFile(q.queueDir + "/" + unit, Array(bytes.prefix(bytes.count - 5)), fsync: false)
+        try FileIO.writeFile(q.queueDir + "/notes.txt", Array("hello".utf8), fsync: false)
+        try FileIO.writeFile(q.queueDir + "/" + unit.replacingOccurrences(of: "-3-", with: "-x-"), [], fsync: false)
 
         let q2 = try DiskQueue(directory: dir, fsync: false)
         let atLoad = q2.load()
@@ -90,7 +90,7 @@ final class QueueTests: XCTestCase {
         XCTAssertThrowsError(try q.append(events(4)[...]))
         let tmp = q.tmpDir + "/" + FileIO.list(q.tmpDir)[0]
         let bytes = FileIO.read(tmp)!
-        try FileIO.write(tmp, Array(bytes.prefix(bytes.count / 2)), fsync: false) // the crash came mid-write
+        try FileIO.writeFile(tmp, Array(bytes.prefix(bytes.count / 2)), fsync: false) // the crash came mid-write
 
         let q2 = try DiskQueue(directory: dir, fsync: false)
         let moved = q2.load()
@@ -109,7 +109,7 @@ final class QueueTests: XCTestCase {
         let saved = FileIO.read(q.queueDir + "/" + first)!
         q.consume(3)
         // A crash after the cursor was written but before the unit was deleted.
-        try FileIO.write(q.queueDir + "/" + first, saved, fsync: false)
+        try FileIO.writeFile(q.queueDir + "/" + first, saved, fsync: false)
         let q2 = try DiskQueue(directory: dir, fsync: false)
         _ = q2.load()
         XCTAssertEqual(q2.count, 1)
@@ -198,7 +198,7 @@ final class QueueTests: XCTestCase {
         _ = await client.shutdown(deadline: Date())
         let units = files(in: h.dir, "queue")
         XCTAssertEqual(units.count, 3)
-        try FileIO.write(h.dir.appendingPathComponent("queue/" + units[1]).path, Array("garbage".utf8), fsync: false)
+        try FileIO.writeFile(h.dir.appendingPathComponent("queue/" + units[1]).path, Array("garbage".utf8), fsync: false)
 
         h.transport.answer { _, r in .accepted(r.eventIDs.count) }
         h.clock.advance(3600) // past the backoff the failures left
