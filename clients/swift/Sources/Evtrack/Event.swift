@@ -66,11 +66,20 @@ public struct EventContext: Sendable, Equatable {
         self.timezone = timezone
     }
 
+    /// Every value fitted to its field's rule (``EventRules/fit(_:field:)``).
+    func fitted() -> EventContext {
+        EventContext(appVersion: EventRules.fit(appVersion, field: "app_version"),
+                     deviceOS: EventRules.fit(deviceOS, field: "device_os"),
+                     osName: EventRules.fit(osName, field: "os_name"), osVersion: EventRules.fit(osVersion, field: "os_version"),
+                     deviceModel: EventRules.fit(deviceModel, field: "device_model"),
+                     locale: EventRules.fit(locale, field: "locale"), timezone: EventRules.fit(timezone, field: "timezone"))
+    }
+
     /// `,"app_version":…,"sdk_version":…`: appended to every event.
     func encoded() -> [UInt8] {
         var b = JSONBuffer(capacity: 256)
         b.field("app_version", appVersion)
-        b.field("device_os", deviceOS ?? [osName, osVersion].compactMap { $0 }.joined(separator: " "))
+        b.field("device_os", deviceOS ?? EventRules.fit([osName, osVersion].compactMap { $0 }.joined(separator: " "), field: "device_os"))
         b.field("os_name", osName)
         b.field("os_version", osVersion)
         b.field("device_model", deviceModel)
@@ -82,16 +91,22 @@ public struct EventContext: Sendable, Equatable {
     }
 }
 
-/// The server's input rules an SDK can check before queueing an event
-/// (services/ingest/README.md, derived from contracts/proto/telemetry/v1/event.proto):
-/// an event the server would refuse is reported at once instead of travelling.
+/// The server's input rules an SDK can check before queueing an event: the
+/// per-field rules come from event.proto (``EventFields``, generated); the
+/// metadata and size limits are the ingest service's defaults
+/// (services/ingest/README.md). An event the server would refuse is reported
+/// at once instead of travelling.
 enum EventRules {
-    static let maxEventNameChars = 200
-    static let maxIDChars = 256
-    static let maxMetadataKeys = 100
+    static let maxMetadataKeys = 100 // INGEST_MAX_METADATA_KEYS
     static let maxMetadataKeyChars = 128
-    static let maxEventBytes = 32 * 1024
-    static let maxMessageBytes = 32 * 1024
+    static let maxEventBytes = 32 * 1024 // INGEST_MAX_EVENT_BYTES
+
+    static func rule(_ field: String) -> EventFields.Rule {
+        guard let r = EventFields.all[field] ?? nil else { preconditionFailure("no string field \(field) in telemetry.v1.Event") }
+        return r
+    }
+
+    static let eventName = rule("event_name")
 
     /// A C0 or C1 control character or DEL: refused in every id and name.
     static func hasControl(_ s: String) -> Bool {
@@ -99,19 +114,33 @@ enum EventRules {
         return false
     }
 
-    /// nil, or (field, message) saying why the id cannot be sent.
-    static func checkID(_ s: String, field: String) -> (String, String)? {
-        if s.isEmpty { return (field, "required") }
-        if s.unicodeScalars.count > maxIDChars { return (field, "longer than \(maxIDChars) characters") }
-        if hasControl(s) { return (field, "contains a control character") }
+    /// nil, or (field, message) saying why the value cannot be sent in field.
+    static func check(_ s: String, field: String, required: Bool = false) -> (String, String)? {
+        let r = rule(field)
+        if s.isEmpty, required || r.required { return (field, "required") }
+        if r.maxChars > 0, s.unicodeScalars.count > r.maxChars { return (field, "longer than \(r.maxChars) characters") }
+        if r.identifier, hasControl(s) { return (field, "contains a control character") }
         return nil
+    }
+
+    /// The value made acceptable for field: control characters removed
+    /// where the field refuses them, cut to its length. For context values,
+    /// which must never make every event invalid.
+    static func fit(_ s: String?, field: String) -> String? {
+        guard var s else { return nil }
+        let r = rule(field)
+        if r.identifier, hasControl(s) {
+            s = String(String.UnicodeScalarView(s.unicodeScalars.filter { !($0.value < 0x20 || ($0.value >= 0x7F && $0.value <= 0x9F)) }))
+        }
+        if r.maxChars > 0, s.unicodeScalars.count > r.maxChars {
+            s = String(String.UnicodeScalarView(s.unicodeScalars.prefix(r.maxChars)))
+        }
+        return s.isEmpty ? nil : s
     }
 
     /// nil, or (field, message) in the server's words.
     static func check(name: String, metadata: Metadata, message: String?, fixedBytes: Int) -> (String, String)? {
-        if name.isEmpty { return ("event_name", "required") }
-        if name.unicodeScalars.count > maxEventNameChars { return ("event_name", "longer than \(maxEventNameChars) characters") }
-        if hasControl(name) { return ("event_name", "contains a control character") }
+        if let bad = check(name, field: "event_name") { return bad }
         if metadata.count > maxMetadataKeys { return ("metadata", "more than \(maxMetadataKeys) keys") }
         var size = fixedBytes + name.utf8.count + (message?.utf8.count ?? 0)
         for (k, v) in metadata {

@@ -127,10 +127,10 @@ public final class Evtrack: Sendable {
 
     /// Events from now on carry this `user_id`. Returns false (and changes
     /// nothing) for an id the server would refuse (empty, over 256
-    /// characters, or with a control character).
+    /// characters, or with a control character: event.proto's rule).
     @discardableResult
     public func identify(userID: String) -> Bool {
-        if let (_, why) = EventRules.checkID(userID, field: "user_id") {
+        if let (_, why) = EventRules.check(userID, field: "user_id", required: true) {
             log(.error, "identify ignored: user_id \(why)")
             return false
         }

@@ -59,9 +59,10 @@ struct FrontState {
 
     private var contextBytes = 0
 
-    mutating func setContext(_ c: EventContext) {
+    mutating func setContext(_ context: EventContext) {
+        let c = context.fitted()
         contextJSON = c.encoded()
-        contextBytes = [c.appVersion, c.deviceOS, c.osName, c.osVersion, c.deviceModel, c.locale, c.timezone,
+        contextBytes = [c.appVersion, c.deviceOS ?? "\(c.osName ?? "") \(c.osVersion ?? "")", c.osName, c.osVersion, c.deviceModel, c.locale, c.timezone,
                         Evtrack.sdkName, Evtrack.sdkVersion].reduce(0) { $0 + ($1?.utf8.count ?? 0) }
         let (_, idBytes) = identity.encoded()
         fixedBytes = idBytes + contextBytes + 36 + 24

@@ -289,6 +289,28 @@ final class ClientTests: XCTestCase {
         _ = await client.shutdown(deadline: Date())
     }
 
+    /// The generated table of event.proto's fields (contracts/cmd/fieldgen)
+    /// is exactly what the SDK sends: a field added to the contract fails
+    /// here until the SDK sends it.
+    func testTheSDKSendsEveryFieldOfTheEventContract() {
+        XCTAssertEqual(Set(EventFields.all.keys), FixtureTests.sdkFields)
+    }
+
+    func testContextValuesAreFittedToTheirFieldsRules() async throws {
+        let h = Harness()
+        let client = try h.client {
+            $0.context = EventContext(appVersion: String(repeating: "9", count: 200), osName: "Linux", osVersion: "6.1",
+                                      deviceModel: "rig\u{0}7", locale: "en-GB\n", timezone: "Europe/London")
+        }
+        client.track("e")
+        _ = await client.flush()
+        let e = h.transport.sent[0].event(0)
+        XCTAssertEqual((e["app_version"] as? String)?.count, 128)
+        XCTAssertEqual(e["device_model"] as? String, "rig7")
+        XCTAssertEqual(e["locale"] as? String, "en-GB")
+        _ = await client.shutdown(deadline: Date())
+    }
+
     func testGzipRoundTrip() {
         let input = Array(String(repeating: "telemetry ", count: 10_000).utf8)
         let z = Gzip.compress(input)!
