@@ -104,7 +104,10 @@ public final class Evtrack: Sendable {
         let json = EventEncoder.encode(id: id, name: name, ms: ms, identity: identity, context: context,
                                        metadata: metadata, message: message)
         let max = configuration.maxQueuedEvents
-        let wake = front.withLock { s -> Bool in
+        let queued = front.withLock { s -> Bool? in
+            // Checked again under the lock that shutdown's final write takes:
+            // an event is either written by it or not queued at all.
+            if s.closed { return nil }
             s.pending.append(PendingEvent(json: json, ms: ms))
             s.counters.queued += 1
             if s.pending.count > max { // only while the disk cannot keep up or is failing
@@ -116,6 +119,7 @@ public final class Evtrack: Sendable {
             s.persistScheduled = true
             return true
         }
+        guard let wake = queued else { return nil }
         if wake {
             let p = pipeline
             Task { await p.persistSoon() }

@@ -104,6 +104,7 @@ actor Pipeline {
 
     /// Writes the events `track` handed over to disk, in order.
     func persistPending() {
+        guard !stopped else { return } // the folder may belong to another client now
         ensureLoaded()
         // Two buffers swapped under the lock: track never waits for a copy
         // and its buffer keeps its capacity.
