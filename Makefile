@@ -1,5 +1,5 @@
 # The repository's public interface. Scripts live in scripts/.
-.PHONY: run test test-faults test-docker bench generate lint dashboards servers-start servers-stop servers-status
+.PHONY: run test test-faults test-docker test-swift bench generate lint dashboards servers-start servers-stop servers-status
 
 run: ## start NATS, OpenSearch, ingest, enrich and query; print URLs and a curl example
 	@bash scripts/run.sh
@@ -12,6 +12,9 @@ test-faults: ## only the fault tests (real processes; also part of make test)
 
 test-docker: ## only the container test: images built on a private Docker engine (docker.io installed if missing), run against NATS and OpenSearch (also part of make test)
 	@bash scripts/test.sh docker
+
+test-swift: ## only the Swift SDK: its unit tests, its end-to-end test against the real pipeline, the shared fixtures (also part of make test)
+	@KEEP_SERVERS=$${KEEP_SERVERS:-} bash scripts/test.sh swift
 
 bench: ## throughput, latency and time-to-searchable against ceilings measured in the same run (tools/cmd/bench; duration: README)
 	@bash scripts/bench.sh

@@ -25,12 +25,18 @@ bash scripts/servers.sh start >"$root/.cache/servers-start.log" 2>&1 &
 servers_pid=$!
 
 mode=${1:-all}
+# The Swift toolchain (clients/swift) installs meanwhile too (once, ~1-3 min).
+if [[ $mode == all || $mode == swift ]]; then
+  bash scripts/swift.sh install >"$root/.cache/swift-install.log" 2>&1 &
+  swift_pid=$!
+fi
 case $mode in
   faults) PACKAGES=(./integration/faults/...) ;;
   docker) PACKAGES=() ;;
+  swift) PACKAGES=(./integration/swift/... ./contracts/fixtures/...) ;; # the SDK, its end-to-end test, the shared fixtures
   *) bash scripts/lint.sh ;;
 esac
-if [[ $mode != faults ]] && ! command -v dockerd >/dev/null; then
+if [[ $mode == all || $mode == docker ]] && ! command -v dockerd >/dev/null; then
   echo "test: installing Debian's docker.io (integration/docker runs its own dockerd)" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt="apt-get -q -o DPkg::Lock::Timeout=300"
@@ -44,13 +50,20 @@ if ! wait "$servers_pid"; then
 fi
 cat "$root/.cache/servers-start.log" >&2
 
+if [[ $mode == all || $mode == swift ]]; then
+  wait "$swift_pid" || { cat "$root/.cache/swift-install.log" >&2; echo "test: Swift did not install" >&2; exit 1; }
+  start=$SECONDS log="$root/.cache/swift-test.log"
+  bash scripts/swift.sh swift test --disable-swift-testing >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+  echo "test: swift test (clients/swift): $(tail -n 1 "$log" | sed 's/^[[:space:]]*//'); $((SECONDS - start)) s" >&2
+fi
 if ((${#PACKAGES[@]})); then
   echo "test: go test -race (NATS_URL=$NATS_URL OPENSEARCH_URL=$OPENSEARCH_URL)" >&2
   # integration/docker runs alone, below: building images wants both cores.
   mapfile -t pkgs < <(go list "${PACKAGES[@]}" | grep -v '/integration/docker$')
   go test -race -count=1 -timeout 15m "${pkgs[@]}"
 fi
-if [[ $mode != faults ]]; then
+if [[ $mode == swift ]]; then go test -race -count=1 -run '^TestTrackFixtures$' ./services/ingest/service/; fi
+if [[ $mode == all || $mode == docker ]]; then
   echo "test: images built and run on a private Docker engine (integration/docker)" >&2
   go test -count=1 -v -timeout 20m ./integration/docker/
 fi

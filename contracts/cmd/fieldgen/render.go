@@ -30,6 +30,7 @@ const (
 	documentPath = "services/enrich/internal/document/event_gen.go"
 	storedPath   = "services/query/internal/opensearch/stored_gen.go"
 	readmePath   = "services/ingest/README.md"
+	swiftPath    = "clients/swift/Sources/Evtrack/EventFields_gen.swift"
 )
 
 // The ingest README's field table sits between these lines.
@@ -73,6 +74,7 @@ func render(m *model, root string) ([]output, error) {
 		{ingestPath, "ingest.go.tmpl", true},
 		{documentPath, "document.go.tmpl", true},
 		{storedPath, "stored.go.tmpl", true},
+		{swiftPath, "swift.swift.tmpl", false},
 	} {
 		var buf bytes.Buffer
 		if err := tpl.ExecuteTemplate(&buf, g.tmpl, m); err != nil {

@@ -1,0 +1,226 @@
+import Foundation
+import XCTest
+@testable import Evtrack
+
+/// The disk queue: framing, checksums, atomic renames, the cursor, caps.
+final class QueueTests: XCTestCase {
+    func events(_ n: Int, from: Int = 0, ms: Int64 = 1_000) -> [PendingEvent] {
+        (from..<(from + n)).map { PendingEvent(json: Array(#"{"event_id":"e\#($0)"}"#.utf8), ms: ms + Int64($0)) }
+    }
+
+    func ids(_ b: DiskQueue.Batch) -> [String] { b.records.map { String(decoding: $0, as: UTF8.self) } }
+
+    func testEventsSurviveReopeningInOrder() throws {
+        let dir = temporaryDirectory().path
+        var q = try DiskQueue(directory: dir, fsync: true)
+        XCTAssertEqual(q.load(), [])
+        try q.append(events(3)[...])
+        try q.append(events(2, from: 3)[...])
+        q.consume(1)
+        q = try DiskQueue(directory: dir, fsync: false)
+        XCTAssertEqual(q.load(), [])
+        XCTAssertEqual(q.count, 4)
+        XCTAssertEqual(ids(q.peek(maxEvents: 10, maxBytes: 1 << 20).0), (1..<5).map { #"{"event_id":"e\#($0)"}"# })
+    }
+
+    func testCorruptUnitIsMovedAsideAndDoesNotBlockTheOthers() throws {
+        let dir = temporaryDirectory().path
+        let q = try DiskQueue(directory: dir, fsync: false)
+        _ = q.load()
+        for i in 0..<3 { try q.append(events(2, from: 2 * i)[...]) }
+        let unit = FileIO.list(q.queueDir).sorted()[1]
+        var bytes = FileIO.read(q.queueDir + "/" + unit)!
+        bytes[bytes.count - 3] ^= 0xFF // one flipped bit in a record
+        try FileIO.writeFile(q.queueDir + "/" + unit, bytes, fsync: false)
+
+        let q2 = try DiskQueue(directory: dir, fsync: false)
+        XCTAssertEqual(q2.load(), [])
+        let (batch, moved) = q2.peek(maxEvents: 10, maxBytes: 1 << 20)
+        XCTAssertEqual(moved.map(\.events), [2])
+        XCTAssertEqual(moved.first?.reason.hasPrefix("record checksum mismatch"), true)
+        XCTAssertEqual(ids(batch), [0, 1, 4, 5].map { #"{"event_id":"e\#($0)"}"# })
+        XCTAssertEqual(FileIO.list(q2.quarantineDir).count, 1)
+        XCTAssertEqual(q2.count, 4)
+    }
+
+    func testTruncatedUnitAndStrangeFilesAreMovedAside() throws {
+        let dir = temporaryDirectory().path
+        let q = try DiskQueue(directory: dir, fsync: false)
+        _ = q.load()
+        try q.append(events(3)[...])
+        try q.append(events(1, from: 3)[...])
+        let unit = FileIO.list(q.queueDir).sorted()[0]
+        let bytes = FileIO.read(q.queueDir + "/" + unit)!
+        try FileIO.writeFile(q.queueDir + "/" + unit, Array(bytes.prefix(bytes.count - 5)), fsync: false)
+        try FileIO.writeFile(q.queueDir + "/notes.txt", Array("hello".utf8), fsync: false)
+        try FileIO.writeFile(q.queueDir + "/" + unit.replacingOccurrences(of: "-3-", with: "-x-"), [], fsync: false)
+
+        let q2 = try DiskQueue(directory: dir, fsync: false)
+        let atLoad = q2.load()
+        XCTAssertEqual(atLoad.count, 2, "two files whose names are not queue files")
+        let (batch, moved) = q2.peek(maxEvents: 10, maxBytes: 1 << 20)
+        XCTAssertEqual(moved.map(\.events), [3])
+        XCTAssertEqual(ids(batch), [#"{"event_id":"e3"}"#])
+    }
+
+    func testCrashBetweenWriteAndRenameIsRecoveredOnce() throws {
+        let dir = temporaryDirectory().path
+        let q = try DiskQueue(directory: dir, fsync: false)
+        _ = q.load()
+        try q.append(events(2)[...])
+        q.failBeforeRename = true
+        XCTAssertThrowsError(try q.append(events(3, from: 2)[...]))
+        XCTAssertEqual(FileIO.list(q.tmpDir).count, 1, "the write finished, the rename did not")
+
+        let q2 = try DiskQueue(directory: dir, fsync: false)
+        XCTAssertEqual(q2.load(), [])
+        XCTAssertEqual(FileIO.list(q2.tmpDir), [])
+        XCTAssertEqual(q2.count, 5)
+        XCTAssertEqual(ids(q2.peek(maxEvents: 10, maxBytes: 1 << 20).0), (0..<5).map { #"{"event_id":"e\#($0)"}"# })
+        try q2.append(events(1, from: 5)[...])
+        XCTAssertEqual(q2.count, 6, "sequence numbers continue after the recovered unit")
+        XCTAssertEqual(Set(FileIO.list(q2.queueDir)).count, 3)
+    }
+
+    func testTornWriteInTmpIsMovedAsideNotSent() throws {
+        let dir = temporaryDirectory().path
+        let q = try DiskQueue(directory: dir, fsync: false)
+        _ = q.load()
+        q.failBeforeRename = true
+        XCTAssertThrowsError(try q.append(events(4)[...]))
+        let tmp = q.tmpDir + "/" + FileIO.list(q.tmpDir)[0]
+        let bytes = FileIO.read(tmp)!
+        try FileIO.writeFile(tmp, Array(bytes.prefix(bytes.count / 2)), fsync: false) // the crash came mid-write
+
+        let q2 = try DiskQueue(directory: dir, fsync: false)
+        let moved = q2.load()
+        XCTAssertEqual(moved.map(\.events), [4])
+        XCTAssertEqual(q2.count, 0)
+        XCTAssertEqual(FileIO.list(q2.quarantineDir).count, 1)
+    }
+
+    func testCursorWrittenBeforeDeletionMeansNoResend() throws {
+        let dir = temporaryDirectory().path
+        let q = try DiskQueue(directory: dir, fsync: false)
+        _ = q.load()
+        try q.append(events(2)[...])
+        try q.append(events(2, from: 2)[...])
+        let first = FileIO.list(q.queueDir).sorted()[0]
+        let saved = FileIO.read(q.queueDir + "/" + first)!
+        q.consume(3)
+        // A crash after the cursor was written but before the unit was deleted.
+        try FileIO.writeFile(q.queueDir + "/" + first, saved, fsync: false)
+        let q2 = try DiskQueue(directory: dir, fsync: false)
+        _ = q2.load()
+        XCTAssertEqual(q2.count, 1)
+        XCTAssertEqual(ids(q2.peek(maxEvents: 10, maxBytes: 1 << 20).0), [#"{"event_id":"e3"}"#])
+        XCTAssertFalse(FileIO.list(q2.queueDir).contains(first))
+    }
+
+    func testPeekHonoursEventAndByteLimits() throws {
+        let q = try DiskQueue(directory: temporaryDirectory().path, fsync: false)
+        _ = q.load()
+        try q.append(events(30)[...])
+        XCTAssertEqual(q.peek(maxEvents: 7, maxBytes: 1 << 20).0.count, 7)
+        let oneSize = #"{"event_id":"e10"}"#.utf8.count + 1
+        XCTAssertEqual(q.peek(maxEvents: 100, maxBytes: 5 * oneSize).0.count, 5)
+        XCTAssertEqual(q.peek(maxEvents: 100, maxBytes: 1).0.count, 1, "at least one event")
+    }
+
+    // MARK: Through the client
+
+    func testCountCapDropsTheOldestAndCountsThem() async throws {
+        let h = Harness()
+        h.transport.answer { _, _ in throw URLError(.notConnectedToInternet) }
+        let client = try h.client { $0.maxQueuedEvents = 100 }
+        var ids: [String] = []
+        for i in 0..<250 {
+            ids.append(client.track("e\(i)")!)
+            if i % 50 == 49 { _ = await client.flush() } // written to disk, caps applied
+        }
+        _ = await client.flush()
+        XCTAssertEqual(client.counters.inQueue, 100)
+        XCTAssertEqual(client.counters.droppedByCap, 150)
+        h.transport.answer { _, r in .accepted(r.eventIDs.count) }
+        h.clock.advance(3600)
+        _ = await client.flush()
+        let delivered = h.transport.sent.filter { _ in true }.suffix(1).flatMap(\.eventIDs)
+        XCTAssertEqual(delivered, Array(ids.suffix(100)), "the newest 100 kept, in order")
+        XCTAssertEqual(client.counters.delivered, 100)
+        _ = await client.shutdown(deadline: Date())
+    }
+
+    func testByteCapDropsWholeOldestUnits() async throws {
+        let h = Harness()
+        h.transport.answer { _, _ in throw URLError(.timedOut) }
+        let client = try h.client { $0.maxQueueBytes = 64 * 1024 }
+        let text = String(repeating: "y", count: 1000)
+        for i in 0..<200 {
+            client.track("e\(i)", message: text)
+            if i % 10 == 9 { _ = await client.flush() }
+        }
+        _ = await client.flush()
+        let c = client.counters
+        XCTAssertGreaterThan(c.droppedByCap, 100)
+        XCTAssertEqual(c.droppedByCap + c.inQueue, 200)
+        let onDisk = files(in: h.dir, "queue").compactMap(DiskQueue.Unit.init(name:)).reduce(0) { $0 + $1.bytes }
+        XCTAssertLessThanOrEqual(onDisk, 64 * 1024)
+        _ = await client.shutdown(deadline: Date())
+    }
+
+    func testAgeCapDropsOldEvents() async throws {
+        let h = Harness()
+        h.transport.answer { _, _ in .error(500, "internal") }
+        let client = try h.client { $0.maxEventAge = 3600 }
+        for i in 0..<5 { client.track("old\(i)") }
+        _ = await client.flush()
+        h.clock.advance(1800)
+        for i in 0..<3 { client.track("new\(i)") }
+        _ = await client.flush()
+        h.clock.advance(1801)
+        h.transport.answer { _, r in .accepted(r.eventIDs.count) }
+        let r = await client.flush()
+        XCTAssertTrue(r.isComplete)
+        XCTAssertEqual(client.counters.droppedByCap, 5)
+        XCTAssertEqual(client.counters.delivered, 3)
+        XCTAssertEqual(h.transport.sent.last.map { (0..<3).map($0.event).map { $0["event_name"] as! String } }, ["new0", "new1", "new2"])
+        _ = await client.shutdown(deadline: Date())
+    }
+
+    func testCorruptQueueFileNeverStopsTheClient() async throws {
+        let h = Harness()
+        h.transport.answer { _, _ in throw URLError(.notConnectedToInternet) }
+        var client = try h.client()
+        for i in 0..<9 {
+            client.track("e\(i)")
+            if i % 3 == 2 { _ = await client.flush() } // three units of three
+        }
+        _ = await client.shutdown(deadline: Date())
+        let units = files(in: h.dir, "queue")
+        XCTAssertEqual(units.count, 3)
+        try FileIO.writeFile(h.dir.appendingPathComponent("queue/" + units[1]).path, Array("garbage".utf8), fsync: false)
+
+        h.transport.answer { _, r in .accepted(r.eventIDs.count) }
+        h.clock.advance(3600) // past the backoff the failures left
+        let failed = h.transport.sent.count
+        client = try h.client()
+        let r = await client.flush()
+        XCTAssertTrue(r.isComplete)
+        XCTAssertEqual(client.counters.quarantined, 3)
+        XCTAssertEqual(client.counters.delivered, 6)
+        XCTAssertEqual(h.transport.sent.dropFirst(failed).flatMap { s in (0..<s.events.count).map { s.event($0)["event_name"] as! String } },
+                       ["e0", "e1", "e2", "e6", "e7", "e8"])
+        XCTAssertEqual(files(in: h.dir, "quarantine").count, 1)
+        XCTAssertTrue(h.reports.logs.contains { $0.contains("quarantine") })
+        _ = await client.shutdown(deadline: Date())
+    }
+
+    func testEventsAreOnDiskWithinTheDocumentedDelay() async throws {
+        let h = Harness()
+        let client = try h.client()
+        client.track("e")
+        // No flush: the pipeline writes on its own, within milliseconds.
+        await eventually("a unit file", timeout: 1) { !files(in: h.dir, "queue").isEmpty }
+        _ = await client.shutdown(deadline: Date())
+    }
+}
