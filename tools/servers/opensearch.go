@@ -113,7 +113,7 @@ func unpack(zipPath, dir, top string) error {
 		if !filepath.IsLocal(name) {
 			return fmt.Errorf("%q leaves the folder", f.Name)
 		}
-		if err := extract(f, filepath.Join(tmp, name)); err != nil {
+		if err := extract(f, tmp, name); err != nil {
 			return err
 		}
 	}
@@ -126,7 +126,9 @@ func unpack(zipPath, dir, top string) error {
 	return os.Rename(filepath.Join(tmp, top), filepath.Join(dir, top))
 }
 
-func extract(f *zip.File, to string) error {
+// extract writes the entry f as dir/name; a symlink must point inside dir.
+func extract(f *zip.File, dir, name string) error {
+	to := filepath.Join(dir, name)
 	mode := f.Mode()
 	if mode.IsDir() {
 		return os.MkdirAll(to, 0o755)
@@ -143,6 +145,9 @@ func extract(f *zip.File, to string) error {
 		target, err := io.ReadAll(r)
 		if err != nil {
 			return err
+		}
+		if !filepath.IsLocal(filepath.Join(filepath.Dir(name), string(target))) {
+			return fmt.Errorf("%q links out of the folder (%q)", f.Name, target)
 		}
 		return os.Symlink(string(target), to)
 	}

@@ -98,13 +98,13 @@ func Start(ctx context.Context, cfg Config, l *Log, names ...string) ([]string, 
 		wg.Go(func() { started[i], errs[i] = startOne(ctx, cfg, l, n) })
 	}
 	wg.Wait()
-	var names2 []string
+	var did []string
 	for i, n := range names {
 		if started[i] {
-			names2 = append(names2, n)
+			did = append(did, n)
 		}
 	}
-	return names2, errors.Join(errs...)
+	return did, errors.Join(errs...)
 }
 
 // Stop stops the named servers that a PID file says this package started,
@@ -168,7 +168,7 @@ func startOne(ctx context.Context, cfg Config, l *Log, name string) (bool, error
 			_ = proc.Stop()
 			_ = f.Remove()
 		}
-		return false, fmt.Errorf("start %s: %w", name, err)
+		return false, fmt.Errorf("start %s (log %s): %w", name, logPath(cfg, name), err)
 	}
 	l.Printf("%s is ready", name)
 	return proc != nil, nil

@@ -61,8 +61,8 @@ func run(runDir, cmd string, names []string) error {
 	if names, err = servers.Select(names); err != nil {
 		return err
 	}
-	// Ctrl-C ends a wait; a server started by then keeps running, and stop
-	// ends it.
+	// Ctrl-C ends a start: the server not ready yet is stopped, one ready
+	// keeps running (stop ends it).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := servers.NewLog(os.Stderr)
