@@ -192,6 +192,12 @@ func (p *Proc) current() (*exec.Cmd, chan struct{}) {
 	return p.cmd, p.done
 }
 
+// Done is closed when the current run has exited.
+func (p *Proc) Done() <-chan struct{} {
+	_, done := p.current()
+	return done
+}
+
 // Restart starts the same command again; the process must have exited.
 func (p *Proc) Restart() error {
 	if _, done := p.current(); !isClosed(done) {
