@@ -91,8 +91,10 @@ func waitHTTP(ctx context.Context, url string, within time.Duration, ready Readi
 			last = err.Error()
 		}
 		if exited != nil {
-			if gone, exit := exited(); gone {
+			if gone, exit := exited(); gone && exit != nil {
 				return fmt.Errorf("exited before %s was ready (%v)", url, exit)
+			} else if gone {
+				return fmt.Errorf("exited before %s was ready", url)
 			}
 		}
 		select {

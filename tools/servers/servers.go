@@ -38,9 +38,9 @@ const (
 // Names are every server's name.
 var Names = []string{NATS, OpenSearch}
 
-// Ready bounds each server's start: nats-server is up in well under a
-// second, OpenSearch's JVM in 10–20 s on two cores.
-var Ready = map[string]time.Duration{NATS: 30 * time.Second, OpenSearch: 3 * time.Minute}
+// readyWithin bounds each server's start: nats-server is up in well under
+// a second, OpenSearch's JVM in 10–20 s on two cores.
+var readyWithin = map[string]time.Duration{NATS: 30 * time.Second, OpenSearch: 3 * time.Minute}
 
 // stopWithin bounds a stop before the server is killed.
 const stopWithin = 30 * time.Second
@@ -137,7 +137,7 @@ func startOne(ctx context.Context, cfg Config, l *Log, name string) (bool, error
 		return false, err
 	} else if pid != 0 {
 		l.Printf("%s (pid %d) was started earlier and does not answer yet; waiting for it", name, pid)
-		if err := procs.WaitHTTPPID(ctx, f, health(cfg, name), Ready[name], procs.OK); err != nil {
+		if err := procs.WaitHTTPPID(ctx, f, health(cfg, name), readyWithin[name], procs.OK); err != nil {
 			return false, fmt.Errorf("%s (pid %d): %w; see %s", name, pid, err, logPath(cfg, name))
 		}
 		l.Printf("%s is ready", name)
@@ -182,7 +182,7 @@ func startNATS(ctx context.Context, cfg Config, l *Log, start procs.Starter) err
 	l.Printf("starting nats-server %s on %s", cfg.Versions["NATS_SERVER_VERSION"], cfg.NATSURL)
 	_, err = procs.StartNATS(ctx, start, procs.NATSConfig{
 		Bin: bin, Dir: cfg.RunDir, Addr: cfg.natsAddr(), MonitorPort: cfg.NATSMonitorPort,
-		StoreDir: filepath.Join(cfg.RunDir, "nats-data"), Ready: Ready[NATS],
+		StoreDir: filepath.Join(cfg.RunDir, "nats-data"), Ready: readyWithin[NATS],
 	})
 	return err
 }
@@ -221,7 +221,7 @@ func startOpenSearch(ctx context.Context, cfg Config, l *Log, start procs.Starte
 	l.Printf("starting OpenSearch %s on %s (heap %s, data %s)", cfg.Versions["OPENSEARCH_VERSION"], cfg.OpenSearchURL, cfg.OpenSearchHeap, data)
 	_, err = procs.StartOpenSearch(ctx, start, procs.OpenSearchConfig{
 		Home: o.Home, JavaHome: o.JavaHome, User: o.User, DataDir: data, LogsDir: logs,
-		Heap: cfg.OpenSearchHeap, Addr: addr, Ready: Ready[OpenSearch],
+		Heap: cfg.OpenSearchHeap, Addr: addr, Ready: readyWithin[OpenSearch],
 	})
 	return err
 }
