@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
@@ -28,4 +29,17 @@ func Build(ctx context.Context, root, dir string, pkgs ...string) (map[string]st
 		bins[name] = filepath.Join(dir, name)
 	}
 	return bins, nil
+}
+
+// FindRoot is the workspace root: the nearest folder at or above dir with a
+// go.work.
+func FindRoot(dir string) (string, error) {
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no go.work at or above %s: run this inside the repository", dir)
+		}
+	}
 }

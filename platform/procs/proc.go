@@ -4,7 +4,8 @@
 // signals, kills and restarts them, reads their CPU time and memory from
 // /proc, keeps the tail of their output, and stops by PID everything it
 // started. The fault tests (integration/faults) and the benchmark
-// (tools/cmd/bench) share it.
+// (tools/cmd/bench) share it, and the development servers (tools/cmd/servers)
+// start detached processes with it that a PID file names for a later stop.
 package procs
 
 import (
@@ -45,6 +46,11 @@ type Spec struct {
 	User string
 	// StopWithin bounds Signal and Stop; 0 means DefaultStopWithin.
 	StopWithin time.Duration
+	// Detach lets the process outlive its owner (a server that a later
+	// command stops through a PIDFile): it gets a session of its own and no
+	// death signal, and its output goes straight into LogPath, which it
+	// requires; Tail reads that file.
+	Detach bool
 }
 
 // Proc is a started process. Its methods are safe for concurrent use.
@@ -89,10 +95,17 @@ func (p *Proc) run() error {
 	}
 	// Its own process group: a Ctrl-C at the terminal reaches the owner,
 	// which stops its processes in order; the kernel kills them if the
-	// owner dies without doing so.
+	// owner dies without doing so. A detached process has its own session
+	// instead, and nothing kills it with its owner.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if p.spec.Detach {
+		if p.spec.LogPath == "" {
+			return fmt.Errorf("start %s: a detached process needs a LogPath", p.spec.Name)
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
 	if p.spec.User != "" {
-		cred, err := credential(p.spec.User)
+		cred, err := Credential(p.spec.User)
 		if err != nil {
 			return fmt.Errorf("start %s: %w", p.spec.Name, err)
 		}
@@ -111,6 +124,11 @@ func (p *Proc) run() error {
 	cmd.Stdout, cmd.Stderr = out, out
 	if p.spec.Stdout != nil {
 		cmd.Stdout = p.spec.Stdout
+	}
+	if p.spec.Detach {
+		// The file itself, not a pipe through this process: the output
+		// must keep its place once the owner has exited.
+		cmd.Stdout, cmd.Stderr = logFile, logFile
 	}
 	// Output still held open by a child of the process does not block Wait.
 	cmd.WaitDelay = 5 * time.Second
@@ -137,7 +155,9 @@ func (p *Proc) run() error {
 	return nil
 }
 
-func credential(name string) (*syscall.Credential, error) {
+// Credential is the user name's uid, gid and groups, to run a process as
+// (as setpriv --init-groups does).
+func Credential(name string) (*syscall.Credential, error) {
 	u, err := user.Lookup(name)
 	if err != nil {
 		return nil, fmt.Errorf("user %s: %w", name, err)
@@ -150,7 +170,19 @@ func credential(name string) (*syscall.Credential, error) {
 	if err != nil {
 		return nil, fmt.Errorf("user %s: gid %q: %w", name, u.Gid, err)
 	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	ids, err := u.GroupIds()
+	if err != nil {
+		return nil, fmt.Errorf("user %s: groups: %w", name, err)
+	}
+	for _, id := range ids {
+		g, err := strconv.ParseUint(id, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("user %s: group %q: %w", name, id, err)
+		}
+		cred.Groups = append(cred.Groups, uint32(g))
+	}
+	return cred, nil
 }
 
 // current returns the current run's exit channel and command.
@@ -158,6 +190,12 @@ func (p *Proc) current() (*exec.Cmd, chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.cmd, p.done
+}
+
+// Done is closed when the current run has exited.
+func (p *Proc) Done() <-chan struct{} {
+	_, done := p.current()
+	return done
 }
 
 // Restart starts the same command again; the process must have exited.
@@ -236,8 +274,14 @@ func (p *Proc) Wait(ctx context.Context) error {
 	}
 }
 
-// Tail is the last n lines of the process's output (all of its runs).
-func (p *Proc) Tail(n int) string { return p.tail.lines(n) }
+// Tail is the last n lines of the process's output (all of its runs; of a
+// detached process, the end of its log file).
+func (p *Proc) Tail(n int) string {
+	if p.spec.Detach {
+		return fileTail(p.spec.LogPath, n)
+	}
+	return p.tail.lines(n)
+}
 
 // Memory reads the process's VmRSS and VmHWM from /proc/PID/status.
 func (p *Proc) Memory() (Memory, error) { return ReadMemory(p.PID()) }

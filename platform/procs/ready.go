@@ -50,13 +50,25 @@ func WaitHTTP(ctx context.Context, url string, within time.Duration, ready Readi
 // WaitHTTP is WaitHTTP for the process's own endpoint: it fails at once if
 // the process exits, and its error ends with the process's last log lines.
 func (p *Proc) WaitHTTP(ctx context.Context, url string, within time.Duration, ready Readiness) error {
-	if err := waitHTTP(ctx, url, within, ready, p); err != nil {
+	if err := waitHTTP(ctx, url, within, ready, p.Exited); err != nil {
 		return fmt.Errorf("%s: %w; last log lines:\n%s", p.spec.Name, err, p.Tail(30))
 	}
 	return nil
 }
 
-func waitHTTP(ctx context.Context, url string, within time.Duration, ready Readiness, p *Proc) error {
+// WaitHTTPPID is WaitHTTP for the endpoint of a process this one did not
+// start (a detached server a PID file names): it fails at once if that
+// process is no longer running.
+func WaitHTTPPID(ctx context.Context, f PIDFile, url string, within time.Duration, ready Readiness) error {
+	return waitHTTP(ctx, url, within, ready, func() (bool, error) {
+		pid, err := f.Running()
+		return pid == 0, err
+	})
+}
+
+// waitHTTP polls url; exited, if set, says whether the process serving it
+// has gone.
+func waitHTTP(ctx context.Context, url string, within time.Duration, ready Readiness, exited func() (bool, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	client := &http.Client{Timeout: 2 * time.Second}
@@ -78,9 +90,11 @@ func waitHTTP(ctx context.Context, url string, within time.Duration, ready Readi
 		} else if ctx.Err() == nil {
 			last = err.Error()
 		}
-		if p != nil {
-			if exited, exit := p.Exited(); exited {
+		if exited != nil {
+			if gone, exit := exited(); gone && exit != nil {
 				return fmt.Errorf("exited before %s was ready (%v)", url, exit)
+			} else if gone {
+				return fmt.Errorf("exited before %s was ready", url)
 			}
 		}
 		select {

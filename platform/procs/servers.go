@@ -30,12 +30,16 @@ func NATSServerBin(root string) (string, error) {
 	return b, nil
 }
 
-// NATSConfig is a nats-server with JetStream of a test's or a benchmark's
-// own.
+// NATSConfig is a nats-server with JetStream of a test's, a benchmark's or
+// the development servers' own.
 type NATSConfig struct {
 	Bin  string // the nats-server binary (NATSServerBin)
 	Dir  string // its config and JetStream store go here
 	Addr string // host:port for clients; empty: a free loopback port
+	// MonitorPort is the port of its monitoring endpoint (on Addr's host);
+	// 0: a free one.
+	MonitorPort int
+	StoreDir    string // JetStream's store; empty: Dir/js
 	// SyncInterval is JetStream's sync_interval ("always" fsyncs every
 	// write); empty: the server's default.
 	SyncInterval string
@@ -62,19 +66,24 @@ func StartNATS(ctx context.Context, start Starter, cfg NATSConfig) (*NATSServer,
 		}
 		cfg.Addr = a
 	}
-	mon, err := FreeAddr()
-	if err != nil {
-		return nil, err
-	}
 	host, port, err := splitAddr(cfg.Addr)
 	if err != nil {
 		return nil, err
 	}
-	_, monPort, err := splitAddr(mon)
-	if err != nil {
-		return nil, err
+	monPort := cfg.MonitorPort
+	if monPort == 0 {
+		mon, err := FreeAddr()
+		if err != nil {
+			return nil, err
+		}
+		if _, monPort, err = splitAddr(mon); err != nil {
+			return nil, err
+		}
 	}
-	store := filepath.Join(cfg.Dir, "js")
+	store := cfg.StoreDir
+	if store == "" {
+		store = filepath.Join(cfg.Dir, "js")
+	}
 	js := "store_dir: " + strconv.Quote(store)
 	if cfg.SyncInterval != "" {
 		js += ", sync_interval: " + cfg.SyncInterval
@@ -91,14 +100,15 @@ func StartNATS(ctx context.Context, start Starter, cfg NATSConfig) (*NATSServer,
 	if err != nil {
 		return nil, err
 	}
-	s := &NATSServer{Proc: p, URL: "nats://" + cfg.Addr, MonitorURL: "http://" + mon, StoreDir: store}
+	s := &NATSServer{Proc: p, URL: "nats://" + cfg.Addr, MonitorURL: "http://" + net.JoinHostPort(host, strconv.Itoa(monPort)), StoreDir: store}
 	if err := p.WaitHTTP(ctx, s.MonitorURL+"/healthz?js-enabled-only=true", orDefault(cfg.Ready, 20*time.Second), OK); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// OpenSearchConfig is a single-node OpenSearch of a benchmark's own.
+// OpenSearchConfig is a single-node OpenSearch of a benchmark's or the
+// development servers' own.
 type OpenSearchConfig struct {
 	Home     string // the unpacked distribution
 	JavaHome string
@@ -136,7 +146,7 @@ func StartOpenSearch(ctx context.Context, start Starter, cfg OpenSearchConfig) (
 			return nil, fmt.Errorf("opensearch dir: %w", err)
 		}
 		if cfg.User != "" {
-			cred, err := credential(cfg.User)
+			cred, err := Credential(cfg.User)
 			if err != nil {
 				return nil, err
 			}

@@ -1,6 +1,8 @@
 package procs
 
 import (
+	"io"
+	"os"
 	"strings"
 	"sync"
 )
@@ -27,9 +29,33 @@ func (t *tailBuffer) Write(b []byte) (int, error) {
 // lines is the last n lines held.
 func (t *tailBuffer) lines(n int) string {
 	t.mu.Lock()
-	s := strings.TrimSpace(string(t.buf))
+	s := string(t.buf)
 	t.mu.Unlock()
-	lines := strings.Split(s, "\n")
+	return lastLines(s, n)
+}
+
+// fileTail is the last n lines of the file at path (of its last 256 KiB);
+// a file that cannot be read says why instead.
+func fileTail(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > 256<<10 {
+		if _, err := f.Seek(-256<<10, io.SeekEnd); err != nil {
+			return "(" + err.Error() + ")"
+		}
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	return lastLines(string(b), n)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}

@@ -222,16 +222,3 @@ func procField(path, name string) (string, bool) {
 	}
 	return "", false
 }
-
-// FindRoot is the workspace root: the nearest folder at or above dir with a
-// go.work.
-func FindRoot(dir string) (string, error) {
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no go.work at or above %s: run the bench inside the repository", dir)
-		}
-	}
-}

@@ -1,20 +1,18 @@
 package bench
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/evtrack/telemetry/platform/procs"
+	"github.com/evtrack/telemetry/tools/servers"
 )
 
 // readyWithin bounds a service's start.
@@ -133,33 +131,26 @@ func stop(services ...*service) error {
 }
 
 // startOpenSearch starts the bench's own OpenSearch node, once a run: found
-// or fetched by scripts/servers.sh, run as its unprivileged user when the
-// bench runs as root, on a free port, with a data directory of its own that
-// outlives the run (the query data set is built once).
+// or fetched as the development servers' (tools/servers), run as its
+// unprivileged user when the bench runs as root, on a free port, with a data
+// directory of its own that outlives the run (the query data set is built
+// once).
 func (r *runner) startOpenSearch(ctx context.Context) error {
 	if r.openSearch != nil {
 		return nil
 	}
 	r.logf("starting an OpenSearch node of the bench's own")
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join(r.root, "scripts", "servers.sh"), "opensearch-home")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, r.progress
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("find OpenSearch (scripts/servers.sh opensearch-home): %w", err)
+	cfg, err := servers.Load(os.LookupEnv, r.root)
+	if err != nil {
+		return fmt.Errorf("find OpenSearch: %w", err)
 	}
-	where := map[string]string{}
-	sc := bufio.NewScanner(&out)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			where[k] = v
-		}
-	}
-	if where["OPENSEARCH_HOME"] == "" || where["OPENSEARCH_BASE"] == "" {
-		return fmt.Errorf("find OpenSearch: scripts/servers.sh opensearch-home said %q", out.String())
+	d, err := servers.InstallOpenSearch(ctx, cfg, servers.NewLog(r.progress))
+	if err != nil {
+		return fmt.Errorf("find OpenSearch: %w", err)
 	}
 	s, err := procs.StartOpenSearch(ctx, r.group.Start, procs.OpenSearchConfig{
-		Home: where["OPENSEARCH_HOME"], JavaHome: where["OPENSEARCH_JAVA_HOME"], User: where["OPENSEARCH_RUN_USER"],
-		DataDir: filepath.Join(where["OPENSEARCH_BASE"], "data-bench"), LogsDir: filepath.Join(where["OPENSEARCH_BASE"], "logs-bench"),
+		Home: d.Home, JavaHome: d.JavaHome, User: d.User,
+		DataDir: filepath.Join(d.Base, "data-bench"), LogsDir: filepath.Join(d.Base, "logs-bench"),
 		Heap: r.cfg.OpenSearchHeap, LogPath: filepath.Join(r.out, "opensearch.log"),
 	})
 	if err != nil {

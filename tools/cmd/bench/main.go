@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/evtrack/telemetry/platform/procs"
 	"github.com/evtrack/telemetry/tools/bench"
 )
 
@@ -49,7 +50,7 @@ func run(short bool, args []string) error {
 	if err != nil {
 		return err
 	}
-	root, err := bench.FindRoot(wd)
+	root, err := procs.FindRoot(wd)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,37 @@
+// Command devrun is `make run` (package tools/devrun): NATS, OpenSearch,
+// ingest, enrich and query on this machine with development keys, until
+// Ctrl-C.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/evtrack/telemetry/platform/procs"
+	"github.com/evtrack/telemetry/tools/devrun"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "run:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	root, err := procs.FindRoot(wd)
+	if err != nil {
+		return err
+	}
+	// Ctrl-C ends the run: the services stop, then the servers it started.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return devrun.Run(ctx, root, devrun.Dirs{}, os.Environ(), os.Stdout, os.Stderr)
+}
