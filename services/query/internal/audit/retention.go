@@ -2,9 +2,7 @@ package audit
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"github.com/opensearch-project/opensearch-go/v2"
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/services/query/internal/metrics"
 )
 
@@ -66,14 +65,7 @@ func (r Retention) DeleteExpired(ctx context.Context, now time.Time) ([]string, 
 		Index string `json:"index"`
 	}
 	path := "/_cat/indices/" + eventdoc.AuditPattern(r.Prefix) + "?format=json&h=index&expand_wildcards=open,closed"
-	status, body, err := r.do(ctx, http.MethodGet, path)
-	if err != nil {
-		return nil, fmt.Errorf("list audit indices: %w", err)
-	}
-	if status != http.StatusOK {
-		return nil, fmt.Errorf("list audit indices: status %d: %.200s", status, body)
-	}
-	if err := json.Unmarshal(body, &rows); err != nil {
+	if err := opensearchx.DoJSON(ctx, r.Client, opensearchx.Request{Method: http.MethodGet, Path: path}, &rows); err != nil {
 		return nil, fmt.Errorf("list audit indices: %w", err)
 	}
 	cutoff := now.UTC().Add(-r.Keep)
@@ -86,28 +78,9 @@ func (r Retention) DeleteExpired(ctx context.Context, now time.Time) ([]string, 
 	if len(expired) == 0 {
 		return nil, nil
 	}
-	status, body, err = r.do(ctx, http.MethodDelete, "/"+strings.Join(expired, ",")+"?ignore_unavailable=true")
-	if err != nil {
+	path = "/" + strings.Join(expired, ",") + "?ignore_unavailable=true"
+	if err := opensearchx.DoJSON(ctx, r.Client, opensearchx.Request{Method: http.MethodDelete, Path: path}, nil); err != nil {
 		return nil, fmt.Errorf("delete audit indices %v: %w", expired, err)
 	}
-	if status != http.StatusOK {
-		return nil, fmt.Errorf("delete audit indices %v: status %d: %.200s", expired, status, body)
-	}
 	return expired, nil
-}
-
-// do performs a raw request (the typed client's cat and delete calls add
-// little here).
-func (r Retention) do(ctx context.Context, method, path string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, path, nil)
-	if err != nil {
-		return 0, nil, err
-	}
-	res, err := r.Client.Perform(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	return res.StatusCode, b, err
 }
