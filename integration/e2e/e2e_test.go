@@ -28,6 +28,7 @@ import (
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/otelx"
+	"github.com/evtrack/telemetry/platform/testenv"
 	"github.com/evtrack/telemetry/tools/loadgen"
 )
 
@@ -127,7 +128,7 @@ func TestTrackedEventsAreSearchableOverHTTPAndGRPC(t *testing.T) {
 	// Accounting by distinct ids over every daily index: each of the four
 	// events exactly once, someone-else's included.
 	perEvent := map[string]int64{}
-	err := loadgen.ScanEventIDs(context.Background(), http.DefaultClient, s.osURL, eventdoc.Pattern(s.indexPrefix), "evt-",
+	err := loadgen.ScanEventIDs(context.Background(), testenv.OpenSearch(t, s.osURL), eventdoc.Pattern(s.indexPrefix), "evt-",
 		func(app, id string, docs int64) { perEvent[app+"/"+id] += docs })
 	if err != nil {
 		t.Fatal(err)

@@ -133,7 +133,7 @@ func TestFullStreamLosesNothing(t *testing.T) {
 func indexedIDs(t *testing.T, osURL, prefix string) map[string]int {
 	t.Helper()
 	ids := map[string]int{}
-	err := loadgen.ScanEventIDs(context.Background(), http.DefaultClient, osURL, eventdoc.Pattern(prefix), "",
+	err := loadgen.ScanEventIDs(context.Background(), testenv.OpenSearch(t, osURL), eventdoc.Pattern(prefix), "",
 		func(_, eventID string, docs int64) { ids[eventID] += int(docs) })
 	if err != nil {
 		t.Fatal(err)

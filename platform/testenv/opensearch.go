@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"testing"
 	"time"
@@ -49,6 +50,26 @@ func Do(t testing.TB, url, method, path, body string) []byte {
 func PutJSON(t testing.TB, url, path, body string) {
 	t.Helper()
 	Do(t, url, http.MethodPut, path, body)
+}
+
+// Exists reports whether path (an index, a template) exists on the node at
+// url: a HEAD answered 200 is true, 404 false; any other answer fails the
+// test.
+func Exists(t testing.TB, url, path string) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	_, err := opensearchx.Do(ctx, OpenSearch(t, url), opensearchx.Request{Method: http.MethodHead, Path: path})
+	var status *opensearchx.StatusError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &status) && status.Status == http.StatusNotFound:
+		return false
+	default:
+		t.Fatalf("HEAD %s: %v", path, err)
+		return false
+	}
 }
 
 // Refresh makes everything written to the indices matching pattern visible

@@ -10,7 +10,8 @@
 // condition, never a sleep), Start (run a service in-process for the rest of
 // a test), Proxy (a dependency that goes away and comes back), Name (names
 // of a test's own streams and indices), and the OpenSearch helpers (Do,
-// PutJSON, Refresh, Count, Bulk, DeleteIndexData) built on opensearchx.
+// PutJSON, Exists, Refresh, Count, Bulk, DeleteOnCleanup, DeleteIndexData)
+// built on opensearchx.
 package testenv
 
 import (

@@ -17,6 +17,7 @@ import (
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/opensearch/templates"
 	"github.com/evtrack/telemetry/platform/credentials"
+	"github.com/evtrack/telemetry/platform/testenv"
 )
 
 // TestAuditRecordsRefusedCalls, through the real audit indices: calls with
@@ -71,7 +72,7 @@ func TestAuditRecordsRefusedCalls(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("audit trail\n got %q\nwant %q", got, want)
 	}
-	raw := mustDo(t, http.MethodGet, e.osURL+"/"+eventdoc.AuditPattern(e.prefix)+"/_search?size=100", nil)
+	raw := testenv.Do(t, e.osURL, http.MethodGet, "/"+eventdoc.AuditPattern(e.prefix)+"/_search?size=100", "")
 	for _, tok := range []string{wrong, tokenA, tokenAll} {
 		if bytes.Contains(raw, []byte(tok)) {
 			t.Errorf("the audit index holds the token %q", tok)
@@ -100,9 +101,9 @@ func TestAuditAppIDReachesTodaysIndexAfterUpgrade(t *testing.T) {
 	}
 	delete(props, "app_id")
 	oldBody, _ := json.Marshal(old)
-	mustDo(t, http.MethodPut, osURL+"/_index_template/"+tpl.Name, oldBody)
+	testenv.PutJSON(t, osURL, "/_index_template/"+tpl.Name, string(oldBody))
 	today := eventdoc.AuditIndex(prefix, time.Now())
-	mustDo(t, http.MethodPut, osURL+"/"+today, nil)
+	testenv.PutJSON(t, osURL, "/"+today, "")
 
 	e := runQuery(t, osURL, prefix, nil)
 	if _, err := e.grpc.SearchEvents(authed(tokenA), &queryv1.SearchEventsRequest{AppId: "app-a", UserId: "u1"}); err != nil {
@@ -134,25 +135,15 @@ func TestAuditRetentionDeletesExpiredIndices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustDo(t, http.MethodPut, osURL+"/_index_template/"+tpl.Name, tpl.Body)
+	testenv.PutJSON(t, osURL, "/_index_template/"+tpl.Name, string(tpl.Body))
 	now := time.Now().UTC()
 	old, recent := eventdoc.AuditIndex(prefix, now.Add(-40*24*time.Hour)), eventdoc.AuditIndex(prefix, now.Add(-24*time.Hour))
 	for _, index := range []string{old, recent} {
-		mustDo(t, http.MethodPut, osURL+"/"+index, nil)
+		testenv.PutJSON(t, osURL, "/"+index, "")
 	}
 	runQuery(t, osURL, prefix, map[string]string{"QUERY_AUDIT_RETENTION": "720h"})
-	eventually(t, 15*time.Second, old+" deleted", func() bool { return !indexExists(t, osURL, old) })
-	if !indexExists(t, osURL, recent) {
+	eventually(t, 15*time.Second, old+" deleted", func() bool { return !testenv.Exists(t, osURL, "/"+old) })
+	if !testenv.Exists(t, osURL, "/"+recent) {
 		t.Fatalf("%s, within the retention, was deleted", recent)
 	}
-}
-
-func indexExists(t *testing.T, osURL, index string) bool {
-	t.Helper()
-	res, err := http.Head(osURL + "/" + index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	return res.StatusCode == http.StatusOK
 }

@@ -1,7 +1,6 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/opensearch/templates"
 	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/otelx"
 	"github.com/evtrack/telemetry/platform/testenv"
 )
@@ -126,7 +126,7 @@ func writeFixtures(t *testing.T) (osURL, prefix string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustDo(t, http.MethodPut, osURL+"/_index_template/"+tpl.Name, tpl.Body)
+	testenv.PutJSON(t, osURL, "/_index_template/"+tpl.Name, string(tpl.Body))
 	testenv.DeleteIndexData(t, osURL, prefix)
 	var sources []eventdoc.Source
 	for _, f := range fixtures {
@@ -201,9 +201,9 @@ func waitFor(timeout time.Duration, cond func() bool) bool {
 func auditHits(t *testing.T, osURL, prefix string) []map[string]any {
 	t.Helper()
 	pattern := eventdoc.AuditPattern(prefix)
-	mustDo(t, http.MethodPost, osURL+"/"+pattern+"/_refresh?allow_no_indices=true", nil)
-	body := mustDo(t, http.MethodPost, osURL+"/"+pattern+"/_search?allow_no_indices=true",
-		[]byte(`{"size":100,"sort":[{"time":{"order":"asc","unmapped_type":"date"}}]}`))
+	testenv.Refresh(t, osURL, pattern)
+	body := testenv.Do(t, osURL, http.MethodPost, "/"+pattern+"/_search?allow_no_indices=true",
+		`{"size":100,"sort":[{"time":{"order":"asc","unmapped_type":"date"}}]}`)
 	var out struct {
 		Hits struct {
 			Hits []struct {
@@ -231,41 +231,28 @@ func index(t *testing.T, osURL, prefix string, docs ...eventdoc.Source) {
 	}
 }
 
-// indexDocs bulk-creates docs and refreshes; safe to call from any goroutine.
+// indexDocs bulk-creates docs into their daily indices and refreshes
+// them; it returns what went wrong instead of failing the test, so that a
+// goroutine may call it.
 func indexDocs(osURL, prefix string, docs ...eventdoc.Source) error {
-	var body bytes.Buffer
+	var body opensearchx.BulkBody
 	for _, d := range docs {
-		fmt.Fprintf(&body, `{"create":{"_index":%q,"_id":%q}}`+"\n", eventdoc.IndexName(prefix, d.Timestamp), d.DocID)
-		b, _ := json.Marshal(d)
-		body.Write(b)
-		body.WriteByte('\n')
+		body.Create(eventdoc.IndexName(prefix, d.Timestamp), d.DocID, d.AppendJSON(nil))
 	}
-	res, err := http.Post(osURL+"/_bulk?refresh=true", "application/json", &body)
+	c, err := opensearchx.NewClient(opensearchx.Options{URL: osURL, Transport: http.DefaultTransport})
 	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := opensearchx.BulkAll(ctx, c, &body); err != nil {
 		return fmt.Errorf("bulk: %w", err)
 	}
-	defer res.Body.Close()
-	out, _ := io.ReadAll(res.Body)
-	if res.StatusCode >= 300 || bytes.Contains(out, []byte(`"errors":true`)) {
-		return fmt.Errorf("bulk: %d %s", res.StatusCode, out)
+	refresh := "/" + eventdoc.Pattern(prefix) + "/_refresh?allow_no_indices=true&ignore_unavailable=true"
+	if _, err := opensearchx.Do(ctx, c, opensearchx.Request{Method: http.MethodPost, Path: refresh}); err != nil {
+		return fmt.Errorf("refresh: %w", err)
 	}
 	return nil
-}
-
-func mustDo(t *testing.T, method, url string, body []byte) []byte {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	out, _ := io.ReadAll(res.Body)
-	if res.StatusCode >= 300 {
-		t.Fatalf("%s %s: %d %s", method, url, res.StatusCode, out)
-	}
-	return out
 }
 
 func authed(token string) context.Context {

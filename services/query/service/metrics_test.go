@@ -71,9 +71,9 @@ func TestMetricsCountCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustDo(t, http.MethodPut, osURL+"/_index_template/"+tpl.Name, tpl.Body)
+	testenv.PutJSON(t, osURL, "/_index_template/"+tpl.Name, string(tpl.Body))
 	expired := eventdoc.AuditIndex(prefix, time.Now().UTC().Add(-40*24*time.Hour))
-	mustDo(t, http.MethodPut, osURL+"/"+expired, nil)
+	testenv.PutJSON(t, osURL, "/"+expired, "")
 	proxy := testenv.NewProxy(t, strings.TrimPrefix(osURL, "http://"))
 	e := runQuery(t, "http://"+proxy.Addr(), prefix, map[string]string{
 		"QUERY_AUDIT_RETENTION": "720h", "QUERY_RATE_LIMIT_PER_SEC": "0.01", "QUERY_RATE_LIMIT_BURST": "2",
@@ -138,7 +138,7 @@ func TestMetricsCountCalls(t *testing.T) {
 		v, _ := metric(e.scrape(t), "query_audit_indices_deleted_total")
 		return v == 1
 	})
-	if indexExists(t, osURL, expired) {
+	if testenv.Exists(t, osURL, "/"+expired) {
 		t.Fatalf("%s counted as deleted but still there", expired)
 	}
 
