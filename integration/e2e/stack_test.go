@@ -28,7 +28,9 @@ const (
 )
 
 // stack is the whole pipeline running in this test process against the real
-// NATS and OpenSearch, on names of its own.
+// NATS and OpenSearch, on names of its own. Each service runs until the test
+// ends (testenv.Start); then they are stopped, last started first, and
+// waited for before the stream and the indices are deleted.
 type stack struct {
 	ingestURL   string
 	queryHTTP   string
@@ -61,7 +63,7 @@ func startStack(t *testing.T, tel *otelx.Telemetry) *stack {
 	testenv.DeleteIndexData(t, osURL, name) // runs after the services stop
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	t.Cleanup(func() { deleteStream(t, natsURL, env["EVENTS_STREAM"]) }) // after the services stop
-	ctx, run := runServices(t)
+	ctx := t.Context()
 
 	icfg, err := ingest.LoadConfig(lookup)
 	if err != nil {
@@ -71,7 +73,7 @@ func startStack(t *testing.T, tel *otelx.Telemetry) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(in)
+	testenv.Start(t, "ingest", in.Run)
 	ecfg, err := enrich.LoadConfig(lookup)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +82,7 @@ func startStack(t *testing.T, tel *otelx.Telemetry) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(en)
+	testenv.Start(t, "enrich", en.Run)
 	qcfg, err := query.LoadConfig(lookup)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +91,7 @@ func startStack(t *testing.T, tel *otelx.Telemetry) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(q)
+	testenv.Start(t, "query", q.Run)
 	return &stack{ingestURL: "http://" + in.Addr(), queryHTTP: "http://" + q.HTTPAddr(), queryGRPC: q.GRPCAddr(), osURL: osURL, indexPrefix: name}
 }
 
@@ -100,27 +102,5 @@ func deleteStream(t *testing.T, natsURL, stream string) {
 			_ = js.DeleteStream(context.Background(), stream)
 		}
 		nc.Close()
-	}
-}
-
-// runServices returns the context services run under and a function that
-// runs one until the test ends; cleanup stops them all and reports a Run
-// that failed.
-func runServices(t *testing.T) (context.Context, func(interface{ Run(context.Context) error })) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var done []chan error
-	t.Cleanup(func() {
-		cancel()
-		for _, ch := range done {
-			if err := <-ch; err != nil {
-				t.Errorf("service Run: %v", err)
-			}
-		}
-	})
-	return ctx, func(r interface{ Run(context.Context) error }) {
-		ch := make(chan error, 1)
-		done = append(done, ch)
-		go func() { ch <- r.Run(ctx) }()
 	}
 }

@@ -41,7 +41,7 @@ func TestFullStreamLosesNothing(t *testing.T) {
 	t.Cleanup(func() { deleteStream(t, natsURL, stream) })
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	tel := otelx.ForTest(noop.NewTracerProvider())
-	ctx, run := runServices(t)
+	ctx := t.Context()
 
 	icfg, err := ingest.LoadConfig(env)
 	if err != nil {
@@ -51,7 +51,7 @@ func TestFullStreamLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(in)
+	testenv.Start(t, "ingest", in.Run)
 	url := "http://" + in.Addr() + "/v1/track"
 
 	// Ten events a batch until the stream refuses one.
@@ -98,16 +98,12 @@ func TestFullStreamLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(en)
+	testenv.Start(t, "enrich", en.Run)
 	var ids map[string]int
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testenv.EventuallyState(t, 60*time.Second, fmt.Sprintf("the %d accepted events indexed", len(accepted)), func() (bool, string) {
 		ids = indexedIDs(t, osURL, name)
-		if len(ids) >= len(accepted) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return len(ids) >= len(accepted), fmt.Sprintf("%d distinct event ids indexed", len(ids))
+	})
 	lost, doubled := 0, 0
 	for id := range accepted {
 		switch ids[id] {

@@ -37,6 +37,9 @@ type ingestEnv struct {
 
 // startIngest runs an ingest service on a stream of its own against the NATS
 // at natsURL ("" for the shared test server), with extra settings from env.
+// The service runs in-process until the test ends (testenv.Start), then is
+// stopped and waited for before its stream is deleted; an error from its
+// Run fails the test.
 func startIngest(t *testing.T, natsURL string, env map[string]string) *ingestEnv {
 	t.Helper()
 	if natsURL == "" {
@@ -58,33 +61,26 @@ func startIngest(t *testing.T, natsURL string, env map[string]string) *ingestEnv
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := New(ctx, cfg, slog.New(slog.DiscardHandler), otelx.ForTest(noop.NewTracerProvider()))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-
 	nc, err := nats.Connect(natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	js, err := njs.New(nc)
 	if err != nil {
+		nc.Close()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("ingest Run: %v", err)
-		}
+	t.Cleanup(func() { // after the service stopped (cleanups run last first)
 		dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = js.DeleteStream(dctx, stream)
 		dcancel()
 		nc.Close()
 	})
+	svc, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler), otelx.ForTest(noop.NewTracerProvider()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Start(t, "ingest", svc.Run)
 	return &ingestEnv{base: "http://" + svc.Addr(), grpcAddr: svc.GRPCAddr(), stream: stream, js: js}
 }
 

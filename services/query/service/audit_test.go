@@ -62,13 +62,9 @@ func TestAuditRecordsRefusedCalls(t *testing.T) {
 		fp(tokenA) + " EventStats grpc ResourceExhausted",
 	}
 	var got []string
-	waitFor(15*time.Second, func() bool {
-		got = got[:0]
-		for _, h := range auditHits(t, e.osURL, e.prefix) {
-			got = append(got, fmt.Sprintf("%v %v %v %v", h["principal"], h["method"], h["transport"], h["status"]))
-		}
-		return len(got) >= len(want)
-	})
+	for _, h := range waitAuditHits(t, e.osURL, e.prefix, len(want)) {
+		got = append(got, fmt.Sprintf("%v %v %v %v", h["principal"], h["method"], h["transport"], h["status"]))
+	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("audit trail\n got %q\nwant %q", got, want)
 	}
@@ -113,13 +109,9 @@ func TestAuditAppIDReachesTodaysIndexAfterUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	waitFor(15*time.Second, func() bool {
-		got = got[:0]
-		for _, h := range auditHits(t, osURL, prefix) {
-			got = append(got, fmt.Sprintf("%v %v %v", h["method"], h["app_id"], h["_index"]))
-		}
-		return len(got) >= 2
-	})
+	for _, h := range waitAuditHits(t, osURL, prefix, 2) {
+		got = append(got, fmt.Sprintf("%v %v %v", h["method"], h["app_id"], h["_index"]))
+	}
 	want := []string{"SearchEvents app-a " + today, "GetUserSummary <nil> " + today}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("audit entries\n got %q\nwant %q", got, want)
@@ -142,7 +134,7 @@ func TestAuditRetentionDeletesExpiredIndices(t *testing.T) {
 		testenv.PutJSON(t, osURL, "/"+index, "")
 	}
 	runQuery(t, osURL, prefix, map[string]string{"QUERY_AUDIT_RETENTION": "720h"})
-	eventually(t, 15*time.Second, old+" deleted", func() bool { return !testenv.Exists(t, osURL, "/"+old) })
+	testenv.Eventually(t, 15*time.Second, old+" deleted", func() bool { return !testenv.Exists(t, osURL, "/"+old) })
 	if !testenv.Exists(t, osURL, "/"+recent) {
 		t.Fatalf("%s, within the retention, was deleted", recent)
 	}

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -137,7 +136,9 @@ func writeFixtures(t *testing.T) (osURL, prefix string) {
 }
 
 // runQuery starts a query service (one more instance, if called again) over
-// prefix's indices; extra overrides or adds configuration.
+// prefix's indices; extra overrides or adds configuration. The service runs
+// in-process until the test ends (testenv.Start); an error from its Run
+// fails the test.
 func runQuery(t *testing.T, osURL, prefix string, extra map[string]string) *env {
 	t.Helper()
 	vars := map[string]string{
@@ -150,60 +151,34 @@ func runQuery(t *testing.T, osURL, prefix string, extra map[string]string) *env 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := New(ctx, cfg, slog.New(slog.DiscardHandler), otelx.ForTest(noop.NewTracerProvider()))
+	svc, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler), otelx.ForTest(noop.NewTracerProvider()))
 	if err != nil {
-		cancel()
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
+	testenv.Start(t, "query", svc.Run)
 	conn, err := grpc.NewClient(svc.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("query Run: %v", err)
-		}
-	})
+	t.Cleanup(func() { conn.Close() })
 	return &env{osURL: osURL, prefix: prefix, http: "http://" + svc.HTTPAddr(), grpcAddr: svc.GRPCAddr(), conn: conn,
 		grpc: queryv1.NewQueryServiceClient(conn)}
 }
 
-// eventually polls cond until it holds, failing the test after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	if !waitFor(timeout, cond) {
-		t.Fatalf("still not %s after %v", what, timeout)
-	}
-}
-
-// waitFor polls cond until it holds (true) or timeout passes (false). It
-// waits on the condition; the tick only paces the polling.
-func waitFor(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		<-tick.C
-	}
-	return true
-}
-
 // auditHits returns the _source of every entry in prefix's audit indices,
-// oldest first, with the index each is in as "_index".
-func auditHits(t *testing.T, osURL, prefix string) []map[string]any {
+// oldest first, with the index each is in as "_index", after a refresh; or
+// OpenSearch's error: the tests poll it, and take an error for "not yet"
+// (an audit index created a moment ago answers 503 until its shard has
+// started).
+func auditHits(t *testing.T, osURL, prefix string) ([]map[string]any, error) {
 	t.Helper()
+	c := testenv.OpenSearch(t, osURL)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	pattern := eventdoc.AuditPattern(prefix)
-	testenv.Refresh(t, osURL, pattern)
-	body := testenv.Do(t, osURL, http.MethodPost, "/"+pattern+"/_search?allow_no_indices=true",
-		`{"size":100,"sort":[{"time":{"order":"asc","unmapped_type":"date"}}]}`)
+	const missingOK = "allow_no_indices=true&ignore_unavailable=true"
+	// Best effort, like the search: a shard that has not started fails both.
+	_, _ = opensearchx.Do(ctx, c, opensearchx.Request{Method: http.MethodPost, Path: "/" + pattern + "/_refresh?" + missingOK})
 	var out struct {
 		Hits struct {
 			Hits []struct {
@@ -212,14 +187,31 @@ func auditHits(t *testing.T, osURL, prefix string) []map[string]any {
 			} `json:"hits"`
 		} `json:"hits"`
 	}
-	if err := json.Unmarshal(body, &out); err != nil {
-		t.Fatal(err)
+	search := opensearchx.Request{Method: http.MethodPost, Path: "/" + pattern + "/_search?" + missingOK,
+		Body: []byte(`{"size":100,"sort":[{"time":{"order":"asc","unmapped_type":"date"}}]}`)}
+	if err := opensearchx.DoJSON(ctx, c, search, &out); err != nil {
+		return nil, err
 	}
 	hits := make([]map[string]any, 0, len(out.Hits.Hits))
 	for _, h := range out.Hits.Hits {
 		h.Source["_index"] = h.Index
 		hits = append(hits, h.Source)
 	}
+	return hits, nil
+}
+
+// waitAuditHits waits until prefix's audit indices hold at least n entries
+// and returns them (see auditHits).
+func waitAuditHits(t *testing.T, osURL, prefix string, n int) []map[string]any {
+	t.Helper()
+	var hits []map[string]any
+	testenv.EventuallyState(t, 15*time.Second, fmt.Sprintf("%d audit entries", n), func() (bool, string) {
+		var err error
+		if hits, err = auditHits(t, osURL, prefix); err != nil {
+			return false, err.Error()
+		}
+		return len(hits) >= n, fmt.Sprintf("%d entries", len(hits))
+	})
 	return hits
 }
 

@@ -130,11 +130,11 @@ func TestMetricsCountCalls(t *testing.T) {
 	if v, _ := metric(after, "query_request_duration_seconds_sum", "method=SearchEvents"); v <= 0 {
 		t.Errorf("SearchEvents latency sum %v, want > 0", v)
 	}
-	eventually(t, 15*time.Second, "5 audit entries written", func() bool {
+	testenv.Eventually(t, 15*time.Second, "5 audit entries written", func() bool {
 		v, _ := metric(e.scrape(t), "query_audit_entries_written_total")
 		return v == 5
 	})
-	eventually(t, 15*time.Second, expired+" deleted and counted", func() bool {
+	testenv.Eventually(t, 15*time.Second, expired+" deleted and counted", func() bool {
 		v, _ := metric(e.scrape(t), "query_audit_indices_deleted_total")
 		return v == 1
 	})
@@ -146,7 +146,7 @@ func TestMetricsCountCalls(t *testing.T) {
 	if _, err := e.grpc.GetUserSummary(authed(tokenAll), &queryv1.GetUserSummaryRequest{UserId: "u1"}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("OpenSearch down: %v", err)
 	}
-	eventually(t, 15*time.Second, "the entry of the call made while OpenSearch is down counted as dropped", func() bool {
+	testenv.Eventually(t, 15*time.Second, "the entry of the call made while OpenSearch is down counted as dropped", func() bool {
 		v, _ := metric(e.scrape(t), "query_audit_entries_dropped_total", "reason=write_failed")
 		return v == 1
 	})

@@ -172,7 +172,7 @@ func TestPagingWhileEventsArrive(t *testing.T) {
 		if token = res.NextPageToken; token == "" {
 			break
 		}
-		time.Sleep(30 * time.Millisecond)
+		time.Sleep(30 * time.Millisecond) // pacing: the writer adds documents between two pages
 	}
 	close(stop)
 	wg.Wait()
@@ -412,11 +412,7 @@ func TestAuditTrail(t *testing.T) {
 	}
 	e.get(t, tokenA, "/v1/users/u1/summary")
 	e.get(t, tokenA, "/v1/events?app_id=app-b") // refused: audited too
-	var hits []map[string]any
-	eventually(t, 15*time.Second, "3 audit entries", func() bool {
-		hits = auditHits(t, e.osURL, e.prefix)
-		return len(hits) >= 3
-	})
+	hits := waitAuditHits(t, e.osURL, e.prefix, 3)
 	if len(hits) != 3 {
 		t.Fatalf("audit entries %v", hits)
 	}

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/evtrack/telemetry/platform/opensearchx"
+	"github.com/evtrack/telemetry/platform/testenv"
 	"github.com/evtrack/telemetry/services/query/internal/metrics"
 )
 
@@ -40,15 +42,11 @@ func TestDroppedEntriesAreCounted(t *testing.T) {
 	if got := counterValue(t, queueFull); got != 1 {
 		t.Fatalf("queue_full %v, want 1", got)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { a.Run(ctx); close(done) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for counterValue(t, writeFailed) < queueSize && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	cancel()
-	<-done
+	stop := testenv.Start(t, "auditor", func(ctx context.Context) error { a.Run(ctx); return nil })
+	testenv.Eventually(t, 20*time.Second, fmt.Sprintf("%d entries counted as write_failed", queueSize), func() bool {
+		return counterValue(t, writeFailed) >= queueSize
+	})
+	_ = stop() // waits for Run to return: nothing is written after this
 	if got := counterValue(t, writeFailed); got != queueSize {
 		t.Errorf("write_failed %v, want %d", got, queueSize)
 	}
