@@ -26,6 +26,7 @@ import (
 // batches (503 with Retry-After, counted), never drops one it acknowledged,
 // and reports how full it is.
 func TestStreamFullRefusesNewBatches(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", map[string]string{"EVENTS_STREAM_MAX_MSGS": "5", "INGEST_RETRY_AFTER": "4s"})
 	post := func(i int) response {
 		return e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(`[` + event("full-"+strconv.Itoa(i)) + `]`)})
@@ -56,6 +57,7 @@ func TestStreamFullRefusesNewBatches(t *testing.T) {
 // TestBatchOverBrokerPayloadLimit: a batch the broker can never take is a
 // 413 naming the limit, not a 503 that the client would retry for ever.
 func TestBatchOverBrokerPayloadLimit(t *testing.T) {
+	t.Parallel()
 	opts := natstest.DefaultTestOptions
 	opts.Port, opts.JetStream, opts.StoreDir, opts.MaxPayload = -1, true, t.TempDir(), 16<<10
 	small := runNATSWith(t, &opts)
@@ -73,6 +75,7 @@ func TestBatchOverBrokerPayloadLimit(t *testing.T) {
 // TestHeaderFieldsCapped: a header-derived field is capped the same way
 // whichever edge it arrived through.
 func TestHeaderFieldsCapped(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", nil)
 	ua := strings.Repeat("é", 3000) // 6000 bytes, under the 8 KiB header limit
 	if res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", header: map[string]string{"User-Agent": ua},
@@ -145,6 +148,7 @@ func scrape(t *testing.T, url string) map[string]float64 {
 // TestGRPCRetryReportedAsDuplicates: over gRPC too, a stored retry answers
 // with its events under duplicates.
 func TestGRPCRetryReportedAsDuplicates(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", nil)
 	conn, err := grpc.NewClient(e.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -29,6 +29,8 @@ import (
 // gzipped 4 MiB message of 2M empty events (a decoder that builds them
 // allocates about half a GiB) and checks what the whole process allocated.
 func TestGRPCRefusesBeforeDecoding(t *testing.T) {
+	// Not parallel: it measures what the whole process allocates, so no
+	// other test may run beside it (parallel tests wait for it to end).
 	// A budget of four messages, so that a leaked reservation shows below.
 	e := startIngest(t, "", map[string]string{"INGEST_DECODE_BUDGET_BYTES": strconv.Itoa(16 << 20)})
 	conn, err := grpc.NewClient(e.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),

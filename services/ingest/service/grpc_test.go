@@ -19,6 +19,7 @@ import (
 )
 
 func TestGRPCTrack(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", map[string]string{"INGEST_MAX_EVENTS": "3"})
 	conn, err := grpc.NewClient(e.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

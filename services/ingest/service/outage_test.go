@@ -38,6 +38,7 @@ func runNATSWith(t *testing.T, opts *server.Options) *server.Server {
 // Retry-After and nothing is claimed; when it is back the service accepts
 // again by itself, and the stream holds exactly the batches answered 202.
 func TestBrokerOutage(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ns := runNATS(t, -1, dir)
 	url := ns.ClientURL()

@@ -19,6 +19,7 @@ const goodBatch = `[
 ]`
 
 func TestTrackPublishesOneDurableBatch(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", nil)
 	res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(goodBatch)})
 	if res.status != http.StatusAccepted || res.json["accepted"] != 2.0 || res.json["rejected"] != 0.0 {
@@ -55,6 +56,7 @@ func TestTrackPublishesOneDurableBatch(t *testing.T) {
 // events are reported as duplicates, so the client can tell a stored retry
 // from a first write.
 func TestRetriedRequestIsStoredOnce(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", nil)
 	for i := 0; i < 3; i++ {
 		res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(goodBatch)})
@@ -74,6 +76,7 @@ func TestRetriedRequestIsStoredOnce(t *testing.T) {
 // TestContract walks every line of the /v1/track contract that ends in a
 // status code, and checks that only accepted requests publish.
 func TestContract(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", map[string]string{"INGEST_MAX_EVENTS": "5", "INGEST_MAX_EVENT_BYTES": "2048"})
 	one := []byte(`[` + event("c1") + `]`)
 	envelope := []byte(`{"sent_at":"2026-11-26T10:00:02Z","events":[` + event("c2") + `]}`)
@@ -145,6 +148,7 @@ func TestContract(t *testing.T) {
 }
 
 func TestPartialAcceptance(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", nil)
 	body := `[{"event_id":"ok","user_id":"u","event_name":"x","client_timestamp":"2026-11-26T10:00:00Z"},
 	          {"event_id":"bad","user_id":"u","event_name":"x","client_timestamp":"later"},
@@ -180,6 +184,7 @@ func TestPartialAcceptance(t *testing.T) {
 }
 
 func TestTrustedProxyForwardedFor(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, trusted, xff, want string
 	}{
@@ -208,6 +213,7 @@ func TestTrustedProxyForwardedFor(t *testing.T) {
 }
 
 func TestRateLimitPerApp(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", map[string]string{"INGEST_RATE_LIMIT_EVENTS_PER_SEC": "0.01", "INGEST_MAX_EVENTS": "3", "INGEST_RATE_LIMIT_BURST": "3"})
 	body := func(ids ...string) []byte {
 		parts := make([]string, len(ids))
@@ -229,6 +235,7 @@ func TestRateLimitPerApp(t *testing.T) {
 }
 
 func TestHealthReadinessAndMetrics(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", nil)
 	e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(goodBatch)})
 	e.post(t, request{contentType: "application/json", body: []byte(goodBatch)})

@@ -26,6 +26,7 @@ import (
 // x-forwarded-host / grpcgateway-* metadata does not make it "http"; and no
 // token is ever written, only fingerprints.
 func TestAuditRecordsRefusedCalls(t *testing.T) {
+	t.Parallel()
 	e := startQuery(t, map[string]string{"QUERY_RATE_LIMIT_PER_SEC": "0.01", "QUERY_RATE_LIMIT_BURST": "1"})
 	const wrong = "token-guessed-0123456789"
 	if _, err := e.grpc.SearchEvents(authed(wrong), &queryv1.SearchEventsRequest{UserId: "u1"}); status.Code(err) != codes.Unauthenticated {
@@ -82,6 +83,7 @@ func TestAuditRecordsRefusedCalls(t *testing.T) {
 // of calls naming an app are indexed there with app_id (Dashboards counts
 // calls per app by it), and a call naming none has no app_id.
 func TestAuditAppIDReachesTodaysIndexAfterUpgrade(t *testing.T) {
+	t.Parallel()
 	osURL, prefix := writeFixtures(t)
 	tpl, err := templates.Audit(prefix)
 	if err != nil {
@@ -122,6 +124,7 @@ func TestAuditAppIDReachesTodaysIndexAfterUpgrade(t *testing.T) {
 // audit index of a day older than QUERY_AUDIT_RETENTION and keeps a recent
 // one.
 func TestAuditRetentionDeletesExpiredIndices(t *testing.T) {
+	t.Parallel()
 	osURL, prefix := writeFixtures(t)
 	tpl, err := templates.Audit(prefix)
 	if err != nil {

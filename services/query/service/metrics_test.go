@@ -66,6 +66,7 @@ func (e *env) scrape(t *testing.T) string {
 // once OpenSearch is unreachable, dropped, and the audit indices the
 // retention deletes.
 func TestMetricsCountCalls(t *testing.T) {
+	t.Parallel()
 	osURL, prefix := writeFixtures(t)
 	tpl, err := templates.Audit(prefix)
 	if err != nil {

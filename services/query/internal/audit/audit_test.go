@@ -28,6 +28,7 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 // entries of a batch the index refuses (here: nothing listens), are counted
 // as dropped with their reason; none is counted as written.
 func TestDroppedEntriesAreCounted(t *testing.T) {
+	t.Parallel()
 	client, err := opensearchx.NewClient(opensearchx.Options{URL: "http://127.0.0.1:1"})
 	if err != nil {
 		t.Fatal(err)

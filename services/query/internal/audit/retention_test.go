@@ -18,6 +18,7 @@ import (
 // another prefix's audit index, an event index and the single audit index of
 // earlier versions are kept.
 func TestRetentionDeletesExpiredAuditIndices(t *testing.T) {
+	t.Parallel()
 	osURL := testenv.OpenSearchURL(t)
 	prefix := testenv.Name(t, "audret")
 	testenv.DeleteIndexData(t, osURL, prefix)
