@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"strings"
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v2"
@@ -17,7 +15,7 @@ import (
 
 // Retention deletes the daily audit indices of an events prefix once every
 // entry in them is older than Keep. An index's day is read from its name
-// (eventdoc.AuditDayOf), never from its creation date, and only names that
+// (eventdoc.Expired), never from its creation date, and only names that
 // parse exactly as this prefix's audit indices are ever deleted — no
 // wildcard delete, no delete_by_query.
 type Retention struct {
@@ -61,26 +59,12 @@ func (r Retention) DeleteExpired(ctx context.Context, now time.Time) ([]string, 
 	if r.Keep <= 0 {
 		return nil, nil
 	}
-	var rows []struct {
-		Index string `json:"index"`
-	}
-	path := "/_cat/indices/" + eventdoc.AuditPattern(r.Prefix) + "?format=json&h=index&expand_wildcards=open,closed"
-	if err := opensearchx.DoJSON(ctx, r.Client, opensearchx.Request{Method: http.MethodGet, Path: path}, &rows); err != nil {
-		return nil, fmt.Errorf("list audit indices: %w", err)
-	}
-	cutoff := now.UTC().Add(-r.Keep)
-	var expired []string
-	for _, row := range rows {
-		if day, ok := eventdoc.AuditDayOf(r.Prefix, row.Index); ok && !day.Add(24*time.Hour).After(cutoff) {
-			expired = append(expired, row.Index)
-		}
-	}
-	if len(expired) == 0 {
-		return nil, nil
-	}
-	path = "/" + strings.Join(expired, ",") + "?ignore_unavailable=true"
-	if err := opensearchx.DoJSON(ctx, r.Client, opensearchx.Request{Method: http.MethodDelete, Path: path}, nil); err != nil {
-		return nil, fmt.Errorf("delete audit indices %v: %w", expired, err)
+	names := eventdoc.AuditPrefix(r.Prefix)
+	expired, err := opensearchx.DeleteIndices(ctx, r.Client, eventdoc.Pattern(names), func(index string) bool {
+		return eventdoc.Expired(names, index, r.Keep, now)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit retention: %w", err)
 	}
 	return expired, nil
 }
