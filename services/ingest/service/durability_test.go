@@ -12,7 +12,6 @@ import (
 	natstest "github.com/nats-io/nats-server/v2/test"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -82,12 +81,8 @@ func TestHeaderFieldsCapped(t *testing.T) {
 		body: []byte(`[` + event("http-ua") + `]`)}); res.status != http.StatusAccepted {
 		t.Fatalf("http: %d %s", res.status, res.raw)
 	}
-	conn, err := grpc.NewClient(e.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithUserAgent(ua))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", bearer(testKey))
+	conn := e.grpcConn(t, grpc.WithUserAgent(ua))
+	ctx := authed(testKey)
 	if _, err := ingestv1.NewIngestServiceClient(conn).Track(ctx, &ingestv1.TrackRequest{Batch: &telemetryv1.EventBatch{
 		Events: []*telemetryv1.Event{{EventId: "grpc-ua", UserId: "u", EventName: "e", ClientTimestamp: timestamppb.Now()}}}}); err != nil {
 		t.Fatalf("grpc: %v", err)
@@ -107,7 +102,7 @@ func TestHeaderFieldsCapped(t *testing.T) {
 		}
 	}
 	// Over the header limit: refused before anything is read.
-	_, err = ingestv1.NewIngestServiceClient(conn).Track(metadata.AppendToOutgoingContext(ctx, "x-pad", strings.Repeat("p", 16<<10)),
+	_, err := ingestv1.NewIngestServiceClient(conn).Track(metadata.AppendToOutgoingContext(ctx, "x-pad", strings.Repeat("p", 16<<10)),
 		&ingestv1.TrackRequest{})
 	if status.Code(err) == codes.OK || status.Code(err) == codes.InvalidArgument {
 		t.Fatalf("a call with 16 KiB of headers got %v", err)
@@ -150,12 +145,8 @@ func scrape(t *testing.T, url string) map[string]float64 {
 func TestGRPCRetryReportedAsDuplicates(t *testing.T) {
 	t.Parallel()
 	e := startIngest(t, "", nil)
-	conn, err := grpc.NewClient(e.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", bearer(testKey))
+	conn := e.grpcConn(t)
+	ctx := authed(testKey)
 	req := &ingestv1.TrackRequest{Batch: &telemetryv1.EventBatch{Events: []*telemetryv1.Event{
 		{EventId: "r1", UserId: "u", EventName: "e", ClientTimestamp: timestamppb.Now()},
 		{EventId: "r2", UserId: "u", EventName: "e", ClientTimestamp: timestamppb.Now()}}}}

@@ -20,6 +20,9 @@ import (
 	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/evtrack/telemetry/platform/config"
 	"github.com/evtrack/telemetry/platform/otelx"
@@ -159,6 +162,23 @@ func (e *ingestEnv) tryPost(r request) (response, error) {
 }
 
 func bearer(k string) string { return "Bearer " + k }
+
+// grpcConn dials the service's gRPC port in plain text (the test is on the
+// same host), with opts; the connection is closed when the test ends.
+func (e *ingestEnv) grpcConn(t *testing.T, opts ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(e.grpcAddr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// authed is a context whose gRPC calls carry key as a bearer token.
+func authed(key string) context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), "authorization", bearer(key))
+}
 
 func basic(user, pass string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))

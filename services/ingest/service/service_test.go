@@ -2,15 +2,16 @@ package service
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
+	"github.com/evtrack/telemetry/platform/testenv"
 )
 
 const goodBatch = `[
@@ -251,14 +252,9 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 			`go_goroutines`,
 		},
 	} {
-		res, err := http.Get(e.base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != 200 {
-			t.Fatalf("%s: %d %s", path, res.StatusCode, b)
+		code, b := testenv.Get(t, e.base+path)
+		if code != 200 {
+			t.Fatalf("%s: %d %s", path, code, b)
 		}
 		for _, w := range want {
 			if !strings.Contains(string(b), w) {

@@ -126,16 +126,9 @@ func TestAuditAppIDReachesTodaysIndexAfterUpgrade(t *testing.T) {
 func TestAuditRetentionDeletesExpiredIndices(t *testing.T) {
 	t.Parallel()
 	osURL, prefix := writeFixtures(t)
-	tpl, err := templates.Audit(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.PutJSON(t, osURL, "/_index_template/"+tpl.Name, string(tpl.Body))
 	now := time.Now().UTC()
 	old, recent := eventdoc.AuditIndex(prefix, now.Add(-40*24*time.Hour)), eventdoc.AuditIndex(prefix, now.Add(-24*time.Hour))
-	for _, index := range []string{old, recent} {
-		testenv.PutJSON(t, osURL, "/"+index, "")
-	}
+	putAuditIndices(t, osURL, prefix, old, recent)
 	runQuery(t, osURL, prefix, map[string]string{"QUERY_AUDIT_RETENTION": "720h"})
 	testenv.Eventually(t, 15*time.Second, old+" deleted", func() bool { return !testenv.Exists(t, osURL, "/"+old) })
 	if !testenv.Exists(t, osURL, "/"+recent) {

@@ -165,39 +165,27 @@ func runQuery(t *testing.T, osURL, prefix string, extra map[string]string) *env 
 		grpc: queryv1.NewQueryServiceClient(conn)}
 }
 
+// putAuditIndices creates indices, audit indices of prefix, through the
+// current audit template, as a running service would have (the retention
+// tests make them days old by their names).
+func putAuditIndices(t *testing.T, osURL, prefix string, indices ...string) {
+	t.Helper()
+	tpl, err := templates.Audit(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.PutJSON(t, osURL, "/_index_template/"+tpl.Name, string(tpl.Body))
+	for _, index := range indices {
+		testenv.PutJSON(t, osURL, "/"+index, "")
+	}
+}
+
 // auditHits returns the _source of every entry in prefix's audit indices,
 // oldest first, with the index each is in as "_index", after a refresh; or
-// OpenSearch's error: the tests poll it, and take an error for "not yet"
-// (an audit index created a moment ago answers 503 until its shard has
-// started).
+// OpenSearch's error, which a poll takes for "not yet" (testenv.Sources).
 func auditHits(t *testing.T, osURL, prefix string) ([]map[string]any, error) {
 	t.Helper()
-	c := testenv.OpenSearch(t, osURL)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pattern := eventdoc.AuditPattern(prefix)
-	const missingOK = "allow_no_indices=true&ignore_unavailable=true"
-	// Best effort, like the search: a shard that has not started fails both.
-	_, _ = opensearchx.Do(ctx, c, opensearchx.Request{Method: http.MethodPost, Path: "/" + pattern + "/_refresh?" + missingOK})
-	var out struct {
-		Hits struct {
-			Hits []struct {
-				Index  string         `json:"_index"`
-				Source map[string]any `json:"_source"`
-			} `json:"hits"`
-		} `json:"hits"`
-	}
-	search := opensearchx.Request{Method: http.MethodPost, Path: "/" + pattern + "/_search?" + missingOK,
-		Body: []byte(`{"size":100,"sort":[{"time":{"order":"asc","unmapped_type":"date"}}]}`)}
-	if err := opensearchx.DoJSON(ctx, c, search, &out); err != nil {
-		return nil, err
-	}
-	hits := make([]map[string]any, 0, len(out.Hits.Hits))
-	for _, h := range out.Hits.Hits {
-		h.Source["_index"] = h.Index
-		hits = append(hits, h.Source)
-	}
-	return hits, nil
+	return testenv.Sources(t, osURL, eventdoc.AuditPattern(prefix), `{"size":100,"sort":[{"time":{"order":"asc","unmapped_type":"date"}}]}`)
 }
 
 // waitAuditHits waits until prefix's audit indices hold at least n entries

@@ -14,7 +14,6 @@ import (
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
-	"github.com/evtrack/telemetry/opensearch/templates"
 	"github.com/evtrack/telemetry/platform/testenv"
 )
 
@@ -68,13 +67,8 @@ func (e *env) scrape(t *testing.T) string {
 func TestMetricsCountCalls(t *testing.T) {
 	t.Parallel()
 	osURL, prefix := writeFixtures(t)
-	tpl, err := templates.Audit(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.PutJSON(t, osURL, "/_index_template/"+tpl.Name, string(tpl.Body))
 	expired := eventdoc.AuditIndex(prefix, time.Now().UTC().Add(-40*24*time.Hour))
-	testenv.PutJSON(t, osURL, "/"+expired, "")
+	putAuditIndices(t, osURL, prefix, expired)
 	proxy := testenv.NewProxy(t, strings.TrimPrefix(osURL, "http://"))
 	e := runQuery(t, "http://"+proxy.Addr(), prefix, map[string]string{
 		"QUERY_AUDIT_RETENTION": "720h", "QUERY_RATE_LIMIT_PER_SEC": "0.01", "QUERY_RATE_LIMIT_BURST": "2",
@@ -103,7 +97,7 @@ func TestMetricsCountCalls(t *testing.T) {
 		t.Fatalf("no token: %v", err)
 	}
 	var reply []byte
-	err = e.conn.Invoke(context.Background(), "/"+queryv1.QueryService_ServiceDesc.ServiceName+"/NoSuchMethod", []byte{}, &reply, grpc.ForceCodec(rawCodec{}))
+	err := e.conn.Invoke(context.Background(), "/"+queryv1.QueryService_ServiceDesc.ServiceName+"/NoSuchMethod", []byte{}, &reply, grpc.ForceCodec(rawCodec{}))
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("unknown method without a token: %v", err)
 	}
