@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -28,6 +29,7 @@ import (
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/otelx"
+	"github.com/evtrack/telemetry/platform/testenv"
 	"github.com/evtrack/telemetry/tools/loadgen"
 )
 
@@ -54,11 +56,16 @@ func TestTrackedEventsAreSearchableOverHTTPAndGRPC(t *testing.T) {
 		t.Fatalf("track: %d %s", status, body)
 	}
 
-	// Wait until the user's three events are searchable over HTTP.
+	// Wait until the user's three events are searchable over HTTP. A daily
+	// index created a moment ago answers 503 until its shard has started
+	// (query says the store is unavailable): while polling, that is "not
+	// yet".
 	var httpPage queryv1.SearchEventsResponse
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.EventuallyState(t, 30*time.Second, "user-42's three events searchable over HTTP", func() (bool, string) {
 		status, body = do(t, http.MethodGet, s.queryHTTP+"/v1/users/user-42/events", "Bearer "+readToken, "")
+		if status == http.StatusServiceUnavailable {
+			return false, fmt.Sprintf("%d %s", status, body)
+		}
 		if status != http.StatusOK {
 			t.Fatalf("query: %d %s", status, body)
 		}
@@ -66,11 +73,8 @@ func TestTrackedEventsAreSearchableOverHTTPAndGRPC(t *testing.T) {
 		if err := protojson.Unmarshal([]byte(body), &httpPage); err != nil {
 			t.Fatalf("query body %s: %v", body, err)
 		}
-		if len(httpPage.Events) >= 3 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return len(httpPage.Events) >= 3, body
+	})
 	if len(httpPage.Events) != 3 {
 		t.Fatalf("user-42 has %d events over HTTP, want 3: %s", len(httpPage.Events), body)
 	}
@@ -127,7 +131,7 @@ func TestTrackedEventsAreSearchableOverHTTPAndGRPC(t *testing.T) {
 	// Accounting by distinct ids over every daily index: each of the four
 	// events exactly once, someone-else's included.
 	perEvent := map[string]int64{}
-	err := loadgen.ScanEventIDs(context.Background(), http.DefaultClient, s.osURL, eventdoc.Pattern(s.indexPrefix), "evt-",
+	err := loadgen.ScanEventIDs(context.Background(), testenv.OpenSearch(t, s.osURL), eventdoc.Pattern(s.indexPrefix), "evt-",
 		func(app, id string, docs int64) { perEvent[app+"/"+id] += docs })
 	if err != nil {
 		t.Fatal(err)
@@ -211,8 +215,7 @@ func checkAccess(t *testing.T, s *stack, client queryv1.QueryServiceClient) {
 // enrich processing, the bulk and the OpenSearch HTTP call to be in its trace.
 func checkTrace(t *testing.T, rec *tracetest.SpanRecorder) {
 	want := []string{"POST /v1/track", "publish ", "process ", "opensearch bulk", "opensearch POST /_bulk"}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.EventuallyState(t, 10*time.Second, fmt.Sprintf("spans %q in the trace of the ingest's HTTP span", want), func() (bool, string) {
 		spans := rec.Ended()
 		var ingestTrace trace.TraceID
 		for _, s := range spans {
@@ -232,14 +235,8 @@ func checkTrace(t *testing.T, rec *tracetest.SpanRecorder) {
 				missing = append(missing, prefix)
 			}
 		}
-		if len(missing) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("trace %s lacks spans %q; it has %q", ingestTrace, missing, inTrace)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return len(missing) == 0, fmt.Sprintf("trace %s lacks spans %q; it has %q", ingestTrace, missing, inTrace)
+	})
 }
 
 func do(t *testing.T, method, url, auth, body string) (int, string) {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,11 +12,8 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
-	"github.com/evtrack/telemetry/platform/config"
 	"github.com/evtrack/telemetry/platform/otelx"
 	"github.com/evtrack/telemetry/platform/testenv"
-	enrich "github.com/evtrack/telemetry/services/enrich/service"
-	ingest "github.com/evtrack/telemetry/services/ingest/service"
 	"github.com/evtrack/telemetry/tools/loadgen"
 )
 
@@ -27,31 +22,10 @@ import (
 // instead of discarding acknowledged ones; once enrich starts, every event
 // answered 202 is indexed exactly once, and ingest accepts again.
 func TestFullStreamLosesNothing(t *testing.T) {
-	natsURL, osURL := testenv.NATSURL(t), testenv.OpenSearchURL(t)
-	name := testenv.Name(t, "full")
-	stream := strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-	env := config.MapLookup(map[string]string{
-		"NATS_URL": natsURL, "OPENSEARCH_URL": osURL,
-		"EVENTS_STREAM": stream, "EVENTS_SUBJECT_PREFIX": strings.ReplaceAll(name, "-", "_") + ".events",
-		"EVENTS_INDEX_PREFIX": name, "EVENTS_STREAM_MAX_MSGS": "20",
-		"INGEST_HTTP_ADDR": "127.0.0.1:0", "INGEST_GRPC_ADDR": "127.0.0.1:0", "INGEST_WRITE_KEYS": writeKey + ":" + appID,
-		"ENRICH_HTTP_ADDR": "127.0.0.1:0", "ENRICH_FLUSH_INTERVAL": "100ms",
+	n := newNames(t, "full", otelx.ForTest(noop.NewTracerProvider()), map[string]string{
+		"EVENTS_STREAM_MAX_MSGS": "20", "INGEST_GRPC_ADDR": "127.0.0.1:0",
 	})
-	testenv.DeleteIndexData(t, osURL, name)
-	t.Cleanup(func() { deleteStream(t, natsURL, stream) })
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	tel := otelx.ForTest(noop.NewTracerProvider())
-	ctx, run := runServices(t)
-
-	icfg, err := ingest.LoadConfig(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := ingest.New(ctx, icfg, log, tel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(in)
+	in := n.ingest()
 	url := "http://" + in.Addr() + "/v1/track"
 
 	// Ten events a batch until the stream refuses one.
@@ -90,24 +64,12 @@ func TestFullStreamLosesNothing(t *testing.T) {
 	}
 
 	// Enrich starts: the stream drains into OpenSearch.
-	ecfg, err := enrich.LoadConfig(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	en, err := enrich.New(ctx, ecfg, log, tel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(en)
+	n.enrich()
 	var ids map[string]int
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ids = indexedIDs(t, osURL, name)
-		if len(ids) >= len(accepted) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testenv.EventuallyState(t, 60*time.Second, fmt.Sprintf("the %d accepted events indexed", len(accepted)), func() (bool, string) {
+		ids = indexedIDs(t, n.osURL, n.prefix)
+		return len(ids) >= len(accepted), fmt.Sprintf("%d distinct event ids indexed", len(ids))
+	})
 	lost, doubled := 0, 0
 	for id := range accepted {
 		switch ids[id] {
@@ -133,7 +95,7 @@ func TestFullStreamLosesNothing(t *testing.T) {
 func indexedIDs(t *testing.T, osURL, prefix string) map[string]int {
 	t.Helper()
 	ids := map[string]int{}
-	err := loadgen.ScanEventIDs(context.Background(), http.DefaultClient, osURL, eventdoc.Pattern(prefix), "",
+	err := loadgen.ScanEventIDs(context.Background(), testenv.OpenSearch(t, osURL), eventdoc.Pattern(prefix), "",
 		func(_, eventID string, docs int64) { ids[eventID] += int(docs) })
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package dashboards
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -22,25 +21,12 @@ func templateMappings() (map[string]mapping, error) {
 		if err != nil {
 			return nil, err
 		}
-		var doc struct {
-			IndexPatterns []string `json:"index_patterns"`
-			Template      struct {
-				Mappings struct {
-					Properties map[string]struct {
-						Type string `json:"type"`
-					} `json:"properties"`
-				} `json:"mappings"`
-			} `json:"template"`
+		m, err := tpl.Mapping()
+		if err != nil {
+			return nil, err
 		}
-		if err := json.Unmarshal(tpl.Body, &doc); err != nil {
-			return nil, fmt.Errorf("template %s: %w", tpl.Name, err)
-		}
-		mp := mapping{}
-		for f, p := range doc.Template.Mappings.Properties {
-			mp[f] = p.Type
-		}
-		for _, p := range doc.IndexPatterns {
-			out[p] = mp
+		for _, p := range m.Patterns {
+			out[p] = m.Types
 		}
 	}
 	return out, nil

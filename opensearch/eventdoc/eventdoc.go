@@ -52,16 +52,18 @@ func DeadLetterPattern(prefix string) string { return Pattern(DeadLetterPrefix(p
 // date) where the query service records who read what at t. One index per
 // day lets the audit trail's retention delete whole indices by the date in
 // their name.
-func AuditIndex(prefix string, t time.Time) string { return IndexName(auditPrefix(prefix), t) }
+func AuditIndex(prefix string, t time.Time) string { return IndexName(AuditPrefix(prefix), t) }
 
 // AuditPattern matches every daily audit index of prefix (and no event
 // index: those start with prefix itself).
-func AuditPattern(prefix string) string { return Pattern(auditPrefix(prefix)) }
+func AuditPattern(prefix string) string { return Pattern(AuditPrefix(prefix)) }
 
 // AuditDayOf parses the date out of a daily audit index name of prefix.
-func AuditDayOf(prefix, index string) (time.Time, bool) { return DayOf(auditPrefix(prefix), index) }
+func AuditDayOf(prefix, index string) (time.Time, bool) { return DayOf(AuditPrefix(prefix), index) }
 
-func auditPrefix(prefix string) string { return "audit-" + prefix }
+// AuditPrefix starts the names of prefix's daily audit indices (and was,
+// alone, the name of its single audit index of earlier versions).
+func AuditPrefix(prefix string) string { return "audit-" + prefix }
 
 // DayOf parses the date out of a daily index name of prefix.
 func DayOf(prefix, index string) (time.Time, bool) {
@@ -70,6 +72,16 @@ func DayOf(prefix, index string) (time.Time, bool) {
 	}
 	t, err := time.Parse("2006.01.02", index[len(prefix)+1:])
 	return t, err == nil
+}
+
+// Expired reports whether index is a daily index of prefix whose day, read
+// from its name (never its creation date), ended more than keep before
+// now: the one retention rule of the daily event, dead-letter and audit
+// indices. Nothing expires with keep 0 (or less), nor an index of another
+// name.
+func Expired(prefix, index string, keep time.Duration, now time.Time) bool {
+	day, ok := DayOf(prefix, index)
+	return keep > 0 && ok && day.Add(24*time.Hour).Before(now.Add(-keep))
 }
 
 // DeadLetter is a dead-letter document.

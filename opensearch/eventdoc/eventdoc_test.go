@@ -101,3 +101,32 @@ func TestDeadLetterIndex(t *testing.T) {
 		t.Fatalf("%s would be taken for an event index of p", index)
 	}
 }
+
+// TestExpired: a day's index expires once the day ended more than keep
+// ago, by the date in its name alone; never with keep 0, never another
+// prefix's or a non-daily name.
+func TestExpired(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	week := 7 * 24 * time.Hour
+	tests := []struct {
+		index string
+		keep  time.Duration
+		want  bool
+	}{
+		{"p-2026.11.18", week, true},    // ended 7.5 days ago
+		{"p-2026.11.19", week, false},   // ended 6.5 days ago
+		{"p-2026.11.18", 0, false},      // keep for ever
+		{"p-x-2026.11.01", week, false}, // prefix p-x's
+		{"p", week, false},
+		{"deadletter-p-2026.01.01", week, false},
+	}
+	for _, tt := range tests {
+		if got := Expired("p", tt.index, tt.keep, now); got != tt.want {
+			t.Errorf("Expired(p, %s, %v) = %v, want %v", tt.index, tt.keep, got, tt.want)
+		}
+	}
+	// More than keep: a day that ended exactly keep ago is kept.
+	if Expired("p", "p-2026.11.18", week, time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("a day that ended exactly a week ago expired with a week's retention")
+	}
+}

@@ -48,6 +48,39 @@ type Template struct {
 	Body []byte
 }
 
+// Mapping is what a template says of the indices it shapes: the patterns
+// it applies to, whether a document's unmapped fields are refused
+// ("strict"), and the type of each top-level field.
+type Mapping struct {
+	Patterns []string
+	Dynamic  string
+	Types    map[string]string // field → type
+}
+
+// Mapping reads the index patterns and the mappings of t's body, for the
+// checks that hold documents, filters and dashboards to the templates.
+func (t Template) Mapping() (Mapping, error) {
+	var doc struct {
+		IndexPatterns []string `json:"index_patterns"`
+		Template      struct {
+			Mappings struct {
+				Dynamic    string `json:"dynamic"`
+				Properties map[string]struct {
+					Type string `json:"type"`
+				} `json:"properties"`
+			} `json:"mappings"`
+		} `json:"template"`
+	}
+	if err := json.Unmarshal(t.Body, &doc); err != nil {
+		return Mapping{}, fmt.Errorf("template %s: %w", t.Name, err)
+	}
+	m := Mapping{Patterns: doc.IndexPatterns, Dynamic: doc.Template.Mappings.Dynamic, Types: map[string]string{}}
+	for field, p := range doc.Template.Mappings.Properties {
+		m.Types[field] = p.Type
+	}
+	return m, nil
+}
+
 // Events returns the composable index template for prefix-YYYY.MM.DD.
 func Events(prefix string) (Template, error) {
 	return withPatterns(eventsTemplate, prefix, []string{eventdoc.Pattern(prefix)})

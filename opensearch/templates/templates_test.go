@@ -40,30 +40,22 @@ func TestEvents(t *testing.T) {
 			if tpl.Name != tt.prefix {
 				t.Errorf("name %q", tpl.Name)
 			}
-			var doc struct {
-				IndexPatterns []string `json:"index_patterns"`
-				Template      struct {
-					Mappings struct {
-						Dynamic    string                    `json:"dynamic"`
-						Properties map[string]map[string]any `json:"properties"`
-					} `json:"mappings"`
-				} `json:"template"`
-			}
-			if err := json.Unmarshal(tpl.Body, &doc); err != nil {
+			m, err := tpl.Mapping()
+			if err != nil {
 				t.Fatal(err)
 			}
-			if len(doc.IndexPatterns) != 1 || doc.IndexPatterns[0] != tt.wantPattern {
-				t.Errorf("patterns %v, want [%s]", doc.IndexPatterns, tt.wantPattern)
+			if len(m.Patterns) != 1 || m.Patterns[0] != tt.wantPattern {
+				t.Errorf("patterns %v, want [%s]", m.Patterns, tt.wantPattern)
 			}
-			if doc.Template.Mappings.Dynamic != "strict" {
-				t.Errorf("dynamic %q: user-chosen keys must not grow the mapping", doc.Template.Mappings.Dynamic)
+			if m.Dynamic != "strict" {
+				t.Errorf("dynamic %q: user-chosen keys must not grow the mapping", m.Dynamic)
 			}
 			for field, typ := range map[string]string{
 				"app_id": "keyword", "user_id": "keyword", "event_id": "keyword", "doc_id": "keyword",
 				"timestamp": "date", "metadata": "flat_object", "message": "text", "country": "keyword",
 				"os_name": "keyword", "clock_skew_ms": "long",
 			} {
-				if got := doc.Template.Mappings.Properties[field]["type"]; got != typ {
+				if got := m.Types[field]; got != typ {
 					t.Errorf("%s mapped as %v, want %s", field, got, typ)
 				}
 			}
@@ -71,61 +63,39 @@ func TestEvents(t *testing.T) {
 	}
 }
 
-// TestMappingCoversDocument: the mapping is strict, so every field the
-// enrich service writes must be mapped, and nothing mapped may be unused.
+// TestMappingCoversDocument: the events and dead-letter mappings are
+// strict, so every field the enrich service writes into a document or a
+// dead letter must be mapped, and nothing mapped may be unused.
 func TestMappingCoversDocument(t *testing.T) {
-	tpl, _ := Events(DefaultEventsPrefix)
-	var doc struct {
-		Template struct {
-			Mappings struct {
-				Properties map[string]any `json:"properties"`
-			} `json:"mappings"`
-		} `json:"template"`
-	}
-	if err := json.Unmarshal(tpl.Body, &doc); err != nil {
-		t.Fatal(err)
-	}
-	var mapped, written []string
-	for k := range doc.Template.Mappings.Properties {
-		mapped = append(mapped, k)
-	}
-	st := reflect.TypeOf(eventdoc.Source{})
-	for i := 0; i < st.NumField(); i++ {
-		written = append(written, strings.Split(st.Field(i).Tag.Get("json"), ",")[0])
-	}
-	sort.Strings(mapped)
-	sort.Strings(written)
-	if !reflect.DeepEqual(mapped, written) {
-		t.Fatalf("mapping fields %v\ndocument fields %v", mapped, written)
-	}
-}
-
-// TestDeadLetterMappingCoversLetter: the dead-letter mapping is strict, so
-// every field of a dead letter must be mapped, and nothing mapped unused.
-func TestDeadLetterMappingCoversLetter(t *testing.T) {
-	tpl, _ := DeadLetter(DefaultEventsPrefix)
-	var doc struct {
-		Template struct {
-			Mappings struct {
-				Properties map[string]any `json:"properties"`
-			} `json:"mappings"`
-		} `json:"template"`
-	}
-	if err := json.Unmarshal(tpl.Body, &doc); err != nil {
-		t.Fatal(err)
-	}
-	var mapped, written []string
-	for k := range doc.Template.Mappings.Properties {
-		mapped = append(mapped, k)
-	}
-	st := reflect.TypeOf(eventdoc.DeadLetter{})
-	for i := 0; i < st.NumField(); i++ {
-		written = append(written, strings.Split(st.Field(i).Tag.Get("json"), ",")[0])
-	}
-	sort.Strings(mapped)
-	sort.Strings(written)
-	if !reflect.DeepEqual(mapped, written) {
-		t.Fatalf("mapping fields %v\ndead-letter fields %v", mapped, written)
+	for _, tt := range []struct {
+		name  string
+		build func(string) (Template, error)
+		doc   any // what is written into the indices
+		what  string
+	}{
+		{"events", Events, eventdoc.Source{}, "document"},
+		{"dead letters", DeadLetter, eventdoc.DeadLetter{}, "dead-letter"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tpl, _ := tt.build(DefaultEventsPrefix)
+			m, err := tpl.Mapping()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mapped, written []string
+			for k := range m.Types {
+				mapped = append(mapped, k)
+			}
+			st := reflect.TypeOf(tt.doc)
+			for i := 0; i < st.NumField(); i++ {
+				written = append(written, strings.Split(st.Field(i).Tag.Get("json"), ",")[0])
+			}
+			sort.Strings(mapped)
+			sort.Strings(written)
+			if !reflect.DeepEqual(mapped, written) {
+				t.Fatalf("mapping fields %v\n%s fields %v", mapped, tt.what, written)
+			}
+		})
 	}
 }
 

@@ -120,6 +120,42 @@ func DeletePrefix(ctx context.Context, client *http.Client, url, prefix string) 
 	return first
 }
 
+// deleteBatch bounds the index names of one DELETE (they go in the URL,
+// which OpenSearch caps at 4 KiB).
+const deleteBatch = 50
+
+// DeleteIndices deletes the indices (open or closed) matching pattern whose
+// name which accepts — by name only, never a wildcard delete — at most
+// deleteBatch names a request, and returns the names deleted, also when it
+// fails part-way. Deleting is idempotent (a name already gone is no
+// error), so several replicas may run it at once.
+func DeleteIndices(ctx context.Context, c *opensearch.Client, pattern string, which func(index string) bool) ([]string, error) {
+	var rows []struct {
+		Index string `json:"index"`
+	}
+	if err := DoJSON(ctx, c, Request{Method: http.MethodGet,
+		Path: "/_cat/indices/" + pattern + "?format=json&h=index&expand_wildcards=open,closed"}, &rows); err != nil {
+		return nil, fmt.Errorf("list indices %s: %w", pattern, err)
+	}
+	var chosen []string
+	for _, r := range rows {
+		if which(r.Index) {
+			chosen = append(chosen, r.Index)
+		}
+	}
+	var deleted []string
+	for len(chosen) > 0 {
+		batch := chosen[:min(len(chosen), deleteBatch)]
+		chosen = chosen[len(batch):]
+		if err := DoJSON(ctx, c, Request{Method: http.MethodDelete,
+			Path: "/" + strings.Join(batch, ",") + "?ignore_unavailable=true"}, nil); err != nil {
+			return deleted, fmt.Errorf("delete %v: %w", batch, err)
+		}
+		deleted = append(deleted, batch...)
+	}
+	return deleted, nil
+}
+
 // PutTemplateMappingOnExisting puts the mappings of a composable index
 // template (its body as PutIndexTemplate takes it) on the existing indices
 // its patterns match. A template shapes only indices created after it, so

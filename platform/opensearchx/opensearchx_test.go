@@ -2,9 +2,13 @@ package opensearchx
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -39,5 +43,62 @@ func TestDeletePrefix(t *testing.T) {
 	srv.Close()
 	if err := DeletePrefix(context.Background(), srv.Client(), srv.URL, "p"); err == nil {
 		t.Fatal("no error when OpenSearch is gone")
+	}
+}
+
+// TestDeleteIndicesByNameInBatches: the indices matching the pattern are
+// listed (open and closed), those chosen are deleted by name, at most 50 a
+// request; what was deleted before a failure is returned with it.
+func TestDeleteIndicesByNameInBatches(t *testing.T) {
+	var rows []string
+	for i := range 120 {
+		rows = append(rows, fmt.Sprintf(`{"index":"p-%03d"}`, i))
+	}
+	var mu sync.Mutex
+	var deletes [][]string
+	failFrom := -1 // the delete (by number) that fails; -1: none
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch r.Method {
+		case http.MethodGet:
+			if r.URL.Path != "/_cat/indices/p-*" || r.URL.Query().Get("expand_wildcards") != "open,closed" {
+				t.Errorf("list %s", r.URL)
+			}
+			io.WriteString(w, "["+strings.Join(rows, ",")+"]")
+		case http.MethodDelete:
+			if r.URL.Query().Get("ignore_unavailable") != "true" || strings.Contains(r.URL.Path, "*") {
+				t.Errorf("delete %s", r.URL)
+			}
+			if len(deletes) == failFrom {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			deletes = append(deletes, strings.Split(strings.TrimPrefix(r.URL.Path, "/"), ","))
+			io.WriteString(w, `{"acknowledged":true}`)
+		}
+	}))
+	defer srv.Close()
+	c, err := NewClient(Options{URL: srv.URL, Transport: srv.Client().Transport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	even := func(index string) bool { n, _ := strconv.Atoi(strings.TrimPrefix(index, "p-")); return n%2 == 0 } // 60 of them
+	deleted, err := DeleteIndices(context.Background(), c, "p-*", even)
+	if err != nil || len(deleted) != 60 || len(deletes) != 2 || len(deletes[0]) != 50 || len(deletes[1]) != 10 {
+		t.Fatalf("deleted %d (%v) in requests of %d and %d names; want 60 in 50 and 10", len(deleted), err, len(deletes[0]), len(deletes[len(deletes)-1]))
+	}
+	for _, d := range deleted {
+		if !even(d) {
+			t.Fatalf("deleted %s, which was not chosen", d)
+		}
+	}
+	deletes, failFrom = nil, 1
+	deleted, err = DeleteIndices(context.Background(), c, "p-*", even)
+	if !errors.Is(err, ErrUnavailable) || len(deleted) != 50 {
+		t.Fatalf("failing second delete: %d deleted, %v; want the first 50 and ErrUnavailable", len(deleted), err)
+	}
+	if none, err := DeleteIndices(context.Background(), c, "p-*", func(string) bool { return false }); none != nil || err != nil {
+		t.Fatalf("nothing chosen: %v %v", none, err)
 	}
 }

@@ -19,11 +19,30 @@ const (
 // goroutine, as t.Fatalf requires; cond may itself fail the test.
 func Eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if ok, _ := poll(within, func() (bool, string) { return cond(), "" }); !ok {
+		t.Fatalf("timed out after %s waiting for: %s", within, what)
+	}
+}
+
+// EventuallyState is Eventually for a check that also says what it saw
+// (a status, the items still missing): when within passes, the failure
+// ends with what the last check saw.
+func EventuallyState(t testing.TB, within time.Duration, what string, check func() (ok bool, state string)) {
+	t.Helper()
+	if ok, state := poll(within, check); !ok {
+		t.Fatalf("timed out after %s waiting for: %s (last seen: %s)", within, what, state)
+	}
+}
+
+// poll runs check until it holds or within has passed, and returns its last
+// answer.
+func poll(within time.Duration, check func() (bool, string)) (bool, string) {
 	deadline := time.Now().Add(within)
 	interval := firstPoll
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", within, what)
+	for {
+		ok, state := check()
+		if ok || time.Now().After(deadline) {
+			return ok, state
 		}
 		time.Sleep(min(interval, time.Until(deadline)+time.Millisecond))
 		interval = min(2*interval, maxPoll)

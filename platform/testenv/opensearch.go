@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"testing"
 	"time"
@@ -51,6 +52,26 @@ func PutJSON(t testing.TB, url, path, body string) {
 	Do(t, url, http.MethodPut, path, body)
 }
 
+// Exists reports whether path (an index, a template) exists on the node at
+// url: a HEAD answered 200 is true, 404 false; any other answer fails the
+// test.
+func Exists(t testing.TB, url, path string) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	_, err := opensearchx.Do(ctx, OpenSearch(t, url), opensearchx.Request{Method: http.MethodHead, Path: path})
+	var status *opensearchx.StatusError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &status) && status.Status == http.StatusNotFound:
+		return false
+	default:
+		t.Fatalf("HEAD %s: %v", path, err)
+		return false
+	}
+}
+
 // Refresh makes everything written to the indices matching pattern visible
 // to searches (no index matching is not an error).
 func Refresh(t testing.TB, url, pattern string) {
@@ -73,6 +94,44 @@ func Count(t testing.TB, url, pattern string) int {
 		t.Fatalf("count %s: %v", pattern, err)
 	}
 	return c.Count
+}
+
+// Sources returns the _source of each document that search (a _search
+// body; "" for every document, up to 10,000) finds in the indices matching
+// pattern on the node at url, with its "_index" and "_id" added, after a
+// refresh; or OpenSearch's error. A test that polls takes an error for
+// "not yet" (an index created a moment ago answers 503 until its shard has
+// started); a test that asserts fails on it.
+func Sources(t testing.TB, url, pattern, search string) ([]map[string]any, error) {
+	t.Helper()
+	c := OpenSearch(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	const missingOK = "allow_no_indices=true&ignore_unavailable=true"
+	// Best effort, like the search: a shard that has not started fails both.
+	_, _ = opensearchx.Do(ctx, c, opensearchx.Request{Method: http.MethodPost, Path: "/" + pattern + "/_refresh?" + missingOK})
+	if search == "" {
+		search = `{"size":10000}`
+	}
+	var out struct {
+		Hits struct {
+			Hits []struct {
+				Index  string         `json:"_index"`
+				ID     string         `json:"_id"`
+				Source map[string]any `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	r := opensearchx.Request{Method: http.MethodPost, Path: "/" + pattern + "/_search?" + missingOK, Body: []byte(search)}
+	if err := opensearchx.DoJSON(ctx, c, r, &out); err != nil {
+		return nil, err
+	}
+	var docs []map[string]any
+	for _, h := range out.Hits.Hits {
+		h.Source["_index"], h.Source["_id"] = h.Index, h.ID
+		docs = append(docs, h.Source)
+	}
+	return docs, nil
 }
 
 // Bulk sends body to the node at url and fails the test unless every

@@ -10,7 +10,8 @@
 // condition, never a sleep), Start (run a service in-process for the rest of
 // a test), Proxy (a dependency that goes away and comes back), Name (names
 // of a test's own streams and indices), and the OpenSearch helpers (Do,
-// PutJSON, Refresh, Count, Bulk, DeleteIndexData) built on opensearchx.
+// PutJSON, Exists, Refresh, Count, Bulk, DeleteOnCleanup, DeleteIndexData)
+// built on opensearchx.
 package testenv
 
 import (
@@ -107,9 +108,10 @@ func DeleteIndexData(t testing.TB, url, prefix string) {
 	})
 }
 
-// GetJSON GETs url and, on 200, decodes the body into v (when not nil). It
-// returns the status code; a transport or decoding error fails the test.
-func GetJSON(t testing.TB, url string, v any) int {
+// Get GETs url (a service's health or metrics endpoint, an OpenSearch
+// path) and returns the status code and the body; a transport error fails
+// the test.
+func Get(t testing.TB, url string) (int, []byte) {
 	t.Helper()
 	res, err := http.Get(url)
 	if err != nil {
@@ -120,10 +122,18 @@ func GetJSON(t testing.TB, url string, v any) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v != nil && res.StatusCode == http.StatusOK {
+	return res.StatusCode, b
+}
+
+// GetJSON GETs url and, on 200, decodes the body into v (when not nil). It
+// returns the status code; a transport or decoding error fails the test.
+func GetJSON(t testing.TB, url string, v any) int {
+	t.Helper()
+	code, b := Get(t, url)
+	if v != nil && code == http.StatusOK {
 		if err := json.Unmarshal(b, v); err != nil {
 			t.Fatalf("decode %s: %v", url, err)
 		}
 	}
-	return res.StatusCode
+	return code
 }

@@ -43,6 +43,9 @@ func inGoroutine(f func()) {
 	<-done
 }
 
+// TestEventually: the check runs until it holds, at once first; one that
+// never holds fails the test after about `within`, saying what was awaited
+// and, for EventuallyState, what the last check saw.
 func TestEventually(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -54,30 +57,47 @@ func TestEventually(t *testing.T) {
 		{"holds after a few checks", 3, ""},
 		{"never holds", -1, "timed out after 100ms waiting for: the thing"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			r := &recorder{TB: t}
-			var checks atomic.Int32
-			start := time.Now()
-			inGoroutine(func() {
-				Eventually(r, 100*time.Millisecond, "the thing", func() bool {
-					return tt.trueAfter >= 0 && checks.Add(1) > tt.trueAfter
-				})
-			})
-			if tt.wantFail == "" {
-				if len(r.failures) != 0 || checks.Load() != tt.trueAfter+1 {
-					t.Fatalf("failures %q after %d checks; want none after %d", r.failures, checks.Load(), tt.trueAfter+1)
+	for _, withState := range []bool{false, true} {
+		for _, tt := range tests {
+			name, wantFail := tt.name, tt.wantFail
+			if withState {
+				name = "State/" + name
+				if wantFail != "" {
+					wantFail += " (last seen: not yet)"
 				}
-				return
 			}
-			if len(r.failures) != 1 || r.failures[0] != tt.wantFail {
-				t.Fatalf("failures %q, want %q", r.failures, tt.wantFail)
-			}
-			if waited := time.Since(start); waited < 100*time.Millisecond || waited > 2*time.Second {
-				t.Fatalf("gave up after %s, want about 100ms", waited)
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				r := &recorder{TB: t}
+				var checks atomic.Int32
+				cond := func() bool { return tt.trueAfter >= 0 && checks.Add(1) > tt.trueAfter }
+				start := time.Now()
+				inGoroutine(func() {
+					if !withState {
+						Eventually(r, 100*time.Millisecond, "the thing", cond)
+						return
+					}
+					EventuallyState(r, 100*time.Millisecond, "the thing", func() (bool, string) {
+						if cond() {
+							return true, "done"
+						}
+						return false, "not yet"
+					})
+				})
+				if wantFail == "" {
+					if len(r.failures) != 0 || checks.Load() != tt.trueAfter+1 {
+						t.Fatalf("failures %q after %d checks; want none after %d", r.failures, checks.Load(), tt.trueAfter+1)
+					}
+					return
+				}
+				if len(r.failures) != 1 || r.failures[0] != wantFail {
+					t.Fatalf("failures %q, want %q", r.failures, wantFail)
+				}
+				if waited := time.Since(start); waited < 100*time.Millisecond || waited > 2*time.Second {
+					t.Fatalf("gave up after %s, want about 100ms", waited)
+				}
+			})
+		}
 	}
 }
 

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opensearch-project/opensearch-go/v2"
+
 	"github.com/evtrack/telemetry/platform/procs"
 	"github.com/evtrack/telemetry/tools/bench/report"
 	"github.com/evtrack/telemetry/tools/bench/stats"
@@ -52,6 +54,7 @@ type runner struct {
 	broker     *procs.NATSServer       // the current broker; replaced by freshBroker
 	brokerDir  string                  // its config and store
 	openSearch *procs.OpenSearchServer // started when a part first needs it
+	osc        *opensearch.Client      // its client, for the bench's own requests
 
 	// Ceilings a later part derives its load from, measured once a run.
 	ingestMax *stats.Summary // ingest's accepted events/s

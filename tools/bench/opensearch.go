@@ -3,44 +3,23 @@ package bench
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
 	"github.com/evtrack/telemetry/platform/opensearchx"
 )
 
-// do sends one request and returns the body and status.
-func (r *runner) do(ctx context.Context, method, url string, body io.Reader) ([]byte, int, error) {
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
-	if err != nil {
-		return nil, 0, fmt.Errorf("%s %s: %w", method, url, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := r.http.Do(req)
-	if err != nil {
-		return nil, 0, fmt.Errorf("%s %s: %w", method, url, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		return nil, 0, fmt.Errorf("%s %s: %w", method, url, err)
-	}
-	return b, res.StatusCode, nil
-}
+// osTimeout bounds one request to the bench's OpenSearch, as r.http bounds
+// the bench's other requests.
+const osTimeout = time.Minute
 
-// osDo is do against the bench's OpenSearch that fails on a status above 299.
-func (r *runner) osDo(ctx context.Context, method, path string) error {
-	b, status, err := r.do(ctx, method, r.openSearch.URL+path, nil)
-	if err != nil {
-		return err
-	}
-	if status > 299 {
-		return fmt.Errorf("%s %s: status %d: %.300s", method, path, status, b)
-	}
-	return nil
+// osJSON sends one request to the bench's OpenSearch and decodes a 2xx
+// answer into out (nil: the answer is dropped); any other answer is an
+// error (opensearchx.DoJSON).
+func (r *runner) osJSON(ctx context.Context, method, path string, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, osTimeout)
+	defer cancel()
+	return opensearchx.DoJSON(ctx, r.osc, opensearchx.Request{Method: method, Path: path}, out)
 }
 
 // count is the number of documents in the indices of prefix.
@@ -48,7 +27,7 @@ func (r *runner) count(ctx context.Context, prefix string) (int64, error) {
 	var c struct {
 		Count int64 `json:"count"`
 	}
-	if err := r.getJSON(ctx, r.openSearch.URL+"/"+prefix+"-*/_count?allow_no_indices=true", &c); err != nil {
+	if err := r.osJSON(ctx, http.MethodGet, "/"+prefix+"-*/_count?allow_no_indices=true", &c); err != nil {
 		return 0, err
 	}
 	return c.Count, nil
@@ -78,7 +57,7 @@ func (r *runner) merges(ctx context.Context) (merges, error) {
 			} `json:"indices"`
 		} `json:"nodes"`
 	}
-	if err := r.getJSON(ctx, r.openSearch.URL+"/_nodes/stats/indices/merge", &stats); err != nil {
+	if err := r.osJSON(ctx, http.MethodGet, "/_nodes/stats/indices/merge", &stats); err != nil {
 		return merges{}, err
 	}
 	var tasks struct {
@@ -86,7 +65,7 @@ func (r *runner) merges(ctx context.Context) (merges, error) {
 			Tasks map[string]any `json:"tasks"`
 		} `json:"nodes"`
 	}
-	if err := r.getJSON(ctx, r.openSearch.URL+"/_tasks?actions=indices:admin/forcemerge*", &tasks); err != nil {
+	if err := r.osJSON(ctx, http.MethodGet, "/_tasks?actions=indices:admin/forcemerge*", &tasks); err != nil {
 		return merges{}, err
 	}
 	var m merges

@@ -33,7 +33,7 @@ func (r *runner) queryPart(ctx context.Context) (_ *report.Query, err error) {
 	dropToday := func(ctx context.Context) error {
 		var errs []error
 		for _, day := range []time.Time{today, time.Now()} { // the day may have turned meanwhile
-			errs = append(errs, r.osDo(ctx, http.MethodDelete, "/"+dayIndex(prefix, day)+"?ignore_unavailable=true"))
+			errs = append(errs, r.osJSON(ctx, http.MethodDelete, "/"+dayIndex(prefix, day)+"?ignore_unavailable=true", nil))
 		}
 		return errors.Join(errs...)
 	}
@@ -128,7 +128,7 @@ func (r *runner) queryDataSet(ctx context.Context, prefix string) (reused bool, 
 		if res.Failures > 0 {
 			return false, fmt.Errorf("query data set: %d kinds of bulk failure; see query-load.log", res.Failures)
 		}
-		if err := r.osDo(ctx, http.MethodPost, "/"+prefix+"-*/_refresh"); err != nil {
+		if err := r.osJSON(ctx, http.MethodPost, "/"+prefix+"-*/_refresh", nil); err != nil {
 			return false, err
 		}
 		if have, err = r.count(ctx, prefix); err != nil {

@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/procs"
 	"github.com/evtrack/telemetry/tools/servers"
 )
@@ -157,26 +160,39 @@ func (r *runner) startOpenSearch(ctx context.Context) error {
 		return err
 	}
 	r.openSearch = s
+	if r.osc, err = opensearchx.NewClient(opensearchx.Options{URL: s.URL, Transport: http.DefaultTransport}); err != nil {
+		return err
+	}
 	var root struct {
 		Version struct {
 			Number string `json:"number"`
 		} `json:"version"`
 	}
-	if err := r.getJSON(ctx, s.URL+"/", &root); err != nil {
+	if err := r.osJSON(ctx, http.MethodGet, "/", &root); err != nil {
 		return fmt.Errorf("OpenSearch version: %w", err)
 	}
 	r.summary.Machine.OpenSearch = root.Version.Number
 	return nil
 }
 
-// getJSON GETs url and decodes a 200 answer into v.
+// getJSON GETs url (a service's or the broker's monitoring endpoint) and
+// decodes a 200 answer into v.
 func (r *runner) getJSON(ctx context.Context, url string, v any) error {
-	b, status, err := r.do(ctx, "GET", url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("GET %s: %w", url, err)
 	}
-	if status != 200 {
-		return fmt.Errorf("GET %s: status %d: %.200s", url, status, b)
+	res, err := r.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: status %d: %.200s", url, res.StatusCode, b)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("GET %s: %w", url, err)

@@ -1,10 +1,14 @@
 // Package latency is the one latency schema of the load tools: loadgen and
 // querygen record into a Recorder and report Percentiles, in milliseconds,
-// under the same JSON keys. OpenLoop paces an open-loop run.
+// under the same JSON keys. OpenLoop paces an open-loop run, Schedule hands
+// a run's senders their send times, open or closed loop, and Progress
+// prints a run's line a second.
 package latency
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -94,4 +98,58 @@ func OpenLoop(ctx context.Context, rate float64, buffer int) <-chan time.Time {
 		}
 	}()
 	return schedule
+}
+
+// Schedule hands a run's senders the times their requests are meant to be
+// sent: at a fixed rate (open loop, from OpenLoop) or, with rate 0, at once
+// for as long as the run's context lasts (closed loop: each sender as fast
+// as its answers come).
+type Schedule struct {
+	ctx  context.Context
+	open <-chan time.Time // nil: closed loop
+}
+
+// NewSchedule returns the schedule of a run at rate requests per second (0:
+// closed loop) until ctx ends; buffer is OpenLoop's.
+func NewSchedule(ctx context.Context, rate float64, buffer int) *Schedule {
+	s := &Schedule{ctx: ctx}
+	if rate > 0 {
+		s.open = OpenLoop(ctx, rate, buffer)
+	}
+	return s
+}
+
+// Next waits for the intended send time of a sender's next request, from
+// which its latency counts; false once the run is over.
+func (s *Schedule) Next() (time.Time, bool) {
+	if s.open != nil {
+		t, ok := <-s.open
+		return t, ok
+	}
+	if s.ctx.Err() != nil {
+		return time.Time{}, false
+	}
+	return time.Now(), true
+}
+
+// Progress writes line(n) to w once a second, n counting the seconds from
+// 1, until the returned stop is called; with a nil w it writes nothing.
+func Progress(w io.Writer, line func(n int) string) (stop func()) {
+	if w == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for n := 1; ; n++ {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			fmt.Fprintln(w, line(n))
+		}
+	}()
+	return func() { close(done) }
 }

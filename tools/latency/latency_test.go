@@ -3,8 +3,14 @@ package latency
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/evtrack/telemetry/platform/testenv"
 )
 
 // The one schema: loadgen and querygen results both carry these keys.
@@ -59,4 +65,57 @@ func TestOpenLoop(t *testing.T) {
 	cancel()
 	for range s { // drains, then closes
 	}
+}
+
+// TestSchedule: closed loop, a sender may send at once until the run's
+// context ends; open loop, the send times are OpenLoop's, until it ends.
+func TestSchedule(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	closed := NewSchedule(ctx, 0, 1)
+	before := time.Now()
+	if at, ok := closed.Next(); !ok || at.Before(before) {
+		t.Fatalf("closed loop: %v %v, want now and true", at, ok)
+	}
+	open := NewSchedule(ctx, 1000, 16)
+	first, ok := open.Next()
+	second, ok2 := open.Next()
+	if !ok || !ok2 || second.Sub(first) != time.Millisecond {
+		t.Fatalf("open loop at 1000/s: %v then %v (%v %v), want 1ms apart", first, second, ok, ok2)
+	}
+	cancel()
+	if _, ok := closed.Next(); ok {
+		t.Fatal("closed loop goes on after its context ended")
+	}
+	for _, ok := open.Next(); ok; _, ok = open.Next() { // drains, then ends
+	}
+}
+
+// TestProgress: a line a second, numbered from 1, until stopped; nothing
+// without a writer.
+func TestProgress(t *testing.T) {
+	Progress(nil, func(int) string { t.Fatal("line asked for without a writer"); return "" })()
+	var mu sync.Mutex
+	var b strings.Builder
+	written := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return b.String()
+	}
+	stop := Progress(lockedWriter{&mu, &b}, func(n int) string { return fmt.Sprintf("second %d", n) })
+	testenv.Eventually(t, 5*time.Second, "the first line", func() bool { return written() != "" })
+	stop() // before the second line is due
+	if got := written(); got != "second 1\n" {
+		t.Fatalf("progress %q, want one line", got)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

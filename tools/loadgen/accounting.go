@@ -1,15 +1,18 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/bits"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/opensearch-project/opensearch-go/v2"
+
+	"github.com/evtrack/telemetry/platform/opensearchx"
 )
 
 // Accounting is the end-to-end result of a run, by distinct event ids: what
@@ -110,14 +113,18 @@ func (t *tally) result() Accounting {
 	return a
 }
 
+// requestTimeout bounds one request to OpenSearch.
+const requestTimeout = 30 * time.Second
+
 // ScanEventIDs calls fn once for every (app_id, event_id) that has documents
 // in the indices matching pattern, with its number of documents, for the
 // event ids starting with prefix ("" for every one). It refreshes the
 // indices first and pages through a composite aggregation, so memory stays
-// at one page whatever the number of documents.
-func ScanEventIDs(ctx context.Context, client *http.Client, url, pattern, prefix string, fn func(appID, eventID string, docs int64)) error {
+// at one page whatever the number of documents. Each request may take
+// requestTimeout.
+func ScanEventIDs(ctx context.Context, c *opensearch.Client, pattern, prefix string, fn func(appID, eventID string, docs int64)) error {
 	const opts = "?allow_no_indices=true&ignore_unavailable=true"
-	if _, err := post(ctx, client, url+"/"+pattern+"/_refresh"+opts, nil); err != nil {
+	if err := doJSON(ctx, c, opensearchx.Request{Method: http.MethodPost, Path: "/" + pattern + "/_refresh" + opts}, nil); err != nil {
 		return fmt.Errorf("refresh %s: %w", pattern, err)
 	}
 	query := map[string]any{"match_all": map[string]any{}}
@@ -135,10 +142,6 @@ func ScanEventIDs(ctx context.Context, client *http.Client, url, pattern, prefix
 		}
 		body, _ := json.Marshal(map[string]any{"size": 0, "query": query,
 			"aggs": map[string]any{"ids": map[string]any{"composite": composite}}})
-		b, err := post(ctx, client, url+"/"+pattern+"/_search"+opts, body)
-		if err != nil {
-			return fmt.Errorf("scan event ids of %s: %w", pattern, err)
-		}
 		var out struct {
 			Aggregations struct {
 				IDs struct {
@@ -153,7 +156,7 @@ func ScanEventIDs(ctx context.Context, client *http.Client, url, pattern, prefix
 				} `json:"ids"`
 			} `json:"aggregations"`
 		}
-		if err := json.Unmarshal(b, &out); err != nil {
+		if err := doJSON(ctx, c, opensearchx.Request{Method: http.MethodPost, Path: "/" + pattern + "/_search" + opts, Body: body}, &out); err != nil {
 			return fmt.Errorf("scan event ids of %s: %w", pattern, err)
 		}
 		for _, bk := range out.Aggregations.IDs.Buckets {
@@ -166,25 +169,11 @@ func ScanEventIDs(ctx context.Context, client *http.Client, url, pattern, prefix
 	}
 }
 
-func post(ctx context.Context, client *http.Client, url string, body []byte) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		return nil, err
-	}
-	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", res.Status, strings.TrimSpace(string(b[:min(len(b), 300)])))
-	}
-	return b, nil
+// doJSON is opensearchx.DoJSON bounded by requestTimeout.
+func doJSON(ctx context.Context, c *opensearch.Client, r opensearchx.Request, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	return opensearchx.DoJSON(ctx, c, r, out)
 }
 
 // Number parses an id rendered by EventID back to its event number; false

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/evtrack/telemetry/platform/opensearchx"
 )
 
 func TestIDsNumberRoundTrip(t *testing.T) {
@@ -153,7 +155,11 @@ func TestScanEventIDsPages(t *testing.T) {
 	}))
 	defer srv.Close()
 	got := map[string]int64{}
-	err := ScanEventIDs(context.Background(), srv.Client(), srv.URL, "p-*", "run.", func(app, id string, docs int64) { got[app+"/"+id] += docs })
+	c, err := opensearchx.NewClient(opensearchx.Options{URL: srv.URL, Transport: srv.Client().Transport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ScanEventIDs(context.Background(), c, "p-*", "run.", func(app, id string, docs int64) { got[app+"/"+id] += docs })
 	if err != nil {
 		t.Fatal(err)
 	}

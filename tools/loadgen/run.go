@@ -102,12 +102,15 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 
 	// Open loop: a scheduler emits intended send times; latency counts from
 	// them, so a slow server cannot hide queueing (no coordinated omission).
-	var schedule <-chan time.Time
-	if cfg.Rate > 0 {
-		schedule = latency.OpenLoop(ctx, cfg.Rate, 1<<16)
-	}
+	schedule := latency.NewSchedule(ctx, cfg.Rate, 1<<16)
 
-	stopProgress := progress(cfg.Progress, &requests, &accepted, hist)
+	var lastReq, lastAcc int64
+	stopProgress := latency.Progress(cfg.Progress, func(s int) string {
+		r, a := requests.Load(), accepted.Load()
+		line := fmt.Sprintf("t=%3ds  requests/s=%7d  accepted events/s=%9d  p99(so far)=%7.2fms", s, r-lastReq, a-lastAcc, hist.Percentiles().P99)
+		lastReq, lastAcc = r, a
+		return line
+	})
 	defer stopProgress()
 
 	var wg sync.WaitGroup
@@ -121,14 +124,8 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 			defer fasthttp.ReleaseResponse(resp)
 			var body []byte
 			for {
-				intended := time.Now()
-				if schedule != nil {
-					t, ok := <-schedule
-					if !ok {
-						return
-					}
-					intended = t
-				} else if ctx.Err() != nil {
+				intended, ok := schedule.Next()
+				if !ok {
 					return
 				}
 				tpl := tpls[wrng.IntN(len(tpls))]
@@ -210,28 +207,4 @@ func acceptedCount(body []byte) int {
 	}
 	n, _ := strconv.Atoi(string(rest[:j]))
 	return n
-}
-
-func progress(w io.Writer, requests, accepted *atomic.Int64, h *latency.Recorder) func() {
-	if w == nil {
-		return func() {}
-	}
-	stop := make(chan struct{})
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		var lastReq, lastAcc int64
-		for s := 1; ; s++ {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-			r, a := requests.Load(), accepted.Load()
-			p99 := h.Percentiles().P99
-			fmt.Fprintf(w, "t=%3ds  requests/s=%7d  accepted events/s=%9d  p99(so far)=%7.2fms\n", s, r-lastReq, a-lastAcc, p99)
-			lastReq, lastAcc = r, a
-		}
-	}()
-	return func() { close(stop) }
 }

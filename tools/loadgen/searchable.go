@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,9 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/opensearch-project/opensearch-go/v2"
 
+	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/tools/latency"
 )
 
@@ -21,7 +22,8 @@ type Searchable struct {
 	URL     string // OpenSearch
 	Pattern string // index pattern, e.g. telemetry-events-*
 	IDs     *IDs
-	client  *http.Client
+	client  *opensearch.Client
+	err     error // making the client
 
 	mu       sync.Mutex
 	pending  map[uint64]time.Time // first valid event number of an accepted batch → 202 time
@@ -31,7 +33,8 @@ type Searchable struct {
 
 // NewSearchable returns a watcher.
 func NewSearchable(url, pattern string, ids *IDs) *Searchable {
-	return &Searchable{URL: url, Pattern: pattern, IDs: ids, client: &http.Client{Timeout: 30 * time.Second},
+	c, err := opensearchx.NewClient(opensearchx.Options{URL: url})
+	return &Searchable{URL: url, Pattern: pattern, IDs: ids, client: c, err: err,
 		pending: map[uint64]time.Time{}, hist: hdrhistogram.New(1, int64(10*time.Minute/time.Millisecond), 3)}
 }
 
@@ -88,6 +91,9 @@ func (s *Searchable) left() int {
 	return len(s.pending)
 }
 
+// poll asks which pending batches have become searchable. It runs after
+// Watch's context ended too (the grace), so its requests are bounded by
+// requestTimeout alone.
 func (s *Searchable) poll() {
 	s.mu.Lock()
 	ids := make([]string, 0, min(len(s.pending), 1000))
@@ -98,16 +104,11 @@ func (s *Searchable) poll() {
 		ids = append(ids, s.IDs.EventID(n))
 	}
 	s.mu.Unlock()
-	if len(ids) == 0 {
+	if len(ids) == 0 || s.client == nil {
 		return
 	}
 	body, _ := json.Marshal(map[string]any{"size": len(ids), "_source": []string{"event_id"},
 		"query": map[string]any{"terms": map[string]any{"event_id": ids}}})
-	res, err := s.client.Post(s.URL+"/"+s.Pattern+"/_search?allow_no_indices=true&ignore_unavailable=true", "application/json", bytes.NewReader(body))
-	if err != nil {
-		return
-	}
-	defer res.Body.Close()
 	var out struct {
 		Hits struct {
 			Hits []struct {
@@ -117,7 +118,10 @@ func (s *Searchable) poll() {
 			} `json:"hits"`
 		} `json:"hits"`
 	}
-	if json.NewDecoder(res.Body).Decode(&out) != nil {
+	// An error answer (an index whose shards have not started yet) or none
+	// at all is "nothing seen yet": the next poll asks again.
+	path := "/" + s.Pattern + "/_search?allow_no_indices=true&ignore_unavailable=true"
+	if doJSON(context.Background(), s.client, opensearchx.Request{Method: http.MethodPost, Path: path, Body: body}, &out) != nil {
 		return
 	}
 	now := time.Now()
@@ -152,8 +156,11 @@ func (s *Searchable) Result(ctx context.Context) (SearchableResult, error) {
 	r.TimeToSearchable = latency.FromHistogram(s.hist, time.Millisecond)
 	accepted := idSet{words: append([]uint64(nil), s.accepted.words...)}
 	s.mu.Unlock()
+	if s.err != nil {
+		return r, fmt.Errorf("account for run %s: %w", s.IDs.prefix, s.err)
+	}
 	t := &tally{ids: s.IDs, accepted: &accepted}
-	err := ScanEventIDs(ctx, s.client, s.URL, s.Pattern, s.IDs.prefix+idSep, func(_, eventID string, docs int64) {
+	err := ScanEventIDs(ctx, s.client, s.Pattern, s.IDs.prefix+idSep, func(_, eventID string, docs int64) {
 		t.add(eventID, docs)
 	})
 	if err != nil {

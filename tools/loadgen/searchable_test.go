@@ -3,8 +3,6 @@ package loadgen
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/evtrack/telemetry/platform/testenv"
@@ -24,10 +22,10 @@ func TestSearchableResultFindsLossHiddenByADuplicate(t *testing.T) {
 	s.Accepted(Accepted{FirstID: 0, Events: 10, Accepted: 10})
 
 	for _, day := range []string{"2026.11.26", "2026.11.27"} {
-		put(t, url+"/"+prefix+"-"+day, `{"mappings":{"properties":{"event_id":{"type":"keyword"},"app_id":{"type":"keyword"}}}}`)
+		testenv.PutJSON(t, url, "/"+prefix+"-"+day, `{"mappings":{"properties":{"event_id":{"type":"keyword"},"app_id":{"type":"keyword"}}}}`)
 	}
 	doc := func(day string, n uint64) {
-		put(t, fmt.Sprintf("%s/%s-%s/_doc/%d", url, prefix, day, n), fmt.Sprintf(`{"app_id":"app-1","event_id":%q}`, ids.EventID(n)))
+		testenv.PutJSON(t, url, fmt.Sprintf("/%s-%s/_doc/%d", prefix, day, n), fmt.Sprintf(`{"app_id":"app-1","event_id":%q}`, ids.EventID(n)))
 	}
 	for n := uint64(0); n < 10; n++ {
 		if n != 3 {
@@ -36,7 +34,7 @@ func TestSearchableResultFindsLossHiddenByADuplicate(t *testing.T) {
 	}
 	doc("2026.11.27", 5)
 	// Another run's event under the same indices is not this run's.
-	put(t, url+"/"+prefix+"-2026.11.26/_doc/other", fmt.Sprintf(`{"app_id":"app-1","event_id":%q}`, NewIDs("acct1").EventID(0)))
+	testenv.PutJSON(t, url, "/"+prefix+"-2026.11.26/_doc/other", fmt.Sprintf(`{"app_id":"app-1","event_id":%q}`, NewIDs("acct1").EventID(0)))
 
 	r, err := s.Result(context.Background())
 	if err != nil {
@@ -49,19 +47,5 @@ func TestSearchableResultFindsLossHiddenByADuplicate(t *testing.T) {
 	}
 	if r.ExactlyOnce() {
 		t.Errorf("ExactlyOnce with a lost and a doubled event")
-	}
-}
-
-func put(t *testing.T, url, body string) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusCreated {
-		t.Fatalf("PUT %s: %s", url, res.Status)
 	}
 }

@@ -70,15 +70,20 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	end := measureFrom.Add(cfg.Duration)
 	ctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
-	var schedule <-chan time.Time
 	if cfg.Rate > 0 {
 		res.Mode = "open-loop"
-		schedule = latency.OpenLoop(ctx, cfg.Rate, 1<<14)
 	}
+	schedule := latency.NewSchedule(ctx, cfg.Rate, 1<<14)
 	hist := latency.NewRecorder()
 	var mu sync.Mutex // guards res
 	var done atomic.Int64
-	stopProgress := progress(cfg.Progress, &done, hist)
+	var last int64
+	stopProgress := latency.Progress(cfg.Progress, func(s int) string {
+		n := done.Load()
+		line := fmt.Sprintf("t=%3ds  queries/s=%6d  p99(so far)=%7.2fms", s, n-last, hist.Percentiles().P99)
+		last = n
+		return line
+	})
 	defer stopProgress()
 	var wg sync.WaitGroup
 	for w := range cfg.Concurrency {
@@ -90,14 +95,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
 			for {
-				intended := time.Now()
-				if schedule != nil {
-					t, ok := <-schedule
-					if !ok {
-						return
-					}
-					intended = t
-				} else if ctx.Err() != nil {
+				intended, ok := schedule.Next()
+				if !ok {
 					return
 				}
 				req.Reset()
@@ -131,27 +130,4 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	res.LatencyMs = hist.Percentiles()
 	return res, nil
-}
-
-func progress(w io.Writer, done *atomic.Int64, h *latency.Recorder) func() {
-	if w == nil {
-		return func() {}
-	}
-	stop := make(chan struct{})
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		var last int64
-		for s := 1; ; s++ {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-			n := done.Load()
-			fmt.Fprintf(w, "t=%3ds  queries/s=%6d  p99(so far)=%7.2fms\n", s, n-last, h.Percentiles().P99)
-			last = n
-		}
-	}()
-	return func() { close(stop) }
 }

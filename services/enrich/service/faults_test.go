@@ -2,9 +2,7 @@ package service
 
 import (
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,15 +144,7 @@ func TestRefusedDocumentIsDeadLettered(t *testing.T) {
 
 func metricsBody(t *testing.T, e *env) string {
 	t.Helper()
-	res, err := http.Get(e.health + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, b := testenv.Get(t, e.health+"/metrics")
 	return string(b)
 }
 

@@ -3,17 +3,14 @@ package service
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/platform/config"
-	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/otelx"
 	"github.com/evtrack/telemetry/platform/testenv"
 	"github.com/nats-io/nats.go"
@@ -107,36 +104,11 @@ func (e *env) search(t *testing.T, pattern string) []map[string]any {
 }
 
 // query returns every document of the indices matching pattern, after a
-// refresh, or OpenSearch's error: while it polls, a test takes an error for
-// "not yet" (an index created a moment ago answers 503 until its shard has
-// started).
+// refresh, or OpenSearch's error (testenv.Sources): while it polls, a test
+// takes an error for "not yet".
 func (e *env) query(t *testing.T, pattern string) ([]map[string]any, error) {
 	t.Helper()
-	c := testenv.OpenSearch(t, e.osURL)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	const missingOK = "allow_no_indices=true&ignore_unavailable=true"
-	// Best effort, like the search's answer: a shard that is not started
-	// yet fails both.
-	_, _ = opensearchx.Do(ctx, c, opensearchx.Request{Method: http.MethodPost, Path: "/" + pattern + "/_refresh?" + missingOK})
-	var out struct {
-		Hits struct {
-			Hits []struct {
-				Index  string         `json:"_index"`
-				ID     string         `json:"_id"`
-				Source map[string]any `json:"_source"`
-			} `json:"hits"`
-		} `json:"hits"`
-	}
-	if err := opensearchx.DoJSON(ctx, c, opensearchx.Request{Method: http.MethodGet, Path: "/" + pattern + "/_search?size=10000&" + missingOK}, &out); err != nil {
-		return nil, err
-	}
-	var docs []map[string]any
-	for _, h := range out.Hits.Hits {
-		h.Source["_index"], h.Source["_id"] = h.Index, h.ID
-		docs = append(docs, h.Source)
-	}
-	return docs, nil
+	return testenv.Sources(t, e.osURL, pattern, "")
 }
 
 // waitDocs waits until the test's indices hold at least n documents, and
@@ -233,13 +205,8 @@ func TestRedeliveredBatchIsIndexedOnce(t *testing.T) {
 func TestReadiness(t *testing.T) {
 	t.Parallel()
 	e := startEnrich(t)
-	res, err := http.Get(e.health + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != 200 || !strings.Contains(string(b), `"nats":"ok"`) || !strings.Contains(string(b), `"opensearch":"ok"`) {
-		t.Fatalf("readyz %d %s", res.StatusCode, b)
+	code, b := testenv.Get(t, e.health+"/readyz")
+	if code != 200 || !strings.Contains(string(b), `"nats":"ok"`) || !strings.Contains(string(b), `"opensearch":"ok"`) {
+		t.Fatalf("readyz %d %s", code, b)
 	}
 }

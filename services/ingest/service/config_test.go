@@ -10,6 +10,7 @@ import (
 )
 
 func TestLoadConfig(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	keysFile := filepath.Join(dir, "keys")
 	if err := os.WriteFile(keysFile, []byte("# rotated monthly\nfile-key-0123456789abc:app-android\n\n"), 0o600); err != nil {

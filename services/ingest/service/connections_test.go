@@ -17,6 +17,8 @@ import (
 // so a caller without one is answered before its body is read and cannot
 // make the service hold bodies in memory.
 func TestUnauthenticatedBodyIsNotRead(t *testing.T) {
+	// Not parallel: it measures what the whole process allocates, so no
+	// other test may run beside it (parallel tests wait for it to end).
 	e := startIngest(t, "", nil)
 	t.Run("answered before the body arrives", func(t *testing.T) {
 		// 64 KiB of a 1 MiB body, then nothing: only a server that
@@ -63,6 +65,7 @@ func TestUnauthenticatedBodyIsNotRead(t *testing.T) {
 // TestConnectionLimits: connections are bounded per client address, and an
 // idle keep-alive connection is closed after INGEST_IDLE_TIMEOUT.
 func TestConnectionLimits(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", map[string]string{"INGEST_MAX_CONNECTIONS_PER_IP": "4"})
 	addr := strings.TrimPrefix(e.base, "http://")
 	idle := startIngest(t, "", map[string]string{"INGEST_IDLE_TIMEOUT": "300ms"})

@@ -12,7 +12,6 @@ import (
 	natstest "github.com/nats-io/nats-server/v2/test"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -26,6 +25,7 @@ import (
 // batches (503 with Retry-After, counted), never drops one it acknowledged,
 // and reports how full it is.
 func TestStreamFullRefusesNewBatches(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", map[string]string{"EVENTS_STREAM_MAX_MSGS": "5", "INGEST_RETRY_AFTER": "4s"})
 	post := func(i int) response {
 		return e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(`[` + event("full-"+strconv.Itoa(i)) + `]`)})
@@ -56,6 +56,7 @@ func TestStreamFullRefusesNewBatches(t *testing.T) {
 // TestBatchOverBrokerPayloadLimit: a batch the broker can never take is a
 // 413 naming the limit, not a 503 that the client would retry for ever.
 func TestBatchOverBrokerPayloadLimit(t *testing.T) {
+	t.Parallel()
 	opts := natstest.DefaultTestOptions
 	opts.Port, opts.JetStream, opts.StoreDir, opts.MaxPayload = -1, true, t.TempDir(), 16<<10
 	small := runNATSWith(t, &opts)
@@ -73,18 +74,15 @@ func TestBatchOverBrokerPayloadLimit(t *testing.T) {
 // TestHeaderFieldsCapped: a header-derived field is capped the same way
 // whichever edge it arrived through.
 func TestHeaderFieldsCapped(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", nil)
 	ua := strings.Repeat("é", 3000) // 6000 bytes, under the 8 KiB header limit
 	if res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", header: map[string]string{"User-Agent": ua},
 		body: []byte(`[` + event("http-ua") + `]`)}); res.status != http.StatusAccepted {
 		t.Fatalf("http: %d %s", res.status, res.raw)
 	}
-	conn, err := grpc.NewClient(e.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithUserAgent(ua))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", bearer(testKey))
+	conn := e.grpcConn(t, grpc.WithUserAgent(ua))
+	ctx := authed(testKey)
 	if _, err := ingestv1.NewIngestServiceClient(conn).Track(ctx, &ingestv1.TrackRequest{Batch: &telemetryv1.EventBatch{
 		Events: []*telemetryv1.Event{{EventId: "grpc-ua", UserId: "u", EventName: "e", ClientTimestamp: timestamppb.Now()}}}}); err != nil {
 		t.Fatalf("grpc: %v", err)
@@ -104,7 +102,7 @@ func TestHeaderFieldsCapped(t *testing.T) {
 		}
 	}
 	// Over the header limit: refused before anything is read.
-	_, err = ingestv1.NewIngestServiceClient(conn).Track(metadata.AppendToOutgoingContext(ctx, "x-pad", strings.Repeat("p", 16<<10)),
+	_, err := ingestv1.NewIngestServiceClient(conn).Track(metadata.AppendToOutgoingContext(ctx, "x-pad", strings.Repeat("p", 16<<10)),
 		&ingestv1.TrackRequest{})
 	if status.Code(err) == codes.OK || status.Code(err) == codes.InvalidArgument {
 		t.Fatalf("a call with 16 KiB of headers got %v", err)
@@ -145,13 +143,10 @@ func scrape(t *testing.T, url string) map[string]float64 {
 // TestGRPCRetryReportedAsDuplicates: over gRPC too, a stored retry answers
 // with its events under duplicates.
 func TestGRPCRetryReportedAsDuplicates(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", nil)
-	conn, err := grpc.NewClient(e.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", bearer(testKey))
+	conn := e.grpcConn(t)
+	ctx := authed(testKey)
 	req := &ingestv1.TrackRequest{Batch: &telemetryv1.EventBatch{Events: []*telemetryv1.Event{
 		{EventId: "r1", UserId: "u", EventName: "e", ClientTimestamp: timestamppb.Now()},
 		{EventId: "r2", UserId: "u", EventName: "e", ClientTimestamp: timestamppb.Now()}}}}

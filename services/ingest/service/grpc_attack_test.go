@@ -9,7 +9,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	_ "google.golang.org/grpc/encoding/gzip" // registers the gzip compressor for grpc.UseCompressor
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -29,17 +28,11 @@ import (
 // gzipped 4 MiB message of 2M empty events (a decoder that builds them
 // allocates about half a GiB) and checks what the whole process allocated.
 func TestGRPCRefusesBeforeDecoding(t *testing.T) {
+	// Not parallel: it measures what the whole process allocates, so no
+	// other test may run beside it (parallel tests wait for it to end).
 	// A budget of four messages, so that a leaked reservation shows below.
 	e := startIngest(t, "", map[string]string{"INGEST_DECODE_BUDGET_BYTES": strconv.Itoa(16 << 20)})
-	conn, err := grpc.NewClient(e.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	authed := func(ctx context.Context, key string) context.Context {
-		return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
-	}
+	conn := e.grpcConn(t, grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
 	bomb := testenv.EmptyEventsTrackRequest(4<<20 - 64)
 	call := func(ctx context.Context, body []byte) error {
 		return conn.Invoke(ctx, ingestgrpc.TrackMethod, &testenv.RawMessage{Bytes: body}, new(ingestv1.TrackResponse),
@@ -53,10 +46,10 @@ func TestGRPCRefusesBeforeDecoding(t *testing.T) {
 		wantMsg  string
 	}{
 		{"no key", context.Background(), bomb, codes.Unauthenticated, "write key"},
-		{"unknown key", authed(context.Background(), "nope-nope-nope-nope"), bomb, codes.Unauthenticated, "write key"},
-		{"valid key, two million empty events", authed(context.Background(), testKey), bomb, codes.InvalidArgument, "too_many_events"},
-		{"valid key, over the message limit", authed(context.Background(), testKey), testenv.EmptyEventsTrackRequest(4<<20 + 64), codes.ResourceExhausted, "larger than max"},
-		{"valid key, a megabyte of user agent", metadata.AppendToOutgoingContext(authed(context.Background(), testKey),
+		{"unknown key", authed("nope-nope-nope-nope"), bomb, codes.Unauthenticated, "write key"},
+		{"valid key, two million empty events", authed(testKey), bomb, codes.InvalidArgument, "too_many_events"},
+		{"valid key, over the message limit", authed(testKey), testenv.EmptyEventsTrackRequest(4<<20 + 64), codes.ResourceExhausted, "larger than max"},
+		{"valid key, a megabyte of user agent", metadata.AppendToOutgoingContext(authed(testKey),
 			"user-agent", strings.Repeat("u", 1<<20)), testenv.EmptyEventsTrackRequest(64), codes.Unavailable, ""},
 	}
 	for _, tt := range tests {
@@ -83,7 +76,7 @@ func TestGRPCRefusesBeforeDecoding(t *testing.T) {
 	// Every refused call returned its request slot and memory: more refused
 	// calls than the budget holds reservations, then a good call is stored.
 	for range 8 {
-		if err := call(authed(context.Background(), testKey), bomb); status.Code(err) != codes.InvalidArgument {
+		if err := call(authed(testKey), bomb); status.Code(err) != codes.InvalidArgument {
 			t.Fatalf("repeated oversized call: %v", err)
 		}
 	}
@@ -92,7 +85,7 @@ func TestGRPCRefusesBeforeDecoding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := call(authed(context.Background(), testKey), ok); err != nil {
+	if err := call(authed(testKey), ok); err != nil {
 		t.Fatalf("after the refused calls a good one failed: %v", err)
 	}
 	if n := e.messages(t); n != 1 {

@@ -6,10 +6,7 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -19,16 +16,9 @@ import (
 )
 
 func TestGRPCTrack(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", map[string]string{"INGEST_MAX_EVENTS": "3"})
-	conn, err := grpc.NewClient(e.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	client := ingestv1.NewIngestServiceClient(conn)
-	authed := func(key string) context.Context {
-		return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+key)
-	}
+	client := ingestv1.NewIngestServiceClient(e.grpcConn(t))
 	ts := timestamppb.New(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
 	valid := func(id string) *telemetryv1.Event {
 		return &telemetryv1.Event{EventId: id, UserId: "u1", EventName: "server_job", ClientTimestamp: ts}

@@ -20,6 +20,9 @@ import (
 	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/evtrack/telemetry/platform/config"
 	"github.com/evtrack/telemetry/platform/otelx"
@@ -37,6 +40,9 @@ type ingestEnv struct {
 
 // startIngest runs an ingest service on a stream of its own against the NATS
 // at natsURL ("" for the shared test server), with extra settings from env.
+// The service runs in-process until the test ends (testenv.Start), then is
+// stopped and waited for before its stream is deleted; an error from its
+// Run fails the test.
 func startIngest(t *testing.T, natsURL string, env map[string]string) *ingestEnv {
 	t.Helper()
 	if natsURL == "" {
@@ -58,33 +64,26 @@ func startIngest(t *testing.T, natsURL string, env map[string]string) *ingestEnv
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := New(ctx, cfg, slog.New(slog.DiscardHandler), otelx.ForTest(noop.NewTracerProvider()))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-
 	nc, err := nats.Connect(natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	js, err := njs.New(nc)
 	if err != nil {
+		nc.Close()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("ingest Run: %v", err)
-		}
+	t.Cleanup(func() { // after the service stopped (cleanups run last first)
 		dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = js.DeleteStream(dctx, stream)
 		dcancel()
 		nc.Close()
 	})
+	svc, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler), otelx.ForTest(noop.NewTracerProvider()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Start(t, "ingest", svc.Run)
 	return &ingestEnv{base: "http://" + svc.Addr(), grpcAddr: svc.GRPCAddr(), stream: stream, js: js}
 }
 
@@ -163,6 +162,23 @@ func (e *ingestEnv) tryPost(r request) (response, error) {
 }
 
 func bearer(k string) string { return "Bearer " + k }
+
+// grpcConn dials the service's gRPC port in plain text (the test is on the
+// same host), with opts; the connection is closed when the test ends.
+func (e *ingestEnv) grpcConn(t *testing.T, opts ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(e.grpcAddr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// authed is a context whose gRPC calls carry key as a bearer token.
+func authed(key string) context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), "authorization", bearer(key))
+}
 
 func basic(user, pass string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))

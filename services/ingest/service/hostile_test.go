@@ -14,6 +14,8 @@ import (
 // gets a clear 4xx, nothing is published, heap growth stays bounded, and the
 // service still accepts a good batch afterwards.
 func TestHostileInput(t *testing.T) {
+	// Not parallel: it measures what the whole process allocates, so no
+	// other test may run beside it (parallel tests wait for it to end).
 	e := startIngest(t, "", nil)
 	// A gzip bomb: 900 MiB of zeros in under 1 MiB; the decoder must stop at
 	// 8 MiB of output.

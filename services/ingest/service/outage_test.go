@@ -1,6 +1,7 @@
 package service
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	natstest "github.com/nats-io/nats-server/v2/test"
+
+	"github.com/evtrack/telemetry/platform/testenv"
 )
 
 // runNATS starts an in-process JetStream server on port (-1: any) storing in
@@ -35,6 +38,7 @@ func runNATSWith(t *testing.T, opts *server.Options) *server.Server {
 // Retry-After and nothing is claimed; when it is back the service accepts
 // again by itself, and the stream holds exactly the batches answered 202.
 func TestBrokerOutage(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ns := runNATS(t, -1, dir)
 	url := ns.ClientURL()
@@ -69,17 +73,10 @@ func TestBrokerOutage(t *testing.T) {
 	}
 
 	runNATS(t, tcpPort, dir)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testenv.EventuallyState(t, 15*time.Second, "a batch accepted (202) after NATS came back", func() (bool, string) {
 		res := e.post(t, ok("after"))
-		if res.status == 202 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not accepting 15s after NATS came back: %d %s", res.status, res.raw)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return res.status == http.StatusAccepted, fmt.Sprintf("%d %s", res.status, res.raw)
+	})
 	if n := e.messages(t); n != 2 {
 		t.Fatalf("stream holds %d messages, want 2 (before, after)", n)
 	}

@@ -2,15 +2,16 @@ package service
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
+	"github.com/evtrack/telemetry/platform/testenv"
 )
 
 const goodBatch = `[
@@ -19,6 +20,7 @@ const goodBatch = `[
 ]`
 
 func TestTrackPublishesOneDurableBatch(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", nil)
 	res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(goodBatch)})
 	if res.status != http.StatusAccepted || res.json["accepted"] != 2.0 || res.json["rejected"] != 0.0 {
@@ -55,6 +57,7 @@ func TestTrackPublishesOneDurableBatch(t *testing.T) {
 // events are reported as duplicates, so the client can tell a stored retry
 // from a first write.
 func TestRetriedRequestIsStoredOnce(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", nil)
 	for i := 0; i < 3; i++ {
 		res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(goodBatch)})
@@ -74,6 +77,7 @@ func TestRetriedRequestIsStoredOnce(t *testing.T) {
 // TestContract walks every line of the /v1/track contract that ends in a
 // status code, and checks that only accepted requests publish.
 func TestContract(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", map[string]string{"INGEST_MAX_EVENTS": "5", "INGEST_MAX_EVENT_BYTES": "2048"})
 	one := []byte(`[` + event("c1") + `]`)
 	envelope := []byte(`{"sent_at":"2026-11-26T10:00:02Z","events":[` + event("c2") + `]}`)
@@ -145,6 +149,7 @@ func TestContract(t *testing.T) {
 }
 
 func TestPartialAcceptance(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", nil)
 	body := `[{"event_id":"ok","user_id":"u","event_name":"x","client_timestamp":"2026-11-26T10:00:00Z"},
 	          {"event_id":"bad","user_id":"u","event_name":"x","client_timestamp":"later"},
@@ -180,6 +185,7 @@ func TestPartialAcceptance(t *testing.T) {
 }
 
 func TestTrustedProxyForwardedFor(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, trusted, xff, want string
 	}{
@@ -208,6 +214,7 @@ func TestTrustedProxyForwardedFor(t *testing.T) {
 }
 
 func TestRateLimitPerApp(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", map[string]string{"INGEST_RATE_LIMIT_EVENTS_PER_SEC": "0.01", "INGEST_MAX_EVENTS": "3", "INGEST_RATE_LIMIT_BURST": "3"})
 	body := func(ids ...string) []byte {
 		parts := make([]string, len(ids))
@@ -229,6 +236,7 @@ func TestRateLimitPerApp(t *testing.T) {
 }
 
 func TestHealthReadinessAndMetrics(t *testing.T) {
+	t.Parallel()
 	e := startIngest(t, "", nil)
 	e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(goodBatch)})
 	e.post(t, request{contentType: "application/json", body: []byte(goodBatch)})
@@ -244,14 +252,9 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 			`go_goroutines`,
 		},
 	} {
-		res, err := http.Get(e.base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != 200 {
-			t.Fatalf("%s: %d %s", path, res.StatusCode, b)
+		code, b := testenv.Get(t, e.base+path)
+		if code != 200 {
+			t.Fatalf("%s: %d %s", path, code, b)
 		}
 		for _, w := range want {
 			if !strings.Contains(string(b), w) {

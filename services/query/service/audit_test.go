@@ -17,6 +17,7 @@ import (
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/opensearch/templates"
 	"github.com/evtrack/telemetry/platform/credentials"
+	"github.com/evtrack/telemetry/platform/testenv"
 )
 
 // TestAuditRecordsRefusedCalls, through the real audit indices: calls with
@@ -25,6 +26,7 @@ import (
 // x-forwarded-host / grpcgateway-* metadata does not make it "http"; and no
 // token is ever written, only fingerprints.
 func TestAuditRecordsRefusedCalls(t *testing.T) {
+	t.Parallel()
 	e := startQuery(t, map[string]string{"QUERY_RATE_LIMIT_PER_SEC": "0.01", "QUERY_RATE_LIMIT_BURST": "1"})
 	const wrong = "token-guessed-0123456789"
 	if _, err := e.grpc.SearchEvents(authed(wrong), &queryv1.SearchEventsRequest{UserId: "u1"}); status.Code(err) != codes.Unauthenticated {
@@ -61,17 +63,13 @@ func TestAuditRecordsRefusedCalls(t *testing.T) {
 		fp(tokenA) + " EventStats grpc ResourceExhausted",
 	}
 	var got []string
-	waitFor(15*time.Second, func() bool {
-		got = got[:0]
-		for _, h := range auditHits(t, e.osURL, e.prefix) {
-			got = append(got, fmt.Sprintf("%v %v %v %v", h["principal"], h["method"], h["transport"], h["status"]))
-		}
-		return len(got) >= len(want)
-	})
+	for _, h := range waitAuditHits(t, e.osURL, e.prefix, len(want)) {
+		got = append(got, fmt.Sprintf("%v %v %v %v", h["principal"], h["method"], h["transport"], h["status"]))
+	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("audit trail\n got %q\nwant %q", got, want)
 	}
-	raw := mustDo(t, http.MethodGet, e.osURL+"/"+eventdoc.AuditPattern(e.prefix)+"/_search?size=100", nil)
+	raw := testenv.Do(t, e.osURL, http.MethodGet, "/"+eventdoc.AuditPattern(e.prefix)+"/_search?size=100", "")
 	for _, tok := range []string{wrong, tokenA, tokenAll} {
 		if bytes.Contains(raw, []byte(tok)) {
 			t.Errorf("the audit index holds the token %q", tok)
@@ -85,6 +83,7 @@ func TestAuditRecordsRefusedCalls(t *testing.T) {
 // of calls naming an app are indexed there with app_id (Dashboards counts
 // calls per app by it), and a call naming none has no app_id.
 func TestAuditAppIDReachesTodaysIndexAfterUpgrade(t *testing.T) {
+	t.Parallel()
 	osURL, prefix := writeFixtures(t)
 	tpl, err := templates.Audit(prefix)
 	if err != nil {
@@ -100,9 +99,9 @@ func TestAuditAppIDReachesTodaysIndexAfterUpgrade(t *testing.T) {
 	}
 	delete(props, "app_id")
 	oldBody, _ := json.Marshal(old)
-	mustDo(t, http.MethodPut, osURL+"/_index_template/"+tpl.Name, oldBody)
+	testenv.PutJSON(t, osURL, "/_index_template/"+tpl.Name, string(oldBody))
 	today := eventdoc.AuditIndex(prefix, time.Now())
-	mustDo(t, http.MethodPut, osURL+"/"+today, nil)
+	testenv.PutJSON(t, osURL, "/"+today, "")
 
 	e := runQuery(t, osURL, prefix, nil)
 	if _, err := e.grpc.SearchEvents(authed(tokenA), &queryv1.SearchEventsRequest{AppId: "app-a", UserId: "u1"}); err != nil {
@@ -112,13 +111,9 @@ func TestAuditAppIDReachesTodaysIndexAfterUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	waitFor(15*time.Second, func() bool {
-		got = got[:0]
-		for _, h := range auditHits(t, osURL, prefix) {
-			got = append(got, fmt.Sprintf("%v %v %v", h["method"], h["app_id"], h["_index"]))
-		}
-		return len(got) >= 2
-	})
+	for _, h := range waitAuditHits(t, osURL, prefix, 2) {
+		got = append(got, fmt.Sprintf("%v %v %v", h["method"], h["app_id"], h["_index"]))
+	}
 	want := []string{"SearchEvents app-a " + today, "GetUserSummary <nil> " + today}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("audit entries\n got %q\nwant %q", got, want)
@@ -129,30 +124,14 @@ func TestAuditAppIDReachesTodaysIndexAfterUpgrade(t *testing.T) {
 // audit index of a day older than QUERY_AUDIT_RETENTION and keeps a recent
 // one.
 func TestAuditRetentionDeletesExpiredIndices(t *testing.T) {
+	t.Parallel()
 	osURL, prefix := writeFixtures(t)
-	tpl, err := templates.Audit(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustDo(t, http.MethodPut, osURL+"/_index_template/"+tpl.Name, tpl.Body)
 	now := time.Now().UTC()
 	old, recent := eventdoc.AuditIndex(prefix, now.Add(-40*24*time.Hour)), eventdoc.AuditIndex(prefix, now.Add(-24*time.Hour))
-	for _, index := range []string{old, recent} {
-		mustDo(t, http.MethodPut, osURL+"/"+index, nil)
-	}
+	putAuditIndices(t, osURL, prefix, old, recent)
 	runQuery(t, osURL, prefix, map[string]string{"QUERY_AUDIT_RETENTION": "720h"})
-	eventually(t, 15*time.Second, old+" deleted", func() bool { return !indexExists(t, osURL, old) })
-	if !indexExists(t, osURL, recent) {
+	testenv.Eventually(t, 15*time.Second, old+" deleted", func() bool { return !testenv.Exists(t, osURL, "/"+old) })
+	if !testenv.Exists(t, osURL, "/"+recent) {
 		t.Fatalf("%s, within the retention, was deleted", recent)
 	}
-}
-
-func indexExists(t *testing.T, osURL, index string) bool {
-	t.Helper()
-	res, err := http.Head(osURL + "/" + index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	return res.StatusCode == http.StatusOK
 }

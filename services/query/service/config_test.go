@@ -13,6 +13,7 @@ import (
 // TestLoadConfig: each rule of the configuration is a row. Errors name the
 // variable and never echo a key.
 func TestLoadConfig(t *testing.T) {
+	t.Parallel()
 	notHex := "zz" + testPageTokenKey[2:] // same length, not hex
 	base := map[string]string{"QUERY_TOKENS": tokenA + ":app-a", "QUERY_PAGE_TOKEN_KEY": testPageTokenKey}
 	tests := []struct {

@@ -39,6 +39,7 @@ func (rawCodec) Name() string                    { return "proto" }
 // valid token, a message over the contract's size is refused
 // ResourceExhausted before it is decoded. Health stays open.
 func TestTokenCheckedBeforeDecode(t *testing.T) {
+	t.Parallel()
 	e := startQuery(t, nil)
 	huge := make([]byte, 5<<20) // over gRPC's default 4 MiB limit too
 	for i := range huge {
@@ -123,6 +124,7 @@ func closedByPeer(err error) bool {
 // TestHTTPIdleKeepAliveClosed: a keep-alive connection left idle after a
 // response is closed by the server once QUERY_HTTP_IDLE_TIMEOUT passes.
 func TestHTTPIdleKeepAliveClosed(t *testing.T) {
+	t.Parallel()
 	e := startQuery(t, map[string]string{"QUERY_HTTP_IDLE_TIMEOUT": "300ms"})
 	conn, err := net.Dial("tcp", strings.TrimPrefix(e.http, "http://"))
 	if err != nil {
@@ -151,6 +153,7 @@ func TestHTTPIdleKeepAliveClosed(t *testing.T) {
 // time is cut off once QUERY_HTTP_READ_HEADER_TIMEOUT has passed since it
 // began, however steadily it trickles.
 func TestHTTPSlowHeadersCutOff(t *testing.T) {
+	t.Parallel()
 	e := startQuery(t, map[string]string{"QUERY_HTTP_READ_HEADER_TIMEOUT": "300ms"})
 	conn, err := net.Dial("tcp", strings.TrimPrefix(e.http, "http://"))
 	if err != nil {
@@ -190,6 +193,7 @@ func TestHTTPSlowHeadersCutOff(t *testing.T) {
 // by the server (GOAWAY) once QUERY_GRPC_MAX_CONNECTION_IDLE passes; the
 // client's channel leaves READY.
 func TestGRPCIdleConnectionClosed(t *testing.T) {
+	t.Parallel()
 	e := startQuery(t, map[string]string{"QUERY_GRPC_MAX_CONNECTION_IDLE": "300ms"})
 	if _, err := healthpb.NewHealthClient(e.conn).Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
 		t.Fatal(err)
@@ -207,6 +211,7 @@ func TestGRPCIdleConnectionClosed(t *testing.T) {
 // never sends the HTTP/2 preface is closed once
 // QUERY_GRPC_CONNECTION_TIMEOUT passes.
 func TestGRPCSilentConnectionCutOff(t *testing.T) {
+	t.Parallel()
 	e := startQuery(t, map[string]string{"QUERY_GRPC_CONNECTION_TIMEOUT": "300ms"})
 	conn, err := net.Dial("tcp", e.grpcAddr)
 	if err != nil {

@@ -1,9 +1,7 @@
 package service
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,6 +21,7 @@ import (
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/opensearch/templates"
 	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/otelx"
 	"github.com/evtrack/telemetry/platform/testenv"
 )
@@ -126,7 +125,7 @@ func writeFixtures(t *testing.T) (osURL, prefix string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustDo(t, http.MethodPut, osURL+"/_index_template/"+tpl.Name, tpl.Body)
+	testenv.PutJSON(t, osURL, "/_index_template/"+tpl.Name, string(tpl.Body))
 	testenv.DeleteIndexData(t, osURL, prefix)
 	var sources []eventdoc.Source
 	for _, f := range fixtures {
@@ -137,7 +136,9 @@ func writeFixtures(t *testing.T) (osURL, prefix string) {
 }
 
 // runQuery starts a query service (one more instance, if called again) over
-// prefix's indices; extra overrides or adds configuration.
+// prefix's indices; extra overrides or adds configuration. The service runs
+// in-process until the test ends (testenv.Start); an error from its Run
+// fails the test.
 func runQuery(t *testing.T, osURL, prefix string, extra map[string]string) *env {
 	t.Helper()
 	vars := map[string]string{
@@ -150,76 +151,55 @@ func runQuery(t *testing.T, osURL, prefix string, extra map[string]string) *env 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := New(ctx, cfg, slog.New(slog.DiscardHandler), otelx.ForTest(noop.NewTracerProvider()))
+	svc, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler), otelx.ForTest(noop.NewTracerProvider()))
 	if err != nil {
-		cancel()
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
+	testenv.Start(t, "query", svc.Run)
 	conn, err := grpc.NewClient(svc.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("query Run: %v", err)
-		}
-	})
+	t.Cleanup(func() { conn.Close() })
 	return &env{osURL: osURL, prefix: prefix, http: "http://" + svc.HTTPAddr(), grpcAddr: svc.GRPCAddr(), conn: conn,
 		grpc: queryv1.NewQueryServiceClient(conn)}
 }
 
-// eventually polls cond until it holds, failing the test after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+// putAuditIndices creates indices, audit indices of prefix, through the
+// current audit template, as a running service would have (the retention
+// tests make them days old by their names).
+func putAuditIndices(t *testing.T, osURL, prefix string, indices ...string) {
 	t.Helper()
-	if !waitFor(timeout, cond) {
-		t.Fatalf("still not %s after %v", what, timeout)
+	tpl, err := templates.Audit(prefix)
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-// waitFor polls cond until it holds (true) or timeout passes (false). It
-// waits on the condition; the tick only paces the polling.
-func waitFor(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		<-tick.C
+	testenv.PutJSON(t, osURL, "/_index_template/"+tpl.Name, string(tpl.Body))
+	for _, index := range indices {
+		testenv.PutJSON(t, osURL, "/"+index, "")
 	}
-	return true
 }
 
 // auditHits returns the _source of every entry in prefix's audit indices,
-// oldest first, with the index each is in as "_index".
-func auditHits(t *testing.T, osURL, prefix string) []map[string]any {
+// oldest first, with the index each is in as "_index", after a refresh; or
+// OpenSearch's error, which a poll takes for "not yet" (testenv.Sources).
+func auditHits(t *testing.T, osURL, prefix string) ([]map[string]any, error) {
 	t.Helper()
-	pattern := eventdoc.AuditPattern(prefix)
-	mustDo(t, http.MethodPost, osURL+"/"+pattern+"/_refresh?allow_no_indices=true", nil)
-	body := mustDo(t, http.MethodPost, osURL+"/"+pattern+"/_search?allow_no_indices=true",
-		[]byte(`{"size":100,"sort":[{"time":{"order":"asc","unmapped_type":"date"}}]}`))
-	var out struct {
-		Hits struct {
-			Hits []struct {
-				Index  string         `json:"_index"`
-				Source map[string]any `json:"_source"`
-			} `json:"hits"`
-		} `json:"hits"`
-	}
-	if err := json.Unmarshal(body, &out); err != nil {
-		t.Fatal(err)
-	}
-	hits := make([]map[string]any, 0, len(out.Hits.Hits))
-	for _, h := range out.Hits.Hits {
-		h.Source["_index"] = h.Index
-		hits = append(hits, h.Source)
-	}
+	return testenv.Sources(t, osURL, eventdoc.AuditPattern(prefix), `{"size":100,"sort":[{"time":{"order":"asc","unmapped_type":"date"}}]}`)
+}
+
+// waitAuditHits waits until prefix's audit indices hold at least n entries
+// and returns them (see auditHits).
+func waitAuditHits(t *testing.T, osURL, prefix string, n int) []map[string]any {
+	t.Helper()
+	var hits []map[string]any
+	testenv.EventuallyState(t, 15*time.Second, fmt.Sprintf("%d audit entries", n), func() (bool, string) {
+		var err error
+		if hits, err = auditHits(t, osURL, prefix); err != nil {
+			return false, err.Error()
+		}
+		return len(hits) >= n, fmt.Sprintf("%d entries", len(hits))
+	})
 	return hits
 }
 
@@ -231,41 +211,28 @@ func index(t *testing.T, osURL, prefix string, docs ...eventdoc.Source) {
 	}
 }
 
-// indexDocs bulk-creates docs and refreshes; safe to call from any goroutine.
+// indexDocs bulk-creates docs into their daily indices and refreshes
+// them; it returns what went wrong instead of failing the test, so that a
+// goroutine may call it.
 func indexDocs(osURL, prefix string, docs ...eventdoc.Source) error {
-	var body bytes.Buffer
+	var body opensearchx.BulkBody
 	for _, d := range docs {
-		fmt.Fprintf(&body, `{"create":{"_index":%q,"_id":%q}}`+"\n", eventdoc.IndexName(prefix, d.Timestamp), d.DocID)
-		b, _ := json.Marshal(d)
-		body.Write(b)
-		body.WriteByte('\n')
+		body.Create(eventdoc.IndexName(prefix, d.Timestamp), d.DocID, d.AppendJSON(nil))
 	}
-	res, err := http.Post(osURL+"/_bulk?refresh=true", "application/json", &body)
+	c, err := opensearchx.NewClient(opensearchx.Options{URL: osURL, Transport: http.DefaultTransport})
 	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := opensearchx.BulkAll(ctx, c, &body); err != nil {
 		return fmt.Errorf("bulk: %w", err)
 	}
-	defer res.Body.Close()
-	out, _ := io.ReadAll(res.Body)
-	if res.StatusCode >= 300 || bytes.Contains(out, []byte(`"errors":true`)) {
-		return fmt.Errorf("bulk: %d %s", res.StatusCode, out)
+	refresh := "/" + eventdoc.Pattern(prefix) + "/_refresh?allow_no_indices=true&ignore_unavailable=true"
+	if _, err := opensearchx.Do(ctx, c, opensearchx.Request{Method: http.MethodPost, Path: refresh}); err != nil {
+		return fmt.Errorf("refresh: %w", err)
 	}
 	return nil
-}
-
-func mustDo(t *testing.T, method, url string, body []byte) []byte {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	out, _ := io.ReadAll(res.Body)
-	if res.StatusCode >= 300 {
-		t.Fatalf("%s %s: %d %s", method, url, res.StatusCode, out)
-	}
-	return out
 }
 
 func authed(token string) context.Context {

@@ -14,7 +14,6 @@ import (
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
-	"github.com/evtrack/telemetry/opensearch/templates"
 	"github.com/evtrack/telemetry/platform/testenv"
 )
 
@@ -66,14 +65,10 @@ func (e *env) scrape(t *testing.T) string {
 // once OpenSearch is unreachable, dropped, and the audit indices the
 // retention deletes.
 func TestMetricsCountCalls(t *testing.T) {
+	t.Parallel()
 	osURL, prefix := writeFixtures(t)
-	tpl, err := templates.Audit(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustDo(t, http.MethodPut, osURL+"/_index_template/"+tpl.Name, tpl.Body)
 	expired := eventdoc.AuditIndex(prefix, time.Now().UTC().Add(-40*24*time.Hour))
-	mustDo(t, http.MethodPut, osURL+"/"+expired, nil)
+	putAuditIndices(t, osURL, prefix, expired)
 	proxy := testenv.NewProxy(t, strings.TrimPrefix(osURL, "http://"))
 	e := runQuery(t, "http://"+proxy.Addr(), prefix, map[string]string{
 		"QUERY_AUDIT_RETENTION": "720h", "QUERY_RATE_LIMIT_PER_SEC": "0.01", "QUERY_RATE_LIMIT_BURST": "2",
@@ -102,7 +97,7 @@ func TestMetricsCountCalls(t *testing.T) {
 		t.Fatalf("no token: %v", err)
 	}
 	var reply []byte
-	err = e.conn.Invoke(context.Background(), "/"+queryv1.QueryService_ServiceDesc.ServiceName+"/NoSuchMethod", []byte{}, &reply, grpc.ForceCodec(rawCodec{}))
+	err := e.conn.Invoke(context.Background(), "/"+queryv1.QueryService_ServiceDesc.ServiceName+"/NoSuchMethod", []byte{}, &reply, grpc.ForceCodec(rawCodec{}))
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("unknown method without a token: %v", err)
 	}
@@ -130,15 +125,15 @@ func TestMetricsCountCalls(t *testing.T) {
 	if v, _ := metric(after, "query_request_duration_seconds_sum", "method=SearchEvents"); v <= 0 {
 		t.Errorf("SearchEvents latency sum %v, want > 0", v)
 	}
-	eventually(t, 15*time.Second, "5 audit entries written", func() bool {
+	testenv.Eventually(t, 15*time.Second, "5 audit entries written", func() bool {
 		v, _ := metric(e.scrape(t), "query_audit_entries_written_total")
 		return v == 5
 	})
-	eventually(t, 15*time.Second, expired+" deleted and counted", func() bool {
+	testenv.Eventually(t, 15*time.Second, expired+" deleted and counted", func() bool {
 		v, _ := metric(e.scrape(t), "query_audit_indices_deleted_total")
 		return v == 1
 	})
-	if indexExists(t, osURL, expired) {
+	if testenv.Exists(t, osURL, "/"+expired) {
 		t.Fatalf("%s counted as deleted but still there", expired)
 	}
 
@@ -146,7 +141,7 @@ func TestMetricsCountCalls(t *testing.T) {
 	if _, err := e.grpc.GetUserSummary(authed(tokenAll), &queryv1.GetUserSummaryRequest{UserId: "u1"}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("OpenSearch down: %v", err)
 	}
-	eventually(t, 15*time.Second, "the entry of the call made while OpenSearch is down counted as dropped", func() bool {
+	testenv.Eventually(t, 15*time.Second, "the entry of the call made while OpenSearch is down counted as dropped", func() bool {
 		v, _ := metric(e.scrape(t), "query_audit_entries_dropped_total", "reason=write_failed")
 		return v == 1
 	})

@@ -22,6 +22,7 @@ const rotatedKey = "726f74617465642d706167652d746f6b656e2d6b65792d30313233343536
 // and new tokens are signed with the new key; a tampered signature is
 // refused as a bad page_token on both faces.
 func TestPageTokensAcrossInstancesAndRotation(t *testing.T) {
+	t.Parallel()
 	osURL, prefix := writeFixtures(t)
 	a := runQuery(t, osURL, prefix, nil)
 	b := runQuery(t, osURL, prefix, nil)

@@ -57,6 +57,7 @@ func rfc(d time.Duration) string { return base.Add(d).Format(time.RFC3339) }
 // TestSearchFilters: each filter alone and combined, over gRPC and HTTP,
 // which must agree exactly.
 func TestSearchFilters(t *testing.T) {
+	t.Parallel()
 	e := startQuery(t, nil)
 	tests := []struct {
 		name  string
@@ -138,6 +139,7 @@ func TestSearchFilters(t *testing.T) {
 // while newer and older events keep being indexed: no page repeats an event
 // and every event that existed at the start is seen, in order.
 func TestPagingWhileEventsArrive(t *testing.T) {
+	t.Parallel()
 	e := startQuery(t, nil)
 	want := expect(func(f fixture) bool { return f.user == "u1" && f.app == "app-a" })
 	stop := make(chan struct{})
@@ -172,7 +174,7 @@ func TestPagingWhileEventsArrive(t *testing.T) {
 		if token = res.NextPageToken; token == "" {
 			break
 		}
-		time.Sleep(30 * time.Millisecond)
+		time.Sleep(30 * time.Millisecond) // pacing: the writer adds documents between two pages
 	}
 	close(stop)
 	wg.Wait()
@@ -200,6 +202,7 @@ func TestPagingWhileEventsArrive(t *testing.T) {
 }
 
 func TestGetEvent(t *testing.T) {
+	t.Parallel()
 	e := startQuery(t, nil)
 	tests := []struct {
 		name, token, eventID, appID string
@@ -241,6 +244,7 @@ func TestGetEvent(t *testing.T) {
 func count(v string, n int64) *queryv1.Count { return &queryv1.Count{Value: v, Count: n} }
 
 func TestUserSummary(t *testing.T) {
+	t.Parallel()
 	e := startQuery(t, nil)
 	want := &queryv1.GetUserSummaryResponse{
 		UserId: "u1", EventCount: 10, SessionCount: 2,
@@ -270,6 +274,7 @@ func TestUserSummary(t *testing.T) {
 }
 
 func TestEventStats(t *testing.T) {
+	t.Parallel()
 	e := startQuery(t, nil)
 	req := &queryv1.EventStatsRequest{From: timestamppb.New(base), To: timestamppb.New(base.Add(2 * time.Hour)), Interval: "1h"}
 	got, err := e.grpc.EventStats(authed(tokenA), req)
@@ -297,6 +302,7 @@ func TestEventStats(t *testing.T) {
 
 // TestAccessAndBadInput: every refusal, over both faces.
 func TestAccessAndBadInput(t *testing.T) {
+	t.Parallel()
 	e := startQuery(t, nil)
 	tests := []struct {
 		name     string
@@ -375,6 +381,7 @@ func TestAccessAndBadInput(t *testing.T) {
 // escapes or garbage are values, never syntax: no error, no data from
 // outside the filters.
 func TestHostileQueries(t *testing.T) {
+	t.Parallel()
 	e := startQuery(t, nil)
 	hostile := []string{
 		`"`, `\`, `\"`, `*`, `"unterminated`, `((((`, `)`, `+-|`, `~1`, `a^100`,
@@ -406,17 +413,14 @@ func TestHostileQueries(t *testing.T) {
 }
 
 func TestAuditTrail(t *testing.T) {
+	t.Parallel()
 	e := startQuery(t, nil)
 	if _, err := e.grpc.SearchEvents(authed(tokenA), &queryv1.SearchEventsRequest{UserId: "u2"}); err != nil {
 		t.Fatal(err)
 	}
 	e.get(t, tokenA, "/v1/users/u1/summary")
 	e.get(t, tokenA, "/v1/events?app_id=app-b") // refused: audited too
-	var hits []map[string]any
-	eventually(t, 15*time.Second, "3 audit entries", func() bool {
-		hits = auditHits(t, e.osURL, e.prefix)
-		return len(hits) >= 3
-	})
+	hits := waitAuditHits(t, e.osURL, e.prefix, 3)
 	if len(hits) != 3 {
 		t.Fatalf("audit entries %v", hits)
 	}
@@ -440,6 +444,7 @@ func TestAuditTrail(t *testing.T) {
 }
 
 func TestCORSAndRateLimit(t *testing.T) {
+	t.Parallel()
 	e := startQuery(t, map[string]string{"QUERY_CORS_ORIGINS": "https://support.example.com", "QUERY_RATE_LIMIT_PER_SEC": "0.1", "QUERY_RATE_LIMIT_BURST": "2"})
 	req, _ := http.NewRequest(http.MethodOptions, e.http+"/v1/users/u1/events", nil)
 	req.Header.Set("Origin", "https://support.example.com")
@@ -471,6 +476,7 @@ func TestCORSAndRateLimit(t *testing.T) {
 }
 
 func TestOpenSearchUnreachable(t *testing.T) {
+	t.Parallel()
 	proxy := testenv.NewProxy(t, strings.TrimPrefix(testenv.OpenSearchURL(t), "http://"))
 	e := startQuery(t, map[string]string{"OPENSEARCH_URL": "http://" + proxy.Addr()})
 	if code, body := e.get(t, tokenA, "/v1/users/u1/events"); code != 200 {

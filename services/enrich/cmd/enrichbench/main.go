@@ -32,6 +32,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
+	"github.com/opensearch-project/opensearch-go/v2"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
@@ -196,39 +197,61 @@ func bulk(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 		return err
 	}
 
-	work := make(chan *opensearchx.BulkBody)
-	var wg sync.WaitGroup
 	var failed atomic.Int64
 	start := time.Now()
-	for range inFlight {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for body := range work {
-				if err := opensearchx.BulkAll(context.Background(), osc, body); err != nil {
-					failed.Add(1)
-				}
-			}
-		}()
-	}
+	work, wait := bulkSenders(osc, inFlight, 0, func(error) { failed.Add(1) })
 	for _, b := range bodies {
 		work <- b
 	}
 	close(work)
-	wg.Wait()
+	wait()
 	elapsed := time.Since(start)
 	out := map[string]any{"mode": "bulk", "documents": n, "seconds": elapsed.Seconds(), "docs_per_sec": float64(n) / elapsed.Seconds(),
 		"bulk_docs": bulkDocs, "in_flight": inFlight, "file_bytes": fileBytes, "failed_bulks": failed.Load()}
 	return json.NewEncoder(os.Stdout).Encode(out)
 }
 
-func fill(gen generator, n, size int, natsURL, stream, subject string) error {
+// bulkSenders starts inFlight goroutines that send each body put on work
+// (buffered by buffer) with BulkAll, calling failed, from those goroutines,
+// for each that fails. Close work, then call wait for the last answers.
+func bulkSenders(osc *opensearch.Client, inFlight, buffer int, failed func(error)) (work chan<- *opensearchx.BulkBody, wait func()) {
+	ch := make(chan *opensearchx.BulkBody, buffer)
+	var wg sync.WaitGroup
+	for range inFlight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for body := range ch {
+				if err := opensearchx.BulkAll(context.Background(), osc, body); err != nil {
+					failed(err)
+				}
+			}
+		}()
+	}
+	return ch, wg.Wait
+}
+
+// jetStream connects to the broker at natsURL and returns its JetStream
+// and the function that closes the connection.
+func jetStream(natsURL string) (njs.JetStream, func(), error) {
 	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := njs.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return js, nc.Close, nil
+}
+
+func fill(gen generator, n, size int, natsURL, stream, subject string) error {
+	js, closeNATS, err := jetStream(natsURL)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	js, _ := njs.New(nc)
+	defer closeNATS()
 	ctx := context.Background()
 	if _, err := js.CreateOrUpdateStream(ctx, njs.StreamConfig{Name: stream, Subjects: []string{subject + ".>"}, MaxAge: 24 * time.Hour}); err != nil {
 		return err
@@ -252,12 +275,11 @@ func fill(gen generator, n, size int, natsURL, stream, subject string) error {
 }
 
 func drain(natsURL, stream, consumer string, events int) error {
-	nc, err := nats.Connect(natsURL)
+	js, closeNATS, err := jetStream(natsURL)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	js, _ := njs.New(nc)
+	defer closeNATS()
 	ctx := context.Background()
 	var start time.Time
 	var startPending uint64
@@ -295,20 +317,8 @@ func load(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 	if err != nil {
 		return err
 	}
-	work := make(chan *opensearchx.BulkBody, inFlight)
-	var wg sync.WaitGroup
 	var failed sync.Map
-	for range inFlight {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for body := range work {
-				if err := opensearchx.BulkAll(context.Background(), osc, body); err != nil {
-					failed.Store(err.Error(), true)
-				}
-			}
-		}()
-	}
+	work, wait := bulkSenders(osc, inFlight, inFlight, func(err error) { failed.Store(err.Error(), true) })
 	start := time.Now()
 	body := &opensearchx.BulkBody{}
 	docs := 0
@@ -336,7 +346,7 @@ func load(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 		work <- body
 	}
 	close(work)
-	wg.Wait()
+	wait()
 	nfail := 0
 	failed.Range(func(k, _ any) bool { nfail++; fmt.Fprintln(os.Stderr, "load: failure:", k); return nfail < 5 })
 	elapsed := time.Since(start)

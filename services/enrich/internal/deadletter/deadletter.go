@@ -145,8 +145,7 @@ func (r *Replayer) Replay(ctx context.Context, f Filter, dryRun bool) (Report, e
 
 // expired reports whether index is a daily index past the retention.
 func (r *Replayer) expired(index string) bool {
-	day, ok := eventdoc.DayOf(r.prefix, index)
-	return r.retention > 0 && ok && day.Add(24*time.Hour).Before(r.now().Add(-r.retention))
+	return eventdoc.Expired(r.prefix, index, r.retention, r.now())
 }
 
 // replay writes one page of dead letters to their indices and then

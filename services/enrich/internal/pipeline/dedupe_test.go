@@ -2,20 +2,15 @@ package pipeline
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
 	njs "github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
-	"github.com/evtrack/telemetry/services/enrich/internal/metrics"
 )
 
 // recordingIndexer creates every document and records the ids it was sent.
@@ -52,11 +47,7 @@ func TestSameEventTwiceInOneFetchIsWrittenOnce(t *testing.T) {
 		msgs = append(msgs, m)
 	}
 	idx := &recordingIndexer{sent: map[string][]string{}}
-	cfg := Config{IndexPrefix: "p", Workers: 1, FetchBatch: 10, BulkMaxDocs: 100, BulkMaxBytes: 1 << 20, BulkTimeout: time.Second,
-		RetryDelay: time.Second, MaxRetryDelay: time.Second, MaxDeliver: 5, MaxBackoff: time.Second}
-	builder := document.NewBuilder("p", nil, document.Placement{MaxAge: 30 * 24 * time.Hour, MaxFuture: 10 * time.Minute})
-	p := New(nil, idx, builder, cfg, slog.New(slog.DiscardHandler), metrics.New(prometheus.NewRegistry()),
-		noop.NewTracerProvider(), propagation.TraceContext{})
+	p := newTestPipeline(idx, testConfig()) // every document is created: no retry settings come into play
 	p.process(context.Background(), msgs)
 	if got := idx.sent[eventdoc.ID("app", "e1")]; len(got) != 1 {
 		t.Fatalf("e1 sent to %v; want once", got)

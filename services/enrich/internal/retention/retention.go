@@ -5,9 +5,6 @@ package retention
 
 import (
 	"context"
-	"fmt"
-	"net/http"
-	"strings"
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v2"
@@ -22,10 +19,6 @@ type Policy struct {
 	Events      time.Duration // prefix-YYYY.MM.DD
 	DeadLetters time.Duration // deadletter-prefix-YYYY.MM.DD
 }
-
-// deleteBatch bounds the index names of one DELETE (they go in the URL,
-// which OpenSearch caps at 4 KiB).
-const deleteBatch = 50
 
 // DeleteExpired deletes prefix's daily event and dead-letter indices whose
 // day, read from the index name, ended more than their retention before
@@ -52,31 +45,9 @@ func DeleteExpired(ctx context.Context, c *opensearch.Client, prefix string, p P
 }
 
 // deleteExpired deletes the indices names-YYYY.MM.DD whose day ended more
-// than retention before now.
+// than retention before now (eventdoc.Expired).
 func deleteExpired(ctx context.Context, c *opensearch.Client, names string, retention time.Duration, now time.Time) ([]string, error) {
-	var rows []struct {
-		Index string `json:"index"`
-	}
-	if err := opensearchx.DoJSON(ctx, c, opensearchx.Request{Method: http.MethodGet,
-		Path: "/_cat/indices/" + eventdoc.Pattern(names) + "?format=json&h=index&expand_wildcards=open,closed"}, &rows); err != nil {
-		return nil, fmt.Errorf("list indices %s: %w", eventdoc.Pattern(names), err)
-	}
-	cutoff := now.UTC().Add(-retention)
-	var expired []string
-	for _, r := range rows {
-		if day, ok := eventdoc.DayOf(names, r.Index); ok && day.Add(24*time.Hour).Before(cutoff) {
-			expired = append(expired, r.Index)
-		}
-	}
-	var deleted []string
-	for len(expired) > 0 {
-		batch := expired[:min(len(expired), deleteBatch)]
-		expired = expired[len(batch):]
-		if err := opensearchx.DoJSON(ctx, c, opensearchx.Request{Method: http.MethodDelete,
-			Path: "/" + strings.Join(batch, ",") + "?ignore_unavailable=true"}, nil); err != nil {
-			return deleted, fmt.Errorf("delete %v: %w", batch, err)
-		}
-		deleted = append(deleted, batch...)
-	}
-	return deleted, nil
+	return opensearchx.DeleteIndices(ctx, c, eventdoc.Pattern(names), func(index string) bool {
+		return eventdoc.Expired(names, index, retention, now)
+	})
 }

@@ -5,10 +5,6 @@ package templates
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"net/http"
-	"strings"
 
 	"github.com/opensearch-project/opensearch-go/v2"
 
@@ -33,27 +29,9 @@ func Apply(ctx context.Context, c *opensearch.Client, prefix string) error {
 		if err := opensearchx.PutIndexTemplate(ctx, c, t.Name, t.Body); err != nil {
 			return err
 		}
-		if err := putMappingOnExisting(ctx, c, t); err != nil {
+		if err := opensearchx.PutTemplateMappingOnExisting(ctx, c, t.Name, t.Body); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// putMappingOnExisting puts t's mappings on the indices its patterns match.
-func putMappingOnExisting(ctx context.Context, c *opensearch.Client, t templatefiles.Template) error {
-	var doc struct {
-		IndexPatterns []string `json:"index_patterns"`
-		Template      struct {
-			Mappings json.RawMessage `json:"mappings"`
-		} `json:"template"`
-	}
-	if err := json.Unmarshal(t.Body, &doc); err != nil {
-		return fmt.Errorf("parse template %s: %w", t.Name, err)
-	}
-	path := "/" + strings.Join(doc.IndexPatterns, ",") + "/_mapping?allow_no_indices=true&ignore_unavailable=true"
-	if err := opensearchx.DoJSON(ctx, c, opensearchx.Request{Method: http.MethodPut, Path: path, Body: doc.Template.Mappings}, nil); err != nil {
-		return fmt.Errorf("put mapping of template %s on existing indices %v: %w", t.Name, doc.IndexPatterns, err)
 	}
 	return nil
 }

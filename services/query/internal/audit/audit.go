@@ -5,20 +5,17 @@
 package audit
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v2"
-	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/services/query/internal/metrics"
 )
 
@@ -126,24 +123,16 @@ func (a *Auditor) Run(ctx context.Context) {
 }
 
 func (a *Auditor) write(ctx context.Context, entries []Entry) error {
-	var body bytes.Buffer
+	var body opensearchx.BulkBody
 	for _, e := range entries {
 		b, err := json.Marshal(e)
 		if err != nil {
 			return fmt.Errorf("encode audit entry: %w", err)
 		}
-		body.WriteString(`{"index":{"_index":` + strconv.Quote(eventdoc.AuditIndex(a.prefix, e.Time)) + "}}\n")
-		body.Write(b)
-		body.WriteByte('\n')
+		body.Index(eventdoc.AuditIndex(a.prefix, e.Time), "", b) // OpenSearch chooses the id
 	}
-	res, err := opensearchapi.BulkRequest{Body: &body, FilterPath: []string{"errors"}}.Do(ctx, a.client)
-	if err != nil {
+	if err := opensearchx.BulkAll(ctx, a.client, &body); err != nil {
 		return fmt.Errorf("audit bulk: %w", err)
-	}
-	defer res.Body.Close()
-	out, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-	if res.IsError() || !bytes.Contains(out, []byte(`"errors":false`)) {
-		return fmt.Errorf("audit bulk: %s: %s", res.Status(), out)
 	}
 	return nil
 }

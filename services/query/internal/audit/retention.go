@@ -2,23 +2,20 @@ package audit
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"strings"
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v2"
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/services/query/internal/metrics"
 )
 
 // Retention deletes the daily audit indices of an events prefix once every
 // entry in them is older than Keep. An index's day is read from its name
-// (eventdoc.AuditDayOf), never from its creation date, and only names that
+// (eventdoc.Expired), never from its creation date, and only names that
 // parse exactly as this prefix's audit indices are ever deleted — no
 // wildcard delete, no delete_by_query.
 type Retention struct {
@@ -62,52 +59,12 @@ func (r Retention) DeleteExpired(ctx context.Context, now time.Time) ([]string, 
 	if r.Keep <= 0 {
 		return nil, nil
 	}
-	var rows []struct {
-		Index string `json:"index"`
-	}
-	path := "/_cat/indices/" + eventdoc.AuditPattern(r.Prefix) + "?format=json&h=index&expand_wildcards=open,closed"
-	status, body, err := r.do(ctx, http.MethodGet, path)
+	names := eventdoc.AuditPrefix(r.Prefix)
+	expired, err := opensearchx.DeleteIndices(ctx, r.Client, eventdoc.Pattern(names), func(index string) bool {
+		return eventdoc.Expired(names, index, r.Keep, now)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("list audit indices: %w", err)
-	}
-	if status != http.StatusOK {
-		return nil, fmt.Errorf("list audit indices: status %d: %.200s", status, body)
-	}
-	if err := json.Unmarshal(body, &rows); err != nil {
-		return nil, fmt.Errorf("list audit indices: %w", err)
-	}
-	cutoff := now.UTC().Add(-r.Keep)
-	var expired []string
-	for _, row := range rows {
-		if day, ok := eventdoc.AuditDayOf(r.Prefix, row.Index); ok && !day.Add(24*time.Hour).After(cutoff) {
-			expired = append(expired, row.Index)
-		}
-	}
-	if len(expired) == 0 {
-		return nil, nil
-	}
-	status, body, err = r.do(ctx, http.MethodDelete, "/"+strings.Join(expired, ",")+"?ignore_unavailable=true")
-	if err != nil {
-		return nil, fmt.Errorf("delete audit indices %v: %w", expired, err)
-	}
-	if status != http.StatusOK {
-		return nil, fmt.Errorf("delete audit indices %v: status %d: %.200s", expired, status, body)
+		return nil, fmt.Errorf("audit retention: %w", err)
 	}
 	return expired, nil
-}
-
-// do performs a raw request (the typed client's cat and delete calls add
-// little here).
-func (r Retention) do(ctx context.Context, method, path string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, path, nil)
-	if err != nil {
-		return 0, nil, err
-	}
-	res, err := r.Client.Perform(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	return res.StatusCode, b, err
 }

@@ -3,7 +3,6 @@ package audit
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 // another prefix's audit index, an event index and the single audit index of
 // earlier versions are kept.
 func TestRetentionDeletesExpiredAuditIndices(t *testing.T) {
+	t.Parallel()
 	osURL := testenv.OpenSearchURL(t)
 	prefix := testenv.Name(t, "audret")
 	testenv.DeleteIndexData(t, osURL, prefix)
@@ -38,7 +38,7 @@ func TestRetentionDeletesExpiredAuditIndices(t *testing.T) {
 		"audit-" + prefix,
 	}
 	for _, index := range append(slices.Clone(expired), kept...) {
-		put(t, osURL+"/"+index)
+		testenv.PutJSON(t, osURL, "/"+index, "")
 	}
 
 	r := Retention{Client: client, Prefix: prefix, Keep: 0, Log: slog.New(slog.DiscardHandler)}
@@ -56,39 +56,16 @@ func TestRetentionDeletesExpiredAuditIndices(t *testing.T) {
 		t.Errorf("deleted %v, want %v", got, expired)
 	}
 	for _, index := range expired {
-		if exists(t, osURL+"/"+index) {
+		if testenv.Exists(t, osURL, "/"+index) {
 			t.Errorf("%s still exists", index)
 		}
 	}
 	for _, index := range kept {
-		if !exists(t, osURL+"/"+index) {
+		if !testenv.Exists(t, osURL, "/"+index) {
 			t.Errorf("%s was deleted", index)
 		}
 	}
 	if got, err := r.DeleteExpired(context.Background(), now); err != nil || got != nil {
 		t.Fatalf("second pass: %v, %v", got, err)
 	}
-}
-
-func put(t *testing.T, url string) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPut, url, nil)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("PUT %s: %s", url, res.Status)
-	}
-}
-
-func exists(t *testing.T, url string) bool {
-	t.Helper()
-	res, err := http.Head(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	return res.StatusCode == http.StatusOK
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -15,15 +16,6 @@ import (
 	"github.com/evtrack/telemetry/services/query/internal/auth"
 	"github.com/evtrack/telemetry/services/query/internal/metrics"
 )
-
-func counterValue(t *testing.T, c prometheus.Counter) float64 {
-	t.Helper()
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetCounter().GetValue()
-}
 
 func histogramCount(t *testing.T, o prometheus.Observer) uint64 {
 	t.Helper()
@@ -58,7 +50,7 @@ func TestMeteredRecorder(t *testing.T) {
 		{[]string{"other", "grpc", "Unauthenticated"}, 1},
 		{[]string{"NoSuchMethod-12345", "grpc", "Unauthenticated"}, 0},
 	} {
-		if got := counterValue(t, m.Requests.WithLabelValues(tt.labels...)); got != tt.want {
+		if got := testutil.ToFloat64(m.Requests.WithLabelValues(tt.labels...)); got != tt.want {
 			t.Errorf("requests %v = %v, want %v", tt.labels, got, tt.want)
 		}
 	}
@@ -86,7 +78,7 @@ func TestRateLimitCountsRefusals(t *testing.T) {
 	if codesSeen[0] != codes.OK || codesSeen[1] != codes.OK || codesSeen[2] != codes.ResourceExhausted {
 		t.Fatalf("codes %v", codesSeen)
 	}
-	if got := counterValue(t, m.RateLimited); got != 1 {
+	if got := testutil.ToFloat64(m.RateLimited); got != 1 {
 		t.Fatalf("rate limited %v, want 1", got)
 	}
 }

@@ -47,16 +47,8 @@ func TestFilterFieldsAreMappedForTheirKind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc struct {
-		Template struct {
-			Mappings struct {
-				Properties map[string]struct {
-					Type string `json:"type"`
-				} `json:"properties"`
-			} `json:"mappings"`
-		} `json:"template"`
-	}
-	if err := json.Unmarshal(tpl.Body, &doc); err != nil {
+	m, err := tpl.Mapping()
+	if err != nil {
 		t.Fatal(err)
 	}
 	types := map[search.Match][]string{
@@ -70,7 +62,7 @@ func TestFilterFieldsAreMappedForTheirKind(t *testing.T) {
 	}
 	for _, c := range clauses {
 		for _, field := range c.Fields {
-			if got := doc.Template.Mappings.Properties[field].Type; !slices.Contains(types[c.Match], got) {
+			if got := m.Types[field]; !slices.Contains(types[c.Match], got) {
 				t.Errorf("a %v filter on %q, mapped as %q: want one of %v", c.Match, field, got, types[c.Match])
 			}
 		}

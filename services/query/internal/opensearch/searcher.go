@@ -4,33 +4,35 @@
 package opensearch
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v2"
-	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/services/query/internal/search"
 )
 
 // Searcher reads the daily event indices of one prefix.
 type Searcher struct {
-	client  *opensearch.Client
-	pattern string
+	client     *opensearch.Client
+	pattern    string
+	searchPath string // the pattern's _search, missing indices no error
 }
 
 // NewSearcher returns a store over the indices prefix-*.
 func NewSearcher(client *opensearch.Client, prefix string) *Searcher {
-	return &Searcher{client: client, pattern: eventdoc.Pattern(prefix)}
+	pattern := eventdoc.Pattern(prefix)
+	return &Searcher{client: client, pattern: pattern, searchPath: "/" + pattern + "/_search?allow_no_indices=true&ignore_unavailable=true"}
 }
 
 type m = map[string]any
@@ -120,32 +122,20 @@ type searchResponse struct {
 	Aggregations json.RawMessage `json:"aggregations"`
 }
 
-// run sends a search body and decodes the answer.
+// run sends a search body and decodes the answer. An answer saying the
+// cluster cannot serve now (429, 5xx), no answer, or a search whose context
+// ended before the answer is search.ErrStoreUnavailable.
 func (s *Searcher) run(ctx context.Context, body []byte) (*searchResponse, error) {
-	allowNoIndices, ignoreUnavailable := true, true
-	res, err := opensearchapi.SearchRequest{
-		Index:             []string{s.pattern},
-		Body:              bytes.NewReader(body),
-		AllowNoIndices:    &allowNoIndices,
-		IgnoreUnavailable: &ignoreUnavailable,
-	}.Do(ctx, s.client)
-	if err != nil {
-		return nil, fmt.Errorf("search %s: %w: %w", s.pattern, search.ErrStoreUnavailable, err)
-	}
-	defer res.Body.Close()
-	if res.IsError() {
-		msg, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
-		err := fmt.Errorf("search %s: %s: %s", s.pattern, res.Status(), msg)
-		if res.StatusCode == 429 || res.StatusCode >= 500 {
-			err = fmt.Errorf("%w: %w", search.ErrStoreUnavailable, err)
-		}
-		return nil, err
-	}
 	var sr searchResponse
-	if err := json.NewDecoder(res.Body).Decode(&sr); err != nil {
-		return nil, fmt.Errorf("decode search response: %w", err)
+	err := opensearchx.DoJSON(ctx, s.client, opensearchx.Request{Method: http.MethodPost, Path: s.searchPath, Body: body}, &sr)
+	switch {
+	case err == nil:
+		return &sr, nil
+	case errors.Is(err, opensearchx.ErrUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return nil, fmt.Errorf("search %s: %w: %w", s.pattern, search.ErrStoreUnavailable, err)
+	default:
+		return nil, fmt.Errorf("search %s: %w", s.pattern, err)
 	}
-	return &sr, nil
 }
 
 // Search runs q.

@@ -1,0 +1,136 @@
+package opensearch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/platform/opensearchx"
+	"github.com/evtrack/telemetry/services/query/internal/search"
+)
+
+// searcherAt returns a Searcher of prefix "p" whose OpenSearch is handler.
+func searcherAt(t testing.TB, handler http.Handler) *Searcher {
+	t.Helper()
+	srv := httptest.NewServer(handler)
+	t.Cleanup(srv.Close)
+	c, err := opensearchx.NewClient(opensearchx.Options{URL: srv.URL, Transport: srv.Client().Transport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewSearcher(c, "p")
+}
+
+// pageAnswer is a search answer of n hits, each with its sort values.
+func pageAnswer(n int) []byte {
+	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	var b strings.Builder
+	b.WriteString(`{"took":3,"timed_out":false,"hits":{"hits":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		s := eventdoc.Source{DocID: fmt.Sprintf("%032d", i), AppID: "app-a", EventID: fmt.Sprintf("e-%d", i), UserID: "user-0012345",
+			SessionID: "s-1", EventName: "screen_view", Timestamp: at, ClientTimestamp: at, ReceivedAt: at, IngestedAt: at,
+			AppVersion: "4.2.0", DeviceOS: "iOS 18.1", OSName: "iOS", OSVersion: "18.1", Country: "GB",
+			Metadata: map[string]string{"screen": "home"}, Message: "opened the home screen"}
+		fmt.Fprintf(&b, `{"_index":"p-2026.11.26","_id":%q,"_score":null,"_source":%s,"sort":[%d,%q]}`,
+			s.DocID, s.AppendJSON(nil), at.UnixMilli(), s.DocID)
+	}
+	b.WriteString(`]}}`)
+	return []byte(b.String())
+}
+
+// TestSearchAsksThePrefixAndMapsAnswers: a search goes to the prefix's
+// pattern (missing indices are no error) and its answer becomes a page; an
+// answer that says the cluster cannot serve now (429, 5xx) or no answer at
+// all is search.ErrStoreUnavailable, which the edge maps to Unavailable; any
+// other error status is not, and says what OpenSearch said.
+func TestSearchAsksThePrefixAndMapsAnswers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		status      int
+		body        string
+		unavailable bool
+		wantErrIn   string
+	}{
+		{"page", http.StatusOK, string(pageAnswer(3)), false, ""},
+		{"too many requests", http.StatusTooManyRequests, `{"error":{"type":"rejected_execution_exception"}}`, true, "429"},
+		{"shards failed", http.StatusServiceUnavailable, `{"error":{"type":"search_phase_execution_exception"}}`, true, "503"},
+		{"bad gateway page", http.StatusBadGateway, "<html>proxy</html>", true, "502"},
+		{"bad request", http.StatusBadRequest, `{"error":{"type":"parsing_exception","reason":"bad"}}`, false, "parsing_exception"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := searcherAt(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method != http.MethodPost || r.URL.Path != "/p-*/_search" ||
+					r.URL.Query().Get("allow_no_indices") != "true" || r.URL.Query().Get("ignore_unavailable") != "true" {
+					t.Errorf("request %s %s", r.Method, r.URL)
+				}
+				if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+					t.Errorf("Content-Type %q", ct)
+				}
+				if b, _ := io.ReadAll(r.Body); !strings.Contains(string(b), `"user_id":"u1"`) {
+					t.Errorf("body %s", b)
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tt.status)
+				io.WriteString(w, tt.body)
+			}))
+			page, err := s.Search(context.Background(), search.Query{Filters: search.Filters{UserID: "u1"}, Size: 2})
+			if tt.wantErrIn == "" {
+				if err != nil || len(page.Events) != 2 || page.Next == nil || page.Next.DocID != fmt.Sprintf("%032d", 1) {
+					t.Fatalf("page %+v, %v; want 2 events and a cursor at the second", page, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErrIn) {
+				t.Fatalf("error %v, want one naming %q", err, tt.wantErrIn)
+			}
+			if got := errors.Is(err, search.ErrStoreUnavailable); got != tt.unavailable {
+				t.Fatalf("errors.Is(%v, ErrStoreUnavailable) = %v, want %v", err, got, tt.unavailable)
+			}
+		})
+	}
+	t.Run("no answer", func(t *testing.T) {
+		t.Parallel()
+		c, err := opensearchx.NewClient(opensearchx.Options{URL: "http://127.0.0.1:1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = NewSearcher(c, "p").Search(context.Background(), search.Query{Size: 2})
+		if !errors.Is(err, search.ErrStoreUnavailable) {
+			t.Fatalf("error %v, want ErrStoreUnavailable", err)
+		}
+	})
+}
+
+// BenchmarkSearch is a first page through the Searcher against a local
+// server answering a page of 51 hits at once: the request, the answer's
+// decoding and the page, without OpenSearch's own time.
+func BenchmarkSearch(b *testing.B) {
+	answer := pageAnswer(51)
+	s := searcherAt(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(answer)
+	}))
+	q := search.Query{Filters: search.Filters{Apps: []string{"app-a"}, UserID: "user-0012345"}, Size: 50}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		page, err := s.Search(ctx, q)
+		if err != nil || len(page.Events) != 50 {
+			b.Fatal(len(page.Events), err)
+		}
+	}
+}
