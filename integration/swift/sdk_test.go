@@ -244,7 +244,7 @@ func TestSwiftSDKDeliversEveryEventOnceThroughFailures(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	docs := map[string]int64{}
-	if err := loadgen.ScanEventIDs(t.Context(), http.DefaultClient, s.osURL, eventdoc.Pattern(s.indexPrefix), "",
+	if err := loadgen.ScanEventIDs(t.Context(), testenv.OpenSearch(t, s.osURL), eventdoc.Pattern(s.indexPrefix), "",
 		func(_, id string, n int64) { docs[id] += n }); err != nil {
 		t.Fatal(err)
 	}
