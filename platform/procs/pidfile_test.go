@@ -141,7 +141,7 @@ func TestPIDFile(t *testing.T) {
 	if pid, err := f.Stop(5 * time.Second); pid != p.PID() || err != nil {
 		t.Fatalf("stop: %d, %v; want %d, nil", pid, err, p.PID())
 	}
-	if exited, _ := p.Exited(); !exited {
+	if !exitsWithin(p, 5*time.Second) {
 		t.Fatal("still running after Stop")
 	}
 	if _, err := os.Stat(string(f)); !os.IsNotExist(err) {
@@ -157,12 +157,26 @@ func TestPIDFile(t *testing.T) {
 	if _, err := f.Stop(300 * time.Millisecond); err == nil || !strings.Contains(err.Error(), "killed") {
 		t.Fatalf("stop of a process ignoring SIGTERM: %v, want it to say it killed", err)
 	}
-	if exited, _ := p.Exited(); !exited {
+	if !exitsWithin(p, 5*time.Second) {
 		t.Fatal("still running after Stop killed it")
 	}
 
 	os.WriteFile(string(f), []byte("garbage\n"), 0o644)
 	if _, err := f.Stop(time.Second); err == nil {
 		t.Fatal("stop with an unreadable PID file succeeded")
+	}
+}
+
+// exitsWithin reports whether p's exit is seen within d: Stop returns once
+// the process is gone (a zombie counts as gone), and its parent — this test
+// process — reaps it a moment later.
+func exitsWithin(p *Proc, d time.Duration) bool {
+	for deadline := time.Now().Add(d); ; time.Sleep(10 * time.Millisecond) {
+		if exited, _ := p.Exited(); exited {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
 	}
 }
