@@ -31,6 +31,16 @@ func Build(ctx context.Context, root, dir string, pkgs ...string) (map[string]st
 	return bins, nil
 }
 
+// Root is FindRoot from the working directory: the repository a command
+// run with `go run ./tools/cmd/...` or from .cache/bin belongs to.
+func Root() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("working directory: %w", err)
+	}
+	return FindRoot(wd)
+}
+
 // FindRoot is the workspace root: the nearest folder at or above dir with a
 // go.work.
 func FindRoot(dir string) (string, error) {

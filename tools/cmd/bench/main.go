@@ -46,11 +46,7 @@ func run(short bool, args []string) error {
 	if err != nil {
 		return err
 	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	root, err := procs.FindRoot(wd)
+	root, err := procs.Root()
 	if err != nil {
 		return err
 	}

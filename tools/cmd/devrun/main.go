@@ -22,11 +22,7 @@ func main() {
 }
 
 func run() error {
-	wd, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	root, err := procs.FindRoot(wd)
+	root, err := procs.Root()
 	if err != nil {
 		return err
 	}

@@ -43,11 +43,7 @@ func main() {
 }
 
 func run(runDir, cmd string, names []string) error {
-	wd, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	root, err := procs.FindRoot(wd)
+	root, err := procs.Root()
 	if err != nil {
 		return err
 	}
