@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -57,6 +58,7 @@ type Handler struct {
 	dec     *track.Decoder
 	gunzip  *decompressor
 	proxies trustedProxies
+	bodies  sync.Pool // *[]byte: request bodies as read (readBody)
 }
 
 // NewApp returns the Fiber app with every route of the ingest service.
@@ -181,7 +183,8 @@ func (h *Handler) readBody(c *fiber.Ctx) ([]byte, func(), error) {
 	if n > h.opts.MaxBodyBytes {
 		return nil, nil, tooLarge
 	}
-	if n < 0 { // chunked: charge the most it may be
+	chunked := n < 0
+	if chunked { // charge the most it may be
 		n = h.opts.MaxBodyBytes
 	}
 	release, err := h.opts.Budget.Take(int64(n))
@@ -192,16 +195,37 @@ func (h *Handler) readBody(c *fiber.Ctx) ([]byte, func(), error) {
 	if stream == nil {
 		return c.Request().Body(), release, nil
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, n))
-	if _, err := buf.ReadFrom(io.LimitReader(stream, int64(h.opts.MaxBodyBytes)+1)); err != nil {
-		release()
-		return nil, nil, &track.Error{Kind: track.KindInvalid, Code: "incomplete_body", Message: "the body could not be read: " + err.Error()}
+	incomplete := func(err error) error {
+		return &track.Error{Kind: track.KindInvalid, Code: "incomplete_body", Message: "the body could not be read: " + err.Error()}
 	}
-	if buf.Len() > h.opts.MaxBodyBytes {
-		release()
-		return nil, nil, tooLarge
+	if chunked {
+		var buf bytes.Buffer
+		if _, err := buf.ReadFrom(io.LimitReader(stream, int64(h.opts.MaxBodyBytes)+1)); err != nil {
+			release()
+			return nil, nil, incomplete(err)
+		}
+		if buf.Len() > h.opts.MaxBodyBytes {
+			release()
+			return nil, nil, tooLarge
+		}
+		return buf.Bytes(), release, nil
 	}
-	return buf.Bytes(), release, nil
+	// Content-Length bodies are read into a pooled buffer of their size:
+	// nothing decoded refers to it once the request is decoded.
+	bp, _ := h.bodies.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	if cap(*bp) < n {
+		*bp = make([]byte, n)
+	}
+	b := (*bp)[:n]
+	if _, err := io.ReadFull(stream, b); err != nil {
+		h.bodies.Put(bp)
+		release()
+		return nil, nil, incomplete(err)
+	}
+	return b, func() { release(); h.bodies.Put(bp) }, nil
 }
 
 func (h *Handler) reply(c *fiber.Ctx, status int, body any) error {
