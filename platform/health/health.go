@@ -97,3 +97,20 @@ func (c *Checker) Register(mux *http.ServeMux) {
 		_ = json.NewEncoder(w).Encode(rep)
 	})
 }
+
+// ServerTimeouts bound every connection of an operational HTTP listener
+// (health, metrics, profiles): a client that sends its headers slowly, never
+// finishes a request or keeps an idle connection is cut off.
+type ServerTimeouts struct {
+	ReadHeader, Read, Write, Idle time.Duration
+}
+
+// DefaultServerTimeouts suit health checks and metric scrapes.
+var DefaultServerTimeouts = ServerTimeouts{ReadHeader: 5 * time.Second, Read: 10 * time.Second, Write: 30 * time.Second, Idle: time.Minute}
+
+// NewServer returns an HTTP server for h with t's timeouts and a 16 KiB
+// header limit.
+func NewServer(h http.Handler, t ServerTimeouts) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, WriteTimeout: t.Write,
+		IdleTimeout: t.Idle, MaxHeaderBytes: 16 << 10}
+}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/evtrack/telemetry/platform/config"
 	"github.com/evtrack/telemetry/platform/logging"
+	"github.com/evtrack/telemetry/platform/health"
 	"github.com/evtrack/telemetry/platform/otelx"
 )
 
@@ -229,7 +230,10 @@ func serveDebug(addr string, log *slog.Logger) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("DEBUG_ADDR %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	// A CPU profile takes 30 s by default: writes may take longer.
+	t := health.DefaultServerTimeouts
+	t.Write = 2 * time.Minute
+	srv := health.NewServer(mux, t)
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("pprof listening", "addr", ln.Addr().String())
 	return func() { _ = srv.Close() }, nil

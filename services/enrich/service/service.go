@@ -127,7 +127,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.http = health.NewServer(mux, health.DefaultServerTimeouts)
 	builder := document.NewBuilder(cfg.Pipeline.IndexPrefix, chain,
 		document.Placement{MaxAge: cfg.ClockSkew.MaxAge, MaxFuture: cfg.ClockSkew.MaxFuture})
 	s.pipe = pipeline.New(s.cons, bulk.NewIndexer(s.osc), builder, cfg.Pipeline, log, s.metrics, tel.TracerProvider, tel.Propagator)
