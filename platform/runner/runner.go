@@ -26,8 +26,8 @@ import (
 	"time"
 
 	"github.com/evtrack/telemetry/platform/config"
-	"github.com/evtrack/telemetry/platform/logging"
 	"github.com/evtrack/telemetry/platform/health"
+	"github.com/evtrack/telemetry/platform/logging"
 	"github.com/evtrack/telemetry/platform/otelx"
 )
 
