@@ -52,13 +52,19 @@ func newDecompressor(maxDecoded int64, budget *track.Budget) *decompressor {
 }
 
 // decode returns the body for encoding ("" or "identity": as it is; "gzip":
-// inflated). Every inflated chunk is also written to check, which stops the
-// inflation with its error (a JSON body with too many events is refused
-// after its first MaxEvents+1 elements, not after 8 MiB). release returns
-// the memory taken from the budget; call it when the body is no longer used.
+// inflated). The body it returns is also written to check (when not nil) —
+// an inflated one chunk by chunk, so that check's error stops the inflation
+// (a JSON body with too many events is refused after its first MaxEvents+1
+// elements, not after 8 MiB). release returns the memory taken from the
+// budget; call it when the body is no longer used.
 func (d *decompressor) decode(encoding string, body []byte, check io.Writer) (out []byte, release func(), err error) {
 	switch strings.ToLower(strings.TrimSpace(encoding)) {
 	case "", "identity":
+		if check != nil {
+			if _, err := check.Write(body); err != nil {
+				return nil, nil, err
+			}
+		}
 		return body, func() {}, nil
 	case "gzip":
 	default:

@@ -145,10 +145,13 @@ func (h *Handler) serveTrack(c *fiber.Ctx) error {
 		return h.writeError(c, track.Result{}, err)
 	}
 	defer read()
-	// A JSON body's shape is checked while it is inflated.
+	// A JSON body's shape is checked as it is read (while it is inflated),
+	// once: the decoder takes the scanner's counts.
 	var check io.Writer
+	var scanner *track.JSONScanner
 	if f == formatJSON {
-		check = h.dec.Scanner()
+		scanner = h.dec.Scanner()
+		check = scanner
 	}
 	body, done, err := h.gunzip.decode(c.Get(fiber.HeaderContentEncoding), wire, check)
 	if err != nil {
@@ -160,13 +163,13 @@ func (h *Handler) serveTrack(c *fiber.Ctx) error {
 	if f == formatProto {
 		req, decoded, err = h.dec.Proto(body)
 	} else {
-		req, decoded, err = h.dec.JSON(body)
+		req, decoded, err = h.dec.JSONScanned(body, scanner)
 	}
 	if err != nil {
 		return h.writeError(c, track.Result{}, err)
 	}
 	defer decoded()
-	facts := track.Facts{AppID: appID, ClientIP: h.clientIP(c), UserAgent: truncateUA(c.Get(fiber.HeaderUserAgent))}
+	facts := track.Facts{AppID: appID, ClientIP: h.clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)}
 	res, err := h.tracker.Track(ctx, facts, req)
 	if err != nil {
 		return h.writeError(c, res, err)
@@ -177,11 +180,13 @@ func (h *Handler) serveTrack(c *fiber.Ctx) error {
 // readBody reads the request body as sent, at most MaxBodyBytes, charging
 // it to the memory budget first. Release it when it is no longer used.
 func (h *Handler) readBody(c *fiber.Ctx) ([]byte, func(), error) {
-	tooLarge := &track.Error{Kind: track.KindTooLarge, Code: "body_too_large",
-		Message: fmt.Sprintf("the body is larger than %d bytes", h.opts.MaxBodyBytes)}
+	tooLarge := func() error {
+		return &track.Error{Kind: track.KindTooLarge, Code: "body_too_large",
+			Message: fmt.Sprintf("the body is larger than %d bytes", h.opts.MaxBodyBytes)}
+	}
 	n := c.Request().Header.ContentLength()
 	if n > h.opts.MaxBodyBytes {
-		return nil, nil, tooLarge
+		return nil, nil, tooLarge()
 	}
 	chunked := n < 0
 	if chunked { // charge the most it may be
@@ -206,7 +211,7 @@ func (h *Handler) readBody(c *fiber.Ctx) ([]byte, func(), error) {
 		}
 		if buf.Len() > h.opts.MaxBodyBytes {
 			release()
-			return nil, nil, tooLarge
+			return nil, nil, tooLarge()
 		}
 		return buf.Bytes(), release, nil
 	}
@@ -242,13 +247,6 @@ func (h *Handler) authenticate(c *fiber.Ctx) (string, bool) {
 func (h *Handler) clientIP(c *fiber.Ctx) string {
 	peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
 	return h.proxies.clientIP(peer, c.Get(fiber.HeaderXForwardedFor))
-}
-
-func truncateUA(ua string) string {
-	if len(ua) > 512 {
-		return ua[:512]
-	}
-	return ua
 }
 
 // writeError is the one place track errors become HTTP statuses.

@@ -84,6 +84,13 @@ func (d *Decoder) JSON(body []byte) (req Request, release func(), err error) {
 	if _, err := sc.Write(body); err != nil {
 		return req, nil, err
 	}
+	return d.JSONScanned(body, sc)
+}
+
+// JSONScanned is JSON for a body sc (from Scanner) has already seen whole
+// and passed — an edge that checked the body's shape while reading or
+// inflating it does not scan it twice.
+func (d *Decoder) JSONScanned(body []byte, sc *JSONScanner) (req Request, release func(), err error) {
 	release, err = d.take(int64(sc.Tokens())*jsonTokenBytes + int64(sc.Events())*eventBytes + int64(len(body)))
 	if err != nil {
 		return req, nil, err
