@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/evtrack/telemetry/platform/procs"
@@ -155,7 +157,12 @@ func startOne(ctx context.Context, cfg Config, l *Log, name string) (bool, error
 			return nil, err
 		}
 		proc = p
-		return p, f.Write(p.PID())
+		if err := f.Write(p.PID()); err != nil && !gone(err) {
+			return p, err
+		}
+		// A server already gone has nothing to record: the readiness
+		// wait reports its exit and its last words.
+		return p, nil
 	}
 	var err error
 	if name == NATS {
@@ -173,6 +180,9 @@ func startOne(ctx context.Context, cfg Config, l *Log, name string) (bool, error
 	l.Printf("%s is ready", name)
 	return proc != nil, nil
 }
+
+// gone reports whether err says the process it was about no longer exists.
+func gone(err error) bool { return errors.Is(err, syscall.ESRCH) || errors.Is(err, fs.ErrNotExist) }
 
 func startNATS(ctx context.Context, cfg Config, l *Log, start procs.Starter) error {
 	bin, err := natsServerBin(ctx, cfg, l)
