@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -179,7 +180,11 @@ func (r *runner) writeBenchmarks(parts, summary string) error {
 			return fmt.Errorf("BENCHMARKS.md plot: %w", err)
 		}
 	}
-	doc := report.Doc{Machine: r.summary.Machine, Parts: parts, Summary: summary, Tunables: Tunables()}
+	old, err := os.ReadFile(filepath.Join(r.root, "BENCHMARKS.md"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("BENCHMARKS.md: %w", err)
+	}
+	doc := report.Doc{Machine: r.summary.Machine, Parts: parts, Summary: summary, Tunables: Tunables(), Kept: report.Kept(string(old))}
 	if _, err := os.Stat(filepath.Join(r.root, plot)); err == nil {
 		doc.Plot = plot
 	}

@@ -154,6 +154,21 @@ type Doc struct {
 	Summary  string // RenderSummary's output
 	Plot     string // path of the latency plot from the repository root; empty: none
 	Tunables []Tunable
+	Kept     string // KeptMarker and what follows it in the file being rewritten
+}
+
+// KeptMarker starts the part of BENCHMARKS.md that the bench does not write:
+// sections measured by other commands (each names its own). A rewrite keeps
+// the marker and everything after it as they are.
+const KeptMarker = "<!-- Sections below are measured by the commands they name; make bench keeps them as they are. -->"
+
+// Kept returns KeptMarker and the rest of doc from it, or the marker alone
+// when doc has none.
+func Kept(doc string) string {
+	if i := strings.Index(doc, KeptMarker); i >= 0 {
+		return doc[i:]
+	}
+	return KeptMarker + "\n"
 }
 
 // Tunable is an environment variable the bench reads.

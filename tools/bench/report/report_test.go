@@ -141,7 +141,8 @@ func TestRenderBenchmarks(t *testing.T) {
 	}
 	var b bytes.Buffer
 	err := RenderBenchmarks(&b, Doc{Machine: s.Machine, Parts: "all", Summary: sum.String(), Plot: "docs/benchmarks/ingest-latency.png",
-		Tunables: []Tunable{{"BENCH_DURATION", "measured time of a round"}, {"BENCH_WRITE", "1: rewrite BENCHMARKS.md"}}})
+		Tunables: []Tunable{{"BENCH_DURATION", "measured time of a round"}, {"BENCH_WRITE", "1: rewrite BENCHMARKS.md"}},
+		Kept: Kept("# Benchmarks\n\nold figures\n\n" + KeptMarker + "\n\n## Measured elsewhere\n\nkept as it is\n")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,5 +158,21 @@ func TestRenderBenchmarks(t *testing.T) {
 	}
 	if b.String() != string(want) {
 		t.Errorf("BENCHMARKS.md differs from %s (go test -update to accept):\n%s", golden, b.String())
+	}
+}
+
+// TestKept: a rewrite keeps the marker and what follows it, and adds the
+// marker to a file that has none.
+func TestKept(t *testing.T) {
+	for _, tc := range []struct{ name, doc, want string }{
+		{"none yet", "# Benchmarks\n\nfigures\n", KeptMarker + "\n"},
+		{"kept", "# Benchmarks\n" + KeptMarker + "\n## Swift\nx\n", KeptMarker + "\n## Swift\nx\n"},
+		{"empty file", "", KeptMarker + "\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Kept(tc.doc); got != tc.want {
+				t.Errorf("Kept(%q) = %q, want %q", tc.doc, got, tc.want)
+			}
+		})
 	}
 }
