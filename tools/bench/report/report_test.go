@@ -142,7 +142,7 @@ func TestRenderBenchmarks(t *testing.T) {
 	var b bytes.Buffer
 	err := RenderBenchmarks(&b, Doc{Machine: s.Machine, Parts: "all", Summary: sum.String(), Plot: "docs/benchmarks/ingest-latency.png",
 		Tunables: []Tunable{{"BENCH_DURATION", "measured time of a round"}, {"BENCH_WRITE", "1: rewrite BENCHMARKS.md"}},
-		Kept: Kept("# Benchmarks\n\nold figures\n\n" + KeptMarker + "\n\n## Measured elsewhere\n\nkept as it is\n")})
+		Kept:     Kept("# Benchmarks\n\nold figures\n\n" + KeptMarker + "\n\n## Measured elsewhere\n\nkept as it is\n")})
 	if err != nil {
 		t.Fatal(err)
 	}
