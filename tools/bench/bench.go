@@ -58,8 +58,10 @@ type runner struct {
 	osc        *opensearch.Client      // its client, for the bench's own requests
 
 	// Ceilings a later part derives its load from, measured once a run.
-	ingestMax *stats.Summary // ingest's accepted events/s
-	drainRate float64        // enrich's documents/s draining a pre-filled stream
+	ingestMax    *stats.Summary // ingest's accepted events/s
+	drainRate    float64        // enrich's documents/s draining a pre-filled stream
+	bulk         *stats.Summary // OpenSearch's warm raw _bulk ceiling, documents/s
+	bulkDocBytes int            // the size of those documents as _bulk sends them
 
 	summary report.Summary
 }
@@ -102,6 +104,8 @@ func Run(ctx context.Context, cfg Config, root string, parts []string, stdout, p
 			r.summary.Pipeline, err = r.pipelinePart(ctx)
 		case "query":
 			r.summary.Query, err = r.queryPart(ctx)
+		case "cost":
+			r.summary.Cost, err = r.costPart(ctx)
 		}
 		if err != nil {
 			return fmt.Errorf("part %s: %w (results so far in %s)", p, err, r.out)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/evtrack/telemetry/tools/bench/stats"
 	"github.com/evtrack/telemetry/tools/latency"
+	"github.com/evtrack/telemetry/tools/loadgen"
 )
 
 //go:embed templates/*.tmpl
@@ -28,6 +29,7 @@ type Summary struct {
 	Stream   *Stream
 	Pipeline *Pipeline
 	Query    *Query
+	Cost     *Cost
 }
 
 // Machine is where and with what the run measured.
@@ -147,6 +149,38 @@ type Query struct {
 	DrainCeiling        float64         // the drain rate it is a fraction of
 }
 
+// Cost is the cost-per-event part: the whole pipeline at a fraction of
+// OpenSearch's warm raw _bulk ceiling, the CPU each process spent per event
+// over the measured window, and the bytes an event takes on disk.
+type Cost struct {
+	Ceiling       stats.Summary   // raw _bulk documents/s
+	Point         stats.LoadPoint // of the ceiling
+	Duration      time.Duration
+	Load          Load
+	Events        int64 // accepted in the measured window
+	PendingBefore float64
+	PendingAfter  float64
+	Growing       bool
+	Procs         []ProcCost
+	Accounting    loadgen.Accounting // the whole run's, warm-up included
+	IndexBytes    int64              // the run's indices once merged
+	IndexDocs     int64
+	Stream        []StreamDisk
+}
+
+// ProcCost is one process's CPU time over the measured window.
+type ProcCost struct {
+	Name       string
+	CPUSeconds float64
+}
+
+// StreamDisk is what a stream's files took for the events it held.
+type StreamDisk struct {
+	Compression string
+	Events      int64
+	Bytes       int64
+}
+
 // Doc is BENCHMARKS.md.
 type Doc struct {
 	Machine  Machine
@@ -189,6 +223,26 @@ var funcs = template.FuncMap{
 	},
 	"statuses": statuses,
 	"join":     strings.Join,
+	"perM": func(cpuSeconds float64, events int64) string {
+		if events == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.1f", cpuSeconds/float64(events)*1e6)
+	},
+	"cores": func(cpuSeconds float64, d time.Duration) string { return fmt.Sprintf("%.2f", cpuSeconds/d.Seconds()) },
+	"per": func(bytes, n int64) string {
+		if n == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.0f", float64(bytes)/float64(n))
+	},
+	"totalCPU": func(ps []ProcCost) float64 {
+		var t float64
+		for _, p := range ps {
+			t += p.CPUSeconds
+		}
+		return t
+	},
 }
 
 func ratio(a, b float64) string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/evtrack/telemetry/tools/bench/stats"
 	"github.com/evtrack/telemetry/tools/latency"
+	"github.com/evtrack/telemetry/tools/loadgen"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -64,6 +65,14 @@ func fixed(t *testing.T) Summary {
 			Idle:   Load{EventsPerSec: 100, Latency: lat(7.2, 11.8), Statuses: map[string]int{"200": 3000}},
 			Busy:   Load{EventsPerSec: 100, Latency: lat(8.6, 27), Statuses: map[string]int{"200": 2999}, Transport: 1},
 			Writes: Load{EventsPerSec: 9650}, WritePoint: stats.LoadPoint{Fraction: 0.25, Units: 9650, Rate: 97}, DrainCeiling: 38600,
+		},
+		Cost: &Cost{
+			Ceiling: summary(t, 43000, 42000, 44000), Point: stats.LoadPoint{Fraction: 0.8, Units: 34400, Rate: 344}, Duration: 60 * time.Second,
+			Load: Load{EventsPerSec: 34390, Latency: lat(3.1, 40.2)}, Events: 2063400, PendingBefore: 12, PendingAfter: 15,
+			Procs:      []ProcCost{{"ingest", 12.4}, {"nats-server", 8.1}, {"enrich", 30.2}, {"OpenSearch", 61.9}},
+			Accounting: loadgen.Accounting{AcceptedEvents: 2270000, IndexedEvents: 2270000, Documents: 2270000},
+			IndexBytes: 572000000, IndexDocs: 2270000,
+			Stream: []StreamDisk{{"s2", 1500000, 120000000}, {"none", 1500000, 327000000}},
 		},
 	}
 }
