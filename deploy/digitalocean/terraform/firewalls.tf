@@ -180,8 +180,8 @@ resource "digitalocean_firewall" "opensearch" {
   tags  = [digitalocean_tag.role["opensearch"].id]
 
   inbound_rule {
-    protocol = "tcp"
-    port_range = "9200"
+    protocol    = "tcp"
+    port_range  = "9200"
     source_tags = [
       digitalocean_tag.role["enrich"].id, digitalocean_tag.role["query"].id,
       digitalocean_tag.role["dashboards"].id, digitalocean_tag.role["opensearch"].id, var.monitoring_tag,

@@ -11,7 +11,7 @@ locals {
   # The project's images, as `docker build --target <name>` makes them and
   # README "First deploy" pushes them.
   registry = "registry.digitalocean.com/${digitalocean_container_registry.main.name}"
-  images = {
+  images   = {
     for target in ["ingest", "enrich", "query", "deadletters", "dashboards-init"] :
     target => "${local.registry}/${target}:${var.image_version}"
   }
@@ -22,7 +22,7 @@ locals {
   nats_url = join(",", [for ip in local.nats_ips : "nats://${ip}:4222"])
 
   managed_opensearch = var.opensearch_mode == "managed"
-  opensearch_ips = concat(
+  opensearch_ips     = concat(
     module.opensearch_1[*].private_ip, module.opensearch_2[*].private_ip,
     module.opensearch_3[*].private_ip, module.opensearch_data[*].private_ip,
   )
@@ -89,7 +89,7 @@ resource "digitalocean_project" "main" {
   description = "evtrack telemetry pipeline"
   purpose     = "Service or API"
   environment = "Production"
-  resources = concat(
+  resources   = concat(
     [digitalocean_loadbalancer.ingest.urn, digitalocean_loadbalancer.query.urn, digitalocean_loadbalancer.dashboards.urn],
     digitalocean_droplet.ingest[*].urn, digitalocean_droplet.enrich[*].urn, digitalocean_droplet.query[*].urn,
     [digitalocean_droplet.dashboards.urn],

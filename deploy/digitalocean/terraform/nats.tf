@@ -23,28 +23,28 @@ locals {
 }
 
 module "nats_1" {
-  source     = "./modules/node"
-  name       = "${var.name_prefix}-nats-1"
-  region     = local.nats_node.region
-  size       = local.nats_node.size
-  image      = local.nats_node.image
-  vpc_uuid   = local.nats_node.vpc_uuid
+  source               = "./modules/node"
+  name                 = "${var.name_prefix}-nats-1"
+  region               = local.nats_node.region
+  size                 = local.nats_node.size
+  image                = local.nats_node.image
+  vpc_uuid             = local.nats_node.vpc_uuid
   ssh_key_fingerprints = local.nats_node.ssh_keys
-  tags       = local.nats_node.tags
-  volume_gib = local.nats_node.volume_gib
-  user_data = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
+  tags                 = local.nats_node.tags
+  volume_gib           = local.nats_node.volume_gib
+  user_data            = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
     role        = "nats"
     volume_name = "${var.name_prefix}-nats-1-data"
     data_uid    = 0
     sysctls     = []
-    files = [
+    files       = [
       { path = "/opt/evtrack/compose.yaml", permissions = "0644", content = local.nats_compose },
       {
         path        = "/opt/evtrack/nats.conf"
         permissions = "0644"
-        content = templatefile("${path.module}/templates/nats.conf.tftpl", {
+        content     = templatefile("${path.module}/templates/nats.conf.tftpl", {
           server_name = "${var.name_prefix}-nats-1", cluster_name = local.nats_cluster,
-          routes = [], max_file_store = local.nats_max_store,
+          routes      = [], max_file_store = local.nats_max_store,
         })
       },
     ]
@@ -52,28 +52,28 @@ module "nats_1" {
 }
 
 module "nats_2" {
-  source     = "./modules/node"
-  name       = "${var.name_prefix}-nats-2"
-  region     = local.nats_node.region
-  size       = local.nats_node.size
-  image      = local.nats_node.image
-  vpc_uuid   = local.nats_node.vpc_uuid
+  source               = "./modules/node"
+  name                 = "${var.name_prefix}-nats-2"
+  region               = local.nats_node.region
+  size                 = local.nats_node.size
+  image                = local.nats_node.image
+  vpc_uuid             = local.nats_node.vpc_uuid
   ssh_key_fingerprints = local.nats_node.ssh_keys
-  tags       = local.nats_node.tags
-  volume_gib = local.nats_node.volume_gib
-  user_data = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
+  tags                 = local.nats_node.tags
+  volume_gib           = local.nats_node.volume_gib
+  user_data            = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
     role        = "nats"
     volume_name = "${var.name_prefix}-nats-2-data"
     data_uid    = 0
     sysctls     = []
-    files = [
+    files       = [
       { path = "/opt/evtrack/compose.yaml", permissions = "0644", content = local.nats_compose },
       {
         path        = "/opt/evtrack/nats.conf"
         permissions = "0644"
-        content = templatefile("${path.module}/templates/nats.conf.tftpl", {
+        content     = templatefile("${path.module}/templates/nats.conf.tftpl", {
           server_name = "${var.name_prefix}-nats-2", cluster_name = local.nats_cluster,
-          routes = [module.nats_1.private_ip], max_file_store = local.nats_max_store,
+          routes      = [module.nats_1.private_ip], max_file_store = local.nats_max_store,
         })
       },
     ]
@@ -81,28 +81,28 @@ module "nats_2" {
 }
 
 module "nats_3" {
-  source     = "./modules/node"
-  name       = "${var.name_prefix}-nats-3"
-  region     = local.nats_node.region
-  size       = local.nats_node.size
-  image      = local.nats_node.image
-  vpc_uuid   = local.nats_node.vpc_uuid
+  source               = "./modules/node"
+  name                 = "${var.name_prefix}-nats-3"
+  region               = local.nats_node.region
+  size                 = local.nats_node.size
+  image                = local.nats_node.image
+  vpc_uuid             = local.nats_node.vpc_uuid
   ssh_key_fingerprints = local.nats_node.ssh_keys
-  tags       = local.nats_node.tags
-  volume_gib = local.nats_node.volume_gib
-  user_data = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
+  tags                 = local.nats_node.tags
+  volume_gib           = local.nats_node.volume_gib
+  user_data            = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
     role        = "nats"
     volume_name = "${var.name_prefix}-nats-3-data"
     data_uid    = 0
     sysctls     = []
-    files = [
+    files       = [
       { path = "/opt/evtrack/compose.yaml", permissions = "0644", content = local.nats_compose },
       {
         path        = "/opt/evtrack/nats.conf"
         permissions = "0644"
-        content = templatefile("${path.module}/templates/nats.conf.tftpl", {
+        content     = templatefile("${path.module}/templates/nats.conf.tftpl", {
           server_name = "${var.name_prefix}-nats-3", cluster_name = local.nats_cluster,
-          routes = [module.nats_1.private_ip, module.nats_2.private_ip], max_file_store = local.nats_max_store,
+          routes      = [module.nats_1.private_ip, module.nats_2.private_ip], max_file_store = local.nats_max_store,
         })
       },
     ]

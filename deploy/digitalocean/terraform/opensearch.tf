@@ -11,7 +11,7 @@ locals {
   opensearch_cluster  = "${var.name_prefix}-opensearch"
   opensearch_managers = [for i in [1, 2, 3] : "${var.name_prefix}-opensearch-${i}"]
   opensearch_count    = local.managed_opensearch ? 0 : 1
-  opensearch_node = {
+  opensearch_node     = {
     region     = var.region
     size       = var.opensearch_size
     image      = var.droplet_image
@@ -25,55 +25,55 @@ locals {
 }
 
 module "opensearch_1" {
-  source     = "./modules/node"
-  count      = local.opensearch_count
-  name       = local.opensearch_managers[0]
-  region     = local.opensearch_node.region
-  size       = local.opensearch_node.size
-  image      = local.opensearch_node.image
-  vpc_uuid   = local.opensearch_node.vpc_uuid
+  source               = "./modules/node"
+  count                = local.opensearch_count
+  name                 = local.opensearch_managers[0]
+  region               = local.opensearch_node.region
+  size                 = local.opensearch_node.size
+  image                = local.opensearch_node.image
+  vpc_uuid             = local.opensearch_node.vpc_uuid
   ssh_key_fingerprints = local.opensearch_node.ssh_keys
-  tags       = local.opensearch_node.tags
-  volume_gib = local.opensearch_node.volume_gib
-  user_data = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
+  tags                 = local.opensearch_node.tags
+  volume_gib           = local.opensearch_node.volume_gib
+  user_data            = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
     role        = "opensearch"
     volume_name = "${local.opensearch_managers[0]}-data"
     data_uid    = 1000
     sysctls     = local.opensearch_sysctls
-    files = [{
+    files       = [{
       path        = "/opt/evtrack/compose.yaml"
       permissions = "0644"
-      content = templatefile("${path.module}/templates/compose/opensearch.yaml.tftpl", {
-        image = var.opensearch_image, cluster_name = local.opensearch_cluster, node_name = local.opensearch_managers[0],
+      content     = templatefile("${path.module}/templates/compose/opensearch.yaml.tftpl", {
+        image      = var.opensearch_image, cluster_name = local.opensearch_cluster, node_name = local.opensearch_managers[0],
         node_roles = "cluster_manager,data,ingest", seed_hosts = [], initial_managers = local.opensearch_managers,
-        heap = var.opensearch_heap,
+        heap       = var.opensearch_heap,
       })
     }]
   })
 }
 
 module "opensearch_2" {
-  source     = "./modules/node"
-  count      = local.opensearch_count
-  name       = local.opensearch_managers[1]
-  region     = local.opensearch_node.region
-  size       = local.opensearch_node.size
-  image      = local.opensearch_node.image
-  vpc_uuid   = local.opensearch_node.vpc_uuid
+  source               = "./modules/node"
+  count                = local.opensearch_count
+  name                 = local.opensearch_managers[1]
+  region               = local.opensearch_node.region
+  size                 = local.opensearch_node.size
+  image                = local.opensearch_node.image
+  vpc_uuid             = local.opensearch_node.vpc_uuid
   ssh_key_fingerprints = local.opensearch_node.ssh_keys
-  tags       = local.opensearch_node.tags
-  volume_gib = local.opensearch_node.volume_gib
-  user_data = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
+  tags                 = local.opensearch_node.tags
+  volume_gib           = local.opensearch_node.volume_gib
+  user_data            = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
     role        = "opensearch"
     volume_name = "${local.opensearch_managers[1]}-data"
     data_uid    = 1000
     sysctls     = local.opensearch_sysctls
-    files = [{
+    files       = [{
       path        = "/opt/evtrack/compose.yaml"
       permissions = "0644"
-      content = templatefile("${path.module}/templates/compose/opensearch.yaml.tftpl", {
-        image = var.opensearch_image, cluster_name = local.opensearch_cluster, node_name = local.opensearch_managers[1],
-        node_roles = "cluster_manager,data,ingest", seed_hosts = module.opensearch_1[*].private_ip,
+      content     = templatefile("${path.module}/templates/compose/opensearch.yaml.tftpl", {
+        image            = var.opensearch_image, cluster_name = local.opensearch_cluster, node_name = local.opensearch_managers[1],
+        node_roles       = "cluster_manager,data,ingest", seed_hosts = module.opensearch_1[*].private_ip,
         initial_managers = local.opensearch_managers, heap = var.opensearch_heap,
       })
     }]
@@ -81,28 +81,28 @@ module "opensearch_2" {
 }
 
 module "opensearch_3" {
-  source     = "./modules/node"
-  count      = local.opensearch_count
-  name       = local.opensearch_managers[2]
-  region     = local.opensearch_node.region
-  size       = local.opensearch_node.size
-  image      = local.opensearch_node.image
-  vpc_uuid   = local.opensearch_node.vpc_uuid
+  source               = "./modules/node"
+  count                = local.opensearch_count
+  name                 = local.opensearch_managers[2]
+  region               = local.opensearch_node.region
+  size                 = local.opensearch_node.size
+  image                = local.opensearch_node.image
+  vpc_uuid             = local.opensearch_node.vpc_uuid
   ssh_key_fingerprints = local.opensearch_node.ssh_keys
-  tags       = local.opensearch_node.tags
-  volume_gib = local.opensearch_node.volume_gib
-  user_data = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
+  tags                 = local.opensearch_node.tags
+  volume_gib           = local.opensearch_node.volume_gib
+  user_data            = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
     role        = "opensearch"
     volume_name = "${local.opensearch_managers[2]}-data"
     data_uid    = 1000
     sysctls     = local.opensearch_sysctls
-    files = [{
+    files       = [{
       path        = "/opt/evtrack/compose.yaml"
       permissions = "0644"
-      content = templatefile("${path.module}/templates/compose/opensearch.yaml.tftpl", {
-        image = var.opensearch_image, cluster_name = local.opensearch_cluster, node_name = local.opensearch_managers[2],
-        node_roles = "cluster_manager,data,ingest",
-        seed_hosts = concat(module.opensearch_1[*].private_ip, module.opensearch_2[*].private_ip),
+      content     = templatefile("${path.module}/templates/compose/opensearch.yaml.tftpl", {
+        image            = var.opensearch_image, cluster_name = local.opensearch_cluster, node_name = local.opensearch_managers[2],
+        node_roles       = "cluster_manager,data,ingest",
+        seed_hosts       = concat(module.opensearch_1[*].private_ip, module.opensearch_2[*].private_ip),
         initial_managers = local.opensearch_managers, heap = var.opensearch_heap,
       })
     }]
@@ -111,28 +111,28 @@ module "opensearch_3" {
 
 # Data-only nodes: they seed from the three above and never vote.
 module "opensearch_data" {
-  source     = "./modules/node"
-  count      = local.managed_opensearch ? 0 : var.opensearch_extra_data_nodes
-  name       = "${var.name_prefix}-opensearch-${count.index + 4}"
-  region     = local.opensearch_node.region
-  size       = local.opensearch_node.size
-  image      = local.opensearch_node.image
-  vpc_uuid   = local.opensearch_node.vpc_uuid
+  source               = "./modules/node"
+  count                = local.managed_opensearch ? 0 : var.opensearch_extra_data_nodes
+  name                 = "${var.name_prefix}-opensearch-${count.index + 4}"
+  region               = local.opensearch_node.region
+  size                 = local.opensearch_node.size
+  image                = local.opensearch_node.image
+  vpc_uuid             = local.opensearch_node.vpc_uuid
   ssh_key_fingerprints = local.opensearch_node.ssh_keys
-  tags       = local.opensearch_node.tags
-  volume_gib = local.opensearch_node.volume_gib
-  user_data = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
+  tags                 = local.opensearch_node.tags
+  volume_gib           = local.opensearch_node.volume_gib
+  user_data            = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
     role        = "opensearch"
     volume_name = "${var.name_prefix}-opensearch-${count.index + 4}-data"
     data_uid    = 1000
     sysctls     = local.opensearch_sysctls
-    files = [{
+    files       = [{
       path        = "/opt/evtrack/compose.yaml"
       permissions = "0644"
-      content = templatefile("${path.module}/templates/compose/opensearch.yaml.tftpl", {
-        image = var.opensearch_image, cluster_name = local.opensearch_cluster,
-        node_name = "${var.name_prefix}-opensearch-${count.index + 4}", node_roles = "data,ingest",
-        seed_hosts = concat(module.opensearch_1[*].private_ip, module.opensearch_2[*].private_ip, module.opensearch_3[*].private_ip),
+      content     = templatefile("${path.module}/templates/compose/opensearch.yaml.tftpl", {
+        image            = var.opensearch_image, cluster_name = local.opensearch_cluster,
+        node_name        = "${var.name_prefix}-opensearch-${count.index + 4}", node_roles = "data,ingest",
+        seed_hosts       = concat(module.opensearch_1[*].private_ip, module.opensearch_2[*].private_ip, module.opensearch_3[*].private_ip),
         initial_managers = [], heap = var.opensearch_heap,
       })
     }]

@@ -15,7 +15,7 @@ output "dashboards_url" {
 
 output "load_balancer_ips" {
   description = "Public addresses of the load balancers (the DNS records point at them)."
-  value = {
+  value       = {
     ingest     = digitalocean_loadbalancer.ingest.ip
     query      = digitalocean_loadbalancer.query.ip
     dashboards = digitalocean_loadbalancer.dashboards.ip
@@ -39,7 +39,7 @@ output "opensearch_urls" {
 
 output "droplets" {
   description = "VPC addresses of every Droplet by role, for the runbook's per-node steps."
-  value = {
+  value       = {
     ingest     = digitalocean_droplet.ingest[*].ipv4_address_private
     enrich     = digitalocean_droplet.enrich[*].ipv4_address_private
     query      = digitalocean_droplet.query[*].ipv4_address_private

@@ -13,20 +13,20 @@ locals {
     volume_name = ""
     data_uid    = 0
     sysctls     = []
-    files = [
+    files       = [
       {
         path        = "/opt/evtrack/compose.yaml"
         permissions = "0644"
-        content = templatefile("${path.module}/templates/compose/ingest.yaml.tftpl", {
-          image = local.images["ingest"], nats_url = local.nats_url, stream_replicas = local.stream_replicas,
+        content     = templatefile("${path.module}/templates/compose/ingest.yaml.tftpl", {
+          image            = local.images["ingest"], nats_url = local.nats_url, stream_replicas = local.stream_replicas,
           stream_max_bytes = local.stream_max_bytes, trusted_proxies = digitalocean_vpc.main.ip_range,
-          index_replicas = var.opensearch_index_replicas, otlp_endpoint = var.otlp_endpoint, log_level = var.log_level,
+          index_replicas   = var.opensearch_index_replicas, otlp_endpoint = var.otlp_endpoint, log_level = var.log_level,
         })
       },
       {
         path        = "/opt/evtrack/secrets/ingest.env"
         permissions = "0600"
-        content = templatefile("${path.module}/templates/secrets/ingest.env.tftpl", {
+        content     = templatefile("${path.module}/templates/secrets/ingest.env.tftpl", {
           write_keys = var.ingest_write_keys
         })
       },
@@ -39,12 +39,12 @@ locals {
     volume_name = ""
     data_uid    = 0
     sysctls     = []
-    files = [
+    files       = [
       {
         path        = "/opt/evtrack/compose.yaml"
         permissions = "0644"
-        content = templatefile("${path.module}/templates/compose/enrich.yaml.tftpl", {
-          image = local.images["enrich"], deadletters_image = local.images["deadletters"], nats_url = local.nats_url,
+        content     = templatefile("${path.module}/templates/compose/enrich.yaml.tftpl", {
+          image          = local.images["enrich"], deadletters_image = local.images["deadletters"], nats_url = local.nats_url,
           opensearch_url = join(",", local.opensearch_urls), workers = var.enrich_workers, retention = var.enrich_retention,
           index_replicas = var.opensearch_index_replicas, otlp_endpoint = var.otlp_endpoint, log_level = var.log_level,
         })
@@ -52,7 +52,7 @@ locals {
       {
         path        = "/opt/evtrack/secrets/opensearch.env"
         permissions = "0600"
-        content = templatefile("${path.module}/templates/secrets/opensearch.env.tftpl", {
+        content     = templatefile("${path.module}/templates/secrets/opensearch.env.tftpl", {
           username = local.opensearch_username, password = local.opensearch_password
         })
       },
@@ -65,28 +65,28 @@ locals {
     volume_name = ""
     data_uid    = 0
     sysctls     = []
-    files = [
+    files       = [
       {
         path        = "/opt/evtrack/compose.yaml"
         permissions = "0644"
-        content = templatefile("${path.module}/templates/compose/query.yaml.tftpl", {
-          image = local.images["query"], opensearch_url = join(",", local.opensearch_urls),
+        content     = templatefile("${path.module}/templates/compose/query.yaml.tftpl", {
+          image           = local.images["query"], opensearch_url = join(",", local.opensearch_urls),
           audit_retention = var.query_audit_retention,
-          index_replicas = var.opensearch_index_replicas, otlp_endpoint = var.otlp_endpoint, log_level = var.log_level,
+          index_replicas  = var.opensearch_index_replicas, otlp_endpoint = var.otlp_endpoint, log_level = var.log_level,
         })
       },
       {
         path        = "/opt/evtrack/secrets/query.env"
         permissions = "0600"
-        content = templatefile("${path.module}/templates/secrets/query.env.tftpl", {
-          tokens = var.query_tokens, page_token_key = var.query_page_token_key,
+        content     = templatefile("${path.module}/templates/secrets/query.env.tftpl", {
+          tokens                   = var.query_tokens, page_token_key = var.query_page_token_key,
           page_token_previous_keys = var.query_page_token_previous_keys,
         })
       },
       {
         path        = "/opt/evtrack/secrets/opensearch.env"
         permissions = "0600"
-        content = templatefile("${path.module}/templates/secrets/opensearch.env.tftpl", {
+        content     = templatefile("${path.module}/templates/secrets/opensearch.env.tftpl", {
           username = local.opensearch_username, password = local.opensearch_password
         })
       },
@@ -99,28 +99,28 @@ locals {
     volume_name = ""
     data_uid    = 0
     sysctls     = []
-    files = [
+    files       = [
       {
         path        = "/opt/evtrack/compose.yaml"
         permissions = "0644"
-        content = templatefile("${path.module}/templates/compose/dashboards.yaml.tftpl", {
+        content     = templatefile("${path.module}/templates/compose/dashboards.yaml.tftpl", {
           dashboards_image = var.dashboards_image, oauth2_proxy_image = var.oauth2_proxy_image,
-          init_image = local.images["dashboards-init"], opensearch_urls = local.opensearch_urls,
-          oidc_issuer_url = var.oauth2_oidc_issuer_url, email_domains = var.oauth2_email_domains,
-          public_url = "https://${local.dashboards_fqdn}",
+          init_image       = local.images["dashboards-init"], opensearch_urls = local.opensearch_urls,
+          oidc_issuer_url  = var.oauth2_oidc_issuer_url, email_domains = var.oauth2_email_domains,
+          public_url       = "https://${local.dashboards_fqdn}",
         })
       },
       {
         path        = "/opt/evtrack/secrets/oauth2-proxy.env"
         permissions = "0600"
-        content = templatefile("${path.module}/templates/secrets/oauth2-proxy.env.tftpl", {
+        content     = templatefile("${path.module}/templates/secrets/oauth2-proxy.env.tftpl", {
           client_id = var.oauth2_client_id, client_secret = var.oauth2_client_secret, cookie_secret = var.oauth2_cookie_secret
         })
       },
       {
         path        = "/opt/evtrack/secrets/opensearch.env"
         permissions = "0600"
-        content = templatefile("${path.module}/templates/secrets/opensearch.env.tftpl", {
+        content     = templatefile("${path.module}/templates/secrets/opensearch.env.tftpl", {
           username = local.opensearch_username, password = local.opensearch_password
         })
       },
