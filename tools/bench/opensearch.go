@@ -111,3 +111,32 @@ func (r *runner) waitNoMerges(ctx context.Context, what string) error {
 func dayIndex(prefix string, t time.Time) string {
 	return prefix + "-" + t.UTC().Format("2006.01.02")
 }
+
+// storeSize merges the indices of prefix into one segment each, as enrich's
+// maintenance merges the past days, and returns their documents and the
+// bytes those take on disk (primaries: one copy).
+func (r *runner) storeSize(ctx context.Context, prefix string) (docs, bytes int64, err error) {
+	if err := r.osJSON(ctx, http.MethodPost, "/"+prefix+"-*/_forcemerge?max_num_segments=1", nil); err != nil {
+		return 0, 0, fmt.Errorf("merge %s: %w", prefix, err)
+	}
+	var st struct {
+		All struct {
+			Primaries struct {
+				Docs struct {
+					Count int64 `json:"count"`
+				} `json:"docs"`
+				Store struct {
+					SizeInBytes int64 `json:"size_in_bytes"`
+				} `json:"store"`
+			} `json:"primaries"`
+		} `json:"_all"`
+	}
+	if err := r.osJSON(ctx, http.MethodGet, "/"+prefix+"-*/_stats/docs,store", &st); err != nil {
+		return 0, 0, fmt.Errorf("store size of %s: %w", prefix, err)
+	}
+	p := st.All.Primaries
+	if p.Docs.Count == 0 {
+		return 0, 0, fmt.Errorf("store size of %s: no documents", prefix)
+	}
+	return p.Docs.Count, p.Store.SizeInBytes, nil
+}

@@ -105,6 +105,8 @@ type Pipeline struct {
 	Drain       float64 // enrich's documents/s draining a pre-filled stream
 	DrainCPU    float64 // cores enrich used meanwhile
 	DrainRSSMiB int64   // enrich's peak resident memory
+	StoredDocs  int64   // the drained documents, merged into one segment a day
+	StoredBytes int64   // the bytes they take on disk (primaries)
 	LagStep     time.Duration
 	LagSample   time.Duration
 	Lag         []LagStep
@@ -174,6 +176,12 @@ var funcs = template.FuncMap{
 	},
 	"statuses": statuses,
 	"join":     strings.Join,
+	"perDoc": func(bytes, docs int64) string {
+		if docs == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.0f", float64(bytes)/float64(docs))
+	},
 }
 
 func ratio(a, b float64) string {
