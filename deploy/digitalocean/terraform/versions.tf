@@ -1,10 +1,10 @@
-# Terraform 1.6+ with the DigitalOcean provider. State holds secrets (the
-# services' keys are in the Droplets' user data, the registry credentials are
-# an attribute): keep it in an encrypted remote backend, never on a laptop or
-# in the repository. `terraform init -backend-config=backend.hcl` with a copy
+# Terraform 1.10+ (for the state lock file of backend.hcl.example) with the
+# DigitalOcean provider. State holds secrets (the services' keys are in the
+# Droplets' user data, the registry credentials are an attribute): keep it in
+# an encrypted remote backend, never on a laptop or in the repository. `terraform init -backend-config=backend.hcl` with a copy
 # of backend.hcl.example (a Spaces bucket; README "First deploy").
 terraform {
-  required_version = ">= 1.6.0"
+  required_version = ">= 1.10.0"
 
   required_providers {
     digitalocean = {
