@@ -14,7 +14,8 @@
 //
 // Part "pipeline" — enrich and the whole path, against an OpenSearch node of
 // the bench's own: the raw _bulk ceiling of the documents enrich writes,
-// enrich draining a pre-filled stream, ingest + enrich at fractions of that
+// enrich draining a pre-filled stream (and the bytes per event those
+// documents take on disk once merged), ingest + enrich at fractions of that
 // drain rate (does the lag stay flat?), and the time from 202 to searchable
 // with an id-by-id accounting.
 //

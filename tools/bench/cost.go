@@ -7,11 +7,9 @@ import (
 	"io/fs"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/procs"
 	"github.com/evtrack/telemetry/tools/bench/report"
 	"github.com/evtrack/telemetry/tools/bench/stats"
@@ -122,7 +120,7 @@ func (r *runner) costPart(ctx context.Context) (_ *report.Cost, err error) {
 	if err := stop(ingest, enrich); err != nil {
 		return nil, err
 	}
-	if out.IndexBytes, out.IndexDocs, err = r.mergedSize(ctx, prefix); err != nil {
+	if out.IndexDocs, out.IndexBytes, err = r.storeSize(ctx, prefix); err != nil {
 		return nil, err
 	}
 	r.logf("  OpenSearch: %d documents in %d bytes once merged", out.IndexDocs, out.IndexBytes)
@@ -135,57 +133,6 @@ func (r *runner) costPart(ctx context.Context) (_ *report.Cost, err error) {
 		out.Stream = append(out.Stream, s)
 	}
 	return out, nil
-}
-
-// mergedSize merges the indices of prefix into one segment each, as enrich's
-// maintenance merges a closed day, and returns their size on disk once the
-// merged-away files are gone, and their documents.
-func (r *runner) mergedSize(ctx context.Context, prefix string) (bytes, docs int64, err error) {
-	mctx, cancel := context.WithTimeout(ctx, r.cfg.MergesWithin) // a merge takes longer than other requests
-	err = opensearchx.DoJSON(mctx, r.osc, opensearchx.Request{Method: http.MethodPost, Path: "/" + prefix + "-*/_forcemerge?max_num_segments=1"}, nil)
-	cancel()
-	if err != nil {
-		return 0, 0, fmt.Errorf("merge %s: %w", prefix, err)
-	}
-	if err := r.waitNoMerges(ctx, "the size on disk"); err != nil {
-		return 0, 0, err
-	}
-	// The files a merge replaced are deleted once nothing reads them: the
-	// size is read when it stops changing.
-	deadline := time.Now().Add(r.cfg.MergesWithin)
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	last := int64(-1)
-	for {
-		var rows []struct {
-			Docs  string `json:"docs.count"`
-			Store string `json:"pri.store.size"`
-			Segs  string `json:"segments.count"`
-		}
-		if err := r.osJSON(ctx, http.MethodGet, "/_cat/indices/"+prefix+"-*?format=json&bytes=b&h=docs.count,pri.store.size,segments.count", &rows); err != nil {
-			return 0, 0, fmt.Errorf("size of %s: %w", prefix, err)
-		}
-		bytes, docs = 0, 0
-		one := len(rows) > 0
-		for _, row := range rows {
-			b, _ := strconv.ParseInt(row.Store, 10, 64)
-			d, _ := strconv.ParseInt(row.Docs, 10, 64)
-			bytes, docs = bytes+b, docs+d
-			one = one && row.Segs == "1"
-		}
-		if one && bytes == last {
-			return bytes, docs, nil
-		}
-		last = bytes
-		if time.Now().After(deadline) {
-			return 0, 0, fmt.Errorf("size of %s: still changing after %s (%d bytes, %d documents)", prefix, r.cfg.MergesWithin, bytes, docs)
-		}
-		select {
-		case <-ctx.Done():
-			return 0, 0, ctx.Err()
-		case <-tick.C:
-		}
-	}
 }
 
 // streamOnDisk fills a stream of ingest's own making (with

@@ -44,6 +44,12 @@ func (r *runner) pipelinePart(ctx context.Context) (_ *report.Pipeline, err erro
 	if out.Drain, out.DrainCPU, out.DrainRSSMiB, err = r.measureDrain(ctx, p+"-e"); err != nil {
 		return nil, err
 	}
+	// What the drained events take on disk, merged as past days are: the
+	// bytes per event a deployment's storage is sized from.
+	if out.StoredDocs, out.StoredBytes, err = r.storeSize(ctx, p+"-e"); err != nil {
+		return nil, err
+	}
+	r.logf("  on disk: %d documents in %d bytes after merging (%.0f bytes per event)", out.StoredDocs, out.StoredBytes, float64(out.StoredBytes)/float64(out.StoredDocs))
 
 	prefixes = append(prefixes, p+"-s")
 	const stream = "BENCH_E2E"

@@ -107,6 +107,8 @@ type Pipeline struct {
 	Drain       float64 // enrich's documents/s draining a pre-filled stream
 	DrainCPU    float64 // cores enrich used meanwhile
 	DrainRSSMiB int64   // enrich's peak resident memory
+	StoredDocs  int64   // the drained documents, merged into one segment a day
+	StoredBytes int64   // the bytes they take on disk (primaries)
 	LagStep     time.Duration
 	LagSample   time.Duration
 	Lag         []LagStep

@@ -51,7 +51,7 @@ func fixed(t *testing.T) Summary {
 		}},
 		Pipeline: &Pipeline{
 			Events: 400000, DocBytes: 809, Bulk: summary(t, 43000, 42000, 44000), BulkDocs: 5000, BulkFlight: 2,
-			Drain: 38600, DrainCPU: 1.4, DrainRSSMiB: 85, LagStep: 20 * time.Second, LagSample: 6 * time.Second,
+			Drain: 38600, DrainCPU: 1.4, DrainRSSMiB: 85, StoredDocs: 400000, StoredBytes: 107441600, LagStep: 20 * time.Second, LagSample: 6 * time.Second,
 			Lag: []LagStep{
 				{Point: stats.LoadPoint{Fraction: 0.4, Units: 15440, Rate: 154}, Before: 0, After: 0},
 				{Point: stats.LoadPoint{Fraction: 1, Units: 38600, Rate: 386}, Before: 294, After: 1744, Growing: true},
