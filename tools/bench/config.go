@@ -97,6 +97,11 @@ type Config struct {
 	CostStreamDuration time.Duration // closed-loop fill of each stream measured on disk
 
 	OpenSearchHeap string
+
+	// Baseline is a git revision whose ingest and enrich are built and
+	// measured beside this checkout's in the same run (ingest round by
+	// round, enrich's drain once each); empty: none.
+	Baseline string
 }
 
 // defaults are the full-length run's values.
@@ -163,6 +168,7 @@ func tunables(c *Config) []tunable {
 		{"BENCH_QUERY_WRITE_FRACTION", "part query: the writes while busy, a fraction of enrich's drain rate", fraction(&c.QueryWriteFraction)},
 		{"BENCH_COST_FRACTION", "part cost: the load, a fraction of the warm raw _bulk ceiling", fraction(&c.CostFraction)},
 		{"BENCH_COST_DURATION", "part cost: measured time at that load", duration(&c.CostDuration)},
+		{"BENCH_BASELINE", "a git revision (e.g. main~3) whose ingest and enrich are built and measured beside this checkout's in the same run: parts ingest and pipeline (unset: none)", text(&c.Baseline)},
 		{"OPENSEARCH_HEAP", "heap of the bench's OpenSearch node", text(&c.OpenSearchHeap)},
 		{"BENCH_WRITE", "1: rewrite BENCHMARKS.md and docs/benchmarks/ingest-latency.png from this run", flag(&c.Write)},
 	}
@@ -221,6 +227,9 @@ func (c Config) validate() error {
 	}
 	if len(c.IngestFractions) == 0 || len(c.LagFractions) == 0 {
 		bad = append(bad, "BENCH_INGEST_FRACTIONS, BENCH_LAG_FRACTIONS: want at least one fraction each")
+	}
+	if strings.HasPrefix(c.Baseline, "-") {
+		bad = append(bad, fmt.Sprintf("BENCH_BASELINE: %q, want a git revision", c.Baseline))
 	}
 	if c.Write && c.Short {
 		bad = append(bad, "BENCH_WRITE with -short: a smoke run's figures do not belong in BENCHMARKS.md")

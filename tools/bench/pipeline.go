@@ -51,6 +51,15 @@ func (r *runner) pipelinePart(ctx context.Context) (_ *report.Pipeline, err erro
 	}
 	r.logf("  on disk: %d documents in %d bytes after merging (%.0f bytes per event)", out.StoredDocs, out.StoredBytes, float64(out.StoredBytes)/float64(out.StoredDocs))
 
+	if r.bins[baseEnrich] != "" {
+		// The baseline drains the same events into indices of its own, right
+		// after this checkout's enrich: one round each, the same conditions.
+		prefixes = append(prefixes, p+"-b")
+		if out.BaselineDrain, _, _, err = r.drainWith(ctx, baseEnrich, p+"-b"); err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
+	}
+
 	prefixes = append(prefixes, p+"-s")
 	const stream = "BENCH_E2E"
 	ingest, err := r.startIngest(ctx, "ingest-e2e", stream, nil)
@@ -141,6 +150,15 @@ func (r *runner) bulkCeiling(ctx context.Context) (_ stats.Summary, docBytes int
 // enrich on it and measures how fast it drains it into the indices of
 // prefix (enrichbench -mode drain), with the CPU and peak memory enrich used.
 func (r *runner) measureDrain(ctx context.Context, prefix string) (rate, cores float64, peakMiB int64, err error) {
+	if rate, cores, peakMiB, err = r.drainWith(ctx, "enrich", prefix); err == nil {
+		r.drainRate = rate
+	}
+	return rate, cores, peakMiB, err
+}
+
+// drainWith is measureDrain with one of the built enrich binaries (this
+// checkout's or the baseline's).
+func (r *runner) drainWith(ctx context.Context, bin, prefix string) (rate, cores float64, peakMiB int64, err error) {
 	const stream = "BENCH_ENRICH"
 	if err := r.waitNoMerges(ctx, "the drain"); err != nil {
 		return 0, 0, 0, err
@@ -158,7 +176,7 @@ func (r *runner) measureDrain(ctx context.Context, prefix string) (rate, cores f
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	enrich, err := r.startEnrich(ctx, "enrich-drain", stream, prefix)
+	enrich, err := r.startEnrichBin(ctx, bin, bin+"-drain", stream, prefix)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -178,8 +196,7 @@ func (r *runner) measureDrain(ctx context.Context, prefix string) (rate, cores f
 	if err := r.deleteStream(ctx, stream); err != nil {
 		return 0, 0, 0, err
 	}
-	r.logf("  %.0f documents/s, enrich on %.2f cores, peak RSS %d MiB", res.DocsPerSec, cores, mem.Peak>>20)
-	r.drainRate = res.DocsPerSec
+	r.logf("  %s: %.0f documents/s on %.2f cores, peak RSS %d MiB", bin, res.DocsPerSec, cores, mem.Peak>>20)
 	return res.DocsPerSec, cores, mem.Peak >> 20, nil
 }
 

@@ -23,7 +23,8 @@ var files embed.FS
 
 // Summary is one run's results, a part each (nil: the part did not run).
 type Summary struct {
-	Short    bool // a smoke run: its figures are not measurements
+	Short    bool   // a smoke run: its figures are not measurements
+	Baseline string // the revision measured beside this checkout (BENCH_BASELINE); empty: none
 	Machine  Machine
 	Ingest   *Ingest
 	Stream   *Stream
@@ -63,8 +64,9 @@ type Ingest struct {
 	Duration        time.Duration
 	Rounds          []DoorRound // the measured rounds, in order
 	Naive, Ingest   stats.Summary
-	JetStream       stats.Summary // raw publish of the same batches, events/s
-	JetStreamEvents int           // a round's events
+	Baseline        *stats.Summary // the baseline's ingest (Summary.Baseline), round by round beside this one; nil: none
+	JetStream       stats.Summary  // raw publish of the same batches, events/s
+	JetStreamEvents int            // a round's events
 	OpenConcurrency int
 	Open            []OpenPoint
 	Plot            string // file name of the latency plot, if drawn
@@ -107,12 +109,15 @@ type Pipeline struct {
 	Drain       float64 // enrich's documents/s draining a pre-filled stream
 	DrainCPU    float64 // cores enrich used meanwhile
 	DrainRSSMiB int64   // enrich's peak resident memory
-	StoredDocs  int64   // the drained documents, merged into one segment a day
-	StoredBytes int64   // the bytes they take on disk (primaries)
-	LagStep     time.Duration
-	LagSample   time.Duration
-	Lag         []LagStep
-	E2E         EndToEnd
+	// BaselineDrain is the baseline's enrich draining the same events right
+	// after (Summary.Baseline); 0: none.
+	BaselineDrain float64
+	StoredDocs    int64 // the drained documents, merged into one segment a day
+	StoredBytes   int64 // the bytes they take on disk (primaries)
+	LagStep       time.Duration
+	LagSample     time.Duration
+	Lag           []LagStep
+	E2E           EndToEnd
 }
 
 // LagStep is one sustained rate.

@@ -34,14 +34,15 @@ func fixed(t *testing.T) Summary {
 	t.Helper()
 	quarter := stats.LoadPoint{Fraction: 0.25, Units: 150000, Rate: 1500}
 	return Summary{
-		Machine: Machine{Date: "2026-12-01", Cores: 2, CPU: "AMD EPYC", RAMGiB: 23, Go: "go1.26.8", NATS: "2.12.1", OpenSearch: "2.19.6", Heap: "1g"},
+		Baseline: "main~3 (9ede0f6)",
+		Machine:  Machine{Date: "2026-12-01", Cores: 2, CPU: "AMD EPYC", RAMGiB: 23, Go: "go1.26.8", NATS: "2.12.1", OpenSearch: "2.19.6", Heap: "1g"},
 		Ingest: &Ingest{
 			BatchSize: 100, BodyBytes: 35899, Concurrency: 32, Duration: 15 * time.Second, OpenConcurrency: 64,
 			Rounds: []DoorRound{
 				{"naive", 1, Load{EventsPerSec: 200000, Latency: lat(11.9, 74.3), CPUCores: 1.1}},
 				{"ingest", 1, Load{EventsPerSec: 600000, Latency: lat(4.9, 12.4), CPUCores: 0.9}},
 			},
-			Naive: summary(t, 200000, 190000, 210000), Ingest: summary(t, 600000, 610000, 400000), JetStream: summary(t, 650000, 660000, 640000),
+			Naive: summary(t, 200000, 190000, 210000), Ingest: summary(t, 600000, 610000, 400000), Baseline: ptr(summary(t, 580000, 590000, 570000)), JetStream: summary(t, 650000, 660000, 640000),
 			JetStreamEvents: 2000000,
 			Open:            []OpenPoint{{Target: "ingest", Point: quarter, Load: Load{EventsPerSec: 149990, Latency: lat(0.87, 2.53)}}},
 			Plot:            "ingest-latency.png",
@@ -51,7 +52,7 @@ func fixed(t *testing.T) Summary {
 		}},
 		Pipeline: &Pipeline{
 			Events: 400000, DocBytes: 809, Bulk: summary(t, 43000, 42000, 44000), BulkDocs: 5000, BulkFlight: 2,
-			Drain: 38600, DrainCPU: 1.4, DrainRSSMiB: 85, StoredDocs: 400000, StoredBytes: 107441600, LagStep: 20 * time.Second, LagSample: 6 * time.Second,
+			Drain: 38600, BaselineDrain: 37900, DrainCPU: 1.4, DrainRSSMiB: 85, StoredDocs: 400000, StoredBytes: 107441600, LagStep: 20 * time.Second, LagSample: 6 * time.Second,
 			Lag: []LagStep{
 				{Point: stats.LoadPoint{Fraction: 0.4, Units: 15440, Rate: 154}, Before: 0, After: 0},
 				{Point: stats.LoadPoint{Fraction: 1, Units: 38600, Rate: 386}, Before: 294, After: 1744, Growing: true},
@@ -185,3 +186,5 @@ func TestKept(t *testing.T) {
 		})
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
