@@ -40,7 +40,7 @@ func (r *runner) startDoors(ctx context.Context, withNaive bool) (doors, error) 
 	}
 	var base *service
 	if r.bins[baseIngest] != "" {
-		if base, err = r.startIngestBin(ctx, baseIngest, "ingest-baseline", ingestStream+"_BASELINE",
+		if base, err = r.startIngestBin(ctx, baseIngest, "ingest-baseline", "BASELINE",
 			map[string]string{"EVENTS_STREAM_MAX_BYTES": ingestMaxBytes}); err != nil {
 			return doors{}, err
 		}
@@ -62,7 +62,7 @@ func (r *runner) freshDoors(ctx context.Context, d doors, withNaive bool) (doors
 // maxRounds measures the front doors' maximum, closed loop: a warm-up round
 // that is discarded, then cfg.Rounds rounds. Each round starts on an empty
 // broker and runs the doors one after the other, so machine noise hits
-// both. withNaive false measures ingest alone.
+// both (with a baseline, it and this ingest alternate in second place). withNaive false measures ingest alone.
 func (r *runner) maxRounds(ctx context.Context, withNaive bool) (rounds []report.DoorRound, naive, ingest stats.Summary, bodyBytes int, err error) {
 	var naiveRates, ingestRates, baseRates []float64
 	var d doors
@@ -75,11 +75,16 @@ func (r *runner) maxRounds(ctx context.Context, withNaive bool) (rounds []report
 		if d, err = r.freshDoors(ctx, d, withNaive); err != nil {
 			return
 		}
-		for _, door := range []struct {
+		type door struct {
 			name  string
 			svc   *service
 			rates *[]float64
-		}{{"naive", d.naive, &naiveRates}, {"ingest", d.ingest, &ingestRates}, {"ingest (baseline)", d.base, &baseRates}} {
+		}
+		order := []door{{"naive", d.naive, &naiveRates}, {"ingest", d.ingest, &ingestRates}, {"ingest (baseline)", d.base, &baseRates}}
+		if round%2 == 0 { // the baseline and this ingest take turns going first, so neither always meets a busier broker
+			order[1], order[2] = order[2], order[1]
+		}
+		for _, door := range order {
 			if door.svc == nil { // the naive door, when only ingest is measured; the baseline, when none is set
 				continue
 			}
