@@ -96,7 +96,7 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	} else {
 		c.WriteKeys = wk
 	}
-	switch compression := r.String("EVENTS_STREAM_COMPRESSION", "s2"); compression {
+	switch compression := r.String("EVENTS_STREAM_COMPRESSION", "none"); compression {
 	case "s2":
 		c.Stream.Compressed = true
 	case "none":

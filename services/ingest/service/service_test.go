@@ -29,8 +29,8 @@ func TestTrackPublishesOneDurableBatch(t *testing.T) {
 	}
 	// 202 was sent after the stream's ack: the batch must already be stored.
 	s, _ := e.js.Stream(context.Background(), e.stream)
-	if c := s.CachedInfo().Config.Compression; c != njs.S2Compression {
-		t.Errorf("stream compression %v, want s2 (EVENTS_STREAM_COMPRESSION's default)", c)
+	if c := s.CachedInfo().Config.Compression; c != njs.NoCompression {
+		t.Errorf("stream compression %v, want none (EVENTS_STREAM_COMPRESSION's default)", c)
 	}
 	raw, err := s.GetMsg(context.Background(), 1)
 	if err != nil {
@@ -57,11 +57,11 @@ func TestTrackPublishesOneDurableBatch(t *testing.T) {
 	}
 }
 
-// TestUncompressedStream: EVENTS_STREAM_COMPRESSION=none creates the stream
-// without compression, and a 202 still means stored.
-func TestUncompressedStream(t *testing.T) {
+// TestCompressedStream: EVENTS_STREAM_COMPRESSION=s2 creates the stream
+// S2-compressed, and a 202 still means stored.
+func TestCompressedStream(t *testing.T) {
 	t.Parallel()
-	e := startIngest(t, "", map[string]string{"EVENTS_STREAM_COMPRESSION": "none"})
+	e := startIngest(t, "", map[string]string{"EVENTS_STREAM_COMPRESSION": "s2"})
 	if res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(goodBatch)}); res.status != http.StatusAccepted {
 		t.Fatalf("status %d body %s", res.status, res.raw)
 	}
@@ -69,8 +69,8 @@ func TestUncompressedStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := s.CachedInfo().Config.Compression; c != njs.NoCompression {
-		t.Errorf("stream compression %v, want none", c)
+	if c := s.CachedInfo().Config.Compression; c != njs.S2Compression {
+		t.Errorf("stream compression %v, want s2", c)
 	}
 	if n := e.messages(t); n != 1 {
 		t.Errorf("%d messages in the stream, want 1", n)
