@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	njs "github.com/nats-io/nats.go/jetstream"
@@ -121,4 +122,60 @@ func (b *Buckets) DeleteExpired(ctx context.Context, now time.Time) (int, error)
 		n++
 	}
 	return n, nil
+}
+
+// List opens the buckets on first use (and again after a failure), so a
+// process can start while the broker is away; its methods are those of
+// Buckets.
+type List struct {
+	js       njs.JetStream
+	bucket   string
+	replicas int
+	mu       sync.Mutex
+	b        *Buckets
+}
+
+// NewList returns the list of bucket, opened when first used.
+func NewList(js njs.JetStream, bucket string, replicas int) *List {
+	return &List{js: js, bucket: bucket, replicas: replicas}
+}
+
+func (l *List) open(ctx context.Context) (*Buckets, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b == nil {
+		b, err := Open(ctx, l.js, l.bucket, l.replicas)
+		if err != nil {
+			return nil, err
+		}
+		l.b = b
+	}
+	return l.b, nil
+}
+
+// Suppress is Buckets.Suppress.
+func (l *List) Suppress(ctx context.Context, subjects []Subject, until time.Time, jobID string) (uint64, error) {
+	b, err := l.open(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return b.Suppress(ctx, subjects, until, jobID)
+}
+
+// Unsettled is Buckets.Unsettled.
+func (l *List) Unsettled(ctx context.Context, rev uint64, now time.Time, margin time.Duration) ([]string, error) {
+	b, err := l.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return b.Unsettled(ctx, rev, now, margin)
+}
+
+// DeleteExpired is Buckets.DeleteExpired.
+func (l *List) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	b, err := l.open(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return b.DeleteExpired(ctx, now)
 }

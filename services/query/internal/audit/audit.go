@@ -16,6 +16,7 @@ import (
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/opensearchx"
+	"github.com/evtrack/telemetry/services/query/internal/deletion"
 	"github.com/evtrack/telemetry/services/query/internal/metrics"
 )
 
@@ -135,4 +136,26 @@ func (a *Auditor) write(ctx context.Context, entries []Entry) error {
 		return fmt.Errorf("audit bulk: %w", err)
 	}
 	return nil
+}
+
+// MethodDeletionCompleted is the method of the entry a deletion job writes
+// when it completes (its request was audited as DeleteUser).
+const MethodDeletionCompleted = "DeleteUserCompleted"
+
+// TransportInternal marks entries of work the service did by itself.
+const TransportInternal = "internal"
+
+// Completed records a completed deletion job (deletion.Auditor): who asked,
+// the app, the fingerprints of the ids (never the ids), and how many
+// documents were deleted.
+func (a *Auditor) Completed(ctx context.Context, j deletion.Job) {
+	f := map[string]string{"job_id": j.ID, "deleted_events": fmt.Sprint(j.DeletedEvents), "deleted_dead_letters": fmt.Sprint(j.DeletedDeadLetters)}
+	if j.UserFingerprint != "" {
+		f["user_id"] = j.UserFingerprint
+	}
+	if j.AnonymousFingerprint != "" {
+		f["anonymous_id"] = j.AnonymousFingerprint
+	}
+	a.Record(ctx, Entry{Time: time.Now().UTC(), Principal: j.Requester, Method: MethodDeletionCompleted, AppID: j.AppID,
+		Transport: TransportInternal, Filters: f, Results: j.DeletedEvents + j.DeletedDeadLetters, Status: "OK"})
 }
