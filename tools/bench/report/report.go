@@ -28,6 +28,7 @@ type Summary struct {
 	Stream   *Stream
 	Pipeline *Pipeline
 	Query    *Query
+	Delete   *Delete
 }
 
 // Machine is where and with what the run measured.
@@ -147,6 +148,21 @@ type Query struct {
 	DrainCeiling        float64         // the drain rate it is a fraction of
 }
 
+// Delete is deleting people (DeleteUser jobs) while ingest and queries run.
+type Delete struct {
+	Events, Users, Days int
+	Duration            time.Duration
+	// Without and With: the ingest load and the queries, without deletions
+	// and while deletions run back to back.
+	IngestWithout, IngestWith Load
+	QueryWithout, QueryWith   Load
+	Jobs                      int       // deletions completed in the window
+	Deleted                   int64     // documents they deleted
+	JobSeconds                []float64 // each job's request-to-completed time
+	MedianSeconds, MaxSeconds float64
+	DocsPerSec                float64 // Deleted over the jobs' summed time
+}
+
 // Doc is BENCHMARKS.md.
 type Doc struct {
 	Machine  Machine
@@ -174,6 +190,8 @@ var funcs = template.FuncMap{
 	},
 	"statuses": statuses,
 	"join":     strings.Join,
+	"secs2":    func(v float64) string { return fmt.Sprintf("%.2f", v) },
+	"perUser":  func(events, users int) float64 { return float64(events) / float64(max(users, 1)) },
 }
 
 func ratio(a, b float64) string {
