@@ -120,7 +120,7 @@ func short(c Config) Config {
 	c.E2EDuration, c.E2EGrace = 4*time.Second, 20*time.Second
 	c.QueryEvents, c.QueryUsers, c.QueryDays = 20000, 1000, 3
 	c.QueryCeilingDuration, c.QueryDuration = 2*time.Second, 3*time.Second
-	c.DeleteEvents, c.DeleteUsers, c.DeleteDuration = 30000, 100, 5*time.Second
+	c.DeleteEvents, c.DeleteUsers, c.DeleteDuration = 30000, 100, 10*time.Second
 	return c
 }
 

@@ -111,12 +111,11 @@ func (r *runner) deletePart(ctx context.Context) (_ *report.Delete, err error) {
 	if out.IngestWithout, out.QueryWithout, err = window("delete-without", func(context.Context) error { return nil }); err != nil {
 		return nil, err
 	}
-	deletions := func(ctx context.Context) error {
-		for user := 0; ctx.Err() == nil && user < c.DeleteUsers; user++ {
+	// New jobs start while the window lasts; the job in hand when it ends
+	// runs to completion (so a slow machine still measures one).
+	deletions := func(window context.Context) error {
+		for user := 0; window.Err() == nil && user < c.DeleteUsers; user++ {
 			secs, deleted, err := r.deleteUser(ctx, query.URL, "user-"+strconv.Itoa(user))
-			if ctx.Err() != nil {
-				return nil // the window ended during this job: not counted
-			}
 			if err != nil {
 				return err
 			}
@@ -130,7 +129,7 @@ func (r *runner) deletePart(ctx context.Context) (_ *report.Delete, err error) {
 		return nil, err
 	}
 	if out.Jobs == 0 {
-		return nil, errors.New("delete: no deletion completed within the window; raise BENCH_DELETE_DURATION")
+		return nil, errors.New("delete: no deletion completed")
 	}
 	sorted := slices.Sorted(slices.Values(out.JobSeconds))
 	out.MedianSeconds, out.MaxSeconds = sorted[len(sorted)/2], sorted[len(sorted)-1]
