@@ -160,6 +160,7 @@ type Delete struct {
 	Deleted                   int64     // documents they deleted
 	JobSeconds                []float64 // each job's request-to-completed time
 	MedianSeconds, MaxSeconds float64
+	MedianSettleSeconds       float64 // of them, waiting until every enrich instance applied the suppression
 	DocsPerSec                float64 // Deleted over the jobs' summed time
 }
 
