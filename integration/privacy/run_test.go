@@ -11,6 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
 	"github.com/evtrack/telemetry/platform/credentials"
 	"github.com/evtrack/telemetry/platform/testenv"
 )
@@ -47,7 +54,7 @@ func call(t *testing.T, addr, method, path, token string, out any) (int, string)
 	return res.StatusCode, string(b)
 }
 
-func status(t *testing.T, addr, id string) job {
+func jobStatus(t *testing.T, addr, id string) job {
 	t.Helper()
 	var res struct {
 		Job job `json:"job"`
@@ -126,6 +133,16 @@ func TestDeleteUserAcrossDaysAndDeadLettersWhileEventsArrive(t *testing.T) {
 	if code, _ := call(t, q1.HTTPAddr(), http.MethodGet, "/v1/deletions/00000000000000000000000000000000", readToken, nil); code != http.StatusForbidden {
 		t.Fatalf("GET deletion with a read-only token: %d, want 403", code)
 	}
+	conn, err := grpc.NewClient(q1.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, err = queryv1.NewQueryServiceClient(conn).DeleteUser(metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+readToken),
+		&queryv1.DeleteUserRequest{AppId: appID, UserId: goneUser})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("gRPC DeleteUser with a read-only token: %v, want PermissionDenied", err)
+	}
 
 	var started struct {
 		Job job `json:"job"`
@@ -144,7 +161,7 @@ func TestDeleteUserAcrossDaysAndDeadLettersWhileEventsArrive(t *testing.T) {
 	// Stop the query service in the middle of the job.
 	var mid job
 	testenv.EventuallyState(t, 60*time.Second, "job part-way through its events", func() (bool, string) {
-		mid = status(t, q1.HTTPAddr(), id)
+		mid = jobStatus(t, q1.HTTPAddr(), id)
 		return mid.Phase == "deleting_events" && mid.Deleted > 0 && mid.Deleted < mid.Total, fmt.Sprintf("%+v", mid)
 	})
 	if err := stopQ1(); err != nil {
@@ -171,7 +188,7 @@ func TestDeleteUserAcrossDaysAndDeadLettersWhileEventsArrive(t *testing.T) {
 	q2, _ := s.query()
 	var done job
 	testenv.EventuallyState(t, 120*time.Second, "job completed after the restart", func() (bool, string) {
-		done = status(t, q2.HTTPAddr(), id)
+		done = jobStatus(t, q2.HTTPAddr(), id)
 		return done.State == "DELETION_STATE_COMPLETED", fmt.Sprintf("%+v", done)
 	})
 	if done.Total < days*10+3 || done.Deleted > done.Total || done.DeletedDeadLetters != 3 {
@@ -211,6 +228,12 @@ func TestDeleteUserAcrossDaysAndDeadLettersWhileEventsArrive(t *testing.T) {
 	if len(after) != len(want) {
 		t.Fatalf("others' distinct events: %d, want %d", len(after), len(want))
 	}
+	for id := range before {
+		if !after[id] {
+			t.Fatalf("%s, indexed before the deletion, is gone after it", id)
+		}
+	}
+	t.Logf("others' distinct events: %d before the deletion, %d after (live traffic went on)", len(before), len(after))
 
 	// Nothing of the person anywhere.
 	if n := s.personCount(t); n != 0 {
@@ -250,7 +273,7 @@ func TestDeleteUserAcrossDaysAndDeadLettersWhileEventsArrive(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		var refused, requested, completed bool
+		var refused, refusedGRPC, requested, completed bool
 		for _, e := range entries {
 			b, _ := json.Marshal(e)
 			if strings.Contains(string(b), goneUser) || strings.Contains(string(b), goneAnon) {
@@ -258,15 +281,18 @@ func TestDeleteUserAcrossDaysAndDeadLettersWhileEventsArrive(t *testing.T) {
 			}
 			f, _ := e["filters"].(map[string]any)
 			switch {
-			case e["method"] == "DeleteUser" && e["status"] == "PermissionDenied" && e["principal"] == readPrincipal:
+			case e["method"] == "DeleteUser" && e["status"] == "PermissionDenied" && e["principal"] == readPrincipal && e["transport"] == "http":
 				refused = true
+			case e["method"] == "DeleteUser" && e["status"] == "PermissionDenied" && e["principal"] == readPrincipal && e["transport"] == "grpc":
+				refusedGRPC = true
 			case e["method"] == "DeleteUser" && e["status"] == "OK" && f["job_id"] == id && strings.HasPrefix(str(f["user_id"]), "sha256:"):
 				requested = true
 			case e["method"] == "DeleteUserCompleted" && f["job_id"] == id:
 				completed = true
 			}
 		}
-		return refused && requested && completed, fmt.Sprintf("refused %v requested %v completed %v", refused, requested, completed)
+		return refused && refusedGRPC && requested && completed,
+			fmt.Sprintf("refused over HTTP %v, over gRPC %v, requested %v, completed %v", refused, refusedGRPC, requested, completed)
 	})
 
 	// The completed job keeps no id of the person.

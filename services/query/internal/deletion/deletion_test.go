@@ -110,13 +110,19 @@ func (f *fakeSup) Unsettled(_ context.Context, rev uint64, _ time.Time, _ time.D
 type fakeDocs struct {
 	events, letters int
 	counted         bool
-	settledFirst    bool // CountEvents was only called once enrich settled
+	settledFirst    bool // CountEvents was only called once enrich settled and the indices were refreshed
+	refreshed       bool
 	sup             *fakeSup
 	afterPage       func()
 }
 
+func (d *fakeDocs) Refresh(context.Context) error {
+	d.refreshed = d.sup.unsettled == 0
+	return nil
+}
+
 func (d *fakeDocs) CountEvents(context.Context, Person) (int64, error) {
-	d.counted, d.settledFirst = true, d.sup.unsettled == 0
+	d.counted, d.settledFirst = true, d.sup.unsettled == 0 && d.refreshed
 	return int64(d.events), nil
 }
 

@@ -142,6 +142,8 @@ type Suppressions interface {
 
 // Documents finds and deletes a person's documents.
 type Documents interface {
+	// Refresh makes every document written so far visible to searches.
+	Refresh(ctx context.Context) error
 	// CountEvents counts the person's event documents.
 	CountEvents(ctx context.Context, p Person) (int64, error)
 	// DeleteEvents deletes up to n of the person's event documents and

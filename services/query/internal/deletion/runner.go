@@ -153,8 +153,12 @@ func (r *Runner) step(ctx context.Context, j *Job) (time.Duration, error) {
 			r.log.DebugContext(ctx, "deletion waits for enrich instances to apply the suppression", "job_id", j.ID, "instances", pending)
 			return r.cfg.Poll, nil
 		}
-		// From here on no event of the person can be written: count what
-		// is there, then delete it.
+		// From here on no event of the person can be written. What was
+		// written before may not be searchable yet (refresh interval):
+		// make it so, then count what is there, then delete it.
+		if err := r.docs.Refresh(ctx); err != nil {
+			return 0, err
+		}
 		events, err := r.docs.CountEvents(ctx, p)
 		if err != nil {
 			return 0, err

@@ -200,6 +200,16 @@ func personQuery(p deletion.Person) m {
 		m{"bool": m{"should": ids, "minimum_should_match": 1}}}}}
 }
 
+// Refresh implements deletion.Documents: the event and dead-letter
+// indices (a shard with nothing new is not touched).
+func (d *Documents) Refresh(ctx context.Context) error {
+	path := d.events + "," + d.deadLetters + "/_refresh?" + lenient
+	if _, err := opensearchx.Do(ctx, d.client, opensearchx.Request{Method: http.MethodPost, Path: path}); err != nil {
+		return fmt.Errorf("refresh before deleting: %w", err)
+	}
+	return nil
+}
+
 // CountEvents implements deletion.Documents.
 func (d *Documents) CountEvents(ctx context.Context, p deletion.Person) (int64, error) {
 	body, err := json.Marshal(m{"query": personQuery(p)})
