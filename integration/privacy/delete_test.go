@@ -64,7 +64,7 @@ func newStack(t *testing.T) *stack {
 		"NATS_URL": natsURL, "OPENSEARCH_URL": osURL,
 		"EVENTS_STREAM": stream, "EVENTS_SUBJECT_PREFIX": strings.ReplaceAll(name, "-", "_") + ".events",
 		"EVENTS_INDEX_PREFIX": name, "SUPPRESSION_BUCKET": bucket,
-		"INGEST_HTTP_ADDR": "127.0.0.1:0", "INGEST_WRITE_KEYS": writeKey + ":" + appID + "," + otherWriteKey + ":" + otherApp,
+		"INGEST_HTTP_ADDR": "127.0.0.1:0", "INGEST_GRPC_ADDR": "127.0.0.1:0", "INGEST_WRITE_KEYS": writeKey + ":" + appID + "," + otherWriteKey + ":" + otherApp,
 		"ENRICH_HTTP_ADDR": "127.0.0.1:0", "ENRICH_FLUSH_INTERVAL": "100ms",
 		"QUERY_GRPC_ADDR": "127.0.0.1:0", "QUERY_HTTP_ADDR": "127.0.0.1:0",
 		"QUERY_TOKENS":         deleteToken + ":" + appID + "|" + otherApp + ":delete," + readToken + ":" + appID,
