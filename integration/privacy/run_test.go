@@ -35,7 +35,16 @@ type job struct {
 
 func call(t *testing.T, addr, method, path, token string, out any) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://"+addr+path, nil)
+	return callBody(t, addr, method, path, token, "", out)
+}
+
+func callBody(t *testing.T, addr, method, path, token, body string, out any) (int, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, "http://"+addr+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,8 +163,10 @@ func TestDeleteUserAcrossDaysAndDeadLettersWhileEventsArrive(t *testing.T) {
 	var again struct {
 		Job job `json:"job"`
 	}
-	if code, body := call(t, q1.HTTPAddr(), http.MethodDelete, path, deleteToken, &again); code != http.StatusOK || again.Job.JobID != id {
-		t.Fatalf("DELETE again while the job runs: %d %s, want job %s", code, body, id)
+	// Asked again, the other way (POST /v1/deletions): the same job.
+	if code, body := callBody(t, q1.HTTPAddr(), http.MethodPost, "/v1/deletions", deleteToken,
+		fmt.Sprintf(`{"app_id":%q,"user_id":%q,"anonymous_id":%q}`, appID, goneUser, goneAnon), &again); code != http.StatusOK || again.Job.JobID != id {
+		t.Fatalf("POST /v1/deletions again while the job runs: %d %s, want job %s", code, body, id)
 	}
 
 	// Stop the query service in the middle of the job.
