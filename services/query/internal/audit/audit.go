@@ -72,6 +72,9 @@ func New(log *slog.Logger, client *opensearch.Client, prefix string, m *metrics.
 // queueSize is how many entries may wait for the index.
 const queueSize = 10000
 
+// writeTimeout bounds one write of a batch of entries.
+const writeTimeout = 10 * time.Second
+
 // Record logs e and queues it for the index.
 func (a *Auditor) Record(ctx context.Context, e Entry) {
 	a.log.InfoContext(ctx, "audit", "principal", e.Principal, "method", e.Method, "app_id", e.AppID, "transport", e.Transport,
@@ -94,7 +97,12 @@ func (a *Auditor) Run(ctx context.Context) {
 		if len(batch) == 0 {
 			return
 		}
-		if err := a.write(ctx, batch); err != nil {
+		// A write under way when the service stops is finished, not cut
+		// off (its entries would be lost from the index); it is bounded
+		// all the same.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+		defer cancel()
+		if err := a.write(wctx, batch); err != nil {
 			a.writeFailed.Add(float64(len(batch)))
 			a.log.ErrorContext(ctx, "audit index write failed; entries are in this log", "error", err, "entries", len(batch))
 		} else {
