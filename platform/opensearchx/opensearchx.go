@@ -93,7 +93,7 @@ func PutIndexTemplate(ctx context.Context, c *opensearch.Client, name string, bo
 
 // DeletePrefix removes everything written under an events index prefix at
 // url: the daily indices, the daily dead-letter and audit indices (and the
-// single ones of earlier versions), and their templates.
+// single ones of earlier versions), their templates, and the deletion jobs.
 // Missing ones are fine; it returns the first failure it met.
 func DeletePrefix(ctx context.Context, client *http.Client, url, prefix string) error {
 	var first error
@@ -101,6 +101,7 @@ func DeletePrefix(ctx context.Context, client *http.Client, url, prefix string) 
 		"/" + prefix + "-*", "/_index_template/" + prefix,
 		"/deadletter-" + prefix + "-*", "/deadletter-" + prefix, "/_index_template/deadletter-" + prefix,
 		"/audit-" + prefix + "-*", "/audit-" + prefix, "/_index_template/audit-" + prefix,
+		"/deletions-" + prefix,
 	} {
 		if !strings.HasPrefix(p, "/_index_template/") {
 			p += "?ignore_unavailable=true" // the template API refuses the parameter; a missing template is a 404

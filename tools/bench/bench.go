@@ -107,6 +107,8 @@ func Run(ctx context.Context, cfg Config, root string, parts []string, stdout, p
 			r.summary.Query, err = r.queryPart(ctx)
 		case "cost":
 			r.summary.Cost, err = r.costPart(ctx)
+		case "delete":
+			r.summary.Delete, err = r.deletePart(ctx)
 		}
 		if err != nil {
 			return fmt.Errorf("part %s: %w (results so far in %s)", p, err, r.out)

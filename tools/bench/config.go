@@ -95,6 +95,11 @@ type Config struct {
 	CostFraction       float64 // of the warm raw _bulk ceiling
 	CostDuration       time.Duration
 	CostStreamDuration time.Duration // closed-loop fill of each stream measured on disk
+	// Delete.
+	DeleteEvents, DeleteUsers, DeleteDays int
+	DeleteDuration                        time.Duration // each window: without deletions, then with
+	DeleteWriteRate                       int           // events/s ingested in both windows
+	DeleteQueryRate                       int           // first-page queries/s in both windows
 
 	OpenSearchHeap string
 
@@ -116,6 +121,7 @@ func defaults() Config {
 		QueryCeilingDuration: 10 * time.Second, QueryDuration: 30 * time.Second, QueryFraction: 0.25, QueryWriteFraction: 0.5,
 		MergesWithin: 10 * time.Minute, OpenSearchHeap: "1g",
 		CostFraction: 0.8, CostDuration: 60 * time.Second, CostStreamDuration: 5 * time.Second,
+		DeleteEvents: 1000000, DeleteUsers: 1000, DeleteDays: 30, DeleteDuration: 30 * time.Second, DeleteWriteRate: 2000, DeleteQueryRate: 20,
 	}
 }
 
@@ -132,6 +138,7 @@ func short(c Config) Config {
 	c.QueryEvents, c.QueryUsers, c.QueryDays = 20000, 1000, 3
 	c.QueryCeilingDuration, c.QueryDuration = 2*time.Second, 3*time.Second
 	c.CostDuration, c.CostStreamDuration = 5*time.Second, 2*time.Second
+	c.DeleteEvents, c.DeleteUsers, c.DeleteDuration = 30000, 100, 10*time.Second
 	return c
 }
 
@@ -169,6 +176,11 @@ func tunables(c *Config) []tunable {
 		{"BENCH_COST_FRACTION", "part cost: the load, a fraction of the warm raw _bulk ceiling", fraction(&c.CostFraction)},
 		{"BENCH_COST_DURATION", "part cost: measured time at that load", duration(&c.CostDuration)},
 		{"BENCH_BASELINE", "a git revision (e.g. main~3) whose ingest and enrich are built and measured beside this checkout's in the same run: parts ingest and pipeline (unset: none)", text(&c.Baseline)},
+		{"BENCH_DELETE_EVENTS", "part delete: events in its data set over 30 daily indices (up to 10000000; the data set is rebuilt every run, deletions change it)", integer(&c.DeleteEvents)},
+		{"BENCH_DELETE_USERS", "part delete: users in its data set (each has about events/users events)", integer(&c.DeleteUsers)},
+		{"BENCH_DELETE_DURATION", "part delete: each window, without and with deletions running back to back", duration(&c.DeleteDuration)},
+		{"BENCH_DELETE_WRITE_RATE", "part delete: events/s ingested during both windows", integer(&c.DeleteWriteRate)},
+		{"BENCH_DELETE_QUERY_RATE", "part delete: first-page queries/s during both windows", integer(&c.DeleteQueryRate)},
 		{"OPENSEARCH_HEAP", "heap of the bench's OpenSearch node", text(&c.OpenSearchHeap)},
 		{"BENCH_WRITE", "1: rewrite BENCHMARKS.md and docs/benchmarks/ingest-latency.png from this run", flag(&c.Write)},
 	}
@@ -214,7 +226,9 @@ func (c Config) validate() error {
 		name string
 		v    int
 	}{{"BENCH_ROUNDS", c.Rounds}, {"BENCH_CONCURRENCY", c.Concurrency}, {"BENCH_BATCH", c.Batch},
-		{"BENCH_ENRICH_EVENTS", c.EnrichEvents}, {"BENCH_QUERY_EVENTS", c.QueryEvents}, {"BENCH_QUERY_USERS", c.QueryUsers}} {
+		{"BENCH_ENRICH_EVENTS", c.EnrichEvents}, {"BENCH_QUERY_EVENTS", c.QueryEvents}, {"BENCH_QUERY_USERS", c.QueryUsers},
+		{"BENCH_DELETE_EVENTS", c.DeleteEvents}, {"BENCH_DELETE_USERS", c.DeleteUsers}, {"BENCH_DELETE_WRITE_RATE", c.DeleteWriteRate},
+		{"BENCH_DELETE_QUERY_RATE", c.DeleteQueryRate}} {
 		if n.v < 1 {
 			bad = append(bad, fmt.Sprintf("%s: %d, want at least 1", n.name, n.v))
 		}
@@ -295,7 +309,7 @@ func fractions(p *[]float64) binding {
 }
 
 // partOrder is every part, in the order a run takes them.
-func partOrder() []string { return []string{"ingest", "stream", "pipeline", "query", "cost"} }
+func partOrder() []string { return []string{"ingest", "stream", "pipeline", "query", "cost", "delete"} }
 
 // Parts checks the parts asked for and puts them in the order they run;
 // none, or "all", is every part.

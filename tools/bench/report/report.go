@@ -31,6 +31,7 @@ type Summary struct {
 	Pipeline *Pipeline
 	Query    *Query
 	Cost     *Cost
+	Delete   *Delete
 }
 
 // Machine is where and with what the run measured.
@@ -188,6 +189,22 @@ type StreamDisk struct {
 	Bytes       int64
 }
 
+// Delete is deleting people (DeleteUser jobs) while ingest and queries run.
+type Delete struct {
+	Events, Users, Days int
+	Duration            time.Duration
+	// Without and With: the ingest load and the queries, without deletions
+	// and while deletions run back to back.
+	IngestWithout, IngestWith Load
+	QueryWithout, QueryWith   Load
+	Jobs                      int       // deletions completed in the window
+	Deleted                   int64     // documents they deleted
+	JobSeconds                []float64 // each job's request-to-completed time
+	MedianSeconds, MaxSeconds float64
+	MedianSettleSeconds       float64 // of them, waiting until every enrich instance applied the suppression
+	DocsPerSec                float64 // Deleted over the jobs' summed time
+}
+
 // Doc is BENCHMARKS.md.
 type Doc struct {
 	Machine  Machine
@@ -250,6 +267,8 @@ var funcs = template.FuncMap{
 		}
 		return t
 	},
+	"secs2":   func(v float64) string { return fmt.Sprintf("%.2f", v) },
+	"perUser": func(events, users int) float64 { return float64(events) / float64(max(users, 1)) },
 }
 
 func ratio(a, b float64) string {

@@ -75,6 +75,13 @@ func fixed(t *testing.T) Summary {
 			IndexBytes: 572000000, IndexDocs: 2270000,
 			Stream: []StreamDisk{{"s2", 1500000, 120000000}, {"none", 1500000, 327000000}},
 		},
+		Delete: &Delete{
+			Events: 300000, Users: 300, Days: 30, Duration: 20 * time.Second,
+			IngestWithout: Load{EventsPerSec: 2000, Latency: lat(7.6, 207)}, IngestWith: Load{EventsPerSec: 2000, Latency: lat(6.1, 235)},
+			QueryWithout: Load{EventsPerSec: 17, Latency: lat(1900, 2937), Statuses: map[string]int{"200": 344}},
+			QueryWith:    Load{EventsPerSec: 17, Latency: lat(527, 4026), Statuses: map[string]int{"200": 335}},
+			Jobs:         1, Deleted: 1238, JobSeconds: []float64{55.71}, MedianSeconds: 55.71, MaxSeconds: 55.71, MedianSettleSeconds: 25.89, DocsPerSec: 22.2,
+		},
 	}
 }
 
@@ -115,8 +122,14 @@ func TestRenderSummary(t *testing.T) {
 			"accepted 330100, indexed 330100, lost 0, duplicated 0",
 			"OpenSearch 2.19.6, 1 shard, refresh 1s, 1g heap.",
 		}, nil},
+		{"deletions against a window without", full, []string{
+			"## Delete: people deleted while ingest and queries run (300000 events of 300 users over 30 daily indices)",
+			"(each about 1000 events), for 20 s",
+			"| back to back | 1 | 1238 | 55.71 | 25.89 | 55.71 | 22 |",
+			"| no deletion | 2000 | 7.60 | 207.00 | 17 | 1900.00 | 2937.00 | 200: 344 |",
+		}, nil},
 		{"only the parts that ran", ingestOnly, []string{"## Ingest front door (2026-12-01, 2 cores"},
-			[]string{"## Ingest latency and the state", "## Enrich", "## Query", "<no value>"}},
+			[]string{"## Ingest latency and the state", "## Enrich", "## Query", "## Delete", "<no value>"}},
 		{"nothing ran", Summary{}, nil, []string{"##", "<no value>"}},
 		{"a smoke run says so", Summary{Short: true, Machine: full.Machine, Stream: full.Stream}, []string{"**A -short smoke run", "## Ingest latency and the state"}, nil},
 	}
