@@ -90,6 +90,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	// edge it came through.
 	budget := track.NewBudget(cfg.DecodeBudgetBytes)
 	decoder := track.NewDecoder(limits, budget)
+	// Segment requests whose key is only in their body are read before they
+	// are authenticated: they get a smaller budget of their own.
+	bodyKeyBudget := track.NewBudget(cfg.BodyKeyBudgetBytes)
 
 	checker := health.NewChecker(cfg.PublishTimeout)
 	checker.Add("nats", natsx.Ready(nc))
@@ -110,6 +113,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		Registry:        reg,
 		TracerProvider:  tel.TracerProvider,
 		Propagator:      tel.Propagator,
+		BodyKeyBudget:   bodyKeyBudget,
+		BodyKeyDecoder:  track.NewDecoder(limits, bodyKeyBudget),
+		TrustContextIP:  cfg.TrustContextIP,
 	})
 	if err != nil {
 		return nil, err
