@@ -127,8 +127,8 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	if c.MaxDecodedBytes < int64(c.MaxBodyBytes) || c.DecodeBudgetBytes < c.MaxDecodedBytes {
 		r.Failf("want INGEST_MAX_BODY_BYTES <= INGEST_MAX_DECODED_BYTES <= INGEST_DECODE_BUDGET_BYTES")
 	}
-	if c.BodyKeyBudgetBytes < c.MaxDecodedBytes {
-		r.Failf("INGEST_SEGMENT_BODY_KEY_BUDGET_BYTES (%d) must be at least INGEST_MAX_DECODED_BYTES (%d)", c.BodyKeyBudgetBytes, c.MaxDecodedBytes)
+	if c.BodyKeyBudgetBytes < 2*c.MaxDecodedBytes {
+		r.Failf("INGEST_SEGMENT_BODY_KEY_BUDGET_BYTES (%d) must be at least twice INGEST_MAX_DECODED_BYTES (%d): a body is held inflated and decoded at once", c.BodyKeyBudgetBytes, c.MaxDecodedBytes)
 	}
 	if int64(c.GRPCMaxMessageBytes) > c.MaxDecodedBytes {
 		r.Failf("INGEST_GRPC_MAX_MESSAGE_BYTES (%d) must be at most INGEST_MAX_DECODED_BYTES (%d)", c.GRPCMaxMessageBytes, c.MaxDecodedBytes)

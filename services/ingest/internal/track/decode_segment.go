@@ -65,6 +65,15 @@ func segmentShapeLimits(lim Limits) ShapeLimits {
 // SegmentScanner returns a shape check for one Segment body (see Scanner).
 func (d *Decoder) SegmentScanner() *JSONScanner { return NewJSONScanner(d.segmentShape) }
 
+// Segment scans and decodes a whole Segment body (see SegmentScanned).
+func (d *Decoder) Segment(body []byte, o SegmentOptions) (req Request, release func(), err error) {
+	sc := d.SegmentScanner()
+	if _, err := sc.Write(body); err != nil {
+		return req, nil, err
+	}
+	return d.SegmentScanned(body, sc, o)
+}
+
 // SegmentScanned decodes a Segment tracking-API body that sc (from
 // SegmentScanner) has already seen whole and passed: {"batch": [...],
 // "sentAt", "writeKey", "context"} for SegmentBatch, one message for the
