@@ -122,7 +122,11 @@ func (d *Decoder) parseJSON(body []byte) (Request, error) {
 	case fastjson.TypeObject:
 		ev := v.Get("events")
 		if ev == nil {
-			return req, &Error{Kind: KindInvalid, Code: "missing_events", Message: `field "events": required in the envelope form`}
+			msg := `field "events": required in the envelope form`
+			if v.Get("batch") != nil || v.Get("type") != nil {
+				msg += "; a Segment batch or message goes to /v1/batch or /segment/v1/<call>"
+			}
+			return req, &Error{Kind: KindInvalid, Code: "missing_events", Message: msg}
 		}
 		if events, err = ev.Array(); err != nil {
 			return req, &Error{Kind: KindInvalid, Code: "invalid_json", Message: fmt.Sprintf(`field "events": expected an array, got %s`, ev.Type())}

@@ -304,6 +304,10 @@ func (m *segmentMapper) decode(i int, v *fastjson.Value, call SegmentCall, in *I
 		props = f.properties
 	case SegmentIdentify, SegmentGroup:
 		props, propsField = f.traits, "traits"
+		if props == nil && f.context != nil && f.context.Type() == fastjson.TypeObject {
+			// RudderStack's SDKs send identify's traits in context.traits.
+			props, propsField = f.context.Get("traits"), "context.traits"
+		}
 	}
 	if call > SegmentTrack && int(call) < len(segmentEventNames) {
 		e.EventName = segmentEventNames[call]
