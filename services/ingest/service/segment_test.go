@@ -176,16 +176,16 @@ func TestSegmentContextIPTrustedOnlyWhenConfigured(t *testing.T) {
 }
 
 // TestSegmentBodyKeyCallersCannotStarveKeyedOnes: requests whose key is
-// only in the body are read before they are known, so a flood of them
-// without a valid key — large gzip bodies, 16 at once — is refused (401,
-// or 503 when their own budget is spent) while a caller with a key in its
-// header is still served, and nothing is published.
+// only in the body are read before they are known, so they are held to
+// 1 MiB inflated and a budget of their own: a flood of them without a valid
+// key — bodies near that limit, 16 at once — is refused (401, or 503 when
+// their budget is spent) while callers with a key in the header are still
+// served, and nothing of the flood is published.
 func TestSegmentBodyKeyCallersCannotStarveKeyedOnes(t *testing.T) {
-	e := startIngest(t, "", map[string]string{"INGEST_SEGMENT_BODY_KEY_BUDGET_BYTES": "50331648"})
-	// 8 MiB of valid Segment JSON when inflated: the most a body may hold.
-	big := []byte(`{"writeKey":"not-a-key-0123456789","batch":[` + strings.TrimSuffix(strings.Repeat(`{"type":"track","properties":{"p":"`+strings.Repeat("x", 8000)+`"}},`, 1000), ",") + `]}`)
-	big = big[:min(len(big), 8<<20-100)]
-	bomb := gz(t, big)
+	e := startIngest(t, "", map[string]string{"INGEST_SEGMENT_BODY_KEY_BUDGET_BYTES": "4194304"})
+	// 960 KB of valid Segment JSON when inflated, near the 1 MiB a body
+	// carrying its key may hold.
+	bomb := gz(t, []byte(`{"writeKey":"not-a-key-0123456789","batch":[`+strings.TrimSuffix(strings.Repeat(`{"type":"track","properties":{"p":"`+strings.Repeat("x", 8000)+`"}},`, 120), ",")+`]}`))
 	var wg sync.WaitGroup
 	statuses := make([]int, 16)
 	errs := make([]error, 16)
@@ -208,6 +208,11 @@ func TestSegmentBodyKeyCallersCannotStarveKeyedOnes(t *testing.T) {
 				}
 			}
 		}()
+	}
+	// Over the limit of such bodies: refused while inflating.
+	over := gz(t, []byte(`{"writeKey":"not-a-key-0123456789","batch":[`+strings.TrimSuffix(strings.Repeat(`{"type":"track","properties":{"p":"`+strings.Repeat("x", 8000)+`"}},`, 200), ",")+`]}`))
+	if res := e.post(t, request{contentType: "application/json", encoding: "gzip", path: "/v1/batch", body: over}); res.status != 413 || res.segmentCode() != "body_too_large" {
+		t.Errorf("a 1.6 MB body with its key: %d %s, want 413", res.status, res.raw)
 	}
 	// Meanwhile, keyed callers are served every time.
 	for i := range 20 {

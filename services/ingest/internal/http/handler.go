@@ -53,6 +53,9 @@ type Options struct {
 	// Budget, so callers without a key cannot starve those with one.
 	BodyKeyBudget  *track.Budget
 	BodyKeyDecoder *track.Decoder
+	// BodyKeyMaxDecoded bounds such a body after decompression (Segment's
+	// own API takes batches of at most 500 KB).
+	BodyKeyMaxDecoded int64
 	// TrustContextIP takes a Segment batch's context.ip as the client
 	// address (when every message agrees) instead of the socket's.
 	TrustContextIP bool
@@ -80,7 +83,7 @@ func NewApp(keys *auth.WriteKeys, tracker *track.Tracker, checker *health.Checke
 	}
 	h := &Handler{keys: keys, tracker: tracker, log: log, opts: opts, proxies: proxies,
 		dec: opts.Decoder, gunzip: newDecompressor(opts.MaxDecodedBytes, opts.Budget),
-		bodyKeyGunzip: newDecompressor(opts.MaxDecodedBytes, opts.BodyKeyBudget)}
+		bodyKeyGunzip: newDecompressor(opts.BodyKeyMaxDecoded, opts.BodyKeyBudget)}
 	app := fiber.New(fiber.Config{
 		AppName:   "ingest",
 		BodyLimit: opts.MaxBodyBytes,

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"fmt"
 	"mime"
 	"time"
 
@@ -142,6 +143,10 @@ func (h *Handler) serveSegment(c *fiber.Ctx, call track.SegmentCall) error {
 		return h.segmentError(c, track.Result{}, err)
 	}
 	defer done()
+	if authorize != nil && int64(len(body)) > h.opts.BodyKeyMaxDecoded {
+		return h.segmentError(c, track.Result{}, &track.Error{Kind: track.KindTooLarge, Code: "body_too_large",
+			Message: fmt.Sprintf("a body that carries its write key is at most %d bytes; send the key in the Authorization header for larger ones", h.opts.BodyKeyMaxDecoded)})
+	}
 	req, decoded, err := dec.SegmentScanned(body, scanner, track.SegmentOptions{
 		Call: call, Now: time.Now(), Authorize: authorize, TrustContextIP: h.opts.TrustContextIP,
 	})
