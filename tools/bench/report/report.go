@@ -25,6 +25,7 @@ type Summary struct {
 	Short    bool // a smoke run: its figures are not measurements
 	Machine  Machine
 	Ingest   *Ingest
+	Segment  *Segment
 	Stream   *Stream
 	Pipeline *Pipeline
 	Query    *Query
@@ -80,6 +81,19 @@ type OpenPoint struct {
 	Target string
 	Point  stats.LoadPoint
 	Load
+}
+
+// Segment is the Segment-compatible /v1/batch beside /v1/track: the same
+// events in both formats, on the same ingest.
+type Segment struct {
+	BatchSize                      int
+	TrackBodyBytes, BatchBodyBytes int
+	Concurrency, OpenConcurrency   int
+	Duration                       time.Duration
+	Rounds                         []DoorRound // Door is the route
+	Track, Batch                   stats.Summary
+	Point                          stats.LoadPoint // of Track's median
+	Open                           []OpenPoint     // Target is the route
 }
 
 // Stream is ingest's tail latency against the state of its stream.
