@@ -100,9 +100,8 @@ func defaults() Config {
 	return Config{
 		Batch: 100, Concurrency: 32, OpenConcurrency: 64, Duration: 15 * time.Second, Warmup: 3 * time.Second, Rounds: 3,
 		IngestFractions: []float64{0.25, 0.5, 0.75}, JetStreamEvents: 2000000,
-		StreamFraction: 0.5, StreamDuration: 45 * time.Second, StreamCapDuration: 60 * time.Second,
-		SegmentFraction: 0.5,
-		EnrichEvents:    400000, LagFractions: []float64{0.4, 0.6, 0.8, 1}, LagStep: 20 * time.Second, LagSample: 6 * time.Second,
+		StreamFraction: 0.5, StreamDuration: 45 * time.Second, StreamCapDuration: 60 * time.Second, SegmentFraction: 0.5,
+		EnrichEvents: 400000, LagFractions: []float64{0.4, 0.6, 0.8, 1}, LagStep: 20 * time.Second, LagSample: 6 * time.Second,
 		DrainWithin: 90 * time.Second, E2EFraction: 0.5, E2EDuration: 30 * time.Second, E2EGrace: 30 * time.Second,
 		QueryEvents: 10000000, QueryUsers: 100000, QueryDays: 30, QueryConcurrency: 16,
 		QueryCeilingDuration: 10 * time.Second, QueryDuration: 30 * time.Second, QueryFraction: 0.25, QueryWriteFraction: 0.5,

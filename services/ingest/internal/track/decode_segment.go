@@ -186,13 +186,21 @@ func (c *contextIPs) shared() string {
 	return ""
 }
 
-// segmentMapper turns Segment messages into events.
+// segmentMapper turns Segment messages into events. It holds the state of
+// the message being decoded, so decoding allocates nothing of its own.
 type segmentMapper struct {
 	a        *arena
 	now      time.Time
 	batchCtx *fastjson.Value
 	key      []byte // scratch for flattened metadata keys
 	num      [32]byte
+
+	// The message being decoded.
+	i     int
+	in    *Input
+	bad   *EventError
+	f     segmentMessage
+	visit func(key []byte, v *fastjson.Value) // m.collect, bound once
 }
 
 // segmentMessage holds the fields of one message, found in one pass.
@@ -202,6 +210,95 @@ type segmentMessage struct {
 	groupID, previousID                                        *fastjson.Value
 }
 
+func (m *segmentMapper) collect(key []byte, fv *fastjson.Value) {
+	f := &m.f
+	switch string(key) {
+	case "type":
+		f.typ = fv
+	case "messageId":
+		f.messageID = fv
+	case "event":
+		f.event = fv
+	case "name":
+		f.name = fv
+	case "category":
+		f.category = fv
+	case "userId":
+		f.userID = fv
+	case "anonymousId":
+		f.anonymousID = fv
+	case "timestamp":
+		f.timestamp = fv
+	case "originalTimestamp":
+		f.originalTimestamp = fv
+	case "properties":
+		f.properties = fv
+	case "traits":
+		f.traits = fv
+	case "context":
+		f.context = fv
+	case "groupId":
+		f.groupID = fv
+	case "previousId":
+		f.previousID = fv
+	}
+}
+
+// fail records the first reason the message cannot be an event.
+func (m *segmentMapper) fail(field, format string, args ...any) {
+	if m.bad == nil {
+		m.bad = &EventError{Index: m.i, Field: field, Message: fmt.Sprintf(format, args...)}
+	}
+}
+
+// str is a string value (numbers as sent, as Segment accepts ids), copied
+// into the arena and counted against the event's size.
+func (m *segmentMapper) str(field string, fv *fastjson.Value) string {
+	if fv == nil {
+		return ""
+	}
+	switch fv.Type() {
+	case fastjson.TypeString:
+		b, _ := fv.StringBytes()
+		m.in.size += len(b)
+		return m.a.string(b)
+	case fastjson.TypeNumber:
+		b := fv.MarshalTo(m.num[:0])
+		m.in.size += len(b)
+		return m.a.string(b)
+	case fastjson.TypeNull:
+		return ""
+	default:
+		m.fail(field, "expected a string, got %s", fv.Type())
+		return ""
+	}
+}
+
+// ctx is a member of the message's context, else of the batch's.
+func (m *segmentMapper) ctx(keys ...string) *fastjson.Value {
+	if m.f.context != nil {
+		if cv := m.f.context.Get(keys...); cv != nil {
+			return cv
+		}
+	}
+	if m.batchCtx != nil {
+		return m.batchCtx.Get(keys...)
+	}
+	return nil
+}
+
+// extra adds one of the call's own fields to the metadata.
+func (m *segmentMapper) extra(key string, fv *fastjson.Value) {
+	if s := m.str(key, fv); s != "" {
+		e := &m.in.Event
+		if e.Metadata == nil {
+			e.Metadata = make(map[string]string, 2)
+		}
+		m.in.size += len(key) + len(s)
+		e.Metadata[key] = s
+	}
+}
+
 // decode maps message i onto in and returns its context.ip.
 func (m *segmentMapper) decode(i int, v *fastjson.Value, call SegmentCall, in *Input) (ip string) {
 	obj, err := v.Object()
@@ -209,85 +306,32 @@ func (m *segmentMapper) decode(i int, v *fastjson.Value, call SegmentCall, in *I
 		in.decodeErr = &EventError{Index: i, Field: "(message)", Message: fmt.Sprintf("expected an object, got %s", v.Type())}
 		return ""
 	}
-	var f segmentMessage
-	obj.Visit(func(key []byte, fv *fastjson.Value) {
-		switch string(key) {
-		case "type":
-			f.typ = fv
-		case "messageId":
-			f.messageID = fv
-		case "event":
-			f.event = fv
-		case "name":
-			f.name = fv
-		case "category":
-			f.category = fv
-		case "userId":
-			f.userID = fv
-		case "anonymousId":
-			f.anonymousID = fv
-		case "timestamp":
-			f.timestamp = fv
-		case "originalTimestamp":
-			f.originalTimestamp = fv
-		case "properties":
-			f.properties = fv
-		case "traits":
-			f.traits = fv
-		case "context":
-			f.context = fv
-		case "groupId":
-			f.groupID = fv
-		case "previousId":
-			f.previousID = fv
-		}
-	})
-	var bad *EventError
-	fail := func(field, format string, args ...any) {
-		if bad == nil {
-			bad = &EventError{Index: i, Field: field, Message: fmt.Sprintf(format, args...)}
-		}
+	m.i, m.in, m.bad, m.f = i, in, nil, segmentMessage{}
+	if m.visit == nil {
+		m.visit = m.collect
 	}
-	str := func(field string, fv *fastjson.Value) string {
-		if fv == nil {
-			return ""
-		}
-		switch fv.Type() {
-		case fastjson.TypeString:
-			b, _ := fv.StringBytes()
-			in.size += len(b)
-			return m.a.string(b)
-		case fastjson.TypeNumber: // ids sent as numbers, as Segment accepts them
-			b := fv.MarshalTo(m.num[:0])
-			in.size += len(b)
-			return m.a.string(b)
-		case fastjson.TypeNull:
-			return ""
-		default:
-			fail(field, "expected a string, got %s", fv.Type())
-			return ""
-		}
-	}
+	obj.Visit(m.visit)
+	f := &m.f
 	if call == SegmentBatch {
-		t := str("type", f.typ)
+		t := m.str("type", f.typ)
 		c, ok := segmentTypes[t]
 		if !ok {
-			fail("type", "must be one of track, identify, page, screen, group, alias; got %q", truncate(t, 32))
+			m.fail("type", "must be one of track, identify, page, screen, group, alias; got %q", truncate(t, 32))
 		}
 		call = c
 	}
 	e := &in.Event
-	e.EventId = str("messageId", f.messageID)
+	e.EventId = m.str("messageId", f.messageID)
 	if e.EventId == "" && f.messageID == nil {
 		e.EventId = derivedMessageID(v)
 	}
-	e.UserId = str("userId", f.userID)
-	e.AnonymousId = str("anonymousId", f.anonymousID)
+	e.UserId = m.str("userId", f.userID)
+	e.AnonymousId = m.str("anonymousId", f.anonymousID)
 	switch {
 	case f.timestamp != nil && f.timestamp.Type() != fastjson.TypeNull:
-		in.ClientTimestamp = str("timestamp", f.timestamp)
+		in.ClientTimestamp = m.str("timestamp", f.timestamp)
 	case f.originalTimestamp != nil && f.originalTimestamp.Type() != fastjson.TypeNull:
-		in.ClientTimestamp = str("originalTimestamp", f.originalTimestamp)
+		in.ClientTimestamp = m.str("originalTimestamp", f.originalTimestamp)
 	default:
 		in.ClientTimestamp = m.now.UTC().Format(time.RFC3339Nano)
 	}
@@ -298,7 +342,7 @@ func (m *segmentMapper) decode(i int, v *fastjson.Value, call SegmentCall, in *I
 	propsField := "properties"
 	switch call {
 	case SegmentTrack:
-		e.EventName = str("event", f.event)
+		e.EventName = m.str("event", f.event)
 		props = f.properties
 	case SegmentPage, SegmentScreen:
 		props = f.properties
@@ -321,58 +365,37 @@ func (m *segmentMapper) decode(i int, v *fastjson.Value, call SegmentCall, in *I
 			m.key = m.key[:0]
 			m.flatten(props, in)
 		default:
-			fail(propsField, "expected an object, got %s", props.Type())
-		}
-	}
-	extra := func(key string, fv *fastjson.Value) {
-		if s := str(key, fv); s != "" {
-			if e.Metadata == nil {
-				e.Metadata = make(map[string]string, 2)
-			}
-			in.size += len(key) + len(s)
-			e.Metadata[key] = s
+			m.fail(propsField, "expected an object, got %s", props.Type())
 		}
 	}
 	switch call {
 	case SegmentPage, SegmentScreen:
-		extra("name", f.name)
-		extra("category", f.category)
+		m.extra("name", f.name)
+		m.extra("category", f.category)
 	case SegmentGroup:
-		extra("groupId", f.groupID)
+		m.extra("groupId", f.groupID)
 	case SegmentAlias:
-		extra("previousId", f.previousID)
+		m.extra("previousId", f.previousID)
 	}
 
 	// Context: the message's, else the batch's.
-	ctx := func(keys ...string) *fastjson.Value {
-		if f.context != nil {
-			if cv := f.context.Get(keys...); cv != nil {
-				return cv
-			}
-		}
-		if m.batchCtx != nil {
-			return m.batchCtx.Get(keys...)
-		}
-		return nil
-	}
-	ctxStr := func(keys ...string) string { return str("context."+strings.Join(keys, "."), ctx(keys...)) }
 	if f.context != nil && f.context.Type() != fastjson.TypeObject && f.context.Type() != fastjson.TypeNull {
-		fail("context", "expected an object, got %s", f.context.Type())
+		m.fail("context", "expected an object, got %s", f.context.Type())
 	} else if f.context != nil || m.batchCtx != nil {
-		e.AppVersion = ctxStr("app", "version")
-		e.OsName = ctxStr("os", "name")
-		e.OsVersion = ctxStr("os", "version")
-		e.DeviceModel = ctxStr("device", "model")
-		e.Locale = ctxStr("locale")
-		e.Timezone = ctxStr("timezone")
-		e.SdkName = ctxStr("library", "name")
-		e.SdkVersion = ctxStr("library", "version")
-		if iv := ctx("ip"); iv != nil && iv.Type() == fastjson.TypeString {
+		e.AppVersion = m.str("context.app.version", m.ctx("app", "version"))
+		e.OsName = m.str("context.os.name", m.ctx("os", "name"))
+		e.OsVersion = m.str("context.os.version", m.ctx("os", "version"))
+		e.DeviceModel = m.str("context.device.model", m.ctx("device", "model"))
+		e.Locale = m.str("context.locale", m.ctx("locale"))
+		e.Timezone = m.str("context.timezone", m.ctx("timezone"))
+		e.SdkName = m.str("context.library.name", m.ctx("library", "name"))
+		e.SdkVersion = m.str("context.library.version", m.ctx("library", "version"))
+		if iv := m.ctx("ip"); iv != nil && iv.Type() == fastjson.TypeString {
 			b, _ := iv.StringBytes()
 			ip = string(b)
 		}
 	}
-	if bad != nil {
+	if bad := m.bad; bad != nil {
 		bad.EventID = e.EventId
 		if len(bad.EventID) > maxChars("event_id") {
 			bad.EventID = ""
@@ -380,6 +403,7 @@ func (m *segmentMapper) decode(i int, v *fastjson.Value, call SegmentCall, in *I
 		e.Reset()
 		e.EventId, in.ClientTimestamp, in.size, in.decodeErr = bad.EventID, "", 0, bad
 	}
+	m.in = nil
 	return ip
 }
 
