@@ -274,17 +274,49 @@ func (m *segmentMapper) str(field string, fv *fastjson.Value) string {
 	}
 }
 
-// ctx is a member of the message's context, else of the batch's.
-func (m *segmentMapper) ctx(keys ...string) *fastjson.Value {
-	if m.f.context != nil {
-		if cv := m.f.context.Get(keys...); cv != nil {
-			return cv
+// segmentContext holds the members of a context that become event fields.
+type segmentContext struct {
+	appVersion, osName, osVersion, deviceModel *fastjson.Value
+	locale, timezone, libName, libVersion, ip  *fastjson.Value
+}
+
+// read fills what c has of the members still missing, in one pass over c.
+func (sc *segmentContext) read(c *fastjson.Value) {
+	obj, err := c.Object()
+	if err != nil {
+		return
+	}
+	member := func(v *fastjson.Value, key string, dst **fastjson.Value) {
+		if *dst == nil && v.Type() == fastjson.TypeObject {
+			*dst = v.Get(key)
 		}
 	}
-	if m.batchCtx != nil {
-		return m.batchCtx.Get(keys...)
-	}
-	return nil
+	obj.Visit(func(key []byte, v *fastjson.Value) {
+		switch string(key) {
+		case "app":
+			member(v, "version", &sc.appVersion)
+		case "os":
+			member(v, "name", &sc.osName)
+			member(v, "version", &sc.osVersion)
+		case "device":
+			member(v, "model", &sc.deviceModel)
+		case "library":
+			member(v, "name", &sc.libName)
+			member(v, "version", &sc.libVersion)
+		case "locale":
+			if sc.locale == nil {
+				sc.locale = v
+			}
+		case "timezone":
+			if sc.timezone == nil {
+				sc.timezone = v
+			}
+		case "ip":
+			if sc.ip == nil {
+				sc.ip = v
+			}
+		}
+	})
 }
 
 // extra adds one of the call's own fields to the metadata.
@@ -361,7 +393,11 @@ func (m *segmentMapper) decode(i int, v *fastjson.Value, call SegmentCall, in *I
 		case fastjson.TypeNull:
 		case fastjson.TypeObject:
 			po, _ := props.Object()
-			e.Metadata = make(map[string]string, po.Len()+2)
+			hint := po.Len() // a map of up to 8 entries is one small group
+			if call != SegmentTrack && call != SegmentIdentify {
+				hint += 2 // the call's own fields
+			}
+			e.Metadata = make(map[string]string, hint)
 			m.key = m.key[:0]
 			m.flatten(props, in)
 		default:
@@ -382,16 +418,23 @@ func (m *segmentMapper) decode(i int, v *fastjson.Value, call SegmentCall, in *I
 	if f.context != nil && f.context.Type() != fastjson.TypeObject && f.context.Type() != fastjson.TypeNull {
 		m.fail("context", "expected an object, got %s", f.context.Type())
 	} else if f.context != nil || m.batchCtx != nil {
-		e.AppVersion = m.str("context.app.version", m.ctx("app", "version"))
-		e.OsName = m.str("context.os.name", m.ctx("os", "name"))
-		e.OsVersion = m.str("context.os.version", m.ctx("os", "version"))
-		e.DeviceModel = m.str("context.device.model", m.ctx("device", "model"))
-		e.Locale = m.str("context.locale", m.ctx("locale"))
-		e.Timezone = m.str("context.timezone", m.ctx("timezone"))
-		e.SdkName = m.str("context.library.name", m.ctx("library", "name"))
-		e.SdkVersion = m.str("context.library.version", m.ctx("library", "version"))
-		if iv := m.ctx("ip"); iv != nil && iv.Type() == fastjson.TypeString {
-			b, _ := iv.StringBytes()
+		var c segmentContext
+		if f.context != nil {
+			c.read(f.context)
+		}
+		if m.batchCtx != nil {
+			c.read(m.batchCtx)
+		}
+		e.AppVersion = m.str("context.app.version", c.appVersion)
+		e.OsName = m.str("context.os.name", c.osName)
+		e.OsVersion = m.str("context.os.version", c.osVersion)
+		e.DeviceModel = m.str("context.device.model", c.deviceModel)
+		e.Locale = m.str("context.locale", c.locale)
+		e.Timezone = m.str("context.timezone", c.timezone)
+		e.SdkName = m.str("context.library.name", c.libName)
+		e.SdkVersion = m.str("context.library.version", c.libVersion)
+		if c.ip != nil && c.ip.Type() == fastjson.TypeString {
+			b, _ := c.ip.StringBytes()
 			ip = string(b)
 		}
 	}
