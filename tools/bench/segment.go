@@ -75,6 +75,16 @@ func (r *runner) segmentPart(ctx context.Context) (out *report.Segment, err erro
 	if out.Batch, err = stats.Summarize(rates[1]); err != nil {
 		return nil, err
 	}
+	// Each round's ratio pairs two loads minutes apart at most: on a
+	// machine whose load drifts, their median is steadier than the ratio
+	// of the two medians.
+	ratios := make([]float64, len(rates[0]))
+	for i := range ratios {
+		ratios[i] = rates[1][i] / rates[0][i]
+	}
+	if out.RoundRatios, err = stats.Summarize(ratios); err != nil {
+		return nil, err
+	}
 	points, err := stats.LoadPoints(out.Track.Median, r.cfg.Batch, r.cfg.SegmentFraction)
 	if err != nil {
 		return nil, fmt.Errorf("segment open loop: %w", err)

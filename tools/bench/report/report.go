@@ -92,6 +92,7 @@ type Segment struct {
 	Duration                       time.Duration
 	Rounds                         []DoorRound // Door is the route
 	Track, Batch                   stats.Summary
+	RoundRatios                    stats.Summary   // each round's /v1/batch over the same round's /v1/track
 	Point                          stats.LoadPoint // of Track's median
 	Open                           []OpenPoint     // Target is the route
 }
