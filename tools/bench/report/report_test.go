@@ -115,7 +115,7 @@ func TestRenderSummary(t *testing.T) {
 			},
 			Track: summary(t, 200000), Batch: summary(t, 180000), RoundRatios: summary(t, 0.9),
 			Point: stats.LoadPoint{Fraction: 0.5, Units: 100000, Rate: 1000},
-			Open: []OpenPoint{{Target: "/v1/batch", Load: Load{EventsPerSec: 100000, Latency: lat(1, 4), Statuses: map[string]int{"200": 1000}}}},
+			Open:  []OpenPoint{{Target: "/v1/batch", Load: Load{EventsPerSec: 100000, Latency: lat(1, 4), Statuses: map[string]int{"200": 1000}}}},
 		}}, []string{
 			"## Segment API: /v1/batch beside /v1/track",
 			"| /v1/batch | 1 | 180000 | 6.00 | 14.00 | 1.00 |",
