@@ -57,6 +57,11 @@ func TestSegmentAPI(t *testing.T) {
 		{"single track call", request{auth: basicKey, path: "/segment/v1/track", body: []byte(`{"messageId":"s6","userId":"u","event":"e","timestamp":"2026-11-26T10:00:00Z"}`)}, 200, "", 1, true},
 		{"single identify call under /v1", request{auth: basicKey, path: "/v1/identify", body: []byte(`{"messageId":"s7","userId":"u","traits":{"plan":"pro"}}`)}, 200, "", 1, true},
 		{"single screen call, key in the body", request{path: "/segment/v1/screen", body: []byte(`{"writeKey":"` + testKey + `","messageId":"s8","anonymousId":"a","name":"Home"}`)}, 200, "", 1, true},
+		// As Segment's browser SDK sends them (analytics-next packages/browser
+		// src/plugins/segmentio: /v1/<first letter of the type>, batches to
+		// /v1/b, text/plain, the key in the body).
+		{"browser batch", request{path: "/v1/b", contentType: "text/plain", body: segmentBatch(testKey, segmentMessage("s9", "e"))}, 200, "", 1, true},
+		{"browser track", request{path: "/v1/t", contentType: "text/plain", body: []byte(`{"writeKey":"` + testKey + `","type":"track","messageId":"s10","anonymousId":"a","event":"e","timestamp":"2026-11-26T10:00:00Z","sentAt":"2026-11-26T10:00:01Z"}`)}, 200, "", 1, true},
 		{"wrong key in the header: not read further", request{auth: basic("not-a-key-0123456789", ""), path: "/v1/batch", body: segmentBatch(testKey, segmentMessage("x1", "e"))}, 401, "unauthorized", 0, false},
 		{"wrong key in the body", request{path: "/v1/batch", body: segmentBatch("not-a-key-0123456789", segmentMessage("x2", "e"))}, 401, "unauthorized", 0, false},
 		{"no key anywhere", request{path: "/v1/batch", body: segmentBatch("", segmentMessage("x3", "e"))}, 401, "unauthorized", 0, false},
@@ -85,6 +90,9 @@ func TestSegmentAPI(t *testing.T) {
 			if tt.wantStatus == 401 && res.header.Get("WWW-Authenticate") == "" {
 				t.Fatal("401 without WWW-Authenticate")
 			}
+			if res.header.Get("Access-Control-Allow-Origin") != "*" {
+				t.Fatalf("answer not readable cross-origin: %v", res.header)
+			}
 			if tt.wantPublish {
 				published++
 			}
@@ -92,6 +100,38 @@ func TestSegmentAPI(t *testing.T) {
 				t.Fatalf("stream holds %d messages, want %d", n, published)
 			}
 		})
+	}
+}
+
+// TestSegmentBrowserPreflightAndRateLimit: a browser's preflight is
+// answered for the headers SDKs send, and a rate-limited batch says when
+// to come back both ways SDKs read it (Retry-After; X-RateLimit-Reset for
+// the browser SDK).
+func TestSegmentBrowserPreflightAndRateLimit(t *testing.T) {
+	t.Parallel()
+	e := startIngest(t, "", map[string]string{"INGEST_MAX_EVENTS": "2", "INGEST_RATE_LIMIT_EVENTS_PER_SEC": "0.2", "INGEST_RATE_LIMIT_BURST": "2"})
+	req, _ := http.NewRequest(http.MethodOptions, e.base+"/v1/b", nil)
+	req.Header.Set("Origin", "https://shop.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNoContent || res.Header.Get("Access-Control-Allow-Origin") != "*" ||
+		!strings.Contains(res.Header.Get("Access-Control-Allow-Headers"), "Authorization") || res.Header.Get("Access-Control-Allow-Methods") != "POST" {
+		t.Fatalf("preflight: %d %v", res.StatusCode, res.Header)
+	}
+	batch := func(a, b string) request {
+		return request{auth: basic(testKey, ""), contentType: "application/json", path: "/v1/batch", body: segmentBatch("", segmentMessage(a, "e"), segmentMessage(b, "e"))}
+	}
+	if got := e.post(t, batch("r1", "r2")); got.status != 200 {
+		t.Fatalf("first batch: %d %s", got.status, got.raw)
+	}
+	got := e.post(t, batch("r3", "r4"))
+	if got.status != http.StatusTooManyRequests || got.segmentCode() != "rate_limited" || got.header.Get("Retry-After") == "" ||
+		got.header.Get("X-RateLimit-Reset") != got.header.Get("Retry-After") {
+		t.Fatalf("over the rate: %d %s %v, want 429 rate_limited with Retry-After and X-RateLimit-Reset", got.status, got.raw, got.header)
 	}
 }
 

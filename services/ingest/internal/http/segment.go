@@ -30,13 +30,39 @@ var segmentPaths = []struct {
 	{"/v1/screen", track.SegmentScreen},
 	{"/v1/group", track.SegmentGroup},
 	{"/v1/alias", track.SegmentAlias},
+	// Segment's browser SDK (analytics.js) posts to the type's first letter,
+	// and batches to /b, with the key in the body and text/plain.
+	{"/v1/b", track.SegmentBatch},
+	{"/v1/t", track.SegmentTrack},
+	{"/v1/i", track.SegmentIdentify},
+	{"/v1/p", track.SegmentPage},
+	{"/v1/s", track.SegmentScreen},
+	{"/v1/g", track.SegmentGroup},
+	{"/v1/a", track.SegmentAlias},
 }
 
 func (h *Handler) segmentRoutes(app *fiber.App) {
 	trace := tracing(h.opts.TracerProvider, h.opts.Propagator)
 	for _, p := range segmentPaths {
 		app.Post(p.path, trace, h.segment(p.call))
+		app.Options(p.path, preflight)
 	}
+}
+
+// Browsers call the Segment API from any site with the site's public write
+// key, as they call Segment's: every answer may be read cross-origin, and a
+// preflight is answered for the headers SDKs send.
+const (
+	allowOrigin  = "*"
+	allowHeaders = "Content-Type, Content-Encoding, Authorization"
+)
+
+func preflight(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderAccessControlAllowOrigin, allowOrigin)
+	c.Set(fiber.HeaderAccessControlAllowMethods, "POST")
+	c.Set(fiber.HeaderAccessControlAllowHeaders, allowHeaders)
+	c.Set(fiber.HeaderAccessControlMaxAge, "86400")
+	return c.SendStatus(fiber.StatusNoContent)
 }
 
 // segmentResult is what a stored Segment request is answered: 200, which
@@ -89,6 +115,7 @@ var errNoKey = &track.Error{Kind: track.KindUnauthorized, Code: "unauthorized",
 // memory budget, validation and durability, a different decoder and answer.
 func (h *Handler) serveSegment(c *fiber.Ctx, call track.SegmentCall) error {
 	ctx := c.UserContext()
+	c.Set(fiber.HeaderAccessControlAllowOrigin, allowOrigin)
 	budget, dec, gunzip := h.opts.Budget, h.dec, h.gunzip
 	var appID string
 	var authorize func(string) error
@@ -172,6 +199,10 @@ func (h *Handler) segmentError(c *fiber.Ctx, res track.Result, err error) error 
 	status, te := h.errorStatus(c, err)
 	if te == nil {
 		return h.replyAs(c, "segment", status, segmentError{Code: "internal", Message: "internal error"})
+	}
+	if status == fiber.StatusTooManyRequests {
+		// The browser SDK waits this many seconds (it reads no Retry-After).
+		c.Set("X-RateLimit-Reset", string(c.Response().Header.Peek(fiber.HeaderRetryAfter)))
 	}
 	body := segmentError{Code: te.Code, Message: te.Message}
 	if te.Code == "no_valid_events" {
