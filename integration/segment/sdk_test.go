@@ -152,8 +152,8 @@ func runDriver(t *testing.T, name string, cmd *exec.Cmd, messages int) driverRun
 // name, properties, timestamps and context mapped as documented; the
 // refused one is not, and no SDK reported a failure for the batch it was in.
 func TestSDKsDeliverThroughSegmentAPI(t *testing.T) {
+	s := startStack(t, true) // first: it skips under -short
 	sdks := installSDKs(t)
-	s := startStack(t, true)
 	driver := filepath.Join(repoRoot(t), "integration", "segment", "sdk")
 	python := filepath.Join(sdks, "python", "bin", "python")
 	tests := []struct {
