@@ -24,7 +24,7 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{"defaults", map[string]string{"INGEST_WRITE_KEYS": "env-key-0123456789abc:app-ios"}, "", func(t *testing.T, c Config) {
 			if c.MaxBodyBytes != 1<<20 || c.MaxDecodedBytes != 8<<20 || c.MaxEvents != 1000 || c.MaxEventBytes != 32<<10 ||
-				c.MaxMetadataKeys != 100 || c.RateLimitPerSec != 0 || c.Stream.Duplicates.Minutes() != 2 ||
+				c.MaxMetadataKeys != 100 || c.RateLimitPerSec != 0 || c.Stream.Duplicates.Minutes() != 2 || !c.Stream.Compressed ||
 				c.BodyKeyMaxDecoded != 1<<20 || c.BodyKeyBudgetBytes != 32<<20 || c.TrustContextIP {
 				t.Errorf("defaults %+v", c)
 			}
@@ -50,6 +50,12 @@ func TestLoadConfig(t *testing.T) {
 				t.Error("INGEST_SEGMENT_TRUST_CONTEXT_IP not read")
 			}
 		}},
+		{"uncompressed stream", map[string]string{"INGEST_WRITE_KEYS": "env-key-0123456789abc:a", "EVENTS_STREAM_COMPRESSION": "none"}, "", func(t *testing.T, c Config) {
+			if c.Stream.Compressed {
+				t.Error("EVENTS_STREAM_COMPRESSION=none gave a compressed stream")
+			}
+		}},
+		{"unknown compression", map[string]string{"INGEST_WRITE_KEYS": "env-key-0123456789abc:a", "EVENTS_STREAM_COMPRESSION": "gzip"}, "EVENTS_STREAM_COMPRESSION", nil},
 		{"bad duration", map[string]string{"INGEST_WRITE_KEYS": "env-key-0123456789abc:a", "INGEST_PUBLISH_TIMEOUT": "soon"}, "INGEST_PUBLISH_TIMEOUT", nil},
 	}
 	for _, tt := range tests {
