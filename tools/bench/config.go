@@ -304,7 +304,9 @@ func fractions(p *[]float64) binding {
 }
 
 // partOrder is every part, in the order a run takes them.
-func partOrder() []string { return []string{"ingest", "segment", "stream", "pipeline", "query", "cost"} }
+func partOrder() []string {
+	return []string{"ingest", "segment", "stream", "pipeline", "query", "cost"}
+}
 
 // Parts checks the parts asked for and puts them in the order they run;
 // none, or "all", is every part.
