@@ -30,6 +30,11 @@ if [[ $mode == all || $mode == swift ]]; then
   bash scripts/swift.sh install >"$root/.cache/swift-install.log" 2>&1 &
   swift_pid=$!
 fi
+# The third-party SDKs integration/segment drives install meanwhile too (pinned, cached).
+if [[ $mode == all ]]; then
+  bash scripts/sdks.sh >"$root/.cache/sdks-install.log" 2>&1 &
+  sdks_pid=$!
+fi
 case $mode in
   faults) PACKAGES=(./integration/faults/...) ;;
   docker) PACKAGES=() ;;
@@ -65,6 +70,9 @@ if [[ $mode == all || $mode == swift ]]; then
   bash scripts/swift.sh swift test --disable-swift-testing >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
   echo "test: swift test (clients/swift): $(tail -n 1 "$log" | sed 's/^[[:space:]]*//'); $((SECONDS - start)) s" >&2
 fi
+if [[ $mode == all ]]; then
+  wait "$sdks_pid" || { cat "$root/.cache/sdks-install.log" >&2; echo "test: the tracking SDKs did not install" >&2; exit 1; }
+fi
 if ((${#PACKAGES[@]})); then
   echo "test: go test -race (NATS_URL=$NATS_URL OPENSEARCH_URL=$OPENSEARCH_URL)" >&2
   # integration/docker runs alone, below: building images wants both cores.
@@ -78,8 +86,9 @@ if [[ $mode == all || $mode == docker ]]; then
 fi
 
 if [[ $mode == all ]]; then
-  echo "test: fuzzing the ingest body decoders (JSON, protobuf) for 10s each" >&2
+  echo "test: fuzzing the ingest body decoders (JSON, protobuf, Segment) for 10s each" >&2
   (cd services/ingest && go test -run '^$' -fuzz '^FuzzDecodeJSON$' -fuzztime 10s ./internal/track/ &&
-    go test -run '^$' -fuzz '^FuzzDecodeProto$' -fuzztime 10s ./internal/track/)
+    go test -run '^$' -fuzz '^FuzzDecodeProto$' -fuzztime 10s ./internal/track/ &&
+    go test -run '^$' -fuzz '^FuzzDecodeSegment$' -fuzztime 10s ./internal/track/)
 fi
 echo "test: all passed" >&2

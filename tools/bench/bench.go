@@ -99,6 +99,8 @@ func Run(ctx context.Context, cfg Config, root string, parts []string, stdout, p
 		switch p {
 		case "ingest":
 			r.summary.Ingest, err = r.ingestPart(ctx)
+		case "segment":
+			r.summary.Segment, err = r.segmentPart(ctx)
 		case "stream":
 			r.summary.Stream, err = r.streamPart(ctx)
 		case "pipeline":

@@ -8,6 +8,11 @@
 // JetStream file storage; the raw JetStream publish ceiling of the same
 // batches; then each front door open loop at fractions of its own maximum.
 //
+// Part "segment" — the Segment-compatible /v1/batch beside /v1/track: the
+// same events rendered in both formats, closed loop on one ingest in every
+// round (the ratio of their medians is what mapping the format costs),
+// then each open loop at a fraction of /v1/track's maximum (p99).
+//
 // Part "stream" — ingest's tail latency against the state of its stream
 // (below its limits, at a 1 GiB byte cap, expiring by age), open loop at a
 // fraction of ingest's maximum.
@@ -72,6 +77,9 @@ type Config struct {
 	StreamDuration    time.Duration // below its limits
 	StreamCapDuration time.Duration // at a byte cap, expiring by age (long enough to fill or expire)
 
+	// Segment.
+	SegmentFraction float64 // the open-loop point, of /v1/track's maximum
+
 	// Pipeline.
 	EnrichEvents int
 	LagFractions []float64 // of enrich's drain rate
@@ -114,7 +122,7 @@ func defaults() Config {
 	return Config{
 		Batch: 100, Concurrency: 32, OpenConcurrency: 64, Duration: 15 * time.Second, Warmup: 3 * time.Second, Rounds: 3,
 		IngestFractions: []float64{0.25, 0.5, 0.75}, JetStreamEvents: 2000000,
-		StreamFraction: 0.5, StreamDuration: 45 * time.Second, StreamCapDuration: 60 * time.Second,
+		StreamFraction: 0.5, StreamDuration: 45 * time.Second, StreamCapDuration: 60 * time.Second, SegmentFraction: 0.5,
 		EnrichEvents: 400000, LagFractions: []float64{0.4, 0.6, 0.8, 1}, LagStep: 20 * time.Second, LagSample: 6 * time.Second,
 		DrainWithin: 90 * time.Second, E2EFraction: 0.5, E2EDuration: 30 * time.Second, E2EGrace: 30 * time.Second,
 		QueryEvents: 10000000, QueryUsers: 100000, QueryDays: 30, QueryConcurrency: 16,
@@ -165,6 +173,7 @@ func tunables(c *Config) []tunable {
 		{"BENCH_INGEST_FRACTIONS", "open-loop points, fractions of each front door's maximum", fractions(&c.IngestFractions)},
 		{"BENCH_NATS_SYNC", "JetStream sync_interval, e.g. always to fsync every write (unset: the server's default)", text(&c.NATSSync)},
 		{"BENCH_STREAM_FRACTION", "part stream: the load, a fraction of ingest's maximum", fraction(&c.StreamFraction)},
+		{"BENCH_SEGMENT_FRACTION", "part segment: the open-loop load of both formats, a fraction of /v1/track's maximum", fraction(&c.SegmentFraction)},
 		{"BENCH_ENRICH_EVENTS", "part pipeline: events of the _bulk ceiling and the drain", integer(&c.EnrichEvents)},
 		{"BENCH_LAG_FRACTIONS", "part pipeline: sustained rates, fractions of enrich's drain rate", fractions(&c.LagFractions)},
 		{"BENCH_E2E_FRACTION", "part pipeline: the time-to-searchable load, a fraction of the warm raw _bulk ceiling", fraction(&c.E2EFraction)},
@@ -309,7 +318,9 @@ func fractions(p *[]float64) binding {
 }
 
 // partOrder is every part, in the order a run takes them.
-func partOrder() []string { return []string{"ingest", "stream", "pipeline", "query", "cost", "delete"} }
+func partOrder() []string {
+	return []string{"ingest", "segment", "stream", "pipeline", "query", "cost", "delete"}
+}
 
 // Parts checks the parts asked for and puts them in the order they run;
 // none, or "all", is every part.

@@ -27,6 +27,7 @@ type Summary struct {
 	Baseline string // the revision measured beside this checkout (BENCH_BASELINE); empty: none
 	Machine  Machine
 	Ingest   *Ingest
+	Segment  *Segment
 	Stream   *Stream
 	Pipeline *Pipeline
 	Query    *Query
@@ -85,6 +86,20 @@ type OpenPoint struct {
 	Target string
 	Point  stats.LoadPoint
 	Load
+}
+
+// Segment is the Segment-compatible /v1/batch beside /v1/track: the same
+// events in both formats, on the same ingest.
+type Segment struct {
+	BatchSize                      int
+	TrackBodyBytes, BatchBodyBytes int
+	Concurrency, OpenConcurrency   int
+	Duration                       time.Duration
+	Rounds                         []DoorRound // Door is the route
+	Track, Batch                   stats.Summary
+	RoundRatios                    stats.Summary   // each round's /v1/batch over the same round's /v1/track
+	Point                          stats.LoadPoint // of Track's median
+	Open                           []OpenPoint     // Target is the route
 }
 
 // Stream is ingest's tail latency against the state of its stream.

@@ -130,6 +130,21 @@ func TestRenderSummary(t *testing.T) {
 		}, nil},
 		{"only the parts that ran", ingestOnly, []string{"## Ingest front door (2026-12-01, 2 cores"},
 			[]string{"## Ingest latency and the state", "## Enrich", "## Query", "## Delete", "<no value>"}},
+		{"the segment part: both ratios and the open-loop p99", Summary{Machine: full.Machine, Segment: &Segment{
+			BatchSize: 100, TrackBodyBytes: 35899, BatchBodyBytes: 39451, Concurrency: 32, OpenConcurrency: 64, Duration: 15 * time.Second,
+			Rounds: []DoorRound{
+				{Door: "/v1/track", Round: 1, Load: Load{EventsPerSec: 200000, Latency: lat(5, 12), CPUCores: 1}},
+				{Door: "/v1/batch", Round: 1, Load: Load{EventsPerSec: 180000, Latency: lat(6, 14), CPUCores: 1}},
+			},
+			Track: summary(t, 200000), Batch: summary(t, 180000), RoundRatios: summary(t, 0.9),
+			Point: stats.LoadPoint{Fraction: 0.5, Units: 100000, Rate: 1000},
+			Open:  []OpenPoint{{Target: "/v1/batch", Load: Load{EventsPerSec: 100000, Latency: lat(1, 4), Statuses: map[string]int{"200": 1000}}}},
+		}}, []string{
+			"## Segment API: /v1/batch beside /v1/track",
+			"| /v1/batch | 1 | 180000 | 6.00 | 14.00 | 1.00 |",
+			"/v1/batch's median is **0.90** of /v1/track's; round by round (each /v1/batch round over the /v1/track round just before it) the median ratio is **0.90**",
+			"| /v1/batch | 100000 | 1.00 | 2.50 | 4.00 | 6.00 | 200: 1000 |",
+		}, []string{"## Ingest front door"}},
 		{"nothing ran", Summary{}, nil, []string{"##", "<no value>"}},
 		{"a smoke run says so", Summary{Short: true, Machine: full.Machine, Stream: full.Stream}, []string{"**A -short smoke run", "## Ingest latency and the state"}, nil},
 	}
