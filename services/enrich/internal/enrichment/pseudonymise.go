@@ -1,0 +1,71 @@
+package enrichment
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/platform/pseudonym"
+)
+
+// PseudonymisableFields are the document fields that may be pseudonymised:
+// the identifiers of a person or a device.
+var PseudonymisableFields = []string{"user_id", "anonymous_id", "session_id"}
+
+// PseudonymiseConfig configures the pseudonymisation step.
+type PseudonymiseConfig struct {
+	// Fields to replace by their pseudonym (of PseudonymisableFields);
+	// none leaves the step out.
+	Fields []string
+	// Key is the HMAC key; required when Fields is not empty.
+	Key pseudonym.Key
+}
+
+// Validate checks the fields are known and a key is set for them.
+func (c PseudonymiseConfig) Validate() error {
+	for _, f := range c.Fields {
+		if !slices.Contains(PseudonymisableFields, f) {
+			return fmt.Errorf("field %q cannot be pseudonymised (one of %s)", f, strings.Join(PseudonymisableFields, ", "))
+		}
+	}
+	if len(c.Fields) > 0 && c.Key.IsZero() {
+		return fmt.Errorf("fields %s to pseudonymise but no key", strings.Join(c.Fields, ", "))
+	}
+	return nil
+}
+
+// Pseudonymise replaces the configured identifiers of each document with
+// their keyed hash (platform/pseudonym): the same id always gives the same
+// pseudonym, and the query service finds the events by the original id. It
+// runs after every step that reads the identifiers.
+type Pseudonymise struct {
+	key                      pseudonym.Key
+	user, anonymous, session bool
+}
+
+// NewPseudonymise returns the step for cfg, which must be valid.
+func NewPseudonymise(cfg PseudonymiseConfig) Pseudonymise {
+	return Pseudonymise{
+		key:       cfg.Key,
+		user:      slices.Contains(cfg.Fields, "user_id"),
+		anonymous: slices.Contains(cfg.Fields, "anonymous_id"),
+		session:   slices.Contains(cfg.Fields, "session_id"),
+	}
+}
+
+// ForBatch implements Step.
+func (p Pseudonymise) ForBatch(*telemetryv1.EventBatch) func(*telemetryv1.Event, *eventdoc.Source) {
+	return func(_ *telemetryv1.Event, d *eventdoc.Source) {
+		if p.user {
+			d.UserID = p.key.Of(d.UserID)
+		}
+		if p.anonymous {
+			d.AnonymousID = p.key.Of(d.AnonymousID)
+		}
+		if p.session {
+			d.SessionID = p.key.Of(d.SessionID)
+		}
+	}
+}
