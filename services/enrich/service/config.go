@@ -14,24 +14,24 @@ import (
 // Config is every setting of the enrich service (documented in
 // services/enrich/README.md).
 type Config struct {
-	HTTPAddr            string
-	NATSURL             string
-	Stream              string
-	SubjectPrefix       string
-	Consumer            string
-	AckWait             time.Duration
-	MaxAckPending       int
-	OpenSearchURL       string
-	OpenSearchUser      string
-	OpenSearchPassword  string
-	Pipeline            pipeline.Config
-	ClockSkew           enrichment.ClockSkewConfig
-	GeoIPDB             string
+	HTTPAddr           string
+	NATSURL            string
+	Stream             string
+	SubjectPrefix      string
+	Consumer           string
+	AckWait            time.Duration
+	MaxAckPending      int
+	OpenSearchURL      string
+	OpenSearchUser     string
+	OpenSearchPassword string
+	Pipeline           pipeline.Config
+	ClockSkew          enrichment.ClockSkewConfig
+	GeoIPDB            string
 	// Privacy: the client address, pseudonymised identifiers, the bot list.
-	ClientIP      enrichment.ClientIPConfig
-	Pseudonymise  enrichment.PseudonymiseConfig
-	Bots          enrichment.BotConfig
-	BotListReload time.Duration
+	ClientIP            enrichment.ClientIPConfig
+	Pseudonymise        enrichment.PseudonymiseConfig
+	Bots                enrichment.BotConfig
+	BotListReload       time.Duration
 	Retention           time.Duration
 	DeadLetterRetention time.Duration
 	CompactAfter        time.Duration
