@@ -2,11 +2,15 @@ package service
 
 import (
 	"encoding/hex"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/evtrack/telemetry/opensearch/templates"
 	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/platform/pseudonym"
 	"github.com/evtrack/telemetry/services/query/internal/auth"
+	"github.com/evtrack/telemetry/services/query/internal/opensearch"
 	"github.com/evtrack/telemetry/services/query/internal/search"
 )
 
@@ -30,6 +34,9 @@ type Config struct {
 	LogLevel           string
 	// AuditRetention is how long audit indices are kept (0: for ever).
 	AuditRetention time.Duration
+	// Pseudonyms: the fields enrich pseudonymises and its keys, so that a
+	// search by an original id finds its events.
+	Pseudonyms opensearch.Pseudonyms
 
 	// HTTP server timeouts (net/http.Server).
 	HTTPReadHeaderTimeout time.Duration
@@ -81,6 +88,7 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 		c.ReadTokens = rt
 	}
 	c.PageTokenKeys = pageTokenKeys(r)
+	c.Pseudonyms = pseudonyms(r)
 
 	if err := templates.ValidatePrefix(c.IndexPrefix); err != nil {
 		r.Failf("EVENTS_INDEX_PREFIX: %v", err)
@@ -151,4 +159,44 @@ func pageTokenKeys(r *config.Reader) search.KeyRing {
 func decodeKey(s string) ([]byte, bool) {
 	key, err := hex.DecodeString(s)
 	return key, err == nil && len(key) >= search.MinPageTokenKeyLen
+}
+
+// pseudonymisableFields are the filters whose document field enrich may
+// pseudonymise.
+var pseudonymisableFields = []string{"user_id", "anonymous_id", "session_id"}
+
+// pseudonyms reads QUERY_PSEUDONYMISE_FIELDS (the same fields as enrich's
+// ENRICH_PSEUDONYMISE_FIELDS), QUERY_PSEUDONYM_KEY (the same key as
+// ENRICH_PSEUDONYM_KEY) and QUERY_PSEUDONYM_PREVIOUS_KEYS (keys enrich used
+// before a rotation). Keys are never echoed.
+func pseudonyms(r *config.Reader) opensearch.Pseudonyms {
+	var p opensearch.Pseudonyms
+	p.Fields = r.List("QUERY_PSEUDONYMISE_FIELDS")
+	for _, f := range p.Fields {
+		if !slices.Contains(pseudonymisableFields, f) {
+			r.Failf("QUERY_PSEUDONYMISE_FIELDS: %q cannot be pseudonymised (one of %s)", f, strings.Join(pseudonymisableFields, ", "))
+		}
+	}
+	if k := r.String("QUERY_PSEUDONYM_KEY", ""); k != "" {
+		key, err := pseudonym.ParseKey(k)
+		if err != nil {
+			r.Failf("QUERY_PSEUDONYM_KEY: %v", err)
+		}
+		p.Ring.Current = key
+	}
+	for i, k := range r.List("QUERY_PSEUDONYM_PREVIOUS_KEYS") {
+		key, err := pseudonym.ParseKey(k)
+		if err != nil {
+			r.Failf("QUERY_PSEUDONYM_PREVIOUS_KEYS: key #%d: %v", i+1, err)
+			continue
+		}
+		p.Ring.Previous = append(p.Ring.Previous, key)
+	}
+	if len(p.Fields) > 0 && p.Ring.Current.IsZero() {
+		r.Failf("QUERY_PSEUDONYM_KEY: required with QUERY_PSEUDONYMISE_FIELDS: the same hex key as ENRICH_PSEUDONYM_KEY")
+	}
+	if len(p.Fields) == 0 && !p.Ring.Current.IsZero() {
+		r.Failf("QUERY_PSEUDONYMISE_FIELDS: required with QUERY_PSEUDONYM_KEY: the same fields as ENRICH_PSEUDONYMISE_FIELDS")
+	}
+	return p
 }

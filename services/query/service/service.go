@@ -77,7 +77,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	if err != nil {
 		return nil, fmt.Errorf("page tokens: %w", err)
 	}
-	svc := search.NewService(opensearch.NewSearcher(osc, cfg.IndexPrefix), tokens)
+	svc := search.NewService(opensearch.NewSearcher(osc, cfg.IndexPrefix).WithPseudonyms(cfg.Pseudonyms), tokens)
 	if err := applyAuditTemplate(ctx, osc, cfg.IndexPrefix); err != nil {
 		// Queries do not wait for the audit index: entries stay in the log.
 		log.WarnContext(ctx, "audit index template not applied; audit entries may be dynamically mapped", "error", err)
