@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
 )
 
@@ -66,16 +67,34 @@ func (k Key) GoString() string { return "pseudonym.Key" + k.String() }
 
 // Of returns the pseudonym of id under k. An empty id stays empty (a field
 // that was not set stays unset).
-func (k Key) Of(id string) string {
+func (k Key) Of(id string) string { return k.NewHasher().Of(id) }
+
+// Hasher computes pseudonyms under one key, reusing its HMAC state and
+// remembering the last id (the events of a batch mostly share their ids).
+// It is not safe for concurrent use.
+type Hasher struct {
+	mac      hash.Hash
+	sum      [sha256.Size]byte
+	last, ps string
+}
+
+// NewHasher returns a Hasher for k.
+func (k Key) NewHasher() *Hasher { return &Hasher{mac: hmac.New(sha256.New, k.b)} }
+
+// Of returns the pseudonym of id, as Key.Of does.
+func (h *Hasher) Of(id string) string {
 	if id == "" {
 		return ""
 	}
-	mac := hmac.New(sha256.New, k.b)
-	mac.Write([]byte(id))
-	sum := mac.Sum(nil)
-	buf := make([]byte, 0, Len)
-	buf = append(buf, Prefix...)
-	return string(base64.RawURLEncoding.AppendEncode(buf, sum[:hashBytes]))
+	if id == h.last && h.ps != "" {
+		return h.ps
+	}
+	h.mac.Reset()
+	h.mac.Write([]byte(id))
+	sum := h.mac.Sum(h.sum[:0])
+	var buf [Len]byte
+	h.last, h.ps = id, string(base64.RawURLEncoding.AppendEncode(append(buf[:0], Prefix...), sum[:hashBytes]))
+	return h.ps
 }
 
 // Is reports whether s has the form of a pseudonym (it may still be an

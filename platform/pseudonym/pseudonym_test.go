@@ -128,3 +128,15 @@ func TestCandidates(t *testing.T) {
 		}
 	}
 }
+
+// TestHasher: a reused Hasher gives Key.Of's pseudonyms, for repeated and
+// alternating ids alike.
+func TestHasher(t *testing.T) {
+	k := mustKey(t, hexKeyA)
+	h := k.NewHasher()
+	for _, id := range []string{"u1", "u1", "u2", "u1", "", "u2", "u2"} {
+		if got, want := h.Of(id), k.Of(id); got != want {
+			t.Errorf("Hasher.Of(%q) = %q, want %q", id, got, want)
+		}
+	}
+}

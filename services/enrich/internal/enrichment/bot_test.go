@@ -220,3 +220,24 @@ func TestBotsReload(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// BenchmarkBotMatch: one User-Agent against the shipped list; an app's
+// (exempt at the first entries), a browser's (no entry matches: the whole
+// list is scanned) and a bot's.
+func BenchmarkBotMatch(b *testing.B) {
+	bots, err := NewBots(BotConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, ua := range []string{
+		"Shop/42 CFNetwork/1494.0.7 Darwin/23.4.0",
+		"Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/AP2A; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/120.0.6099.144 Mobile Safari/537.36",
+		"python-requests/2.31.0",
+	} {
+		b.Run(strings.SplitN(ua, "/", 2)[0], func(b *testing.B) {
+			for b.Loop() {
+				bots.List().Match(ua)
+			}
+		})
+	}
+}

@@ -55,17 +55,28 @@ func NewPseudonymise(cfg PseudonymiseConfig) Pseudonymise {
 	}
 }
 
-// ForBatch implements Step.
+// ForBatch implements Step: one hasher per field and batch (the events of
+// a batch mostly share their ids: each distinct run is hashed once).
 func (p Pseudonymise) ForBatch(*telemetryv1.EventBatch) func(*telemetryv1.Event, *eventdoc.Source) {
+	var user, anonymous, session *pseudonym.Hasher
+	if p.user {
+		user = p.key.NewHasher()
+	}
+	if p.anonymous {
+		anonymous = p.key.NewHasher()
+	}
+	if p.session {
+		session = p.key.NewHasher()
+	}
 	return func(_ *telemetryv1.Event, d *eventdoc.Source) {
-		if p.user {
-			d.UserID = p.key.Of(d.UserID)
+		if user != nil {
+			d.UserID = user.Of(d.UserID)
 		}
-		if p.anonymous {
-			d.AnonymousID = p.key.Of(d.AnonymousID)
+		if anonymous != nil {
+			d.AnonymousID = anonymous.Of(d.AnonymousID)
 		}
-		if p.session {
-			d.SessionID = p.key.Of(d.SessionID)
+		if session != nil {
+			d.SessionID = session.Of(d.SessionID)
 		}
 	}
 }
