@@ -502,7 +502,7 @@ func TestNDJSONForPrefix(t *testing.T) {
 var viewsWithBots = map[string]bool{
 	"visualization:indexed-events-per-minute":  true,
 	"visualization:events-received-per-minute": true,
-	"search:user-timeline":                      true,
+	"search:user-timeline":                     true,
 }
 
 // TestAnalystViewsExcludeBots: every other saved search and visualization
