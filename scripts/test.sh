@@ -33,6 +33,7 @@ fi
 case $mode in
   faults) PACKAGES=(./integration/faults/...) ;;
   docker) PACKAGES=() ;;
+  deploy) PACKAGES=(./integration/digitalocean/...) ;; # deploy/digitalocean, checked offline
   swift) PACKAGES=(./integration/swift/... ./contracts/fixtures/...) ;; # the SDK, its end-to-end test, the shared fixtures
   *) bash scripts/lint.sh ;;
 esac
@@ -41,6 +42,14 @@ if [[ $mode == all || $mode == docker ]] && ! command -v dockerd >/dev/null; the
   export DEBIAN_FRONTEND=noninteractive
   apt="apt-get -q -o DPkg::Lock::Timeout=300"
   $apt install -y docker.io >/dev/null || { $apt update && $apt install -y docker.io >/dev/null; }
+fi
+
+# deploy/digitalocean's cloud-init files are checked by cloud-init itself.
+if [[ $mode == all || $mode == deploy ]] && ! command -v cloud-init >/dev/null; then
+  echo "test: installing Debian's cloud-init (integration/digitalocean validates the Droplets' cloud-config with it)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt="apt-get -q -o DPkg::Lock::Timeout=300"
+  $apt install -y --no-install-recommends cloud-init >/dev/null || { $apt update && $apt install -y --no-install-recommends cloud-init >/dev/null; }
 fi
 
 if ! wait "$servers_pid"; then

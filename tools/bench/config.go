@@ -14,7 +14,8 @@
 //
 // Part "pipeline" — enrich and the whole path, against an OpenSearch node of
 // the bench's own: the raw _bulk ceiling of the documents enrich writes,
-// enrich draining a pre-filled stream, ingest + enrich at fractions of that
+// enrich draining a pre-filled stream (and the bytes per event those
+// documents take on disk once merged), ingest + enrich at fractions of that
 // drain rate (does the lag stay flat?), and the time from 202 to searchable
 // with an id-by-id accounting.
 //
@@ -22,6 +23,12 @@
 // in the bench node's data directory): a user's first page, closed loop for
 // the ceiling, then open loop at a fraction of it, idle (no merge running)
 // and while ingest + enrich write into the same users' histories.
+//
+// Part "cost" — the whole pipeline at a fraction of the warm raw _bulk
+// ceiling (default 0.8) for a minute: is the lag flat, the CPU seconds each
+// process (ingest, nats-server, enrich, OpenSearch) spends per million
+// events, the accounting by distinct ids, and the bytes an event takes on
+// disk in OpenSearch once merged and in the stream, compressed and not.
 //
 // Every ceiling is measured warm: a warm-up round run and discarded, then
 // repeated rounds reported as median and range (stats). Every load point is
@@ -84,7 +91,17 @@ type Config struct {
 	QueryWriteFraction                 float64 // of enrich's drain rate, while busy
 	MergesWithin                       time.Duration
 
+	// Cost.
+	CostFraction       float64 // of the warm raw _bulk ceiling
+	CostDuration       time.Duration
+	CostStreamDuration time.Duration // closed-loop fill of each stream measured on disk
+
 	OpenSearchHeap string
+
+	// Baseline is a git revision whose ingest and enrich are built and
+	// measured beside this checkout's in the same run (ingest round by
+	// round, enrich's drain once each); empty: none.
+	Baseline string
 }
 
 // defaults are the full-length run's values.
@@ -98,6 +115,7 @@ func defaults() Config {
 		QueryEvents: 10000000, QueryUsers: 100000, QueryDays: 30, QueryConcurrency: 16,
 		QueryCeilingDuration: 10 * time.Second, QueryDuration: 30 * time.Second, QueryFraction: 0.25, QueryWriteFraction: 0.5,
 		MergesWithin: 10 * time.Minute, OpenSearchHeap: "1g",
+		CostFraction: 0.8, CostDuration: 60 * time.Second, CostStreamDuration: 5 * time.Second,
 	}
 }
 
@@ -113,6 +131,7 @@ func short(c Config) Config {
 	c.E2EDuration, c.E2EGrace = 4*time.Second, 20*time.Second
 	c.QueryEvents, c.QueryUsers, c.QueryDays = 20000, 1000, 3
 	c.QueryCeilingDuration, c.QueryDuration = 2*time.Second, 3*time.Second
+	c.CostDuration, c.CostStreamDuration = 5*time.Second, 2*time.Second
 	return c
 }
 
@@ -147,6 +166,9 @@ func tunables(c *Config) []tunable {
 		{"BENCH_QUERY_USERS", "part query: users in the data set", integer(&c.QueryUsers)},
 		{"BENCH_QUERY_FRACTION", "part query: the open-loop query rate, a fraction of the query ceiling", fraction(&c.QueryFraction)},
 		{"BENCH_QUERY_WRITE_FRACTION", "part query: the writes while busy, a fraction of enrich's drain rate", fraction(&c.QueryWriteFraction)},
+		{"BENCH_COST_FRACTION", "part cost: the load, a fraction of the warm raw _bulk ceiling", fraction(&c.CostFraction)},
+		{"BENCH_COST_DURATION", "part cost: measured time at that load", duration(&c.CostDuration)},
+		{"BENCH_BASELINE", "a git revision (e.g. main~3) whose ingest and enrich are built and measured beside this checkout's in the same run: parts ingest and pipeline (unset: none)", text(&c.Baseline)},
 		{"OPENSEARCH_HEAP", "heap of the bench's OpenSearch node", text(&c.OpenSearchHeap)},
 		{"BENCH_WRITE", "1: rewrite BENCHMARKS.md and docs/benchmarks/ingest-latency.png from this run", flag(&c.Write)},
 	}
@@ -205,6 +227,9 @@ func (c Config) validate() error {
 	}
 	if len(c.IngestFractions) == 0 || len(c.LagFractions) == 0 {
 		bad = append(bad, "BENCH_INGEST_FRACTIONS, BENCH_LAG_FRACTIONS: want at least one fraction each")
+	}
+	if strings.HasPrefix(c.Baseline, "-") {
+		bad = append(bad, fmt.Sprintf("BENCH_BASELINE: %q, want a git revision", c.Baseline))
 	}
 	if c.Write && c.Short {
 		bad = append(bad, "BENCH_WRITE with -short: a smoke run's figures do not belong in BENCHMARKS.md")
@@ -270,7 +295,7 @@ func fractions(p *[]float64) binding {
 }
 
 // partOrder is every part, in the order a run takes them.
-func partOrder() []string { return []string{"ingest", "stream", "pipeline", "query"} }
+func partOrder() []string { return []string{"ingest", "stream", "pipeline", "query", "cost"} }
 
 // Parts checks the parts asked for and puts them in the order they run;
 // none, or "all", is every part.

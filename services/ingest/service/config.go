@@ -96,6 +96,13 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	} else {
 		c.WriteKeys = wk
 	}
+	switch compression := r.String("EVENTS_STREAM_COMPRESSION", "s2"); compression {
+	case "s2":
+		c.Stream.Compressed = true
+	case "none":
+	default:
+		r.Failf("EVENTS_STREAM_COMPRESSION: s2 or none, not %q", compression)
+	}
 	if c.Stream.Name == "" || c.Stream.SubjectPrefix == "" {
 		r.Failf("EVENTS_STREAM and EVENTS_SUBJECT_PREFIX must not be empty")
 	}

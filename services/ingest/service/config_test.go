@@ -24,7 +24,7 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{"defaults", map[string]string{"INGEST_WRITE_KEYS": "env-key-0123456789abc:app-ios"}, "", func(t *testing.T, c Config) {
 			if c.MaxBodyBytes != 1<<20 || c.MaxDecodedBytes != 8<<20 || c.MaxEvents != 1000 || c.MaxEventBytes != 32<<10 ||
-				c.MaxMetadataKeys != 100 || c.RateLimitPerSec != 0 || c.Stream.Duplicates.Minutes() != 2 {
+				c.MaxMetadataKeys != 100 || c.RateLimitPerSec != 0 || c.Stream.Duplicates.Minutes() != 2 || !c.Stream.Compressed {
 				t.Errorf("defaults %+v", c)
 			}
 		}},
@@ -42,6 +42,12 @@ func TestLoadConfig(t *testing.T) {
 		{"short key", map[string]string{"INGEST_WRITE_KEYS": "short:app"}, "at least 16", nil},
 		{"decoded below wire limit", map[string]string{"INGEST_WRITE_KEYS": "env-key-0123456789abc:a", "INGEST_MAX_DECODED_BYTES": "1000"}, "INGEST_MAX_DECODED_BYTES", nil},
 		{"burst below a batch", map[string]string{"INGEST_WRITE_KEYS": "env-key-0123456789abc:a", "INGEST_RATE_LIMIT_EVENTS_PER_SEC": "10", "INGEST_RATE_LIMIT_BURST": "10"}, "INGEST_RATE_LIMIT_BURST", nil},
+		{"uncompressed stream", map[string]string{"INGEST_WRITE_KEYS": "env-key-0123456789abc:a", "EVENTS_STREAM_COMPRESSION": "none"}, "", func(t *testing.T, c Config) {
+			if c.Stream.Compressed {
+				t.Error("EVENTS_STREAM_COMPRESSION=none gave a compressed stream")
+			}
+		}},
+		{"unknown compression", map[string]string{"INGEST_WRITE_KEYS": "env-key-0123456789abc:a", "EVENTS_STREAM_COMPRESSION": "gzip"}, "EVENTS_STREAM_COMPRESSION", nil},
 		{"bad duration", map[string]string{"INGEST_WRITE_KEYS": "env-key-0123456789abc:a", "INGEST_PUBLISH_TIMEOUT": "soon"}, "INGEST_PUBLISH_TIMEOUT", nil},
 	}
 	for _, tt := range tests {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/evtrack/telemetry/tools/bench/stats"
 	"github.com/evtrack/telemetry/tools/latency"
+	"github.com/evtrack/telemetry/tools/loadgen"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -33,14 +34,15 @@ func fixed(t *testing.T) Summary {
 	t.Helper()
 	quarter := stats.LoadPoint{Fraction: 0.25, Units: 150000, Rate: 1500}
 	return Summary{
-		Machine: Machine{Date: "2026-12-01", Cores: 2, CPU: "AMD EPYC", RAMGiB: 23, Go: "go1.26.8", NATS: "2.12.1", OpenSearch: "2.19.6", Heap: "1g"},
+		Baseline: "main~3 (9ede0f6)",
+		Machine:  Machine{Date: "2026-12-01", Cores: 2, CPU: "AMD EPYC", RAMGiB: 23, Go: "go1.26.8", NATS: "2.12.1", OpenSearch: "2.19.6", Heap: "1g"},
 		Ingest: &Ingest{
 			BatchSize: 100, BodyBytes: 35899, Concurrency: 32, Duration: 15 * time.Second, OpenConcurrency: 64,
 			Rounds: []DoorRound{
 				{"naive", 1, Load{EventsPerSec: 200000, Latency: lat(11.9, 74.3), CPUCores: 1.1}},
 				{"ingest", 1, Load{EventsPerSec: 600000, Latency: lat(4.9, 12.4), CPUCores: 0.9}},
 			},
-			Naive: summary(t, 200000, 190000, 210000), Ingest: summary(t, 600000, 610000, 400000), JetStream: summary(t, 650000, 660000, 640000),
+			Naive: summary(t, 200000, 190000, 210000), Ingest: summary(t, 600000, 610000, 400000), Baseline: ptr(summary(t, 580000, 590000, 570000)), JetStream: summary(t, 650000, 660000, 640000),
 			JetStreamEvents: 2000000,
 			Open:            []OpenPoint{{Target: "ingest", Point: quarter, Load: Load{EventsPerSec: 149990, Latency: lat(0.87, 2.53)}}},
 			Plot:            "ingest-latency.png",
@@ -50,7 +52,7 @@ func fixed(t *testing.T) Summary {
 		}},
 		Pipeline: &Pipeline{
 			Events: 400000, DocBytes: 809, Bulk: summary(t, 43000, 42000, 44000), BulkDocs: 5000, BulkFlight: 2,
-			Drain: 38600, DrainCPU: 1.4, DrainRSSMiB: 85, LagStep: 20 * time.Second, LagSample: 6 * time.Second,
+			Drain: 38600, BaselineDrain: 37900, DrainCPU: 1.4, DrainRSSMiB: 85, StoredDocs: 400000, StoredBytes: 107441600, LagStep: 20 * time.Second, LagSample: 6 * time.Second,
 			Lag: []LagStep{
 				{Point: stats.LoadPoint{Fraction: 0.4, Units: 15440, Rate: 154}, Before: 0, After: 0},
 				{Point: stats.LoadPoint{Fraction: 1, Units: 38600, Rate: 386}, Before: 294, After: 1744, Growing: true},
@@ -64,6 +66,14 @@ func fixed(t *testing.T) Summary {
 			Idle:   Load{EventsPerSec: 100, Latency: lat(7.2, 11.8), Statuses: map[string]int{"200": 3000}},
 			Busy:   Load{EventsPerSec: 100, Latency: lat(8.6, 27), Statuses: map[string]int{"200": 2999}, Transport: 1},
 			Writes: Load{EventsPerSec: 9650}, WritePoint: stats.LoadPoint{Fraction: 0.25, Units: 9650, Rate: 97}, DrainCeiling: 38600,
+		},
+		Cost: &Cost{
+			Ceiling: summary(t, 43000, 42000, 44000), Point: stats.LoadPoint{Fraction: 0.8, Units: 34400, Rate: 344}, Duration: 60 * time.Second,
+			Load: Load{EventsPerSec: 34390, Latency: lat(3.1, 40.2)}, Events: 2063400, PendingBefore: 12, PendingAfter: 15,
+			Procs:      []ProcCost{{"ingest", 12.4}, {"nats-server", 8.1}, {"enrich", 30.2}, {"OpenSearch", 61.9}},
+			Accounting: loadgen.Accounting{AcceptedEvents: 2270000, IndexedEvents: 2270000, Documents: 2270000},
+			IndexBytes: 572000000, IndexDocs: 2270000,
+			Stream: []StreamDisk{{"s2", 1500000, 120000000}, {"none", 1500000, 327000000}},
 		},
 	}
 }
@@ -141,7 +151,8 @@ func TestRenderBenchmarks(t *testing.T) {
 	}
 	var b bytes.Buffer
 	err := RenderBenchmarks(&b, Doc{Machine: s.Machine, Parts: "all", Summary: sum.String(), Plot: "docs/benchmarks/ingest-latency.png",
-		Tunables: []Tunable{{"BENCH_DURATION", "measured time of a round"}, {"BENCH_WRITE", "1: rewrite BENCHMARKS.md"}}})
+		Tunables: []Tunable{{"BENCH_DURATION", "measured time of a round"}, {"BENCH_WRITE", "1: rewrite BENCHMARKS.md"}},
+		Kept:     Kept("# Benchmarks\n\nold figures\n\n" + KeptMarker + "\n\n## Measured elsewhere\n\nkept as it is\n")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,3 +170,21 @@ func TestRenderBenchmarks(t *testing.T) {
 		t.Errorf("BENCHMARKS.md differs from %s (go test -update to accept):\n%s", golden, b.String())
 	}
 }
+
+// TestKept: a rewrite keeps the marker and what follows it, and adds the
+// marker to a file that has none.
+func TestKept(t *testing.T) {
+	for _, tc := range []struct{ name, doc, want string }{
+		{"none yet", "# Benchmarks\n\nfigures\n", KeptMarker + "\n"},
+		{"kept", "# Benchmarks\n" + KeptMarker + "\n## Swift\nx\n", KeptMarker + "\n## Swift\nx\n"},
+		{"empty file", "", KeptMarker + "\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Kept(tc.doc); got != tc.want {
+				t.Errorf("Kept(%q) = %q, want %q", tc.doc, got, tc.want)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
