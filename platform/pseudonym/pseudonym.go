@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"slices"
 	"strings"
 )
 
@@ -32,6 +33,21 @@ const (
 	// Len is the length of a pseudonym in characters.
 	Len = len(Prefix) + (hashBytes*8+5)/6
 )
+
+// Fields returns the document fields that may be pseudonymised: the
+// identifiers of a person, a device or a session.
+func Fields() []string { return []string{"user_id", "anonymous_id", "session_id"} }
+
+// CheckFields returns an error naming the first of fields that may not be
+// pseudonymised.
+func CheckFields(fields []string) error {
+	for _, f := range fields {
+		if !slices.Contains(Fields(), f) {
+			return fmt.Errorf("%q cannot be pseudonymised (one of %s)", f, strings.Join(Fields(), ", "))
+		}
+	}
+	return nil
+}
 
 // Key is a pseudonymisation key. Its String never shows the key.
 type Key struct {

@@ -140,3 +140,17 @@ func TestHasher(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckFields(t *testing.T) {
+	for _, tt := range []struct {
+		fields []string
+		ok     bool
+	}{
+		{nil, true}, {[]string{"user_id"}, true}, {Fields(), true},
+		{[]string{"user_id", "event_id"}, false}, {[]string{"User_ID"}, false},
+	} {
+		if err := CheckFields(tt.fields); (err == nil) != tt.ok {
+			t.Errorf("CheckFields(%q) = %v, want ok %v", tt.fields, err, tt.ok)
+		}
+	}
+}

@@ -88,6 +88,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	}
 	s.closers = append(s.closers, chain.Close)
 	s.bots = chain.Bots()
+	if cfg.ClientIP.Mode == enrichment.IPNone {
+		log.WarnContext(ctx, "client addresses are stored in full (ENRICH_IP_ANONYMISATION=none): personal data in every event document")
+	}
 	log.InfoContext(ctx, "privacy", "client_ip", string(cfg.ClientIP.Mode), "pseudonymised_fields", strings.Join(cfg.Pseudonymise.Fields, ","),
 		"bot_list", cmp.Or(cfg.Bots.ListFile, "built-in"), "bot_list_entries", s.bots.List().Len())
 

@@ -2,8 +2,6 @@ package service
 
 import (
 	"encoding/hex"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/evtrack/telemetry/opensearch/templates"
@@ -161,10 +159,6 @@ func decodeKey(s string) ([]byte, bool) {
 	return key, err == nil && len(key) >= search.MinPageTokenKeyLen
 }
 
-// pseudonymisableFields are the filters whose document field enrich may
-// pseudonymise.
-var pseudonymisableFields = []string{"user_id", "anonymous_id", "session_id"}
-
 // pseudonyms reads QUERY_PSEUDONYMISE_FIELDS (the same fields as enrich's
 // ENRICH_PSEUDONYMISE_FIELDS), QUERY_PSEUDONYM_KEY (the same key as
 // ENRICH_PSEUDONYM_KEY) and QUERY_PSEUDONYM_PREVIOUS_KEYS (keys enrich used
@@ -172,10 +166,8 @@ var pseudonymisableFields = []string{"user_id", "anonymous_id", "session_id"}
 func pseudonyms(r *config.Reader) opensearch.Pseudonyms {
 	var p opensearch.Pseudonyms
 	p.Fields = r.List("QUERY_PSEUDONYMISE_FIELDS")
-	for _, f := range p.Fields {
-		if !slices.Contains(pseudonymisableFields, f) {
-			r.Failf("QUERY_PSEUDONYMISE_FIELDS: %q cannot be pseudonymised (one of %s)", f, strings.Join(pseudonymisableFields, ", "))
-		}
+	if err := pseudonym.CheckFields(p.Fields); err != nil {
+		r.Failf("QUERY_PSEUDONYMISE_FIELDS: %v", err)
 	}
 	if k := r.String("QUERY_PSEUDONYM_KEY", ""); k != "" {
 		key, err := pseudonym.ParseKey(k)

@@ -10,13 +10,9 @@ import (
 	"github.com/evtrack/telemetry/platform/pseudonym"
 )
 
-// PseudonymisableFields are the document fields that may be pseudonymised:
-// the identifiers of a person or a device.
-var PseudonymisableFields = []string{"user_id", "anonymous_id", "session_id"}
-
 // PseudonymiseConfig configures the pseudonymisation step.
 type PseudonymiseConfig struct {
-	// Fields to replace by their pseudonym (of PseudonymisableFields);
+	// Fields to replace by their pseudonym (of pseudonym.Fields);
 	// none leaves the step out.
 	Fields []string
 	// Key is the HMAC key; required when Fields is not empty.
@@ -25,10 +21,8 @@ type PseudonymiseConfig struct {
 
 // Validate checks the fields are known and a key is set for them.
 func (c PseudonymiseConfig) Validate() error {
-	for _, f := range c.Fields {
-		if !slices.Contains(PseudonymisableFields, f) {
-			return fmt.Errorf("field %q cannot be pseudonymised (one of %s)", f, strings.Join(PseudonymisableFields, ", "))
-		}
+	if err := pseudonym.CheckFields(c.Fields); err != nil {
+		return err
 	}
 	if len(c.Fields) > 0 && c.Key.IsZero() {
 		return fmt.Errorf("fields %s to pseudonymise but no key", strings.Join(c.Fields, ", "))

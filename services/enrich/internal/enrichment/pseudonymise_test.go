@@ -45,7 +45,7 @@ func TestPseudonymise(t *testing.T) {
 	}
 	t.Run("unset stays unset", func(t *testing.T) {
 		var d eventdoc.Source
-		NewPseudonymise(PseudonymiseConfig{Fields: PseudonymisableFields, Key: key}).ForBatch(&telemetryv1.EventBatch{})(&telemetryv1.Event{}, &d)
+		NewPseudonymise(PseudonymiseConfig{Fields: pseudonym.Fields(), Key: key}).ForBatch(&telemetryv1.EventBatch{})(&telemetryv1.Event{}, &d)
 		if d.UserID != "" || d.AnonymousID != "" || d.SessionID != "" {
 			t.Errorf("empty ids became %+v", d)
 		}
