@@ -46,6 +46,7 @@ type event struct {
 	country                    string
 	skewed, clamped            bool
 	received, ingested         time.Time
+	bot, botName               string
 }
 
 // events, by day (error-named: e4 PaymentError, e7 app_crash, e11
@@ -65,7 +66,11 @@ type event struct {
 //	e11  D3  08:05  u2   -    s8      NullPointerException  2.0.0   iOS 18.1    FR  skewed
 //	e12  D3  08:10  u3   -    s9      screen_view           2.0.0   Android 14  US
 //	e13  D3  08:15  u4   a3   s10     app_open              2.0.0   Android 15  GB
+//	e14  D2  09:10  u2   -    s11     app_crash             1.1.0   iOS 18.1    US  skewed; a bot (crawler, Googlebot)
 //
+// e14 is a bot's: every view excludes it by default except the User
+// timeline (a user's whole history) and the two pipeline-throughput panels,
+// so the hand counts below leave it out of everything else.
 // Received (ingest) and indexed (enrich) times: e1–e5 received on D1 in
 // minute 12:00 and indexed in minute 12:00; e6–e9 received on D2 in minute
 // 09:30 and indexed in minute 09:31; e10–e12 received and indexed on D3 in
@@ -99,7 +104,9 @@ func fixtureEvents() []event {
 		e("e11", at(d3, "08:05:00"), "u2", "", "s8", "NullPointerException", "2.0.0", "iOS", "18.1", "FR", r3, 1),
 		e("e12", at(d3, "08:10:00"), "u3", "", "s9", "screen_view", "2.0.0", "Android", "14", "US", r3, 2),
 		e("e13", at(d3, "08:15:00"), "u4", "a3", "s10", "app_open", "2.0.0", "Android", "15", "GB", r3, 0),
+		e("e14", at(d2, "09:10:00"), "u2", "", "s11", "app_crash", "1.1.0", "iOS", "18.1", "US", r2, 4),
 	}
+	evs[13].skewed, evs[13].bot, evs[13].botName = true, "crawler", "Googlebot"
 	evs[2].skewed = true
 	evs[6].skewed, evs[6].clamped = true, true
 	evs[6].ts = evs[6].received // a clamped time is replaced by the arrival time
@@ -114,7 +121,7 @@ func (e event) source(app string) eventdoc.Source {
 		SessionID: e.session, EventName: e.name, Timestamp: e.ts, ClientTimestamp: e.ts,
 		ReceivedAt: e.received, IngestedAt: e.ingested, AppVersion: e.version,
 		DeviceOS: e.osName + " " + e.osVersion, OSName: e.osName, OSVersion: e.osVersion, Country: e.country,
-		ClockSkewed: e.skewed, TimestampClamped: e.clamped,
+		ClockSkewed: e.skewed, TimestampClamped: e.clamped, Bot: e.bot, BotName: e.botName,
 	}
 	if e.skewed {
 		skew := int64(3 * time.Hour / time.Millisecond)
@@ -224,9 +231,9 @@ var wantRows = map[string][]string{
 	},
 	"error-events-over-time":  {"2026-03-02T00:00:00Z / 1.1.0 → 1", "2026-03-03T00:00:00Z / 1.1.0 → 1", "2026-03-09T00:00:00Z / 2.0.0 → 1"},
 	"error-events-by-version": {"1.1.0 / PaymentError → 1, 1", "1.1.0 / app_crash → 1, 1", "2.0.0 / NullPointerException → 1, 1"},
-	// Pipeline health
-	"indexed-events-per-minute":  {"2026-03-02T12:00:00Z → 5", "2026-03-03T09:31:00Z → 4", "2026-03-09T08:15:00Z → 3", "2026-03-09T08:16:00Z → 1"},
-	"events-received-per-minute": {"2026-03-02T12:00:00Z → 5", "2026-03-03T09:30:00Z → 4", "2026-03-09T08:15:00Z → 3", "2026-03-09T08:16:00Z → 1"},
+	// Pipeline health (bots included: e14 in 09:30 / 09:31 of D2)
+	"indexed-events-per-minute":  {"2026-03-02T12:00:00Z → 5", "2026-03-03T09:31:00Z → 5", "2026-03-09T08:15:00Z → 3", "2026-03-09T08:16:00Z → 1"},
+	"events-received-per-minute": {"2026-03-02T12:00:00Z → 5", "2026-03-03T09:30:00Z → 5", "2026-03-09T08:15:00Z → 3", "2026-03-09T08:16:00Z → 1"},
 	"dead-letters-over-time": {
 		"2026-03-03T00:00:00Z / mapper_parsing_exception → 2",
 		"2026-03-09T00:00:00Z / illegal_argument_exception → 1", "2026-03-09T00:00:00Z / strict_dynamic_mapping_exception → 1",
@@ -249,7 +256,7 @@ var wantRows = map[string][]string{
 // wantHits are each saved search's hits (event ids, or audit trace ids),
 // in the saved sort order. The user timeline is run for u2.
 var wantHits = map[string][]string{
-	"user-timeline":          {"e11", "e10", "e4", "e3"},
+	"user-timeline":          {"e11", "e10", "e14", "e4", "e3"},
 	"clock-corrected-events": {"e11", "e7", "e3"},
 	"error-named-events":     {"e11", "e7", "e4"},
 	"refused-documents":      {"x-4", "x-3", "x-2", "x-1"},

@@ -22,12 +22,15 @@ const (
 	testClientSecret = "test-oidc-client-secret-0123456789"
 	testCookieSecret = "dGVzdC1jb29raWUtc2VjcmV0LTAxMjM0NTY3ODlhYg"
 	testOSPassword   = "test-managed-opensearch-password"
+	testPseudonymKey = "7465737470736575646f6e796d6b65797465737470736575646f6e796d6b6579"
+	testPrevPseudKey = "70726576696f7573207073657564306e796d206b657920666f7220746573747f"
 	testRegistryAuth = `{"auths":{"registry.digitalocean.com":{"auth":"dGVzdC1yZWdpc3RyeS10b2tlbjp0ZXN0"}}}`
 )
 
 // secretValues are the stand-ins above that are secrets: each may appear
 // only in a file of mode 0600.
-var secretValues = []string{testWriteKeys, testReadTokens, testPageKey, testPrevPageKey, testClientSecret, testCookieSecret, testOSPassword, "dGVzdC1yZWdpc3RyeS10b2tlbjp0ZXN0"}
+var secretValues = []string{testWriteKeys, testReadTokens, testPageKey, testPrevPageKey, testPseudonymKey, testPrevPseudKey,
+	testClientSecret, testCookieSecret, testOSPassword, "dGVzdC1yZWdpc3RyeS10b2tlbjp0ZXN0"}
 
 var (
 	testNATSIPs       = []string{"10.110.0.2", "10.110.0.3", "10.110.0.4"}
@@ -145,14 +148,19 @@ func nodes(m mode) []*node {
 		&node{name: "evtrack-enrich-1", role: "enrich", files: []*file{
 			{path: "/opt/evtrack/compose.yaml", permissions: "0644", template: "templates/compose/enrich.yaml.tftpl", vars: common(map[string]cty.Value{
 				"image": str(image("enrich")), "deadletters_image": str(image("deadletters")), "nats_url": str(natsURL),
-				"opensearch_url": str(osURL), "workers": num(3), "retention": str("720h")})},
+				"opensearch_url": str(osURL), "workers": num(3), "retention": str("720h"),
+				"ip_anonymisation": str("truncate"), "pseudonymise_fields": str("user_id,anonymous_id")})},
+			{path: "/opt/evtrack/secrets/enrich.env", permissions: "0600", template: "templates/secrets/enrich.env.tftpl",
+				vars: map[string]cty.Value{"pseudonym_key": str(testPseudonymKey)}},
 			opensearchEnv, registryAuth,
 		}},
 		&node{name: "evtrack-query-1", role: "query", files: []*file{
 			{path: "/opt/evtrack/compose.yaml", permissions: "0644", template: "templates/compose/query.yaml.tftpl", vars: common(map[string]cty.Value{
-				"image": str(image("query")), "opensearch_url": str(osURL), "audit_retention": str("2160h")})},
+				"image": str(image("query")), "opensearch_url": str(osURL), "audit_retention": str("2160h"),
+				"pseudonymise_fields": str("user_id,anonymous_id")})},
 			{path: "/opt/evtrack/secrets/query.env", permissions: "0600", template: "templates/secrets/query.env.tftpl", vars: map[string]cty.Value{
-				"tokens": str(testReadTokens), "page_token_key": str(testPageKey), "page_token_previous_keys": str(testPrevPageKey)}},
+				"tokens": str(testReadTokens), "page_token_key": str(testPageKey), "page_token_previous_keys": str(testPrevPageKey),
+				"pseudonym_key": str(testPseudonymKey), "pseudonym_previous_keys": str(testPrevPseudKey)}},
 			opensearchEnv, registryAuth,
 		}},
 		&node{name: "evtrack-dashboards", role: "dashboards", files: []*file{

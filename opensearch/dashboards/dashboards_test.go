@@ -495,3 +495,47 @@ func TestNDJSONForPrefix(t *testing.T) {
 		t.Error("an invalid prefix was accepted")
 	}
 }
+
+// viewsWithBots are the event views that keep bot traffic: the pipeline's
+// own throughput (every event flows through it) and one user's whole
+// history (with a bot column instead).
+var viewsWithBots = map[string]bool{
+	"visualization:indexed-events-per-minute":  true,
+	"visualization:events-received-per-minute": true,
+	"search:user-timeline":                     true,
+}
+
+// TestAnalystViewsExcludeBots: every other saved search and visualization
+// on the event indices carries an enabled "not a bot" filter (bot absent),
+// itself or through its saved search, so bots are excluded by default and
+// an analyst includes them by disabling one pill.
+func TestAnalystViewsExcludeBots(t *testing.T) {
+	s := load(t)
+	checked := 0
+	for _, typ := range []string{TypeSearch, TypeVisualization} {
+		for _, o := range s.OfType(typ) {
+			src, err := s.sourceOf(o)
+			if err != nil || src.pattern.ID != "telemetry-events" {
+				// Not on an index (a markdown panel) or on another index.
+				continue
+			}
+			excludes := false
+			for _, f := range src.filters {
+				dsl, negate, disabled, err := FilterDSL(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ex, _ := dsl["exists"].(map[string]any); ex != nil && ex["field"] == "bot" && negate && !disabled {
+					excludes = true
+				}
+			}
+			if excludes == viewsWithBots[o.Key()] {
+				t.Errorf("%s: excludes bots %v, want %v", o.Where(), excludes, !viewsWithBots[o.Key()])
+			}
+			checked++
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("only %d event views checked", checked)
+	}
+}

@@ -38,6 +38,9 @@ type Source struct {
 	Timezone         string            `json:"timezone,omitempty"`
 	SdkName          string            `json:"sdk_name,omitempty"`
 	SdkVersion       string            `json:"sdk_version,omitempty"`
+	ClientIP         string            `json:"client_ip,omitempty"`
+	Bot              string            `json:"bot,omitempty"`
+	BotName          string            `json:"bot_name,omitempty"`
 }
 
 // AppendJSON appends s as JSON, the same document encoding/json would write
@@ -83,5 +86,8 @@ func (s *Source) AppendJSON(b []byte) []byte {
 	b = appendOpt(b, `,"timezone":`, s.Timezone)
 	b = appendOpt(b, `,"sdk_name":`, s.SdkName)
 	b = appendOpt(b, `,"sdk_version":`, s.SdkVersion)
+	b = appendOpt(b, `,"client_ip":`, s.ClientIP)
+	b = appendOpt(b, `,"bot":`, s.Bot)
+	b = appendOpt(b, `,"bot_name":`, s.BotName)
 	return append(b, '}')
 }

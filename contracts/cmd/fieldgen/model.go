@@ -122,6 +122,7 @@ func (d docField) check() error {
 		telemetryv1.DocType_DOC_TYPE_LONG:        {kindInt64},
 		telemetryv1.DocType_DOC_TYPE_BOOLEAN:     {kindBool},
 		telemetryv1.DocType_DOC_TYPE_FLAT_OBJECT: {kindMap},
+		telemetryv1.DocType_DOC_TYPE_IP:          {kindString},
 	}[d.Type]
 	for _, k := range want {
 		if k == d.Kind {

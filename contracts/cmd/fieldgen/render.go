@@ -133,6 +133,8 @@ func mapping(d docField) string {
 		return `{ "type": "boolean" }`
 	case telemetryv1.DocType_DOC_TYPE_FLAT_OBJECT:
 		return `{ "type": "flat_object" }`
+	case telemetryv1.DocType_DOC_TYPE_IP:
+		return `{ "type": "ip" }`
 	}
 	return `{}`
 }

@@ -47,6 +47,14 @@ locals {
           image          = local.images["enrich"], deadletters_image = local.images["deadletters"], nats_url = local.nats_url,
           opensearch_url = join(",", local.opensearch_urls), workers = var.enrich_workers, retention = var.enrich_retention,
           index_replicas = var.opensearch_index_replicas, otlp_endpoint = var.otlp_endpoint, log_level = var.log_level,
+          ip_anonymisation = var.ip_anonymisation, pseudonymise_fields = var.pseudonymise_fields,
+        })
+      },
+      {
+        path        = "/opt/evtrack/secrets/enrich.env"
+        permissions = "0600"
+        content     = templatefile("${path.module}/templates/secrets/enrich.env.tftpl", {
+          pseudonym_key = var.pseudonym_key
         })
       },
       {
@@ -71,7 +79,7 @@ locals {
         permissions = "0644"
         content     = templatefile("${path.module}/templates/compose/query.yaml.tftpl", {
           image           = local.images["query"], opensearch_url = join(",", local.opensearch_urls),
-          audit_retention = var.query_audit_retention,
+          audit_retention = var.query_audit_retention, pseudonymise_fields = var.pseudonymise_fields,
           index_replicas  = var.opensearch_index_replicas, otlp_endpoint = var.otlp_endpoint, log_level = var.log_level,
         })
       },
@@ -81,6 +89,7 @@ locals {
         content     = templatefile("${path.module}/templates/secrets/query.env.tftpl", {
           tokens                   = var.query_tokens, page_token_key = var.query_page_token_key,
           page_token_previous_keys = var.query_page_token_previous_keys,
+          pseudonym_key            = var.pseudonym_key, pseudonym_previous_keys = var.pseudonym_previous_keys,
         })
       },
       {

@@ -270,6 +270,48 @@ variable "enrich_retention" {
   default     = "720h"
 }
 
+variable "ip_anonymisation" {
+  description = "ENRICH_IP_ANONYMISATION: what event documents keep of the client address: drop (nothing), truncate (IPv4 /24, IPv6 /48) or none (all of it)."
+  type        = string
+  default     = "drop"
+  validation {
+    condition     = contains(["drop", "truncate", "none"], var.ip_anonymisation)
+    error_message = "ip_anonymisation: drop, truncate or none."
+  }
+}
+
+variable "pseudonymise_fields" {
+  description = "ENRICH_PSEUDONYMISE_FIELDS and QUERY_PSEUDONYMISE_FIELDS: identifiers stored as a keyed hash, comma-separated, of user_id, anonymous_id, session_id; empty: none. Needs pseudonym_key."
+  type        = string
+  default     = ""
+  validation {
+    condition     = can(regex("^((user_id|anonymous_id|session_id)(,(user_id|anonymous_id|session_id))*)?$", var.pseudonymise_fields))
+    error_message = "pseudonymise_fields: empty, or comma-separated user_id, anonymous_id, session_id."
+  }
+}
+
+variable "pseudonym_key" {
+  description = "ENRICH_PSEUDONYM_KEY and QUERY_PSEUDONYM_KEY: hex of at least 32 random bytes (openssl rand -hex 32); required with pseudonymise_fields (the services refuse to start without it)."
+  type        = string
+  sensitive   = true
+  default     = ""
+  validation {
+    condition     = can(regex("^(([0-9a-fA-F]{2}){32,})?$", var.pseudonym_key))
+    error_message = "pseudonym_key: empty, or hex of at least 32 bytes."
+  }
+}
+
+variable "pseudonym_previous_keys" {
+  description = "QUERY_PSEUDONYM_PREVIOUS_KEYS: comma-separated hex keys enrich used before a rotation; searches match their pseudonyms too."
+  type        = string
+  sensitive   = true
+  default     = ""
+  validation {
+    condition     = can(regex("^(([0-9a-fA-F]{2}){32,}(,([0-9a-fA-F]{2}){32,})*)?$", var.pseudonym_previous_keys))
+    error_message = "pseudonym_previous_keys: empty, or comma-separated hex keys of at least 32 bytes."
+  }
+}
+
 variable "query_audit_retention" {
   description = "QUERY_AUDIT_RETENTION: how long the query audit trail is kept."
   type        = string

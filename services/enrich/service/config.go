@@ -1,10 +1,12 @@
 package service
 
 import (
+	"strings"
 	"time"
 
 	"github.com/evtrack/telemetry/opensearch/templates"
 	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/platform/pseudonym"
 	"github.com/evtrack/telemetry/platform/suppression"
 	"github.com/evtrack/telemetry/services/enrich/internal/enrichment"
 	"github.com/evtrack/telemetry/services/enrich/internal/pipeline"
@@ -13,19 +15,24 @@ import (
 // Config is every setting of the enrich service (documented in
 // services/enrich/README.md).
 type Config struct {
-	HTTPAddr            string
-	NATSURL             string
-	Stream              string
-	SubjectPrefix       string
-	Consumer            string
-	AckWait             time.Duration
-	MaxAckPending       int
-	OpenSearchURL       string
-	OpenSearchUser      string
-	OpenSearchPassword  string
-	Pipeline            pipeline.Config
-	ClockSkew           enrichment.ClockSkewConfig
-	GeoIPDB             string
+	HTTPAddr           string
+	NATSURL            string
+	Stream             string
+	SubjectPrefix      string
+	Consumer           string
+	AckWait            time.Duration
+	MaxAckPending      int
+	OpenSearchURL      string
+	OpenSearchUser     string
+	OpenSearchPassword string
+	Pipeline           pipeline.Config
+	ClockSkew          enrichment.ClockSkewConfig
+	GeoIPDB            string
+	// Privacy: the client address, pseudonymised identifiers, the bot list.
+	ClientIP            enrichment.ClientIPConfig
+	Pseudonymise        enrichment.PseudonymiseConfig
+	Bots                enrichment.BotConfig
+	BotListReload       time.Duration
 	Retention           time.Duration
 	DeadLetterRetention time.Duration
 	CompactAfter        time.Duration
@@ -92,6 +99,7 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	if err := templates.ValidatePrefix(c.Pipeline.IndexPrefix); err != nil {
 		r.Failf("EVENTS_INDEX_PREFIX: %v", err)
 	}
+	loadPrivacy(r, &c)
 	p := c.Pipeline
 	if p.FetchBatch <= 0 || p.BulkMaxDocs <= 0 || p.BulkMaxBytes <= 0 || c.MaxAckPending < p.FetchBatch*p.Workers {
 		r.Failf("ENRICH_FETCH_BATCH, ENRICH_BULK_MAX_DOCS, ENRICH_BULK_MAX_BYTES must be positive and ENRICH_MAX_ACK_PENDING at least ENRICH_FETCH_BATCH × ENRICH_WORKERS")
@@ -152,3 +160,38 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 // suppressionWriteBound is the longest a round of writes started under a
 // suppression lease may take.
 func suppressionWriteBound(p pipeline.Config) time.Duration { return 2 * p.BulkTimeout }
+
+// loadPrivacy reads what documents keep of the client address
+// (ENRICH_IP_ANONYMISATION), which identifiers are pseudonymised and with
+// which key (ENRICH_PSEUDONYMISE_FIELDS, ENRICH_PSEUDONYM_KEY), and the bot
+// list (ENRICH_BOT_LIST_FILE, ENRICH_BOT_LIST_RELOAD). The key is never
+// echoed.
+func loadPrivacy(r *config.Reader, c *Config) {
+	mode, err := enrichment.ParseIPMode(r.String("ENRICH_IP_ANONYMISATION", string(enrichment.IPDrop)))
+	if err != nil {
+		r.Failf("ENRICH_IP_ANONYMISATION: %v", err)
+	}
+	c.ClientIP = enrichment.ClientIPConfig{Mode: mode}
+
+	c.Pseudonymise.Fields = r.List("ENRICH_PSEUDONYMISE_FIELDS")
+	if k := r.String("ENRICH_PSEUDONYM_KEY", ""); k != "" {
+		key, err := pseudonym.ParseKey(k)
+		if err != nil {
+			r.Failf("ENRICH_PSEUDONYM_KEY: %v", err)
+		}
+		c.Pseudonymise.Key = key
+	}
+	switch err := c.Pseudonymise.Validate(); {
+	case err != nil && len(c.Pseudonymise.Fields) > 0 && c.Pseudonymise.Key.IsZero():
+		r.Failf("ENRICH_PSEUDONYM_KEY: required with ENRICH_PSEUDONYMISE_FIELDS (%s): hex of at least %d random bytes, the same as QUERY_PSEUDONYM_KEY",
+			strings.Join(c.Pseudonymise.Fields, ","), pseudonym.MinKeyLen)
+	case err != nil:
+		r.Failf("ENRICH_PSEUDONYMISE_FIELDS: %v", err)
+	}
+
+	c.Bots = enrichment.BotConfig{ListFile: r.String("ENRICH_BOT_LIST_FILE", "")}
+	c.BotListReload = r.Duration("ENRICH_BOT_LIST_RELOAD", time.Minute)
+	if c.BotListReload < 0 {
+		r.Failf("ENRICH_BOT_LIST_RELOAD: 0 (only on SIGHUP) or a positive duration")
+	}
+}

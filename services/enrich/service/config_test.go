@@ -11,9 +11,13 @@ import (
 
 	"github.com/evtrack/telemetry/platform/config"
 	"github.com/evtrack/telemetry/platform/testenv"
+	"github.com/evtrack/telemetry/services/enrich/internal/enrichment"
 )
 
 // TestLoadConfig: defaults, and one row per validation rule.
+// testKey is a pseudonymisation key for tests (hex of 32 bytes).
+const testKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
 func TestLoadConfig(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -59,10 +63,36 @@ func TestLoadConfig(t *testing.T) {
 		}},
 		{name: "dead-letter retention below a day", env: map[string]string{"ENRICH_DEADLETTER_RETENTION": "2h"}, wantErr: "ENRICH_DEADLETTER_RETENTION"},
 		{name: "clock max age below a day", env: map[string]string{"ENRICH_CLOCK_MAX_AGE": "1h"}, wantErr: "ENRICH_CLOCK_MAX_AGE"},
+		{name: "privacy defaults", check: func(t *testing.T, c Config) {
+			if c.ClientIP.Mode != enrichment.IPDrop || len(c.Pseudonymise.Fields) != 0 || c.Bots.ListFile != "" || c.BotListReload != time.Minute {
+				t.Errorf("client ip %+v, pseudonymise %v, bots %+v every %s", c.ClientIP, c.Pseudonymise.Fields, c.Bots, c.BotListReload)
+			}
+		}},
+		{name: "ip truncate", env: map[string]string{"ENRICH_IP_ANONYMISATION": "truncate"}, check: func(t *testing.T, c Config) {
+			if c.ClientIP.Mode != enrichment.IPTruncate {
+				t.Errorf("mode %q", c.ClientIP.Mode)
+			}
+		}},
+		{name: "ip mode unknown", env: map[string]string{"ENRICH_IP_ANONYMISATION": "mask"}, wantErr: "ENRICH_IP_ANONYMISATION"},
+		{name: "pseudonymise", env: map[string]string{"ENRICH_PSEUDONYMISE_FIELDS": "user_id,anonymous_id", "ENRICH_PSEUDONYM_KEY": testKey},
+			check: func(t *testing.T, c Config) {
+				if len(c.Pseudonymise.Fields) != 2 || c.Pseudonymise.Key.IsZero() {
+					t.Errorf("pseudonymise %+v", c.Pseudonymise)
+				}
+			}},
+		{name: "pseudonymise without key", env: map[string]string{"ENRICH_PSEUDONYMISE_FIELDS": "user_id"}, wantErr: "ENRICH_PSEUDONYM_KEY: required"},
+		{name: "pseudonym key too short", env: map[string]string{"ENRICH_PSEUDONYMISE_FIELDS": "user_id", "ENRICH_PSEUDONYM_KEY": testKey[:40]},
+			wantErr: "ENRICH_PSEUDONYM_KEY: 20 bytes"},
+		{name: "pseudonymise an unknown field", env: map[string]string{"ENRICH_PSEUDONYMISE_FIELDS": "event_name", "ENRICH_PSEUDONYM_KEY": testKey},
+			wantErr: "ENRICH_PSEUDONYMISE_FIELDS"},
+		{name: "bot list reload negative", env: map[string]string{"ENRICH_BOT_LIST_RELOAD": "-1s"}, wantErr: "ENRICH_BOT_LIST_RELOAD"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := LoadConfig(config.MapLookup(tt.env))
+			if err != nil && strings.Contains(err.Error(), testKey[:16]) {
+				t.Errorf("error %q echoes the key", err)
+			}
 			switch {
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Fatalf("error %v, want one naming %s", err, tt.wantErr)

@@ -2,13 +2,18 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -43,6 +48,7 @@ type Service struct {
 	metrics *metrics.Enrich
 	http    *http.Server
 	ln      net.Listener
+	bots    *enrichment.Bots
 	closers []func() error
 	sup     *suppression.Set
 	stopSup func(context.Context)
@@ -69,19 +75,27 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		return nil, err
 	}
 
-	chainCfg := enrichment.ChainConfig{ClockSkew: cfg.ClockSkew, Geo: enrichment.GeoConfig{DBPath: cfg.GeoIPDB}}
+	chainCfg := enrichment.ChainConfig{ClockSkew: cfg.ClockSkew, Geo: enrichment.GeoConfig{DBPath: cfg.GeoIPDB},
+		Bots: cfg.Bots, ClientIP: cfg.ClientIP, Pseudonymise: cfg.Pseudonymise}
 	if cfg.GeoIPDB == "" {
 		log.WarnContext(ctx, "geo enrichment off: GEOIP_DB is not set")
 	}
 	chain, err := enrichment.NewChain(chainCfg)
-	if err != nil { // the geo database: go on without the geo step rather than not at all
+	if errors.Is(err, enrichment.ErrGeoDatabase) { // go on without the geo step rather than not at all
 		log.WarnContext(ctx, "geo enrichment off: the database cannot be opened", "error", err)
 		chainCfg.Geo = enrichment.GeoConfig{}
-		if chain, err = enrichment.NewChain(chainCfg); err != nil {
-			return nil, err
-		}
+		chain, err = enrichment.NewChain(chainCfg)
+	}
+	if err != nil {
+		return nil, err
 	}
 	s.closers = append(s.closers, chain.Close)
+	s.bots = chain.Bots()
+	if cfg.ClientIP.Mode == enrichment.IPNone {
+		log.WarnContext(ctx, "client addresses are stored in full (ENRICH_IP_ANONYMISATION=none): personal data in every event document")
+	}
+	log.InfoContext(ctx, "privacy", "client_ip", string(cfg.ClientIP.Mode), "pseudonymised_fields", strings.Join(cfg.Pseudonymise.Fields, ","),
+		"bot_list", cmp.Or(cfg.Bots.ListFile, "built-in"), "bot_list_entries", s.bots.List().Len())
 
 	s.nc, err = natsx.Connect(ctx, cfg.NATSURL, "enrich", log)
 	if err != nil {
@@ -169,6 +183,14 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.maintainIndices(bg) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); s.sup.Run(bg) }()
+	if s.cfg.Bots.ListFile != "" {
+		// SIGHUP rereads the bot list (and no longer ends the process).
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		wg.Add(1)
+		go func() { defer wg.Done(); s.bots.Watch(bg, s.cfg.BotListReload, hup, s.log) }()
+	}
 
 	err := s.pipe.Run(ctx)
 	stopBG()

@@ -6,9 +6,11 @@ import (
 
 	"github.com/evtrack/telemetry/opensearch/templates"
 	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/platform/pseudonym"
 	"github.com/evtrack/telemetry/platform/suppression"
 	"github.com/evtrack/telemetry/services/query/internal/auth"
 	"github.com/evtrack/telemetry/services/query/internal/deletion"
+	"github.com/evtrack/telemetry/services/query/internal/opensearch"
 	"github.com/evtrack/telemetry/services/query/internal/search"
 )
 
@@ -32,6 +34,9 @@ type Config struct {
 	LogLevel           string
 	// AuditRetention is how long audit indices are kept (0: for ever).
 	AuditRetention time.Duration
+	// Pseudonyms: the fields enrich pseudonymises and its keys, so that a
+	// search by an original id finds its events.
+	Pseudonyms opensearch.Pseudonyms
 
 	// Deletion of a person's data: the NATS broker holding the suppression
 	// list, how long a deleted person's events are dropped, and how the
@@ -103,6 +108,7 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 		c.ReadTokens = rt
 	}
 	c.PageTokenKeys = pageTokenKeys(r)
+	c.Pseudonyms = pseudonyms(r)
 
 	if err := templates.ValidatePrefix(c.IndexPrefix); err != nil {
 		r.Failf("EVENTS_INDEX_PREFIX: %v", err)
@@ -185,4 +191,38 @@ func pageTokenKeys(r *config.Reader) search.KeyRing {
 func decodeKey(s string) ([]byte, bool) {
 	key, err := hex.DecodeString(s)
 	return key, err == nil && len(key) >= search.MinPageTokenKeyLen
+}
+
+// pseudonyms reads QUERY_PSEUDONYMISE_FIELDS (the same fields as enrich's
+// ENRICH_PSEUDONYMISE_FIELDS), QUERY_PSEUDONYM_KEY (the same key as
+// ENRICH_PSEUDONYM_KEY) and QUERY_PSEUDONYM_PREVIOUS_KEYS (keys enrich used
+// before a rotation). Keys are never echoed.
+func pseudonyms(r *config.Reader) opensearch.Pseudonyms {
+	var p opensearch.Pseudonyms
+	p.Fields = r.List("QUERY_PSEUDONYMISE_FIELDS")
+	if err := pseudonym.CheckFields(p.Fields); err != nil {
+		r.Failf("QUERY_PSEUDONYMISE_FIELDS: %v", err)
+	}
+	if k := r.String("QUERY_PSEUDONYM_KEY", ""); k != "" {
+		key, err := pseudonym.ParseKey(k)
+		if err != nil {
+			r.Failf("QUERY_PSEUDONYM_KEY: %v", err)
+		}
+		p.Ring.Current = key
+	}
+	for i, k := range r.List("QUERY_PSEUDONYM_PREVIOUS_KEYS") {
+		key, err := pseudonym.ParseKey(k)
+		if err != nil {
+			r.Failf("QUERY_PSEUDONYM_PREVIOUS_KEYS: key #%d: %v", i+1, err)
+			continue
+		}
+		p.Ring.Previous = append(p.Ring.Previous, key)
+	}
+	if len(p.Fields) > 0 && p.Ring.Current.IsZero() {
+		r.Failf("QUERY_PSEUDONYM_KEY: required with QUERY_PSEUDONYMISE_FIELDS: the same hex key as ENRICH_PSEUDONYM_KEY")
+	}
+	if len(p.Fields) == 0 && !p.Ring.Current.IsZero() {
+		r.Failf("QUERY_PSEUDONYMISE_FIELDS: required with QUERY_PSEUDONYM_KEY: the same fields as ENRICH_PSEUDONYMISE_FIELDS")
+	}
+	return p
 }

@@ -63,6 +63,24 @@ func TestLoadConfig(t *testing.T) {
 		{"negative keepalive", map[string]string{"QUERY_GRPC_KEEPALIVE_TIME": "-1s"}, "QUERY_GRPC_KEEPALIVE_TIME: must be positive", nil},
 		{"zero connection timeout", map[string]string{"QUERY_GRPC_CONNECTION_TIMEOUT": "0s"}, "QUERY_GRPC_CONNECTION_TIMEOUT: must be positive", nil},
 		{"zero max connection idle", map[string]string{"QUERY_GRPC_MAX_CONNECTION_IDLE": "0s"}, "QUERY_GRPC_MAX_CONNECTION_IDLE: must be positive", nil},
+		{"pseudonyms", map[string]string{"QUERY_PSEUDONYMISE_FIELDS": "user_id,anonymous_id", "QUERY_PSEUDONYM_KEY": rotatedKey,
+			"QUERY_PSEUDONYM_PREVIOUS_KEYS": testPageTokenKey}, "", func(t *testing.T, c Config) {
+			if len(c.Pseudonyms.Fields) != 2 || c.Pseudonyms.Ring.Current.IsZero() || len(c.Pseudonyms.Ring.Previous) != 1 {
+				t.Errorf("pseudonyms %+v", c.Pseudonyms)
+			}
+		}},
+		{"pseudonyms off by default", nil, "", func(t *testing.T, c Config) {
+			if len(c.Pseudonyms.Fields) != 0 || !c.Pseudonyms.Ring.Current.IsZero() {
+				t.Errorf("pseudonyms %+v", c.Pseudonyms)
+			}
+		}},
+		{"pseudonym fields without a key", map[string]string{"QUERY_PSEUDONYMISE_FIELDS": "user_id"}, "QUERY_PSEUDONYM_KEY: required", nil},
+		{"pseudonym key without fields", map[string]string{"QUERY_PSEUDONYM_KEY": rotatedKey}, "QUERY_PSEUDONYMISE_FIELDS: required", nil},
+		{"pseudonym key too short", map[string]string{"QUERY_PSEUDONYMISE_FIELDS": "user_id", "QUERY_PSEUDONYM_KEY": rotatedKey[:40]}, "QUERY_PSEUDONYM_KEY: 20 bytes", nil},
+		{"pseudonym previous key not hex", map[string]string{"QUERY_PSEUDONYMISE_FIELDS": "user_id", "QUERY_PSEUDONYM_KEY": rotatedKey,
+			"QUERY_PSEUDONYM_PREVIOUS_KEYS": notHex}, "QUERY_PSEUDONYM_PREVIOUS_KEYS: key #1: not hex", nil},
+		{"pseudonymise an unknown field", map[string]string{"QUERY_PSEUDONYMISE_FIELDS": "event_name", "QUERY_PSEUDONYM_KEY": rotatedKey},
+			"QUERY_PSEUDONYMISE_FIELDS", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -89,7 +89,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	if err != nil {
 		return nil, fmt.Errorf("page tokens: %w", err)
 	}
-	svc := search.NewService(opensearch.NewSearcher(osc, cfg.IndexPrefix), tokens)
+	svc := search.NewService(opensearch.NewSearcher(osc, cfg.IndexPrefix).WithPseudonyms(cfg.Pseudonyms), tokens)
 	if err := applyAuditTemplate(ctx, osc, cfg.IndexPrefix); err != nil {
 		// Queries do not wait for the audit index: entries stay in the log.
 		log.WarnContext(ctx, "audit index template not applied; audit entries may be dynamically mapped", "error", err)
@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	}
 	list := suppression.NewList(js, cfg.SuppressionBucket, cfg.SuppressionReplicas)
 	jobs := opensearch.NewJobs(osc, cfg.IndexPrefix)
-	runner := deletion.NewRunner(jobs, list, opensearch.NewDocuments(osc, cfg.IndexPrefix), auditor, cfg.Deletion,
+	runner := deletion.NewRunner(jobs, list, opensearch.NewDocuments(osc, cfg.IndexPrefix).WithPseudonyms(cfg.Pseudonyms), auditor, cfg.Deletion,
 		deletion.Metrics{Jobs: m.DeletionJobs, Deleted: m.DeletedDocuments}, log)
 	deletions := deletion.NewService(jobs, list, cfg.SuppressFor, runner.Wake)
 	// Every call's audit entry is counted on its way to the auditor.

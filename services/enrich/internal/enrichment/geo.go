@@ -1,6 +1,7 @@
 package enrichment
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -23,11 +24,14 @@ type Geo struct {
 	db *maxminddb.Reader
 }
 
+// ErrGeoDatabase wraps the error of a geo database that cannot be opened.
+var ErrGeoDatabase = errors.New("geo database")
+
 // OpenGeo opens cfg.DBPath. Close it when done.
 func OpenGeo(cfg GeoConfig) (*Geo, error) {
 	db, err := maxminddb.Open(cfg.DBPath)
 	if err != nil {
-		return nil, fmt.Errorf("open geo database %s: %w", cfg.DBPath, err)
+		return nil, fmt.Errorf("open %w %s: %w", ErrGeoDatabase, cfg.DBPath, err)
 	}
 	return &Geo{db: db}, nil
 }

@@ -2,7 +2,9 @@
 // Each step has its own config and table test; NewChain registers them in
 // one place and in a fixed order (the service and enrichbench build their
 // chain with it). Every step is a pure function of the batch (and
-// its configuration), so a redelivered message yields the same document.
+// its configuration), so a redelivered message yields the same document
+// (the bot list may be replaced at run time; a document is written once,
+// so a redelivery after a new list changes nothing already indexed).
 package enrichment
 
 import (

@@ -176,6 +176,7 @@ type Documents struct {
 	events      string // the events pattern's path, missing indices no error
 	deadLetters string // deadletter-<prefix>*, of which only deadletter-<prefix> and deadletter-<prefix>-* are read
 	dlPrefix    string
+	pseudonyms  *Pseudonyms // nil: ids are stored as sent
 }
 
 // NewDocuments returns the documents of prefix.
@@ -187,14 +188,34 @@ func NewDocuments(client *opensearch.Client, prefix string) *Documents {
 
 const lenient = "allow_no_indices=true&ignore_unavailable=true"
 
-// personQuery matches the person's events: their app and either id.
-func personQuery(p deletion.Person) m {
+// WithPseudonyms makes the person's ids match their pseudonyms too (current
+// and previous keys) in the fields enrich pseudonymises, as search does: the
+// documents of a pseudonymised field hold the keyed hash, not the id.
+func (d *Documents) WithPseudonyms(p Pseudonyms) *Documents {
+	if len(p.Fields) > 0 {
+		d.pseudonyms = &p
+	}
+	return d
+}
+
+// stored is what a document's field may hold for id: the id, and its
+// pseudonyms when the field is pseudonymised.
+func (p *Pseudonyms) stored(field, id string) []string {
+	if p == nil || !slices.Contains(p.Fields, field) {
+		return []string{id}
+	}
+	return p.Ring.Candidates(id)
+}
+
+// personQuery matches the person's events: their app and either id (as
+// stored: the id or its pseudonyms).
+func (d *Documents) personQuery(p deletion.Person) m {
 	var ids []any
 	if p.UserID != "" {
-		ids = append(ids, m{"term": m{"user_id": p.UserID}})
+		ids = append(ids, m{"terms": m{"user_id": d.pseudonyms.stored("user_id", p.UserID)}})
 	}
 	if p.AnonymousID != "" {
-		ids = append(ids, m{"term": m{"anonymous_id": p.AnonymousID}})
+		ids = append(ids, m{"terms": m{"anonymous_id": d.pseudonyms.stored("anonymous_id", p.AnonymousID)}})
 	}
 	return m{"bool": m{"filter": []any{m{"term": m{"app_id": p.AppID}},
 		m{"bool": m{"should": ids, "minimum_should_match": 1}}}}}
@@ -212,7 +233,7 @@ func (d *Documents) Refresh(ctx context.Context) error {
 
 // CountEvents implements deletion.Documents.
 func (d *Documents) CountEvents(ctx context.Context, p deletion.Person) (int64, error) {
-	body, err := json.Marshal(m{"query": personQuery(p)})
+	body, err := json.Marshal(m{"query": d.personQuery(p)})
 	if err != nil {
 		return 0, err
 	}
@@ -262,7 +283,7 @@ func (d *Documents) searchHits(ctx context.Context, path string, req m) ([]docHi
 // search no longer sees them (no cursor is needed: what is left is what
 // the index holds, which is also why a restarted job simply goes on).
 func (d *Documents) DeleteEvents(ctx context.Context, p deletion.Person, n int) (int, error) {
-	hits, err := d.searchHits(ctx, d.events+"/_search?"+lenient, m{"size": n, "_source": false, "sort": []string{"_doc"}, "query": personQuery(p)})
+	hits, err := d.searchHits(ctx, d.events+"/_search?"+lenient, m{"size": n, "_source": false, "sort": []string{"_doc"}, "query": d.personQuery(p)})
 	if err != nil {
 		return 0, fmt.Errorf("find the person's events: %w", err)
 	}
@@ -340,7 +361,8 @@ func (d *Documents) DeadLetters(ctx context.Context, p deletion.Person, cur dele
 		if json.Unmarshal(h.Source, &src) != nil {
 			continue
 		}
-		if (p.UserID != "" && src.Document.UserID == p.UserID) || (p.AnonymousID != "" && src.Document.AnonymousID == p.AnonymousID) {
+		if (p.UserID != "" && slices.Contains(d.pseudonyms.stored("user_id", p.UserID), src.Document.UserID)) ||
+			(p.AnonymousID != "" && slices.Contains(d.pseudonyms.stored("anonymous_id", p.AnonymousID), src.Document.AnonymousID)) {
 			theirs = append(theirs, h)
 		}
 	}

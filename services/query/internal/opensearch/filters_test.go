@@ -91,7 +91,7 @@ func TestQueryForEveryFilter(t *testing.T) {
 		`{"terms":{"event_name":["a","b"]}}`,
 	}
 	wantMust := `[{"simple_query_string":{"default_operator":"and","fields":["message","metadata"],"flags":"AND|OR|NOT|PHRASE|PRECEDENCE|WHITESPACE|ESCAPE","lenient":true,"query":"vQ"}}]`
-	raw, err := json.Marshal(queryFor(everyFilter(t)))
+	raw, err := json.Marshal(queryFor(everyFilter(t), nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/opensearchx"
+	"github.com/evtrack/telemetry/platform/pseudonym"
 	"github.com/evtrack/telemetry/services/query/internal/search"
 )
 
@@ -27,6 +29,7 @@ type Searcher struct {
 	client     *opensearch.Client
 	pattern    string
 	searchPath string // the pattern's _search, missing indices no error
+	pseudonyms *Pseudonyms
 }
 
 // NewSearcher returns a store over the indices prefix-*.
@@ -35,19 +38,54 @@ func NewSearcher(client *opensearch.Client, prefix string) *Searcher {
 	return &Searcher{client: client, pattern: pattern, searchPath: "/" + pattern + "/_search?allow_no_indices=true&ignore_unavailable=true"}
 }
 
+// Pseudonyms are the document fields enrich stores as pseudonyms
+// (ENRICH_PSEUDONYMISE_FIELDS) and the keys it used.
+type Pseudonyms struct {
+	Fields []string
+	Ring   pseudonym.Ring
+}
+
+// WithPseudonyms makes a filter on one of p.Fields match the events of the
+// value searched for under its pseudonym too (current and previous keys),
+// as well as under the value itself (events indexed before
+// pseudonymisation was switched on, or a pseudonym copied from a result).
+func (s *Searcher) WithPseudonyms(p Pseudonyms) *Searcher {
+	if len(p.Fields) > 0 {
+		s.pseudonyms = &p
+	}
+	return s
+}
+
+// values returns what the clause c may match in the documents: its values,
+// and for a pseudonymised field their pseudonyms too (nil: c.Value alone).
+func (p *Pseudonyms) values(c search.Clause) []string {
+	if p == nil || !slices.ContainsFunc(c.Fields, func(f string) bool { return slices.Contains(p.Fields, f) }) {
+		return c.Values
+	}
+	if c.Values == nil {
+		return p.Ring.Candidates(c.Value)
+	}
+	out := make([]string, 0, len(c.Values)*(2+len(p.Ring.Previous)))
+	for _, v := range c.Values {
+		out = append(out, p.Ring.Candidates(v)...)
+	}
+	return out
+}
+
 type m = map[string]any
 
 // queryFor builds the bool query of f: one clause per filter that is set
-// (search.Filters.Clauses), filled with its typed values.
-func queryFor(f search.Filters) m {
+// (search.Filters.Clauses), filled with its typed values (and, for a
+// pseudonymised field, their pseudonyms).
+func queryFor(f search.Filters, p *Pseudonyms) m {
 	filters := []any{}
 	b := m{}
 	var buf [16]search.Clause // on the stack while the table has at most 16 filters
 	for _, c := range f.AppendClauses(buf[:0]) {
 		switch c.Match {
 		case search.MatchKeyword:
-			if c.Values != nil {
-				filters = append(filters, anyField("terms", c.Fields, c.Values))
+			if values := p.values(c); values != nil {
+				filters = append(filters, anyField("terms", c.Fields, values))
 			} else {
 				filters = append(filters, anyField("term", c.Fields, c.Value))
 			}
@@ -91,11 +129,13 @@ func anyField(op string, fields []string, value any) m {
 
 // Body builds the search request body for q. It asks for one hit more than
 // the page, to know whether another page follows.
-func Body(q search.Query) ([]byte, error) {
+func Body(q search.Query) ([]byte, error) { return body(q, nil) }
+
+func body(q search.Query, p *Pseudonyms) ([]byte, error) {
 	body := m{
 		"size":             q.Size + 1,
 		"track_total_hits": false,
-		"query":            queryFor(q.Filters),
+		"query":            queryFor(q.Filters, p),
 		"sort": []any{
 			m{"timestamp": m{"order": "desc"}},
 			m{"doc_id": m{"order": "desc"}},
@@ -140,7 +180,7 @@ func (s *Searcher) run(ctx context.Context, body []byte) (*searchResponse, error
 
 // Search runs q.
 func (s *Searcher) Search(ctx context.Context, q search.Query) (search.Page, error) {
-	body, err := Body(q)
+	body, err := body(q, s.pseudonyms)
 	if err != nil {
 		return search.Page{}, fmt.Errorf("build search: %w", err)
 	}
@@ -166,7 +206,7 @@ func (s *Searcher) Search(ctx context.Context, q search.Query) (search.Page, err
 
 // FindEvent returns up to two events with eventID among f's apps.
 func (s *Searcher) FindEvent(ctx context.Context, f search.Filters, eventID string) ([]*telemetryv1.StoredEvent, error) {
-	q := queryFor(f)
+	q := queryFor(f, s.pseudonyms)
 	q["bool"].(m)["filter"] = append(q["bool"].(m)["filter"].([]any), m{"term": m{"event_id": eventID}})
 	body, _ := json.Marshal(m{"size": 2, "track_total_hits": false, "query": q})
 	sr, err := s.run(ctx, body)
@@ -209,7 +249,7 @@ func counts(t terms) []*queryv1.Count {
 // UserSummary aggregates one user's events.
 func (s *Searcher) UserSummary(ctx context.Context, f search.Filters, top int) (*queryv1.GetUserSummaryResponse, error) {
 	body, _ := json.Marshal(m{
-		"size": 0, "track_total_hits": true, "query": queryFor(f),
+		"size": 0, "track_total_hits": true, "query": queryFor(f, s.pseudonyms),
 		"aggs": m{
 			"first":     m{"min": m{"field": "timestamp"}},
 			"last":      m{"max": m{"field": "timestamp"}},
@@ -267,7 +307,7 @@ func (s *Searcher) UserSummary(ctx context.Context, f search.Filters, top int) (
 // Stats counts f's events per interval and by name.
 func (s *Searcher) Stats(ctx context.Context, f search.Filters, interval string, top int) (*queryv1.EventStatsResponse, error) {
 	body, _ := json.Marshal(m{
-		"size": 0, "track_total_hits": true, "query": queryFor(f),
+		"size": 0, "track_total_hits": true, "query": queryFor(f, s.pseudonyms),
 		"aggs": m{
 			"over_time": m{"date_histogram": m{"field": "timestamp", "fixed_interval": interval, "min_doc_count": 1}},
 			"names":     topTerms("event_name", top),

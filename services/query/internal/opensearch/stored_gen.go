@@ -39,6 +39,9 @@ func Stored(s *eventdoc.Source) *telemetryv1.StoredEvent {
 		Timezone:         s.Timezone,
 		SdkName:          s.SdkName,
 		SdkVersion:       s.SdkVersion,
+		ClientIp:         s.ClientIP,
+		Bot:              s.Bot,
+		BotName:          s.BotName,
 	}
 	if s.SentAt != nil {
 		e.SentAt = timestamppb.New(*s.SentAt)

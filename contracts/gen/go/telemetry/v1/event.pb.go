@@ -362,8 +362,16 @@ type StoredEvent struct {
 	Locale   string `protobuf:"bytes,27,opt,name=locale,proto3" json:"locale,omitempty"`
 	Timezone string `protobuf:"bytes,28,opt,name=timezone,proto3" json:"timezone,omitempty"`
 	// The SDK that sent the event, and its version.
-	SdkName       string `protobuf:"bytes,29,opt,name=sdk_name,json=sdkName,proto3" json:"sdk_name,omitempty"`
-	SdkVersion    string `protobuf:"bytes,30,opt,name=sdk_version,json=sdkVersion,proto3" json:"sdk_version,omitempty"`
+	SdkName    string `protobuf:"bytes,29,opt,name=sdk_name,json=sdkName,proto3" json:"sdk_name,omitempty"`
+	SdkVersion string `protobuf:"bytes,30,opt,name=sdk_version,json=sdkVersion,proto3" json:"sdk_version,omitempty"`
+	// The client address as the deployment keeps it (ENRICH_IP_ANONYMISATION):
+	// truncated (IPv4 /24, IPv6 /48; the default), in full, or not at all.
+	ClientIp string `protobuf:"bytes,31,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
+	// Set when the request's User-Agent is a known bot: its category
+	// (crawler, automation, monitoring, preview) and the list entry's name,
+	// e.g. "crawler" and "Googlebot". Absent for every other event.
+	Bot           string `protobuf:"bytes,32,opt,name=bot,proto3" json:"bot,omitempty"`
+	BotName       string `protobuf:"bytes,33,opt,name=bot_name,json=botName,proto3" json:"bot_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -608,6 +616,27 @@ func (x *StoredEvent) GetSdkVersion() string {
 	return ""
 }
 
+func (x *StoredEvent) GetClientIp() string {
+	if x != nil {
+		return x.ClientIp
+	}
+	return ""
+}
+
+func (x *StoredEvent) GetBot() string {
+	if x != nil {
+		return x.Bot
+	}
+	return ""
+}
+
+func (x *StoredEvent) GetBotName() string {
+	if x != nil {
+		return x.BotName
+	}
+	return ""
+}
+
 var File_telemetry_v1_event_proto protoreflect.FileDescriptor
 
 const file_telemetry_v1_event_proto_rawDesc = "" +
@@ -651,7 +680,7 @@ const file_telemetry_v1_event_proto_rawDesc = "" +
 	"\tclient_ip\x18\x05 \x01(\tR\bclientIp\x12\x1d\n" +
 	"\n" +
 	"user_agent\x18\x06 \x01(\tR\tuserAgent\x12+\n" +
-	"\x06events\x18\a \x03(\v2\x13.telemetry.v1.EventR\x06events\"\x9c\v\n" +
+	"\x06events\x18\a \x03(\v2\x13.telemetry.v1.EventR\x06events\"\xfe\v\n" +
 	"\vStoredEvent\x12\"\n" +
 	"\x02id\x18\x01 \x01(\tB\x12\x92\xb5\x18\x0e\n" +
 	"\x06doc_id\x10\x01\x18\x010\x01R\x02id\x12\x1f\n" +
@@ -692,7 +721,10 @@ const file_telemetry_v1_event_proto_rawDesc = "" +
 	"\btimezone\x18\x1c \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\btimezone\x12!\n" +
 	"\bsdk_name\x18\x1d \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\asdkName\x12'\n" +
 	"\vsdk_version\x18\x1e \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\n" +
-	"sdkVersion\x1a;\n" +
+	"sdkVersion\x12#\n" +
+	"\tclient_ip\x18\x1f \x01(\tB\x06\x92\xb5\x18\x02\x10\aR\bclientIp\x12\x18\n" +
+	"\x03bot\x18  \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\x03bot\x12!\n" +
+	"\bbot_name\x18! \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\abotName\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01BHZFgithub.com/evtrack/telemetry/contracts/gen/go/telemetry/v1;telemetryv1b\x06proto3"

@@ -38,6 +38,8 @@ const (
 	DocType_DOC_TYPE_BOOLEAN DocType = 5
 	// String keys to string values, searchable by key (flat_object).
 	DocType_DOC_TYPE_FLAT_OBJECT DocType = 6
+	// An IPv4 or IPv6 address: exact and CIDR filters ("81.2.69.0/24").
+	DocType_DOC_TYPE_IP DocType = 7
 )
 
 // Enum value maps for DocType.
@@ -50,6 +52,7 @@ var (
 		4: "DOC_TYPE_LONG",
 		5: "DOC_TYPE_BOOLEAN",
 		6: "DOC_TYPE_FLAT_OBJECT",
+		7: "DOC_TYPE_IP",
 	}
 	DocType_value = map[string]int32{
 		"DOC_TYPE_UNSPECIFIED": 0,
@@ -59,6 +62,7 @@ var (
 		"DOC_TYPE_LONG":        4,
 		"DOC_TYPE_BOOLEAN":     5,
 		"DOC_TYPE_FLAT_OBJECT": 6,
+		"DOC_TYPE_IP":          7,
 	}
 )
 
@@ -377,7 +381,7 @@ const file_telemetry_v1_field_options_proto_rawDesc = "" +
 	"\bset_flag\x18\x05 \x01(\tR\asetFlag\x12\x1b\n" +
 	"\tsort_only\x18\x06 \x01(\bR\bsortOnly\x12\x1f\n" +
 	"\vsearch_only\x18\a \x01(\bR\n" +
-	"searchOnly*\xa2\x01\n" +
+	"searchOnly*\xb3\x01\n" +
 	"\aDocType\x12\x18\n" +
 	"\x14DOC_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10DOC_TYPE_KEYWORD\x10\x01\x12\x11\n" +
@@ -385,7 +389,8 @@ const file_telemetry_v1_field_options_proto_rawDesc = "" +
 	"\rDOC_TYPE_DATE\x10\x03\x12\x11\n" +
 	"\rDOC_TYPE_LONG\x10\x04\x12\x14\n" +
 	"\x10DOC_TYPE_BOOLEAN\x10\x05\x12\x18\n" +
-	"\x14DOC_TYPE_FLAT_OBJECT\x10\x06*9\n" +
+	"\x14DOC_TYPE_FLAT_OBJECT\x10\x06\x12\x0f\n" +
+	"\vDOC_TYPE_IP\x10\a*9\n" +
 	"\bPresence\x12\x18\n" +
 	"\x14PRESENCE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fPRESENCE_ALWAYS\x10\x01:N\n" +
