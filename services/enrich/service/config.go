@@ -12,16 +12,19 @@ import (
 // Config is every setting of the enrich service (documented in
 // services/enrich/README.md).
 type Config struct {
-	HTTPAddr            string
-	NATSURL             string
-	Stream              string
-	SubjectPrefix       string
-	Consumer            string
-	AckWait             time.Duration
-	MaxAckPending       int
-	OpenSearchURL       string
-	OpenSearchUser      string
-	OpenSearchPassword  string
+	HTTPAddr           string
+	NATSURL            string
+	Stream             string
+	SubjectPrefix      string
+	Consumer           string
+	AckWait            time.Duration
+	MaxAckPending      int
+	OpenSearchURL      string
+	OpenSearchUser     string
+	OpenSearchPassword string
+	// IndexReplicas is number_of_replicas in the index templates enrich
+	// puts (events, dead letters).
+	IndexReplicas       int
 	Pipeline            pipeline.Config
 	ClockSkew           enrichment.ClockSkewConfig
 	GeoIPDB             string
@@ -54,6 +57,7 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 		OpenSearchURL:      r.String("OPENSEARCH_URL", "http://127.0.0.1:9200"),
 		OpenSearchUser:     r.String("OPENSEARCH_USERNAME", ""),
 		OpenSearchPassword: r.String("OPENSEARCH_PASSWORD", ""),
+		IndexReplicas:      r.Int("OPENSEARCH_INDEX_REPLICAS", 0),
 		Pipeline: pipeline.Config{
 			IndexPrefix:   r.String("EVENTS_INDEX_PREFIX", templates.DefaultEventsPrefix),
 			Workers:       r.Int("ENRICH_WORKERS", 3),
@@ -81,6 +85,9 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	}
 	if err := templates.ValidatePrefix(c.Pipeline.IndexPrefix); err != nil {
 		r.Failf("EVENTS_INDEX_PREFIX: %v", err)
+	}
+	if c.IndexReplicas < 0 {
+		r.Failf("OPENSEARCH_INDEX_REPLICAS: 0 (one node) or more (a cluster: 1 keeps every index through the loss of a node)")
 	}
 	p := c.Pipeline
 	if p.FetchBatch <= 0 || p.BulkMaxDocs <= 0 || p.BulkMaxBytes <= 0 || c.MaxAckPending < p.FetchBatch*p.Workers {
