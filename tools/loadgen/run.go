@@ -52,22 +52,22 @@ type Config struct {
 
 // Result is what a run measured.
 type Result struct {
-	Mode           string              `json:"mode"`
-	Concurrency    int                 `json:"concurrency"`
-	TargetRate     float64             `json:"target_requests_per_sec,omitempty"`
-	BatchSize      int                 `json:"batch_size"`
-	Gzip           bool                `json:"gzip"`
-	Seconds        float64             `json:"seconds"`
-	Requests       int64               `json:"requests"`
-	Statuses       map[string]int      `json:"statuses"`
-	TransportErrs  int64               `json:"transport_errors"`
-	Retries        int64               `json:"retried_requests"`
+	Mode          string         `json:"mode"`
+	Concurrency   int            `json:"concurrency"`
+	TargetRate    float64        `json:"target_requests_per_sec,omitempty"`
+	BatchSize     int            `json:"batch_size"`
+	Gzip          bool           `json:"gzip"`
+	Seconds       float64        `json:"seconds"`
+	Requests      int64          `json:"requests"`
+	Statuses      map[string]int `json:"statuses"`
+	TransportErrs int64          `json:"transport_errors"`
+	Retries       int64          `json:"retried_requests"`
 	// With RetryFor: sends beyond a request's first because it was answered
 	// 503 or 429 or not answered, the Retry-After values seen (seconds →
 	// count), and requests still unanswered or refused when RetryFor ran out.
-	Resends    int64          `json:"resends,omitempty"`
-	RetryAfter map[string]int `json:"retry_after_seconds,omitempty"`
-	GaveUp     int64          `json:"gave_up,omitempty"`
+	Resends        int64               `json:"resends,omitempty"`
+	RetryAfter     map[string]int      `json:"retry_after_seconds,omitempty"`
+	GaveUp         int64               `json:"gave_up,omitempty"`
 	EventsSent     int64               `json:"events_sent"`
 	EventsAccepted int64               `json:"events_accepted"`
 	RequestsPerSec float64             `json:"requests_per_sec"`
