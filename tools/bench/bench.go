@@ -101,6 +101,8 @@ func Run(ctx context.Context, cfg Config, root string, parts []string, stdout, p
 			r.summary.Pipeline, err = r.pipelinePart(ctx)
 		case "query":
 			r.summary.Query, err = r.queryPart(ctx)
+		case "scaling":
+			r.summary.Scaling, err = r.scalingPart(ctx)
 		}
 		if err != nil {
 			return fmt.Errorf("part %s: %w (results so far in %s)", p, err, r.out)

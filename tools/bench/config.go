@@ -23,6 +23,11 @@
 // the ceiling, then open loop at a fraction of it, idle (no merge running)
 // and while ingest + enrich write into the same users' histories.
 //
+// Part "scaling" — ingest's closed-loop maximum with 1 and 2 instances (the
+// load spread over them) and enrich's drain rate with 1 and 2 instances
+// sharing the consumer, each with the CPU the instances used: the events/s
+// per core that sizing a deployment uses.
+//
 // Every ceiling is measured warm: a warm-up round run and discarded, then
 // repeated rounds reported as median and range (stats). Every load point is
 // a fraction of a ceiling of the same run. Everything the bench starts —
@@ -270,7 +275,7 @@ func fractions(p *[]float64) binding {
 }
 
 // partOrder is every part, in the order a run takes them.
-func partOrder() []string { return []string{"ingest", "stream", "pipeline", "query"} }
+func partOrder() []string { return []string{"ingest", "stream", "pipeline", "query", "scaling"} }
 
 // Parts checks the parts asked for and puts them in the order they run;
 // none, or "all", is every part.

@@ -84,8 +84,8 @@ func TestParts(t *testing.T) {
 		want    []string
 		wantErr bool
 	}{
-		{"none is all", nil, []string{"ingest", "stream", "pipeline", "query"}, false},
-		{"all", []string{"all"}, []string{"ingest", "stream", "pipeline", "query"}, false},
+		{"none is all", nil, []string{"ingest", "stream", "pipeline", "query", "scaling"}, false},
+		{"all", []string{"all"}, []string{"ingest", "stream", "pipeline", "query", "scaling"}, false},
 		{"one", []string{"query"}, []string{"query"}, false},
 		{"in the order they run", []string{"query", "ingest"}, []string{"ingest", "query"}, false},
 		{"unknown", []string{"ingest", "everything"}, nil, true},
