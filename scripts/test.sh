@@ -32,6 +32,7 @@ if [[ $mode == all || $mode == swift ]]; then
 fi
 case $mode in
   faults) PACKAGES=(./integration/faults/...) ;;
+  cluster) PACKAGES=() ;;
   docker) PACKAGES=() ;;
   swift) PACKAGES=(./integration/swift/... ./contracts/fixtures/...) ;; # the SDK, its end-to-end test, the shared fixtures
   *) bash scripts/lint.sh ;;
@@ -58,11 +59,21 @@ if [[ $mode == all || $mode == swift ]]; then
 fi
 if ((${#PACKAGES[@]})); then
   echo "test: go test -race (NATS_URL=$NATS_URL OPENSEARCH_URL=$OPENSEARCH_URL)" >&2
-  # integration/docker runs alone, below: building images wants both cores.
-  mapfile -t pkgs < <(go list "${PACKAGES[@]}" | grep -v '/integration/docker$')
+  # integration/docker and integration/cluster run alone, below: building
+  # images wants both cores; the cluster test runs six servers.
+  mapfile -t pkgs < <(go list "${PACKAGES[@]}" | grep -v -e '/integration/docker$' -e '/integration/cluster$')
   go test -race -count=1 -timeout 15m "${pkgs[@]}"
 fi
 if [[ $mode == swift ]]; then go test -race -count=1 -run '^TestTrackFixtures$' ./services/ingest/service/; fi
+if [[ $mode == all || $mode == cluster ]]; then
+  # 3 NATS + 3 OpenSearch nodes (512 MiB heaps) of its own, ~2.5 GB RAM;
+  # prints what the client saw and the accounting of each fault.
+  echo "test: cluster mode under faults (integration/cluster)" >&2
+  start=$SECONDS log="$root/.cache/cluster-test.log"
+  go test -race -count=1 -v -timeout 15m ./integration/cluster/ >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+  grep -E '^(TestClusterFaults/|--- |ok )' "$log" >&2
+  echo "test: cluster test: $((SECONDS - start)) s" >&2
+fi
 if [[ $mode == all || $mode == docker ]]; then
   echo "test: images built and run on a private Docker engine (integration/docker)" >&2
   go test -count=1 -v -timeout 20m ./integration/docker/

@@ -39,7 +39,10 @@ func natsLeaderKilled(t *testing.T, c *clusters) {
 	s := newStack(t, c)
 	s.start()
 	l := s.startLoad(loadRate, loadFor)
-	eventually(t, 30*time.Second, "load accepted", func() bool { return l.watcher.AcceptedEvents() >= 1000 }, nil)
+	// The fault strikes a stream in steady state: every replica current,
+	// a few seconds of load stored.
+	waitStreamCurrent(t, s, 3)
+	eventually(t, 30*time.Second, "load accepted", func() bool { return l.watcher.AcceptedEvents() >= 3000 }, nil)
 	info, err := s.streamInfo()
 	if err != nil {
 		t.Fatal(err)
@@ -56,6 +59,7 @@ func natsLeaderKilled(t *testing.T, c *clusters) {
 	if gone, _ := node.Exited(); !gone {
 		t.Fatalf("%s still running after SIGKILL", old)
 	}
+	t.Cleanup(func() { restartIfGone(t, node.Proc) }) // the next scenario starts from a whole cluster
 	killed := time.Now()
 	s.report(fmt.Sprintf("stream leader %s killed with SIGKILL after %d events accepted", old, l.watcher.AcceptedEvents()))
 	var leader string
@@ -83,7 +87,7 @@ func natsLeaderKilled(t *testing.T, c *clusters) {
 func waitStreamCurrent(t *testing.T, s *stack, n int) {
 	t.Helper()
 	var last string
-	eventually(t, time.Minute, "every stream replica current", func() bool {
+	eventually(t, 2*time.Minute, "every stream replica current", func() bool {
 		info, err := s.streamInfo()
 		if err != nil || info.Cluster == nil || info.Cluster.Leader == "" {
 			last = fmt.Sprint(err)
@@ -118,6 +122,9 @@ func openSearchPrimaryKilled(t *testing.T, c *clusters) {
 		index, nodeName = primaryNode(c, s.name+"-*")
 		return nodeName != ""
 	}, nil)
+	// The fault strikes an index in steady state: its replica started, so
+	// the loss of the primary's node loses no shard copy in sync.
+	eventually(t, time.Minute, "the index green (its replica started)", func() bool { return indexGreen(c, index) }, nil)
 	node := c.os.Node(nodeName)
 	if node == nil {
 		t.Fatalf("primary of %s on %q, none of %v", index, nodeName, c.os.Names)
@@ -126,6 +133,7 @@ func openSearchPrimaryKilled(t *testing.T, c *clusters) {
 	if gone, _ := node.Exited(); !gone {
 		t.Fatalf("%s still running after SIGKILL", nodeName)
 	}
+	t.Cleanup(func() { restartIfGone(t, node.Proc) })
 	killed := time.Now()
 	s.report(fmt.Sprintf("OpenSearch node %s (primary of %s) killed with SIGKILL after %d events accepted", nodeName, index, l.watcher.AcceptedEvents()))
 	var h procs.Health
@@ -201,5 +209,31 @@ func ingestKilled(t *testing.T, c *clusters) {
 	res, _ := s.account(l, 90*time.Second)
 	if res.Statuses["resent-after-no-answer"] == 0 {
 		t.Errorf("no request was sent to the other instance after ingest-0 died: the kill did not strike under load (%v)", res.Statuses)
+	}
+}
+
+// indexGreen reports whether every shard copy of index is started.
+func indexGreen(c *clusters, index string) bool {
+	for _, n := range c.os.Nodes {
+		if gone, _ := n.Exited(); gone {
+			continue
+		}
+		res, err := http.Get(n.URL + "/_cluster/health/" + index + "?wait_for_status=green&timeout=1s")
+		if err != nil {
+			continue
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	}
+	return false
+}
+
+// restartIfGone starts p again if a scenario ended (failed) with it down,
+// so that the next scenario meets a whole cluster.
+func restartIfGone(t *testing.T, p *procs.Proc) {
+	if gone, _ := p.Exited(); gone {
+		if err := p.Restart(); err != nil {
+			t.Errorf("restart %s after the scenario: %v", p.Name(), err)
+		}
 	}
 }

@@ -230,10 +230,10 @@ func (s *stack) account(l *load, within time.Duration) (loadgen.Result, loadgen.
 	return res, r
 }
 
-// report prints line with the scenario's name, also when the test passes
-// (the accounting is this package's result).
+// report prints line with the scenario's name to the test's standard
+// output, shown also when the test passes under -v (make test's cluster
+// step prints these lines).
 func (s *stack) report(line string) {
-	s.t.Log(line)
 	fmt.Printf("%s: %s\n", s.t.Name(), line)
 }
 
