@@ -144,7 +144,7 @@ func tunables(c *Config) []tunable {
 		{"BENCH_INGEST_FRACTIONS", "open-loop points, fractions of each front door's maximum", fractions(&c.IngestFractions)},
 		{"BENCH_NATS_SYNC", "JetStream sync_interval, e.g. always to fsync every write (unset: the server's default)", text(&c.NATSSync)},
 		{"BENCH_STREAM_FRACTION", "part stream: the load, a fraction of ingest's maximum", fraction(&c.StreamFraction)},
-		{"BENCH_ENRICH_EVENTS", "part pipeline: events of the _bulk ceiling and the drain", integer(&c.EnrichEvents)},
+		{"BENCH_ENRICH_EVENTS", "parts pipeline and scaling: events of the _bulk ceiling and the drain", integer(&c.EnrichEvents)},
 		{"BENCH_LAG_FRACTIONS", "part pipeline: sustained rates, fractions of enrich's drain rate", fractions(&c.LagFractions)},
 		{"BENCH_E2E_FRACTION", "part pipeline: the time-to-searchable load, a fraction of the warm raw _bulk ceiling", fraction(&c.E2EFraction)},
 		{"BENCH_E2E_DURATION", "part pipeline: measured time of the time-to-searchable run", duration(&c.E2EDuration)},
