@@ -78,7 +78,15 @@ func RunCluster(ctx context.Context, root string, dirs Dirs, environ []string, s
 		}
 	}
 	l := ClusterLayout(base)
-	cfg, err := servers.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, root)
+	// The development servers' settings say where OpenSearch and nats-server
+	// are installed; their single-node URLs do not apply here.
+	cfg, err := servers.Load(func(k string) (string, bool) {
+		if k == "NATS_URL" || k == "OPENSEARCH_URL" {
+			return "", false
+		}
+		v, ok := env[k]
+		return v, ok
+	}, root)
 	if err != nil {
 		return err
 	}
