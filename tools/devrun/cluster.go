@@ -192,10 +192,7 @@ func RunCluster(ctx context.Context, root string, dirs Dirs, environ []string, s
 	maps.Copy(first, instanceEnv(map[string]string{}, l, "enrich", 0, "", ""))
 	maps.Copy(first, instanceEnv(map[string]string{}, l, "query", 0, "", ""))
 	first["NATS_URL"], first["OPENSEARCH_URL"] = nc.URLs(), osr.c.URLs()
-	fmt.Fprint(stdout, strings.NewReplacer(
-		"{ingest,enrich,query}.log", "{ingest,enrich,query}-{0,1}.log, nats-{0,1,2}.log, os-{0,1,2}.log",
-		"Ctrl-C stops the services (and the servers, if this command started them).", "Ctrl-C stops the services, then both clusters.",
-	).Replace(Message(first, dirs.Run, time.Now())))
+	fmt.Fprint(stdout, clusterExamples(first, dirs.Run, time.Now()))
 
 	select {
 	case <-ctx.Done():
@@ -225,4 +222,13 @@ func ClusterMessage(l Layout, natsURLs, osURLs string) string {
 		l.NATSMonitor, l.OpenSearchHTTP)
 	fmt.Fprintf(&b, "\nThe examples below use the first instance of each; the second answers the same.\n")
 	return b.String()
+}
+
+// clusterExamples is Message for cluster mode: its logs, and what Ctrl-C
+// stops.
+func clusterExamples(env map[string]string, logs string, now time.Time) string {
+	return strings.NewReplacer(
+		"{ingest,enrich,query}.log", "{ingest,enrich,query}-{0,1}.log, nats-{0,1,2}.log, os-{0,1,2}.log",
+		"Ctrl-C stops the services (and the servers, if this command started them).", "Ctrl-C stops the services, then both clusters.",
+	).Replace(Message(env, logs, now))
 }

@@ -225,3 +225,12 @@ func TestClusterInstanceEnv(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterExamples(t *testing.T) {
+	msg := clusterExamples(Env(nil), "/logs", time.Now())
+	for _, want := range []string{"/logs/{ingest,enrich,query}-{0,1}.log, nats-{0,1,2}.log, os-{0,1,2}.log", "Ctrl-C stops the services, then both clusters."} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("no %q in\n%s", want, msg)
+		}
+	}
+}
