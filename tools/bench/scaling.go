@@ -92,6 +92,9 @@ func (r *runner) scaleIngest(ctx context.Context, n int) (row report.ScalingRow,
 // indices of prefix (enrichbench -mode drain), with the CPU they used.
 func (r *runner) scaleEnrich(ctx context.Context, n int, prefix string) (row report.ScalingRow, err error) {
 	const stream = "BENCH_SCALE_ENRICH"
+	if err := r.freshBroker(ctx); err != nil { // nothing of the ingest runs left
+		return row, err
+	}
 	if err := r.waitNoMerges(ctx, "the drain"); err != nil {
 		return row, err
 	}
