@@ -12,6 +12,7 @@ export NATS_URL=${NATS_URL:-nats://127.0.0.1:4222}
 export OPENSEARCH_URL=${OPENSEARCH_URL:-http://127.0.0.1:9200}
 # The fault tests run nats-server processes of their own (scripts/tools.sh nats).
 export NATS_SERVER_BIN="$root/.cache/bin/nats-server"
+bash scripts/tools.sh nats >&2 # the pinned version (a stamp file: nothing to do when it is there)
 
 status=$(bash scripts/servers.sh status)
 started=1

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -54,6 +55,12 @@ func startClusters(t *testing.T) *clusters {
 	bin, err := procs.NATSServerBin(root)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The pinned version: with v2.12.1 a node restarted after a SIGKILL
+	// did not catch up (scripts/versions.env).
+	out, err := exec.Command(bin, "--version").Output()
+	if want := cfg.Versions["NATS_SERVER_VERSION"]; err != nil || strings.TrimSpace(string(out)) != "nats-server: "+want {
+		t.Fatalf("%s is %q (%v), not the pinned %s: run scripts/tools.sh nats", bin, strings.TrimSpace(string(out)), err, want)
 	}
 	// The nodes' folders must be reachable by the user OpenSearch runs as:
 	// under the distribution's parent, not the test's private temp folder.
