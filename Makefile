@@ -1,5 +1,5 @@
 # The repository's public interface. Scripts live in scripts/.
-.PHONY: run run-cluster test test-cluster test-faults test-docker test-swift bench generate lint dashboards servers-start servers-stop servers-status
+.PHONY: run run-cluster test test-cluster test-faults test-docker test-swift test-deploy bench generate lint dashboards servers-start servers-stop servers-status
 
 run: ## start NATS, OpenSearch, ingest, enrich and query; print URLs and a curl example
 	@bash scripts/run.sh
@@ -21,6 +21,9 @@ test-docker: ## only the container test: images built on a private Docker engine
 
 test-swift: ## only the Swift SDK: its unit tests, its end-to-end test against the real pipeline, the shared fixtures (also part of make test)
 	@KEEP_SERVERS=$${KEEP_SERVERS:-} bash scripts/test.sh swift
+
+test-deploy: ## only the DigitalOcean deployment's offline checks: Terraform references, rendered compose files and cloud-init (cloud-init installed if missing; also part of make test)
+	@bash scripts/test.sh deploy
 
 bench: ## throughput, latency and time-to-searchable against ceilings measured in the same run (tools/cmd/bench; duration: README)
 	@bash scripts/bench.sh

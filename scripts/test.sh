@@ -31,10 +31,16 @@ if [[ $mode == all || $mode == swift ]]; then
   bash scripts/swift.sh install >"$root/.cache/swift-install.log" 2>&1 &
   swift_pid=$!
 fi
+# The third-party SDKs integration/segment drives install meanwhile too (pinned, cached).
+if [[ $mode == all ]]; then
+  bash scripts/sdks.sh >"$root/.cache/sdks-install.log" 2>&1 &
+  sdks_pid=$!
+fi
 case $mode in
   faults) PACKAGES=(./integration/faults/...) ;;
   cluster) PACKAGES=() ;;
   docker) PACKAGES=() ;;
+  deploy) PACKAGES=(./integration/digitalocean/...) ;; # deploy/digitalocean, checked offline
   swift) PACKAGES=(./integration/swift/... ./contracts/fixtures/...) ;; # the SDK, its end-to-end test, the shared fixtures
   *) bash scripts/lint.sh ;;
 esac
@@ -43,6 +49,14 @@ if [[ $mode == all || $mode == docker ]] && ! command -v dockerd >/dev/null; the
   export DEBIAN_FRONTEND=noninteractive
   apt="apt-get -q -o DPkg::Lock::Timeout=300"
   $apt install -y docker.io >/dev/null || { $apt update && $apt install -y docker.io >/dev/null; }
+fi
+
+# deploy/digitalocean's cloud-init files are checked by cloud-init itself.
+if [[ $mode == all || $mode == deploy ]] && ! command -v cloud-init >/dev/null; then
+  echo "test: installing Debian's cloud-init (integration/digitalocean validates the Droplets' cloud-config with it)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt="apt-get -q -o DPkg::Lock::Timeout=300"
+  $apt install -y --no-install-recommends cloud-init >/dev/null || { $apt update && $apt install -y --no-install-recommends cloud-init >/dev/null; }
 fi
 
 if ! wait "$servers_pid"; then
@@ -57,6 +71,9 @@ if [[ $mode == all || $mode == swift ]]; then
   start=$SECONDS log="$root/.cache/swift-test.log"
   bash scripts/swift.sh swift test --disable-swift-testing >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
   echo "test: swift test (clients/swift): $(tail -n 1 "$log" | sed 's/^[[:space:]]*//'); $((SECONDS - start)) s" >&2
+fi
+if [[ $mode == all ]]; then
+  wait "$sdks_pid" || { cat "$root/.cache/sdks-install.log" >&2; echo "test: the tracking SDKs did not install" >&2; exit 1; }
 fi
 if ((${#PACKAGES[@]})); then
   echo "test: go test -race (NATS_URL=$NATS_URL OPENSEARCH_URL=$OPENSEARCH_URL)" >&2
@@ -81,8 +98,9 @@ if [[ $mode == all || $mode == docker ]]; then
 fi
 
 if [[ $mode == all ]]; then
-  echo "test: fuzzing the ingest body decoders (JSON, protobuf) for 10s each" >&2
+  echo "test: fuzzing the ingest body decoders (JSON, protobuf, Segment) for 10s each" >&2
   (cd services/ingest && go test -run '^$' -fuzz '^FuzzDecodeJSON$' -fuzztime 10s ./internal/track/ &&
-    go test -run '^$' -fuzz '^FuzzDecodeProto$' -fuzztime 10s ./internal/track/)
+    go test -run '^$' -fuzz '^FuzzDecodeProto$' -fuzztime 10s ./internal/track/ &&
+    go test -run '^$' -fuzz '^FuzzDecodeSegment$' -fuzztime 10s ./internal/track/)
 fi
 echo "test: all passed" >&2

@@ -118,7 +118,7 @@ func (s *stack) common() map[string]string {
 	return map[string]string{
 		"NATS_URL": s.c.nats.URLs(), "OPENSEARCH_URL": s.c.os.URLs(), "LOG_LEVEL": "warn",
 		"EVENTS_STREAM": s.stream(), "EVENTS_SUBJECT_PREFIX": strings.ReplaceAll(s.name, "-", "_") + ".events",
-		"EVENTS_INDEX_PREFIX": s.name, "EVENTS_STREAM_REPLICAS": "3", "OPENSEARCH_INDEX_REPLICAS": "1",
+		"EVENTS_INDEX_PREFIX": s.name, "EVENTS_STREAM_REPLICAS": "3", "OPENSEARCH_INDEX_REPLICAS": "1", "SUPPRESSION_REPLICAS": "3",
 	}
 }
 

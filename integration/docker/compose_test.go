@@ -126,8 +126,8 @@ func TestCompose(t *testing.T) {
 			case !oneShot(svc) && (svc.HealthCheck == nil || !slices.Equal(svc.HealthCheck.Test, append([]string{"CMD"}, image...))):
 				t.Errorf("%s: compose health check %v is not the image's CMD %v", name, svc.HealthCheck, image)
 			}
-			if gs, ok := goServices[name]; ok && gs.server == oneShot(svc) {
-				t.Errorf("%s: restart %q, but it is a server: %v", name, svc.Restart, gs.server)
+			if gs, ok := goServices[name]; ok && gs.Server == oneShot(svc) {
+				t.Errorf("%s: restart %q, but it is a server: %v", name, svc.Restart, gs.Server)
 			}
 			if _, ok := goServices[name]; !ok && len(svc.Environment) > 0 {
 				t.Errorf("%s: sets environment variables, but nothing here knows what its binary reads", name)
@@ -143,13 +143,13 @@ func TestCompose(t *testing.T) {
 	t.Run("every variable set is one the service reads, and its config loads", func(t *testing.T) {
 		for name, gs := range goServices {
 			svc := project.Services[name]
-			reads := gs.variables(environment(svc))
+			reads := gs.Variables(environment(svc))
 			for k := range svc.Environment {
 				if !slices.Contains(reads, k) {
 					t.Errorf("%s: sets %s, which %s does not read (misspelt or removed?)", name, k, name)
 				}
 			}
-			if _, err := gs.load(environment(svc)); err != nil {
+			if _, err := gs.Load(environment(svc)); err != nil {
 				t.Errorf("%s: its configuration does not load from the compose environment: %v", name, err)
 			}
 		}
@@ -158,10 +158,10 @@ func TestCompose(t *testing.T) {
 	t.Run("ports: the services' defaults, exposed and published", func(t *testing.T) {
 		for name, gs := range goServices {
 			svc := project.Services[name]
-			defaults, _ := gs.load(config.MapLookup(nil)) // the defaults, whatever else is missing
-			want := ports(t, defaults.listen)
-			got, _ := gs.load(environment(svc))
-			if listen := ports(t, got.listen); !slices.Equal(listen, want) {
+			defaults, _ := gs.Load(config.MapLookup(nil)) // the defaults, whatever else is missing
+			want := ports(t, defaults.Listen)
+			got, _ := gs.Load(environment(svc))
+			if listen := ports(t, got.Listen); !slices.Equal(listen, want) {
 				t.Errorf("%s: listens on ports %v in compose, defaults are %v", name, listen, want)
 			}
 			var published []string
@@ -186,12 +186,12 @@ func TestCompose(t *testing.T) {
 	t.Run("stop grace periods outlast the services' drains", func(t *testing.T) {
 		for name, gs := range goServices {
 			svc := project.Services[name]
-			if !gs.server {
+			if !gs.Server {
 				continue
 			}
-			cfg, _ := gs.load(environment(svc))
-			if svc.StopGracePeriod == nil || time.Duration(*svc.StopGracePeriod) <= cfg.shutdown {
-				t.Errorf("%s: stop_grace_period %v, want longer than its shutdown timeout %s (else SIGKILL cuts the drain)", name, svc.StopGracePeriod, cfg.shutdown)
+			cfg, _ := gs.Load(environment(svc))
+			if svc.StopGracePeriod == nil || time.Duration(*svc.StopGracePeriod) <= cfg.Shutdown {
+				t.Errorf("%s: stop_grace_period %v, want longer than its shutdown timeout %s (else SIGKILL cuts the drain)", name, svc.StopGracePeriod, cfg.Shutdown)
 			}
 			if svc.StopSignal != "" && svc.StopSignal != "SIGTERM" {
 				t.Errorf("%s: stop_signal %s; the services drain on SIGTERM", name, svc.StopSignal)
@@ -202,7 +202,7 @@ func TestCompose(t *testing.T) {
 	t.Run("every service exports traces to Jaeger", func(t *testing.T) {
 		for name, gs := range goServices {
 			svc := project.Services[name]
-			if !slices.Contains(gs.variables(environment(svc)), "OTEL_EXPORTER_OTLP_ENDPOINT") {
+			if !slices.Contains(gs.Variables(environment(svc)), "OTEL_EXPORTER_OTLP_ENDPOINT") {
 				continue // not a traced process (deadletters)
 			}
 			endpoint, _ := environment(svc)("OTEL_EXPORTER_OTLP_ENDPOINT")

@@ -94,7 +94,7 @@ func TestContainers(t *testing.T) {
 				t.Errorf("%s: health check %+v, want %v", target, img.Config.Healthcheck, want)
 			}
 			arg := "version"
-			if !goServices[target].server {
+			if !goServices[target].Server {
 				arg = "-version"
 			}
 			if got := d.must(t, "run", "--rm", "--network", "none", image(target), arg); got != version {
@@ -227,7 +227,7 @@ func (d *daemon) runService(t *testing.T, name, svc string, env map[string]strin
 	t.Helper()
 	args := []string{"run", "-d", "--name", name, "--network", "host", "--read-only", "--cap-drop", "ALL",
 		"--security-opt", "no-new-privileges:true", "--health-interval", "1s"}
-	for _, k := range goServices[svc].variables(config.MapLookup(env)) {
+	for _, k := range goServices[svc].Variables(config.MapLookup(env)) {
 		if v, ok := env[k]; ok {
 			args = append(args, "-e", k+"="+v)
 		}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -49,6 +50,41 @@ func TestAttacksAgainstProcess(t *testing.T) {
 	// A refusal that leaves much of the request unread closes the
 	// connection: a client still sending may see that (reset) instead of
 	// the answer, which is as good a refusal.
+	// segmentCase posts to a Segment route; any of wants is a good answer.
+	segmentCase := func(path, auth string, body []byte, encoding string, wants []int, wantIn string) func() error {
+		return func() error {
+			req, _ := http.NewRequest(http.MethodPost, s.ingestHTTP+path, bytes.NewReader(body))
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			if encoding != "" {
+				req.Header.Set("Content-Encoding", encoding)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				if len(body) > 256<<10 && (strings.Contains(err.Error(), "reset by peer") || strings.Contains(err.Error(), "broken pipe")) {
+					return nil
+				}
+				return err
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			if !slices.Contains(wants, res.StatusCode) || (res.StatusCode == wants[0] && !strings.Contains(string(b), wantIn)) {
+				return fmt.Errorf("got %d %.200s, want one of %v (%d naming %q)", res.StatusCode, b, wants, wants[0], wantIn)
+			}
+			return nil
+		}
+	}
+	// Segment bodies: a million tiny messages, and bodies with a key in
+	// the body that is not one (read before it is known: at most 1 MiB
+	// inflated, under a budget of their own, so refused with 413 or 401,
+	// or 503 while that budget is spent).
+	segTiny := []byte(`{"batch":[` + strings.TrimSuffix(strings.Repeat("{},", 1<<20/3-6), ",") + "]}")
+	segBody := func(messages int) []byte {
+		return gzipped(t, []byte(`{"writeKey":"not-a-key-0123456789","batch":[`+strings.TrimSuffix(strings.Repeat(`{"type":"track","properties":{"p":"`+strings.Repeat("x", 8000)+`"}},`, messages), ",")+"]}"))
+	}
+	segBig, segNear := segBody(1000), segBody(120) // 8 MB and 960 KB inflated
 	httpCase := func(auth string, body []byte, encoding string, header map[string]string, want int, wantIn string) func() error {
 		return func() error {
 			req, _ := http.NewRequest(http.MethodPost, s.ingestHTTP+"/v1/track", bytes.NewReader(body))
@@ -106,6 +142,12 @@ func TestAttacksAgainstProcess(t *testing.T) {
 		{"HTTP with a megabyte of user agent", httpCase("Bearer "+writeKey, []byte("[]"), "", map[string]string{"User-Agent": strings.Repeat("u", 1<<20)}, 431, "")},
 		// Item 4: no key, no body read.
 		{"HTTP without a key, 1 MiB body", httpCase("", tiny, "", nil, 401, "write key")},
+		// The Segment routes: the same limits, and keys in the body cost
+		// only their own budget.
+		{"Segment: 1 MiB of empty messages, no key", segmentCase("/v1/batch", "", segTiny, "", []int{413}, "at most 1000")},
+		{"Segment: gzip inflating to 8 MB, key in the body", segmentCase("/v1/batch", "", segBig, "gzip", []int{413, 503}, "larger than")},
+		{"Segment: gzip inflating to 960 KB, a wrong key in the body", segmentCase("/v1/batch", "", segNear, "gzip", []int{401, 503}, "write key")},
+		{"Segment: a wrong key in the header, 1 MiB body", segmentCase("/segment/v1/batch", "Basic bm90LWEta2V5LTAxMjM0NTY3ODk6", segTiny, "", []int{401}, "write key")},
 		// Item 9: control characters in ids.
 		{"NUL inside an event id", httpCase("Bearer "+writeKey, []byte(`[{"event_id":"a\u0000b","user_id":"u","event_name":"e","client_timestamp":"2026-11-26T10:00:00Z"}]`), "", nil, 400, "control character")},
 	}

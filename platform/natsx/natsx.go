@@ -15,12 +15,14 @@ import (
 )
 
 // Connect dials url and keeps reconnecting for ever: a service whose broker
-// restarts recovers by itself. Connection state changes are logged.
-func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Conn, error) {
-	nc, err := nats.Connect(url,
+// restarts recovers by itself. Connection state changes are logged. extra
+// options are applied last (nats.RetryOnFailedConnect(true): start without
+// the broker and connect when it comes).
+func Connect(ctx context.Context, url, name string, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
+	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
 		nats.RetryOnFailedConnect(false),
 		// No buffering while disconnected: a publish or ack made then fails
@@ -42,7 +44,8 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Con
 			}
 			log.ErrorContext(ctx, "nats async error", "subject", subj, "error", err)
 		}),
-	)
+	}
+	nc, err := nats.Connect(url, append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to nats at %s: %w", credentials.RedactURLs(url), err)
 	}

@@ -9,8 +9,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -132,7 +134,7 @@ func PutIndexTemplate(ctx context.Context, c *opensearch.Client, name string, bo
 
 // DeletePrefix removes everything written under an events index prefix at
 // url: the daily indices, the daily dead-letter and audit indices (and the
-// single ones of earlier versions), and their templates.
+// single ones of earlier versions), their templates, and the deletion jobs.
 // Missing ones are fine; it returns the first failure it met.
 func DeletePrefix(ctx context.Context, client *http.Client, url, prefix string) error {
 	var first error
@@ -140,6 +142,7 @@ func DeletePrefix(ctx context.Context, client *http.Client, url, prefix string) 
 		"/" + prefix + "-*", "/_index_template/" + prefix,
 		"/deadletter-" + prefix + "-*", "/deadletter-" + prefix, "/_index_template/deadletter-" + prefix,
 		"/audit-" + prefix + "-*", "/audit-" + prefix, "/_index_template/audit-" + prefix,
+		"/deletions-" + prefix,
 	} {
 		if !strings.HasPrefix(p, "/_index_template/") {
 			p += "?ignore_unavailable=true" // the template API refuses the parameter; a missing template is a 404
@@ -197,32 +200,60 @@ func DeleteIndices(ctx context.Context, c *opensearch.Client, pattern string, wh
 	return deleted, nil
 }
 
-// PutTemplateMappingOnExisting puts the mappings of a composable index
-// template (its body as PutIndexTemplate takes it) on the existing indices
-// its patterns match. A template shapes only indices created after it, so
-// without this a field added to it (an upgrade) would be refused by today's
-// strict index until tomorrow's is created. A change OpenSearch cannot apply
-// to an existing index (a changed field type) is returned as an error.
+// PutTemplateMappingOnExisting adds the fields of a composable index
+// template (its body as PutIndexTemplate takes it) that the existing indices
+// its patterns match do not have yet. A template shapes only indices created
+// after it, so without this a field added to it (an upgrade) would be refused
+// by today's strict index until tomorrow's is created. A field the index
+// already has keeps its mapping there: OpenSearch cannot change most of an
+// existing field's parameters (doc values, norms, its type), so such a change
+// takes effect from the next daily index on.
 func PutTemplateMappingOnExisting(ctx context.Context, c *opensearch.Client, name string, body []byte) error {
 	var doc struct {
 		IndexPatterns []string `json:"index_patterns"`
 		Template      struct {
-			Mappings json.RawMessage `json:"mappings"`
+			Mappings struct {
+				Properties map[string]json.RawMessage `json:"properties"`
+			} `json:"mappings"`
 		} `json:"template"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return fmt.Errorf("parse template %s: %w", name, err)
 	}
-	if len(doc.Template.Mappings) == 0 || len(doc.IndexPatterns) == 0 {
+	if len(doc.Template.Mappings.Properties) == 0 || len(doc.IndexPatterns) == 0 {
 		return nil
 	}
 	var escaped []string
 	for _, p := range doc.IndexPatterns {
 		escaped = append(escaped, url.PathEscape(p))
 	}
+	var existing map[string]struct {
+		Mappings struct {
+			Properties map[string]json.RawMessage `json:"properties"`
+		} `json:"mappings"`
+	}
 	path := "/" + strings.Join(escaped, ",") + "/_mapping?allow_no_indices=true&ignore_unavailable=true"
-	if err := DoJSON(ctx, c, Request{Method: http.MethodPut, Path: path, Body: doc.Template.Mappings}, nil); err != nil {
-		return fmt.Errorf("put mapping of template %s on %v: %w", name, doc.IndexPatterns, err)
+	if err := DoJSON(ctx, c, Request{Method: http.MethodGet, Path: path}, &existing); err != nil {
+		return fmt.Errorf("mappings of %v (template %s): %w", doc.IndexPatterns, name, err)
+	}
+	indices := slices.Sorted(maps.Keys(existing))
+	for _, index := range indices {
+		missing := map[string]json.RawMessage{}
+		for field, m := range doc.Template.Mappings.Properties {
+			if _, ok := existing[index].Mappings.Properties[field]; !ok {
+				missing[field] = m
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		b, err := json.Marshal(map[string]any{"properties": missing})
+		if err != nil {
+			return fmt.Errorf("mapping of template %s for %s: %w", name, index, err)
+		}
+		if err := DoJSON(ctx, c, Request{Method: http.MethodPut, Path: "/" + url.PathEscape(index) + "/_mapping", Body: b}, nil); err != nil {
+			return fmt.Errorf("put the new fields of template %s on %s: %w", name, index, err)
+		}
 	}
 	return nil
 }

@@ -35,7 +35,7 @@ func TestDeletePrefix(t *testing.T) {
 	want := []string{
 		"DELETE /p-*?ignore_unavailable=true", "DELETE /_index_template/p",
 		"DELETE /deadletter-p-*?ignore_unavailable=true", "DELETE /deadletter-p?ignore_unavailable=true", "DELETE /_index_template/deadletter-p",
-		"DELETE /audit-p-*?ignore_unavailable=true", "DELETE /audit-p?ignore_unavailable=true", "DELETE /_index_template/audit-p",
+		"DELETE /audit-p-*?ignore_unavailable=true", "DELETE /audit-p?ignore_unavailable=true", "DELETE /_index_template/audit-p", "DELETE /deletions-p?ignore_unavailable=true",
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("requests\n%v\nwant\n%v", got, want)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -57,8 +58,11 @@ type runner struct {
 	osc        *opensearch.Client      // its client, for the bench's own requests
 
 	// Ceilings a later part derives its load from, measured once a run.
-	ingestMax *stats.Summary // ingest's accepted events/s
-	drainRate float64        // enrich's documents/s draining a pre-filled stream
+	ingestMax    *stats.Summary // ingest's accepted events/s
+	drainRate    float64        // enrich's documents/s draining a pre-filled stream
+	baseIngest   *stats.Summary // the baseline's ingest maximum (BENCH_BASELINE)
+	bulk         *stats.Summary // OpenSearch's warm raw _bulk ceiling, documents/s
+	bulkDocBytes int            // the size of those documents as _bulk sends them
 
 	summary report.Summary
 
@@ -101,12 +105,18 @@ func Run(ctx context.Context, cfg Config, root string, parts []string, stdout, p
 		switch p {
 		case "ingest":
 			r.summary.Ingest, err = r.ingestPart(ctx)
+		case "segment":
+			r.summary.Segment, err = r.segmentPart(ctx)
 		case "stream":
 			r.summary.Stream, err = r.streamPart(ctx)
 		case "pipeline":
 			r.summary.Pipeline, err = r.pipelinePart(ctx)
 		case "query":
 			r.summary.Query, err = r.queryPart(ctx)
+		case "cost":
+			r.summary.Cost, err = r.costPart(ctx)
+		case "delete":
+			r.summary.Delete, err = r.deletePart(ctx)
 		case "scaling":
 			r.summary.Scaling, err = r.scalingPart(ctx)
 		}
@@ -148,6 +158,11 @@ func (r *runner) build(ctx context.Context) error {
 		os.RemoveAll(dir)
 		return err
 	}
+	if r.cfg.Baseline != "" {
+		if err := r.buildBaseline(ctx, dir); err != nil {
+			return err
+		}
+	}
 	if os.Getenv("NATS_SERVER_BIN") == "" {
 		cmd := exec.CommandContext(ctx, "bash", filepath.Join(r.root, "scripts", "tools.sh"), "nats")
 		cmd.Stdout, cmd.Stderr = r.progress, r.progress
@@ -157,6 +172,34 @@ func (r *runner) build(ctx context.Context) error {
 	}
 	r.natsBin, err = procs.NATSServerBin(r.root)
 	return err
+}
+
+// Names of the baseline's binaries in r.bins.
+const (
+	baseIngest = "ingest@baseline"
+	baseEnrich = "enrich@baseline"
+)
+
+// buildBaseline builds ingest and enrich of cfg.Baseline from a temporary
+// worktree of the repository into dir, as baseIngest and baseEnrich.
+func (r *runner) buildBaseline(ctx context.Context, dir string) error {
+	rev, err := exec.CommandContext(ctx, "git", "-C", r.root, "rev-parse", "--short", r.cfg.Baseline+"^{commit}").Output()
+	if err != nil {
+		return fmt.Errorf("BENCH_BASELINE %q: not a revision of %s: %w", r.cfg.Baseline, r.root, err)
+	}
+	src := filepath.Join(r.out, "baseline-src")
+	r.logf("building the baseline's ingest and enrich (%s = %s)", r.cfg.Baseline, strings.TrimSpace(string(rev)))
+	if out, err := exec.CommandContext(ctx, "git", "-C", r.root, "worktree", "add", "--detach", src, r.cfg.Baseline).CombinedOutput(); err != nil {
+		return fmt.Errorf("baseline worktree: %w\n%s", err, out)
+	}
+	defer func() { _ = exec.Command("git", "-C", r.root, "worktree", "remove", "--force", src).Run() }()
+	bins, err := procs.Build(ctx, src, filepath.Join(dir, "baseline"), "./services/ingest/cmd/ingest", "./services/enrich/cmd/enrich")
+	if err != nil {
+		return fmt.Errorf("baseline: %w", err)
+	}
+	r.bins[baseIngest], r.bins[baseEnrich] = bins["ingest"], bins["enrich"]
+	r.summary.Baseline = fmt.Sprintf("%s (%s)", r.cfg.Baseline, strings.TrimSpace(string(rev)))
+	return nil
 }
 
 // writeJSON keeps one measurement's raw result in the results folder.
@@ -187,7 +230,11 @@ func (r *runner) writeBenchmarks(parts, summary string) error {
 			return fmt.Errorf("BENCHMARKS.md plot: %w", err)
 		}
 	}
-	doc := report.Doc{Machine: r.summary.Machine, Parts: parts, Summary: summary, Tunables: Tunables()}
+	old, err := os.ReadFile(filepath.Join(r.root, "BENCHMARKS.md"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("BENCHMARKS.md: %w", err)
+	}
+	doc := report.Doc{Machine: r.summary.Machine, Parts: parts, Summary: summary, Tunables: Tunables(), Kept: report.Kept(string(old))}
 	if _, err := os.Stat(filepath.Join(r.root, plot)); err == nil {
 		doc.Plot = plot
 	}

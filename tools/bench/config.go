@@ -8,13 +8,19 @@
 // JetStream file storage; the raw JetStream publish ceiling of the same
 // batches; then each front door open loop at fractions of its own maximum.
 //
+// Part "segment" — the Segment-compatible /v1/batch beside /v1/track: the
+// same events rendered in both formats, closed loop on one ingest in every
+// round (the ratio of their medians is what mapping the format costs),
+// then each open loop at a fraction of /v1/track's maximum (p99).
+//
 // Part "stream" — ingest's tail latency against the state of its stream
 // (below its limits, at a 1 GiB byte cap, expiring by age), open loop at a
 // fraction of ingest's maximum.
 //
 // Part "pipeline" — enrich and the whole path, against an OpenSearch node of
 // the bench's own: the raw _bulk ceiling of the documents enrich writes,
-// enrich draining a pre-filled stream, ingest + enrich at fractions of that
+// enrich draining a pre-filled stream (and the bytes per event those
+// documents take on disk once merged), ingest + enrich at fractions of that
 // drain rate (does the lag stay flat?), and the time from 202 to searchable
 // with an id-by-id accounting.
 //
@@ -22,6 +28,12 @@
 // in the bench node's data directory): a user's first page, closed loop for
 // the ceiling, then open loop at a fraction of it, idle (no merge running)
 // and while ingest + enrich write into the same users' histories.
+//
+// Part "cost" — the whole pipeline at a fraction of the warm raw _bulk
+// ceiling (default 0.8) for a minute: is the lag flat, the CPU seconds each
+// process (ingest, nats-server, enrich, OpenSearch) spends per million
+// events, the accounting by distinct ids, and the bytes an event takes on
+// disk in OpenSearch once merged and in the stream, compressed and not.
 //
 // Part "scaling" — ingest's closed-loop maximum with 1 and 2 instances (the
 // load spread over them) and enrich's drain rate with 1 and 2 instances
@@ -70,6 +82,9 @@ type Config struct {
 	StreamDuration    time.Duration // below its limits
 	StreamCapDuration time.Duration // at a byte cap, expiring by age (long enough to fill or expire)
 
+	// Segment.
+	SegmentFraction float64 // the open-loop point, of /v1/track's maximum
+
 	// Pipeline.
 	EnrichEvents int
 	LagFractions []float64 // of enrich's drain rate
@@ -89,7 +104,22 @@ type Config struct {
 	QueryWriteFraction                 float64 // of enrich's drain rate, while busy
 	MergesWithin                       time.Duration
 
+	// Cost.
+	CostFraction       float64 // of the warm raw _bulk ceiling
+	CostDuration       time.Duration
+	CostStreamDuration time.Duration // closed-loop fill of each stream measured on disk
+	// Delete.
+	DeleteEvents, DeleteUsers, DeleteDays int
+	DeleteDuration                        time.Duration // each window: without deletions, then with
+	DeleteWriteRate                       int           // events/s ingested in both windows
+	DeleteQueryRate                       int           // first-page queries/s in both windows
+
 	OpenSearchHeap string
+
+	// Baseline is a git revision whose ingest and enrich are built and
+	// measured beside this checkout's in the same run (ingest round by
+	// round, enrich's drain once each); empty: none.
+	Baseline string
 }
 
 // defaults are the full-length run's values.
@@ -97,12 +127,14 @@ func defaults() Config {
 	return Config{
 		Batch: 100, Concurrency: 32, OpenConcurrency: 64, Duration: 15 * time.Second, Warmup: 3 * time.Second, Rounds: 3,
 		IngestFractions: []float64{0.25, 0.5, 0.75}, JetStreamEvents: 2000000,
-		StreamFraction: 0.5, StreamDuration: 45 * time.Second, StreamCapDuration: 60 * time.Second,
+		StreamFraction: 0.5, StreamDuration: 45 * time.Second, StreamCapDuration: 60 * time.Second, SegmentFraction: 0.5,
 		EnrichEvents: 400000, LagFractions: []float64{0.4, 0.6, 0.8, 1}, LagStep: 20 * time.Second, LagSample: 6 * time.Second,
 		DrainWithin: 90 * time.Second, E2EFraction: 0.5, E2EDuration: 30 * time.Second, E2EGrace: 30 * time.Second,
 		QueryEvents: 10000000, QueryUsers: 100000, QueryDays: 30, QueryConcurrency: 16,
 		QueryCeilingDuration: 10 * time.Second, QueryDuration: 30 * time.Second, QueryFraction: 0.25, QueryWriteFraction: 0.5,
 		MergesWithin: 10 * time.Minute, OpenSearchHeap: "1g",
+		CostFraction: 0.8, CostDuration: 60 * time.Second, CostStreamDuration: 5 * time.Second,
+		DeleteEvents: 1000000, DeleteUsers: 1000, DeleteDays: 30, DeleteDuration: 30 * time.Second, DeleteWriteRate: 2000, DeleteQueryRate: 20,
 	}
 }
 
@@ -118,6 +150,8 @@ func short(c Config) Config {
 	c.E2EDuration, c.E2EGrace = 4*time.Second, 20*time.Second
 	c.QueryEvents, c.QueryUsers, c.QueryDays = 20000, 1000, 3
 	c.QueryCeilingDuration, c.QueryDuration = 2*time.Second, 3*time.Second
+	c.CostDuration, c.CostStreamDuration = 5*time.Second, 2*time.Second
+	c.DeleteEvents, c.DeleteUsers, c.DeleteDuration = 30000, 100, 10*time.Second
 	return c
 }
 
@@ -144,6 +178,7 @@ func tunables(c *Config) []tunable {
 		{"BENCH_INGEST_FRACTIONS", "open-loop points, fractions of each front door's maximum", fractions(&c.IngestFractions)},
 		{"BENCH_NATS_SYNC", "JetStream sync_interval, e.g. always to fsync every write (unset: the server's default)", text(&c.NATSSync)},
 		{"BENCH_STREAM_FRACTION", "part stream: the load, a fraction of ingest's maximum", fraction(&c.StreamFraction)},
+		{"BENCH_SEGMENT_FRACTION", "part segment: the open-loop load of both formats, a fraction of /v1/track's maximum", fraction(&c.SegmentFraction)},
 		{"BENCH_ENRICH_EVENTS", "parts pipeline and scaling: events of the _bulk ceiling and the drain", integer(&c.EnrichEvents)},
 		{"BENCH_LAG_FRACTIONS", "part pipeline: sustained rates, fractions of enrich's drain rate", fractions(&c.LagFractions)},
 		{"BENCH_E2E_FRACTION", "part pipeline: the time-to-searchable load, a fraction of the warm raw _bulk ceiling", fraction(&c.E2EFraction)},
@@ -152,6 +187,14 @@ func tunables(c *Config) []tunable {
 		{"BENCH_QUERY_USERS", "part query: users in the data set", integer(&c.QueryUsers)},
 		{"BENCH_QUERY_FRACTION", "part query: the open-loop query rate, a fraction of the query ceiling", fraction(&c.QueryFraction)},
 		{"BENCH_QUERY_WRITE_FRACTION", "part query: the writes while busy, a fraction of enrich's drain rate", fraction(&c.QueryWriteFraction)},
+		{"BENCH_COST_FRACTION", "part cost: the load, a fraction of the warm raw _bulk ceiling", fraction(&c.CostFraction)},
+		{"BENCH_COST_DURATION", "part cost: measured time at that load", duration(&c.CostDuration)},
+		{"BENCH_BASELINE", "a git revision (e.g. main~3) whose ingest and enrich are built and measured beside this checkout's in the same run: parts ingest and pipeline (unset: none)", text(&c.Baseline)},
+		{"BENCH_DELETE_EVENTS", "part delete: events in its data set over 30 daily indices (up to 10000000; the data set is rebuilt every run, deletions change it)", integer(&c.DeleteEvents)},
+		{"BENCH_DELETE_USERS", "part delete: users in its data set (each has about events/users events)", integer(&c.DeleteUsers)},
+		{"BENCH_DELETE_DURATION", "part delete: each window, without and with deletions running back to back", duration(&c.DeleteDuration)},
+		{"BENCH_DELETE_WRITE_RATE", "part delete: events/s ingested during both windows", integer(&c.DeleteWriteRate)},
+		{"BENCH_DELETE_QUERY_RATE", "part delete: first-page queries/s during both windows", integer(&c.DeleteQueryRate)},
 		{"OPENSEARCH_HEAP", "heap of the bench's OpenSearch node", text(&c.OpenSearchHeap)},
 		{"BENCH_WRITE", "1: rewrite BENCHMARKS.md and docs/benchmarks/ingest-latency.png from this run", flag(&c.Write)},
 	}
@@ -197,7 +240,9 @@ func (c Config) validate() error {
 		name string
 		v    int
 	}{{"BENCH_ROUNDS", c.Rounds}, {"BENCH_CONCURRENCY", c.Concurrency}, {"BENCH_BATCH", c.Batch},
-		{"BENCH_ENRICH_EVENTS", c.EnrichEvents}, {"BENCH_QUERY_EVENTS", c.QueryEvents}, {"BENCH_QUERY_USERS", c.QueryUsers}} {
+		{"BENCH_ENRICH_EVENTS", c.EnrichEvents}, {"BENCH_QUERY_EVENTS", c.QueryEvents}, {"BENCH_QUERY_USERS", c.QueryUsers},
+		{"BENCH_DELETE_EVENTS", c.DeleteEvents}, {"BENCH_DELETE_USERS", c.DeleteUsers}, {"BENCH_DELETE_WRITE_RATE", c.DeleteWriteRate},
+		{"BENCH_DELETE_QUERY_RATE", c.DeleteQueryRate}} {
 		if n.v < 1 {
 			bad = append(bad, fmt.Sprintf("%s: %d, want at least 1", n.name, n.v))
 		}
@@ -210,6 +255,9 @@ func (c Config) validate() error {
 	}
 	if len(c.IngestFractions) == 0 || len(c.LagFractions) == 0 {
 		bad = append(bad, "BENCH_INGEST_FRACTIONS, BENCH_LAG_FRACTIONS: want at least one fraction each")
+	}
+	if strings.HasPrefix(c.Baseline, "-") {
+		bad = append(bad, fmt.Sprintf("BENCH_BASELINE: %q, want a git revision", c.Baseline))
 	}
 	if c.Write && c.Short {
 		bad = append(bad, "BENCH_WRITE with -short: a smoke run's figures do not belong in BENCHMARKS.md")
@@ -275,7 +323,9 @@ func fractions(p *[]float64) binding {
 }
 
 // partOrder is every part, in the order a run takes them.
-func partOrder() []string { return []string{"ingest", "stream", "pipeline", "query", "scaling"} }
+func partOrder() []string {
+	return []string{"ingest", "segment", "stream", "pipeline", "query", "cost", "delete", "scaling"}
+}
 
 // Parts checks the parts asked for and puts them in the order they run;
 // none, or "all", is every part.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/evtrack/telemetry/platform/procs"
 	"github.com/evtrack/telemetry/tools/bench/report"
@@ -20,8 +21,9 @@ const (
 	ingestMaxBytes = "6442450944"
 )
 
-// doors are the two front doors on the current broker.
-type doors struct{ naive, ingest *service }
+// doors are the front doors on the current broker: naive, ingest, and the
+// baseline's ingest when BENCH_BASELINE is set.
+type doors struct{ naive, ingest, base *service }
 
 // startDoors starts ingest, and the naive door too if withNaive.
 func (r *runner) startDoors(ctx context.Context, withNaive bool) (doors, error) {
@@ -36,12 +38,19 @@ func (r *runner) startDoors(ctx context.Context, withNaive bool) (doors, error) 
 	if err != nil {
 		return doors{}, err
 	}
-	return doors{naive, ingest}, nil
+	var base *service
+	if r.bins[baseIngest] != "" {
+		if base, err = r.startIngestBin(ctx, baseIngest, "ingest-baseline", "BASELINE",
+			map[string]string{"EVENTS_STREAM_MAX_BYTES": ingestMaxBytes}); err != nil {
+			return doors{}, err
+		}
+	}
+	return doors{naive, ingest, base}, nil
 }
 
 // freshDoors stops the doors, empties the broker and starts them again.
 func (r *runner) freshDoors(ctx context.Context, d doors, withNaive bool) (doors, error) {
-	if err := stop(d.naive, d.ingest); err != nil {
+	if err := stop(d.naive, d.ingest, d.base); err != nil {
 		return doors{}, err
 	}
 	if err := r.freshBroker(ctx); err != nil {
@@ -53,12 +62,12 @@ func (r *runner) freshDoors(ctx context.Context, d doors, withNaive bool) (doors
 // maxRounds measures the front doors' maximum, closed loop: a warm-up round
 // that is discarded, then cfg.Rounds rounds. Each round starts on an empty
 // broker and runs the doors one after the other, so machine noise hits
-// both. withNaive false measures ingest alone.
+// both (with a baseline, it and this ingest alternate in second place). withNaive false measures ingest alone.
 func (r *runner) maxRounds(ctx context.Context, withNaive bool) (rounds []report.DoorRound, naive, ingest stats.Summary, bodyBytes int, err error) {
-	var naiveRates, ingestRates []float64
+	var naiveRates, ingestRates, baseRates []float64
 	var d doors
 	defer func() {
-		if stopErr := stop(d.naive, d.ingest); err == nil {
+		if stopErr := stop(d.naive, d.ingest, d.base); err == nil {
 			err = stopErr
 		}
 	}()
@@ -66,17 +75,23 @@ func (r *runner) maxRounds(ctx context.Context, withNaive bool) (rounds []report
 		if d, err = r.freshDoors(ctx, d, withNaive); err != nil {
 			return
 		}
-		for _, door := range []struct {
+		type door struct {
 			name  string
 			svc   *service
 			rates *[]float64
-		}{{"naive", d.naive, &naiveRates}, {"ingest", d.ingest, &ingestRates}} {
-			if door.svc == nil { // the naive door, when only ingest is measured
+		}
+		order := []door{{"naive", d.naive, &naiveRates}, {"ingest", d.ingest, &ingestRates}, {"ingest (baseline)", d.base, &baseRates}}
+		if round%2 == 0 { // the baseline and this ingest take turns going first, so neither always meets a busier broker
+			order[1], order[2] = order[2], order[1]
+		}
+		for _, door := range order {
+			if door.svc == nil { // the naive door, when only ingest is measured; the baseline, when none is set
 				continue
 			}
-			name := fmt.Sprintf("%s-max-%d", door.name, round)
+			file := strings.ReplaceAll(strings.TrimSuffix(door.name, ")"), " (", "-")
+			name := fmt.Sprintf("%s-max-%d", file, round)
 			if round == 0 {
-				name = door.name + "-max-warmup"
+				name = file + "-max-warmup"
 			}
 			l, res, lerr := r.load(ctx, name, door.svc, r.loadConfig(door.svc, r.cfg.Concurrency, 0, r.cfg.Duration))
 			if lerr != nil {
@@ -95,6 +110,13 @@ func (r *runner) maxRounds(ctx context.Context, withNaive bool) (rounds []report
 		if naive, err = stats.Summarize(naiveRates); err != nil {
 			return
 		}
+	}
+	if len(baseRates) > 0 && withNaive {
+		var base stats.Summary
+		if base, err = stats.Summarize(baseRates); err != nil {
+			return
+		}
+		r.baseIngest = &base
 	}
 	ingest, err = stats.Summarize(ingestRates)
 	return
@@ -123,6 +145,7 @@ func (r *runner) ingestPart(ctx context.Context) (*report.Ingest, error) {
 		return nil, err
 	}
 	r.ingestMax = &out.Ingest
+	out.Baseline = r.baseIngest
 	if out.JetStream, err = r.jetStreamCeiling(ctx); err != nil {
 		return nil, err
 	}

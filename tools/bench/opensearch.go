@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/evtrack/telemetry/platform/opensearchx"
@@ -110,4 +111,56 @@ func (r *runner) waitNoMerges(ctx context.Context, what string) error {
 // dayIndex is the daily index of prefix for t (UTC), as enrich names it.
 func dayIndex(prefix string, t time.Time) string {
 	return prefix + "-" + t.UTC().Format("2006.01.02")
+}
+
+// storeSize merges the indices of prefix into one segment each, as enrich's
+// maintenance merges the past days, and returns their documents and the
+// bytes those take on disk (primaries: one copy) once the merged-away files
+// are gone.
+func (r *runner) storeSize(ctx context.Context, prefix string) (docs, bytes int64, err error) {
+	mctx, cancel := context.WithTimeout(ctx, r.cfg.MergesWithin) // a merge takes longer than other requests
+	err = opensearchx.DoJSON(mctx, r.osc, opensearchx.Request{Method: http.MethodPost, Path: "/" + prefix + "-*/_forcemerge?max_num_segments=1"}, nil)
+	cancel()
+	if err != nil {
+		return 0, 0, fmt.Errorf("merge %s: %w", prefix, err)
+	}
+	if err := r.waitNoMerges(ctx, "the size on disk"); err != nil {
+		return 0, 0, err
+	}
+	// The files a merge replaced are deleted once nothing reads them: the
+	// size is read when it stops changing.
+	deadline := time.Now().Add(r.cfg.MergesWithin)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	last := int64(-1)
+	for {
+		var rows []struct {
+			Docs  string `json:"docs.count"`
+			Store string `json:"pri.store.size"`
+			Segs  string `json:"segments.count"`
+		}
+		if err := r.osJSON(ctx, http.MethodGet, "/_cat/indices/"+prefix+"-*?format=json&bytes=b&h=docs.count,pri.store.size,segments.count", &rows); err != nil {
+			return 0, 0, fmt.Errorf("size of %s: %w", prefix, err)
+		}
+		bytes, docs = 0, 0
+		one := len(rows) > 0
+		for _, row := range rows {
+			b, _ := strconv.ParseInt(row.Store, 10, 64)
+			d, _ := strconv.ParseInt(row.Docs, 10, 64)
+			bytes, docs = bytes+b, docs+d
+			one = one && row.Segs == "1"
+		}
+		if one && bytes == last {
+			return docs, bytes, nil
+		}
+		last = bytes
+		if time.Now().After(deadline) {
+			return 0, 0, fmt.Errorf("size of %s: still changing after %s (%d bytes, %d documents)", prefix, r.cfg.MergesWithin, bytes, docs)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-tick.C:
+		}
+	}
 }

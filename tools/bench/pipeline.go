@@ -36,46 +36,28 @@ func (r *runner) pipelinePart(ctx context.Context) (_ *report.Pipeline, err erro
 	}()
 	out := &report.Pipeline{Events: r.cfg.EnrichEvents, BulkDocs: bulkDocs, BulkFlight: bulkFlight, LagStep: r.cfg.LagStep, LagSample: r.cfg.LagSample}
 
-	var rates []float64
-	for round := 0; round <= r.cfg.Rounds; round++ {
-		name, prefix := fmt.Sprintf("bulk-%d", round), fmt.Sprintf("%s-c%d", p, round)
-		if round == 0 {
-			name = "bulk-warmup"
-		}
-		prefixes = append(prefixes, prefix)
-		if err := r.waitNoMerges(ctx, name); err != nil {
-			return nil, err
-		}
-		r.logf("%s: raw _bulk of %d documents from a file", name, r.cfg.EnrichEvents)
-		var res struct {
-			Documents   int     `json:"documents"`
-			DocsPerSec  float64 `json:"docs_per_sec"`
-			FileBytes   int     `json:"file_bytes"`
-			FailedBulks int     `json:"failed_bulks"`
-		}
-		if err := r.enrichbench(ctx, name, &res, "-mode", "bulk", "-events", fmt.Sprint(r.cfg.EnrichEvents), "-opensearch", r.openSearch.URL,
-			"-prefix", prefix, "-file", filepath.Join(r.out, "bulk.ndjson"), "-bulk-docs", fmt.Sprint(bulkDocs), "-in-flight", fmt.Sprint(bulkFlight)); err != nil {
-			return nil, err
-		}
-		if res.FailedBulks > 0 || res.Documents == 0 {
-			return nil, fmt.Errorf("%s: %d of its _bulk requests failed (%d documents); see %s.json", name, res.FailedBulks, res.Documents, name)
-		}
-		r.logf("  %.0f documents/s", res.DocsPerSec)
-		out.DocBytes = res.FileBytes / res.Documents
-		if err := r.deletePrefix(ctx, prefix); err != nil { // the next round writes into fresh indices
-			return nil, err
-		}
-		if round > 0 {
-			rates = append(rates, res.DocsPerSec)
-		}
-	}
-	if out.Bulk, err = stats.Summarize(rates); err != nil {
+	if out.Bulk, out.DocBytes, err = r.bulkCeiling(ctx); err != nil {
 		return nil, err
 	}
 
 	prefixes = append(prefixes, p+"-e")
 	if out.Drain, out.DrainCPU, out.DrainRSSMiB, err = r.measureDrain(ctx, p+"-e"); err != nil {
 		return nil, err
+	}
+	// What the drained events take on disk, merged as past days are: the
+	// bytes per event a deployment's storage is sized from.
+	if out.StoredDocs, out.StoredBytes, err = r.storeSize(ctx, p+"-e"); err != nil {
+		return nil, err
+	}
+	r.logf("  on disk: %d documents in %d bytes after merging (%.0f bytes per event)", out.StoredDocs, out.StoredBytes, float64(out.StoredBytes)/float64(out.StoredDocs))
+
+	if r.bins[baseEnrich] != "" {
+		// The baseline drains the same events into indices of its own, right
+		// after this checkout's enrich: one round each, the same conditions.
+		prefixes = append(prefixes, p+"-b")
+		if out.BaselineDrain, _, _, err = r.drainWith(ctx, baseEnrich, p+"-b"); err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
 	}
 
 	prefixes = append(prefixes, p+"-s")
@@ -114,10 +96,69 @@ func (r *runner) pipelinePart(ctx context.Context) (_ *report.Pipeline, err erro
 	return out, nil
 }
 
+// bulkCeiling is OpenSearch's warm raw _bulk ceiling of the documents enrich
+// writes, and their size, measured once a run (into indices deleted after
+// each round): a warm-up round discarded, then cfg.Rounds rounds.
+func (r *runner) bulkCeiling(ctx context.Context) (_ stats.Summary, docBytes int, err error) {
+	if r.bulk != nil {
+		return *r.bulk, r.bulkDocBytes, nil
+	}
+	if err := r.startOpenSearch(ctx); err != nil {
+		return stats.Summary{}, 0, err
+	}
+	p := fmt.Sprintf("bench-%d", time.Now().Unix())
+	var rates []float64
+	for round := 0; round <= r.cfg.Rounds; round++ {
+		name, prefix := fmt.Sprintf("bulk-%d", round), fmt.Sprintf("%s-c%d", p, round)
+		if round == 0 {
+			name = "bulk-warmup"
+		}
+		if err := r.waitNoMerges(ctx, name); err != nil {
+			return stats.Summary{}, 0, err
+		}
+		r.logf("%s: raw _bulk of %d documents from a file", name, r.cfg.EnrichEvents)
+		var res struct {
+			Documents   int     `json:"documents"`
+			DocsPerSec  float64 `json:"docs_per_sec"`
+			FileBytes   int     `json:"file_bytes"`
+			FailedBulks int     `json:"failed_bulks"`
+		}
+		err := r.enrichbench(ctx, name, &res, "-mode", "bulk", "-events", fmt.Sprint(r.cfg.EnrichEvents), "-opensearch", r.openSearch.URL,
+			"-prefix", prefix, "-file", filepath.Join(r.out, "bulk.ndjson"), "-bulk-docs", fmt.Sprint(bulkDocs), "-in-flight", fmt.Sprint(bulkFlight))
+		// The next round writes into fresh indices.
+		if err := errors.Join(err, r.deletePrefix(context.WithoutCancel(ctx), prefix)); err != nil {
+			return stats.Summary{}, 0, err
+		}
+		if res.FailedBulks > 0 || res.Documents == 0 {
+			return stats.Summary{}, 0, fmt.Errorf("%s: %d of its _bulk requests failed (%d documents); see %s.json", name, res.FailedBulks, res.Documents, name)
+		}
+		r.logf("  %.0f documents/s", res.DocsPerSec)
+		docBytes = res.FileBytes / res.Documents
+		if round > 0 {
+			rates = append(rates, res.DocsPerSec)
+		}
+	}
+	s, err := stats.Summarize(rates)
+	if err != nil {
+		return stats.Summary{}, 0, err
+	}
+	r.bulk, r.bulkDocBytes = &s, docBytes
+	return s, docBytes, nil
+}
+
 // measureDrain pre-fills a stream with cfg.EnrichEvents events, starts
 // enrich on it and measures how fast it drains it into the indices of
 // prefix (enrichbench -mode drain), with the CPU and peak memory enrich used.
 func (r *runner) measureDrain(ctx context.Context, prefix string) (rate, cores float64, peakMiB int64, err error) {
+	if rate, cores, peakMiB, err = r.drainWith(ctx, "enrich", prefix); err == nil {
+		r.drainRate = rate
+	}
+	return rate, cores, peakMiB, err
+}
+
+// drainWith is measureDrain with one of the built enrich binaries (this
+// checkout's or the baseline's).
+func (r *runner) drainWith(ctx context.Context, bin, prefix string) (rate, cores float64, peakMiB int64, err error) {
 	const stream = "BENCH_ENRICH"
 	if err := r.waitNoMerges(ctx, "the drain"); err != nil {
 		return 0, 0, 0, err
@@ -135,7 +176,7 @@ func (r *runner) measureDrain(ctx context.Context, prefix string) (rate, cores f
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	enrich, err := r.startEnrich(ctx, "enrich-drain", stream, prefix)
+	enrich, err := r.startEnrichBin(ctx, bin, bin+"-drain", stream, prefix)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -155,8 +196,7 @@ func (r *runner) measureDrain(ctx context.Context, prefix string) (rate, cores f
 	if err := r.deleteStream(ctx, stream); err != nil {
 		return 0, 0, 0, err
 	}
-	r.logf("  %.0f documents/s, enrich on %.2f cores, peak RSS %d MiB", res.DocsPerSec, cores, mem.Peak>>20)
-	r.drainRate = res.DocsPerSec
+	r.logf("  %s: %.0f documents/s on %.2f cores, peak RSS %d MiB", bin, res.DocsPerSec, cores, mem.Peak>>20)
 	return res.DocsPerSec, cores, mem.Peak >> 20, nil
 }
 

@@ -84,6 +84,12 @@ func (r *runner) start(ctx context.Context, bin, logName, httpVar, path string, 
 
 // startIngest runs ingest on the current broker, publishing to stream.
 func (r *runner) startIngest(ctx context.Context, logName, stream string, extra map[string]string) (*service, error) {
+	return r.startIngestBin(ctx, "ingest", logName, stream, extra)
+}
+
+// startIngestBin is startIngest with one of the built ingest binaries (this
+// checkout's or the baseline's).
+func (r *runner) startIngestBin(ctx context.Context, bin, logName, stream string, extra map[string]string) (*service, error) {
 	grpc, err := procs.FreeAddr()
 	if err != nil {
 		return nil, err
@@ -91,7 +97,7 @@ func (r *runner) startIngest(ctx context.Context, logName, stream string, extra 
 	env := map[string]string{"NATS_URL": r.broker.URL, "INGEST_GRPC_ADDR": grpc, "INGEST_WRITE_KEYS": writeKey + ":bench",
 		"EVENTS_STREAM": stream, "EVENTS_SUBJECT_PREFIX": subject(stream)}
 	maps.Copy(env, extra)
-	return r.start(ctx, "ingest", logName, "INGEST_HTTP_ADDR", "/readyz", procs.OK, env)
+	return r.start(ctx, bin, logName, "INGEST_HTTP_ADDR", "/readyz", procs.OK, env)
 }
 
 // startNaive runs the naive front door on the current broker. It has no
@@ -102,9 +108,14 @@ func (r *runner) startNaive(ctx context.Context) (*service, error) {
 
 // startEnrich runs enrich from stream into the indices of prefix.
 func (r *runner) startEnrich(ctx context.Context, logName, stream, prefix string) (*service, error) {
+	return r.startEnrichBin(ctx, "enrich", logName, stream, prefix)
+}
+
+// startEnrichBin is startEnrich with one of the built enrich binaries.
+func (r *runner) startEnrichBin(ctx context.Context, bin, logName, stream, prefix string) (*service, error) {
 	env := map[string]string{"NATS_URL": r.broker.URL, "OPENSEARCH_URL": r.openSearch.URL, "EVENTS_STREAM": stream,
 		"EVENTS_SUBJECT_PREFIX": subject(stream), "EVENTS_INDEX_PREFIX": prefix, "ENRICH_RETENTION": "0"}
-	return r.start(ctx, "enrich", logName, "ENRICH_HTTP_ADDR", "/readyz", procs.OK, env)
+	return r.start(ctx, bin, logName, "ENRICH_HTTP_ADDR", "/readyz", procs.OK, env)
 }
 
 // startQuery runs the query service over the indices of prefix.

@@ -43,12 +43,12 @@ const clusterInstances = 2
 
 // instanceEnv is the environment of instance i of service (ingest, enrich,
 // query) in cluster mode: base (the development defaults and the caller's
-// environment) with the clusters' URL lists, 3 stream replicas, 1 index
-// replica and the instance's own ports.
+// environment) with the clusters' URL lists, 3 replicas of the stream and
+// of the suppression buckets, 1 index replica and the instance's own ports.
 func instanceEnv(base map[string]string, l Layout, service string, i int, natsURLs, osURLs string) map[string]string {
 	env := maps.Clone(base)
 	env["NATS_URL"], env["OPENSEARCH_URL"] = natsURLs, osURLs
-	env["EVENTS_STREAM_REPLICAS"], env["OPENSEARCH_INDEX_REPLICAS"] = "3", "1"
+	env["EVENTS_STREAM_REPLICAS"], env["OPENSEARCH_INDEX_REPLICAS"], env["SUPPRESSION_REPLICAS"] = "3", "1", "3"
 	addr := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p+i) }
 	switch service {
 	case "ingest":

@@ -202,7 +202,7 @@ func TestClusterInstanceEnv(t *testing.T) {
 		for i := range clusterInstances {
 			env := instanceEnv(base, l, svc, i, "nats://a,nats://b", "http://a,http://b")
 			if env["NATS_URL"] != "nats://a,nats://b" || env["OPENSEARCH_URL"] != "http://a,http://b" ||
-				env["EVENTS_STREAM_REPLICAS"] != "3" || env["OPENSEARCH_INDEX_REPLICAS"] != "1" {
+				env["EVENTS_STREAM_REPLICAS"] != "3" || env["OPENSEARCH_INDEX_REPLICAS"] != "1" || env["SUPPRESSION_REPLICAS"] != "3" {
 				t.Fatalf("%s-%d: %v", svc, i, env)
 			}
 			for _, k := range []string{"INGEST_HTTP_ADDR", "INGEST_GRPC_ADDR", "ENRICH_HTTP_ADDR", "QUERY_HTTP_ADDR", "QUERY_GRPC_ADDR"} {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -25,6 +26,7 @@ type Traffic struct {
 	Users       int
 	InvalidRate float64 // share of events made invalid on purpose
 	RunID       string  // prefix of every event id, to find them later
+	Format      string  // FormatTrack or FormatSegment
 }
 
 var eventNames = []string{ // skewed: earlier names are far more common
@@ -43,33 +45,76 @@ type Template struct {
 	invalidAt []int // positions of the events made invalid on purpose
 }
 
-// Render builds a batch of t.BatchSize events of about 300 bytes each.
+// Formats of a rendered batch.
+const (
+	FormatTrack   = ""        // our /v1/track JSON array
+	FormatSegment = "segment" // a Segment batch for /v1/batch: {"batch": [...], "sentAt"}
+)
+
+// event is one generated event's values, drawn before it is rendered so
+// that both formats carry the same events for the same draws.
+type event struct {
+	user, session         int
+	name, ts, version, os string
+	screen                string
+	build                 int
+	dark                  bool
+}
+
+// Render builds a batch of t.BatchSize events of about 300 bytes each, in
+// t.Format. The same rng state gives the same events in either format.
 func (t Traffic) Render(rng *rand.Rand, now time.Time) Template {
-	var b bytes.Buffer
 	tpl := Template{}
-	b.WriteByte('[')
-	for i := 0; i < t.BatchSize; i++ {
+	events := make([]event, t.BatchSize)
+	for i := range events {
+		e := &events[i]
+		e.user = rng.IntN(max(t.Users, 1))
+		e.session = rng.IntN(20)
+		e.name = eventNames[rng.IntN(len(eventNames))]
+		e.ts = now.Add(-time.Duration(rng.IntN(5000)) * time.Millisecond).UTC().Format(time.RFC3339Nano)
+		if rng.Float64() < t.InvalidRate {
+			e.ts = "not-a-timestamp"
+			tpl.invalidAt = append(tpl.invalidAt, i)
+		}
+		e.version, e.os = versions[rng.IntN(len(versions))], oses[rng.IntN(len(oses))]
+		e.screen, e.build, e.dark = screens[rng.IntN(len(screens))], 1000+rng.IntN(50), rng.IntN(2) == 0
+	}
+	var b bytes.Buffer
+	if t.Format == FormatSegment {
+		b.WriteString(`{"batch":[`)
+	} else {
+		b.WriteByte('[')
+	}
+	for i, e := range events {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		user := rng.IntN(max(t.Users, 1))
+		if t.Format == FormatSegment {
+			// The same values where Segment's SDKs put them: the session
+			// and the message, which Segment has no field for, as properties.
+			osName, osVersion, _ := strings.Cut(e.os, " ")
+			b.WriteString(`{"type":"track","messageId":"`)
+			tpl.idAt = append(tpl.idAt, b.Len())
+			b.Write(bytes.Repeat([]byte{'0'}, idWidth))
+			fmt.Fprintf(&b, `","userId":"user-%d","event":"%s","timestamp":"%s",`, e.user, e.name, e.ts)
+			fmt.Fprintf(&b, `"properties":{"screen":"%s","build":%d,"dark_mode":%t,"network":"wifi","locale":"en_US","session_id":"sess-%d-%d","message":"user interaction recorded by the mobile sdk"},`,
+				e.screen, e.build, e.dark, e.user, e.session)
+			fmt.Fprintf(&b, `"context":{"app":{"version":"%s"},"os":{"name":"%s","version":"%s"}}}`, e.version, osName, osVersion)
+			continue
+		}
 		b.WriteString(`{"event_id":"`)
 		tpl.idAt = append(tpl.idAt, b.Len())
 		b.Write(bytes.Repeat([]byte{'0'}, idWidth))
-		fmt.Fprintf(&b, `","user_id":"user-%d","session_id":"sess-%d-%d","event_name":"%s",`,
-			user, user, rng.IntN(20), eventNames[rng.IntN(len(eventNames))])
-		ts := now.Add(-time.Duration(rng.IntN(5000)) * time.Millisecond).UTC().Format(time.RFC3339Nano)
-		if rng.Float64() < t.InvalidRate {
-			ts = "not-a-timestamp"
-			tpl.invalidAt = append(tpl.invalidAt, i)
-		}
-		fmt.Fprintf(&b, `"client_timestamp":"%s","app_version":"%s","device_os":"%s",`, ts,
-			versions[rng.IntN(len(versions))], oses[rng.IntN(len(oses))])
-		fmt.Fprintf(&b, `"metadata":{"screen":"%s","build":%d,"dark_mode":%t,"network":"wifi","locale":"en_US"},`,
-			screens[rng.IntN(len(screens))], 1000+rng.IntN(50), rng.IntN(2) == 0)
+		fmt.Fprintf(&b, `","user_id":"user-%d","session_id":"sess-%d-%d","event_name":"%s",`, e.user, e.user, e.session, e.name)
+		fmt.Fprintf(&b, `"client_timestamp":"%s","app_version":"%s","device_os":"%s",`, e.ts, e.version, e.os)
+		fmt.Fprintf(&b, `"metadata":{"screen":"%s","build":%d,"dark_mode":%t,"network":"wifi","locale":"en_US"},`, e.screen, e.build, e.dark)
 		b.WriteString(`"message":"user interaction recorded by the mobile sdk"}`)
 	}
-	b.WriteByte(']')
+	if t.Format == FormatSegment {
+		fmt.Fprintf(&b, `],"sentAt":"%s"}`, now.UTC().Format(time.RFC3339Nano))
+	} else {
+		b.WriteByte(']')
+	}
 	tpl.Body = b.Bytes()
 	return tpl
 }

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -19,7 +20,7 @@ import (
 
 // Config is one load run.
 type Config struct {
-	URL         string // the /v1/track endpoint
+	URL         string // the /v1/track endpoint (/v1/batch for FormatSegment)
 	WriteKey    string
 	Concurrency int           // connections and workers
 	Rate        float64       // requests per second; 0: closed loop, as fast as the workers go
@@ -30,7 +31,7 @@ type Config struct {
 	Traffic     Traffic
 	Progress    io.Writer // a line per second; nil for none
 	Timeout     time.Duration
-	// OnAccepted, if set, is told of every 202 (the end-to-end watcher).
+	// OnAccepted, if set, is told of every 202 (200 on the Segment API; the end-to-end watcher).
 	OnAccepted func(Accepted)
 	// RetryRate is the share of accepted requests sent a second time,
 	// unchanged, as an SDK does when a response is lost; the platform must
@@ -143,6 +144,12 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 	})
 	defer stopProgress()
 
+	// Stored is 202 on /v1/track and 200 on the Segment API, whose SDKs
+	// send the key as a Basic user name.
+	stored, auth := fasthttp.StatusAccepted, "Bearer "+cfg.WriteKey
+	if cfg.Traffic.Format == FormatSegment {
+		stored, auth = fasthttp.StatusOK, "Basic "+base64.StdEncoding.EncodeToString([]byte(cfg.WriteKey+":"))
+	}
 	var wg sync.WaitGroup
 	for w := 0; w < cfg.Concurrency; w++ {
 		wg.Add(1)
@@ -168,7 +175,7 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 				req.SetRequestURI(urls[target])
 				req.Header.SetMethod(fasthttp.MethodPost)
 				req.Header.SetContentType("application/json")
-				req.Header.Set("Authorization", "Bearer "+cfg.WriteKey)
+				req.Header.Set("Authorization", auth)
 				if cfg.Gzip {
 					req.Header.Set("Content-Encoding", "gzip")
 					req.SetBodyRaw(Gzip(body))
@@ -206,7 +213,7 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 					err = clients[target].DoTimeout(req, resp, cfg.Timeout)
 				}
 				done := time.Now()
-				if err == nil && resp.StatusCode() == fasthttp.StatusAccepted {
+				if err == nil && resp.StatusCode() == stored {
 					if cfg.OnAccepted != nil {
 						// Every 202 counts for end-to-end accounting, warm-up included.
 						cfg.OnAccepted(Accepted{FirstID: first, Events: len(tpl.idAt), Invalid: tpl.invalidAt, Accepted: acceptedCount(resp.Body()), At: done})
@@ -233,7 +240,7 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 				} else {
 					code := resp.StatusCode()
 					res.Statuses[strconv.Itoa(code)]++
-					if code == fasthttp.StatusAccepted {
+					if code == stored {
 						accepted.Add(int64(acceptedCount(resp.Body())))
 					}
 				}

@@ -32,16 +32,18 @@ type inputField struct {
 
 // docField is one field of telemetry.v1.StoredEvent kept in the document.
 type docField struct {
-	Proto     string // StoredEvent field name
-	PbGo      string // Go field name on telemetryv1.StoredEvent
-	Name      string // name in the document
-	GoName    string // Go field name on eventdoc.Source
-	Kind      kind
-	Type      telemetryv1.DocType
-	Always    bool
-	Ignore    uint32
-	Companion string // Go name of a has_<proto> bool on StoredEvent, set when the field is
-	FromEvent string // Go name of the same-named Event field the document copies, if any
+	Proto      string // StoredEvent field name
+	PbGo       string // Go field name on telemetryv1.StoredEvent
+	Name       string // name in the document
+	GoName     string // Go field name on eventdoc.Source
+	Kind       kind
+	Type       telemetryv1.DocType
+	Always     bool
+	Ignore     uint32
+	SortOnly   bool   // doc values, no inverted index
+	SearchOnly bool   // inverted index, no doc values
+	Companion  string // Go name of a has_<proto> bool on StoredEvent, set when the field is
+	FromEvent  string // Go name of the same-named Event field the document copies, if any
 }
 
 type model struct {
@@ -79,7 +81,8 @@ func load() (*model, error) {
 			return nil, fmt.Errorf("telemetry.v1.StoredEvent.%s: %w", f.Name(), err)
 		}
 		d := docField{Proto: string(f.Name()), PbGo: goCamel(string(f.Name())), Name: rule.Name, Kind: k, Type: rule.Type,
-			Always: rule.Presence == telemetryv1.Presence_PRESENCE_ALWAYS, Ignore: rule.IgnoreAbove}
+			Always: rule.Presence == telemetryv1.Presence_PRESENCE_ALWAYS, Ignore: rule.IgnoreAbove,
+			SortOnly: rule.SortOnly, SearchOnly: rule.SearchOnly}
 		if d.Name == "" {
 			d.Name = d.Proto
 		}
@@ -124,6 +127,12 @@ func (d docField) check() error {
 		if k == d.Kind {
 			if d.Ignore > 0 && d.Type != telemetryv1.DocType_DOC_TYPE_KEYWORD {
 				return fmt.Errorf("ignore_above applies to keywords only")
+			}
+			if (d.SortOnly || d.SearchOnly) && d.Type != telemetryv1.DocType_DOC_TYPE_KEYWORD {
+				return fmt.Errorf("sort_only and search_only apply to keywords only")
+			}
+			if d.SortOnly && d.SearchOnly {
+				return fmt.Errorf("sort_only and search_only exclude each other")
 			}
 			return nil
 		}

@@ -112,12 +112,19 @@ func render(m *model, root string) ([]output, error) {
 func mapping(d docField) string {
 	switch d.Type {
 	case telemetryv1.DocType_DOC_TYPE_KEYWORD:
+		attrs := `"type": "keyword"`
 		if d.Ignore > 0 {
-			return fmt.Sprintf(`{ "type": "keyword", "ignore_above": %d }`, d.Ignore)
+			attrs += fmt.Sprintf(`, "ignore_above": %d`, d.Ignore)
 		}
-		return `{ "type": "keyword" }`
+		if d.SortOnly {
+			attrs += `, "index": false`
+		}
+		if d.SearchOnly {
+			attrs += `, "doc_values": false`
+		}
+		return "{ " + attrs + " }"
 	case telemetryv1.DocType_DOC_TYPE_TEXT:
-		return `{ "type": "text" }`
+		return `{ "type": "text", "norms": false }`
 	case telemetryv1.DocType_DOC_TYPE_DATE:
 		return `{ "type": "date", "format": "strict_date_optional_time_nanos||epoch_millis" }`
 	case telemetryv1.DocType_DOC_TYPE_LONG:

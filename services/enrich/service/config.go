@@ -5,6 +5,7 @@ import (
 
 	"github.com/evtrack/telemetry/opensearch/templates"
 	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/platform/suppression"
 	"github.com/evtrack/telemetry/services/enrich/internal/enrichment"
 	"github.com/evtrack/telemetry/services/enrich/internal/pipeline"
 )
@@ -33,6 +34,13 @@ type Config struct {
 	CompactAfter        time.Duration
 	ShutdownTimeout     time.Duration
 	LogLevel            string
+	// SuppressionBucket is the NATS key-value bucket of the people whose
+	// events are dropped (written by the query service's deletions).
+	SuppressionBucket   string
+	SuppressionReplicas int
+	// SuppressionLease: how long a published status holds; see
+	// platform/suppression.
+	SuppressionLease time.Duration
 }
 
 // defaultClockMaxAge is the oldest an event's time may be, by default,
@@ -82,6 +90,8 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 		CompactAfter:        r.Duration("ENRICH_COMPACT_AFTER", time.Hour),
 		ShutdownTimeout:     r.Duration("ENRICH_SHUTDOWN_TIMEOUT", 30*time.Second),
 		LogLevel:            r.String("LOG_LEVEL", "info"),
+		SuppressionBucket:   r.String("SUPPRESSION_BUCKET", suppression.DefaultBucket),
+		SuppressionReplicas: r.Int("SUPPRESSION_REPLICAS", 1),
 	}
 	if err := templates.ValidatePrefix(c.Pipeline.IndexPrefix); err != nil {
 		r.Failf("EVENTS_INDEX_PREFIX: %v", err)
@@ -131,8 +141,21 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	if c.ClockSkew.MaxSkew <= 0 || c.ClockSkew.MaxFuture < 0 || p.Workers <= 0 {
 		r.Failf("ENRICH_CLOCK_MAX_SKEW and ENRICH_WORKERS must be positive, ENRICH_CLOCK_MAX_FUTURE not negative")
 	}
+	// A round of writes (a look-up, its bulk requests, dead letters) is
+	// bounded by two bulk timeouts; the lease must outlast it.
+	c.SuppressionLease = r.Duration("ENRICH_SUPPRESSION_LEASE", max(90*time.Second, suppressionWriteBound(p)+30*time.Second))
+	if c.SuppressionLease <= suppressionWriteBound(p)+5*time.Second {
+		r.Failf("ENRICH_SUPPRESSION_LEASE (%s) must exceed 2 × ENRICH_BULK_TIMEOUT + 5s (%s)", c.SuppressionLease, suppressionWriteBound(p)+5*time.Second)
+	}
+	if c.SuppressionReplicas < 1 || c.SuppressionReplicas > 5 {
+		r.Failf("SUPPRESSION_REPLICAS: 1 to 5")
+	}
 	if p.FlushInterval <= 0 || p.RetryDelay <= 0 || p.MaxBackoff <= 0 {
 		r.Failf("ENRICH_FLUSH_INTERVAL, ENRICH_RETRY_DELAY and ENRICH_MAX_BACKOFF must be positive")
 	}
 	return c, r.Err()
 }
+
+// suppressionWriteBound is the longest a round of writes started under a
+// suppression lease may take.
+func suppressionWriteBound(p pipeline.Config) time.Duration { return 2 * p.BulkTimeout }

@@ -21,6 +21,7 @@ import (
 	"github.com/evtrack/telemetry/platform/natsx"
 	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/otelx"
+	"github.com/evtrack/telemetry/platform/suppression"
 	"github.com/evtrack/telemetry/services/enrich/internal/bulk"
 	"github.com/evtrack/telemetry/services/enrich/internal/compaction"
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
@@ -43,6 +44,8 @@ type Service struct {
 	http    *http.Server
 	ln      net.Listener
 	closers []func() error
+	sup     *suppression.Set
+	stopSup func(context.Context)
 }
 
 // New connects to NATS and OpenSearch, applies the index templates and the
@@ -131,6 +134,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	builder := document.NewBuilder(cfg.Pipeline.IndexPrefix, chain,
 		document.Placement{MaxAge: cfg.ClockSkew.MaxAge, MaxFuture: cfg.ClockSkew.MaxFuture})
 	s.pipe = pipeline.New(s.cons, bulk.NewIndexer(s.osc), builder, cfg.Pipeline, log, s.metrics, tel.TracerProvider, tel.Propagator)
+	// The suppression list is loaded before anything is fetched, so no
+	// event of a person deleted earlier is written again.
+	if err := retry(ctx, log, "load the suppression list", func() error {
+		b, err := suppression.Open(ctx, js, cfg.SuppressionBucket, cfg.SuppressionReplicas)
+		if err != nil {
+			return err
+		}
+		s.sup, s.stopSup, err = suppression.Watch(ctx, b, suppression.SetConfig{Heartbeat: time.Second, Lease: cfg.SuppressionLease,
+			WriteBound: suppressionWriteBound(cfg.Pipeline)}, log)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	s.pipe.Suppress(s.sup)
 	return s, nil
 }
 
@@ -150,10 +167,15 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.watchConsumer(bg) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); s.maintainIndices(bg) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.sup.Run(bg) }()
 
 	err := s.pipe.Run(ctx)
 	stopBG()
 	wg.Wait()
+	sctxSup, cancelSup := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	s.stopSup(sctxSup) // after the pipeline: nothing is in hand any more
+	cancelSup()
 	s.log.InfoContext(ctx, "enrich shutting down")
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()

@@ -24,6 +24,9 @@ type Config struct {
 	MaxBodyBytes          int
 	MaxDecodedBytes       int64
 	DecodeBudgetBytes     int64
+	BodyKeyBudgetBytes    int64
+	BodyKeyMaxDecoded     int64
+	TrustContextIP        bool
 	MaxEvents             int
 	MaxEventBytes         int
 	MaxMetadataKeys       int
@@ -63,6 +66,9 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 		MaxBodyBytes:          r.Int("INGEST_MAX_BODY_BYTES", 1<<20),
 		MaxDecodedBytes:       r.Int64("INGEST_MAX_DECODED_BYTES", 8<<20),
 		DecodeBudgetBytes:     r.Int64("INGEST_DECODE_BUDGET_BYTES", 256<<20),
+		BodyKeyBudgetBytes:    r.Int64("INGEST_SEGMENT_BODY_KEY_BUDGET_BYTES", 32<<20),
+		BodyKeyMaxDecoded:     r.Int64("INGEST_SEGMENT_BODY_KEY_MAX_DECODED_BYTES", 1<<20),
+		TrustContextIP:        r.Bool("INGEST_SEGMENT_TRUST_CONTEXT_IP", false),
 		MaxEvents:             r.Int("INGEST_MAX_EVENTS", 1000),
 		MaxEventBytes:         r.Int("INGEST_MAX_EVENT_BYTES", 32<<10),
 		MaxMetadataKeys:       r.Int("INGEST_MAX_METADATA_KEYS", 100),
@@ -96,6 +102,13 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	} else {
 		c.WriteKeys = wk
 	}
+	switch compression := r.String("EVENTS_STREAM_COMPRESSION", "none"); compression {
+	case "s2":
+		c.Stream.Compressed = true
+	case "none":
+	default:
+		r.Failf("EVENTS_STREAM_COMPRESSION: s2 or none, not %q", compression)
+	}
 	if c.Stream.Name == "" || c.Stream.SubjectPrefix == "" {
 		r.Failf("EVENTS_STREAM and EVENTS_SUBJECT_PREFIX must not be empty")
 	}
@@ -111,6 +124,7 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	for name, v := range map[string]int64{
 		"INGEST_MAX_BODY_BYTES": int64(c.MaxBodyBytes), "INGEST_MAX_DECODED_BYTES": c.MaxDecodedBytes,
 		"INGEST_DECODE_BUDGET_BYTES": c.DecodeBudgetBytes, "INGEST_MAX_EVENTS": int64(c.MaxEvents),
+		"INGEST_SEGMENT_BODY_KEY_BUDGET_BYTES": c.BodyKeyBudgetBytes, "INGEST_SEGMENT_BODY_KEY_MAX_DECODED_BYTES": c.BodyKeyMaxDecoded,
 		"INGEST_MAX_EVENT_BYTES": int64(c.MaxEventBytes), "INGEST_MAX_CONCURRENT_REQUESTS": int64(c.MaxConcurrentRequests),
 		"INGEST_MAX_INFLIGHT_PUBLISHES": int64(c.MaxInFlightPublishes), "INGEST_MAX_CONNECTIONS": int64(c.MaxConnections),
 		"INGEST_MAX_HEADER_BYTES": int64(c.MaxHeaderBytes), "INGEST_GRPC_MAX_MESSAGE_BYTES": int64(c.GRPCMaxMessageBytes),
@@ -121,6 +135,10 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	}
 	if c.MaxDecodedBytes < int64(c.MaxBodyBytes) || c.DecodeBudgetBytes < c.MaxDecodedBytes {
 		r.Failf("want INGEST_MAX_BODY_BYTES <= INGEST_MAX_DECODED_BYTES <= INGEST_DECODE_BUDGET_BYTES")
+	}
+	if c.BodyKeyMaxDecoded > c.MaxDecodedBytes || c.BodyKeyBudgetBytes < 4*c.BodyKeyMaxDecoded {
+		r.Failf("want INGEST_SEGMENT_BODY_KEY_MAX_DECODED_BYTES (%d) <= INGEST_MAX_DECODED_BYTES (%d), and INGEST_SEGMENT_BODY_KEY_BUDGET_BYTES (%d) at least 4 times it (a body is held as sent, inflated and decoded at once)",
+			c.BodyKeyMaxDecoded, c.MaxDecodedBytes, c.BodyKeyBudgetBytes)
 	}
 	if int64(c.GRPCMaxMessageBytes) > c.MaxDecodedBytes {
 		r.Failf("INGEST_GRPC_MAX_MESSAGE_BYTES (%d) must be at most INGEST_MAX_DECODED_BYTES (%d)", c.GRPCMaxMessageBytes, c.MaxDecodedBytes)

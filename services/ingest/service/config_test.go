@@ -24,7 +24,8 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{"defaults", map[string]string{"INGEST_WRITE_KEYS": "env-key-0123456789abc:app-ios"}, "", func(t *testing.T, c Config) {
 			if c.MaxBodyBytes != 1<<20 || c.MaxDecodedBytes != 8<<20 || c.MaxEvents != 1000 || c.MaxEventBytes != 32<<10 ||
-				c.MaxMetadataKeys != 100 || c.RateLimitPerSec != 0 || c.Stream.Duplicates.Minutes() != 2 {
+				c.MaxMetadataKeys != 100 || c.RateLimitPerSec != 0 || c.Stream.Duplicates.Minutes() != 2 || c.Stream.Compressed ||
+				c.BodyKeyMaxDecoded != 1<<20 || c.BodyKeyBudgetBytes != 32<<20 || c.TrustContextIP {
 				t.Errorf("defaults %+v", c)
 			}
 		}},
@@ -42,6 +43,19 @@ func TestLoadConfig(t *testing.T) {
 		{"short key", map[string]string{"INGEST_WRITE_KEYS": "short:app"}, "at least 16", nil},
 		{"decoded below wire limit", map[string]string{"INGEST_WRITE_KEYS": "env-key-0123456789abc:a", "INGEST_MAX_DECODED_BYTES": "1000"}, "INGEST_MAX_DECODED_BYTES", nil},
 		{"burst below a batch", map[string]string{"INGEST_WRITE_KEYS": "env-key-0123456789abc:a", "INGEST_RATE_LIMIT_EVENTS_PER_SEC": "10", "INGEST_RATE_LIMIT_BURST": "10"}, "INGEST_RATE_LIMIT_BURST", nil},
+		{"body-key budget below four bodies", map[string]string{"INGEST_WRITE_KEYS": "env-key-0123456789abc:a", "INGEST_SEGMENT_BODY_KEY_BUDGET_BYTES": "2097152"}, "INGEST_SEGMENT_BODY_KEY_BUDGET_BYTES", nil},
+		{"body-key bodies over the decoded limit", map[string]string{"INGEST_WRITE_KEYS": "env-key-0123456789abc:a", "INGEST_SEGMENT_BODY_KEY_MAX_DECODED_BYTES": "16777216", "INGEST_SEGMENT_BODY_KEY_BUDGET_BYTES": "134217728"}, "INGEST_SEGMENT_BODY_KEY_MAX_DECODED_BYTES", nil},
+		{"context.ip trusted", map[string]string{"INGEST_WRITE_KEYS": "env-key-0123456789abc:a", "INGEST_SEGMENT_TRUST_CONTEXT_IP": "true"}, "", func(t *testing.T, c Config) {
+			if !c.TrustContextIP {
+				t.Error("INGEST_SEGMENT_TRUST_CONTEXT_IP not read")
+			}
+		}},
+		{"compressed stream", map[string]string{"INGEST_WRITE_KEYS": "env-key-0123456789abc:a", "EVENTS_STREAM_COMPRESSION": "s2"}, "", func(t *testing.T, c Config) {
+			if !c.Stream.Compressed {
+				t.Error("EVENTS_STREAM_COMPRESSION=s2 gave an uncompressed stream")
+			}
+		}},
+		{"unknown compression", map[string]string{"INGEST_WRITE_KEYS": "env-key-0123456789abc:a", "EVENTS_STREAM_COMPRESSION": "gzip"}, "EVENTS_STREAM_COMPRESSION", nil},
 		{"bad duration", map[string]string{"INGEST_WRITE_KEYS": "env-key-0123456789abc:a", "INGEST_PUBLISH_TIMEOUT": "soon"}, "INGEST_PUBLISH_TIMEOUT", nil},
 	}
 	for _, tt := range tests {

@@ -107,6 +107,7 @@ type request struct {
 	encoding    string
 	header      map[string]string
 	body        []byte
+	path        string // "" is /v1/track
 }
 
 type response struct {
@@ -134,7 +135,11 @@ func (e *ingestEnv) post(t *testing.T, r request) response {
 // tryPost is post for goroutines: it reports what went wrong instead of
 // failing the test.
 func (e *ingestEnv) tryPost(r request) (response, error) {
-	req, _ := http.NewRequest(http.MethodPost, e.base+"/v1/track", bytes.NewReader(r.body))
+	path := r.path
+	if path == "" {
+		path = "/v1/track"
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.base+path, bytes.NewReader(r.body))
 	if r.auth != "" {
 		req.Header.Set("Authorization", r.auth)
 	}

@@ -90,26 +90,33 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	// edge it came through.
 	budget := track.NewBudget(cfg.DecodeBudgetBytes)
 	decoder := track.NewDecoder(limits, budget)
+	// Segment requests whose key is only in their body are read before they
+	// are authenticated: they get a smaller budget of their own.
+	bodyKeyBudget := track.NewBudget(cfg.BodyKeyBudgetBytes)
 
 	checker := health.NewChecker(cfg.PublishTimeout)
 	checker.Add("nats", natsx.Ready(nc))
 	app, err := ingesthttp.NewApp(cfg.WriteKeys, tracker, checker, log, ingesthttp.Options{
-		MaxBodyBytes:    cfg.MaxBodyBytes,
-		MaxDecodedBytes: cfg.MaxDecodedBytes,
-		Budget:          budget,
-		Decoder:         decoder,
-		MaxConnections:  cfg.MaxConnections,
-		MaxConnsPerIP:   cfg.MaxConnsPerIP,
-		ReadTimeout:     cfg.ReadTimeout,
-		IdleTimeout:     cfg.IdleTimeout,
-		MaxHeaderBytes:  cfg.MaxHeaderBytes,
-		TrustedProxies:  cfg.TrustedProxies,
-		RetryAfter:      cfg.RetryAfter,
-		Gate:            gate,
-		Metrics:         m,
-		Registry:        reg,
-		TracerProvider:  tel.TracerProvider,
-		Propagator:      tel.Propagator,
+		MaxBodyBytes:      cfg.MaxBodyBytes,
+		MaxDecodedBytes:   cfg.MaxDecodedBytes,
+		Budget:            budget,
+		Decoder:           decoder,
+		MaxConnections:    cfg.MaxConnections,
+		MaxConnsPerIP:     cfg.MaxConnsPerIP,
+		ReadTimeout:       cfg.ReadTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		TrustedProxies:    cfg.TrustedProxies,
+		RetryAfter:        cfg.RetryAfter,
+		Gate:              gate,
+		Metrics:           m,
+		Registry:          reg,
+		TracerProvider:    tel.TracerProvider,
+		Propagator:        tel.Propagator,
+		BodyKeyBudget:     bodyKeyBudget,
+		BodyKeyMaxDecoded: cfg.BodyKeyMaxDecoded,
+		BodyKeyDecoder:    track.NewDecoder(limits, bodyKeyBudget),
+		TrustContextIP:    cfg.TrustContextIP,
 	})
 	if err != nil {
 		return nil, err

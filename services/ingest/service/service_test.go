@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	njs "github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -28,6 +29,9 @@ func TestTrackPublishesOneDurableBatch(t *testing.T) {
 	}
 	// 202 was sent after the stream's ack: the batch must already be stored.
 	s, _ := e.js.Stream(context.Background(), e.stream)
+	if c := s.CachedInfo().Config.Compression; c != njs.NoCompression {
+		t.Errorf("stream compression %v, want none (EVENTS_STREAM_COMPRESSION's default)", c)
+	}
 	raw, err := s.GetMsg(context.Background(), 1)
 	if err != nil {
 		t.Fatalf("stream has no message after 202: %v", err)
@@ -50,6 +54,26 @@ func TestTrackPublishesOneDurableBatch(t *testing.T) {
 		ClientTimestamp: timestamppb.New(time.Date(2026, 11, 26, 10, 0, 0, 5e8, time.UTC))}
 	if !proto.Equal(got, want) {
 		t.Fatalf("event %v, want %v", got, want)
+	}
+}
+
+// TestCompressedStream: EVENTS_STREAM_COMPRESSION=s2 creates the stream
+// S2-compressed, and a 202 still means stored.
+func TestCompressedStream(t *testing.T) {
+	t.Parallel()
+	e := startIngest(t, "", map[string]string{"EVENTS_STREAM_COMPRESSION": "s2"})
+	if res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(goodBatch)}); res.status != http.StatusAccepted {
+		t.Fatalf("status %d body %s", res.status, res.raw)
+	}
+	s, err := e.js.Stream(context.Background(), e.stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := s.CachedInfo().Config.Compression; c != njs.S2Compression {
+		t.Errorf("stream compression %v, want s2", c)
+	}
+	if n := e.messages(t); n != 1 {
+		t.Errorf("%d messages in the stream, want 1", n)
 	}
 }
 

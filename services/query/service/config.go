@@ -6,7 +6,9 @@ import (
 
 	"github.com/evtrack/telemetry/opensearch/templates"
 	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/platform/suppression"
 	"github.com/evtrack/telemetry/services/query/internal/auth"
+	"github.com/evtrack/telemetry/services/query/internal/deletion"
 	"github.com/evtrack/telemetry/services/query/internal/search"
 )
 
@@ -33,6 +35,15 @@ type Config struct {
 	// AuditRetention is how long audit indices are kept (0: for ever).
 	AuditRetention time.Duration
 
+	// Deletion of a person's data: the NATS broker holding the suppression
+	// list, how long a deleted person's events are dropped, and how the
+	// deletion jobs are paced.
+	NATSURL             string
+	SuppressionBucket   string
+	SuppressionReplicas int
+	SuppressFor         time.Duration
+	Deletion            deletion.RunnerConfig
+
 	// HTTP server timeouts (net/http.Server).
 	HTTPReadHeaderTimeout time.Duration
 	HTTPReadTimeout       time.Duration
@@ -51,19 +62,30 @@ type Config struct {
 func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	r := config.NewReader(lookup)
 	c := Config{
-		GRPCAddr:           r.String("QUERY_GRPC_ADDR", ":9090"),
-		HTTPAddr:           r.String("QUERY_HTTP_ADDR", ":8082"),
-		OpenSearchURL:      r.String("OPENSEARCH_URL", "http://127.0.0.1:9200"),
-		OpenSearchUser:     r.String("OPENSEARCH_USERNAME", ""),
-		OpenSearchPassword: r.String("OPENSEARCH_PASSWORD", ""),
-		IndexPrefix:        r.String("EVENTS_INDEX_PREFIX", templates.DefaultEventsPrefix),
-		IndexReplicas:      r.Int("OPENSEARCH_INDEX_REPLICAS", 0),
-		RequestTimeout:     r.Duration("QUERY_REQUEST_TIMEOUT", 10*time.Second),
-		RateLimitPerSec:    r.Float("QUERY_RATE_LIMIT_PER_SEC", 0),
-		CORSOrigins:        r.List("QUERY_CORS_ORIGINS"),
-		ShutdownTimeout:    r.Duration("QUERY_SHUTDOWN_TIMEOUT", 15*time.Second),
-		LogLevel:           r.String("LOG_LEVEL", "info"),
-		AuditRetention:     r.Duration("QUERY_AUDIT_RETENTION", 90*24*time.Hour),
+		GRPCAddr:            r.String("QUERY_GRPC_ADDR", ":9090"),
+		HTTPAddr:            r.String("QUERY_HTTP_ADDR", ":8082"),
+		OpenSearchURL:       r.String("OPENSEARCH_URL", "http://127.0.0.1:9200"),
+		OpenSearchUser:      r.String("OPENSEARCH_USERNAME", ""),
+		OpenSearchPassword:  r.String("OPENSEARCH_PASSWORD", ""),
+		IndexPrefix:         r.String("EVENTS_INDEX_PREFIX", templates.DefaultEventsPrefix),
+		IndexReplicas:       r.Int("OPENSEARCH_INDEX_REPLICAS", 0),
+		RequestTimeout:      r.Duration("QUERY_REQUEST_TIMEOUT", 10*time.Second),
+		RateLimitPerSec:     r.Float("QUERY_RATE_LIMIT_PER_SEC", 0),
+		CORSOrigins:         r.List("QUERY_CORS_ORIGINS"),
+		ShutdownTimeout:     r.Duration("QUERY_SHUTDOWN_TIMEOUT", 15*time.Second),
+		LogLevel:            r.String("LOG_LEVEL", "info"),
+		AuditRetention:      r.Duration("QUERY_AUDIT_RETENTION", 90*24*time.Hour),
+		NATSURL:             r.String("NATS_URL", "nats://127.0.0.1:4222"),
+		SuppressionBucket:   r.String("SUPPRESSION_BUCKET", suppression.DefaultBucket),
+		SuppressionReplicas: r.Int("SUPPRESSION_REPLICAS", 1),
+		SuppressFor:         r.Duration("QUERY_SUPPRESSION_DURATION", 30*24*time.Hour),
+		Deletion: deletion.RunnerConfig{
+			PageSize:     r.Int("QUERY_DELETE_PAGE_SIZE", 1000),
+			PageInterval: r.Duration("QUERY_DELETE_PAGE_INTERVAL", 50*time.Millisecond),
+			Lease:        r.Duration("QUERY_DELETE_LEASE", 30*time.Second),
+			Poll:         r.Duration("QUERY_DELETE_POLL", time.Second),
+			ClockMargin:  r.Duration("QUERY_DELETE_CLOCK_MARGIN", 5*time.Second),
+		},
 
 		HTTPReadHeaderTimeout: r.Duration("QUERY_HTTP_READ_HEADER_TIMEOUT", 5*time.Second),
 		HTTPReadTimeout:       r.Duration("QUERY_HTTP_READ_TIMEOUT", 10*time.Second),
@@ -97,6 +119,18 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	}
 	if c.RateLimitPerSec < 0 || c.RateLimitBurst <= 0 {
 		r.Failf("QUERY_RATE_LIMIT_PER_SEC must not be negative and QUERY_RATE_LIMIT_BURST must be positive")
+	}
+	if c.SuppressFor < 24*time.Hour {
+		r.Failf("QUERY_SUPPRESSION_DURATION: at least 24h (events of a deleted person still queued on devices arrive for days)")
+	}
+	if c.SuppressionReplicas < 1 || c.SuppressionReplicas > 5 {
+		r.Failf("SUPPRESSION_REPLICAS: 1 to 5")
+	}
+	if d := c.Deletion; d.PageSize < 1 || d.PageSize > 10000 {
+		r.Failf("QUERY_DELETE_PAGE_SIZE: 1 to 10000")
+	}
+	if d := c.Deletion; d.PageInterval < 0 || d.Lease < 5*time.Second || d.Poll <= 0 || d.ClockMargin < 0 || d.Poll >= d.Lease {
+		r.Failf("QUERY_DELETE_PAGE_INTERVAL and QUERY_DELETE_CLOCK_MARGIN must not be negative, QUERY_DELETE_POLL positive and below QUERY_DELETE_LEASE (at least 5s)")
 	}
 	if c.AuditRetention < 0 || (c.AuditRetention > 0 && c.AuditRetention < 24*time.Hour) {
 		r.Failf("QUERY_AUDIT_RETENTION: 0 (keep for ever) or at least 24h")

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
 	opensearchgo "github.com/opensearch-project/opensearch-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -24,9 +26,12 @@ import (
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
 	"github.com/evtrack/telemetry/opensearch/templates"
 	phealth "github.com/evtrack/telemetry/platform/health"
+	"github.com/evtrack/telemetry/platform/natsx"
 	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/otelx"
+	"github.com/evtrack/telemetry/platform/suppression"
 	"github.com/evtrack/telemetry/services/query/internal/audit"
+	"github.com/evtrack/telemetry/services/query/internal/deletion"
 	querygrpc "github.com/evtrack/telemetry/services/query/internal/grpc"
 	queryhttp "github.com/evtrack/telemetry/services/query/internal/http"
 	"github.com/evtrack/telemetry/services/query/internal/metrics"
@@ -50,6 +55,9 @@ const (
 	grpcKeepaliveMinTime = 15 * time.Second
 	// auditRetentionInterval is how often expired audit indices are looked for.
 	auditRetentionInterval = time.Hour
+	// suppressionExpiryInterval is how often suppression entries whose
+	// time is over are removed.
+	suppressionExpiryInterval = time.Hour
 )
 
 // Service is a running query service.
@@ -64,6 +72,10 @@ type Service struct {
 	checker   *phealth.Checker
 	auditor   *audit.Auditor
 	retention audit.Retention
+	nc        *nats.Conn
+	runner    *deletion.Runner
+	list      *suppression.List
+	metrics   *metrics.Query
 }
 
 // New builds the service and listens on both addresses.
@@ -85,6 +97,23 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
 	auditor := audit.New(log, osc, cfg.IndexPrefix, m)
+	// Deleting people: the suppression list is in NATS, which the read
+	// path does not need, so the service starts without it (deletion
+	// requests answer UNAVAILABLE until it is reached).
+	nc, err := natsx.Connect(ctx, cfg.NATSURL, "query", log, nats.RetryOnFailedConnect(true))
+	if err != nil {
+		return nil, err
+	}
+	js, err := njs.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream context: %w", err)
+	}
+	list := suppression.NewList(js, cfg.SuppressionBucket, cfg.SuppressionReplicas)
+	jobs := opensearch.NewJobs(osc, cfg.IndexPrefix)
+	runner := deletion.NewRunner(jobs, list, opensearch.NewDocuments(osc, cfg.IndexPrefix), auditor, cfg.Deletion,
+		deletion.Metrics{Jobs: m.DeletionJobs, Deleted: m.DeletedDocuments}, log)
+	deletions := deletion.NewService(jobs, list, cfg.SuppressFor, runner.Wake)
 	// Every call's audit entry is counted on its way to the auditor.
 	recorder := querygrpc.Metered(auditor, m)
 	authn := querygrpc.NewAuthenticator(cfg.ReadTokens, recorder)
@@ -96,7 +125,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	// sits outside the rate limit, so refused calls are recorded too.
 	interceptors := []grpc.UnaryServerInterceptor{timeout(cfg.RequestTimeout), authn.Interceptor(),
 		querygrpc.AuditInterceptor(recorder), querygrpc.RateLimitInterceptor(cfg.RateLimitPerSec, cfg.RateLimitBurst, m.RateLimited)}
-	server := querygrpc.NewServer(svc, log)
+	server := querygrpc.NewServer(svc, deletions, log)
 	gs := grpc.NewServer(
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tel.TracerProvider), otelgrpc.WithPropagators(tel.Propagator))),
 		grpc.InTapHandle(authn.Tap),
@@ -116,10 +145,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 
 	grpcLn, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
+		nc.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.GRPCAddr, err)
 	}
 	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
+		nc.Close()
 		grpcLn.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
@@ -128,11 +159,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	handler, err := queryhttp.NewHandler(ctx, querygrpc.InProcess(server, interceptors...), checker, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		cfg.CORSOrigins, tel.TracerProvider, tel.Propagator)
 	if err != nil {
+		nc.Close()
 		grpcLn.Close()
 		httpLn.Close()
 		return nil, err
 	}
 	return &Service{cfg: cfg, log: log, grpc: gs, health: hs, grpcLn: grpcLn, httpLn: httpLn, checker: checker, auditor: auditor,
+		nc: nc, runner: runner, list: list, metrics: m,
 		retention: audit.Retention{Client: osc, Prefix: cfg.IndexPrefix, Keep: cfg.AuditRetention, Log: log, Metrics: m},
 		http: &http.Server{Handler: handler, ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout, ReadTimeout: cfg.HTTPReadTimeout,
 			WriteTimeout: cfg.HTTPWriteTimeout, IdleTimeout: cfg.HTTPIdleTimeout, MaxHeaderBytes: httpMaxHeaderBytes}}, nil
@@ -176,6 +209,12 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { s.auditor.Run(auditCtx); close(auditDone) }()
 	retentionDone := make(chan struct{})
 	go func() { s.retention.Run(pollCtx, auditRetentionInterval); close(retentionDone) }()
+	// The deletion runner stops with the pollers, giving back the job in
+	// hand, before the auditor stops (a completion is audited).
+	runnerDone := make(chan struct{})
+	go func() { s.runner.Run(pollCtx); close(runnerDone) }()
+	expiryDone := make(chan struct{})
+	go func() { s.expireSuppressions(pollCtx); close(expiryDone) }()
 
 	var err error
 	select {
@@ -199,10 +238,32 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	stopPoll()
 	<-retentionDone
+	<-runnerDone
+	<-expiryDone
 	stopAudit() // after the servers: the last calls' entries are flushed too
 	<-auditDone
+	natsx.Close(ctx, s.nc, s.log)
 	s.log.InfoContext(ctx, "query stopped")
 	return err
+}
+
+// expireSuppressions removes the suppression entries whose time is over, at
+// start and then hourly (every replica may: removing is idempotent).
+func (s *Service) expireSuppressions(ctx context.Context) {
+	t := time.NewTicker(suppressionExpiryInterval)
+	defer t.Stop()
+	for {
+		n, err := s.list.DeleteExpired(ctx, time.Now())
+		s.metrics.SuppressionsExpired.Add(float64(n))
+		if err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "removing expired suppressions failed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // pollHealth mirrors the readiness checks into the gRPC health service.

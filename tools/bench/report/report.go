@@ -15,6 +15,7 @@ import (
 
 	"github.com/evtrack/telemetry/tools/bench/stats"
 	"github.com/evtrack/telemetry/tools/latency"
+	"github.com/evtrack/telemetry/tools/loadgen"
 )
 
 //go:embed templates/*.tmpl
@@ -22,12 +23,16 @@ var files embed.FS
 
 // Summary is one run's results, a part each (nil: the part did not run).
 type Summary struct {
-	Short    bool // a smoke run: its figures are not measurements
+	Short    bool   // a smoke run: its figures are not measurements
+	Baseline string // the revision measured beside this checkout (BENCH_BASELINE); empty: none
 	Machine  Machine
 	Ingest   *Ingest
+	Segment  *Segment
 	Stream   *Stream
 	Pipeline *Pipeline
 	Query    *Query
+	Cost     *Cost
+	Delete   *Delete
 	Scaling  *Scaling
 }
 
@@ -90,8 +95,9 @@ type Ingest struct {
 	Duration        time.Duration
 	Rounds          []DoorRound // the measured rounds, in order
 	Naive, Ingest   stats.Summary
-	JetStream       stats.Summary // raw publish of the same batches, events/s
-	JetStreamEvents int           // a round's events
+	Baseline        *stats.Summary // the baseline's ingest (Summary.Baseline), round by round beside this one; nil: none
+	JetStream       stats.Summary  // raw publish of the same batches, events/s
+	JetStreamEvents int            // a round's events
 	OpenConcurrency int
 	Open            []OpenPoint
 	Plot            string // file name of the latency plot, if drawn
@@ -109,6 +115,20 @@ type OpenPoint struct {
 	Target string
 	Point  stats.LoadPoint
 	Load
+}
+
+// Segment is the Segment-compatible /v1/batch beside /v1/track: the same
+// events in both formats, on the same ingest.
+type Segment struct {
+	BatchSize                      int
+	TrackBodyBytes, BatchBodyBytes int
+	Concurrency, OpenConcurrency   int
+	Duration                       time.Duration
+	Rounds                         []DoorRound // Door is the route
+	Track, Batch                   stats.Summary
+	RoundRatios                    stats.Summary   // each round's /v1/batch over the same round's /v1/track
+	Point                          stats.LoadPoint // of Track's median
+	Open                           []OpenPoint     // Target is the route
 }
 
 // Stream is ingest's tail latency against the state of its stream.
@@ -134,10 +154,15 @@ type Pipeline struct {
 	Drain       float64 // enrich's documents/s draining a pre-filled stream
 	DrainCPU    float64 // cores enrich used meanwhile
 	DrainRSSMiB int64   // enrich's peak resident memory
-	LagStep     time.Duration
-	LagSample   time.Duration
-	Lag         []LagStep
-	E2E         EndToEnd
+	// BaselineDrain is the baseline's enrich draining the same events right
+	// after (Summary.Baseline); 0: none.
+	BaselineDrain float64
+	StoredDocs    int64 // the drained documents, merged into one segment a day
+	StoredBytes   int64 // the bytes they take on disk (primaries)
+	LagStep       time.Duration
+	LagSample     time.Duration
+	Lag           []LagStep
+	E2E           EndToEnd
 }
 
 // LagStep is one sustained rate.
@@ -176,6 +201,54 @@ type Query struct {
 	DrainCeiling        float64         // the drain rate it is a fraction of
 }
 
+// Cost is the cost-per-event part: the whole pipeline at a fraction of
+// OpenSearch's warm raw _bulk ceiling, the CPU each process spent per event
+// over the measured window, and the bytes an event takes on disk.
+type Cost struct {
+	Ceiling       stats.Summary   // raw _bulk documents/s
+	Point         stats.LoadPoint // of the ceiling
+	Duration      time.Duration
+	Load          Load
+	Events        int64 // accepted in the measured window
+	PendingBefore float64
+	PendingAfter  float64
+	Growing       bool
+	Procs         []ProcCost
+	Accounting    loadgen.Accounting // the whole run's, warm-up included
+	IndexBytes    int64              // the run's indices once merged
+	IndexDocs     int64
+	Stream        []StreamDisk
+}
+
+// ProcCost is one process's CPU time over the measured window.
+type ProcCost struct {
+	Name       string
+	CPUSeconds float64
+}
+
+// StreamDisk is what a stream's files took for the events it held.
+type StreamDisk struct {
+	Compression string
+	Events      int64
+	Bytes       int64
+}
+
+// Delete is deleting people (DeleteUser jobs) while ingest and queries run.
+type Delete struct {
+	Events, Users, Days int
+	Duration            time.Duration
+	// Without and With: the ingest load and the queries, without deletions
+	// and while deletions run back to back.
+	IngestWithout, IngestWith Load
+	QueryWithout, QueryWith   Load
+	Jobs                      int       // deletions completed in the window
+	Deleted                   int64     // documents they deleted
+	JobSeconds                []float64 // each job's request-to-completed time
+	MedianSeconds, MaxSeconds float64
+	MedianSettleSeconds       float64 // of them, waiting until every enrich instance applied the suppression
+	DocsPerSec                float64 // Deleted over the jobs' summed time
+}
+
 // Doc is BENCHMARKS.md.
 type Doc struct {
 	Machine  Machine
@@ -183,6 +256,21 @@ type Doc struct {
 	Summary  string // RenderSummary's output
 	Plot     string // path of the latency plot from the repository root; empty: none
 	Tunables []Tunable
+	Kept     string // KeptMarker and what follows it in the file being rewritten
+}
+
+// KeptMarker starts the part of BENCHMARKS.md that the bench does not write:
+// sections measured by other commands (each names its own). A rewrite keeps
+// the marker and everything after it as they are.
+const KeptMarker = "<!-- Sections below are measured by the commands they name; make bench keeps them as they are. -->"
+
+// Kept returns KeptMarker and the rest of doc from it, or the marker alone
+// when doc has none.
+func Kept(doc string) string {
+	if i := strings.Index(doc, KeptMarker); i >= 0 {
+		return doc[i:]
+	}
+	return KeptMarker + "\n"
 }
 
 // Tunable is an environment variable the bench reads.
@@ -203,6 +291,28 @@ var funcs = template.FuncMap{
 	},
 	"statuses": statuses,
 	"join":     strings.Join,
+	"perM": func(cpuSeconds float64, events int64) string {
+		if events == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.1f", cpuSeconds/float64(events)*1e6)
+	},
+	"cores": func(cpuSeconds float64, d time.Duration) string { return fmt.Sprintf("%.2f", cpuSeconds/d.Seconds()) },
+	"per": func(bytes, n int64) string {
+		if n == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.0f", float64(bytes)/float64(n))
+	},
+	"totalCPU": func(ps []ProcCost) float64 {
+		var t float64
+		for _, p := range ps {
+			t += p.CPUSeconds
+		}
+		return t
+	},
+	"secs2":   func(v float64) string { return fmt.Sprintf("%.2f", v) },
+	"perUser": func(events, users int) float64 { return float64(events) / float64(max(users, 1)) },
 }
 
 func ratio(a, b float64) string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/evtrack/telemetry/tools/bench/stats"
 	"github.com/evtrack/telemetry/tools/latency"
+	"github.com/evtrack/telemetry/tools/loadgen"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -33,14 +34,15 @@ func fixed(t *testing.T) Summary {
 	t.Helper()
 	quarter := stats.LoadPoint{Fraction: 0.25, Units: 150000, Rate: 1500}
 	return Summary{
-		Machine: Machine{Date: "2026-12-01", Cores: 2, CPU: "AMD EPYC", RAMGiB: 23, Go: "go1.26.8", NATS: "2.12.1", OpenSearch: "2.19.6", Heap: "1g"},
+		Baseline: "main~3 (9ede0f6)",
+		Machine:  Machine{Date: "2026-12-01", Cores: 2, CPU: "AMD EPYC", RAMGiB: 23, Go: "go1.26.8", NATS: "2.12.1", OpenSearch: "2.19.6", Heap: "1g"},
 		Ingest: &Ingest{
 			BatchSize: 100, BodyBytes: 35899, Concurrency: 32, Duration: 15 * time.Second, OpenConcurrency: 64,
 			Rounds: []DoorRound{
 				{"naive", 1, Load{EventsPerSec: 200000, Latency: lat(11.9, 74.3), CPUCores: 1.1}},
 				{"ingest", 1, Load{EventsPerSec: 600000, Latency: lat(4.9, 12.4), CPUCores: 0.9}},
 			},
-			Naive: summary(t, 200000, 190000, 210000), Ingest: summary(t, 600000, 610000, 400000), JetStream: summary(t, 650000, 660000, 640000),
+			Naive: summary(t, 200000, 190000, 210000), Ingest: summary(t, 600000, 610000, 400000), Baseline: ptr(summary(t, 580000, 590000, 570000)), JetStream: summary(t, 650000, 660000, 640000),
 			JetStreamEvents: 2000000,
 			Open:            []OpenPoint{{Target: "ingest", Point: quarter, Load: Load{EventsPerSec: 149990, Latency: lat(0.87, 2.53)}}},
 			Plot:            "ingest-latency.png",
@@ -50,7 +52,7 @@ func fixed(t *testing.T) Summary {
 		}},
 		Pipeline: &Pipeline{
 			Events: 400000, DocBytes: 809, Bulk: summary(t, 43000, 42000, 44000), BulkDocs: 5000, BulkFlight: 2,
-			Drain: 38600, DrainCPU: 1.4, DrainRSSMiB: 85, LagStep: 20 * time.Second, LagSample: 6 * time.Second,
+			Drain: 38600, BaselineDrain: 37900, DrainCPU: 1.4, DrainRSSMiB: 85, StoredDocs: 400000, StoredBytes: 107441600, LagStep: 20 * time.Second, LagSample: 6 * time.Second,
 			Lag: []LagStep{
 				{Point: stats.LoadPoint{Fraction: 0.4, Units: 15440, Rate: 154}, Before: 0, After: 0},
 				{Point: stats.LoadPoint{Fraction: 1, Units: 38600, Rate: 386}, Before: 294, After: 1744, Growing: true},
@@ -64,6 +66,21 @@ func fixed(t *testing.T) Summary {
 			Idle:   Load{EventsPerSec: 100, Latency: lat(7.2, 11.8), Statuses: map[string]int{"200": 3000}},
 			Busy:   Load{EventsPerSec: 100, Latency: lat(8.6, 27), Statuses: map[string]int{"200": 2999}, Transport: 1},
 			Writes: Load{EventsPerSec: 9650}, WritePoint: stats.LoadPoint{Fraction: 0.25, Units: 9650, Rate: 97}, DrainCeiling: 38600,
+		},
+		Cost: &Cost{
+			Ceiling: summary(t, 43000, 42000, 44000), Point: stats.LoadPoint{Fraction: 0.8, Units: 34400, Rate: 344}, Duration: 60 * time.Second,
+			Load: Load{EventsPerSec: 34390, Latency: lat(3.1, 40.2)}, Events: 2063400, PendingBefore: 12, PendingAfter: 15,
+			Procs:      []ProcCost{{"ingest", 12.4}, {"nats-server", 8.1}, {"enrich", 30.2}, {"OpenSearch", 61.9}},
+			Accounting: loadgen.Accounting{AcceptedEvents: 2270000, IndexedEvents: 2270000, Documents: 2270000},
+			IndexBytes: 572000000, IndexDocs: 2270000,
+			Stream: []StreamDisk{{"s2", 1500000, 120000000}, {"none", 1500000, 327000000}},
+		},
+		Delete: &Delete{
+			Events: 300000, Users: 300, Days: 30, Duration: 20 * time.Second,
+			IngestWithout: Load{EventsPerSec: 2000, Latency: lat(7.6, 207)}, IngestWith: Load{EventsPerSec: 2000, Latency: lat(6.1, 235)},
+			QueryWithout: Load{EventsPerSec: 17, Latency: lat(1900, 2937), Statuses: map[string]int{"200": 344}},
+			QueryWith:    Load{EventsPerSec: 17, Latency: lat(527, 4026), Statuses: map[string]int{"200": 335}},
+			Jobs:         1, Deleted: 1238, JobSeconds: []float64{55.71}, MedianSeconds: 55.71, MaxSeconds: 55.71, MedianSettleSeconds: 25.89, DocsPerSec: 22.2,
 		},
 		Scaling: &Scaling{Concurrency: 32, Duration: 15 * time.Second, Events: 400000, Rows: []ScalingRow{
 			{"ingest", 1, 300000, 1.0, 300000}, {"ingest", 2, 330000, 1.2, 275000},
@@ -114,8 +131,29 @@ func TestRenderSummary(t *testing.T) {
 			"accepted 330100, indexed 330100, lost 0, duplicated 0",
 			"OpenSearch 2.19.6, 1 shard, refresh 1s, 1g heap.",
 		}, nil},
+		{"deletions against a window without", full, []string{
+			"## Delete: people deleted while ingest and queries run (300000 events of 300 users over 30 daily indices)",
+			"(each about 1000 events), for 20 s",
+			"| back to back | 1 | 1238 | 55.71 | 25.89 | 55.71 | 22 |",
+			"| no deletion | 2000 | 7.60 | 207.00 | 17 | 1900.00 | 2937.00 | 200: 344 |",
+		}, nil},
 		{"only the parts that ran", ingestOnly, []string{"## Ingest front door (2026-12-01, 2 cores"},
-			[]string{"## Ingest latency and the state", "## Enrich", "## Query", "<no value>"}},
+			[]string{"## Ingest latency and the state", "## Enrich", "## Query", "## Delete", "<no value>"}},
+		{"the segment part: both ratios and the open-loop p99", Summary{Machine: full.Machine, Segment: &Segment{
+			BatchSize: 100, TrackBodyBytes: 35899, BatchBodyBytes: 39451, Concurrency: 32, OpenConcurrency: 64, Duration: 15 * time.Second,
+			Rounds: []DoorRound{
+				{Door: "/v1/track", Round: 1, Load: Load{EventsPerSec: 200000, Latency: lat(5, 12), CPUCores: 1}},
+				{Door: "/v1/batch", Round: 1, Load: Load{EventsPerSec: 180000, Latency: lat(6, 14), CPUCores: 1}},
+			},
+			Track: summary(t, 200000), Batch: summary(t, 180000), RoundRatios: summary(t, 0.9),
+			Point: stats.LoadPoint{Fraction: 0.5, Units: 100000, Rate: 1000},
+			Open:  []OpenPoint{{Target: "/v1/batch", Load: Load{EventsPerSec: 100000, Latency: lat(1, 4), Statuses: map[string]int{"200": 1000}}}},
+		}}, []string{
+			"## Segment API: /v1/batch beside /v1/track",
+			"| /v1/batch | 1 | 180000 | 6.00 | 14.00 | 1.00 |",
+			"/v1/batch's median is **0.90** of /v1/track's; round by round (each /v1/batch round over the /v1/track round just before it) the median ratio is **0.90**",
+			"| /v1/batch | 100000 | 1.00 | 2.50 | 4.00 | 6.00 | 200: 1000 |",
+		}, []string{"## Ingest front door"}},
 		{"nothing ran", Summary{}, nil, []string{"##", "<no value>"}},
 		{"a smoke run says so", Summary{Short: true, Machine: full.Machine, Stream: full.Stream}, []string{"**A -short smoke run", "## Ingest latency and the state"}, nil},
 	}
@@ -150,7 +188,8 @@ func TestRenderBenchmarks(t *testing.T) {
 	}
 	var b bytes.Buffer
 	err := RenderBenchmarks(&b, Doc{Machine: s.Machine, Parts: "all", Summary: sum.String(), Plot: "docs/benchmarks/ingest-latency.png",
-		Tunables: []Tunable{{"BENCH_DURATION", "measured time of a round"}, {"BENCH_WRITE", "1: rewrite BENCHMARKS.md"}}})
+		Tunables: []Tunable{{"BENCH_DURATION", "measured time of a round"}, {"BENCH_WRITE", "1: rewrite BENCHMARKS.md"}},
+		Kept:     Kept("# Benchmarks\n\nold figures\n\n" + KeptMarker + "\n\n## Measured elsewhere\n\nkept as it is\n")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,3 +207,21 @@ func TestRenderBenchmarks(t *testing.T) {
 		t.Errorf("BENCHMARKS.md differs from %s (go test -update to accept):\n%s", golden, b.String())
 	}
 }
+
+// TestKept: a rewrite keeps the marker and what follows it, and adds the
+// marker to a file that has none.
+func TestKept(t *testing.T) {
+	for _, tc := range []struct{ name, doc, want string }{
+		{"none yet", "# Benchmarks\n\nfigures\n", KeptMarker + "\n"},
+		{"kept", "# Benchmarks\n" + KeptMarker + "\n## Swift\nx\n", KeptMarker + "\n## Swift\nx\n"},
+		{"empty file", "", KeptMarker + "\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Kept(tc.doc); got != tc.want {
+				t.Errorf("Kept(%q) = %q, want %q", tc.doc, got, tc.want)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -12,10 +12,13 @@ package deadletter
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/platform/suppression"
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
 )
 
@@ -78,13 +81,16 @@ type Filter struct {
 
 // Report counts what a replay did.
 type Report struct {
-	Matched        int            `json:"matched"`
-	Replayed       int            `json:"replayed"`
-	AlreadyPresent int            `json:"already_present"`
-	StillRefused   int            `json:"still_refused"`
-	Expired        int            `json:"expired"`
-	NoDocument     int            `json:"no_document"` // too large to have been kept: cannot be replayed
-	Reasons        map[string]int `json:"still_refused_by_error_type,omitempty"`
+	Matched        int `json:"matched"`
+	Replayed       int `json:"replayed"`
+	AlreadyPresent int `json:"already_present"`
+	StillRefused   int `json:"still_refused"`
+	Expired        int `json:"expired"`
+	NoDocument     int `json:"no_document"` // too large to have been kept: cannot be replayed
+	// Suppressed: letters of people deleted on request (on the suppression
+	// list), deleted instead of replayed.
+	Suppressed int            `json:"suppressed"`
+	Reasons    map[string]int `json:"still_refused_by_error_type,omitempty"`
 }
 
 // Replayer replays the dead letters of one index prefix.
@@ -94,7 +100,14 @@ type Replayer struct {
 	retention time.Duration
 	pageSize  int
 	now       func() time.Time
+	sup       *suppression.Set
 }
+
+// Suppress makes the replay delete, instead of writing back, the letters of
+// people on set's list; it takes part in the deletions' handshake as an
+// enrich instance does (platform/suppression): a page is written only while
+// its lease is current, and the page in hand holds its settled revision.
+func (r *Replayer) Suppress(set *suppression.Set) { r.sup = set }
 
 // New returns a Replayer for prefix over store. Dead letters whose daily
 // index is older than retention (0: keep for ever) are left alone: the
@@ -137,10 +150,38 @@ func (r *Replayer) Replay(ctx context.Context, f Filter, dryRun bool) (Report, e
 		if dryRun || len(due) == 0 {
 			continue
 		}
-		if err := r.replay(ctx, due, &rep); err != nil {
+		if err := r.replayPage(ctx, due, &rep); err != nil {
 			return rep, err
 		}
 	}
+}
+
+// replayPage replays one page, less the letters of suppressed people, which
+// it deletes.
+func (r *Replayer) replayPage(ctx context.Context, due []Letter, rep *Report) error {
+	if r.sup == nil {
+		return r.replay(ctx, due, nil, rep)
+	}
+	f := r.sup.Begin()
+	defer f.Done()
+	if !f.MayWrite() {
+		return errors.New("the suppression status could not be published (NATS unreachable?); run the replay again later")
+	}
+	var keep, drop []Letter
+	for _, l := range due {
+		var ids struct {
+			UserID      string `json:"user_id"`
+			AnonymousID string `json:"anonymous_id"`
+		}
+		_ = json.Unmarshal(l.Document, &ids)
+		if f.Suppressed(l.AppID, ids.UserID, ids.AnonymousID) {
+			drop = append(drop, l)
+			continue
+		}
+		keep = append(keep, l)
+	}
+	rep.Suppressed += len(drop)
+	return r.replay(ctx, keep, drop, rep)
 }
 
 // expired reports whether index is a daily index past the retention.
@@ -151,7 +192,7 @@ func (r *Replayer) expired(index string) bool {
 // replay writes one page of dead letters to their indices and then
 // deletes those written (or already there) from the dead-letter index and
 // records the new reason of those refused again.
-func (r *Replayer) replay(ctx context.Context, letters []Letter, rep *Report) error {
+func (r *Replayer) replay(ctx context.Context, letters, drop []Letter, rep *Report) error {
 	// The event may have been written since, by a later delivery placed in
 	// another daily index (one placed by its arrival): look for it in every
 	// event index first, as enrich does for such documents.
@@ -159,9 +200,12 @@ func (r *Replayer) replay(ctx context.Context, letters []Letter, rep *Report) er
 	for i, l := range letters {
 		ids[i] = l.DocID
 	}
-	found, err := r.store.Locate(ctx, eventdoc.Pattern(r.prefix), ids)
-	if err != nil {
-		return fmt.Errorf("look up %d documents: %w", len(ids), err)
+	found := map[string]string{}
+	if len(ids) > 0 {
+		var err error
+		if found, err = r.store.Locate(ctx, eventdoc.Pattern(r.prefix), ids); err != nil {
+			return fmt.Errorf("look up %d documents: %w", len(ids), err)
+		}
 	}
 	var docs []document.Doc
 	var sent []int // letters' positions of docs
@@ -183,7 +227,8 @@ func (r *Replayer) replay(ctx context.Context, letters []Letter, rep *Report) er
 			results[i] = written[j]
 		}
 	}
-	var replayed, refused []Letter
+	replayed := drop // deleted from the dead letters like those written back
+	var refused []Letter
 	retry := 0
 	for i, res := range results {
 		l := letters[i]

@@ -24,6 +24,9 @@ type Enrich struct {
 	AckPending  prometheus.Gauge
 	Redelivered prometheus.Gauge
 	Indices     *prometheus.CounterVec
+	// Suppressed counts events dropped because their user asked to be
+	// deleted (no ids in labels).
+	Suppressed prometheus.Counter
 }
 
 // New creates the metrics and registers them, with the Go and process
@@ -65,8 +68,11 @@ func New(reg prometheus.Registerer) *Enrich {
 		Indices: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "enrich_indices_total", Help: "Daily indices looked after: deleted (past the retention, without ISM), compacted (a past day merged into one segment).",
 		}, []string{"action"}),
+		Suppressed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "enrich_suppressed_events_total", Help: "Events dropped, not stored, because their user (app + user id or anonymous id) is on the suppression list of a deletion.",
+		}),
 	}
-	reg.MustRegister(m.Documents, m.Messages, m.BulkSeconds, m.BulkDocuments, m.BulkFailures, m.ClusterRefusals, m.Lookups, m.Pending, m.AckPending, m.Redelivered, m.Indices,
+	reg.MustRegister(m.Suppressed, m.Documents, m.Messages, m.BulkSeconds, m.BulkDocuments, m.BulkFailures, m.ClusterRefusals, m.Lookups, m.Pending, m.AckPending, m.Redelivered, m.Indices,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -27,6 +27,7 @@ import (
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/platform/natsx"
+	"github.com/evtrack/telemetry/platform/suppression"
 	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
@@ -78,7 +79,14 @@ type Pipeline struct {
 	// wrote.
 	lookups [256]sync.Mutex
 	recent  recentWrites
+	// sup drops the events of people on the suppression list (nil: none).
+	sup *suppression.Set
 }
+
+// Suppress makes the pipeline drop the events of the people on set's list,
+// and hold its writes while set's lease is not current (see
+// platform/suppression). Call it before Run.
+func (p *Pipeline) Suppress(set *suppression.Set) { p.sup = set }
 
 // New returns a pipeline from cons into idx.
 func New(cons Fetcher, idx Indexer, builder *document.Builder, cfg Config, log *slog.Logger, m *metrics.Enrich,
@@ -113,6 +121,13 @@ func (p *Pipeline) loop(ctx context.Context) {
 		opts = append(opts, njs.FetchMaxBytes(p.cfg.FetchMaxBytes))
 	}
 	for ctx.Err() == nil {
+		if p.sup != nil && !p.sup.MayWrite() {
+			// Its status could not be published: another process may be
+			// deleting a person on the strength of it having run out.
+			p.log.WarnContext(ctx, "suppression lease not current; not fetching")
+			sleep(ctx, time.Second)
+			continue
+		}
 		batch, err := p.cons.Fetch(p.cfg.FetchBatch, opts...)
 		if err != nil {
 			p.log.WarnContext(ctx, "fetch failed", "error", err)
@@ -181,15 +196,26 @@ func (it *inFlight) count(s docState) int {
 func (p *Pipeline) process(ctx context.Context, msgs []njs.Msg) {
 	work := context.WithoutCancel(ctx)
 	now := p.now()
+	var filter *suppression.Filter
+	if p.sup != nil {
+		// Held until every message below is acked or nak'ed: the instance's
+		// settled revision (platform/suppression) waits for it.
+		filter = p.sup.Begin()
+		defer filter.Done()
+	}
 	items := make([]*inFlight, 0, len(msgs))
 	for _, m := range msgs {
-		if it := p.start(work, m, now); it != nil {
+		if it := p.start(work, m, now, filter); it != nil {
 			items = append(items, it)
 		}
 	}
 	var backoff time.Duration
 	var heldSince time.Time
 	for len(items) > 0 {
+		if filter != nil && !filter.MayWrite() {
+			p.release(work, items)
+			return
+		}
 		p.round(work, items)
 		waiting := items[:0]
 		for _, it := range items {
@@ -232,7 +258,7 @@ func (p *Pipeline) process(ctx context.Context, msgs []njs.Msg) {
 // start opens the message's span (continuing the ingest's trace) and builds
 // its documents. A message that cannot be decoded is terminated and logged:
 // no retry can make it decodable.
-func (p *Pipeline) start(ctx context.Context, m njs.Msg, now time.Time) *inFlight {
+func (p *Pipeline) start(ctx context.Context, m njs.Msg, now time.Time, filter *suppression.Filter) *inFlight {
 	mctx := p.prop.Extract(ctx, natsx.HeaderCarrier(m.Headers()))
 	mctx, span := p.tracer.Start(mctx, "process "+m.Subject(), trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("messaging.system", "nats"),
@@ -241,6 +267,15 @@ func (p *Pipeline) start(ctx context.Context, m njs.Msg, now time.Time) *inFligh
 	var batch telemetryv1.EventBatch
 	err := batch.UnmarshalVT(m.Data())
 	var docs []document.Doc
+	if err == nil && filter != nil && p.drop(filter, &batch) && len(batch.Events) == 0 {
+		// Every event of it belongs to people on the suppression list.
+		p.metrics.Messages.WithLabelValues("acked").Inc()
+		if aerr := m.Ack(); aerr != nil {
+			p.log.WarnContext(mctx, "ack failed; the message will be redelivered (and dropped again)", "error", aerr)
+		}
+		span.End()
+		return nil
+	}
 	if err == nil {
 		docs, err = p.builder.Build(&batch, now)
 	}
@@ -261,6 +296,24 @@ func (p *Pipeline) start(ctx context.Context, m njs.Msg, now time.Time) *inFligh
 	span.SetAttributes(attribute.String("messaging.message.id", batch.BatchId), attribute.Int("messaging.batch.message_count", len(docs)),
 		attribute.Int("messaging.delivery", it.delivered))
 	return it
+}
+
+// drop removes from batch the events of people on the suppression list and
+// reports whether it removed any. Only counts leave the pipeline: no id is
+// logged or labelled.
+func (p *Pipeline) drop(filter *suppression.Filter, batch *telemetryv1.EventBatch) bool {
+	kept := batch.Events[:0]
+	for _, e := range batch.Events {
+		if !filter.Suppressed(batch.AppId, e.GetUserId(), e.GetAnonymousId()) {
+			kept = append(kept, e)
+		}
+	}
+	dropped := len(batch.Events) - len(kept)
+	batch.Events = kept
+	if dropped > 0 {
+		p.metrics.Suppressed.Add(float64(dropped))
+	}
+	return dropped > 0
 }
 
 // touch tells JetStream the message is still worked on, so its AckWait does

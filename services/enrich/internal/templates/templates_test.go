@@ -57,20 +57,39 @@ func TestApplyIsIdempotent(t *testing.T) {
 	if got := settings[prefix+"-2026.01.01"].Settings.Index.Replicas; got != "1" {
 		t.Fatalf("new index has %q replicas, want the 1 applied", got)
 	}
+	// The space-saving choices declared in event.proto (sort_only,
+	// search_only, text without norms) reach a new index.
+	for field, want := range map[string]string{"doc_id": `"index":false`, "user_agent": `"doc_values":false`, "message": `"norms":false`} {
+		if b, _ := json.Marshal(m.Properties[field]); !strings.Contains(string(b), want) {
+			t.Errorf("new index maps %s as %s, want %s", field, b, want)
+		}
+	}
 }
 
 // TestApplyUpgradesExistingIndices: an index created under an older
-// template (fewer fields) gets the new fields when the templates are
-// applied, so documents carrying them are accepted the same day.
+// template (fewer fields, and doc_id and message mapped as they were before
+// the space-saving choices) gets the new fields when the templates are
+// applied, so documents carrying them are accepted the same day; its
+// existing fields keep their mapping (OpenSearch refuses to change them) and
+// the apply does not fail on them.
 func TestApplyUpgradesExistingIndices(t *testing.T) {
 	t.Parallel()
 	osURL := testenv.OpenSearchURL(t)
 	prefix := testenv.Name(t, "upg")
 	testenv.DeleteIndexData(t, osURL, prefix)
 	testenv.PutJSON(t, osURL, "/"+prefix+"-2026.11.26",
-		`{"mappings":{"dynamic":"strict","properties":{"doc_id":{"type":"keyword"},"app_id":{"type":"keyword"},"event_id":{"type":"keyword"}}}}`)
+		`{"mappings":{"dynamic":"strict","properties":{"doc_id":{"type":"keyword"},"app_id":{"type":"keyword"},"event_id":{"type":"keyword"},"message":{"type":"text"}}}}`)
 	if err := Apply(context.Background(), testenv.OpenSearch(t, osURL), prefix, 0); err != nil {
 		t.Fatal(err)
+	}
+	var mapping map[string]struct {
+		Mappings struct {
+			Properties map[string]map[string]any `json:"properties"`
+		} `json:"mappings"`
+	}
+	testenv.GetJSON(t, osURL+"/"+prefix+"-2026.11.26/_mapping", &mapping)
+	if p := mapping[prefix+"-2026.11.26"].Mappings.Properties; p["doc_id"]["index"] != nil || p["message"]["norms"] != nil || p["os_name"] == nil {
+		t.Fatalf("old index after apply: doc_id %v, message %v, os_name %v", p["doc_id"], p["message"], p["os_name"])
 	}
 	// Do fails the test, with OpenSearch's answer, unless it is a 2xx.
 	out := testenv.Do(t, osURL, http.MethodPut, "/"+prefix+"-2026.11.26/_create/d",

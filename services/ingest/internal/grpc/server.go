@@ -184,6 +184,8 @@ func (s *Server) toStatus(ctx context.Context, res track.Result, err error) erro
 		code = codes.InvalidArgument
 	case track.KindRateLimited:
 		code = codes.ResourceExhausted
+	case track.KindUnauthorized:
+		code = codes.Unauthenticated
 	case track.KindOverloaded, track.KindUnavailable:
 		code = codes.Unavailable
 		if te.Kind == track.KindUnavailable {

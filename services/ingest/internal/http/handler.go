@@ -47,6 +47,18 @@ type Options struct {
 	Registry        *prometheus.Registry
 	TracerProvider  trace.TracerProvider
 	Propagator      propagation.TextMapPropagator
+	// BodyKeyBudget bounds the memory held by Segment requests that carry
+	// their write key only in the body, which must be read before they are
+	// authenticated; BodyKeyDecoder charges it. Such requests never touch
+	// Budget, so callers without a key cannot starve those with one.
+	BodyKeyBudget  *track.Budget
+	BodyKeyDecoder *track.Decoder
+	// BodyKeyMaxDecoded bounds such a body after decompression (Segment's
+	// own API takes batches of at most 500 KB).
+	BodyKeyMaxDecoded int64
+	// TrustContextIP takes a Segment batch's context.ip as the client
+	// address (when every message agrees) instead of the socket's.
+	TrustContextIP bool
 }
 
 // Handler serves /v1/track.
@@ -57,8 +69,10 @@ type Handler struct {
 	opts    Options
 	dec     *track.Decoder
 	gunzip  *decompressor
-	proxies trustedProxies
-	bodies  sync.Pool // *[]byte: request bodies as read (readBody)
+	// bodyKeyGunzip inflates bodies that carry their key (BodyKeyBudget).
+	bodyKeyGunzip *decompressor
+	proxies       trustedProxies
+	bodies        sync.Pool // *[]byte: request bodies as read (readBody)
 }
 
 // NewApp returns the Fiber app with every route of the ingest service.
@@ -68,7 +82,8 @@ func NewApp(keys *auth.WriteKeys, tracker *track.Tracker, checker *health.Checke
 		return nil, err
 	}
 	h := &Handler{keys: keys, tracker: tracker, log: log, opts: opts, proxies: proxies,
-		dec: opts.Decoder, gunzip: newDecompressor(opts.MaxDecodedBytes, opts.Budget)}
+		dec: opts.Decoder, gunzip: newDecompressor(opts.MaxDecodedBytes, opts.Budget),
+		bodyKeyGunzip: newDecompressor(opts.BodyKeyMaxDecoded, opts.BodyKeyBudget)}
 	app := fiber.New(fiber.Config{
 		AppName:   "ingest",
 		BodyLimit: opts.MaxBodyBytes,
@@ -98,6 +113,7 @@ func NewApp(keys *auth.WriteKeys, tracker *track.Tracker, checker *health.Checke
 	})
 	app.Get("/metrics", h.metrics)
 	app.Post("/v1/track", tracing(opts.TracerProvider, opts.Propagator), h.track)
+	h.segmentRoutes(app)
 	return app, nil
 }
 
@@ -126,7 +142,7 @@ func (h *Handler) serveTrack(c *fiber.Ctx) error {
 	// connection) and closes the connection on a larger one.
 	appID, ok := h.authenticate(c)
 	if !ok {
-		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="ingest", Basic realm="ingest"`)
+		c.Set(fiber.HeaderWWWAuthenticate, wwwAuthenticate)
 		return h.reply(c, fiber.StatusUnauthorized, errorBody{errorDetail{"unauthorized",
 			"a valid write key is required: Authorization: Bearer <write key> (or Basic with the key as user name)"}})
 	}
@@ -140,7 +156,7 @@ func (h *Handler) serveTrack(c *fiber.Ctx) error {
 	if err != nil {
 		return h.writeError(c, track.Result{}, err)
 	}
-	wire, read, err := h.readBody(c)
+	wire, read, err := h.readBody(c, h.opts.Budget)
 	if err != nil {
 		return h.writeError(c, track.Result{}, err)
 	}
@@ -179,7 +195,7 @@ func (h *Handler) serveTrack(c *fiber.Ctx) error {
 
 // readBody reads the request body as sent, at most MaxBodyBytes, charging
 // it to the memory budget first. Release it when it is no longer used.
-func (h *Handler) readBody(c *fiber.Ctx) ([]byte, func(), error) {
+func (h *Handler) readBody(c *fiber.Ctx, budget *track.Budget) ([]byte, func(), error) {
 	tooLarge := func() error {
 		return &track.Error{Kind: track.KindTooLarge, Code: "body_too_large",
 			Message: fmt.Sprintf("the body is larger than %d bytes", h.opts.MaxBodyBytes)}
@@ -192,7 +208,7 @@ func (h *Handler) readBody(c *fiber.Ctx) ([]byte, func(), error) {
 	if chunked { // charge the most it may be
 		n = h.opts.MaxBodyBytes
 	}
-	release, err := h.opts.Budget.Take(int64(n))
+	release, err := budget.Take(int64(n))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -234,9 +250,18 @@ func (h *Handler) readBody(c *fiber.Ctx) ([]byte, func(), error) {
 }
 
 func (h *Handler) reply(c *fiber.Ctx, status int, body any) error {
-	h.opts.Metrics.Requests.WithLabelValues("http", strconv.Itoa(status)).Inc()
+	return h.replyAs(c, "http", status, body)
+}
+
+// replyAs answers and counts the request under transport ("http": /v1/track
+// and the service's other routes; "segment": the Segment-compatible API).
+func (h *Handler) replyAs(c *fiber.Ctx, transport string, status int, body any) error {
+	h.opts.Metrics.Requests.WithLabelValues(transport, strconv.Itoa(status)).Inc()
 	return c.Status(status).JSON(body)
 }
+
+// wwwAuthenticate is the challenge of every 401.
+const wwwAuthenticate = `Bearer realm="ingest", Basic realm="ingest"`
 
 // authenticate reads the write key from "Authorization: Bearer <key>" or
 // "Authorization: Basic base64(<key>:)".
@@ -249,21 +274,34 @@ func (h *Handler) clientIP(c *fiber.Ctx) string {
 	return h.proxies.clientIP(peer, c.Get(fiber.HeaderXForwardedFor))
 }
 
-// writeError is the one place track errors become HTTP statuses.
+// writeError answers a /v1/track request that failed.
 func (h *Handler) writeError(c *fiber.Ctx, res track.Result, err error) error {
+	status, te := h.errorStatus(c, err)
+	if te == nil {
+		return h.reply(c, status, errorBody{errorDetail{"internal", "internal error"}})
+	}
+	if te.Code == "no_valid_events" {
+		return h.reply(c, status, res)
+	}
+	return h.reply(c, status, errorBody{errorDetail{te.Code, te.Message}})
+}
+
+// errorStatus is the one place track errors become HTTP statuses, for every
+// route; it sets Retry-After where the status asks the client to come back.
+// A nil *track.Error means an internal error (500), logged here.
+func (h *Handler) errorStatus(c *fiber.Ctx, err error) (int, *track.Error) {
 	te, ok := track.AsError(err)
 	if !ok {
 		h.log.ErrorContext(c.UserContext(), "track failed", "error", err)
-		return h.reply(c, fiber.StatusInternalServerError, errorBody{errorDetail{"internal", "internal error"}})
+		return fiber.StatusInternalServerError, nil
 	}
-	body := any(errorBody{errorDetail{te.Code, te.Message}})
 	var status int
 	switch te.Kind {
 	case track.KindInvalid:
 		status = fiber.StatusBadRequest
-		if te.Code == "no_valid_events" {
-			body = res
-		}
+	case track.KindUnauthorized:
+		status = fiber.StatusUnauthorized
+		c.Set(fiber.HeaderWWWAuthenticate, wwwAuthenticate)
 	case track.KindTooLarge:
 		status = fiber.StatusRequestEntityTooLarge
 	case track.KindUnsupported:
@@ -277,12 +315,12 @@ func (h *Handler) writeError(c *fiber.Ctx, res track.Result, err error) error {
 		h.log.WarnContext(c.UserContext(), "batch not stored", "error", err)
 	default:
 		h.log.ErrorContext(c.UserContext(), "track failed", "error", err)
-		return h.reply(c, fiber.StatusInternalServerError, errorBody{errorDetail{"internal", "internal error"}})
+		return fiber.StatusInternalServerError, nil
 	}
 	if status == fiber.StatusTooManyRequests || status == fiber.StatusServiceUnavailable {
 		c.Set(fiber.HeaderRetryAfter, retryAfter(te.RetryAfter, h.opts.RetryAfter))
 	}
-	return h.reply(c, status, body)
+	return status, te
 }
 
 // retryAfter is whole seconds, rounded up, at least 1.

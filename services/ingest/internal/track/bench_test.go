@@ -54,3 +54,50 @@ func BenchmarkDecodeValidateMarshal(b *testing.B) {
 		release()
 	}
 }
+
+// segmentBenchBody is benchBody's events as a Segment batch, as SDKs send
+// them (the session and message as properties, device_os as context.os).
+func segmentBenchBody() []byte {
+	var b strings.Builder
+	b.WriteString(`{"batch":[`)
+	for i := 0; i < 100; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"type":"track","messageId":"run1-%015d","userId":"user-%d","event":"screen_view","timestamp":"2026-11-26T10:00:0%d.123Z",`+
+			`"properties":{"screen":"home","build":1042,"dark_mode":true,"network":"wifi","locale":"en_US","session_id":"sess-%d-3","message":"user interaction recorded by the mobile sdk"},`+
+			`"context":{"app":{"version":"4.2.0"},"os":{"name":"iOS","version":"18.1"}}}`, i, i*7, i%10, i)
+	}
+	b.WriteString(`],"sentAt":"2026-11-26T10:00:10Z"}`)
+	return []byte(b.String())
+}
+
+// BenchmarkSegmentDecodeValidateMarshal is BenchmarkDecodeValidateMarshal
+// for the same events as a Segment batch.
+func BenchmarkSegmentDecodeValidateMarshal(b *testing.B) {
+	body := segmentBenchBody()
+	lim := Limits{MaxEvents: 1000, MaxMetadataKeys: 100, MaxEventBytes: 32 << 10}
+	d := NewDecoder(lim, NewBudget(256<<20))
+	buf := make([]byte, 0, 64<<10)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		req, release, err := d.Segment(body, SegmentOptions{Call: SegmentBatch})
+		if err != nil {
+			b.Fatal(err)
+		}
+		events, res := Validate(req.Events, lim)
+		if res.Accepted != 100 {
+			b.Fatalf("accepted %d: %+v", res.Accepted, res.Errors)
+		}
+		batch := &telemetryv1.EventBatch{BatchId: BatchID("app", events), AppId: "app", Events: events}
+		size := batch.SizeVT()
+		if cap(buf) < size {
+			buf = make([]byte, size)
+		}
+		if _, err := batch.MarshalToSizedBufferVT(buf[:size]); err != nil {
+			b.Fatal(err)
+		}
+		release()
+	}
+}

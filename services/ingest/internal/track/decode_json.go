@@ -34,6 +34,9 @@ type Input struct {
 type Request struct {
 	SentAt time.Time // zero when the client did not say
 	Events []Input
+	// ContextIP is the client address the body itself reports (Segment's
+	// context.ip), only when the edge was configured to trust it.
+	ContextIP string
 }
 
 // Decoder turns request bodies into Requests. Before anything is built it
@@ -44,15 +47,16 @@ type Request struct {
 // reflection, and per-event shape problems are reported against the event
 // instead of failing the whole request. Safe for concurrent use.
 type Decoder struct {
-	lim     Limits
-	shape   ShapeLimits
-	budget  *Budget // nil: nothing is charged
-	parsers fastjson.ParserPool
+	lim          Limits
+	shape        ShapeLimits
+	segmentShape ShapeLimits
+	budget       *Budget // nil: nothing is charged
+	parsers      fastjson.ParserPool
 }
 
 // NewDecoder returns a decoder for batches within lim, charging budget.
 func NewDecoder(lim Limits, budget *Budget) *Decoder {
-	return &Decoder{lim: lim, shape: shapeLimits(lim), budget: budget}
+	return &Decoder{lim: lim, shape: shapeLimits(lim), segmentShape: segmentShapeLimits(lim), budget: budget}
 }
 
 // Scanner returns a shape check for one JSON body, for an edge that wants
@@ -118,7 +122,11 @@ func (d *Decoder) parseJSON(body []byte) (Request, error) {
 	case fastjson.TypeObject:
 		ev := v.Get("events")
 		if ev == nil {
-			return req, &Error{Kind: KindInvalid, Code: "missing_events", Message: `field "events": required in the envelope form`}
+			msg := `field "events": required in the envelope form`
+			if v.Get("batch") != nil || v.Get("type") != nil {
+				msg += "; a Segment batch or message goes to /v1/batch or /segment/v1/<call>"
+			}
+			return req, &Error{Kind: KindInvalid, Code: "missing_events", Message: msg}
 		}
 		if events, err = ev.Array(); err != nil {
 			return req, &Error{Kind: KindInvalid, Code: "invalid_json", Message: fmt.Sprintf(`field "events": expected an array, got %s`, ev.Type())}

@@ -24,6 +24,8 @@ const (
 	KindOverloaded
 	// KindRateLimited: the app is over its rate limit (429).
 	KindRateLimited
+	// KindUnauthorized: no valid write key where the body was to carry one (401).
+	KindUnauthorized
 )
 
 // Error is a whole-request failure with a stable machine-readable code.

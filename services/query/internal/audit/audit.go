@@ -16,6 +16,7 @@ import (
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/opensearchx"
+	"github.com/evtrack/telemetry/services/query/internal/deletion"
 	"github.com/evtrack/telemetry/services/query/internal/metrics"
 )
 
@@ -71,6 +72,9 @@ func New(log *slog.Logger, client *opensearch.Client, prefix string, m *metrics.
 // queueSize is how many entries may wait for the index.
 const queueSize = 10000
 
+// writeTimeout bounds one write of a batch of entries.
+const writeTimeout = 10 * time.Second
+
 // Record logs e and queues it for the index.
 func (a *Auditor) Record(ctx context.Context, e Entry) {
 	a.log.InfoContext(ctx, "audit", "principal", e.Principal, "method", e.Method, "app_id", e.AppID, "transport", e.Transport,
@@ -93,7 +97,12 @@ func (a *Auditor) Run(ctx context.Context) {
 		if len(batch) == 0 {
 			return
 		}
-		if err := a.write(ctx, batch); err != nil {
+		// A write under way when the service stops is finished, not cut
+		// off (its entries would be lost from the index); it is bounded
+		// all the same.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+		defer cancel()
+		if err := a.write(wctx, batch); err != nil {
 			a.writeFailed.Add(float64(len(batch)))
 			a.log.ErrorContext(ctx, "audit index write failed; entries are in this log", "error", err, "entries", len(batch))
 		} else {
@@ -135,4 +144,26 @@ func (a *Auditor) write(ctx context.Context, entries []Entry) error {
 		return fmt.Errorf("audit bulk: %w", err)
 	}
 	return nil
+}
+
+// MethodDeletionCompleted is the method of the entry a deletion job writes
+// when it completes (its request was audited as DeleteUser).
+const MethodDeletionCompleted = "DeleteUserCompleted"
+
+// TransportInternal marks entries of work the service did by itself.
+const TransportInternal = "internal"
+
+// Completed records a completed deletion job (deletion.Auditor): who asked,
+// the app, the fingerprints of the ids (never the ids), and how many
+// documents were deleted.
+func (a *Auditor) Completed(ctx context.Context, j deletion.Job) {
+	f := map[string]string{"job_id": j.ID, "deleted_events": fmt.Sprint(j.DeletedEvents), "deleted_dead_letters": fmt.Sprint(j.DeletedDeadLetters)}
+	if j.UserFingerprint != "" {
+		f["user_id"] = j.UserFingerprint
+	}
+	if j.AnonymousFingerprint != "" {
+		f["anonymous_id"] = j.AnonymousFingerprint
+	}
+	a.Record(ctx, Entry{Time: time.Now().UTC(), Principal: j.Requester, Method: MethodDeletionCompleted, AppID: j.AppID,
+		Transport: TransportInternal, Filters: f, Results: j.DeletedEvents + j.DeletedDeadLetters, Status: "OK"})
 }

@@ -17,7 +17,14 @@ type Principal struct {
 	// AllApps: the token may read every app; otherwise only Apps.
 	AllApps bool
 	Apps    []string
+	// CanDelete: the token may delete people's data (and read the
+	// deletion jobs) in its apps. Only tokens given the delete
+	// permission explicitly have it.
+	CanDelete bool
 }
+
+// PermissionDelete is the permission that allows deleting a person's data.
+const PermissionDelete = "delete"
 
 // CanRead reports whether p may read app.
 func (p Principal) CanRead(app string) bool {
@@ -29,8 +36,9 @@ type ReadTokens struct {
 	set credentials.Set[Principal]
 }
 
-// ParseReadTokens reads "token1:app-ios|app-android,token2:*". Tokens must be
-// at least 16 characters.
+// ParseReadTokens reads "token1:app-ios|app-android,token2:*,token3:app-ios:delete".
+// Tokens must be at least 16 characters. A third part lists permissions
+// beyond reading ("+"-separated); the only one is "delete".
 func ParseReadTokens(spec string) (*ReadTokens, error) {
 	rt := &ReadTokens{}
 	for i, pair := range strings.Split(spec, ",") {
@@ -44,6 +52,17 @@ func ParseReadTokens(spec string) (*ReadTokens, error) {
 		}
 		tok = strings.TrimSpace(tok)
 		p := Principal{Name: credentials.Fingerprint("token", tok)}
+		if apps, perms, ok := strings.Cut(scope, ":"); ok {
+			scope = apps
+			for _, perm := range strings.Split(perms, "+") {
+				switch strings.TrimSpace(perm) {
+				case PermissionDelete:
+					p.CanDelete = true
+				default:
+					return nil, fmt.Errorf("read token #%d: unknown permission %q (known: %s)", i+1, strings.TrimSpace(perm), PermissionDelete)
+				}
+			}
+		}
 		for _, app := range strings.Split(scope, "|") {
 			app = strings.TrimSpace(app)
 			if app == "*" {

@@ -17,6 +17,10 @@ func TestParseReadTokens(t *testing.T) {
 		{"bad app", "0123456789abcdef:app ios", true},
 		{"star and app", "0123456789abcdef:*|app", true},
 		{"duplicate", "0123456789abcdef:a,0123456789abcdef:b", true},
+		{"delete permission", "0123456789abcdef:app-ios:delete", false},
+		{"delete permission, all apps", "0123456789abcdef:*:delete", false},
+		{"unknown permission", "0123456789abcdef:app-ios:write", true},
+		{"empty permission", "0123456789abcdef:app-ios:", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,5 +49,19 @@ func TestPrincipal(t *testing.T) {
 	}
 	if p.Name == "" || p.Name == "fedcba9876543210" {
 		t.Fatalf("principal name %q must identify the token without revealing it", p.Name)
+	}
+}
+
+func TestDeletePermissionIsExplicit(t *testing.T) {
+	rt, err := ParseReadTokens("0123456789abcdef:*,fedcba9876543210:app-ios:delete")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := rt.Principal("0123456789abcdef"); p.CanDelete {
+		t.Fatal("an all-apps read token may delete without the delete permission")
+	}
+	p, _ := rt.Principal("fedcba9876543210")
+	if !p.CanDelete || !p.CanRead("app-ios") || p.CanRead("app-android") {
+		t.Fatalf("delete token %+v: want delete in app-ios only", p)
 	}
 }

@@ -41,6 +41,14 @@ func (p *inProcess) EventStats(ctx context.Context, req *queryv1.EventStatsReque
 	return call(ctx, p.chain, queryv1.QueryService_EventStats_FullMethodName, req, p.next.EventStats)
 }
 
+func (p *inProcess) DeleteUser(ctx context.Context, req *queryv1.DeleteUserRequest) (*queryv1.DeleteUserResponse, error) {
+	return call(ctx, p.chain, queryv1.QueryService_DeleteUser_FullMethodName, req, p.next.DeleteUser)
+}
+
+func (p *inProcess) GetDeletion(ctx context.Context, req *queryv1.GetDeletionRequest) (*queryv1.GetDeletionResponse, error) {
+	return call(ctx, p.chain, queryv1.QueryService_GetDeletion_FullMethodName, req, p.next.GetDeletion)
+}
+
 // call runs method's handler h behind chain.
 func call[Req, Res any](ctx context.Context, chain []grpc.UnaryServerInterceptor, method string, req Req,
 	h func(context.Context, Req) (Res, error)) (Res, error) {

@@ -21,8 +21,10 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
+	"github.com/evtrack/telemetry/platform/suppression"
 	"github.com/evtrack/telemetry/services/query/internal/audit"
 	"github.com/evtrack/telemetry/services/query/internal/auth"
+	"github.com/evtrack/telemetry/services/query/internal/deletion"
 )
 
 type principalKey struct{}
@@ -83,6 +85,12 @@ func AuditInterceptor(r Recorder) grpc.UnaryServerInterceptor {
 			Transport: audit.TransportFrom(ctx), Filters: filters(req), Results: results(res), Status: status.Code(err).String(),
 			DurationMs: float64(time.Since(start).Microseconds()) / 1000,
 		}
+		if r, ok := res.(*queryv1.DeleteUserResponse); ok && r.GetJob() != nil {
+			if e.Filters == nil {
+				e.Filters = map[string]string{}
+			}
+			e.Filters["job_id"] = r.GetJob().GetJobId()
+		}
 		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 			e.TraceID = sc.TraceID().String()
 		}
@@ -100,7 +108,20 @@ func appOf(req any) string {
 }
 
 // filters lists the request's set fields (the page token excepted) as text.
+// A deletion request's ids are recorded as fingerprints: the trail keeps
+// that a person was deleted, and can confirm which when asked with their
+// ids, without holding the ids it was told to forget.
 func filters(req any) map[string]string {
+	if d, ok := req.(*queryv1.DeleteUserRequest); ok {
+		out := map[string]string{"app_id": d.GetAppId()}
+		if fp := deletion.IDFingerprint(d.GetAppId(), suppression.KindUserID, d.GetUserId()); fp != "" {
+			out["user_id"] = fp
+		}
+		if fp := deletion.IDFingerprint(d.GetAppId(), suppression.KindAnonymousID, d.GetAnonymousId()); fp != "" {
+			out["anonymous_id"] = fp
+		}
+		return out
+	}
 	msg, ok := req.(proto.Message)
 	if !ok {
 		return nil
@@ -141,6 +162,8 @@ func results(res any) int64 {
 		return r.GetEventCount()
 	case *queryv1.EventStatsResponse:
 		return r.GetTotal()
+	case *queryv1.GetDeletionResponse:
+		return r.GetJob().GetDeleted()
 	}
 	return 0
 }

@@ -12,19 +12,39 @@ import (
 	"google.golang.org/grpc/status"
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
+	"github.com/evtrack/telemetry/services/query/internal/deletion"
 	"github.com/evtrack/telemetry/services/query/internal/search"
 )
 
 // Server implements telemetry.query.v1.QueryService.
 type Server struct {
 	queryv1.UnimplementedQueryServiceServer
-	svc *search.Service
-	log *slog.Logger
+	svc       *search.Service
+	deletions *deletion.Service
+	log       *slog.Logger
 }
 
 // NewServer returns the QueryService implementation.
-func NewServer(svc *search.Service, log *slog.Logger) *Server {
-	return &Server{svc: svc, log: log}
+func NewServer(svc *search.Service, deletions *deletion.Service, log *slog.Logger) *Server {
+	return &Server{svc: svc, deletions: deletions, log: log}
+}
+
+// DeleteUser implements QueryService.
+func (s *Server) DeleteUser(ctx context.Context, req *queryv1.DeleteUserRequest) (*queryv1.DeleteUserResponse, error) {
+	job, err := s.deletions.Request(ctx, principalFrom(ctx), req)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &queryv1.DeleteUserResponse{Job: job}, nil
+}
+
+// GetDeletion implements QueryService.
+func (s *Server) GetDeletion(ctx context.Context, req *queryv1.GetDeletionRequest) (*queryv1.GetDeletionResponse, error) {
+	job, err := s.deletions.Get(ctx, principalFrom(ctx), req)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &queryv1.GetDeletionResponse{Job: job}, nil
 }
 
 // SearchEvents implements QueryService.

@@ -22,6 +22,13 @@ type Query struct {
 	AuditDropped          *prometheus.CounterVec
 	AuditIndicesDeleted   prometheus.Counter
 	AuditRetentionFailure prometheus.Counter
+	// DeletionJobs counts deletion jobs by outcome (completed);
+	// DeletedDocuments the documents they deleted, by kind (event,
+	// dead_letter); SuppressionsExpired the suppression entries removed
+	// once over. No ids in labels.
+	DeletionJobs        *prometheus.CounterVec
+	DeletedDocuments    *prometheus.CounterVec
+	SuppressionsExpired prometheus.Counter
 }
 
 // New creates the metrics and registers them (and the Go runtime and process
@@ -53,6 +60,19 @@ func New(reg prometheus.Registerer) *Query {
 	}
 	// Every reason from the start, so a rate over it is defined before the
 	// first drop.
+	m.DeletionJobs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "query_deletion_jobs_total", Help: "Deletion jobs by outcome: completed.",
+	}, []string{"outcome"})
+	m.DeletedDocuments = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "query_deleted_documents_total", Help: "Documents deleted by deletion jobs, by kind: event, dead_letter.",
+	}, []string{"kind"})
+	m.SuppressionsExpired = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "query_suppressions_expired_total", Help: "Suppression entries removed from the list once their time was over.",
+	})
+	m.DeletionJobs.WithLabelValues("completed")
+	m.DeletedDocuments.WithLabelValues("event")
+	m.DeletedDocuments.WithLabelValues("dead_letter")
+	reg.MustRegister(m.DeletionJobs, m.DeletedDocuments, m.SuppressionsExpired)
 	m.AuditDropped.WithLabelValues(AuditQueueFull)
 	m.AuditDropped.WithLabelValues(AuditWriteFailed)
 	reg.MustRegister(m.Requests, m.RequestSeconds, m.RateLimited, m.AuditWritten, m.AuditDropped, m.AuditIndicesDeleted, m.AuditRetentionFailure,

@@ -22,9 +22,9 @@ import (
 )
 
 // parameters are the request fields that are not filters: paging, the
-// stats' buckets, the event GetEvent names. Any other field of a
-// QueryService request is taken for a filter.
-var parameters = map[protoreflect.Name]bool{"page_size": true, "page_token": true, "interval": true, "top": true, "event_id": true}
+// stats' buckets, the event GetEvent names, the deletion job GetDeletion
+// names. Any other field of a QueryService request is taken for a filter.
+var parameters = map[protoreflect.Name]bool{"page_size": true, "page_token": true, "interval": true, "top": true, "event_id": true, "job_id": true}
 
 // filterRequests take every filter.
 var filterRequests = []proto.Message{&queryv1.SearchEventsRequest{}, &queryv1.EventStatsRequest{}}

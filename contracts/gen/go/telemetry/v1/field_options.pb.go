@@ -29,7 +29,8 @@ const (
 	DocType_DOC_TYPE_UNSPECIFIED DocType = 0
 	// Exact values: filters, aggregations, sorting.
 	DocType_DOC_TYPE_KEYWORD DocType = 1
-	// Full-text searchable.
+	// Full-text searchable; without norms: results are sorted by time, never
+	// by score.
 	DocType_DOC_TYPE_TEXT DocType = 2
 	// A time, RFC 3339 with nanoseconds.
 	DocType_DOC_TYPE_DATE    DocType = 3
@@ -232,7 +233,14 @@ type DocRule struct {
 	IgnoreAbove uint32 `protobuf:"varint,4,opt,name=ignore_above,json=ignoreAbove,proto3" json:"ignore_above,omitempty"`
 	// A bool field of StoredEvent that says whether this optional field was
 	// in the document (for scalars whose zero value is meaningful).
-	SetFlag       string `protobuf:"bytes,5,opt,name=set_flag,json=setFlag,proto3" json:"set_flag,omitempty"`
+	SetFlag string `protobuf:"bytes,5,opt,name=set_flag,json=setFlag,proto3" json:"set_flag,omitempty"`
+	// A keyword only sorted on, never searched by value: doc values without an
+	// inverted index (smaller on disk, cheaper to index).
+	SortOnly bool `protobuf:"varint,6,opt,name=sort_only,json=sortOnly,proto3" json:"sort_only,omitempty"`
+	// A keyword searched by exact value but never sorted or aggregated: an
+	// inverted index without doc values (smaller on disk, cheaper to index;
+	// Dashboards cannot aggregate it).
+	SearchOnly    bool `protobuf:"varint,7,opt,name=search_only,json=searchOnly,proto3" json:"search_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -302,6 +310,20 @@ func (x *DocRule) GetSetFlag() string {
 	return ""
 }
 
+func (x *DocRule) GetSortOnly() bool {
+	if x != nil {
+		return x.SortOnly
+	}
+	return false
+}
+
+func (x *DocRule) GetSearchOnly() bool {
+	if x != nil {
+		return x.SearchOnly
+	}
+	return false
+}
+
 var file_telemetry_v1_field_options_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.FieldOptions)(nil),
@@ -346,13 +368,16 @@ const file_telemetry_v1_field_options_proto_rawDesc = "" +
 	"identifier\x12 \n" +
 	"\fone_of_group\x18\x04 \x01(\tR\n" +
 	"oneOfGroup\x12\x18\n" +
-	"\asummary\x18\x05 \x01(\tR\asummary\"\xba\x01\n" +
+	"\asummary\x18\x05 \x01(\tR\asummary\"\xf8\x01\n" +
 	"\aDocRule\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x15.telemetry.v1.DocTypeR\x04type\x122\n" +
 	"\bpresence\x18\x03 \x01(\x0e2\x16.telemetry.v1.PresenceR\bpresence\x12!\n" +
 	"\fignore_above\x18\x04 \x01(\rR\vignoreAbove\x12\x19\n" +
-	"\bset_flag\x18\x05 \x01(\tR\asetFlag*\xa2\x01\n" +
+	"\bset_flag\x18\x05 \x01(\tR\asetFlag\x12\x1b\n" +
+	"\tsort_only\x18\x06 \x01(\bR\bsortOnly\x12\x1f\n" +
+	"\vsearch_only\x18\a \x01(\bR\n" +
+	"searchOnly*\xa2\x01\n" +
 	"\aDocType\x12\x18\n" +
 	"\x14DOC_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10DOC_TYPE_KEYWORD\x10\x01\x12\x11\n" +

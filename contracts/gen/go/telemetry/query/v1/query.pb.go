@@ -24,6 +24,64 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// DeletionState is where a deletion job stands.
+type DeletionState int32
+
+const (
+	DeletionState_DELETION_STATE_UNSPECIFIED DeletionState = 0
+	// Recorded, not started by any query replica yet.
+	DeletionState_DELETION_STATE_PENDING DeletionState = 1
+	// Waiting for every enrich instance to apply the suppression, or
+	// deleting.
+	DeletionState_DELETION_STATE_RUNNING DeletionState = 2
+	// Every document of the person is deleted and none can be written again
+	// while the suppression lasts.
+	DeletionState_DELETION_STATE_COMPLETED DeletionState = 3
+)
+
+// Enum value maps for DeletionState.
+var (
+	DeletionState_name = map[int32]string{
+		0: "DELETION_STATE_UNSPECIFIED",
+		1: "DELETION_STATE_PENDING",
+		2: "DELETION_STATE_RUNNING",
+		3: "DELETION_STATE_COMPLETED",
+	}
+	DeletionState_value = map[string]int32{
+		"DELETION_STATE_UNSPECIFIED": 0,
+		"DELETION_STATE_PENDING":     1,
+		"DELETION_STATE_RUNNING":     2,
+		"DELETION_STATE_COMPLETED":   3,
+	}
+)
+
+func (x DeletionState) Enum() *DeletionState {
+	p := new(DeletionState)
+	*p = x
+	return p
+}
+
+func (x DeletionState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DeletionState) Descriptor() protoreflect.EnumDescriptor {
+	return file_telemetry_query_v1_query_proto_enumTypes[0].Descriptor()
+}
+
+func (DeletionState) Type() protoreflect.EnumType {
+	return &file_telemetry_query_v1_query_proto_enumTypes[0]
+}
+
+func (x DeletionState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DeletionState.Descriptor instead.
+func (DeletionState) EnumDescriptor() ([]byte, []int) {
+	return file_telemetry_query_v1_query_proto_rawDescGZIP(), []int{0}
+}
+
 // SearchEventsRequest filters events. Empty filters match everything the token
 // may see; filters combine with AND.
 type SearchEventsRequest struct {
@@ -928,6 +986,335 @@ func (x *EventStatsResponse) GetTopEventNames() []*Count {
 	return nil
 }
 
+// DeleteUserRequest names one person of one app by either or both ids.
+type DeleteUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required: deletion is always within one app.
+	AppId  string `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The id the SDK gives a person before (or without) a user id.
+	AnonymousId   string `protobuf:"bytes,3,opt,name=anonymous_id,json=anonymousId,proto3" json:"anonymous_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserRequest) Reset() {
+	*x = DeleteUserRequest{}
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserRequest) ProtoMessage() {}
+
+func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
+func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
+	return file_telemetry_query_v1_query_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DeleteUserRequest) GetAppId() string {
+	if x != nil {
+		return x.AppId
+	}
+	return ""
+}
+
+func (x *DeleteUserRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *DeleteUserRequest) GetAnonymousId() string {
+	if x != nil {
+		return x.AnonymousId
+	}
+	return ""
+}
+
+// DeleteUserResponse carries the job that deletes them.
+type DeleteUserResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Job           *DeletionJob           `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserResponse) Reset() {
+	*x = DeleteUserResponse{}
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserResponse) ProtoMessage() {}
+
+func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserResponse.ProtoReflect.Descriptor instead.
+func (*DeleteUserResponse) Descriptor() ([]byte, []int) {
+	return file_telemetry_query_v1_query_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DeleteUserResponse) GetJob() *DeletionJob {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+// GetDeletionRequest names a deletion job.
+type GetDeletionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDeletionRequest) Reset() {
+	*x = GetDeletionRequest{}
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDeletionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDeletionRequest) ProtoMessage() {}
+
+func (x *GetDeletionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDeletionRequest.ProtoReflect.Descriptor instead.
+func (*GetDeletionRequest) Descriptor() ([]byte, []int) {
+	return file_telemetry_query_v1_query_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetDeletionRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+// GetDeletionResponse carries the job.
+type GetDeletionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Job           *DeletionJob           `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDeletionResponse) Reset() {
+	*x = GetDeletionResponse{}
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDeletionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDeletionResponse) ProtoMessage() {}
+
+func (x *GetDeletionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDeletionResponse.ProtoReflect.Descriptor instead.
+func (*GetDeletionResponse) Descriptor() ([]byte, []int) {
+	return file_telemetry_query_v1_query_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetDeletionResponse) GetJob() *DeletionJob {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+// DeletionJob is a deletion's progress. It never carries the person's ids.
+type DeletionJob struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	AppId string                 `protobuf:"bytes,2,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	State DeletionState          `protobuf:"varint,3,opt,name=state,proto3,enum=telemetry.query.v1.DeletionState" json:"state,omitempty"`
+	// What a running job does now: waiting_for_enrich, deleting_events,
+	// deleting_dead_letters, done.
+	Phase string `protobuf:"bytes,4,opt,name=phase,proto3" json:"phase,omitempty"`
+	// Documents of the person found when the job began deleting (events and
+	// dead letters); 0 before that.
+	Total int64 `protobuf:"varint,5,opt,name=total,proto3" json:"total,omitempty"`
+	// Documents deleted so far.
+	Deleted            int64                  `protobuf:"varint,6,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	DeletedEvents      int64                  `protobuf:"varint,7,opt,name=deleted_events,json=deletedEvents,proto3" json:"deleted_events,omitempty"`
+	DeletedDeadLetters int64                  `protobuf:"varint,8,opt,name=deleted_dead_letters,json=deletedDeadLetters,proto3" json:"deleted_dead_letters,omitempty"`
+	CreatedAt          *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	CompletedAt        *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=completed_at,json=completedAt,proto3" json:"completed_at,omitempty"`
+	// Events of the person arriving before this time are dropped.
+	SuppressedUntil *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=suppressed_until,json=suppressedUntil,proto3" json:"suppressed_until,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DeletionJob) Reset() {
+	*x = DeletionJob{}
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletionJob) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletionJob) ProtoMessage() {}
+
+func (x *DeletionJob) ProtoReflect() protoreflect.Message {
+	mi := &file_telemetry_query_v1_query_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletionJob.ProtoReflect.Descriptor instead.
+func (*DeletionJob) Descriptor() ([]byte, []int) {
+	return file_telemetry_query_v1_query_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DeletionJob) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *DeletionJob) GetAppId() string {
+	if x != nil {
+		return x.AppId
+	}
+	return ""
+}
+
+func (x *DeletionJob) GetState() DeletionState {
+	if x != nil {
+		return x.State
+	}
+	return DeletionState_DELETION_STATE_UNSPECIFIED
+}
+
+func (x *DeletionJob) GetPhase() string {
+	if x != nil {
+		return x.Phase
+	}
+	return ""
+}
+
+func (x *DeletionJob) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *DeletionJob) GetDeleted() int64 {
+	if x != nil {
+		return x.Deleted
+	}
+	return 0
+}
+
+func (x *DeletionJob) GetDeletedEvents() int64 {
+	if x != nil {
+		return x.DeletedEvents
+	}
+	return 0
+}
+
+func (x *DeletionJob) GetDeletedDeadLetters() int64 {
+	if x != nil {
+		return x.DeletedDeadLetters
+	}
+	return 0
+}
+
+func (x *DeletionJob) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *DeletionJob) GetCompletedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CompletedAt
+	}
+	return nil
+}
+
+func (x *DeletionJob) GetSuppressedUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SuppressedUntil
+	}
+	return nil
+}
+
 var File_telemetry_query_v1_query_proto protoreflect.FileDescriptor
 
 const file_telemetry_query_v1_query_proto_rawDesc = "" +
@@ -1023,14 +1410,46 @@ const file_telemetry_query_v1_query_proto_rawDesc = "" +
 	"\x05total\x18\x01 \x01(\x03R\x05total\x12\x1a\n" +
 	"\binterval\x18\x02 \x01(\tR\binterval\x124\n" +
 	"\abuckets\x18\x03 \x03(\v2\x1a.telemetry.query.v1.BucketR\abuckets\x12A\n" +
-	"\x0ftop_event_names\x18\x04 \x03(\v2\x19.telemetry.query.v1.CountR\rtopEventNames2\xa0\x04\n" +
+	"\x0ftop_event_names\x18\x04 \x03(\v2\x19.telemetry.query.v1.CountR\rtopEventNames\"f\n" +
+	"\x11DeleteUserRequest\x12\x15\n" +
+	"\x06app_id\x18\x01 \x01(\tR\x05appId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12!\n" +
+	"\fanonymous_id\x18\x03 \x01(\tR\vanonymousId\"G\n" +
+	"\x12DeleteUserResponse\x121\n" +
+	"\x03job\x18\x01 \x01(\v2\x1f.telemetry.query.v1.DeletionJobR\x03job\"+\n" +
+	"\x12GetDeletionRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"H\n" +
+	"\x13GetDeletionResponse\x121\n" +
+	"\x03job\x18\x01 \x01(\v2\x1f.telemetry.query.v1.DeletionJobR\x03job\"\xd4\x03\n" +
+	"\vDeletionJob\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x15\n" +
+	"\x06app_id\x18\x02 \x01(\tR\x05appId\x127\n" +
+	"\x05state\x18\x03 \x01(\x0e2!.telemetry.query.v1.DeletionStateR\x05state\x12\x14\n" +
+	"\x05phase\x18\x04 \x01(\tR\x05phase\x12\x14\n" +
+	"\x05total\x18\x05 \x01(\x03R\x05total\x12\x18\n" +
+	"\adeleted\x18\x06 \x01(\x03R\adeleted\x12%\n" +
+	"\x0edeleted_events\x18\a \x01(\x03R\rdeletedEvents\x120\n" +
+	"\x14deleted_dead_letters\x18\b \x01(\x03R\x12deletedDeadLetters\x129\n" +
+	"\n" +
+	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12=\n" +
+	"\fcompleted_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\x12E\n" +
+	"\x10suppressed_until\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0fsuppressedUntil*\x85\x01\n" +
+	"\rDeletionState\x12\x1e\n" +
+	"\x1aDELETION_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16DELETION_STATE_PENDING\x10\x01\x12\x1a\n" +
+	"\x16DELETION_STATE_RUNNING\x10\x02\x12\x1c\n" +
+	"\x18DELETION_STATE_COMPLETED\x10\x032\xaf\x06\n" +
 	"\fQueryService\x12\x93\x01\n" +
 	"\fSearchEvents\x12'.telemetry.query.v1.SearchEventsRequest\x1a(.telemetry.query.v1.SearchEventsResponse\"0\x82\xd3\xe4\x93\x02*Z\x1c\x12\x1a/v1/users/{user_id}/events\x12\n" +
 	"/v1/events\x12t\n" +
 	"\bGetEvent\x12#.telemetry.query.v1.GetEventRequest\x1a$.telemetry.query.v1.GetEventResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/events/{event_id}\x12\x8c\x01\n" +
 	"\x0eGetUserSummary\x12).telemetry.query.v1.GetUserSummaryRequest\x1a*.telemetry.query.v1.GetUserSummaryResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/users/{user_id}/summary\x12u\n" +
 	"\n" +
-	"EventStats\x12%.telemetry.query.v1.EventStatsRequest\x1a&.telemetry.query.v1.EventStatsResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/stats/eventsBJZHgithub.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1;queryv1b\x06proto3"
+	"EventStats\x12%.telemetry.query.v1.EventStatsRequest\x1a&.telemetry.query.v1.EventStatsResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/stats/events\x12\x8c\x01\n" +
+	"\n" +
+	"DeleteUser\x12%.telemetry.query.v1.DeleteUserRequest\x1a&.telemetry.query.v1.DeleteUserResponse\"/\x82\xd3\xe4\x93\x02)Z\x12:\x01*\"\r/v1/deletions*\x13/v1/users/{user_id}\x12~\n" +
+	"\vGetDeletion\x12&.telemetry.query.v1.GetDeletionRequest\x1a'.telemetry.query.v1.GetDeletionResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/deletions/{job_id}BJZHgithub.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1;queryv1b\x06proto3"
 
 var (
 	file_telemetry_query_v1_query_proto_rawDescOnce sync.Once
@@ -1044,52 +1463,69 @@ func file_telemetry_query_v1_query_proto_rawDescGZIP() []byte {
 	return file_telemetry_query_v1_query_proto_rawDescData
 }
 
-var file_telemetry_query_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_telemetry_query_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_telemetry_query_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_telemetry_query_v1_query_proto_goTypes = []any{
-	(*SearchEventsRequest)(nil),    // 0: telemetry.query.v1.SearchEventsRequest
-	(*SearchEventsResponse)(nil),   // 1: telemetry.query.v1.SearchEventsResponse
-	(*GetEventRequest)(nil),        // 2: telemetry.query.v1.GetEventRequest
-	(*GetEventResponse)(nil),       // 3: telemetry.query.v1.GetEventResponse
-	(*GetUserSummaryRequest)(nil),  // 4: telemetry.query.v1.GetUserSummaryRequest
-	(*Count)(nil),                  // 5: telemetry.query.v1.Count
-	(*GetUserSummaryResponse)(nil), // 6: telemetry.query.v1.GetUserSummaryResponse
-	(*EventStatsRequest)(nil),      // 7: telemetry.query.v1.EventStatsRequest
-	(*Bucket)(nil),                 // 8: telemetry.query.v1.Bucket
-	(*EventStatsResponse)(nil),     // 9: telemetry.query.v1.EventStatsResponse
-	(*timestamppb.Timestamp)(nil),  // 10: google.protobuf.Timestamp
-	(*v1.StoredEvent)(nil),         // 11: telemetry.v1.StoredEvent
+	(DeletionState)(0),             // 0: telemetry.query.v1.DeletionState
+	(*SearchEventsRequest)(nil),    // 1: telemetry.query.v1.SearchEventsRequest
+	(*SearchEventsResponse)(nil),   // 2: telemetry.query.v1.SearchEventsResponse
+	(*GetEventRequest)(nil),        // 3: telemetry.query.v1.GetEventRequest
+	(*GetEventResponse)(nil),       // 4: telemetry.query.v1.GetEventResponse
+	(*GetUserSummaryRequest)(nil),  // 5: telemetry.query.v1.GetUserSummaryRequest
+	(*Count)(nil),                  // 6: telemetry.query.v1.Count
+	(*GetUserSummaryResponse)(nil), // 7: telemetry.query.v1.GetUserSummaryResponse
+	(*EventStatsRequest)(nil),      // 8: telemetry.query.v1.EventStatsRequest
+	(*Bucket)(nil),                 // 9: telemetry.query.v1.Bucket
+	(*EventStatsResponse)(nil),     // 10: telemetry.query.v1.EventStatsResponse
+	(*DeleteUserRequest)(nil),      // 11: telemetry.query.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),     // 12: telemetry.query.v1.DeleteUserResponse
+	(*GetDeletionRequest)(nil),     // 13: telemetry.query.v1.GetDeletionRequest
+	(*GetDeletionResponse)(nil),    // 14: telemetry.query.v1.GetDeletionResponse
+	(*DeletionJob)(nil),            // 15: telemetry.query.v1.DeletionJob
+	(*timestamppb.Timestamp)(nil),  // 16: google.protobuf.Timestamp
+	(*v1.StoredEvent)(nil),         // 17: telemetry.v1.StoredEvent
 }
 var file_telemetry_query_v1_query_proto_depIdxs = []int32{
-	10, // 0: telemetry.query.v1.SearchEventsRequest.from:type_name -> google.protobuf.Timestamp
-	10, // 1: telemetry.query.v1.SearchEventsRequest.to:type_name -> google.protobuf.Timestamp
-	11, // 2: telemetry.query.v1.SearchEventsResponse.events:type_name -> telemetry.v1.StoredEvent
-	11, // 3: telemetry.query.v1.GetEventResponse.event:type_name -> telemetry.v1.StoredEvent
-	10, // 4: telemetry.query.v1.GetUserSummaryResponse.first_seen:type_name -> google.protobuf.Timestamp
-	10, // 5: telemetry.query.v1.GetUserSummaryResponse.last_seen:type_name -> google.protobuf.Timestamp
-	5,  // 6: telemetry.query.v1.GetUserSummaryResponse.top_event_names:type_name -> telemetry.query.v1.Count
-	5,  // 7: telemetry.query.v1.GetUserSummaryResponse.devices:type_name -> telemetry.query.v1.Count
-	5,  // 8: telemetry.query.v1.GetUserSummaryResponse.os_versions:type_name -> telemetry.query.v1.Count
-	5,  // 9: telemetry.query.v1.GetUserSummaryResponse.app_versions:type_name -> telemetry.query.v1.Count
-	5,  // 10: telemetry.query.v1.GetUserSummaryResponse.countries:type_name -> telemetry.query.v1.Count
-	5,  // 11: telemetry.query.v1.GetUserSummaryResponse.apps:type_name -> telemetry.query.v1.Count
-	10, // 12: telemetry.query.v1.EventStatsRequest.from:type_name -> google.protobuf.Timestamp
-	10, // 13: telemetry.query.v1.EventStatsRequest.to:type_name -> google.protobuf.Timestamp
-	10, // 14: telemetry.query.v1.Bucket.start:type_name -> google.protobuf.Timestamp
-	8,  // 15: telemetry.query.v1.EventStatsResponse.buckets:type_name -> telemetry.query.v1.Bucket
-	5,  // 16: telemetry.query.v1.EventStatsResponse.top_event_names:type_name -> telemetry.query.v1.Count
-	0,  // 17: telemetry.query.v1.QueryService.SearchEvents:input_type -> telemetry.query.v1.SearchEventsRequest
-	2,  // 18: telemetry.query.v1.QueryService.GetEvent:input_type -> telemetry.query.v1.GetEventRequest
-	4,  // 19: telemetry.query.v1.QueryService.GetUserSummary:input_type -> telemetry.query.v1.GetUserSummaryRequest
-	7,  // 20: telemetry.query.v1.QueryService.EventStats:input_type -> telemetry.query.v1.EventStatsRequest
-	1,  // 21: telemetry.query.v1.QueryService.SearchEvents:output_type -> telemetry.query.v1.SearchEventsResponse
-	3,  // 22: telemetry.query.v1.QueryService.GetEvent:output_type -> telemetry.query.v1.GetEventResponse
-	6,  // 23: telemetry.query.v1.QueryService.GetUserSummary:output_type -> telemetry.query.v1.GetUserSummaryResponse
-	9,  // 24: telemetry.query.v1.QueryService.EventStats:output_type -> telemetry.query.v1.EventStatsResponse
-	21, // [21:25] is the sub-list for method output_type
-	17, // [17:21] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	16, // 0: telemetry.query.v1.SearchEventsRequest.from:type_name -> google.protobuf.Timestamp
+	16, // 1: telemetry.query.v1.SearchEventsRequest.to:type_name -> google.protobuf.Timestamp
+	17, // 2: telemetry.query.v1.SearchEventsResponse.events:type_name -> telemetry.v1.StoredEvent
+	17, // 3: telemetry.query.v1.GetEventResponse.event:type_name -> telemetry.v1.StoredEvent
+	16, // 4: telemetry.query.v1.GetUserSummaryResponse.first_seen:type_name -> google.protobuf.Timestamp
+	16, // 5: telemetry.query.v1.GetUserSummaryResponse.last_seen:type_name -> google.protobuf.Timestamp
+	6,  // 6: telemetry.query.v1.GetUserSummaryResponse.top_event_names:type_name -> telemetry.query.v1.Count
+	6,  // 7: telemetry.query.v1.GetUserSummaryResponse.devices:type_name -> telemetry.query.v1.Count
+	6,  // 8: telemetry.query.v1.GetUserSummaryResponse.os_versions:type_name -> telemetry.query.v1.Count
+	6,  // 9: telemetry.query.v1.GetUserSummaryResponse.app_versions:type_name -> telemetry.query.v1.Count
+	6,  // 10: telemetry.query.v1.GetUserSummaryResponse.countries:type_name -> telemetry.query.v1.Count
+	6,  // 11: telemetry.query.v1.GetUserSummaryResponse.apps:type_name -> telemetry.query.v1.Count
+	16, // 12: telemetry.query.v1.EventStatsRequest.from:type_name -> google.protobuf.Timestamp
+	16, // 13: telemetry.query.v1.EventStatsRequest.to:type_name -> google.protobuf.Timestamp
+	16, // 14: telemetry.query.v1.Bucket.start:type_name -> google.protobuf.Timestamp
+	9,  // 15: telemetry.query.v1.EventStatsResponse.buckets:type_name -> telemetry.query.v1.Bucket
+	6,  // 16: telemetry.query.v1.EventStatsResponse.top_event_names:type_name -> telemetry.query.v1.Count
+	15, // 17: telemetry.query.v1.DeleteUserResponse.job:type_name -> telemetry.query.v1.DeletionJob
+	15, // 18: telemetry.query.v1.GetDeletionResponse.job:type_name -> telemetry.query.v1.DeletionJob
+	0,  // 19: telemetry.query.v1.DeletionJob.state:type_name -> telemetry.query.v1.DeletionState
+	16, // 20: telemetry.query.v1.DeletionJob.created_at:type_name -> google.protobuf.Timestamp
+	16, // 21: telemetry.query.v1.DeletionJob.completed_at:type_name -> google.protobuf.Timestamp
+	16, // 22: telemetry.query.v1.DeletionJob.suppressed_until:type_name -> google.protobuf.Timestamp
+	1,  // 23: telemetry.query.v1.QueryService.SearchEvents:input_type -> telemetry.query.v1.SearchEventsRequest
+	3,  // 24: telemetry.query.v1.QueryService.GetEvent:input_type -> telemetry.query.v1.GetEventRequest
+	5,  // 25: telemetry.query.v1.QueryService.GetUserSummary:input_type -> telemetry.query.v1.GetUserSummaryRequest
+	8,  // 26: telemetry.query.v1.QueryService.EventStats:input_type -> telemetry.query.v1.EventStatsRequest
+	11, // 27: telemetry.query.v1.QueryService.DeleteUser:input_type -> telemetry.query.v1.DeleteUserRequest
+	13, // 28: telemetry.query.v1.QueryService.GetDeletion:input_type -> telemetry.query.v1.GetDeletionRequest
+	2,  // 29: telemetry.query.v1.QueryService.SearchEvents:output_type -> telemetry.query.v1.SearchEventsResponse
+	4,  // 30: telemetry.query.v1.QueryService.GetEvent:output_type -> telemetry.query.v1.GetEventResponse
+	7,  // 31: telemetry.query.v1.QueryService.GetUserSummary:output_type -> telemetry.query.v1.GetUserSummaryResponse
+	10, // 32: telemetry.query.v1.QueryService.EventStats:output_type -> telemetry.query.v1.EventStatsResponse
+	12, // 33: telemetry.query.v1.QueryService.DeleteUser:output_type -> telemetry.query.v1.DeleteUserResponse
+	14, // 34: telemetry.query.v1.QueryService.GetDeletion:output_type -> telemetry.query.v1.GetDeletionResponse
+	29, // [29:35] is the sub-list for method output_type
+	23, // [23:29] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_telemetry_query_v1_query_proto_init() }
@@ -1102,13 +1538,14 @@ func file_telemetry_query_v1_query_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_telemetry_query_v1_query_proto_rawDesc), len(file_telemetry_query_v1_query_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   10,
+			NumEnums:      1,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_telemetry_query_v1_query_proto_goTypes,
 		DependencyIndexes: file_telemetry_query_v1_query_proto_depIdxs,
+		EnumInfos:         file_telemetry_query_v1_query_proto_enumTypes,
 		MessageInfos:      file_telemetry_query_v1_query_proto_msgTypes,
 	}.Build()
 	File_telemetry_query_v1_query_proto = out.File

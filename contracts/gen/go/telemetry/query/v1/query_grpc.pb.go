@@ -23,6 +23,8 @@ const (
 	QueryService_GetEvent_FullMethodName       = "/telemetry.query.v1.QueryService/GetEvent"
 	QueryService_GetUserSummary_FullMethodName = "/telemetry.query.v1.QueryService/GetUserSummary"
 	QueryService_EventStats_FullMethodName     = "/telemetry.query.v1.QueryService/EventStats"
+	QueryService_DeleteUser_FullMethodName     = "/telemetry.query.v1.QueryService/DeleteUser"
+	QueryService_GetDeletion_FullMethodName    = "/telemetry.query.v1.QueryService/GetDeletion"
 )
 
 // QueryServiceClient is the client API for QueryService service.
@@ -41,6 +43,13 @@ type QueryServiceClient interface {
 	GetUserSummary(ctx context.Context, in *GetUserSummaryRequest, opts ...grpc.CallOption) (*GetUserSummaryResponse, error)
 	// EventStats counts events over time and by name.
 	EventStats(ctx context.Context, in *EventStatsRequest, opts ...grpc.CallOption) (*EventStatsResponse, error)
+	// DeleteUser starts the deletion of every stored event of one person of
+	// one app (by user id, anonymous id, or both), and suppresses their
+	// events arriving later. Needs a token with the delete permission. Asking
+	// again while a deletion of the same person runs returns that job.
+	DeleteUser(ctx context.Context, in *DeleteUserRequest, opts ...grpc.CallOption) (*DeleteUserResponse, error)
+	// GetDeletion reports a deletion job's progress.
+	GetDeletion(ctx context.Context, in *GetDeletionRequest, opts ...grpc.CallOption) (*GetDeletionResponse, error)
 }
 
 type queryServiceClient struct {
@@ -91,6 +100,26 @@ func (c *queryServiceClient) EventStats(ctx context.Context, in *EventStatsReque
 	return out, nil
 }
 
+func (c *queryServiceClient) DeleteUser(ctx context.Context, in *DeleteUserRequest, opts ...grpc.CallOption) (*DeleteUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteUserResponse)
+	err := c.cc.Invoke(ctx, QueryService_DeleteUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) GetDeletion(ctx context.Context, in *GetDeletionRequest, opts ...grpc.CallOption) (*GetDeletionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetDeletionResponse)
+	err := c.cc.Invoke(ctx, QueryService_GetDeletion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueryServiceServer is the server API for QueryService service.
 // All implementations must embed UnimplementedQueryServiceServer
 // for forward compatibility.
@@ -107,6 +136,13 @@ type QueryServiceServer interface {
 	GetUserSummary(context.Context, *GetUserSummaryRequest) (*GetUserSummaryResponse, error)
 	// EventStats counts events over time and by name.
 	EventStats(context.Context, *EventStatsRequest) (*EventStatsResponse, error)
+	// DeleteUser starts the deletion of every stored event of one person of
+	// one app (by user id, anonymous id, or both), and suppresses their
+	// events arriving later. Needs a token with the delete permission. Asking
+	// again while a deletion of the same person runs returns that job.
+	DeleteUser(context.Context, *DeleteUserRequest) (*DeleteUserResponse, error)
+	// GetDeletion reports a deletion job's progress.
+	GetDeletion(context.Context, *GetDeletionRequest) (*GetDeletionResponse, error)
 	mustEmbedUnimplementedQueryServiceServer()
 }
 
@@ -128,6 +164,12 @@ func (UnimplementedQueryServiceServer) GetUserSummary(context.Context, *GetUserS
 }
 func (UnimplementedQueryServiceServer) EventStats(context.Context, *EventStatsRequest) (*EventStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method EventStats not implemented")
+}
+func (UnimplementedQueryServiceServer) DeleteUser(context.Context, *DeleteUserRequest) (*DeleteUserResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteUser not implemented")
+}
+func (UnimplementedQueryServiceServer) GetDeletion(context.Context, *GetDeletionRequest) (*GetDeletionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetDeletion not implemented")
 }
 func (UnimplementedQueryServiceServer) mustEmbedUnimplementedQueryServiceServer() {}
 func (UnimplementedQueryServiceServer) testEmbeddedByValue()                      {}
@@ -222,6 +264,42 @@ func _QueryService_EventStats_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueryService_DeleteUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).DeleteUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_DeleteUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).DeleteUser(ctx, req.(*DeleteUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_GetDeletion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetDeletionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).GetDeletion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_GetDeletion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).GetDeletion(ctx, req.(*GetDeletionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QueryService_ServiceDesc is the grpc.ServiceDesc for QueryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -244,6 +322,14 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "EventStats",
 			Handler:    _QueryService_EventStats_Handler,
+		},
+		{
+			MethodName: "DeleteUser",
+			Handler:    _QueryService_DeleteUser_Handler,
+		},
+		{
+			MethodName: "GetDeletion",
+			Handler:    _QueryService_GetDeletion_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

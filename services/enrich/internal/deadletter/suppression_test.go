@@ -1,0 +1,95 @@
+package deadletter_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/platform/suppression"
+	"github.com/evtrack/telemetry/platform/testenv"
+	"github.com/evtrack/telemetry/services/enrich/internal/bulk"
+	"github.com/evtrack/telemetry/services/enrich/internal/deadletter"
+	"github.com/evtrack/telemetry/services/enrich/internal/templates"
+)
+
+// TestReplayDeletesTheLettersOfSuppressedPeople: a letter of a person on
+// the suppression list (by user id, or by anonymous id) leaves the
+// dead-letter index without being written back; another person's is
+// replayed.
+func TestReplayDeletesTheLettersOfSuppressedPeople(t *testing.T) {
+	t.Parallel()
+	osURL := testenv.OpenSearchURL(t)
+	prefix := testenv.Name(t, "dls")
+	c := testenv.OpenSearch(t, osURL)
+	testenv.DeleteIndexData(t, osURL, prefix)
+	ctx := context.Background()
+	if err := templates.Apply(ctx, c, prefix, 0); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(testenv.NATSURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := njs.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := strings.ToUpper(strings.ReplaceAll(prefix, "-", "_"))
+	t.Cleanup(func() {
+		_ = js.DeleteKeyValue(context.Background(), bucket)
+		_ = js.DeleteKeyValue(context.Background(), bucket+suppression.StatusSuffix)
+	})
+	b, err := suppression.Open(ctx, js, bucket, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Suppress(ctx, []suppression.Subject{{AppID: "shop", Kind: suppression.KindUserID, ID: "gone"},
+		{AppID: "shop", Kind: suppression.KindAnonymousID, ID: "anon-gone"}}, time.Now().Add(time.Hour), "job"); err != nil {
+		t.Fatal(err)
+	}
+	set, stop, err := suppression.Watch(ctx, b, suppression.SetConfig{Heartbeat: time.Second, Lease: time.Minute, WriteBound: time.Second}, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(context.Background()) })
+
+	now := time.Now().UTC()
+	day := eventdoc.IndexName(prefix, now)
+	doc := func(id, user, anon string) json.RawMessage {
+		return json.RawMessage(`{"doc_id":"` + id + `","app_id":"shop","event_id":"` + id + `","user_id":"` + user + `","anonymous_id":"` + anon +
+			`","event_name":"tap","timestamp":"` + now.Format(time.RFC3339) + `"}`)
+	}
+	letters := []eventdoc.DeadLetter{
+		{DocID: "by-user", AppID: "shop", Index: day, Document: doc("by-user", "gone", "")},
+		{DocID: "by-anon", AppID: "shop", Index: day, Document: doc("by-anon", "", "anon-gone")},
+		{DocID: "kept", AppID: "shop", Index: day, Document: doc("kept", "someone", "")},
+	}
+	for i := range letters {
+		letters[i].Status, letters[i].ErrorType, letters[i].FailedAt = 400, "mapper_parsing_exception", now
+	}
+	if err := bulk.NewIndexer(c).DeadLetter(ctx, eventdoc.DeadLetterIndex(prefix, now), letters); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Refresh(t, osURL, eventdoc.DeadLetterPattern(prefix))
+	r := deadletter.New(bulk.NewDeadLetters(c), prefix, 30*24*time.Hour)
+	r.Suppress(set)
+	rep, err := r.Replay(ctx, deadletter.Filter{}, false)
+	if err != nil || rep.Suppressed != 2 || rep.Replayed != 1 {
+		t.Fatalf("replay: %+v %v, want 2 suppressed and 1 replayed", rep, err)
+	}
+	if n := testenv.Count(t, osURL, eventdoc.DeadLetterPattern(prefix)); n != 0 {
+		t.Fatalf("%d dead letters left, want none", n)
+	}
+	docs, err := testenv.Sources(t, osURL, prefix+"-*", "")
+	if err != nil || len(docs) != 1 || docs[0]["event_id"] != "kept" {
+		t.Fatalf("event documents %v %v, want only the kept one", docs, err)
+	}
+}

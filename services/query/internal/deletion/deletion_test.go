@@ -1,0 +1,249 @@
+package deletion
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
+	"github.com/evtrack/telemetry/platform/suppression"
+	"github.com/evtrack/telemetry/services/query/internal/auth"
+	"github.com/evtrack/telemetry/services/query/internal/search"
+)
+
+// memStore is a Store in memory, with versions.
+type memStore struct {
+	mu   sync.Mutex
+	jobs map[string]Job
+	ver  map[string]int64
+	log  *[]string
+}
+
+func newMemStore(log *[]string) *memStore {
+	return &memStore{jobs: map[string]Job{}, ver: map[string]int64{}, log: log}
+}
+
+func (s *memStore) Create(_ context.Context, j Job) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	*s.log = append(*s.log, "create")
+	s.jobs[j.ID], s.ver[j.ID] = j, 1
+	return nil
+}
+
+func (s *memStore) Get(_ context.Context, id string) (Job, Version, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[id]
+	if !ok {
+		return Job{}, Version{}, ErrNotFound
+	}
+	return j, Version{SeqNo: s.ver[id]}, nil
+}
+
+func (s *memStore) Active(_ context.Context, subject string) (Job, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, j := range s.jobs {
+		if j.Subject == subject && j.State != StateCompleted {
+			return j, true, nil
+		}
+	}
+	return Job{}, false, nil
+}
+
+func (s *memStore) Claimable(_ context.Context, now time.Time) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, j := range s.jobs {
+		if j.State != StateCompleted && j.LeaseUntil.Before(now) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+func (s *memStore) Update(_ context.Context, j Job, v Version) (Version, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ver[j.ID] != v.SeqNo {
+		return v, ErrConflict
+	}
+	s.jobs[j.ID] = j
+	s.ver[j.ID]++
+	return Version{SeqNo: s.ver[j.ID]}, nil
+}
+
+// fakeSup records suppressions and reports enrich unsettled for its first
+// unsettled calls.
+type fakeSup struct {
+	log       *[]string
+	unsettled int
+	subjects  []suppression.Subject
+}
+
+func (f *fakeSup) Suppress(_ context.Context, subjects []suppression.Subject, _ time.Time, _ string) (uint64, error) {
+	*f.log = append(*f.log, "suppress")
+	f.subjects = subjects
+	return 7, nil
+}
+
+func (f *fakeSup) Unsettled(_ context.Context, rev uint64, _ time.Time, _ time.Duration) ([]string, error) {
+	if rev != 7 {
+		return nil, io.ErrUnexpectedEOF
+	}
+	if f.unsettled > 0 {
+		f.unsettled--
+		return []string{"enrich-1"}, nil
+	}
+	return nil, nil
+}
+
+// fakeDocs holds a number of the person's events and dead letters.
+type fakeDocs struct {
+	events, letters int
+	counted         bool
+	settledFirst    bool // CountEvents was only called once enrich settled and the indices were refreshed
+	refreshed       bool
+	sup             *fakeSup
+	afterPage       func()
+}
+
+func (d *fakeDocs) Refresh(context.Context) error {
+	d.refreshed = d.sup.unsettled == 0
+	return nil
+}
+
+func (d *fakeDocs) CountEvents(context.Context, Person) (int64, error) {
+	d.counted, d.settledFirst = true, d.sup.unsettled == 0 && d.refreshed
+	return int64(d.events), nil
+}
+
+func (d *fakeDocs) DeleteEvents(_ context.Context, _ Person, n int) (int, error) {
+	k := min(n, d.events)
+	d.events -= k
+	if d.afterPage != nil {
+		d.afterPage()
+	}
+	return k, nil
+}
+
+func (d *fakeDocs) DeadLetters(_ context.Context, _ Person, cur Cursor, _ int, countOnly bool) (int, Cursor, bool, error) {
+	k := d.letters
+	if !countOnly {
+		d.letters = 0
+	}
+	return k, cur, true, nil
+}
+
+type fakeAudit struct{ completed []Job }
+
+func (a *fakeAudit) Completed(_ context.Context, j Job) { a.completed = append(a.completed, j) }
+
+var (
+	deleter = auth.Principal{Name: "token-1", Apps: []string{"app"}, CanDelete: true}
+	reader  = auth.Principal{Name: "token-2", AllApps: true}
+)
+
+func TestRequestRules(t *testing.T) {
+	tests := []struct {
+		name  string
+		p     auth.Principal
+		req   *queryv1.DeleteUserRequest
+		kind  search.Kind
+		param string
+	}{
+		{"no delete permission", reader, &queryv1.DeleteUserRequest{AppId: "app", UserId: "u"}, search.KindPermissionDenied, ""},
+		{"no app", deleter, &queryv1.DeleteUserRequest{UserId: "u"}, search.KindInvalidArgument, "app_id"},
+		{"bad app", deleter, &queryv1.DeleteUserRequest{AppId: "a p", UserId: "u"}, search.KindInvalidArgument, "app_id"},
+		{"app outside the scope", deleter, &queryv1.DeleteUserRequest{AppId: "other", UserId: "u"}, search.KindPermissionDenied, ""},
+		{"no id", deleter, &queryv1.DeleteUserRequest{AppId: "app"}, search.KindInvalidArgument, "user_id"},
+		{"long id", deleter, &queryv1.DeleteUserRequest{AppId: "app", AnonymousId: strings.Repeat("x", 257)}, search.KindInvalidArgument, "anonymous_id"},
+		{"not UTF-8", deleter, &queryv1.DeleteUserRequest{AppId: "app", UserId: "\xff"}, search.KindInvalidArgument, "user_id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var log []string
+			svc := NewService(newMemStore(&log), &fakeSup{log: &log}, time.Hour, func() {})
+			_, err := svc.Request(context.Background(), tt.p, tt.req)
+			se, ok := search.AsError(err)
+			if !ok || se.Kind != tt.kind || se.Param != tt.param {
+				t.Fatalf("err %v, want kind %d param %q", err, tt.kind, tt.param)
+			}
+			if len(log) != 0 {
+				t.Fatalf("a refused request did %v", log)
+			}
+		})
+	}
+}
+
+func TestRequestSuppressesFirstAndIsIdempotent(t *testing.T) {
+	var log []string
+	sup := &fakeSup{log: &log}
+	svc := NewService(newMemStore(&log), sup, time.Hour, func() {})
+	req := &queryv1.DeleteUserRequest{AppId: "app", UserId: "u", AnonymousId: "a"}
+	j, err := svc.Request(context.Background(), deleter, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(log, ",") != "suppress,create" || len(sup.subjects) != 2 {
+		t.Fatalf("order %v, subjects %v: want the suppression of both ids before the job", log, sup.subjects)
+	}
+	again, err := svc.Request(context.Background(), deleter, req)
+	if err != nil || again.GetJobId() != j.GetJobId() {
+		t.Fatalf("second request: %v %v, want job %s", again, err, j.GetJobId())
+	}
+	if _, err := svc.Get(context.Background(), reader, &queryv1.GetDeletionRequest{JobId: j.GetJobId()}); err == nil {
+		t.Fatal("a token without the delete permission read the job")
+	}
+	if g, err := svc.Get(context.Background(), deleter, &queryv1.GetDeletionRequest{JobId: j.GetJobId()}); err != nil || g.GetState() != queryv1.DeletionState_DELETION_STATE_PENDING {
+		t.Fatalf("get: %v %v", g, err)
+	}
+}
+
+func TestRunnerWaitsForEnrichAndResumesAfterAStop(t *testing.T) {
+	var log []string
+	store := newMemStore(&log)
+	sup := &fakeSup{log: &log}
+	svc := NewService(store, sup, time.Hour, func() {})
+	j, err := svc.Request(context.Background(), deleter, &queryv1.DeleteUserRequest{AppId: "app", UserId: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup.unsettled = 2
+	docs := &fakeDocs{events: 25, letters: 2, sup: sup}
+	cfg := RunnerConfig{PageSize: 10, Lease: time.Minute, Poll: time.Millisecond}
+	m := Metrics{Jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "j"}, []string{"outcome"}),
+		Deleted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "d"}, []string{"kind"})}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	audit := &fakeAudit{}
+
+	// The first runner stops after its first page.
+	ctx, cancel := context.WithCancel(context.Background())
+	docs.afterPage = cancel
+	NewRunner(store, sup, docs, audit, cfg, m, quiet).runOne(ctx, j.GetJobId())
+	mid, _, _ := store.Get(context.Background(), j.GetJobId())
+	if !docs.settledFirst || mid.State != StateRunning || mid.DeletedEvents != 10 || mid.Total != 27 || !mid.LeaseUntil.IsZero() {
+		t.Fatalf("after the stop: %+v (counted after enrich settled: %v); want 10 of 27 deleted and the job given back", mid, docs.settledFirst)
+	}
+
+	docs.afterPage = nil
+	NewRunner(store, sup, docs, audit, cfg, m, quiet).runOne(context.Background(), j.GetJobId())
+	done, _, _ := store.Get(context.Background(), j.GetJobId())
+	if done.State != StateCompleted || done.DeletedEvents != 25 || done.DeletedDeadLetters != 2 || docs.events != 0 {
+		t.Fatalf("after the resume: %+v", done)
+	}
+	if done.UserID != "" || done.AnonymousID != "" || done.UserFingerprint == "" {
+		t.Fatalf("the completed job keeps %q %q: want only fingerprints", done.UserID, done.AnonymousID)
+	}
+	if len(audit.completed) != 1 {
+		t.Fatalf("completion audited %d times, want once", len(audit.completed))
+	}
+}

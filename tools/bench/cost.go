@@ -1,0 +1,180 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/evtrack/telemetry/platform/procs"
+	"github.com/evtrack/telemetry/tools/bench/report"
+	"github.com/evtrack/telemetry/tools/bench/stats"
+	"github.com/evtrack/telemetry/tools/loadgen"
+)
+
+// costPart runs the whole pipeline (ingest → JetStream → enrich → OpenSearch)
+// at a fraction of OpenSearch's warm raw _bulk ceiling for CostDuration and
+// reads what an event costs: whether the lag stays flat at that rate, the
+// CPU each process spends per million events over the measured window
+// (/proc/PID/stat), the accounting by distinct ids, the bytes an event takes
+// in OpenSearch once its index is merged as enrich's maintenance merges a
+// closed day, and in the stream on disk, compressed and not.
+func (r *runner) costPart(ctx context.Context) (_ *report.Cost, err error) {
+	bulk, _, err := r.bulkCeiling(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.freshBroker(ctx); err != nil {
+		return nil, err
+	}
+	prefix := fmt.Sprintf("bench-%d-cost", time.Now().Unix())
+	defer func() { err = errors.Join(err, r.deletePrefix(context.WithoutCancel(ctx), prefix)) }()
+	points, err := stats.LoadPoints(bulk.Median, r.cfg.Batch, r.cfg.CostFraction)
+	if err != nil {
+		return nil, fmt.Errorf("cost: %w", err)
+	}
+	pt := points[0]
+	out := &report.Cost{Ceiling: bulk, Point: pt, Duration: r.cfg.CostDuration}
+
+	const stream = "BENCH_COST"
+	ingest, err := r.startIngest(ctx, "ingest-cost", stream, nil)
+	if err != nil {
+		return nil, err
+	}
+	enrich, err := r.startEnrich(ctx, "enrich-cost", stream, prefix)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.waitNoMerges(ctx, "cost"); err != nil {
+		return nil, err
+	}
+	ids := newIDs()
+	watcher := loadgen.NewSearchable(r.openSearch.URL, prefix+"-*", ids)
+	run := func(name string, d time.Duration) (loadgen.Result, error) {
+		cfg := r.loadConfig(ingest, r.cfg.Concurrency, pt.Rate, d)
+		cfg.Warmup = 0
+		cfg.Traffic.InvalidRate = 0 // every event accounted for
+		cfg.OnAccepted = watcher.Accepted
+		res, err := loadgen.Run(ctx, cfg, ids)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", name, err)
+		}
+		return res, r.writeJSON(name, loadgen.Report{Result: res})
+	}
+	r.logf("cost: %.0f events/s (%.0f%% of the warm raw _bulk ceiling), %s unmeasured, then %s measured",
+		pt.Units, pt.Fraction*100, r.cfg.LagSample, r.cfg.CostDuration)
+	if _, err := run("cost-warmup", r.cfg.LagSample); err != nil {
+		return nil, err
+	}
+	measured := []struct {
+		name string
+		p    *procs.Proc
+	}{{"ingest", ingest.Proc}, {"nats-server", r.broker.Proc}, {"enrich", enrich.Proc}, {"OpenSearch", r.openSearch.Proc}}
+	before := make([]time.Duration, len(measured))
+	for i, m := range measured {
+		if before[i], err = m.p.CPUTime(); err != nil {
+			return nil, fmt.Errorf("cost: CPU time of %s: %w", m.name, err)
+		}
+	}
+	if out.PendingBefore, err = r.pending(ctx, enrich); err != nil {
+		return nil, err
+	}
+	res, err := run("cost", r.cfg.CostDuration)
+	if err != nil {
+		return nil, err
+	}
+	for i, m := range measured {
+		after, err := m.p.CPUTime()
+		if err != nil {
+			return nil, fmt.Errorf("cost: CPU time of %s: %w", m.name, err)
+		}
+		out.Procs = append(out.Procs, report.ProcCost{Name: m.name, CPUSeconds: (after - before[i]).Seconds()})
+	}
+	if out.PendingAfter, err = r.pending(ctx, enrich); err != nil {
+		return nil, err
+	}
+	out.Load = loadOf(res, 0)
+	out.Events = res.EventsAccepted
+	out.Growing = stats.Growing(out.PendingBefore, out.PendingAfter, pt.Rate*r.cfg.CostDuration.Seconds())
+	if res.EventsAccepted == 0 {
+		return nil, fmt.Errorf("cost: nothing accepted (statuses %v)", res.Statuses)
+	}
+	r.logf("  %.0f events/s accepted; pending %.0f → %.0f messages", res.EventsPerSec, out.PendingBefore, out.PendingAfter)
+
+	if err := r.waitDrained(ctx, stream); err != nil {
+		return nil, fmt.Errorf("cost: %w", err)
+	}
+	if err := r.osJSON(ctx, http.MethodPost, "/"+prefix+"-*/_refresh", nil); err != nil {
+		return nil, fmt.Errorf("cost: refresh: %w", err)
+	}
+	acc, err := watcher.Result(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cost: %w", err)
+	}
+	out.Accounting = acc.Accounting
+	r.logf("  %s", acc.Accounting)
+	if err := stop(ingest, enrich); err != nil {
+		return nil, err
+	}
+	if out.IndexDocs, out.IndexBytes, err = r.storeSize(ctx, prefix); err != nil {
+		return nil, err
+	}
+	r.logf("  OpenSearch: %d documents in %d bytes once merged", out.IndexDocs, out.IndexBytes)
+
+	for _, compression := range []string{"s2", "none"} {
+		s, err := r.streamOnDisk(ctx, compression)
+		if err != nil {
+			return nil, err
+		}
+		out.Stream = append(out.Stream, s)
+	}
+	return out, nil
+}
+
+// streamOnDisk fills a stream of ingest's own making (with
+// EVENTS_STREAM_COMPRESSION=compression) for CostStreamDuration, no consumer
+// reading it, and returns what its files take on disk for the events it
+// holds. The last block is written uncompressed until it is full, so a
+// compressed stream's figure is a little above what a long-running one
+// takes.
+func (r *runner) streamOnDisk(ctx context.Context, compression string) (report.StreamDisk, error) {
+	stream := "BENCH_DISK_" + strings.ToUpper(compression)
+	ingest, err := r.startIngest(ctx, "ingest-disk-"+compression, stream, map[string]string{"EVENTS_STREAM_COMPRESSION": compression})
+	if err != nil {
+		return report.StreamDisk{}, err
+	}
+	cfg := r.loadConfig(ingest, r.cfg.Concurrency, 0, r.cfg.CostStreamDuration)
+	cfg.Warmup = 0
+	res, err := loadgen.Run(ctx, cfg, newIDs())
+	if err != nil {
+		return report.StreamDisk{}, fmt.Errorf("stream on disk (%s): %w", compression, err)
+	}
+	if err := stop(ingest); err != nil {
+		return report.StreamDisk{}, err
+	}
+	dir := filepath.Join(r.broker.StoreDir, "jetstream", "$G", "streams", stream)
+	var bytes int64
+	err = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		bytes += info.Size()
+		return nil
+	})
+	if err != nil {
+		return report.StreamDisk{}, fmt.Errorf("stream on disk (%s): %w", compression, err)
+	}
+	if res.EventsAccepted == 0 {
+		return report.StreamDisk{}, fmt.Errorf("stream on disk (%s): nothing accepted (statuses %v)", compression, res.Statuses)
+	}
+	r.logf("  stream (%s): %d events in %d bytes on disk", compression, res.EventsAccepted, bytes)
+	return report.StreamDisk{Compression: compression, Events: res.EventsAccepted, Bytes: bytes}, r.deleteStream(ctx, stream)
+}
