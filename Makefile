@@ -1,14 +1,20 @@
 # The repository's public interface. Scripts live in scripts/.
-.PHONY: run test test-faults test-docker test-swift test-deploy bench generate lint dashboards servers-start servers-stop servers-status
+.PHONY: run run-cluster test test-cluster test-faults test-docker test-swift test-deploy bench generate lint dashboards servers-start servers-stop servers-status
 
 run: ## start NATS, OpenSearch, ingest, enrich and query; print URLs and a curl example
 	@bash scripts/run.sh
+
+run-cluster: ## cluster mode: 3-node NATS JetStream and OpenSearch clusters, 2 x ingest, enrich, query; prints URLs; Ctrl-C stops all
+	@bash scripts/run-cluster.sh
 
 test: ## every check and test, against real NATS and OpenSearch started here
 	@bash scripts/test.sh
 
 test-faults: ## only the fault tests (real processes; also part of make test)
 	@KEEP_SERVERS=$${KEEP_SERVERS:-} bash scripts/test.sh faults
+
+test-cluster: ## only the cluster-mode fault tests: stream leader, OpenSearch node, one of two ingests killed under load (also part of make test; ~3 min)
+	@KEEP_SERVERS=$${KEEP_SERVERS:-} bash scripts/test.sh cluster
 
 test-docker: ## only the container test: images built on a private Docker engine (docker.io installed if missing), run against NATS and OpenSearch (also part of make test)
 	@bash scripts/test.sh docker

@@ -12,6 +12,7 @@ export NATS_URL=${NATS_URL:-nats://127.0.0.1:4222}
 export OPENSEARCH_URL=${OPENSEARCH_URL:-http://127.0.0.1:9200}
 # The fault tests run nats-server processes of their own (scripts/tools.sh nats).
 export NATS_SERVER_BIN="$root/.cache/bin/nats-server"
+bash scripts/tools.sh nats >&2 # the pinned version (a stamp file: nothing to do when it is there)
 
 status=$(bash scripts/servers.sh status)
 started=1
@@ -37,6 +38,7 @@ if [[ $mode == all ]]; then
 fi
 case $mode in
   faults) PACKAGES=(./integration/faults/...) ;;
+  cluster) PACKAGES=() ;;
   docker) PACKAGES=() ;;
   deploy) PACKAGES=(./integration/digitalocean/...) ;; # deploy/digitalocean, checked offline
   swift) PACKAGES=(./integration/swift/... ./contracts/fixtures/...) ;; # the SDK, its end-to-end test, the shared fixtures
@@ -75,11 +77,21 @@ if [[ $mode == all ]]; then
 fi
 if ((${#PACKAGES[@]})); then
   echo "test: go test -race (NATS_URL=$NATS_URL OPENSEARCH_URL=$OPENSEARCH_URL)" >&2
-  # integration/docker runs alone, below: building images wants both cores.
-  mapfile -t pkgs < <(go list "${PACKAGES[@]}" | grep -v '/integration/docker$')
+  # integration/docker and integration/cluster run alone, below: building
+  # images wants both cores; the cluster test runs six servers.
+  mapfile -t pkgs < <(go list "${PACKAGES[@]}" | grep -v -e '/integration/docker$' -e '/integration/cluster$')
   go test -race -count=1 -timeout 15m "${pkgs[@]}"
 fi
 if [[ $mode == swift ]]; then go test -race -count=1 -run '^TestTrackFixtures$' ./services/ingest/service/; fi
+if [[ $mode == all || $mode == cluster ]]; then
+  # 3 NATS + 3 OpenSearch nodes (512 MiB heaps) of its own, ~2.5 GB RAM;
+  # prints what the client saw and the accounting of each fault.
+  echo "test: cluster mode under faults (integration/cluster)" >&2
+  start=$SECONDS log="$root/.cache/cluster-test.log"
+  go test -race -count=1 -v -timeout 15m ./integration/cluster/ >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+  grep -E '^(TestClusterFaults/|--- |ok )' "$log" >&2
+  echo "test: cluster test: $((SECONDS - start)) s" >&2
+fi
 if [[ $mode == all || $mode == docker ]]; then
   echo "test: images built and run on a private Docker engine (integration/docker)" >&2
   go test -count=1 -v -timeout 20m ./integration/docker/

@@ -111,7 +111,7 @@ func nodes(m mode) []*node {
 			name := "evtrack-nats-" + itoa(i+1)
 			out = append(out, &node{name: name, role: "nats", volume: name + "-data", files: []*file{
 				{path: "/opt/evtrack/compose.yaml", permissions: "0644", template: "templates/compose/nats.yaml.tftpl",
-					vars: map[string]cty.Value{"image": str("nats:2.12.1-alpine")}},
+					vars: map[string]cty.Value{"image": str("nats:2.12.15-alpine")}},
 				{path: "/opt/evtrack/nats.conf", permissions: "0644", template: "templates/nats.conf.tftpl", vars: map[string]cty.Value{
 					"server_name": str(name), "cluster_name": str("evtrack-nats"), "routes": strs(testNATSIPs[:i]), "max_file_store": num(maxStore)}},
 			}})
@@ -130,7 +130,7 @@ func nodes(m mode) []*node {
 		}
 	}
 	common := func(extra map[string]cty.Value) map[string]cty.Value {
-		v := map[string]cty.Value{"index_replicas": num(1), "otlp_endpoint": str("http://10.110.0.20:4318"), "log_level": str("info")}
+		v := map[string]cty.Value{"otlp_endpoint": str("http://10.110.0.20:4318"), "log_level": str("info")}
 		for k, x := range extra {
 			v[k] = x
 		}
@@ -148,7 +148,7 @@ func nodes(m mode) []*node {
 		&node{name: "evtrack-enrich-1", role: "enrich", files: []*file{
 			{path: "/opt/evtrack/compose.yaml", permissions: "0644", template: "templates/compose/enrich.yaml.tftpl", vars: common(map[string]cty.Value{
 				"image": str(image("enrich")), "deadletters_image": str(image("deadletters")), "nats_url": str(natsURL),
-				"opensearch_url": str(osURL), "workers": num(3), "retention": str("720h"),
+				"opensearch_url": str(osURL), "workers": num(3), "retention": str("720h"), "index_replicas": num(1), "suppression_replicas": num(3),
 				"ip_anonymisation": str("truncate"), "pseudonymise_fields": str("user_id,anonymous_id")})},
 			{path: "/opt/evtrack/secrets/enrich.env", permissions: "0600", template: "templates/secrets/enrich.env.tftpl",
 				vars: map[string]cty.Value{"pseudonym_key": str(testPseudonymKey)}},
@@ -156,7 +156,8 @@ func nodes(m mode) []*node {
 		}},
 		&node{name: "evtrack-query-1", role: "query", files: []*file{
 			{path: "/opt/evtrack/compose.yaml", permissions: "0644", template: "templates/compose/query.yaml.tftpl", vars: common(map[string]cty.Value{
-				"image": str(image("query")), "opensearch_url": str(osURL), "audit_retention": str("2160h"),
+				"image": str(image("query")), "opensearch_url": str(osURL), "audit_retention": str("2160h"), "index_replicas": num(1),
+				"nats_url": str(natsURL), "suppression_replicas": num(3),
 				"pseudonymise_fields": str("user_id,anonymous_id")})},
 			{path: "/opt/evtrack/secrets/query.env", permissions: "0600", template: "templates/secrets/query.env.tftpl", vars: map[string]cty.Value{
 				"tokens": str(testReadTokens), "page_token_key": str(testPageKey), "page_token_previous_keys": str(testPrevPageKey),

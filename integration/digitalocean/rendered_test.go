@@ -20,11 +20,9 @@ import (
 )
 
 // pendingVariables are set by the rendered compose files ahead of the
-// services reading them. OPENSEARCH_INDEX_REPLICAS is read by ingest, enrich
-// and query once cluster mode is merged; remove it from this list then (the
-// test fails if a service reads a variable listed here, so the list cannot
-// go stale).
-var pendingVariables = []string{"OPENSEARCH_INDEX_REPLICAS"}
+// services reading them (none now; the test fails if a service reads a
+// variable listed here, so the list cannot go stale).
+var pendingVariables []string
 
 // secretVariables may be set only through the secrets env files (0600).
 var secretVariables = []string{"INGEST_WRITE_KEYS", "QUERY_TOKENS", "QUERY_PAGE_TOKEN_KEY", "QUERY_PAGE_TOKEN_PREVIOUS_KEYS",

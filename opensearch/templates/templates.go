@@ -81,6 +81,33 @@ func (t Template) Mapping() (Mapping, error) {
 	return m, nil
 }
 
+// WithReplicas returns t with its indices' number_of_replicas set to n
+// (OPENSEARCH_INDEX_REPLICAS): 0 on one node, 1 or more on a cluster, so an
+// index outlives the loss of a node. A template shapes only indices created
+// after it; existing ones keep their count until changed through
+// PUT /<index>/_settings.
+func (t Template) WithReplicas(n int) (Template, error) {
+	if n < 0 {
+		return Template{}, fmt.Errorf("template %s: number of replicas %d: must not be negative", t.Name, n)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(t.Body, &doc); err != nil {
+		return Template{}, fmt.Errorf("template %s: %w", t.Name, err)
+	}
+	tmpl, _ := doc["template"].(map[string]any)
+	settings, _ := tmpl["settings"].(map[string]any)
+	index, _ := settings["index"].(map[string]any)
+	if index == nil {
+		return Template{}, fmt.Errorf("template %s: no template.settings.index to set number_of_replicas in", t.Name)
+	}
+	index["number_of_replicas"] = n
+	body, err := json.Marshal(doc)
+	if err != nil {
+		return Template{}, fmt.Errorf("encode template %s: %w", t.Name, err)
+	}
+	return Template{Name: t.Name, Body: body}, nil
+}
+
 // Events returns the composable index template for prefix-YYYY.MM.DD.
 func Events(prefix string) (Template, error) {
 	return withPatterns(eventsTemplate, prefix, []string{eventdoc.Pattern(prefix)})

@@ -131,3 +131,38 @@ func TestAudit(t *testing.T) {
 		t.Fatalf("default audit template %s patterns %v, want [%s]", def.Name, doc.IndexPatterns, want)
 	}
 }
+
+// TestWithReplicas: every template's replica count is set, and nothing else
+// of it changes.
+func TestWithReplicas(t *testing.T) {
+	for _, build := range []func(string) (Template, error){Events, DeadLetter, Audit} {
+		tmpl, err := build(DefaultEventsPrefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{0, 1, 2} {
+			got, err := tmpl.WithReplicas(n)
+			if err != nil {
+				t.Fatalf("%s: %v", tmpl.Name, err)
+			}
+			var before, after map[string]any
+			if err := json.Unmarshal(tmpl.Body, &before); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(got.Body, &after); err != nil {
+				t.Fatal(err)
+			}
+			idx := after["template"].(map[string]any)["settings"].(map[string]any)["index"].(map[string]any)
+			if idx["number_of_replicas"] != float64(n) || got.Name != tmpl.Name {
+				t.Fatalf("%s with %d replicas: name %s, number_of_replicas %v", tmpl.Name, n, got.Name, idx["number_of_replicas"])
+			}
+			idx["number_of_replicas"] = before["template"].(map[string]any)["settings"].(map[string]any)["index"].(map[string]any)["number_of_replicas"]
+			if !reflect.DeepEqual(before, after) {
+				t.Fatalf("%s: more than number_of_replicas changed", tmpl.Name)
+			}
+		}
+		if _, err := tmpl.WithReplicas(-1); err == nil {
+			t.Fatalf("%s: -1 replicas accepted", tmpl.Name)
+		}
+	}
+}

@@ -26,6 +26,11 @@ import (
 
 // Options configure a client.
 type Options struct {
+	// URL is one node's URL, or a comma-separated list of a cluster's nodes
+	// (OPENSEARCH_URL): requests go round the list, and one that gets no
+	// answer from a node (connection refused or reset) is sent to the next
+	// at once; a node that failed is left out for a minute (doubling while it
+	// keeps failing) unless every node has failed.
 	URL      string
 	Username string
 	Password string
@@ -39,6 +44,10 @@ type Options struct {
 
 // NewClient returns a client for opts.URL with a pooled, traced transport.
 func NewClient(opts Options) (*opensearch.Client, error) {
+	addrs, err := SplitURLs(opts.URL)
+	if err != nil {
+		return nil, err
+	}
 	rt := opts.Transport
 	if rt == nil {
 		rt = &http.Transport{
@@ -59,17 +68,49 @@ func NewClient(opts Options) (*opensearch.Client, error) {
 		)
 	}
 	c, err := opensearch.NewClient(opensearch.Config{
-		Addresses:            []string{opts.URL},
-		Username:             opts.Username,
-		Password:             opts.Password,
-		Transport:            rt,
-		DisableRetry:         true, // callers own retries and back-off
+		Addresses: addrs,
+		Username:  opts.Username,
+		Password:  opts.Password,
+		Transport: rt,
+		// Callers own retries and back-off. With several nodes the client
+		// sends a request that got no answer to another node (each node
+		// once at most); a timeout is not retried (the node may have done
+		// the work), nor is any answer (retryOnNoStatus matches none).
+		DisableRetry:         len(addrs) == 1,
+		MaxRetries:           len(addrs) - 1,
+		RetryOnStatus:        []int{retryOnNoStatus},
 		EnableRetryOnTimeout: false,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opensearch client for %s: %w", credentials.RedactURLs(opts.URL), err)
 	}
 	return c, nil
+}
+
+// retryOnNoStatus is a status no server sends: the client's list of statuses
+// to retry cannot be empty (empty means 502, 503 and 504), and an answer,
+// whatever it is, goes back to the caller, whose back-off applies.
+const retryOnNoStatus = 599
+
+// SplitURLs splits a comma-separated list of node URLs (OPENSEARCH_URL),
+// trimming spaces; each must be an absolute http or https URL.
+func SplitURLs(list string) ([]string, error) {
+	var out []string
+	for _, u := range strings.Split(list, ",") {
+		u = strings.TrimSpace(u)
+		if u == "" {
+			continue
+		}
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return nil, fmt.Errorf("opensearch URL %q: want http(s)://host:port", credentials.RedactURLs(u))
+		}
+		out = append(out, u)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("opensearch URL: none given")
+	}
+	return out, nil
 }
 
 // Ping returns an error unless the cluster answers and is at least yellow.

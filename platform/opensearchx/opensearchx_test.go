@@ -102,3 +102,72 @@ func TestDeleteIndicesByNameInBatches(t *testing.T) {
 		t.Fatalf("nothing chosen: %v %v", none, err)
 	}
 }
+
+func TestSplitURLs(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []string
+		wantErr bool
+	}{
+		{"http://127.0.0.1:9200", []string{"http://127.0.0.1:9200"}, false},
+		{"http://a:9200, http://b:9200,,http://c:9200 ", []string{"http://a:9200", "http://b:9200", "http://c:9200"}, false},
+		{"https://u:p@a:9200", []string{"https://u:p@a:9200"}, false},
+		{"", nil, true},
+		{" , ", nil, true},
+		{"a:9200", nil, true},
+		{"http://a:9200,ftp://b", nil, true},
+	}
+	for _, tt := range tests {
+		got, err := SplitURLs(tt.in)
+		if (err != nil) != tt.wantErr || !slices.Equal(got, tt.want) {
+			t.Errorf("SplitURLs(%q) = %v, %v; want %v (error %v)", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+// TestClientFailsOverToAnotherNode: with a list of nodes, a request that no
+// node answers at one address (it is down) goes to the next at once, its
+// body intact; an error answer is returned as it is, not retried elsewhere.
+func TestClientFailsOverToAnotherNode(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close() // connection refused from now on
+	var mu sync.Mutex
+	var bodies []string
+	status := http.StatusOK
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		st := status
+		mu.Unlock()
+		w.WriteHeader(st)
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer up.Close()
+	c, err := NewClient(Options{URL: downURL + "," + up.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 { // round-robin would send half of them to the node that is down
+		body := []byte(`{"n":` + strconv.Itoa(i) + `}`)
+		if _, err := Do(context.Background(), c, Request{Method: http.MethodPost, Path: "/x/_doc", Body: body}); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if want := []string{`{"n":0}`, `{"n":1}`, `{"n":2}`, `{"n":3}`}; !slices.Equal(bodies, want) {
+		t.Fatalf("the live node got %q, want %q", bodies, want)
+	}
+	mu.Lock()
+	status, bodies = http.StatusServiceUnavailable, nil
+	mu.Unlock()
+	_, err = Do(context.Background(), c, Request{Method: http.MethodPost, Path: "/x/_doc", Body: []byte(`{}`)})
+	if !errors.Is(err, ErrUnavailable) || len(bodies) != 1 {
+		t.Fatalf("a 503: got %v after %d requests, want ErrUnavailable after 1", err, len(bodies))
+	}
+	// Every node down: no answer is ErrUnavailable.
+	up.Close()
+	if _, err := Do(context.Background(), c, Request{Method: http.MethodGet, Path: "/"}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("every node down: got %v, want ErrUnavailable", err)
+	}
+}

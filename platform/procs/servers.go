@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -45,6 +46,28 @@ type NATSConfig struct {
 	SyncInterval string
 	LogPath      string
 	Ready        time.Duration // how long it may take to be ready; 0: 20 s
+	// Cluster, if set, makes the server a node of a JetStream cluster
+	// (StartNATSCluster).
+	Cluster *NATSClusterNode
+}
+
+// NATSClusterNode is what a nats-server needs to join a cluster: its name,
+// the cluster's, its route listener and the routes of every node.
+type NATSClusterNode struct {
+	ServerName string
+	Name       string   // the cluster's name
+	Listen     string   // host:port of its route listener
+	Routes     []string // host:port of every node's route listener, its own included
+}
+
+// conf is the node's part of a nats-server config.
+func (n *NATSClusterNode) conf() string {
+	routes := make([]string, len(n.Routes))
+	for i, r := range n.Routes {
+		routes[i] = strconv.Quote("nats-route://" + r)
+	}
+	return fmt.Sprintf("server_name: %s\ncluster { name: %s, listen: %s, routes: [%s] }\n",
+		strconv.Quote(n.ServerName), strconv.Quote(n.Name), strconv.Quote(n.Listen), strings.Join(routes, ", "))
 }
 
 // NATSServer is a running nats-server.
@@ -90,6 +113,9 @@ func StartNATS(ctx context.Context, start Starter, cfg NATSConfig) (*NATSServer,
 	}
 	conf := filepath.Join(cfg.Dir, "nats.conf")
 	body := fmt.Sprintf("host: %s\nport: %d\nhttp_port: %d\nmax_payload: 8MB\njetstream { %s }\n", host, port, monPort, js)
+	if cfg.Cluster != nil {
+		body += cfg.Cluster.conf()
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("nats-server dir: %w", err)
 	}
@@ -119,6 +145,24 @@ type OpenSearchConfig struct {
 	Addr     string // host:port of its HTTP API; empty: a free loopback port
 	LogPath  string
 	Ready    time.Duration // how long it may take to be healthy; 0: 3 minutes
+	// Cluster, if set, makes the node one of a cluster
+	// (StartOpenSearchCluster) instead of a single-node cluster.
+	Cluster *OpenSearchClusterNode
+}
+
+// OpenSearchClusterNode is what an OpenSearch node needs to join a cluster.
+type OpenSearchClusterNode struct {
+	Name          string   // the cluster's name
+	NodeName      string   // this node's
+	TransportAddr string   // host:port of its transport
+	SeedHosts     []string // every node's transport address
+	Managers      []string // the names of the nodes that elect the first cluster manager
+	// ConfDir is the node's own config folder, a copy of the
+	// distribution's whose JVM options write the GC log, heap dumps and
+	// crash files under WorkDir: the start script runs the JVM in the
+	// distribution's folder, so nodes sharing one would share those files.
+	ConfDir string
+	WorkDir string
 }
 
 // OpenSearchServer is a running OpenSearch node.
@@ -142,32 +186,43 @@ func StartOpenSearch(ctx context.Context, start Starter, cfg OpenSearchConfig) (
 		return nil, err
 	}
 	for _, d := range []string{cfg.DataDir, cfg.LogsDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("opensearch dir: %w", err)
-		}
-		if cfg.User != "" {
-			cred, err := Credential(cfg.User)
-			if err != nil {
-				return nil, err
-			}
-			if err := os.Chown(d, int(cred.Uid), int(cred.Gid)); err != nil {
-				return nil, fmt.Errorf("opensearch dir: %w", err)
-			}
+		if err := userDir(d, cfg.User); err != nil {
+			return nil, err
 		}
 	}
-	p, err := start(Spec{
-		Name: "opensearch", Path: filepath.Join(cfg.Home, "bin", "opensearch"), Dir: cfg.Home, User: cfg.User, LogPath: cfg.LogPath,
-		Args: []string{
-			"-E", "discovery.type=single-node", "-E", "http.host=127.0.0.1", "-E", "http.port=" + strconv.Itoa(port),
-			"-E", "transport.port=0", "-E", "path.data=" + cfg.DataDir, "-E", "path.logs=" + cfg.LogsDir,
-			"-E", "cluster.routing.allocation.disk.threshold_enabled=false", "-E", "action.auto_create_index=true",
-		},
-		Env: map[string]string{"OPENSEARCH_JAVA_HOME": cfg.JavaHome, "OPENSEARCH_JAVA_OPTS": "-Xms" + cfg.Heap + " -Xmx" + cfg.Heap},
-	})
+	args := []string{
+		"-E", "http.host=127.0.0.1", "-E", "http.port=" + strconv.Itoa(port),
+		"-E", "path.data=" + cfg.DataDir, "-E", "path.logs=" + cfg.LogsDir,
+		"-E", "cluster.routing.allocation.disk.threshold_enabled=false", "-E", "action.auto_create_index=true",
+	}
+	env := map[string]string{"OPENSEARCH_JAVA_HOME": cfg.JavaHome, "OPENSEARCH_JAVA_OPTS": "-Xms" + cfg.Heap + " -Xmx" + cfg.Heap}
+	name := "opensearch"
+	if n := cfg.Cluster; n != nil {
+		tport, err := Port(n.TransportAddr)
+		if err != nil {
+			return nil, fmt.Errorf("opensearch node %s: transport: %w", n.NodeName, err)
+		}
+		if err := nodeConfDir(cfg.Home, n.ConfDir, n.WorkDir, cfg.User); err != nil {
+			return nil, err
+		}
+		name = n.NodeName
+		env["OPENSEARCH_PATH_CONF"] = n.ConfDir
+		args = append(args, "-E", "cluster.name="+n.Name, "-E", "node.name="+n.NodeName,
+			"-E", "network.host=127.0.0.1", "-E", "transport.port="+strconv.Itoa(tport),
+			"-E", "discovery.seed_hosts="+strings.Join(n.SeedHosts, ","),
+			"-E", "cluster.initial_cluster_manager_nodes="+strings.Join(n.Managers, ","))
+	} else {
+		args = append(args, "-E", "discovery.type=single-node", "-E", "transport.port=0")
+	}
+	p, err := start(Spec{Name: name, Path: filepath.Join(cfg.Home, "bin", "opensearch"), Dir: cfg.Home, User: cfg.User,
+		LogPath: cfg.LogPath, Args: args, Env: env})
 	if err != nil {
 		return nil, err
 	}
 	s := &OpenSearchServer{Proc: p, URL: "http://" + cfg.Addr}
+	if cfg.Cluster != nil { // ready once the cluster forms: StartOpenSearchCluster waits
+		return s, nil
+	}
 	if err := p.WaitHTTP(ctx, s.URL+"/_cluster/health?wait_for_status=yellow&timeout=1s", orDefault(cfg.Ready, 3*time.Minute), OK); err != nil {
 		return nil, err
 	}
@@ -191,4 +246,22 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// userDir creates dir if needed and, if user is set, gives it to user.
+func userDir(dir, user string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("opensearch dir: %w", err)
+	}
+	if user == "" {
+		return nil
+	}
+	cred, err := Credential(user)
+	if err != nil {
+		return err
+	}
+	if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+		return fmt.Errorf("opensearch dir: %w", err)
+	}
+	return nil
 }

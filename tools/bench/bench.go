@@ -65,6 +65,9 @@ type runner struct {
 	bulkDocBytes int            // the size of those documents as _bulk sends them
 
 	summary report.Summary
+
+	parts   []string // this run's
+	scratch []string // folders removed once everything is stopped
 }
 
 // Run runs the parts in root's workspace, writes results into
@@ -76,10 +79,13 @@ func Run(ctx context.Context, cfg Config, root string, parts []string, stdout, p
 		return fmt.Errorf("results folder: %w", err)
 	}
 	r := &runner{cfg: cfg, root: root, out: out, progress: progress, group: &procs.Group{}, http: &http.Client{Timeout: time.Minute},
-		brokerDir: filepath.Join(out, "nats")}
+		brokerDir: filepath.Join(out, "nats"), parts: parts}
 	defer func() {
 		r.logf("stopping everything the bench started")
 		err = errors.Join(err, r.group.StopAll())
+		for _, d := range r.scratch {
+			err = errors.Join(err, os.RemoveAll(d))
+		}
 		// The broker's store holds gigabytes of batches nobody reads again.
 		err = errors.Join(err, os.RemoveAll(r.brokerDir))
 	}()
@@ -111,6 +117,8 @@ func Run(ctx context.Context, cfg Config, root string, parts []string, stdout, p
 			r.summary.Cost, err = r.costPart(ctx)
 		case "delete":
 			r.summary.Delete, err = r.deletePart(ctx)
+		case "scaling":
+			r.summary.Scaling, err = r.scalingPart(ctx)
 		}
 		if err != nil {
 			return fmt.Errorf("part %s: %w (results so far in %s)", p, err, r.out)

@@ -35,6 +35,11 @@
 // events, the accounting by distinct ids, and the bytes an event takes on
 // disk in OpenSearch once merged and in the stream, compressed and not.
 //
+// Part "scaling" — ingest's closed-loop maximum with 1 and 2 instances (the
+// load spread over them) and enrich's drain rate with 1 and 2 instances
+// sharing the consumer, each with the CPU the instances used: the events/s
+// per core that sizing a deployment uses.
+//
 // Every ceiling is measured warm: a warm-up round run and discarded, then
 // repeated rounds reported as median and range (stats). Every load point is
 // a fraction of a ceiling of the same run. Everything the bench starts —
@@ -174,7 +179,7 @@ func tunables(c *Config) []tunable {
 		{"BENCH_NATS_SYNC", "JetStream sync_interval, e.g. always to fsync every write (unset: the server's default)", text(&c.NATSSync)},
 		{"BENCH_STREAM_FRACTION", "part stream: the load, a fraction of ingest's maximum", fraction(&c.StreamFraction)},
 		{"BENCH_SEGMENT_FRACTION", "part segment: the open-loop load of both formats, a fraction of /v1/track's maximum", fraction(&c.SegmentFraction)},
-		{"BENCH_ENRICH_EVENTS", "part pipeline: events of the _bulk ceiling and the drain", integer(&c.EnrichEvents)},
+		{"BENCH_ENRICH_EVENTS", "parts pipeline and scaling: events of the _bulk ceiling and the drain", integer(&c.EnrichEvents)},
 		{"BENCH_LAG_FRACTIONS", "part pipeline: sustained rates, fractions of enrich's drain rate", fractions(&c.LagFractions)},
 		{"BENCH_E2E_FRACTION", "part pipeline: the time-to-searchable load, a fraction of the warm raw _bulk ceiling", fraction(&c.E2EFraction)},
 		{"BENCH_E2E_DURATION", "part pipeline: measured time of the time-to-searchable run", duration(&c.E2EDuration)},
@@ -319,7 +324,7 @@ func fractions(p *[]float64) binding {
 
 // partOrder is every part, in the order a run takes them.
 func partOrder() []string {
-	return []string{"ingest", "segment", "stream", "pipeline", "query", "cost", "delete"}
+	return []string{"ingest", "segment", "stream", "pipeline", "query", "cost", "delete", "scaling"}
 }
 
 // Parts checks the parts asked for and puts them in the order they run;

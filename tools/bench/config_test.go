@@ -84,8 +84,8 @@ func TestParts(t *testing.T) {
 		want    []string
 		wantErr bool
 	}{
-		{"none is all", nil, []string{"ingest", "segment", "stream", "pipeline", "query", "cost", "delete"}, false},
-		{"all", []string{"all"}, []string{"ingest", "segment", "stream", "pipeline", "query", "cost", "delete"}, false},
+		{"none is all", nil, []string{"ingest", "segment", "stream", "pipeline", "query", "cost", "delete", "scaling"}, false},
+		{"all", []string{"all"}, []string{"ingest", "segment", "stream", "pipeline", "query", "cost", "delete", "scaling"}, false},
 		{"one", []string{"query"}, []string{"query"}, false},
 		{"in the order they run", []string{"query", "ingest"}, []string{"ingest", "query"}, false},
 		{"unknown", []string{"ingest", "everything"}, nil, true},

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -147,8 +148,8 @@ func stop(services ...*service) error {
 // startOpenSearch starts the bench's own OpenSearch node, once a run: found
 // or fetched as the development servers' (tools/servers), run as its
 // unprivileged user when the bench runs as root, on a free port, with a data
-// directory of its own that outlives the run (the query data set is built
-// once).
+// directory of its own: one that outlives the run when the query part runs
+// (its data set is built once), else one of this run's, removed at its end.
 func (r *runner) startOpenSearch(ctx context.Context) error {
 	if r.openSearch != nil {
 		return nil
@@ -162,9 +163,18 @@ func (r *runner) startOpenSearch(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("find OpenSearch: %w", err)
 	}
+	// Only the query part reuses what an earlier run left (its data set);
+	// without it the node gets folders of this run's own, removed at its
+	// end, so that another run's node on the same machine is no obstacle.
+	data, logs := filepath.Join(d.Base, "data-bench"), filepath.Join(d.Base, "logs-bench")
+	if !slices.Contains(r.parts, "query") {
+		suffix := fmt.Sprintf("-run-%d", os.Getpid())
+		data, logs = data+suffix, logs+suffix
+		r.scratch = append(r.scratch, data, logs)
+	}
 	s, err := procs.StartOpenSearch(ctx, r.group.Start, procs.OpenSearchConfig{
 		Home: d.Home, JavaHome: d.JavaHome, User: d.User,
-		DataDir: filepath.Join(d.Base, "data-bench"), LogsDir: filepath.Join(d.Base, "logs-bench"),
+		DataDir: data, LogsDir: logs,
 		Heap: r.cfg.OpenSearchHeap, LogPath: filepath.Join(r.out, "opensearch.log"),
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -187,5 +188,49 @@ func deleteStream(url, stream string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = js.DeleteStream(ctx, stream)
+	}
+}
+
+// TestClusterInstanceEnv: every instance of cluster mode gets the clusters'
+// URL lists, 3 stream replicas, 1 index replica and ports of its own, laid
+// out from the base without overlaps.
+func TestClusterInstanceEnv(t *testing.T) {
+	l := ClusterLayout(14200)
+	base := Env(nil)
+	seen := map[string]string{}
+	for _, svc := range []string{"ingest", "enrich", "query"} {
+		for i := range clusterInstances {
+			env := instanceEnv(base, l, svc, i, "nats://a,nats://b", "http://a,http://b")
+			if env["NATS_URL"] != "nats://a,nats://b" || env["OPENSEARCH_URL"] != "http://a,http://b" ||
+				env["EVENTS_STREAM_REPLICAS"] != "3" || env["OPENSEARCH_INDEX_REPLICAS"] != "1" || env["SUPPRESSION_REPLICAS"] != "3" {
+				t.Fatalf("%s-%d: %v", svc, i, env)
+			}
+			for _, k := range []string{"INGEST_HTTP_ADDR", "INGEST_GRPC_ADDR", "ENRICH_HTTP_ADDR", "QUERY_HTTP_ADDR", "QUERY_GRPC_ADDR"} {
+				if env[k] == base[k] {
+					continue // not this service's own
+				}
+				if other, ok := seen[env[k]]; ok {
+					t.Fatalf("%s-%d %s=%s is %s's too", svc, i, k, env[k], other)
+				}
+				seen[env[k]] = svc + " " + k
+			}
+		}
+	}
+	if len(seen) != 10 || base["INGEST_HTTP_ADDR"] != "127.0.0.1:8080" {
+		t.Fatalf("want 10 addresses of their own and the caller's environment untouched; got %v", seen)
+	}
+	for _, p := range []int{l.NATSClient + 2, l.NATSRoute + 2, l.NATSMonitor + 2, l.OpenSearchHTTP + 2, l.OpenSearchTransport + 2} {
+		if _, ok := seen["127.0.0.1:"+strconv.Itoa(p)]; ok {
+			t.Fatalf("server port %d is a service's too", p)
+		}
+	}
+}
+
+func TestClusterExamples(t *testing.T) {
+	msg := clusterExamples(Env(nil), "/logs", time.Now())
+	for _, want := range []string{"/logs/{ingest,enrich,query}-{0,1}.log, nats-{0,1,2}.log, os-{0,1,2}.log", "Ctrl-C stops the services, then both clusters."} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("no %q in\n%s", want, msg)
+		}
 	}
 }

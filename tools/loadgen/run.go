@@ -37,20 +37,38 @@ type Config struct {
 	// unchanged, as an SDK does when a response is lost; the platform must
 	// store them once.
 	RetryRate float64
+	// URLs, if set, replaces URL with several /v1/track endpoints (instances
+	// behind a load balancer): requests go round them, and a request that
+	// one does not answer is sent to the next.
+	URLs []string
+	// RetryFor, if set, makes the generator a client that retries as the
+	// SDK does: a request answered 503 or 429, or not answered (a timeout,
+	// a refused or cut connection), is sent again unchanged — the same
+	// event ids — after the Retry-After it was given (RetryDelay if none),
+	// until it is answered otherwise or RetryFor has passed since its first
+	// send (then its last answer counts).
+	RetryFor   time.Duration
+	RetryDelay time.Duration // 0: 250 ms
 }
 
 // Result is what a run measured.
 type Result struct {
-	Mode           string              `json:"mode"`
-	Concurrency    int                 `json:"concurrency"`
-	TargetRate     float64             `json:"target_requests_per_sec,omitempty"`
-	BatchSize      int                 `json:"batch_size"`
-	Gzip           bool                `json:"gzip"`
-	Seconds        float64             `json:"seconds"`
-	Requests       int64               `json:"requests"`
-	Statuses       map[string]int      `json:"statuses"`
-	TransportErrs  int64               `json:"transport_errors"`
-	Retries        int64               `json:"retried_requests"`
+	Mode          string         `json:"mode"`
+	Concurrency   int            `json:"concurrency"`
+	TargetRate    float64        `json:"target_requests_per_sec,omitempty"`
+	BatchSize     int            `json:"batch_size"`
+	Gzip          bool           `json:"gzip"`
+	Seconds       float64        `json:"seconds"`
+	Requests      int64          `json:"requests"`
+	Statuses      map[string]int `json:"statuses"`
+	TransportErrs int64          `json:"transport_errors"`
+	Retries       int64          `json:"retried_requests"`
+	// With RetryFor: sends beyond a request's first because it was answered
+	// 503 or 429 or not answered, the Retry-After values seen (seconds →
+	// count), and requests still unanswered or refused when RetryFor ran out.
+	Resends        int64               `json:"resends,omitempty"`
+	RetryAfter     map[string]int      `json:"retry_after_seconds,omitempty"`
+	GaveUp         int64               `json:"gave_up,omitempty"`
 	EventsSent     int64               `json:"events_sent"`
 	EventsAccepted int64               `json:"events_accepted"`
 	RequestsPerSec float64             `json:"requests_per_sec"`
@@ -72,13 +90,24 @@ type Accepted struct {
 
 // Run drives load at cfg.URL until the duration is over or ctx ends.
 func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
-	u, err := url.Parse(cfg.URL)
-	if err != nil {
-		return Result{}, fmt.Errorf("url %q: %w", cfg.URL, err)
+	urls := cfg.URLs
+	if len(urls) == 0 {
+		urls = []string{cfg.URL}
 	}
-	client := &fasthttp.HostClient{
-		Addr: u.Host, MaxConns: cfg.Concurrency, ReadTimeout: cfg.Timeout, WriteTimeout: cfg.Timeout,
-		MaxIdleConnDuration: time.Minute, NoDefaultUserAgentHeader: true,
+	clients := make([]*fasthttp.HostClient, len(urls))
+	for i, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return Result{}, fmt.Errorf("url %q: %w", raw, err)
+		}
+		clients[i] = &fasthttp.HostClient{
+			Addr: u.Host, MaxConns: cfg.Concurrency, ReadTimeout: cfg.Timeout, WriteTimeout: cfg.Timeout,
+			MaxIdleConnDuration: time.Minute, NoDefaultUserAgentHeader: true,
+		}
+	}
+	retryDelay := cfg.RetryDelay
+	if retryDelay == 0 {
+		retryDelay = 250 * time.Millisecond
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	tpls := make([]Template, max(cfg.Templates, 1))
@@ -87,7 +116,7 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 	}
 
 	res := Result{Mode: "closed-loop", Concurrency: cfg.Concurrency, TargetRate: cfg.Rate, BatchSize: cfg.Traffic.BatchSize,
-		Gzip: cfg.Gzip, Statuses: map[string]int{}, BodyBytes: len(tpls[0].Body)}
+		Gzip: cfg.Gzip, Statuses: map[string]int{}, RetryAfter: map[string]int{}, BodyBytes: len(tpls[0].Body)}
 	if cfg.Rate > 0 {
 		res.Mode = "open-loop"
 	}
@@ -98,6 +127,7 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 	start := time.Now()
 	measureFrom := start.Add(cfg.Warmup)
 	end := measureFrom.Add(cfg.Duration)
+	parent := ctx // a request's retries may outlast the load's end
 	ctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
 
@@ -130,6 +160,7 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
 			var body []byte
+			next := w % len(clients) // this worker's next endpoint
 			for {
 				intended, ok := schedule.Next()
 				if !ok {
@@ -139,7 +170,9 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 				var first uint64
 				body, first = ids.Fill(tpl, body)
 				req.Reset()
-				req.SetRequestURI(cfg.URL)
+				target := next
+				next = (next + 1) % len(clients)
+				req.SetRequestURI(urls[target])
 				req.Header.SetMethod(fasthttp.MethodPost)
 				req.Header.SetContentType("application/json")
 				req.Header.Set("Authorization", auth)
@@ -149,7 +182,36 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 				} else {
 					req.SetBodyRaw(body)
 				}
-				err := client.DoTimeout(req, resp, cfg.Timeout)
+				err := clients[target].DoTimeout(req, resp, cfg.Timeout)
+				for firstSent := time.Now(); cfg.RetryFor > 0 && retryable(err, resp); {
+					delay := retryDelay
+					if err != nil { // this endpoint did not answer: the next one
+						target = (target + 1) % len(clients)
+						req.SetRequestURI(urls[target])
+					} else if ra := resp.Header.Peek("Retry-After"); len(ra) > 0 {
+						if secs, perr := strconv.Atoi(string(ra)); perr == nil && secs >= 0 {
+							delay = time.Duration(secs) * time.Second
+						}
+						mu.Lock()
+						res.RetryAfter[string(ra)]++
+						mu.Unlock()
+					}
+					if time.Since(firstSent)+delay > cfg.RetryFor || !sleepCtx(parent, delay) {
+						mu.Lock()
+						res.GaveUp++
+						mu.Unlock()
+						break
+					}
+					mu.Lock()
+					res.Resends++
+					if err != nil {
+						res.Statuses["resent-after-no-answer"]++
+					} else {
+						res.Statuses["resent-after-"+strconv.Itoa(resp.StatusCode())]++
+					}
+					mu.Unlock()
+					err = clients[target].DoTimeout(req, resp, cfg.Timeout)
+				}
 				done := time.Now()
 				if err == nil && resp.StatusCode() == stored {
 					if cfg.OnAccepted != nil {
@@ -158,7 +220,7 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 					}
 					if cfg.RetryRate > 0 && wrng.Float64() < cfg.RetryRate {
 						// The same request again, as after a lost response.
-						if client.DoTimeout(req, resp, cfg.Timeout) == nil {
+						if clients[target].DoTimeout(req, resp, cfg.Timeout) == nil {
 							mu.Lock()
 							res.Retries++
 							res.Statuses["retry-"+strconv.Itoa(resp.StatusCode())]++
@@ -214,4 +276,27 @@ func acceptedCount(body []byte) int {
 	}
 	n, _ := strconv.Atoi(string(rest[:j]))
 	return n
+}
+
+// retryable reports whether a client that retries sends the request again:
+// no answer, or 503 or 429 (the events were not stored; Retry-After says
+// when to come back).
+func retryable(err error, resp *fasthttp.Response) bool {
+	if err != nil {
+		return true
+	}
+	code := resp.StatusCode()
+	return code == fasthttp.StatusServiceUnavailable || code == fasthttp.StatusTooManyRequests
+}
+
+// sleepCtx waits d; false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

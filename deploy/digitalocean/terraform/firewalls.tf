@@ -140,7 +140,8 @@ resource "digitalocean_firewall" "nats" {
   inbound_rule {
     protocol    = "tcp"
     port_range  = "4222"
-    source_tags = [digitalocean_tag.role["ingest"].id, digitalocean_tag.role["enrich"].id]
+    # query: the suppression list of user deletions lives in a NATS KV bucket.
+    source_tags = [digitalocean_tag.role["ingest"].id, digitalocean_tag.role["enrich"].id, digitalocean_tag.role["query"].id]
   }
   inbound_rule {
     protocol    = "tcp"

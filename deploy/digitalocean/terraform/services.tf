@@ -20,7 +20,7 @@ locals {
         content     = templatefile("${path.module}/templates/compose/ingest.yaml.tftpl", {
           image            = local.images["ingest"], nats_url = local.nats_url, stream_replicas = local.stream_replicas,
           stream_max_bytes = local.stream_max_bytes, trusted_proxies = digitalocean_vpc.main.ip_range,
-          index_replicas   = var.opensearch_index_replicas, otlp_endpoint = var.otlp_endpoint, log_level = var.log_level,
+          otlp_endpoint    = var.otlp_endpoint, log_level = var.log_level,
         })
       },
       {
@@ -48,6 +48,7 @@ locals {
           opensearch_url = join(",", local.opensearch_urls), workers = var.enrich_workers, retention = var.enrich_retention,
           index_replicas = var.opensearch_index_replicas, otlp_endpoint = var.otlp_endpoint, log_level = var.log_level,
           ip_anonymisation = var.ip_anonymisation, pseudonymise_fields = var.pseudonymise_fields,
+          suppression_replicas = local.stream_replicas,
         })
       },
       {
@@ -79,6 +80,7 @@ locals {
         permissions = "0644"
         content     = templatefile("${path.module}/templates/compose/query.yaml.tftpl", {
           image           = local.images["query"], opensearch_url = join(",", local.opensearch_urls),
+          nats_url        = local.nats_url, suppression_replicas = local.stream_replicas,
           audit_retention = var.query_audit_retention, pseudonymise_fields = var.pseudonymise_fields,
           index_replicas  = var.opensearch_index_replicas, otlp_endpoint = var.otlp_endpoint, log_level = var.log_level,
         })

@@ -105,7 +105,7 @@ variable "image_version" {
 variable "nats_image" {
   description = "NATS server image; the version the tests run (scripts/versions.env)."
   type        = string
-  default     = "nats:2.12.1-alpine"
+  default     = "nats:2.12.15-alpine"
 }
 
 variable "opensearch_image" {

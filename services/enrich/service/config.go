@@ -25,9 +25,12 @@ type Config struct {
 	OpenSearchURL      string
 	OpenSearchUser     string
 	OpenSearchPassword string
-	Pipeline           pipeline.Config
-	ClockSkew          enrichment.ClockSkewConfig
-	GeoIPDB            string
+	// IndexReplicas is number_of_replicas in the index templates enrich
+	// puts (events, dead letters).
+	IndexReplicas int
+	Pipeline      pipeline.Config
+	ClockSkew     enrichment.ClockSkewConfig
+	GeoIPDB       string
 	// Privacy: the client address, pseudonymised identifiers, the bot list.
 	ClientIP            enrichment.ClientIPConfig
 	Pseudonymise        enrichment.PseudonymiseConfig
@@ -69,6 +72,7 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 		OpenSearchURL:      r.String("OPENSEARCH_URL", "http://127.0.0.1:9200"),
 		OpenSearchUser:     r.String("OPENSEARCH_USERNAME", ""),
 		OpenSearchPassword: r.String("OPENSEARCH_PASSWORD", ""),
+		IndexReplicas:      r.Int("OPENSEARCH_INDEX_REPLICAS", 0),
 		Pipeline: pipeline.Config{
 			IndexPrefix:   r.String("EVENTS_INDEX_PREFIX", templates.DefaultEventsPrefix),
 			Workers:       r.Int("ENRICH_WORKERS", 3),
@@ -100,6 +104,9 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 		r.Failf("EVENTS_INDEX_PREFIX: %v", err)
 	}
 	loadPrivacy(r, &c)
+	if c.IndexReplicas < 0 {
+		r.Failf("OPENSEARCH_INDEX_REPLICAS: 0 (one node) or more (a cluster: 1 keeps every index through the loss of a node)")
+	}
 	p := c.Pipeline
 	if p.FetchBatch <= 0 || p.BulkMaxDocs <= 0 || p.BulkMaxBytes <= 0 || c.MaxAckPending < p.FetchBatch*p.Workers {
 		r.Failf("ENRICH_FETCH_BATCH, ENRICH_BULK_MAX_DOCS, ENRICH_BULK_MAX_BYTES must be positive and ENRICH_MAX_ACK_PENDING at least ENRICH_FETCH_BATCH × ENRICH_WORKERS")

@@ -38,6 +38,12 @@ func TestLoadConfig(t *testing.T) {
 			wantErr: "ENRICH_MAX_RETRY_DELAY"},
 		{name: "ack wait within bulk timeout", env: map[string]string{"ENRICH_ACK_WAIT": "30s"}, wantErr: "ENRICH_ACK_WAIT"},
 		{name: "bad prefix", env: map[string]string{"EVENTS_INDEX_PREFIX": "Upper"}, wantErr: "EVENTS_INDEX_PREFIX"},
+		{name: "negative index replicas", env: map[string]string{"OPENSEARCH_INDEX_REPLICAS": "-1"}, wantErr: "OPENSEARCH_INDEX_REPLICAS"},
+		{name: "index replicas on a cluster", env: map[string]string{"OPENSEARCH_INDEX_REPLICAS": "1"}, check: func(t *testing.T, c Config) {
+			if c.IndexReplicas != 1 {
+				t.Errorf("index replicas %d", c.IndexReplicas)
+			}
+		}},
 		{name: "retention below a day", env: map[string]string{"ENRICH_RETENTION": "1h"}, wantErr: "ENRICH_RETENTION"},
 		{name: "clock max age bounded without retention", env: map[string]string{"ENRICH_RETENTION": "0"}, check: func(t *testing.T, c Config) {
 			if c.ClockSkew.MaxAge != 30*24*time.Hour {

@@ -70,7 +70,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		return nil, err
 	}
 	if err := retry(ctx, log, "apply index templates", func() error {
-		return templates.Apply(ctx, s.osc, cfg.Pipeline.IndexPrefix)
+		return templates.Apply(ctx, s.osc, cfg.Pipeline.IndexPrefix, cfg.IndexReplicas)
 	}); err != nil {
 		return nil, err
 	}

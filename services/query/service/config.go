@@ -26,12 +26,14 @@ type Config struct {
 	OpenSearchUser     string
 	OpenSearchPassword string
 	IndexPrefix        string
-	RequestTimeout     time.Duration
-	RateLimitPerSec    float64
-	RateLimitBurst     int
-	CORSOrigins        []string
-	ShutdownTimeout    time.Duration
-	LogLevel           string
+	// IndexReplicas is number_of_replicas in the audit indices' template.
+	IndexReplicas   int
+	RequestTimeout  time.Duration
+	RateLimitPerSec float64
+	RateLimitBurst  int
+	CORSOrigins     []string
+	ShutdownTimeout time.Duration
+	LogLevel        string
 	// AuditRetention is how long audit indices are kept (0: for ever).
 	AuditRetention time.Duration
 	// Pseudonyms: the fields enrich pseudonymises and its keys, so that a
@@ -71,6 +73,7 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 		OpenSearchUser:      r.String("OPENSEARCH_USERNAME", ""),
 		OpenSearchPassword:  r.String("OPENSEARCH_PASSWORD", ""),
 		IndexPrefix:         r.String("EVENTS_INDEX_PREFIX", templates.DefaultEventsPrefix),
+		IndexReplicas:       r.Int("OPENSEARCH_INDEX_REPLICAS", 0),
 		RequestTimeout:      r.Duration("QUERY_REQUEST_TIMEOUT", 10*time.Second),
 		RateLimitPerSec:     r.Float("QUERY_RATE_LIMIT_PER_SEC", 0),
 		CORSOrigins:         r.List("QUERY_CORS_ORIGINS"),
@@ -112,6 +115,9 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 
 	if err := templates.ValidatePrefix(c.IndexPrefix); err != nil {
 		r.Failf("EVENTS_INDEX_PREFIX: %v", err)
+	}
+	if c.IndexReplicas < 0 {
+		r.Failf("OPENSEARCH_INDEX_REPLICAS: 0 (one node) or more (a cluster: 1 keeps every index through the loss of a node)")
 	}
 	c.RateLimitBurst = r.Int("QUERY_RATE_LIMIT_BURST", max(1, int(2*c.RateLimitPerSec)))
 	if c.RequestTimeout <= 0 {

@@ -32,6 +32,12 @@ func TestLoadConfig(t *testing.T) {
 				t.Errorf("page token keys: %d bytes, %d previous", len(c.PageTokenKeys.Current), len(c.PageTokenKeys.Previous))
 			}
 		}},
+		{"negative index replicas", map[string]string{"OPENSEARCH_INDEX_REPLICAS": "-1"}, "OPENSEARCH_INDEX_REPLICAS", nil},
+		{"index replicas on a cluster", map[string]string{"OPENSEARCH_INDEX_REPLICAS": "1"}, "", func(t *testing.T, c Config) {
+			if c.IndexReplicas != 1 {
+				t.Errorf("index replicas %d", c.IndexReplicas)
+			}
+		}},
 		{"page token key required", map[string]string{"QUERY_PAGE_TOKEN_KEY": ""}, "QUERY_PAGE_TOKEN_KEY: required", nil},
 		{"page token key too short", map[string]string{"QUERY_PAGE_TOKEN_KEY": testPageTokenKey[:62]}, "QUERY_PAGE_TOKEN_KEY: want hex of at least 32", nil},
 		{"page token key not hex", map[string]string{"QUERY_PAGE_TOKEN_KEY": notHex}, "QUERY_PAGE_TOKEN_KEY: want hex", nil},

@@ -90,7 +90,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		return nil, fmt.Errorf("page tokens: %w", err)
 	}
 	svc := search.NewService(opensearch.NewSearcher(osc, cfg.IndexPrefix).WithPseudonyms(cfg.Pseudonyms), tokens)
-	if err := applyAuditTemplate(ctx, osc, cfg.IndexPrefix); err != nil {
+	if err := applyAuditTemplate(ctx, osc, cfg.IndexPrefix, cfg.IndexReplicas); err != nil {
 		// Queries do not wait for the audit index: entries stay in the log.
 		log.WarnContext(ctx, "audit index template not applied; audit entries may be dynamically mapped", "error", err)
 	}
@@ -174,9 +174,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 // applyAuditTemplate puts the audit indices' template and its mapping on the
 // existing audit indices (idempotent), so an entry carrying a field the
 // template gained in an upgrade is not refused by today's index.
-func applyAuditTemplate(ctx context.Context, c *opensearchgo.Client, prefix string) error {
+func applyAuditTemplate(ctx context.Context, c *opensearchgo.Client, prefix string, replicas int) error {
 	t, err := templates.Audit(prefix)
 	if err != nil {
+		return err
+	}
+	if t, err = t.WithReplicas(replicas); err != nil {
 		return err
 	}
 	if err := opensearchx.PutIndexTemplate(ctx, c, t.Name, t.Body); err != nil {

@@ -33,6 +33,35 @@ type Summary struct {
 	Query    *Query
 	Cost     *Cost
 	Delete   *Delete
+	Scaling  *Scaling
+}
+
+// Scaling is ingest and enrich with one and two instances on one machine.
+type Scaling struct {
+	Concurrency int           // the ingest load's connections
+	Duration    time.Duration // of an ingest run
+	Events      int           // in the stream each enrich run drains
+	Rows        []ScalingRow  // ingest 1, 2, then enrich 1, 2
+}
+
+// ScalingRow is one service at a number of instances.
+type ScalingRow struct {
+	Service      string // ingest or enrich
+	Instances    int
+	EventsPerSec float64 // accepted (ingest) or indexed (enrich)
+	CPUCores     float64 // the instances' CPU time over the wall time, together
+	PerCore      float64 // EventsPerSec / CPUCores
+}
+
+// Gain is row's rate over the one-instance rate of the same service (0 if
+// there is none).
+func (s Scaling) Gain(row ScalingRow) float64 {
+	for _, r := range s.Rows {
+		if r.Service == row.Service && r.Instances == 1 && r.EventsPerSec > 0 {
+			return row.EventsPerSec / r.EventsPerSec
+		}
+	}
+	return 0
 }
 
 // Machine is where and with what the run measured.

@@ -82,6 +82,10 @@ func fixed(t *testing.T) Summary {
 			QueryWith:    Load{EventsPerSec: 17, Latency: lat(527, 4026), Statuses: map[string]int{"200": 335}},
 			Jobs:         1, Deleted: 1238, JobSeconds: []float64{55.71}, MedianSeconds: 55.71, MaxSeconds: 55.71, MedianSettleSeconds: 25.89, DocsPerSec: 22.2,
 		},
+		Scaling: &Scaling{Concurrency: 32, Duration: 15 * time.Second, Events: 400000, Rows: []ScalingRow{
+			{"ingest", 1, 300000, 1.0, 300000}, {"ingest", 2, 330000, 1.2, 275000},
+			{"enrich", 1, 20000, 0.5, 40000}, {"enrich", 2, 24000, 0.8, 30000},
+		}},
 	}
 }
 
@@ -102,6 +106,11 @@ func TestRenderSummary(t *testing.T) {
 		{"a wide range is flagged noisy, a narrow one not", full, []string{
 			"| ingest | 600000 | 400000–610000 | ±33% **noisy** |",
 			"| naive front door | 200000 | 190000–210000 | ±5% |",
+		}, nil},
+		{"scaling: gain over one instance and per core", full, []string{
+			"| ingest | 2 | 330000 | 1.10 | 1.20 | 275000 |",
+			"| enrich | 1 | 20000 | 1.00 | 0.50 | 40000 |",
+			"| enrich | 2 | 24000 | 1.20 | 0.80 | 30000 |",
 		}, nil},
 		{"load points are stated as fractions", full, []string{
 			"| ingest | 25% of its max | 150000 | 149990 | 0.87 |",

@@ -1,7 +1,7 @@
 // Command bench measures the platform against its ceilings on this machine
 // (`make bench`; package tools/bench says what each part measures):
 //
-//	bench [-short] [ingest|segment|stream|pipeline|query|cost|delete|all ...]
+//	bench [-short] [ingest|segment|stream|pipeline|query|cost|delete|scaling|all ...]
 //
 // Results go to .cache/bench/<time>/; the summary is printed at the end and
 // BENCH_WRITE=1 rewrites BENCHMARKS.md. Everything it starts it stops, also
@@ -23,7 +23,7 @@ import (
 func main() {
 	short := flag.Bool("short", false, "a smoke run: a few seconds a point and small data sets (proves the bench works; measures nothing worth keeping)")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: bench [-short] [ingest|segment|stream|pipeline|query|cost|delete|all ...]\n\n")
+		fmt.Fprintf(os.Stderr, "usage: bench [-short] [ingest|segment|stream|pipeline|query|cost|delete|scaling|all ...]\n\n")
 		flag.PrintDefaults()
 		fmt.Fprintf(os.Stderr, "\nenvironment:\n")
 		for _, t := range bench.Tunables() {

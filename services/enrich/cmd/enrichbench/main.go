@@ -145,7 +145,7 @@ func bulk(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 	if err != nil {
 		return err
 	}
-	if err := templates.Apply(context.Background(), osc, prefix); err != nil {
+	if err := templates.Apply(context.Background(), osc, prefix, 0); err != nil {
 		return err
 	}
 	builder, err := newBuilder(prefix, 30*24*time.Hour)
@@ -310,7 +310,7 @@ func load(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 	if err != nil {
 		return err
 	}
-	if err := templates.Apply(context.Background(), osc, prefix); err != nil {
+	if err := templates.Apply(context.Background(), osc, prefix, 0); err != nil {
 		return err
 	}
 	builder, err := newBuilder(prefix, time.Duration(gen.days+2)*24*time.Hour)

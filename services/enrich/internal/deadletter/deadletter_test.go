@@ -32,7 +32,7 @@ func TestReplay(t *testing.T) {
 	c := testenv.OpenSearch(t, osURL)
 	testenv.DeleteIndexData(t, osURL, prefix)
 	ctx := context.Background()
-	if err := templates.Apply(ctx, c, prefix); err != nil {
+	if err := templates.Apply(ctx, c, prefix, 0); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)

@@ -30,7 +30,7 @@ func TestReplayDeletesTheLettersOfSuppressedPeople(t *testing.T) {
 	c := testenv.OpenSearch(t, osURL)
 	testenv.DeleteIndexData(t, osURL, prefix)
 	ctx := context.Background()
-	if err := templates.Apply(ctx, c, prefix); err != nil {
+	if err := templates.Apply(ctx, c, prefix, 0); err != nil {
 		t.Fatal(err)
 	}
 	nc, err := nats.Connect(testenv.NATSURL(t))

@@ -57,7 +57,7 @@ func newHarness(t *testing.T, stream njs.StreamConfig) *harness {
 	t.Cleanup(func() { _ = h.js.DeleteStream(context.Background(), h.stream) })
 	testenv.DeleteIndexData(t, osURL, name)
 	h.osc = testenv.OpenSearch(t, osURL)
-	if err := templates.Apply(context.Background(), h.osc, name); err != nil {
+	if err := templates.Apply(context.Background(), h.osc, name, 0); err != nil {
 		t.Fatal(err)
 	}
 	return h

@@ -12,7 +12,8 @@ import (
 	"github.com/evtrack/telemetry/platform/opensearchx"
 )
 
-// Apply puts the events and dead-letter index templates for prefix.
+// Apply puts the events and dead-letter index templates for prefix, with
+// replicas copies of each shard (OPENSEARCH_INDEX_REPLICAS).
 // PUT replaces a stored template, so applying the same files again changes
 // nothing and a changed file updates the cluster. A template only shapes
 // indices created after it, so the mappings are also put on the existing
@@ -20,10 +21,13 @@ import (
 // today's index at once instead of tomorrow's, and documents carrying them
 // are not refused in between. A change OpenSearch cannot apply to an existing
 // index (a changed field type) is returned as an error.
-func Apply(ctx context.Context, c *opensearch.Client, prefix string) error {
+func Apply(ctx context.Context, c *opensearch.Client, prefix string, replicas int) error {
 	for _, build := range []func(string) (templatefiles.Template, error){templatefiles.Events, templatefiles.DeadLetter} {
 		t, err := build(prefix)
 		if err != nil {
+			return err
+		}
+		if t, err = t.WithReplicas(replicas); err != nil {
 			return err
 		}
 		if err := opensearchx.PutIndexTemplate(ctx, c, t.Name, t.Body); err != nil {

@@ -11,7 +11,8 @@ import (
 )
 
 // TestApplyIsIdempotent: applying twice leaves one identical template; a
-// new index of the prefix gets the strict mapping.
+// new index of the prefix gets the strict mapping and the replica count
+// asked for (OPENSEARCH_INDEX_REPLICAS).
 func TestApplyIsIdempotent(t *testing.T) {
 	t.Parallel()
 	osURL := testenv.OpenSearchURL(t)
@@ -20,7 +21,7 @@ func TestApplyIsIdempotent(t *testing.T) {
 	c := testenv.OpenSearch(t, osURL)
 	var first, second map[string]any
 	for i, into := range []*map[string]any{&first, &second} {
-		if err := Apply(context.Background(), c, prefix); err != nil {
+		if err := Apply(context.Background(), c, prefix, 1); err != nil {
 			t.Fatalf("apply #%d: %v", i+1, err)
 		}
 		if code := testenv.GetJSON(t, osURL+"/_index_template/"+prefix, into); code != 200 {
@@ -45,6 +46,17 @@ func TestApplyIsIdempotent(t *testing.T) {
 	if m.Dynamic != "strict" || m.Properties["metadata"] == nil {
 		t.Fatalf("new index did not get the template: %+v", m)
 	}
+	var settings map[string]struct {
+		Settings struct {
+			Index struct {
+				Replicas string `json:"number_of_replicas"`
+			} `json:"index"`
+		} `json:"settings"`
+	}
+	testenv.GetJSON(t, osURL+"/"+prefix+"-2026.01.01/_settings", &settings)
+	if got := settings[prefix+"-2026.01.01"].Settings.Index.Replicas; got != "1" {
+		t.Fatalf("new index has %q replicas, want the 1 applied", got)
+	}
 	// The space-saving choices declared in event.proto (sort_only,
 	// search_only, text without norms) reach a new index.
 	for field, want := range map[string]string{"doc_id": `"index":false`, "user_agent": `"doc_values":false`, "message": `"norms":false`} {
@@ -67,7 +79,7 @@ func TestApplyUpgradesExistingIndices(t *testing.T) {
 	testenv.DeleteIndexData(t, osURL, prefix)
 	testenv.PutJSON(t, osURL, "/"+prefix+"-2026.11.26",
 		`{"mappings":{"dynamic":"strict","properties":{"doc_id":{"type":"keyword"},"app_id":{"type":"keyword"},"event_id":{"type":"keyword"},"message":{"type":"text"}}}}`)
-	if err := Apply(context.Background(), testenv.OpenSearch(t, osURL), prefix); err != nil {
+	if err := Apply(context.Background(), testenv.OpenSearch(t, osURL), prefix, 0); err != nil {
 		t.Fatal(err)
 	}
 	var mapping map[string]struct {

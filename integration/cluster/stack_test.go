@@ -1,0 +1,300 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/evtrack/telemetry/platform/opensearchx"
+	"github.com/evtrack/telemetry/platform/procs"
+	"github.com/evtrack/telemetry/platform/testenv"
+	"github.com/evtrack/telemetry/tools/loadgen"
+	"github.com/evtrack/telemetry/tools/servers"
+)
+
+const writeKey = "cluster-write-key-0123456789"
+
+// clusters are the two clusters every scenario of a test shares.
+type clusters struct {
+	nats *procs.NATSCluster
+	os   *procs.OpenSearchCluster
+}
+
+// startClusters starts a 3-node JetStream cluster and a 3-node OpenSearch
+// cluster (heaps of 512 MiB) for the rest of t, the two at once.
+func startClusters(t *testing.T) *clusters {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := procs.FindRoot(wd) // absolute: the nodes run in folders of their own
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := servers.Load(os.LookupEnv, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	dist, err := servers.InstallOpenSearch(ctx, cfg, servers.NewLog(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := procs.NATSServerBin(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pinned version: with v2.12.1 a node restarted after a SIGKILL
+	// did not catch up (scripts/versions.env).
+	out, err := exec.Command(bin, "--version").Output()
+	if want := cfg.Versions["NATS_SERVER_VERSION"]; err != nil || strings.TrimSpace(string(out)) != "nats-server: "+want {
+		t.Fatalf("%s is %q (%v), not the pinned %s: run scripts/tools.sh nats", bin, strings.TrimSpace(string(out)), err, want)
+	}
+	// The nodes' folders must be reachable by the user OpenSearch runs as:
+	// under the distribution's parent, not the test's private temp folder.
+	dir, err := os.MkdirTemp(dist.Base, "cluster-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) }) // after the nodes are killed (cleanups run last first)
+	c := &clusters{}
+	osDone := make(chan error, 1)
+	go func() {
+		var err error
+		c.os, err = procs.StartOpenSearchCluster(ctx, starter(t), procs.OpenSearchClusterConfig{Home: dist.Home, JavaHome: dist.JavaHome,
+			User: dist.User, Heap: "512m", Dir: filepath.Join(dir, "opensearch"), Name: "cluster-test"})
+		osDone <- err
+	}()
+	c.nats, err = procs.StartNATSCluster(ctx, starter(t), procs.NATSClusterConfig{Bin: bin, Dir: filepath.Join(dir, "nats"), Name: "cluster-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-osDone; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("clusters up: NATS_URL=%s OPENSEARCH_URL=%s", c.nats.URLs(), c.os.URLs())
+	return c
+}
+
+// stack is one scenario's stream, consumer and indices, its services (two
+// ingest, two enrich) and its load.
+type stack struct {
+	t       *testing.T
+	c       *clusters
+	name    string
+	ingests []*procs.Proc
+	urls    []string // the ingest instances' /v1/track
+}
+
+func newStack(t *testing.T, c *clusters) *stack {
+	t.Helper()
+	s := &stack{t: t, c: c, name: testenv.Name(t, "cluster")}
+	// Runs after the scenario's processes are stopped.
+	t.Cleanup(func() {
+		_ = opensearchx.DeletePrefix(context.Background(), http.DefaultClient, c.os.Nodes[0].URL, s.name)
+		deleteStream(c.nats.URLs(), s.stream())
+	})
+	return s
+}
+
+func (s *stack) stream() string { return strings.ToUpper(strings.ReplaceAll(s.name, "-", "_")) }
+
+func (s *stack) common() map[string]string {
+	return map[string]string{
+		"NATS_URL": s.c.nats.URLs(), "OPENSEARCH_URL": s.c.os.URLs(), "LOG_LEVEL": "warn",
+		"EVENTS_STREAM": s.stream(), "EVENTS_SUBJECT_PREFIX": strings.ReplaceAll(s.name, "-", "_") + ".events",
+		"EVENTS_INDEX_PREFIX": s.name, "EVENTS_STREAM_REPLICAS": "3", "OPENSEARCH_INDEX_REPLICAS": "1", "SUPPRESSION_REPLICAS": "3",
+	}
+}
+
+// start runs two ingest and two enrich instances, the ingests first (they
+// create the stream).
+func (s *stack) start() {
+	s.t.Helper()
+	for i := range 2 {
+		env := s.common()
+		addr := freeAddr(s.t)
+		env["INGEST_HTTP_ADDR"], env["INGEST_GRPC_ADDR"], env["INGEST_WRITE_KEYS"] = addr, freeAddr(s.t), writeKey+":app-cluster"
+		env["INGEST_PUBLISH_TIMEOUT"], env["INGEST_RETRY_AFTER"] = "2s", "1s"
+		p := s.proc(procs.Spec{Name: "ingest-" + strconv.Itoa(i), Path: bins["ingest"], Env: env}, "http://"+addr+"/readyz")
+		s.ingests, s.urls = append(s.ingests, p), append(s.urls, "http://"+addr+"/v1/track")
+	}
+	for i := range 2 {
+		env := s.common()
+		addr := freeAddr(s.t)
+		env["ENRICH_HTTP_ADDR"], env["ENRICH_RETENTION"] = addr, "0"
+		env["ENRICH_ACK_WAIT"], env["ENRICH_BULK_TIMEOUT"], env["ENRICH_RETRY_DELAY"], env["ENRICH_MAX_BACKOFF"] = "15s", "10s", "1s", "2s"
+		s.proc(procs.Spec{Name: "enrich-" + strconv.Itoa(i), Path: bins["enrich"], Env: env}, "http://"+addr+"/healthz")
+	}
+}
+
+func (s *stack) proc(spec procs.Spec, ready string) *procs.Proc {
+	s.t.Helper()
+	p, err := starter(s.t)(spec)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := p.WaitHTTP(context.Background(), ready, time.Minute, procs.OK); err != nil {
+		s.t.Fatal(err)
+	}
+	return p
+}
+
+// load is one load-generator run with end-to-end accounting.
+type load struct {
+	watcher *loadgen.Searchable
+	done    chan loadResult
+}
+
+type loadResult struct {
+	res loadgen.Result
+	err error
+}
+
+// startLoad sends rate requests/s of 100 events for d, spread over the
+// ingest instances, as an SDK would: a request answered 503 or not
+// answered is sent again with the same event ids, after its Retry-After,
+// for up to 30 s; 5% of accepted requests are sent twice (a lost response).
+func (s *stack) startLoad(rate float64, d time.Duration) *load {
+	s.t.Helper()
+	ids := loadgen.NewIDs("c" + strconv.FormatInt(time.Now().UnixNano()%1e6, 36))
+	l := &load{watcher: loadgen.NewSearchable(s.c.os.URLs(), s.name+"-*", ids), done: make(chan loadResult, 1)}
+	cfg := loadgen.Config{URLs: s.urls, WriteKey: writeKey, Concurrency: 8, Rate: rate, Duration: d,
+		Templates: 8, Traffic: loadgen.Traffic{BatchSize: 100, Users: 1000}, Timeout: 5 * time.Second,
+		OnAccepted: l.watcher.Accepted, RetryRate: 0.05, RetryFor: 30 * time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		res, err := loadgen.Run(ctx, cfg, ids)
+		l.done <- loadResult{res, err}
+	}()
+	s.t.Cleanup(func() { cancel(); <-finished })
+	return l
+}
+
+// account waits for the load to end and the pipeline to drain (the
+// consumer has nothing pending or unacknowledged, and two scans of the
+// indices agree), prints what the client saw and the accounting line, and
+// fails unless every event answered 202 is indexed exactly once.
+func (s *stack) account(l *load, within time.Duration) (loadgen.Result, loadgen.SearchableResult) {
+	s.t.Helper()
+	lr := <-l.done
+	if lr.err != nil {
+		s.t.Errorf("load: %v", lr.err)
+	}
+	res := lr.res
+	deadline := time.Now().Add(within)
+	var last *njs.ConsumerInfo
+	var lastErr error
+	eventually(s.t, within, "consumer drained", func() bool {
+		last, lastErr = s.consumerInfo()
+		return lastErr == nil && last.NumPending == 0 && last.NumAckPending == 0
+	}, func() string {
+		if lastErr != nil {
+			return lastErr.Error()
+		}
+		return fmt.Sprintf("pending %d, ack pending %d", last.NumPending, last.NumAckPending)
+	})
+	var r loadgen.SearchableResult
+	for prev := (loadgen.Accounting{AcceptedEvents: -1}); ; prev = r.Accounting {
+		var err error
+		if r, err = l.watcher.Result(context.Background()); err != nil {
+			s.t.Fatal(err)
+		}
+		if r.Accounting == prev {
+			break
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the indices did not settle after the drain: %s, then %s", prev, r.Accounting)
+		}
+		time.Sleep(200 * time.Millisecond) // poll interval
+	}
+	s.report(fmt.Sprintf("client: %d requests, statuses %v, %d resent (Retry-After seconds %v), %d transport errors, %d gave up",
+		res.Requests, res.Statuses, res.Resends, res.RetryAfter, res.TransportErrs, res.GaveUp))
+	s.report(fmt.Sprintf("%s (%d documents; %d ids indexed without a 202)", r.Accounting, r.Documents, r.Unaccepted))
+	if !r.ExactlyOnce() {
+		s.t.Errorf("want every accepted event indexed exactly once")
+	}
+	if res.GaveUp > 0 {
+		s.t.Errorf("%d requests were still refused after 30 s of retries: the cluster did not recover for them", res.GaveUp)
+	}
+	return res, r
+}
+
+// report prints line with the scenario's name to the test's standard
+// output, shown also when the test passes under -v (make test's cluster
+// step prints these lines).
+func (s *stack) report(line string) {
+	fmt.Printf("%s: %s\n", s.t.Name(), line)
+}
+
+// consumerInfo reads the state of the enrich instances' durable consumer.
+func (s *stack) consumerInfo() (*njs.ConsumerInfo, error) {
+	nc, err := nats.Connect(s.c.nats.URLs(), nats.Timeout(2*time.Second), nats.NoReconnect())
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := njs.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c, err := js.Consumer(ctx, s.stream(), "enrich")
+	if err != nil {
+		return nil, err
+	}
+	return c.Info(ctx)
+}
+
+// streamInfo reads the stream's state, its cluster's leader and replicas
+// included.
+func (s *stack) streamInfo() (*njs.StreamInfo, error) {
+	nc, err := nats.Connect(s.c.nats.URLs(), nats.Timeout(2*time.Second), nats.NoReconnect())
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := njs.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, s.stream())
+	if err != nil {
+		return nil, err
+	}
+	return st.Info(ctx)
+}
+
+// deleteStream removes stream from the cluster at urls, if it can be reached.
+func deleteStream(urls, stream string) {
+	nc, err := nats.Connect(urls, nats.Timeout(2*time.Second), nats.MaxReconnects(0))
+	if err != nil {
+		return
+	}
+	defer nc.Close()
+	if js, err := njs.New(nc); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = js.DeleteStream(ctx, stream)
+	}
+}
