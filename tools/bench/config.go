@@ -29,6 +29,8 @@
 // process (ingest, nats-server, enrich, OpenSearch) spends per million
 // events, the accounting by distinct ids, and the bytes an event takes on
 // disk in OpenSearch once merged and in the stream, compressed and not.
+// With BENCH_COST_PROFILE=1 it keeps CPU profiles of ingest and enrich over
+// the measured window (ingest-cost.cpu.pprof, enrich-cost.cpu.pprof).
 //
 // Every ceiling is measured warm: a warm-up round run and discarded, then
 // repeated rounds reported as median and range (stats). Every load point is
@@ -95,6 +97,7 @@ type Config struct {
 	CostFraction       float64 // of the warm raw _bulk ceiling
 	CostDuration       time.Duration
 	CostStreamDuration time.Duration // closed-loop fill of each stream measured on disk
+	CostProfile        bool          // CPU profiles of ingest and enrich over the measured window
 
 	OpenSearchHeap string
 
@@ -168,6 +171,7 @@ func tunables(c *Config) []tunable {
 		{"BENCH_QUERY_WRITE_FRACTION", "part query: the writes while busy, a fraction of enrich's drain rate", fraction(&c.QueryWriteFraction)},
 		{"BENCH_COST_FRACTION", "part cost: the load, a fraction of the warm raw _bulk ceiling", fraction(&c.CostFraction)},
 		{"BENCH_COST_DURATION", "part cost: measured time at that load", duration(&c.CostDuration)},
+		{"BENCH_COST_PROFILE", "part cost: 1 to keep CPU profiles of ingest and enrich over the measured window (pprof on DEBUG_ADDR) in the results folder", flag(&c.CostProfile)},
 		{"BENCH_BASELINE", "a git revision (e.g. main~3) whose ingest and enrich are built and measured beside this checkout's in the same run: parts ingest and pipeline (unset: none)", text(&c.Baseline)},
 		{"OPENSEARCH_HEAP", "heap of the bench's OpenSearch node", text(&c.OpenSearchHeap)},
 		{"BENCH_WRITE", "1: rewrite BENCHMARKS.md and docs/benchmarks/ingest-latency.png from this run", flag(&c.Write)},
