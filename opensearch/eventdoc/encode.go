@@ -102,7 +102,7 @@ func mayEscape8(s string) bool {
 	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 	zero := func(v uint64) uint64 { return (v - ones) &^ v & high } // high bit of each zero byte
-	below := (x - ones*0x20) &^ x & high                              // bytes below 0x20 (or above 0x7f, caught next)
+	below := (x - ones*0x20) &^ x & high                            // bytes below 0x20 (or above 0x7f, caught next)
 	return (x&high)|below|zero(x^(ones*'"'))|zero(x^(ones*'\\'))|
 		zero(x^(ones*'<'))|zero(x^(ones*'>'))|zero(x^(ones*'&')) != 0
 }
