@@ -91,6 +91,7 @@ type Config struct {
 	QueryDuration                      time.Duration
 	QueryFraction                      float64 // of the closed-loop query ceiling
 	QueryWriteFraction                 float64 // of enrich's drain rate, while busy
+	QueryWriteRate                     float64 // events/s while busy, instead of the fraction; 0: the fraction
 	MergesWithin                       time.Duration
 
 	// Cost.
@@ -169,6 +170,7 @@ func tunables(c *Config) []tunable {
 		{"BENCH_QUERY_USERS", "part query: users in the data set", integer(&c.QueryUsers)},
 		{"BENCH_QUERY_FRACTION", "part query: the open-loop query rate, a fraction of the query ceiling", fraction(&c.QueryFraction)},
 		{"BENCH_QUERY_WRITE_FRACTION", "part query: the writes while busy, a fraction of enrich's drain rate", fraction(&c.QueryWriteFraction)},
+		{"BENCH_QUERY_WRITE_RATE", "part query: the writes while busy in events/s (e.g. 10000) instead of BENCH_QUERY_WRITE_FRACTION; 0: the fraction", number(&c.QueryWriteRate)},
 		{"BENCH_COST_FRACTION", "part cost: the load, a fraction of the warm raw _bulk ceiling", fraction(&c.CostFraction)},
 		{"BENCH_COST_DURATION", "part cost: measured time at that load", duration(&c.CostDuration)},
 		{"BENCH_COST_PROFILE", "part cost: 1 to keep CPU profiles of ingest and enrich over the measured window (pprof on DEBUG_ADDR) in the results folder", flag(&c.CostProfile)},
@@ -258,6 +260,17 @@ func text(p *string) binding {
 
 func flag(p *bool) binding {
 	return binding{func(r *config.Reader, name string) { *p = r.Bool(name, *p) }, func() string { return strconv.FormatBool(*p) }}
+}
+
+func number(p *float64) binding {
+	read := func(r *config.Reader, name string) {
+		if v := r.Float(name, *p); v >= 0 {
+			*p = v
+		} else {
+			r.Failf("%s: %v, want 0 or more", name, v)
+		}
+	}
+	return binding{read, func() string { return strconv.FormatFloat(*p, 'g', -1, 64) }}
 }
 
 func fraction(p *float64) binding {

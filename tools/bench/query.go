@@ -94,7 +94,11 @@ func (r *runner) queryPart(ctx context.Context) (_ *report.Query, err error) {
 	if out.DrainCeiling, err = r.drainCeiling(ctx); err != nil {
 		return nil, err
 	}
-	writePoints, err := stats.LoadPoints(out.DrainCeiling, r.cfg.Batch, r.cfg.QueryWriteFraction)
+	writeFraction := r.cfg.QueryWriteFraction
+	if r.cfg.QueryWriteRate > 0 {
+		writeFraction = r.cfg.QueryWriteRate / out.DrainCeiling
+	}
+	writePoints, err := stats.LoadPoints(out.DrainCeiling, r.cfg.Batch, writeFraction)
 	if err != nil {
 		return nil, err
 	}
