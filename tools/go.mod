@@ -4,9 +4,10 @@ go 1.26.0
 
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.4.0
-	github.com/evtrack/telemetry/contracts v0.0.0-00010101000000-000000000000
+	github.com/evtrack/telemetry/contracts v0.0.0
 	github.com/evtrack/telemetry/opensearch v0.0.0
 	github.com/evtrack/telemetry/platform v0.0.0
+	github.com/evtrack/telemetry/services/query v0.0.0
 	github.com/gofiber/fiber/v2 v2.52.15
 	github.com/nats-io/nats.go v1.55.0
 	github.com/opensearch-project/opensearch-go/v2 v2.3.0
@@ -27,6 +28,7 @@ require (
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/golang/freetype v0.0.0-20170609003504-e2365dfdc4a0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
+	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.13 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
@@ -48,8 +50,11 @@ require (
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/image v0.30.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
+	google.golang.org/genproto/googleapis/api v0.0.0-20261110000943-09e21b237f2c // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20261104224025-d1e00e9f33ab // indirect
 	google.golang.org/grpc v1.85.0 // indirect
 )
 
@@ -57,4 +62,5 @@ replace (
 	github.com/evtrack/telemetry/contracts => ../contracts
 	github.com/evtrack/telemetry/opensearch => ../opensearch
 	github.com/evtrack/telemetry/platform => ../platform
+	github.com/evtrack/telemetry/services/query => ../services/query
 )

@@ -77,6 +77,36 @@ func appendRFC3339Nano(b []byte, t time.Time) []byte {
 
 const hex = "0123456789abcdef"
 
+// plain tells the bytes appendString writes as they are: ASCII that is not
+// a control character, a quote, a backslash, <, > or &.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = true
+	}
+	for _, c := range `"\<>&` {
+		t[c] = false
+	}
+	return t
+}()
+
+const (
+	ones = 0x0101010101010101
+	high = 0x8080808080808080
+)
+
+// mayEscape8 tells whether any of the eight bytes of s is not plain (see
+// plain): a byte below 0x20 or at or above 0x80, or one of " \ < > &. It
+// tests the eight bytes at once; there are no false answers either way.
+func mayEscape8(s string) bool {
+	_ = s[7]
+	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	zero := func(v uint64) uint64 { return (v - ones) &^ v & high } // high bit of each zero byte
+	below := (x - ones*0x20) &^ x & high                            // bytes below 0x20 (or above 0x7f, caught next)
+	return (x&high)|below|zero(x^(ones*'"'))|zero(x^(ones*'\\'))|
+		zero(x^(ones*'<'))|zero(x^(ones*'>'))|zero(x^(ones*'&')) != 0
+}
+
 // appendString writes s as a JSON string the way encoding/json does:
 // quotes, backslashes and control characters escaped, <, > and & as \u00XX,
 // invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029 escaped.
@@ -84,12 +114,19 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Most of a document's text needs no escaping: skip it eight bytes
+		// at a time, then byte by byte up to the first byte that may.
+		for i+8 <= len(s) && !mayEscape8(s[i:i+8]) {
+			i += 8
+		}
+		for i < len(s) && plain[s[i]] {
+			i++
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':

@@ -128,3 +128,26 @@ func TestAppendJSONEveryField(t *testing.T) {
 		t.Fatalf("differ:\nencoding/json %s\nAppendJSON    %s", want, got)
 	}
 }
+
+// TestMayEscape8 checks the eight-byte test against the byte table for
+// every pair of byte values at every pair of positions (the other bytes
+// plain): a borrow from one byte must not hide or invent another's answer.
+func TestMayEscape8(t *testing.T) {
+	for a := range 256 {
+		for b := range 256 {
+			want := !plain[a] || !plain[b]
+			for i := range 8 {
+				for j := range 8 {
+					if i == j {
+						continue
+					}
+					w := []byte("xxxxxxxx")
+					w[i], w[j] = byte(a), byte(b)
+					if got := mayEscape8(string(w)); got != want {
+						t.Fatalf("%q: mayEscape8 %v, want %v", w, got, want)
+					}
+				}
+			}
+		}
+	}
+}

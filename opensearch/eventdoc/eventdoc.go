@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -25,7 +26,18 @@ func ID(appID, eventID string) string {
 // IndexName is prefix-YYYY.MM.DD of t's UTC date: the daily index an event
 // with timestamp t lives in.
 func IndexName(prefix string, t time.Time) string {
-	return prefix + "-" + t.UTC().Format("2006.01.02")
+	t = t.UTC()
+	y, m, d := t.Date()
+	if y < 0 || y > 9999 {
+		return prefix + "-" + t.Format("2006.01.02")
+	}
+	// Written digit by digit: enrich names an index for every document.
+	var b strings.Builder
+	b.Grow(len(prefix) + len("-2006.01.02"))
+	b.WriteString(prefix)
+	b.Write([]byte{'-', byte('0' + y/1000), byte('0' + y/100%10), byte('0' + y/10%10), byte('0' + y%10),
+		'.', byte('0' + int(m)/10), byte('0' + int(m)%10), '.', byte('0' + d/10), byte('0' + d%10)})
+	return b.String()
 }
 
 // Pattern matches every daily index of prefix.

@@ -20,6 +20,26 @@ func TestIndexName(t *testing.T) {
 			t.Errorf("IndexName(%v) = %s, want %s", tt.t, got, tt.want)
 		}
 	}
+	// Every day of 1900–2200, and the years at and beyond four digits,
+	// named as time.Format names them.
+	days := []time.Time{time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 0, 0, 0, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 6, 1, 0, 0, 0, 0, time.UTC), time.Date(7, 3, 4, 0, 0, 0, 0, time.UTC)}
+	for d := time.Date(1900, 1, 1, 12, 0, 0, 0, time.UTC); d.Year() <= 2200; d = d.AddDate(0, 0, 1) {
+		days = append(days, d)
+	}
+	for _, d := range days {
+		if got, want := IndexName("events", d), "events-"+d.Format("2006.01.02"); got != want {
+			t.Fatalf("IndexName(%v) = %s, want %s", d, got, want)
+		}
+	}
+}
+
+func BenchmarkIndexName(b *testing.B) {
+	t := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = IndexName("telemetry-events", t)
+	}
 }
 
 func TestIDIsStableAndSeparatesApps(t *testing.T) {

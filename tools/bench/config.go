@@ -34,6 +34,8 @@
 // process (ingest, nats-server, enrich, OpenSearch) spends per million
 // events, the accounting by distinct ids, and the bytes an event takes on
 // disk in OpenSearch once merged and in the stream, compressed and not.
+// With BENCH_COST_PROFILE=1 it keeps CPU profiles of ingest and enrich over
+// the measured window (ingest-cost.cpu.pprof, enrich-cost.cpu.pprof).
 //
 // Part "scaling" — ingest's closed-loop maximum with 1 and 2 instances (the
 // load spread over them) and enrich's drain rate with 1 and 2 instances
@@ -102,12 +104,14 @@ type Config struct {
 	QueryDuration                      time.Duration
 	QueryFraction                      float64 // of the closed-loop query ceiling
 	QueryWriteFraction                 float64 // of enrich's drain rate, while busy
+	QueryWriteRate                     float64 // events/s while busy, instead of the fraction; 0: the fraction
 	MergesWithin                       time.Duration
 
 	// Cost.
 	CostFraction       float64 // of the warm raw _bulk ceiling
 	CostDuration       time.Duration
 	CostStreamDuration time.Duration // closed-loop fill of each stream measured on disk
+	CostProfile        bool          // CPU profiles of ingest and enrich over the measured window
 	// Delete.
 	DeleteEvents, DeleteUsers, DeleteDays int
 	DeleteDuration                        time.Duration // each window: without deletions, then with
@@ -187,8 +191,10 @@ func tunables(c *Config) []tunable {
 		{"BENCH_QUERY_USERS", "part query: users in the data set", integer(&c.QueryUsers)},
 		{"BENCH_QUERY_FRACTION", "part query: the open-loop query rate, a fraction of the query ceiling", fraction(&c.QueryFraction)},
 		{"BENCH_QUERY_WRITE_FRACTION", "part query: the writes while busy, a fraction of enrich's drain rate", fraction(&c.QueryWriteFraction)},
+		{"BENCH_QUERY_WRITE_RATE", "part query: the writes while busy in events/s (e.g. 10000) instead of BENCH_QUERY_WRITE_FRACTION; 0: the fraction", number(&c.QueryWriteRate)},
 		{"BENCH_COST_FRACTION", "part cost: the load, a fraction of the warm raw _bulk ceiling", fraction(&c.CostFraction)},
 		{"BENCH_COST_DURATION", "part cost: measured time at that load", duration(&c.CostDuration)},
+		{"BENCH_COST_PROFILE", "part cost: 1 to keep CPU profiles of ingest and enrich over the measured window (pprof on DEBUG_ADDR) in the results folder", flag(&c.CostProfile)},
 		{"BENCH_BASELINE", "a git revision (e.g. main~3) whose ingest and enrich are built and measured beside this checkout's in the same run: parts ingest and pipeline (unset: none)", text(&c.Baseline)},
 		{"BENCH_DELETE_EVENTS", "part delete: events in its data set over 30 daily indices (up to 10000000; the data set is rebuilt every run, deletions change it)", integer(&c.DeleteEvents)},
 		{"BENCH_DELETE_USERS", "part delete: users in its data set (each has about events/users events)", integer(&c.DeleteUsers)},
@@ -282,6 +288,17 @@ func text(p *string) binding {
 
 func flag(p *bool) binding {
 	return binding{func(r *config.Reader, name string) { *p = r.Bool(name, *p) }, func() string { return strconv.FormatBool(*p) }}
+}
+
+func number(p *float64) binding {
+	read := func(r *config.Reader, name string) {
+		if v := r.Float(name, *p); v >= 0 {
+			*p = v
+		} else {
+			r.Failf("%s: %v, want 0 or more", name, v)
+		}
+	}
+	return binding{read, func() string { return strconv.FormatFloat(*p, 'g', -1, 64) }}
 }
 
 func fraction(p *float64) binding {

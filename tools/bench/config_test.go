@@ -31,6 +31,8 @@ func TestLoad(t *testing.T) {
 		{"fractions", false, map[string]string{"BENCH_LAG_FRACTIONS": "0.5, 1,1.5", "BENCH_STREAM_FRACTION": "0.4"}, func(c Config) bool {
 			return slices.Equal(c.LagFractions, []float64{0.5, 1, 1.5}) && c.StreamFraction == 0.4
 		}, ""},
+		{"a fixed write rate while busy", false, map[string]string{"BENCH_QUERY_WRITE_RATE": "10000"}, func(c Config) bool { return c.QueryWriteRate == 10000 }, ""},
+		{"a negative write rate", false, map[string]string{"BENCH_QUERY_WRITE_RATE": "-1"}, nil, "BENCH_QUERY_WRITE_RATE"},
 		{"sync interval", false, map[string]string{"BENCH_NATS_SYNC": "always"}, func(c Config) bool { return c.NATSSync == "always" }, ""},
 		{"no smoke run into BENCHMARKS.md", true, map[string]string{"BENCH_WRITE": "1"}, nil, "BENCH_WRITE with -short"},
 		{"a bad duration", false, map[string]string{"BENCH_DURATION": "fast"}, nil, "BENCH_DURATION"},

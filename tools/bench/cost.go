@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -41,11 +43,19 @@ func (r *runner) costPart(ctx context.Context) (_ *report.Cost, err error) {
 	out := &report.Cost{Ceiling: bulk, Point: pt, Duration: r.cfg.CostDuration}
 
 	const stream = "BENCH_COST"
-	ingest, err := r.startIngest(ctx, "ingest-cost", stream, nil)
+	ingestEnv, err := r.debugEnv()
 	if err != nil {
 		return nil, err
 	}
-	enrich, err := r.startEnrich(ctx, "enrich-cost", stream, prefix)
+	enrichEnv, err := r.debugEnv()
+	if err != nil {
+		return nil, err
+	}
+	ingest, err := r.startIngest(ctx, "ingest-cost", stream, ingestEnv)
+	if err != nil {
+		return nil, err
+	}
+	enrich, err := r.startEnrichBin(ctx, "enrich", "enrich-cost", stream, prefix, enrichEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -83,8 +93,9 @@ func (r *runner) costPart(ctx context.Context) (_ *report.Cost, err error) {
 	if out.PendingBefore, err = r.pending(ctx, enrich); err != nil {
 		return nil, err
 	}
+	profiles := r.cpuProfiles(ctx, r.cfg.CostDuration, map[string]map[string]string{"ingest-cost": ingestEnv, "enrich-cost": enrichEnv})
 	res, err := run("cost", r.cfg.CostDuration)
-	if err != nil {
+	if err = errors.Join(err, profiles()); err != nil {
 		return nil, err
 	}
 	for i, m := range measured {
@@ -177,4 +188,66 @@ func (r *runner) streamOnDisk(ctx context.Context, compression string) (report.S
 	}
 	r.logf("  stream (%s): %d events in %d bytes on disk", compression, res.EventsAccepted, bytes)
 	return report.StreamDisk{Compression: compression, Events: res.EventsAccepted, Bytes: bytes}, r.deleteStream(ctx, stream)
+}
+
+// debugEnv is the environment that opens a service's pprof listener on a
+// free loopback port when the run keeps CPU profiles; nil otherwise.
+func (r *runner) debugEnv() (map[string]string, error) {
+	if !r.cfg.CostProfile {
+		return nil, nil
+	}
+	addr, err := procs.FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"DEBUG_ADDR": addr}, nil
+}
+
+// cpuProfiles starts a CPU profile of d on each service whose environment
+// opened a pprof listener (debugEnv) and returns the function that waits for
+// them and keeps each as <name>.cpu.pprof in the results folder.
+func (r *runner) cpuProfiles(ctx context.Context, d time.Duration, envs map[string]map[string]string) (wait func() error) {
+	errs := make(chan error, len(envs))
+	n := 0
+	for name, env := range envs {
+		addr := env["DEBUG_ADDR"]
+		if addr == "" {
+			continue
+		}
+		n++
+		go func() {
+			errs <- r.cpuProfile(ctx, name, addr, d)
+		}()
+	}
+	return func() error {
+		var all []error
+		for range n {
+			all = append(all, <-errs)
+		}
+		return errors.Join(all...)
+	}
+}
+
+// cpuProfile fetches a CPU profile of d from the pprof listener at addr.
+func (r *runner) cpuProfile(ctx context.Context, name, addr string, d time.Duration) error {
+	secs := max(int(d.Seconds()), 1)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: d + time.Minute}).Do(req)
+	if err != nil {
+		return fmt.Errorf("cpu profile of %s: %w", name, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("cpu profile of %s: status %d: %w", name, resp.StatusCode, err)
+	}
+	path := filepath.Join(r.out, name+".cpu.pprof")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("cpu profile of %s: %w", name, err)
+	}
+	r.logf("  CPU profile of %s over %d s: %s", name, secs, path)
+	return nil
 }

@@ -176,7 +176,7 @@ func (r *runner) drainWith(ctx context.Context, bin, prefix string) (rate, cores
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	enrich, err := r.startEnrichBin(ctx, bin, bin+"-drain", stream, prefix)
+	enrich, err := r.startEnrichBin(ctx, bin, bin+"-drain", stream, prefix, nil)
 	if err != nil {
 		return 0, 0, 0, err
 	}

@@ -17,7 +17,10 @@ import (
 // queryPart reads a user's first page from a large data set: the ceiling
 // closed loop, then open loop at a fraction of it — idle, and while ingest +
 // enrich write into the same users' histories (today's index, deleted
-// afterwards so that the data set stays the same from run to run).
+// afterwards so that the data set stays the same from run to run). In each
+// phase the same load follows straight to OpenSearch — the very search the
+// service sends for those first pages — so that the service's overhead is a
+// ratio of two latencies measured under the same conditions.
 func (r *runner) queryPart(ctx context.Context) (_ *report.Query, err error) {
 	if err := r.startOpenSearch(ctx); err != nil {
 		return nil, err
@@ -58,7 +61,7 @@ func (r *runner) queryPart(ctx context.Context) (_ *report.Query, err error) {
 		if round == 0 {
 			name = "query-max-warmup"
 		}
-		res, err := r.queries(ctx, name, query, 0, r.cfg.QueryCeilingDuration)
+		res, err := r.queries(ctx, name, r.serviceQueries(query), 0, r.cfg.QueryCeilingDuration)
 		if err != nil {
 			return nil, err
 		}
@@ -78,19 +81,29 @@ func (r *runner) queryPart(ctx context.Context) (_ *report.Query, err error) {
 	if err := r.waitNoMerges(ctx, "the idle queries"); err != nil {
 		return nil, err
 	}
-	if out.Idle, err = r.queries(ctx, "query-idle", query, out.Point.Rate, r.cfg.QueryDuration); err != nil {
+	if out.Idle, err = r.queries(ctx, "query-idle", r.serviceQueries(query), out.Point.Rate, r.cfg.QueryDuration); err != nil {
+		return nil, err
+	}
+	if err := r.waitNoMerges(ctx, "the idle raw searches"); err != nil {
+		return nil, err
+	}
+	if out.RawIdle, err = r.queries(ctx, "query-raw-idle", r.rawQueries(prefix), out.Point.Rate, r.cfg.QueryDuration); err != nil {
 		return nil, err
 	}
 
 	if out.DrainCeiling, err = r.drainCeiling(ctx); err != nil {
 		return nil, err
 	}
-	writePoints, err := stats.LoadPoints(out.DrainCeiling, r.cfg.Batch, r.cfg.QueryWriteFraction)
+	writeFraction := r.cfg.QueryWriteFraction
+	if r.cfg.QueryWriteRate > 0 {
+		writeFraction = r.cfg.QueryWriteRate / out.DrainCeiling
+	}
+	writePoints, err := stats.LoadPoints(out.DrainCeiling, r.cfg.Batch, writeFraction)
 	if err != nil {
 		return nil, err
 	}
 	out.WritePoint = writePoints[0]
-	if out.Busy, out.Writes, err = r.busyQueries(ctx, query, prefix, out.Point, out.WritePoint); err != nil {
+	if out.Busy, out.RawBusy, out.Writes, err = r.busyQueries(ctx, query, prefix, out.Point, out.WritePoint); err != nil {
 		return nil, err
 	}
 	if err := query.Stop(); err != nil {
@@ -143,16 +156,31 @@ func (r *runner) queryDataSet(ctx context.Context, prefix string) (reused bool, 
 	return reused, r.enrichbench(ctx, "query-compact", &compact, "-mode", "compact", "-opensearch", r.openSearch.URL, "-prefix", prefix)
 }
 
-// queries runs querygen against the query service: rate queries/s open
-// loop, or closed loop at 0; it keeps the result as name.json.
-func (r *runner) queries(ctx context.Context, name string, query *service, rate float64, d time.Duration) (report.Load, error) {
+// serviceQueries is a user's first page asked of the query service.
+func (r *runner) serviceQueries(query *service) querygen.Config {
+	return querygen.Config{Target: querygen.TargetQuery, BaseURL: query.URL, Token: readToken}
+}
+
+// rawQueries is the search the query service sends for a user's first page
+// (a read token of every app, as the bench's), sent straight to OpenSearch.
+// Its users are the same population as the service's, picked in another
+// order, so that neither side reads what the other just brought into a
+// cache.
+func (r *runner) rawQueries(prefix string) querygen.Config {
+	return querygen.Config{Target: querygen.TargetOpenSearch, BaseURL: r.openSearch.URL, Prefix: prefix, Seed: 1}
+}
+
+// queries runs querygen against target: rate queries/s open loop, or closed
+// loop at 0; it keeps the result as name.json.
+func (r *runner) queries(ctx context.Context, name string, target querygen.Config, rate float64, d time.Duration) (report.Load, error) {
 	mode := "closed loop"
 	if rate > 0 {
 		mode = fmt.Sprintf("open loop at %.0f queries/s", rate)
 	}
-	r.logf("%s: first pages, %s, %s", name, mode, d)
-	res, err := querygen.Run(ctx, querygen.Config{BaseURL: query.URL, Token: readToken, Users: r.cfg.QueryUsers, Query: "events", Rate: rate,
-		Concurrency: r.cfg.QueryConcurrency, Duration: d, Warmup: r.cfg.Warmup, Timeout: 10 * time.Second})
+	r.logf("%s: first pages from %s, %s, %s", name, target.Target, mode, d)
+	cfg := target
+	cfg.Users, cfg.Query, cfg.Rate, cfg.Concurrency, cfg.Duration, cfg.Warmup, cfg.Timeout = r.cfg.QueryUsers, "events", rate, r.cfg.QueryConcurrency, d, r.cfg.Warmup, 10*time.Second
+	res, err := querygen.Run(ctx, cfg)
 	if err != nil {
 		return report.Load{}, fmt.Errorf("%s: %w", name, err)
 	}
@@ -165,22 +193,22 @@ func (r *runner) queries(ctx context.Context, name string, query *service, rate 
 	r.logf("  %.0f queries/s, p50 %.2f ms, p99 %.2f ms, statuses %v, transport errors %d, empty %d",
 		res.RequestsPerSec, res.LatencyMs.P50, res.LatencyMs.P99, res.Statuses, res.TransportErrs, res.EmptyResults)
 	if res.Statuses["200"] == 0 {
-		return report.Load{}, fmt.Errorf("%s: no query answered 200 (statuses %v, transport errors %d); see query.log", name, res.Statuses, res.TransportErrs)
+		return report.Load{}, fmt.Errorf("%s: no query answered 200 (statuses %v, transport errors %d); see query.log and opensearch.log", name, res.Statuses, res.TransportErrs)
 	}
 	return report.Load{EventsPerSec: res.RequestsPerSec, Seconds: res.Seconds, Latency: res.LatencyMs, Statuses: res.Statuses, Transport: res.TransportErrs}, nil
 }
 
 // busyQueries measures the queries while ingest + enrich write at write
 // into today's index of the data set, for the users it holds.
-func (r *runner) busyQueries(ctx context.Context, query *service, prefix string, pt, write stats.LoadPoint) (busy, writes report.Load, err error) {
+func (r *runner) busyQueries(ctx context.Context, query *service, prefix string, pt, write stats.LoadPoint) (busy, raw, writes report.Load, err error) {
 	const stream = "BENCH_Q"
 	ingest, err := r.startIngest(ctx, "ingest-q", stream, nil)
 	if err != nil {
-		return busy, writes, err
+		return busy, raw, writes, err
 	}
 	enrich, err := r.startEnrich(ctx, "enrich-q", stream, prefix)
 	if err != nil {
-		return busy, writes, err
+		return busy, raw, writes, err
 	}
 	// The writes run until the queries are done.
 	cfg := r.loadConfig(ingest, 16, write.Rate, 24*time.Hour)
@@ -199,20 +227,23 @@ func (r *runner) busyQueries(ctx context.Context, query *service, prefix string,
 	r.logf("query-busy: ingest + enrich writing %.0f events/s; waiting until enrich indexes", write.Units)
 	if err := r.waitIndexing(ctx, enrich); err != nil {
 		finish()
-		return busy, writes, err
+		return busy, raw, writes, err
 	}
-	busy, err = r.queries(ctx, "query-busy", query, pt.Rate, r.cfg.QueryDuration)
+	busy, err = r.queries(ctx, "query-busy", r.serviceQueries(query), pt.Rate, r.cfg.QueryDuration)
+	if err == nil {
+		raw, err = r.queries(ctx, "query-raw-busy", r.rawQueries(prefix), pt.Rate, r.cfg.QueryDuration)
+	}
 	w := finish()
 	if err = errors.Join(err, w.err); err != nil {
-		return busy, writes, err
+		return busy, raw, writes, err
 	}
 	if err := r.writeJSON("query-writes", loadgen.Report{Result: w.res}); err != nil {
-		return busy, writes, err
+		return busy, raw, writes, err
 	}
 	if err := stop(ingest, enrich); err != nil {
-		return busy, writes, err
+		return busy, raw, writes, err
 	}
-	return busy, loadOf(w.res, 0), nil
+	return busy, raw, loadOf(w.res, 0), nil
 }
 
 // waitIndexing waits until enrich has written documents, so that the

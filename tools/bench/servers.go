@@ -108,13 +108,14 @@ func (r *runner) startNaive(ctx context.Context) (*service, error) {
 
 // startEnrich runs enrich from stream into the indices of prefix.
 func (r *runner) startEnrich(ctx context.Context, logName, stream, prefix string) (*service, error) {
-	return r.startEnrichBin(ctx, "enrich", logName, stream, prefix)
+	return r.startEnrichBin(ctx, "enrich", logName, stream, prefix, nil)
 }
 
 // startEnrichBin is startEnrich with one of the built enrich binaries.
-func (r *runner) startEnrichBin(ctx context.Context, bin, logName, stream, prefix string) (*service, error) {
+func (r *runner) startEnrichBin(ctx context.Context, bin, logName, stream, prefix string, extra map[string]string) (*service, error) {
 	env := map[string]string{"NATS_URL": r.broker.URL, "OPENSEARCH_URL": r.openSearch.URL, "EVENTS_STREAM": stream,
 		"EVENTS_SUBJECT_PREFIX": subject(stream), "EVENTS_INDEX_PREFIX": prefix, "ENRICH_RETENTION": "0"}
+	maps.Copy(env, extra)
 	return r.start(ctx, bin, logName, "ENRICH_HTTP_ADDR", "/readyz", procs.OK, env)
 }
 

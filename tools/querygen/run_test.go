@@ -2,6 +2,7 @@ package querygen
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -58,7 +59,52 @@ func TestRun(t *testing.T) {
 	if unauthorized.Load() != 0 || wrongPath.Load() != 0 {
 		t.Fatalf("%d queries without the token, %d to a wrong path", unauthorized.Load(), wrongPath.Load())
 	}
-	if _, err := Run(context.Background(), Config{Query: "everything", Users: 1, Concurrency: 1}); err == nil {
-		t.Fatal("an unknown query kind ran")
+	for _, cfg := range []Config{
+		{Query: "everything", Users: 1, Concurrency: 1},
+		{Target: "elsewhere", Users: 1, Concurrency: 1},
+		{Target: TargetOpenSearch, Query: "summary", Prefix: "events", Users: 1, Concurrency: 1},
+		{Target: TargetOpenSearch, Users: 1, Concurrency: 1},
+	} {
+		if _, err := Run(context.Background(), cfg); err == nil {
+			t.Fatalf("%+v ran", cfg)
+		}
+	}
+}
+
+// TestRunOpenSearch checks the raw target: the service's own search body
+// for a random user's first page, posted to the indices' _search.
+func TestRunOpenSearch(t *testing.T) {
+	var wrong atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Size  int `json:"size"`
+			Query struct {
+				Bool struct {
+					Filter []map[string]map[string]string `json:"filter"`
+				} `json:"bool"`
+			} `json:"query"`
+		}
+		err := json.NewDecoder(r.Body).Decode(&body)
+		if err != nil || r.Method != http.MethodPost || r.URL.Path != "/bench-*/_search" || r.Header.Get("Content-Type") != "application/json" ||
+			body.Size != 51 || len(body.Query.Bool.Filter) != 1 || !strings.HasPrefix(body.Query.Bool.Filter[0]["term"]["user_id"], "user-") {
+			wrong.Add(1)
+		}
+		if body.Query.Bool.Filter[0]["term"]["user_id"] == "user-0" {
+			w.Write([]byte(`{"hits":{"hits":[]}}`))
+			return
+		}
+		w.Write([]byte(`{"hits":{"hits":[{"_source":{}}]}}`))
+	}))
+	defer srv.Close()
+	res, err := Run(context.Background(), Config{Target: TargetOpenSearch, BaseURL: srv.URL, Prefix: "bench", Users: 2, Rate: 200, Concurrency: 4,
+		Duration: 500 * time.Millisecond, Warmup: 100 * time.Millisecond, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Target != TargetOpenSearch || res.Requests == 0 || res.Statuses["200"] != int(res.Requests) || wrong.Load() != 0 {
+		t.Fatalf("result %+v, %d requests not the service's first-page search", res, wrong.Load())
+	}
+	if res.EmptyResults == 0 || res.EmptyResults == res.Requests {
+		t.Fatalf("empty results %d of %d: want some (user-0) and not all", res.EmptyResults, res.Requests)
 	}
 }

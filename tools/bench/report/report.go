@@ -196,6 +196,7 @@ type Query struct {
 	Point               stats.LoadPoint // of the ceiling, for idle and busy
 	Duration            time.Duration
 	Idle, Busy          Load
+	RawIdle, RawBusy    Load            // the service's searches sent straight to OpenSearch, right after Idle and Busy
 	Writes              Load            // the ingest load while busy
 	WritePoint          stats.LoadPoint // of enrich's drain rate
 	DrainCeiling        float64         // the drain rate it is a fraction of

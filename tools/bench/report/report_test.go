@@ -63,9 +63,11 @@ func fixed(t *testing.T) Summary {
 		Query: &Query{
 			Events: 10000000, Users: 100000, Days: 30, Reused: true, Concurrency: 16, CeilingDuration: 10 * time.Second,
 			Ceiling: summary(t, 400, 410, 390), Point: stats.LoadPoint{Fraction: 0.25, Units: 100, Rate: 100}, Duration: 30 * time.Second,
-			Idle:   Load{EventsPerSec: 100, Latency: lat(7.2, 11.8), Statuses: map[string]int{"200": 3000}},
-			Busy:   Load{EventsPerSec: 100, Latency: lat(8.6, 27), Statuses: map[string]int{"200": 2999}, Transport: 1},
-			Writes: Load{EventsPerSec: 9650}, WritePoint: stats.LoadPoint{Fraction: 0.25, Units: 9650, Rate: 97}, DrainCeiling: 38600,
+			Idle:    Load{EventsPerSec: 100, Latency: lat(7.2, 11.8), Statuses: map[string]int{"200": 3000}},
+			Busy:    Load{EventsPerSec: 100, Latency: lat(8.6, 27), Statuses: map[string]int{"200": 2999}, Transport: 1},
+			RawIdle: Load{EventsPerSec: 100, Latency: lat(6, 9.8), Statuses: map[string]int{"200": 3000}},
+			RawBusy: Load{EventsPerSec: 100, Latency: lat(7.8, 22.5), Statuses: map[string]int{"200": 3000}},
+			Writes:  Load{EventsPerSec: 9650}, WritePoint: stats.LoadPoint{Fraction: 0.25, Units: 9650, Rate: 97}, DrainCeiling: 38600,
 		},
 		Cost: &Cost{
 			Ceiling: summary(t, 43000, 42000, 44000), Point: stats.LoadPoint{Fraction: 0.8, Units: 34400, Rate: 344}, Duration: 60 * time.Second,
@@ -120,6 +122,10 @@ func TestRenderSummary(t *testing.T) {
 			"Steady 9700 events/s (25% of the warm raw `_bulk` ceiling)",
 			"Open loop at 25% of that ceiling (100 queries/s)",
 			"(25% of enrich's drain rate, 38600)",
+		}, nil},
+		{"the query service's overhead is a ratio to OpenSearch's own latency", full, []string{
+			"| idle | **service / OpenSearch** | | **1.20** | **1.20** | **1.20** | |",
+			"| busy | **service / OpenSearch** | | **1.10** | **1.17** | **1.20** | |",
 		}, nil},
 		{"answers in a stable order, with transport errors", full, []string{
 			"| 202: 150000, 503: 7, transport errors: 2 |",

@@ -1,7 +1,9 @@
 // Command querygen sends support-style queries to the query service's HTTP
 // face — a random user's first page of events, or their summary — at a fixed
 // rate (latency from the intended send time), or as fast as it can with
-// -rate 0, and reports percentiles (querygen -h lists the flags).
+// -rate 0, and reports percentiles (querygen -h lists the flags). With
+// -target opensearch it sends the service's search for a first page straight
+// to OpenSearch, the raw side of the service's overhead.
 package main
 
 import (
@@ -19,7 +21,9 @@ import (
 
 func main() {
 	var cfg querygen.Config
-	flag.StringVar(&cfg.BaseURL, "url", "http://127.0.0.1:8082", "query service HTTP base URL")
+	flag.StringVar(&cfg.Target, "target", querygen.TargetQuery, "query (the query service) or opensearch (the service's request for a first page, sent to OpenSearch itself)")
+	flag.StringVar(&cfg.BaseURL, "url", "http://127.0.0.1:8082", "the target's HTTP base URL (the query service, or OpenSearch with -target opensearch)")
+	flag.StringVar(&cfg.Prefix, "prefix", "events", "event indices' prefix (-target opensearch)")
 	flag.StringVar(&cfg.Token, "token", os.Getenv("QUERYGEN_TOKEN"), "read token (or QUERYGEN_TOKEN)")
 	flag.IntVar(&cfg.Users, "users", 100000, "user ids user-0 … user-(n-1) to pick from")
 	flag.Float64Var(&cfg.Rate, "rate", 50, "queries per second (open loop); 0 = as fast as possible (closed loop)")
@@ -30,7 +34,7 @@ func main() {
 	flag.StringVar(&cfg.Query, "query", "events", "events (first page) or summary")
 	out := flag.String("json", "", "write the result as JSON here")
 	flag.Parse()
-	if cfg.Token == "" {
+	if cfg.Token == "" && cfg.Target != querygen.TargetOpenSearch {
 		fmt.Fprintln(os.Stderr, "querygen: -token is required")
 		os.Exit(2)
 	}

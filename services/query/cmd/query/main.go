@@ -20,6 +20,12 @@ func main() {
 		Load:     service.LoadConfig,
 		LogLevel: func(c service.Config) string { return c.LogLevel },
 		HTTPAddr: func(c service.Config) string { return c.HTTPAddr },
+		// A few MiB live, a page's JSON decoded and encoded per call: collect
+		// less often (a quarter less CPU a query, BENCHMARKS.md "Cost per
+		// event")…
+		GCPercent: 400,
+		// …but collect harder past 256 MiB (override with GOMEMLIMIT).
+		MemoryLimit: 256 << 20,
 		Build: func(ctx context.Context, c service.Config, log *slog.Logger, tel *otelx.Telemetry) (runner.Service, error) {
 			return service.New(ctx, c, log, tel)
 		},

@@ -34,8 +34,13 @@ type Searcher struct {
 
 // NewSearcher returns a store over the indices prefix-*.
 func NewSearcher(client *opensearch.Client, prefix string) *Searcher {
-	pattern := eventdoc.Pattern(prefix)
-	return &Searcher{client: client, pattern: pattern, searchPath: "/" + pattern + "/_search?allow_no_indices=true&ignore_unavailable=true"}
+	return &Searcher{client: client, pattern: eventdoc.Pattern(prefix), searchPath: SearchPath(prefix)}
+}
+
+// SearchPath is the path the searches of the indices prefix-* are sent to:
+// the pattern's _search, a missing index no error.
+func SearchPath(prefix string) string {
+	return "/" + eventdoc.Pattern(prefix) + "/_search?allow_no_indices=true&ignore_unavailable=true"
 }
 
 // Pseudonyms are the document fields enrich stores as pseudonyms

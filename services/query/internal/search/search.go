@@ -67,17 +67,11 @@ func NewService(store Store, tokens *PageTokens) *Service {
 // SearchEvents returns one page of the events the principal may read that
 // match req.
 func (s *Service) SearchEvents(ctx context.Context, p auth.Principal, req *queryv1.SearchEventsRequest) (*queryv1.SearchEventsResponse, error) {
-	f, err := Scope(p, requestOf(req))
+	q, err := PageQuery(p, req)
 	if err != nil {
 		return nil, err
 	}
-	q := Query{Filters: f, Size: int(req.GetPageSize())}
-	switch {
-	case q.Size == 0:
-		q.Size = DefaultPageSize
-	case q.Size < 0 || q.Size > MaxPageSize:
-		return nil, invalid("page_size", "must be between 1 and %d", MaxPageSize)
-	}
+	f := q.Filters
 	fp := fingerprint(f)
 	if tok := req.GetPageToken(); tok != "" {
 		c, err := s.tokens.Open(tok, fp)
@@ -98,6 +92,24 @@ func (s *Service) SearchEvents(ctx context.Context, p auth.Principal, req *query
 		res.NextPageToken = s.tokens.Seal(*page.Next, fp)
 	}
 	return res, nil
+}
+
+// PageQuery is the store query of req's page for the principal, without
+// its page token: the filters checked and scoped to the apps p may read,
+// the page size defaulted and bounded.
+func PageQuery(p auth.Principal, req *queryv1.SearchEventsRequest) (Query, error) {
+	f, err := Scope(p, requestOf(req))
+	if err != nil {
+		return Query{}, err
+	}
+	q := Query{Filters: f, Size: int(req.GetPageSize())}
+	switch {
+	case q.Size == 0:
+		q.Size = DefaultPageSize
+	case q.Size < 0 || q.Size > MaxPageSize:
+		return Query{}, invalid("page_size", "must be between 1 and %d", MaxPageSize)
+	}
+	return q, nil
 }
 
 // GetEvent returns the event with req's id among the apps the principal may
