@@ -33,8 +33,10 @@ const (
 	// version is stamped into the test images. Fixed, so that a run with
 	// unchanged sources reuses the previous run's build.
 	version = "docker-test"
-	// maxImageBytes is the size every image must stay under.
-	maxImageBytes = 25_000_000
+	// maxImageBytes is the size every image must stay under: a static
+	// binary and nothing else (the largest, query, is about 25.6 MB since it
+	// also speaks NATS for the deletions' suppression list).
+	maxImageBytes = 30_000_000
 	writeKey      = "docker-write-key-0123456789"
 	readToken     = "docker-read-token-0123456789"
 	appID         = "app-docker"
