@@ -61,6 +61,34 @@ func encode(i int, d docField) string {
 	return "// unsupported field " + d.Name
 }
 
+// decode is the case of decodeSource (the query service's reader of a
+// document's _source) that reads field d from the value v into s.
+func decode(d docField) string {
+	f := "&s." + d.GoName
+	var call string
+	switch d.Kind {
+	case kindString:
+		call = "readString(v, %s)"
+	case kindTimestamp:
+		call = "readTime(v, %s)"
+		if !d.Always {
+			call = "readTimePtr(v, %s)"
+		}
+	case kindInt64:
+		call = "readInt64(v, %s)"
+		if !d.Always {
+			call = "readInt64Ptr(v, %s)"
+		}
+	case kindBool:
+		call = "readBool(v, %s)"
+	case kindMap:
+		call = "readStringMap(v, %s)"
+	default:
+		return "// unsupported field " + d.Name
+	}
+	return fmt.Sprintf("case %q:\nerr = "+call, d.Name, f)
+}
+
 // storedLiteral is the StoredEvent literal's entry for d, if it has one.
 func storedLiteral(d docField) string {
 	f := "s." + d.GoName

@@ -29,6 +29,7 @@ const (
 	ingestPath   = "services/ingest/internal/track/event_gen.go"
 	documentPath = "services/enrich/internal/document/event_gen.go"
 	storedPath   = "services/query/internal/opensearch/stored_gen.go"
+	decodePath   = "services/query/internal/opensearch/decode_gen.go"
 	readmePath   = "services/ingest/README.md"
 	swiftPath    = "clients/swift/Sources/Evtrack/EventFields_gen.swift"
 )
@@ -49,6 +50,7 @@ func render(m *model, root string) ([]output, error) {
 		"goType":        goType,
 		"encode":        encode,
 		"storedLiteral": storedLiteral,
+		"decode":        decode,
 		"storedAfter":   storedAfter,
 		"groups":        m.groups,
 		"stringCount":   m.stringCount,
@@ -74,6 +76,7 @@ func render(m *model, root string) ([]output, error) {
 		{ingestPath, "ingest.go.tmpl", true},
 		{documentPath, "document.go.tmpl", true},
 		{storedPath, "stored.go.tmpl", true},
+		{decodePath, "decode.go.tmpl", true},
 		{swiftPath, "swift.swift.tmpl", false},
 	} {
 		var buf bytes.Buffer

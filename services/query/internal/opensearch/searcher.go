@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v2"
+	"github.com/valyala/fastjson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
@@ -30,6 +31,7 @@ type Searcher struct {
 	pattern    string
 	searchPath string // the pattern's _search, missing indices no error
 	pseudonyms *Pseudonyms
+	parsers    fastjson.ParserPool // for the answers, see decodeResponse
 }
 
 // NewSearcher returns a store over the indices prefix-*.
@@ -171,16 +173,21 @@ type searchResponse struct {
 // cluster cannot serve now (429, 5xx), no answer, or a search whose context
 // ended before the answer is search.ErrStoreUnavailable.
 func (s *Searcher) run(ctx context.Context, body []byte) (*searchResponse, error) {
-	var sr searchResponse
-	err := opensearchx.DoJSON(ctx, s.client, opensearchx.Request{Method: http.MethodPost, Path: s.searchPath, Body: body}, &sr)
+	answer, err := opensearchx.Do(ctx, s.client, opensearchx.Request{Method: http.MethodPost, Path: s.searchPath, Body: body})
 	switch {
 	case err == nil:
-		return &sr, nil
 	case errors.Is(err, opensearchx.ErrUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return nil, fmt.Errorf("search %s: %w: %w", s.pattern, search.ErrStoreUnavailable, err)
 	default:
 		return nil, fmt.Errorf("search %s: %w", s.pattern, err)
 	}
+	p := s.parsers.Get()
+	defer s.parsers.Put(p)
+	sr, err := decodeResponse(p, answer)
+	if err != nil {
+		return nil, fmt.Errorf("search %s: %w", s.pattern, err)
+	}
+	return sr, nil
 }
 
 // Search runs q.
