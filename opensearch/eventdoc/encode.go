@@ -168,3 +168,7 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// AppendString appends s as a JSON string, escaped as encoding/json escapes
+// it (for writers of JSON other than the document encoder).
+func AppendString(b []byte, s string) []byte { return appendString(b, s) }

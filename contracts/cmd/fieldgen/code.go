@@ -89,6 +89,16 @@ func decode(d docField) string {
 	return fmt.Sprintf("case %q:\nerr = "+call, d.Name, f)
 }
 
+// writeJSON is the statement of appendStoredEvent (the query API's JSON of
+// a StoredEvent) that writes field f.
+func writeJSON(f protoField) string {
+	method := map[kind]string{kindString: "str", kindTimestamp: "timestamp", kindInt64: "int64", kindBool: "boolean", kindMap: "stringMap"}[f.Kind]
+	if method == "" {
+		return "// unsupported field " + f.Name
+	}
+	return fmt.Sprintf("o.%s(%q, e.%s)", method, f.Name, f.PbGo)
+}
+
 // storedLiteral is the StoredEvent literal's entry for d, if it has one.
 func storedLiteral(d docField) string {
 	f := "s." + d.GoName

@@ -3,8 +3,8 @@
 // configuration that would otherwise repeat an event field by hand: the
 // ingest decoder's field switch and validation table, the stored document's
 // struct and encoder, the index template, the copy of an event into its
-// document, the query service's reader of a document's _source and its
-// conversion into a StoredEvent, the ingest
+// document, the query service's reader of a document's _source, its
+// conversion into a StoredEvent and the StoredEvent's JSON, the ingest
 // README's field table, and the Swift SDK's table of the same rules. `make generate` runs it after buf; with -check it
 // writes nothing and fails when a derived file is stale.
 package main

@@ -46,9 +46,18 @@ type docField struct {
 	FromEvent  string // Go name of the same-named Event field the document copies, if any
 }
 
+// protoField is one field of telemetry.v1.StoredEvent, kept in the document
+// or not, as the query API's JSON carries it.
+type protoField struct {
+	Name string // proto name, the JSON name with UseProtoNames
+	PbGo string // Go field name on telemetryv1.StoredEvent
+	Kind kind
+}
+
 type model struct {
 	Inputs []inputField
 	Docs   []docField
+	Stored []protoField // every StoredEvent field, in declaration order
 }
 
 func load() (*model, error) {
@@ -72,13 +81,14 @@ func load() (*model, error) {
 	}
 	for i := range st.Fields().Len() {
 		f := st.Fields().Get(i)
-		rule, _ := proto.GetExtension(f.Options(), telemetryv1.E_Doc).(*telemetryv1.DocRule)
-		if rule == nil || rule.Type == telemetryv1.DocType_DOC_TYPE_UNSPECIFIED {
-			continue
-		}
 		k, err := kindOf(f)
 		if err != nil {
 			return nil, fmt.Errorf("telemetry.v1.StoredEvent.%s: %w", f.Name(), err)
+		}
+		m.Stored = append(m.Stored, protoField{Name: string(f.Name()), PbGo: goCamel(string(f.Name())), Kind: k})
+		rule, _ := proto.GetExtension(f.Options(), telemetryv1.E_Doc).(*telemetryv1.DocRule)
+		if rule == nil || rule.Type == telemetryv1.DocType_DOC_TYPE_UNSPECIFIED {
+			continue
 		}
 		d := docField{Proto: string(f.Name()), PbGo: goCamel(string(f.Name())), Name: rule.Name, Kind: k, Type: rule.Type,
 			Always: rule.Presence == telemetryv1.Presence_PRESENCE_ALWAYS, Ignore: rule.IgnoreAbove,

@@ -30,6 +30,7 @@ const (
 	documentPath = "services/enrich/internal/document/event_gen.go"
 	storedPath   = "services/query/internal/opensearch/stored_gen.go"
 	decodePath   = "services/query/internal/opensearch/decode_gen.go"
+	jsonPath     = "services/query/internal/http/stored_json_gen.go"
 	readmePath   = "services/ingest/README.md"
 	swiftPath    = "clients/swift/Sources/Evtrack/EventFields_gen.swift"
 )
@@ -51,6 +52,7 @@ func render(m *model, root string) ([]output, error) {
 		"encode":        encode,
 		"storedLiteral": storedLiteral,
 		"decode":        decode,
+		"writeJSON":     writeJSON,
 		"storedAfter":   storedAfter,
 		"groups":        m.groups,
 		"stringCount":   m.stringCount,
@@ -77,6 +79,7 @@ func render(m *model, root string) ([]output, error) {
 		{documentPath, "document.go.tmpl", true},
 		{storedPath, "stored.go.tmpl", true},
 		{decodePath, "decode.go.tmpl", true},
+		{jsonPath, "stored_json.go.tmpl", true},
 		{swiftPath, "swift.swift.tmpl", false},
 	} {
 		var buf bytes.Buffer

@@ -13,7 +13,6 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
 	"github.com/evtrack/telemetry/platform/health"
@@ -27,10 +26,7 @@ import (
 func NewHandler(ctx context.Context, srv queryv1.QueryServiceServer, checker *health.Checker, metrics http.Handler, corsOrigins []string,
 	tp trace.TracerProvider, prop propagation.TextMapPropagator) (http.Handler, error) {
 	gw := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
-			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
-		}),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, newMarshaler()),
 	)
 	if err := queryv1.RegisterQueryServiceHandlerServer(ctx, gw, srv); err != nil {
 		return nil, fmt.Errorf("register gateway: %w", err)
