@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/evtrack/telemetry/platform/procs"
 	"net/http"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/evtrack/telemetry/platform/procs"
+	"github.com/evtrack/telemetry/platform/testenv"
 )
 
 // TestClusterFaults starts the two clusters once and runs each fault under
@@ -42,7 +44,7 @@ func natsLeaderKilled(t *testing.T, c *clusters) {
 	// The fault strikes a stream in steady state: every replica current,
 	// a few seconds of load stored.
 	waitStreamCurrent(t, s, 3)
-	eventually(t, 30*time.Second, "load accepted", func() bool { return l.watcher.AcceptedEvents() >= 3000 }, nil)
+	testenv.Eventually(t, 30*time.Second, "load accepted", func() bool { return l.watcher.AcceptedEvents() >= 3000 })
 	info, err := s.streamInfo()
 	if err != nil {
 		t.Fatal(err)
@@ -63,13 +65,13 @@ func natsLeaderKilled(t *testing.T, c *clusters) {
 	killed := time.Now()
 	s.report(fmt.Sprintf("stream leader %s killed with SIGKILL after %d events accepted", old, l.watcher.AcceptedEvents()))
 	var leader string
-	eventually(t, 30*time.Second, "a new stream leader", func() bool {
+	testenv.EventuallyState(t, 30*time.Second, "a new stream leader", func() (bool, string) {
 		info, err := s.streamInfo()
 		if err == nil && info.Cluster != nil {
 			leader = info.Cluster.Leader
 		}
-		return leader != "" && leader != old
-	}, func() string { return "leader " + leader })
+		return leader != "" && leader != old, "leader " + leader
+	})
 	s.report(fmt.Sprintf("new stream leader %s after %.1f s", leader, time.Since(killed).Seconds()))
 	if err := node.Restart(); err != nil {
 		t.Fatal(err)
@@ -89,25 +91,22 @@ func natsLeaderKilled(t *testing.T, c *clusters) {
 // all current and online.
 func waitStreamCurrent(t *testing.T, s *stack, n int) {
 	t.Helper()
-	var last string
-	eventually(t, 2*time.Minute, "every stream replica current", func() bool {
+	testenv.EventuallyState(t, 2*time.Minute, "every stream replica current", func() (bool, string) {
 		info, err := s.streamInfo()
 		if err != nil || info.Cluster == nil || info.Cluster.Leader == "" {
-			last = fmt.Sprint(err)
-			return false
+			return false, fmt.Sprint(err)
 		}
-		last = fmt.Sprintf("leader %s, replicas %d", info.Cluster.Leader, len(info.Cluster.Replicas))
+		last := fmt.Sprintf("leader %s, replicas %d", info.Cluster.Leader, len(info.Cluster.Replicas))
 		if len(info.Cluster.Replicas) != n-1 {
-			return false
+			return false, last
 		}
 		for _, r := range info.Cluster.Replicas {
 			if !r.Current || r.Offline {
-				last += fmt.Sprintf("; %s current %v offline %v", r.Name, r.Current, r.Offline)
-				return false
+				return false, last + fmt.Sprintf("; %s current %v offline %v", r.Name, r.Current, r.Offline)
 			}
 		}
-		return true
-	}, func() string { return last })
+		return true, last
+	})
 }
 
 // openSearchPrimaryKilled: the OpenSearch node holding a primary shard of
@@ -119,15 +118,15 @@ func openSearchPrimaryKilled(t *testing.T, c *clusters) {
 	s := newStack(t, c)
 	s.start()
 	l := s.startLoad(loadRate, loadFor)
-	eventually(t, 30*time.Second, "load accepted", func() bool { return l.watcher.AcceptedEvents() >= 1000 }, nil)
+	testenv.Eventually(t, 30*time.Second, "load accepted", func() bool { return l.watcher.AcceptedEvents() >= 1000 })
 	var index, nodeName string
-	eventually(t, 30*time.Second, "a started primary of the scenario's index", func() bool {
+	testenv.Eventually(t, 30*time.Second, "a started primary of the scenario's index", func() bool {
 		index, nodeName = primaryNode(c, s.name+"-*")
 		return nodeName != ""
-	}, nil)
+	})
 	// The fault strikes an index in steady state: its replica started, so
 	// the loss of the primary's node loses no shard copy in sync.
-	eventually(t, time.Minute, "the index green (its replica started)", func() bool { return indexGreen(c, index) }, nil)
+	testenv.Eventually(t, time.Minute, "the index green (its replica started)", func() bool { return indexGreen(c, index) })
 	node := c.os.Node(nodeName)
 	if node == nil {
 		t.Fatalf("primary of %s on %q, none of %v", index, nodeName, c.os.Names)
@@ -142,14 +141,14 @@ func openSearchPrimaryKilled(t *testing.T, c *clusters) {
 	var h procs.Health
 	// Within the 60 s before the replica is rebuilt elsewhere (delayed
 	// allocation), the cluster must be yellow: the kill struck a shard copy.
-	eventually(t, 30*time.Second, "cluster yellow with 2 nodes", func() bool {
+	testenv.EventuallyState(t, 30*time.Second, "cluster yellow with 2 nodes", func() (bool, string) {
 		h, _ = c.os.Health(context.Background())
-		return h.Status == "yellow" && h.Nodes == 2
-	}, func() string { return fmt.Sprintf("%+v", h) })
+		return h.Status == "yellow" && h.Nodes == 2, fmt.Sprintf("%+v", h)
+	})
 	s.report(fmt.Sprintf("cluster %s with %d nodes, %d unassigned shards, %.1f s after the kill", h.Status, h.Nodes, h.UnassignedShard, time.Since(killed).Seconds()))
 	// Down for a few seconds of load, then started again.
 	before := l.watcher.AcceptedEvents()
-	eventually(t, 30*time.Second, "load accepted with the node down", func() bool { return l.watcher.AcceptedEvents() >= before+2000 }, nil)
+	testenv.Eventually(t, 30*time.Second, "load accepted with the node down", func() bool { return l.watcher.AcceptedEvents() >= before+2000 })
 	if err := node.Restart(); err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +199,7 @@ func ingestKilled(t *testing.T, c *clusters) {
 	s := newStack(t, c)
 	s.start()
 	l := s.startLoad(loadRate, loadFor)
-	eventually(t, 30*time.Second, "load accepted", func() bool { return l.watcher.AcceptedEvents() >= 1000 }, nil)
+	testenv.Eventually(t, 30*time.Second, "load accepted", func() bool { return l.watcher.AcceptedEvents() >= 1000 })
 	victim := s.ingests[0]
 	_ = victim.Signal(syscall.SIGKILL)
 	if gone, _ := victim.Exited(); !gone {
@@ -208,7 +207,7 @@ func ingestKilled(t *testing.T, c *clusters) {
 	}
 	s.report(fmt.Sprintf("ingest-0 killed with SIGKILL after %d events accepted", l.watcher.AcceptedEvents()))
 	before := l.watcher.AcceptedEvents()
-	eventually(t, 30*time.Second, "load accepted by ingest-1 alone", func() bool { return l.watcher.AcceptedEvents() >= before+3000 }, nil)
+	testenv.Eventually(t, 30*time.Second, "load accepted by ingest-1 alone", func() bool { return l.watcher.AcceptedEvents() >= before+3000 })
 	res, _ := s.account(l, 90*time.Second)
 	if res.Statuses["resent-after-no-answer"] == 0 {
 		t.Errorf("no request was sent to the other instance after ingest-0 died: the kill did not strike under load (%v)", res.Statuses)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,10 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
 
-	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/procs"
 	"github.com/evtrack/telemetry/platform/testenv"
 	"github.com/evtrack/telemetry/tools/loadgen"
@@ -35,14 +32,7 @@ type clusters struct {
 // cluster (heaps of 512 MiB) for the rest of t, the two at once.
 func startClusters(t *testing.T) *clusters {
 	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := procs.FindRoot(wd) // absolute: the nodes run in folders of their own
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := testenv.Root(t) // absolute: the nodes run in folders of their own
 	cfg, err := servers.Load(os.LookupEnv, root)
 	if err != nil {
 		t.Fatal(err)
@@ -76,11 +66,11 @@ func startClusters(t *testing.T) *clusters {
 	osDone := make(chan error, 1)
 	go func() {
 		var err error
-		c.os, err = procs.StartOpenSearchCluster(ctx, starter(t), procs.OpenSearchClusterConfig{Home: dist.Home, JavaHome: dist.JavaHome,
+		c.os, err = procs.StartOpenSearchCluster(ctx, testenv.Starter(t), procs.OpenSearchClusterConfig{Home: dist.Home, JavaHome: dist.JavaHome,
 			User: dist.User, Heap: "512m", Dir: filepath.Join(dir, "opensearch"), Name: "cluster-test"})
 		osDone <- err
 	}()
-	c.nats, err = procs.StartNATSCluster(ctx, starter(t), procs.NATSClusterConfig{Bin: bin, Dir: filepath.Join(dir, "nats"), Name: "cluster-test"})
+	c.nats, err = procs.StartNATSCluster(ctx, testenv.Starter(t), procs.NATSClusterConfig{Bin: bin, Dir: filepath.Join(dir, "nats"), Name: "cluster-test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,11 +94,9 @@ type stack struct {
 func newStack(t *testing.T, c *clusters) *stack {
 	t.Helper()
 	s := &stack{t: t, c: c, name: testenv.Name(t, "cluster")}
-	// Runs after the scenario's processes are stopped.
-	t.Cleanup(func() {
-		_ = opensearchx.DeletePrefix(context.Background(), http.DefaultClient, c.os.Nodes[0].URL, s.name)
-		deleteStream(c.nats.URLs(), s.stream())
-	})
+	// Run after the scenario's processes are stopped.
+	testenv.DeleteIndexData(t, c.os.Nodes[0].URL, s.name)
+	testenv.DeleteStream(t, c.nats.URLs(), s.stream())
 	return s
 }
 
@@ -128,15 +116,15 @@ func (s *stack) start() {
 	s.t.Helper()
 	for i := range 2 {
 		env := s.common()
-		addr := freeAddr(s.t)
-		env["INGEST_HTTP_ADDR"], env["INGEST_GRPC_ADDR"], env["INGEST_WRITE_KEYS"] = addr, freeAddr(s.t), writeKey+":app-cluster"
+		addr := testenv.FreeAddr(s.t)
+		env["INGEST_HTTP_ADDR"], env["INGEST_GRPC_ADDR"], env["INGEST_WRITE_KEYS"] = addr, testenv.FreeAddr(s.t), writeKey+":app-cluster"
 		env["INGEST_PUBLISH_TIMEOUT"], env["INGEST_RETRY_AFTER"] = "2s", "1s"
 		p := s.proc(procs.Spec{Name: "ingest-" + strconv.Itoa(i), Path: bins["ingest"], Env: env}, "http://"+addr+"/readyz")
 		s.ingests, s.urls = append(s.ingests, p), append(s.urls, "http://"+addr+"/v1/track")
 	}
 	for i := range 2 {
 		env := s.common()
-		addr := freeAddr(s.t)
+		addr := testenv.FreeAddr(s.t)
 		env["ENRICH_HTTP_ADDR"], env["ENRICH_RETENTION"] = addr, "0"
 		env["ENRICH_ACK_WAIT"], env["ENRICH_BULK_TIMEOUT"], env["ENRICH_RETRY_DELAY"], env["ENRICH_MAX_BACKOFF"] = "15s", "10s", "1s", "2s"
 		s.proc(procs.Spec{Name: "enrich-" + strconv.Itoa(i), Path: bins["enrich"], Env: env}, "http://"+addr+"/healthz")
@@ -145,10 +133,7 @@ func (s *stack) start() {
 
 func (s *stack) proc(spec procs.Spec, ready string) *procs.Proc {
 	s.t.Helper()
-	p, err := starter(s.t)(spec)
-	if err != nil {
-		s.t.Fatal(err)
-	}
+	p := testenv.StartProc(s.t, spec)
 	if err := p.WaitHTTP(context.Background(), ready, time.Minute, procs.OK); err != nil {
 		s.t.Fatal(err)
 	}
@@ -158,12 +143,7 @@ func (s *stack) proc(spec procs.Spec, ready string) *procs.Proc {
 // load is one load-generator run with end-to-end accounting.
 type load struct {
 	watcher *loadgen.Searchable
-	done    chan loadResult
-}
-
-type loadResult struct {
-	res loadgen.Result
-	err error
+	run     *loadgen.Background
 }
 
 // startLoad sends rate requests/s of 100 events for d, spread over the
@@ -173,18 +153,12 @@ type loadResult struct {
 func (s *stack) startLoad(rate float64, d time.Duration) *load {
 	s.t.Helper()
 	ids := loadgen.NewIDs("c" + strconv.FormatInt(time.Now().UnixNano()%1e6, 36))
-	l := &load{watcher: loadgen.NewSearchable(s.c.os.URLs(), s.name+"-*", ids), done: make(chan loadResult, 1)}
+	l := &load{watcher: loadgen.NewSearchable(s.c.os.URLs(), s.name+"-*", ids)}
 	cfg := loadgen.Config{URLs: s.urls, WriteKey: writeKey, Concurrency: 8, Rate: rate, Duration: d,
 		Templates: 8, Traffic: loadgen.Traffic{BatchSize: 100, Users: 1000}, Timeout: 5 * time.Second,
 		OnAccepted: l.watcher.Accepted, RetryRate: 0.05, RetryFor: 30 * time.Second}
-	ctx, cancel := context.WithCancel(context.Background())
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		res, err := loadgen.Run(ctx, cfg, ids)
-		l.done <- loadResult{res, err}
-	}()
-	s.t.Cleanup(func() { cancel(); <-finished })
+	l.run = loadgen.Start(context.Background(), cfg, ids)
+	s.t.Cleanup(l.run.Stop)
 	return l
 }
 
@@ -194,36 +168,21 @@ func (s *stack) startLoad(rate float64, d time.Duration) *load {
 // fails unless every event answered 202 is indexed exactly once.
 func (s *stack) account(l *load, within time.Duration) (loadgen.Result, loadgen.SearchableResult) {
 	s.t.Helper()
-	lr := <-l.done
-	if lr.err != nil {
-		s.t.Errorf("load: %v", lr.err)
+	res, err := l.run.Wait()
+	if err != nil {
+		s.t.Errorf("load: %v", err)
 	}
-	res := lr.res
 	deadline := time.Now().Add(within)
-	var last *njs.ConsumerInfo
-	var lastErr error
-	eventually(s.t, within, "consumer drained", func() bool {
-		last, lastErr = s.consumerInfo()
-		return lastErr == nil && last.NumPending == 0 && last.NumAckPending == 0
-	}, func() string {
-		if lastErr != nil {
-			return lastErr.Error()
+	testenv.EventuallyState(s.t, within, "consumer drained", func() (bool, string) {
+		c, err := s.consumerInfo()
+		if err != nil {
+			return false, err.Error()
 		}
-		return fmt.Sprintf("pending %d, ack pending %d", last.NumPending, last.NumAckPending)
+		return c.NumPending == 0 && c.NumAckPending == 0, fmt.Sprintf("pending %d, ack pending %d", c.NumPending, c.NumAckPending)
 	})
-	var r loadgen.SearchableResult
-	for prev := (loadgen.Accounting{AcceptedEvents: -1}); ; prev = r.Accounting {
-		var err error
-		if r, err = l.watcher.Result(context.Background()); err != nil {
-			s.t.Fatal(err)
-		}
-		if r.Accounting == prev {
-			break
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("the indices did not settle after the drain: %s, then %s", prev, r.Accounting)
-		}
-		time.Sleep(200 * time.Millisecond) // poll interval
+	r, err := l.watcher.Settled(context.Background(), deadline)
+	if err != nil {
+		s.t.Fatalf("after the drain: %v", err)
 	}
 	s.report(fmt.Sprintf("client: %d requests, statuses %v, %d resent (Retry-After seconds %v), %d transport errors, %d gave up",
 		res.Requests, res.Statuses, res.Resends, res.RetryAfter, res.TransportErrs, res.GaveUp))
@@ -246,55 +205,11 @@ func (s *stack) report(line string) {
 
 // consumerInfo reads the state of the enrich instances' durable consumer.
 func (s *stack) consumerInfo() (*njs.ConsumerInfo, error) {
-	nc, err := nats.Connect(s.c.nats.URLs(), nats.Timeout(2*time.Second), nats.NoReconnect())
-	if err != nil {
-		return nil, err
-	}
-	defer nc.Close()
-	js, err := njs.New(nc)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	c, err := js.Consumer(ctx, s.stream(), "enrich")
-	if err != nil {
-		return nil, err
-	}
-	return c.Info(ctx)
+	return testenv.ConsumerInfo(s.c.nats.URLs(), s.stream(), "enrich")
 }
 
 // streamInfo reads the stream's state, its cluster's leader and replicas
 // included.
 func (s *stack) streamInfo() (*njs.StreamInfo, error) {
-	nc, err := nats.Connect(s.c.nats.URLs(), nats.Timeout(2*time.Second), nats.NoReconnect())
-	if err != nil {
-		return nil, err
-	}
-	defer nc.Close()
-	js, err := njs.New(nc)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	st, err := js.Stream(ctx, s.stream())
-	if err != nil {
-		return nil, err
-	}
-	return st.Info(ctx)
-}
-
-// deleteStream removes stream from the cluster at urls, if it can be reached.
-func deleteStream(urls, stream string) {
-	nc, err := nats.Connect(urls, nats.Timeout(2*time.Second), nats.MaxReconnects(0))
-	if err != nil {
-		return
-	}
-	defer nc.Close()
-	if js, err := njs.New(nc); err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = js.DeleteStream(ctx, stream)
-	}
+	return testenv.StreamInfo(s.c.nats.URLs(), s.stream())
 }

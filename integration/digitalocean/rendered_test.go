@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	yaml "go.yaml.in/yaml/v4"
 
@@ -75,17 +74,9 @@ func writeFiles(t *testing.T, n *node) string {
 // environment.
 func loadProject(t *testing.T, dir, file string, envFiles ...string) *types.Project {
 	t.Helper()
-	opts, err := cli.NewProjectOptions([]string{filepath.Join(dir, file)},
-		cli.WithWorkingDirectory(dir), cli.WithName("evtrack"),
-		cli.WithEnvFiles(envFiles...), cli.WithDotEnv,
-		cli.WithInterpolation(true), cli.WithConsistency(true), cli.WithResolvedPaths(true),
-		cli.WithProfiles([]string{"*"}))
+	project, err := serviceenv.LoadCompose(context.Background(), dir, file, true, envFiles...)
 	if err != nil {
 		t.Fatal(err)
-	}
-	project, err := opts.LoadProject(context.Background())
-	if err != nil {
-		t.Fatalf("%s: %v", file, err)
 	}
 	return project
 }

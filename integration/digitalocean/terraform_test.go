@@ -10,7 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/evtrack/telemetry/tools/servers"
 )
 
 // terraformDir is deploy/digitalocean/terraform (this package is
@@ -48,11 +52,24 @@ func TestTerraformReferencesResolve(t *testing.T) {
 	for _, want := range []string{
 		"digitalocean_vpc.main", "digitalocean_container_registry.main", "digitalocean_loadbalancer.ingest",
 		"digitalocean_loadbalancer.query", "digitalocean_loadbalancer.dashboards", "digitalocean_certificate.public",
-		"digitalocean_droplet.ingest", "digitalocean_droplet.query", "digitalocean_droplet.enrich",
-		"digitalocean_firewall.nats", "digitalocean_firewall.opensearch", "digitalocean_database_cluster.opensearch",
+		"digitalocean_droplet.service", "digitalocean_firewall.role", "digitalocean_database_cluster.opensearch",
 	} {
 		if _, ok := m.Resources[want]; !ok {
 			t.Errorf("no resource %s", want)
+		}
+	}
+	// The Droplets of every stateless role, and a firewall for every role
+	// (OpenSearch's while it runs on Droplets), keyed by role.
+	for local, roles := range map[string][]string{
+		"services":       {"ingest", "query", "enrich", "dashboards"},
+		"service_files":  {"ingest", "query", "enrich", "dashboards"},
+		"firewall_rules": {"ingest", "query", "enrich", "dashboards", "nats", "opensearch"},
+	} {
+		keys := objectKeys(t, m, local)
+		for _, role := range roles {
+			if !slices.Contains(keys, role) {
+				t.Errorf("local %s: no %s (has %v)", local, role, keys)
+			}
 		}
 	}
 	for _, want := range []string{"nats_1", "nats_2", "nats_3", "opensearch_1", "opensearch_2", "opensearch_3"} {
@@ -163,7 +180,10 @@ func TestVariables(t *testing.T) {
 		}
 	}
 	// The servers are the versions the tests run.
-	versions := readEnv(t, filepath.Join(root, "..", "..", "..", "scripts", "versions.env"))
+	versions, err := servers.LoadVersions(filepath.Join(root, "..", "..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, want := range map[string]string{
 		"nats_image":       "nats:" + strings.TrimPrefix(versions["NATS_SERVER_VERSION"], "v") + "-alpine",
 		"opensearch_image": "opensearchproject/opensearch:" + versions["OPENSEARCH_VERSION"],
@@ -237,23 +257,20 @@ func TestTemplatesMatchFixtures(t *testing.T) {
 	}
 }
 
-func readEnv(t *testing.T, path string) map[string]string {
+// objectKeys are the keys of the local name, an object written out.
+func objectKeys(t *testing.T, m *Module, name string) []string {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+	a := m.Locals[name]
+	if a == nil {
+		t.Fatalf("no local %s", name)
 	}
-	env := map[string]string{}
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			t.Fatalf("%s: %q is not KEY=VALUE", path, line)
-		}
-		env[k] = v
+	obj, ok := a.Expr.(*hclsyntax.ObjectConsExpr)
+	if !ok {
+		t.Fatalf("%s: local %s: want an object", a.SrcRange, name)
 	}
-	return env
+	var keys []string
+	for _, item := range obj.Items {
+		keys = append(keys, hcl.ExprAsKeyword(item.KeyExpr))
+	}
+	return keys
 }

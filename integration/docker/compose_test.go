@@ -13,10 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 
+	"github.com/evtrack/telemetry/integration/serviceenv"
 	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/platform/testenv"
 )
 
 // secrets are the variables that hold credentials: docker-compose.yml takes
@@ -31,17 +32,9 @@ var secrets = []string{"INGEST_WRITE_KEYS", "QUERY_TOKENS", "QUERY_PAGE_TOKEN_KE
 // nothing taken from this process's environment.
 func loadCompose(t *testing.T, root string, interpolate bool) *types.Project {
 	t.Helper()
-	opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml")},
-		cli.WithWorkingDirectory(root), cli.WithName("evtrack"),
-		cli.WithEnvFiles(filepath.Join(root, ".env.example")), cli.WithDotEnv,
-		cli.WithInterpolation(interpolate), cli.WithConsistency(true), cli.WithResolvedPaths(true),
-		cli.WithProfiles([]string{"*"}))
+	project, err := serviceenv.LoadCompose(context.Background(), root, "docker-compose.yml", interpolate, filepath.Join(root, ".env.example"))
 	if err != nil {
 		t.Fatal(err)
-	}
-	project, err := opts.LoadProject(context.Background())
-	if err != nil {
-		t.Fatalf("docker-compose.yml: %v", err)
 	}
 	return project
 }
@@ -58,7 +51,7 @@ func environment(svc types.ServiceConfig) config.LookupFunc {
 }
 
 func TestCompose(t *testing.T) {
-	root := repoRoot(t)
+	root := testenv.Root(t)
 	project := loadCompose(t, root, true)
 	df := readDockerfile(t, root)
 	oneShot := func(s types.ServiceConfig) bool { return s.Restart == "no" }

@@ -56,7 +56,7 @@ func image(target string) string { return "evtrack/" + target + ":" + version }
 // clean exit. `make test-docker` runs it (and prints the image sizes).
 func TestContainers(t *testing.T) {
 	natsURL, osURL := testenv.NATSURL(t), testenv.OpenSearchURL(t) // skipped under -short
-	root := repoRoot(t)
+	root := testenv.Root(t)
 	df := readDockerfile(t, root)
 	d := startDaemon(t, root)
 	start := time.Now()
@@ -277,13 +277,8 @@ func call(t *testing.T, method, url, token string, body []byte) (int, string) {
 	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b)
+	code, b := testenv.Send(t, req)
+	return code, string(b)
 }
 
 // tracesSeen is an OTLP/HTTP endpoint that records which services sent spans.

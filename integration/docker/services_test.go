@@ -8,7 +8,6 @@ import (
 	"bufio"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -33,19 +32,6 @@ func ports(t *testing.T, addrs []string) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// repoRoot is the repository's root (this package is integration/docker).
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.work")); err != nil {
-		t.Fatalf("repository root: %v", err)
-	}
-	return root
 }
 
 // readEnvFile reads KEY=VALUE lines (blank lines and # comments skipped),

@@ -6,7 +6,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"slices"
@@ -27,6 +26,7 @@ import (
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
+	"github.com/evtrack/telemetry/integration/internal/stack"
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/otelx"
 	"github.com/evtrack/telemetry/platform/testenv"
@@ -51,7 +51,7 @@ func TestTrackedEventsAreSearchableOverHTTPAndGRPC(t *testing.T) {
 	s := startStack(t, otelx.ForTest(tp))
 
 	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
-	status, body := do(t, http.MethodPost, s.ingestURL+"/v1/track", "Bearer "+writeKey, batchJSON(base))
+	status, body := do(t, http.MethodPost, "http://"+s.IngestAddr+"/v1/track", "Bearer "+writeKey, batchJSON(base))
 	if status != http.StatusAccepted || !strings.Contains(body, `"accepted":4`) {
 		t.Fatalf("track: %d %s", status, body)
 	}
@@ -62,7 +62,7 @@ func TestTrackedEventsAreSearchableOverHTTPAndGRPC(t *testing.T) {
 	// yet".
 	var httpPage queryv1.SearchEventsResponse
 	testenv.EventuallyState(t, 30*time.Second, "user-42's three events searchable over HTTP", func() (bool, string) {
-		status, body = do(t, http.MethodGet, s.queryHTTP+"/v1/users/user-42/events", "Bearer "+readToken, "")
+		status, body = do(t, http.MethodGet, s.QueryHTTP+"/v1/users/user-42/events", "Bearer "+readToken, "")
 		if status == http.StatusServiceUnavailable {
 			return false, fmt.Sprintf("%d %s", status, body)
 		}
@@ -122,7 +122,7 @@ func TestTrackedEventsAreSearchableOverHTTPAndGRPC(t *testing.T) {
 		t.Errorf("a complete page has a next_page_token")
 	}
 	// The SDK's fields are filters too.
-	status, body = do(t, http.MethodGet, s.queryHTTP+"/v1/users/user-42/events?locale=en-GB&sdk_version=0.1.0&device_model=iPhone16,1", "Bearer "+readToken, "")
+	status, body = do(t, http.MethodGet, s.QueryHTTP+"/v1/users/user-42/events?locale=en-GB&sdk_version=0.1.0&device_model=iPhone16,1", "Bearer "+readToken, "")
 	var filtered queryv1.SearchEventsResponse
 	if err := protojson.Unmarshal([]byte(body), &filtered); status != http.StatusOK || err != nil || len(filtered.Events) != 1 || filtered.Events[0].EventId != "evt-3" {
 		t.Errorf("filtered by locale, sdk_version and device_model: %d %s", status, body)
@@ -131,7 +131,7 @@ func TestTrackedEventsAreSearchableOverHTTPAndGRPC(t *testing.T) {
 	// Accounting by distinct ids over every daily index: each of the four
 	// events exactly once, someone-else's included.
 	perEvent := map[string]int64{}
-	err := loadgen.ScanEventIDs(context.Background(), testenv.OpenSearch(t, s.osURL), eventdoc.Pattern(s.indexPrefix), "evt-",
+	err := loadgen.ScanEventIDs(context.Background(), testenv.OpenSearch(t, s.OpenSearchURL), eventdoc.Pattern(s.Prefix), "evt-",
 		func(app, id string, docs int64) { perEvent[app+"/"+id] += docs })
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +141,7 @@ func TestTrackedEventsAreSearchableOverHTTPAndGRPC(t *testing.T) {
 	}
 
 	// gRPC gives the same answer.
-	client := queryClient(t, s.queryGRPC)
+	client := queryClient(t, s.QueryGRPC)
 	grpcPage, err := client.SearchEvents(authCtx(readToken), &queryv1.SearchEventsRequest{UserId: "user-42"})
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +155,7 @@ func TestTrackedEventsAreSearchableOverHTTPAndGRPC(t *testing.T) {
 	if err != nil || len(p1.Events) != 2 || p1.NextPageToken == "" {
 		t.Fatalf("page 1: %v %v", p1, err)
 	}
-	status, body = do(t, http.MethodGet, s.queryHTTP+"/v1/users/user-42/events?page_size=2&page_token="+p1.NextPageToken, "Bearer "+readToken, "")
+	status, body = do(t, http.MethodGet, s.QueryHTTP+"/v1/users/user-42/events?page_size=2&page_token="+p1.NextPageToken, "Bearer "+readToken, "")
 	var p2 queryv1.SearchEventsResponse
 	if status != 200 || protojson.Unmarshal([]byte(body), &p2) != nil || len(p2.Events) != 1 || p2.NextPageToken != "" {
 		t.Fatalf("page 2: %d %s", status, body)
@@ -164,7 +164,7 @@ func TestTrackedEventsAreSearchableOverHTTPAndGRPC(t *testing.T) {
 		t.Fatalf("paged order %v", got)
 	}
 	// A page token is bound to its query.
-	status, body = do(t, http.MethodGet, s.queryHTTP+"/v1/users/someone-else/events?page_token="+p1.NextPageToken, "Bearer "+readToken, "")
+	status, body = do(t, http.MethodGet, s.QueryHTTP+"/v1/users/someone-else/events?page_token="+p1.NextPageToken, "Bearer "+readToken, "")
 	if status != http.StatusBadRequest || !strings.Contains(body, "page_token") {
 		t.Errorf("token reused for another user: %d %s", status, body)
 	}
@@ -173,7 +173,7 @@ func TestTrackedEventsAreSearchableOverHTTPAndGRPC(t *testing.T) {
 	t.Run("one trace from ingest to the bulk call", func(t *testing.T) { checkTrace(t, rec) })
 }
 
-func checkAccess(t *testing.T, s *stack, client queryv1.QueryServiceClient) {
+func checkAccess(t *testing.T, s *stack.Pipeline, client queryv1.QueryServiceClient) {
 	tests := []struct {
 		name       string
 		auth, path string
@@ -190,7 +190,7 @@ func checkAccess(t *testing.T, s *stack, client queryv1.QueryServiceClient) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, body := do(t, http.MethodGet, s.queryHTTP+tt.path, tt.auth, "")
+			status, body := do(t, http.MethodGet, s.QueryHTTP+tt.path, tt.auth, "")
 			if status != tt.wantStatus {
 				t.Errorf("HTTP %d %s, want %d", status, body, tt.wantStatus)
 			}
@@ -249,13 +249,8 @@ func do(t *testing.T, method, url, auth, body string) (int, string) {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("User-Agent", "e2e-test/1.0 (iPhone15,2; iOS 18.0)")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b)
+	code, b := testenv.Send(t, req)
+	return code, string(b)
 }
 
 func queryClient(t *testing.T, addr string) queryv1.QueryServiceClient {

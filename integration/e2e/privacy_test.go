@@ -9,25 +9,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/evtrack/telemetry/integration/internal/stack"
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/otelx"
 	"github.com/evtrack/telemetry/platform/testenv"
+	"github.com/evtrack/telemetry/services/enrich/geotest"
 )
 
 // The client addresses of the privacy test, as the client sends them in
@@ -64,7 +62,7 @@ func (b *logBuffer) String() string {
 
 // privacyRun is one pipeline with an IP mode, its log and what it stored.
 type privacyRun struct {
-	names   *names
+	names   *stack.Names
 	logs    *logBuffer
 	spans   *tracetest.SpanRecorder
 	ingest  string
@@ -85,7 +83,6 @@ func startPrivacyRun(t *testing.T, prefix, ipMode string) *privacyRun {
 	logs := &logBuffer{}
 	spans := tracetest.NewSpanRecorder()
 	n := newNames(t, prefix, otelx.ForTest(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))), map[string]string{
-		"INGEST_GRPC_ADDR":           "127.0.0.1:0",
 		"INGEST_TRUSTED_PROXIES":     "127.0.0.1/32,::1/128",
 		"GEOIP_DB":                   writeGeoDB(t),
 		"ENRICH_IP_ANONYMISATION":    ipMode,
@@ -93,20 +90,18 @@ func startPrivacyRun(t *testing.T, prefix, ipMode string) *privacyRun {
 		"ENRICH_PSEUDONYM_KEY":       pseudonymKey,
 		"QUERY_PSEUDONYMISE_FIELDS":  "user_id,anonymous_id",
 		"QUERY_PSEUDONYM_KEY":        pseudonymKey,
-		"QUERY_GRPC_ADDR":            "127.0.0.1:0",
-		"QUERY_HTTP_ADDR":            "127.0.0.1:0",
 		"QUERY_TOKENS":               readToken + ":" + appID,
 		"QUERY_PAGE_TOKEN_KEY":       pageTokenKey,
 		"LOG_LEVEL":                  "debug",
 	})
-	n.log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	n.Log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r := &privacyRun{names: n, logs: logs, spans: spans, badDay: time.Now().UTC().Add(-48 * time.Hour), goodDay: time.Now().UTC().Add(-time.Hour)}
-	r.ingest = "http://" + n.ingest().Addr()
-	n.enrich()
+	r.ingest = "http://" + n.Ingest().Addr()
+	n.Enrich()
 	// After enrich has put its templates (and their mappings on existing
 	// indices): the index's own mapping wins over the template's.
-	testenv.PutJSON(t, n.osURL, "/"+eventdoc.IndexName(n.prefix, r.badDay), `{"mappings":{"properties":{"client_ip":{"type":"long"},"user_id":{"type":"long"}}}}`)
-	r.query = "http://" + n.query().HTTPAddr()
+	testenv.PutJSON(t, n.OpenSearchURL, "/"+eventdoc.IndexName(n.Prefix, r.badDay), `{"mappings":{"properties":{"client_ip":{"type":"long"},"user_id":{"type":"long"}}}}`)
+	r.query = "http://" + n.Query().HTTPAddr()
 	return r
 }
 
@@ -114,24 +109,7 @@ func startPrivacyRun(t *testing.T, prefix, ipMode string) *privacyRun {
 // (GB) and nothing else, and returns its path.
 func writeGeoDB(t *testing.T) string {
 	t.Helper()
-	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "Test-Country", IncludeReservedNetworks: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, network, _ := net.ParseCIDR("81.2.69.128/25")
-	if err := w.Insert(network, mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String("GB")}}); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "geo.mmdb")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := w.WriteTo(f); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return geotest.WriteDB(t, "Test-Country", map[string]mmdbtype.Map{"81.2.69.128/25": {"country": mmdbtype.Map{"iso_code": mmdbtype.String("GB")}}})
 }
 
 // track posts events from the client address ip with the User-Agent ua.
@@ -178,11 +156,11 @@ func (r *privacyRun) sendAll(t *testing.T) {
 	testenv.EventuallyState(t, 30*time.Second, "5 events indexed and 1 dead-lettered", func() (bool, string) {
 		// An index created a moment ago answers 503 until its shard has
 		// started: not yet.
-		docs, err := testenv.Sources(t, n.osURL, eventdoc.Pattern(n.prefix), "")
+		docs, err := testenv.Sources(t, n.OpenSearchURL, eventdoc.Pattern(n.Prefix), "")
 		if err != nil {
 			return false, err.Error()
 		}
-		letters, err := testenv.Sources(t, n.osURL, eventdoc.DeadLetterPattern(n.prefix), "")
+		letters, err := testenv.Sources(t, n.OpenSearchURL, eventdoc.DeadLetterPattern(n.Prefix), "")
 		if err != nil {
 			return false, err.Error()
 		}
@@ -195,11 +173,11 @@ func (r *privacyRun) sendAll(t *testing.T) {
 func (r *privacyRun) stored(t *testing.T) (raw string, docs map[string]map[string]any) {
 	t.Helper()
 	n := r.names
-	testenv.Refresh(t, n.osURL, "*"+n.prefix+"*")
-	for _, pattern := range []string{eventdoc.Pattern(n.prefix), eventdoc.DeadLetterPattern(n.prefix), eventdoc.AuditPattern(n.prefix)} {
-		raw += string(testenv.Do(t, n.osURL, http.MethodPost, "/"+pattern+"/_search?size=10000&allow_no_indices=true&ignore_unavailable=true", ""))
+	testenv.Refresh(t, n.OpenSearchURL, "*"+n.Prefix+"*")
+	for _, pattern := range []string{eventdoc.Pattern(n.Prefix), eventdoc.DeadLetterPattern(n.Prefix), eventdoc.AuditPattern(n.Prefix)} {
+		raw += string(testenv.Do(t, n.OpenSearchURL, http.MethodPost, "/"+pattern+"/_search?size=10000&allow_no_indices=true&ignore_unavailable=true", ""))
 	}
-	sources, err := testenv.Sources(t, n.osURL, eventdoc.Pattern(n.prefix), "")
+	sources, err := testenv.Sources(t, n.OpenSearchURL, eventdoc.Pattern(n.Prefix), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +229,7 @@ func TestIPAnonymisationKeepsFullAddressOutOfStoreAndLogs(t *testing.T) {
 			} `json:"hits"`
 		} `json:"hits"`
 	}
-	_ = json.Unmarshal(testenv.Do(t, r.names.osURL, http.MethodPost, "/"+eventdoc.DeadLetterPattern(r.names.prefix)+"/_search", ""), &letter)
+	_ = json.Unmarshal(testenv.Do(t, r.names.OpenSearchURL, http.MethodPost, "/"+eventdoc.DeadLetterPattern(r.names.Prefix)+"/_search", ""), &letter)
 	if len(letter.Hits.Hits) != 1 || !strings.Contains(string(letter.Hits.Hits[0].Source.Document), truncatedIPv4) {
 		t.Errorf("dead letter %+v: want the refused event's document with the truncated address", letter.Hits.Hits)
 	}
@@ -334,8 +312,8 @@ func TestPseudonymisedIDsAreSearchableByOriginalID(t *testing.T) {
 			t.Errorf("%s: client_ip stored with ENRICH_IP_ANONYMISATION=drop", id)
 		}
 	}
-	for _, pattern := range []string{eventdoc.Pattern(n.prefix), eventdoc.DeadLetterPattern(n.prefix)} {
-		raw := string(testenv.Do(t, n.osURL, http.MethodPost, "/"+pattern+"/_search?size=10000", ""))
+	for _, pattern := range []string{eventdoc.Pattern(n.Prefix), eventdoc.DeadLetterPattern(n.Prefix)} {
+		raw := string(testenv.Do(t, n.OpenSearchURL, http.MethodPost, "/"+pattern+"/_search?size=10000", ""))
 		if strings.Contains(raw, privacyUser) || strings.Contains(raw, privacyDevice) {
 			t.Errorf("%s holds an original id", pattern)
 		}

@@ -23,9 +23,9 @@ import (
 // answered 202 is indexed exactly once, and ingest accepts again.
 func TestFullStreamLosesNothing(t *testing.T) {
 	n := newNames(t, "full", otelx.ForTest(noop.NewTracerProvider()), map[string]string{
-		"EVENTS_STREAM_MAX_MSGS": "20", "INGEST_GRPC_ADDR": "127.0.0.1:0",
+		"EVENTS_STREAM_MAX_MSGS": "20",
 	})
-	in := n.ingest()
+	in := n.Ingest()
 	url := "http://" + in.Addr() + "/v1/track"
 
 	// Ten events a batch until the stream refuses one.
@@ -64,10 +64,10 @@ func TestFullStreamLosesNothing(t *testing.T) {
 	}
 
 	// Enrich starts: the stream drains into OpenSearch.
-	n.enrich()
+	n.Enrich()
 	var ids map[string]int
 	testenv.EventuallyState(t, 60*time.Second, fmt.Sprintf("the %d accepted events indexed", len(accepted)), func() (bool, string) {
-		ids = indexedIDs(t, n.osURL, n.prefix)
+		ids = indexedIDs(t, n.OpenSearchURL, n.Prefix)
 		return len(ids) >= len(accepted), fmt.Sprintf("%d distinct event ids indexed", len(ids))
 	})
 	lost, doubled := 0, 0

@@ -32,7 +32,7 @@ import (
 // memory (VmHWM) stays under 256 MiB over all of them.
 func TestAttacksAgainstProcess(t *testing.T) {
 	s := newStack(t, testenv.NATSURL(t), "")
-	grpcAddr := freeAddr(t)
+	grpcAddr := testenv.FreeAddr(t)
 	ingest := s.ingest(map[string]string{"INGEST_GRPC_ADDR": grpcAddr})
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))

@@ -3,7 +3,6 @@ package faults
 import (
 	"bytes"
 	"compress/gzip"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -33,7 +32,7 @@ func TestEnrichKilledAndSharedConsumer(t *testing.T) {
 	// none of them.
 	var before *njs.ConsumerInfo
 	lastAcked, from := 0.0, uint64(0)
-	eventually(t, 30*time.Second, "enrich #1 holding messages between flushes", func() bool {
+	testenv.Eventually(t, 30*time.Second, "enrich #1 holding messages between flushes", func() bool {
 		acked := metric(firstURL+"/metrics", "enrich_messages_total", promscrape.Labels{"outcome": "acked"})
 		c, err := s.consumerInfo()
 		if err != nil {
@@ -45,7 +44,7 @@ func TestEnrichKilledAndSharedConsumer(t *testing.T) {
 		}
 		before = c
 		return c.Delivered.Stream >= from+20
-	}, nil)
+	})
 	if err := first.Signal(syscall.SIGKILL); err == nil {
 		t.Log("enrich exited cleanly on SIGKILL?")
 	}
@@ -73,7 +72,7 @@ func TestEnrichKilledAndSharedConsumer(t *testing.T) {
 // again by itself, and enrich resumes.
 func TestNATSKilledUnderLoad(t *testing.T) {
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	nats := startNATS(t, dir, addr)
 	s := newStack(t, "nats://"+addr, "")
 	s.ingest(nil)
@@ -86,9 +85,9 @@ func TestNATSKilledUnderLoad(t *testing.T) {
 	t.Logf("nats-server killed with SIGKILL; %d messages stored, %d not yet delivered, %d unacknowledged",
 		before.Delivered.Stream+before.NumPending, before.NumPending, before.NumAckPending)
 	// Down until ingest has answered 503 for it.
-	eventually(t, 20*time.Second, "ingest answering 503 while the broker is down", func() bool {
+	testenv.Eventually(t, 20*time.Second, "ingest answering 503 while the broker is down", func() bool {
 		return metric(s.ingestHTTP+"/metrics", "ingest_requests_total", promscrape.Labels{"status": "503"}) > 0
-	}, nil)
+	})
 	restart(t, nats.Proc)
 	t.Log("nats-server started again")
 	res, _, _ := s.account(l, 60*time.Second)
@@ -108,7 +107,7 @@ func TestIngestSIGTERMUnderLoad(t *testing.T) {
 	ingest := s.ingest(nil)
 	s.enrich(nil)
 	l := s.startLoad(40, 8*time.Second)
-	eventually(t, 20*time.Second, "load accepted", func() bool { return l.watcher.AcceptedEvents() >= 4000 }, nil) // a second of load
+	testenv.Eventually(t, 20*time.Second, "load accepted", func() bool { return l.watcher.AcceptedEvents() >= 4000 }) // a second of load
 	accepted := l.watcher.AcceptedEvents()
 	err := ingest.Signal(syscall.SIGTERM)
 	t.Logf("ingest sent SIGTERM after %d events accepted; exit: %v", accepted, err)
@@ -140,19 +139,27 @@ func TestOpenSearchOutageAndSlowness(t *testing.T) {
 		return metric(metrics, "enrich_documents_total", promscrape.Labels{"outcome": "created"})
 	}
 	l := s.startLoad(30, 16*time.Second)
-	eventually(t, 20*time.Second, "enrich indexing", func() bool { return created() > 0 }, nil)
+	testenv.Eventually(t, 20*time.Second, "enrich indexing", func() bool { return created() > 0 })
 	proxy.Down()
 	t.Log("OpenSearch unreachable")
 	var maxRSS int64
 	var maxPending float64
-	// sample watches enrich every 500 ms until done holds (or within ends).
+	// sample records enrich's RSS and backlog every 100 ms until done holds;
+	// after within it fails the test.
 	sample := func(within time.Duration, what string, done func() bool) {
 		t.Helper()
-		eventually(t, within, what, func() bool {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for deadline := time.Now().Add(within); ; <-tick.C {
 			maxRSS = max(maxRSS, rssBytes(enrich))
 			maxPending = max(maxPending, metric(metrics, "enrich_consumer_pending_messages", nil)+metric(metrics, "enrich_consumer_ack_pending_messages", nil))
-			return done()
-		}, func() string { return fmt.Sprintf("peak backlog %.0f", maxPending) })
+			if done() {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("not %s within %s (peak backlog %.0f)", what, within, maxPending)
+			}
+		}
 	}
 	// Down until bulks have failed and the backlog shows in the metrics
 	// (its gauges are read from the consumer every 5 s).

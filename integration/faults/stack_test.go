@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/evtrack/telemetry/platform/procs"
@@ -40,7 +39,7 @@ func newStack(t *testing.T, natsURL, osURL string) *stack {
 	testenv.DeleteIndexData(t, realOS, s.name)
 	// Runs after the test's processes are stopped: the stream goes too
 	// (best effort: a broker of the test's own may be gone by then).
-	t.Cleanup(func() { deleteStream(natsURL, s.common()["EVENTS_STREAM"]) })
+	testenv.DeleteStream(t, natsURL, s.stream())
 	return s
 }
 
@@ -55,13 +54,13 @@ func (s *stack) common() map[string]string {
 func (s *stack) ingest(extra map[string]string) *procs.Proc {
 	s.t.Helper()
 	env := s.common()
-	addr := freeAddr(s.t)
-	env["INGEST_HTTP_ADDR"], env["INGEST_GRPC_ADDR"], env["INGEST_WRITE_KEYS"] = addr, freeAddr(s.t), writeKey+":app-faults"
+	addr := testenv.FreeAddr(s.t)
+	env["INGEST_HTTP_ADDR"], env["INGEST_GRPC_ADDR"], env["INGEST_WRITE_KEYS"] = addr, testenv.FreeAddr(s.t), writeKey+":app-faults"
 	env["INGEST_PUBLISH_TIMEOUT"], env["INGEST_RETRY_AFTER"] = "1s", "1s"
 	for k, v := range extra {
 		env[k] = v
 	}
-	p := start(s.t, procs.Spec{Name: "ingest", Path: bins["ingest"], Env: env})
+	p := testenv.StartProc(s.t, procs.Spec{Name: "ingest", Path: bins["ingest"], Env: env})
 	s.ingestHTTP = "http://" + addr
 	waitProcReady(s.t, p, s.ingestHTTP+"/readyz", 30*time.Second)
 	return p
@@ -70,13 +69,13 @@ func (s *stack) ingest(extra map[string]string) *procs.Proc {
 func (s *stack) enrich(extra map[string]string) (*procs.Proc, string) {
 	s.t.Helper()
 	env := s.common()
-	addr := freeAddr(s.t)
+	addr := testenv.FreeAddr(s.t)
 	env["ENRICH_HTTP_ADDR"], env["ENRICH_RETENTION"] = addr, "0"
 	env["ENRICH_ACK_WAIT"], env["ENRICH_BULK_TIMEOUT"], env["ENRICH_RETRY_DELAY"], env["ENRICH_MAX_BACKOFF"] = "15s", "10s", "1s", "2s"
 	for k, v := range extra {
 		env[k] = v
 	}
-	p := start(s.t, procs.Spec{Name: "enrich", Path: bins["enrich"], Env: env})
+	p := testenv.StartProc(s.t, procs.Spec{Name: "enrich", Path: bins["enrich"], Env: env})
 	url := "http://" + addr
 	s.enrichHTTPs = append(s.enrichHTTPs, url)
 	waitProcReady(s.t, p, url+"/healthz", 30*time.Second)
@@ -87,12 +86,7 @@ func (s *stack) enrich(extra map[string]string) (*procs.Proc, string) {
 type load struct {
 	ids     *loadgen.IDs
 	watcher *loadgen.Searchable
-	done    chan loadResult
-}
-
-type loadResult struct {
-	res loadgen.Result
-	err error
+	run     *loadgen.Background
 }
 
 // startLoad sends rate requests/s of 100 events (5% sent twice, as after a
@@ -100,18 +94,12 @@ type loadResult struct {
 func (s *stack) startLoad(rate float64, d time.Duration) *load {
 	s.t.Helper()
 	ids := loadgen.NewIDs("f" + strconv.FormatInt(time.Now().UnixNano()%1e6, 36))
-	l := &load{ids: ids, watcher: loadgen.NewSearchable(s.realOS, s.name+"-*", ids), done: make(chan loadResult, 1)}
+	l := &load{ids: ids, watcher: loadgen.NewSearchable(s.realOS, s.name+"-*", ids)}
 	cfg := loadgen.Config{URL: s.ingestHTTP + "/v1/track", WriteKey: writeKey, Concurrency: 8, Rate: rate, Duration: d,
 		Templates: 8, Traffic: loadgen.Traffic{BatchSize: 100, Users: 1000}, Timeout: 5 * time.Second,
 		OnAccepted: l.watcher.Accepted, RetryRate: 0.05}
-	ctx, cancel := context.WithCancel(context.Background())
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		res, err := loadgen.Run(ctx, cfg, ids)
-		l.done <- loadResult{res, err}
-	}()
-	s.t.Cleanup(func() { cancel(); <-finished })
+	l.run = loadgen.Start(context.Background(), cfg, ids)
+	s.t.Cleanup(l.run.Stop)
 	return l
 }
 
@@ -121,30 +109,19 @@ func (s *stack) startLoad(rate float64, d time.Duration) *load {
 // indexed exactly once. It returns the consumer's state once drained.
 func (s *stack) account(l *load, within time.Duration) (loadgen.Result, loadgen.SearchableResult, *njs.ConsumerInfo) {
 	s.t.Helper()
-	lr := <-l.done
-	if lr.err != nil {
-		s.t.Errorf("load: %v", lr.err)
+	res, err := l.run.Wait()
+	if err != nil {
+		s.t.Errorf("load: %v", err)
 	}
-	res := lr.res
 	deadline := time.Now().Add(within)
 	info := s.waitConsumer(time.Until(deadline), "drained (nothing pending or unacknowledged)", func(c *njs.ConsumerInfo) bool {
 		return c.NumPending == 0 && c.NumAckPending == 0
 	})
 	// Enrich acks a message once its documents are written, so a drained
 	// consumer means nothing more will arrive; the scans must agree.
-	var r loadgen.SearchableResult
-	for prev := (loadgen.Accounting{AcceptedEvents: -1}); ; prev = r.Accounting {
-		var err error
-		if r, err = l.watcher.Result(context.Background()); err != nil {
-			s.t.Fatal(err)
-		}
-		if r.Accounting == prev {
-			break
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("the index did not settle after the drain: %s, then %s", prev, r.Accounting)
-		}
-		time.Sleep(200 * time.Millisecond) // poll interval
+	r, err := l.watcher.Settled(context.Background(), deadline)
+	if err != nil {
+		s.t.Fatalf("after the drain: %v", err)
 	}
 	s.t.Logf("load: %d requests (%d retried), statuses %v, transport errors %d", res.Requests, res.Retries, res.Statuses, res.TransportErrs)
 	s.t.Logf("accounting: %s (%d documents; %d ids indexed without a 202)", r.Accounting, r.Documents, r.Unaccepted)
@@ -156,22 +133,7 @@ func (s *stack) account(l *load, within time.Duration) (loadgen.Result, loadgen.
 
 // consumerInfo reads the state of the enrich services' durable consumer.
 func (s *stack) consumerInfo() (*njs.ConsumerInfo, error) {
-	nc, err := nats.Connect(s.natsURL, nats.Timeout(2*time.Second), nats.NoReconnect())
-	if err != nil {
-		return nil, err
-	}
-	defer nc.Close()
-	js, err := njs.New(nc)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	c, err := js.Consumer(ctx, s.stream(), "enrich")
-	if err != nil {
-		return nil, err
-	}
-	return c.Info(ctx)
+	return testenv.ConsumerInfo(s.natsURL, s.stream(), "enrich")
 }
 
 // waitConsumer polls the consumer until ok holds and returns that state; it
@@ -179,15 +141,13 @@ func (s *stack) consumerInfo() (*njs.ConsumerInfo, error) {
 func (s *stack) waitConsumer(within time.Duration, what string, ok func(*njs.ConsumerInfo) bool) *njs.ConsumerInfo {
 	s.t.Helper()
 	var last *njs.ConsumerInfo
-	var lastErr error
-	eventually(s.t, within, "consumer "+what, func() bool {
-		last, lastErr = s.consumerInfo()
-		return lastErr == nil && ok(last)
-	}, func() string {
-		if lastErr != nil {
-			return lastErr.Error()
+	testenv.EventuallyState(s.t, within, "consumer "+what, func() (bool, string) {
+		c, err := s.consumerInfo()
+		if err != nil {
+			return false, err.Error()
 		}
-		return fmt.Sprintf("pending %d, ack pending %d, delivered %d (stream seq %d)", last.NumPending, last.NumAckPending, last.Delivered.Consumer, last.Delivered.Stream)
+		last = c
+		return ok(c), fmt.Sprintf("pending %d, ack pending %d, delivered %d (stream seq %d)", c.NumPending, c.NumAckPending, c.Delivered.Consumer, c.Delivered.Stream)
 	})
 	return last
 }
@@ -202,23 +162,9 @@ func startNATS(t *testing.T, dir, addr string) *procs.NATSServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := procs.StartNATS(context.Background(), starter(t), procs.NATSConfig{Bin: bin, Dir: dir, Addr: addr})
+	s, err := procs.StartNATS(context.Background(), testenv.Starter(t), procs.NATSConfig{Bin: bin, Dir: dir, Addr: addr})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
-}
-
-// deleteStream removes stream from the broker at url, if it can be reached.
-func deleteStream(url, stream string) {
-	nc, err := nats.Connect(url, nats.Timeout(2*time.Second), nats.MaxReconnects(0))
-	if err != nil {
-		return
-	}
-	defer nc.Close()
-	if js, err := njs.New(nc); err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = js.DeleteStream(ctx, stream)
-	}
 }

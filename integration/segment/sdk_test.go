@@ -19,32 +19,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
-
-	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/testenv"
 	"github.com/evtrack/telemetry/tools/loadgen"
 )
 
-// repoRoot is the repository this file is in.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
 // installSDKs runs scripts/sdks.sh (a no-op when they are installed).
 func installSDKs(t testing.TB) string {
 	t.Helper()
-	root := repoRoot(t)
+	root := testenv.Root(t)
 	cmd := exec.Command("bash", filepath.Join(root, "scripts", "sdks.sh"))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("scripts/sdks.sh: %v\n%s", err, out)
@@ -152,9 +141,9 @@ func runDriver(t *testing.T, name string, cmd *exec.Cmd, messages int) driverRun
 // name, properties, timestamps and context mapped as documented; the
 // refused one is not, and no SDK reported a failure for the batch it was in.
 func TestSDKsDeliverThroughSegmentAPI(t *testing.T) {
-	s := startStack(t, true) // first: it skips under -short
+	s := startStack(t) // first: it skips under -short
 	sdks := installSDKs(t)
-	driver := filepath.Join(repoRoot(t), "integration", "segment", "sdk")
+	driver := filepath.Join(testenv.Root(t), "integration", "segment", "sdk")
 	python := filepath.Join(sdks, "python", "bin", "python")
 	tests := []struct {
 		name, library, agent string
@@ -175,9 +164,9 @@ func TestSDKsDeliverThroughSegmentAPI(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			user := fmt.Sprintf("%s-user-%d", s.indexPrefix, i)
+			user := fmt.Sprintf("%s-user-%d", s.Prefix, i)
 			version := fmt.Sprintf("7.%d.0", i)
-			proxy, host := newFaultProxy(t, s.ingestAddr, true)
+			proxy, host := newFaultProxy(t, s.IngestAddr, true)
 			run := runDriver(t, tt.name, tt.cmd(host, user, version), 5)
 
 			// The fault struck: ingest stored the first batch, the SDK got a
@@ -215,7 +204,7 @@ func TestSDKsDeliverThroughSegmentAPI(t *testing.T) {
 
 			var events []*telemetryv1.StoredEvent
 			testenv.EventuallyState(t, 60*time.Second, "the SDK's events in the user's history", func() (bool, string) {
-				events = userEvents(t, s.queryHTTP, user)
+				events = s.UserEvents(t, readToken, user)
 				return len(events) >= len(byID), fmt.Sprintf("%d of %d events", len(events), len(byID))
 			})
 			seen := map[string]int{}
@@ -235,7 +224,7 @@ func TestSDKsDeliverThroughSegmentAPI(t *testing.T) {
 			}
 			// Stored once: one document per message id in the indices.
 			docs := map[string]int64{}
-			if err := loadgen.ScanEventIDs(t.Context(), testenv.OpenSearch(t, s.osURL), eventdoc.Pattern(s.indexPrefix), "",
+			if err := loadgen.ScanEventIDs(t.Context(), testenv.OpenSearch(t, s.OpenSearchURL), eventdoc.Pattern(s.Prefix), "",
 				func(_, id string, n int64) { docs[id] += n }); err != nil {
 				t.Fatal(err)
 			}
@@ -250,7 +239,7 @@ func TestSDKsDeliverThroughSegmentAPI(t *testing.T) {
 
 			// A batch ingest refuses whole (400) is reported by the SDK
 			// once and never sent again.
-			refusing, host := newFaultProxy(t, s.ingestAddr, false)
+			refusing, host := newFaultProxy(t, s.IngestAddr, false)
 			run = runDriver(t, tt.name+" refused", tt.cmd(host, user+"-refused", version, "refused"), 1)
 			refusing.mu.Lock()
 			upstream = append([]string(nil), refusing.upstream...)
@@ -305,38 +294,6 @@ func checkMapped(t *testing.T, e *telemetryv1.StoredEvent, m map[string]any, lib
 	for k, v := range want {
 		if e.Metadata[k] != v {
 			fail("metadata[%q] = %q, want %q (all: %v)", k, e.Metadata[k], v, e.Metadata)
-		}
-	}
-}
-
-// userEvents reads a user's whole history through the query API's HTTP face.
-func userEvents(t *testing.T, queryHTTP, user string) []*telemetryv1.StoredEvent {
-	t.Helper()
-	var out []*telemetryv1.StoredEvent
-	token := ""
-	for {
-		u := queryHTTP + "/v1/users/" + url.PathEscape(user) + "/events?page_size=1000"
-		if token != "" {
-			u += "&page_token=" + url.QueryEscape(token)
-		}
-		req, _ := http.NewRequest(http.MethodGet, u, nil)
-		req.Header.Set("Authorization", "Bearer "+readToken)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			t.Fatalf("query: %d %s", res.StatusCode, body)
-		}
-		var page queryv1.SearchEventsResponse
-		if err := protojson.Unmarshal(body, &page); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, page.Events...)
-		if token = page.NextPageToken; token == "" {
-			return out
 		}
 	}
 }

@@ -21,17 +21,17 @@ import (
 // beforehand: one request in flight (the SDK's discipline) and four.
 func BenchmarkSwiftSDK(b *testing.B) {
 	bin := buildProduct(b, "evtrack-bench", "release")
-	s := startStack(b, false)
+	ingestAddr := names(b).Ingest().Addr()
 	const events, batch = 10_000, 500
 	for range b.N {
 		track := runBench(b, bin, "track", "--events", "100000")
-		flush := runBench(b, bin, "flush", "--endpoint", "http://"+s.ingestAddr, "--write-key", writeKey,
+		flush := runBench(b, bin, "flush", "--endpoint", "http://"+ingestAddr, "--write-key", writeKey,
 			"--events", fmt.Sprint(events), "--batch", fmt.Sprint(batch))
 		if flush["complete"] != true || flush["delivered"] != float64(events) {
 			b.Fatalf("flush: %v", flush)
 		}
-		one := postBatches(b, s.ingestAddr, events, batch, 1)
-		four := postBatches(b, s.ingestAddr, events, batch, 4)
+		one := postBatches(b, ingestAddr, events, batch, 1)
+		four := postBatches(b, ingestAddr, events, batch, 4)
 		b.ReportMetric(track["track_p99_us"].(float64), "track-p99-µs")
 		b.ReportMetric(track["enqueue_events_per_sec"].(float64), "enqueue-events/s")
 		b.ReportMetric(flush["flush_events_per_sec"].(float64), "sdk-flush-events/s")

@@ -10,38 +10,26 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
-
-	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
+	"github.com/evtrack/telemetry/integration/internal/stack"
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/testenv"
 	"github.com/evtrack/telemetry/tools/loadgen"
 )
-
-// repoRoot is the repository this file is in.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
 
 // swiftCommand runs args in clients/swift inside the Swift chroot (installed
 // on first use by scripts/swift.sh), with bind (if any) visible at the same
 // path. The command's PID is the program's: scripts/swift.sh execs all the way.
 func swiftCommand(t testing.TB, bind string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command("bash", append([]string{filepath.Join(repoRoot(t), "scripts", "swift.sh")}, args...)...)
+	cmd := exec.Command("bash", append([]string{filepath.Join(testenv.Root(t), "scripts", "swift.sh")}, args...)...)
 	cmd.Env = append(os.Environ(), "SWIFT_BIND="+bind)
 	cmd.Stderr = os.Stderr
 	return cmd
@@ -146,11 +134,11 @@ func parseSummary(t *testing.T, lines []string) summary {
 // the ones the server refused were reported by the SDK with their reasons.
 func TestSwiftSDKDeliversEveryEventOnceThroughFailures(t *testing.T) {
 	const n, invalidEvery, batch = 1000, 100, 50
-	s := startStack(t, true)
+	s := names(t).Start()
 	cli := buildProduct(t, "evtrack-cli", "debug")
-	proxy := testenv.NewProxy(t, s.ingestAddr)
+	proxy := testenv.NewProxy(t, s.IngestAddr)
 	queue := t.TempDir()
-	user := "swift-e2e-" + strings.TrimPrefix(s.indexPrefix, "swift-")
+	user := "swift-e2e-" + strings.TrimPrefix(s.Prefix, "swift-")
 	args := func(extra ...string) []string {
 		return append([]string{"--endpoint", "http://" + proxy.Addr(), "--write-key", writeKey, "--storage", filepath.Join(queue, "q"),
 			"--user", user, "--batch", fmt.Sprint(batch), "--retry-base", "0.2", "--retry-max", "1", "--verbose"}, extra...)
@@ -237,14 +225,14 @@ func TestSwiftSDKDeliversEveryEventOnceThroughFailures(t *testing.T) {
 	var got map[string]int
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		got = userEvents(t, s.queryHTTP, user)
+		got = userEvents(t, s, user)
 		if len(got) >= want || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
 	docs := map[string]int64{}
-	if err := loadgen.ScanEventIDs(t.Context(), testenv.OpenSearch(t, s.osURL), eventdoc.Pattern(s.indexPrefix), "",
+	if err := loadgen.ScanEventIDs(t.Context(), testenv.OpenSearch(t, s.OpenSearchURL), eventdoc.Pattern(s.Prefix), "",
 		func(_, id string, n int64) { docs[id] += n }); err != nil {
 		t.Fatal(err)
 	}
@@ -268,39 +256,16 @@ func TestSwiftSDKDeliversEveryEventOnceThroughFailures(t *testing.T) {
 	}
 }
 
-// userEvents pages through the user's history over HTTP and counts each event_id.
-func userEvents(t *testing.T, queryHTTP, user string) map[string]int {
+// userEvents reads the user's history through the query API and counts
+// each event_id; every event must carry the SDK's context.
+func userEvents(t *testing.T, s *stack.Pipeline, user string) map[string]int {
 	t.Helper()
 	ids := map[string]int{}
-	token := ""
-	for {
-		u := queryHTTP + "/v1/users/" + url.PathEscape(user) + "/events?page_size=1000"
-		if token != "" {
-			u += "&page_token=" + url.QueryEscape(token)
-		}
-		req, _ := http.NewRequest(http.MethodGet, u, nil)
-		req.Header.Set("Authorization", "Bearer "+readToken)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			t.Fatalf("query: %d %s", res.StatusCode, body)
-		}
-		var page queryv1.SearchEventsResponse
-		if err := protojson.Unmarshal(body, &page); err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range page.Events {
-			ids[e.EventId]++
-			if e.SdkName != "evtrack-swift" || e.OsName != "Linux" || e.Locale == "" || e.Timezone == "" || e.SessionId == "" || e.AnonymousId == "" {
-				t.Fatalf("event %s lacks the SDK's context: %v", e.EventId, e)
-			}
-		}
-		if token = page.NextPageToken; token == "" {
-			return ids
+	for _, e := range s.UserEvents(t, readToken, user) {
+		ids[e.EventId]++
+		if e.SdkName != "evtrack-swift" || e.OsName != "Linux" || e.Locale == "" || e.Timezone == "" || e.SessionId == "" || e.AnonymousId == "" {
+			t.Fatalf("event %s lacks the SDK's context: %v", e.EventId, e)
 		}
 	}
+	return ids
 }

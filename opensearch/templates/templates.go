@@ -108,6 +108,17 @@ func (t Template) WithReplicas(n int) (Template, error) {
 	return Template{Name: t.Name, Body: body}, nil
 }
 
+// Build is build's template for prefix (build is Events, DeadLetter or
+// Audit) with its indices' number_of_replicas set to replicas
+// (WithReplicas).
+func Build(build func(prefix string) (Template, error), prefix string, replicas int) (Template, error) {
+	t, err := build(prefix)
+	if err != nil {
+		return Template{}, err
+	}
+	return t.WithReplicas(replicas)
+}
+
 // Events returns the composable index template for prefix-YYYY.MM.DD.
 func Events(prefix string) (Template, error) {
 	return withPatterns(eventsTemplate, prefix, []string{eventdoc.Pattern(prefix)})

@@ -166,3 +166,31 @@ func TestWithReplicas(t *testing.T) {
 		}
 	}
 }
+
+// TestBuild: Build is the builder's template with the replicas set, and
+// passes on the builder's error and WithReplicas's.
+func TestBuild(t *testing.T) {
+	want, err := Events(DefaultEventsPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, err = want.WithReplicas(2); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Build(Events, DefaultEventsPrefix, 2)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("Build(Events, %q, 2) = %s, %v; want %s", DefaultEventsPrefix, got.Name, err, want.Name)
+	}
+	for _, tt := range []struct {
+		name     string
+		prefix   string
+		replicas int
+	}{
+		{"bad prefix", "Not A Prefix", 0},
+		{"negative replicas", DefaultEventsPrefix, -1},
+	} {
+		if _, err := Build(Audit, tt.prefix, tt.replicas); err == nil {
+			t.Errorf("%s: no error", tt.name)
+		}
+	}
+}

@@ -200,6 +200,17 @@ func DeleteIndices(ctx context.Context, c *opensearch.Client, pattern string, wh
 	return deleted, nil
 }
 
+// ApplyIndexTemplate puts a composable index template (PutIndexTemplate)
+// and then its fields on the existing indices it matches
+// (PutTemplateMappingOnExisting). Both are idempotent: every instance may
+// apply its templates at every start.
+func ApplyIndexTemplate(ctx context.Context, c *opensearch.Client, name string, body []byte) error {
+	if err := PutIndexTemplate(ctx, c, name, body); err != nil {
+		return err
+	}
+	return PutTemplateMappingOnExisting(ctx, c, name, body)
+}
+
 // PutTemplateMappingOnExisting adds the fields of a composable index
 // template (its body as PutIndexTemplate takes it) that the existing indices
 // its patterns match do not have yet. A template shapes only indices created

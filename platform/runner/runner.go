@@ -59,6 +59,18 @@ type Spec[C any] struct {
 	Build    func(context.Context, C, *slog.Logger, *otelx.Telemetry) (Service, error)
 }
 
+// Build adapts a service's constructor, which returns its own type, to
+// Spec.Build: Build: runner.Build(service.New).
+func Build[C any, S Service](newService func(context.Context, C, *slog.Logger, *otelx.Telemetry) (S, error)) func(context.Context, C, *slog.Logger, *otelx.Telemetry) (Service, error) {
+	return func(ctx context.Context, c C, log *slog.Logger, tel *otelx.Telemetry) (Service, error) {
+		s, err := newService(ctx, c, log, tel)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+}
+
 // Main runs spec and exits the process: 0 after a clean shutdown, 1 on error.
 // With the argument healthcheck or version it does that instead of serving.
 func Main[C any](spec Spec[C]) {

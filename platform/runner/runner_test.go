@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/platform/otelx"
 )
 
 type testConfig struct{ addr string }
@@ -183,5 +185,28 @@ func TestSubcommands(t *testing.T) {
 				t.Errorf("svc %s: exit %d, output %q; want exit %d, output %q", tt.args, code, out, tt.wantCode, tt.wantOut)
 			}
 		})
+	}
+}
+
+type testService struct{ addr string }
+
+func (*testService) Run(context.Context) error { return nil }
+
+// TestBuild: the adapted constructor hands on the service it built, and on
+// an error no service at all (not a nil *testService inside the interface).
+func TestBuild(t *testing.T) {
+	failed := errors.New("cannot build")
+	build := Build(func(_ context.Context, c testConfig, _ *slog.Logger, _ *otelx.Telemetry) (*testService, error) {
+		if c.addr == "" {
+			return nil, failed
+		}
+		return &testService{addr: c.addr}, nil
+	})
+	s, err := build(context.Background(), testConfig{addr: ":1"}, nil, nil)
+	if ts, ok := s.(*testService); err != nil || !ok || ts.addr != ":1" {
+		t.Fatalf("built %v, %v; want the service for :1", s, err)
+	}
+	if s, err := build(context.Background(), testConfig{}, nil, nil); s != nil || !errors.Is(err, failed) {
+		t.Fatalf("built %v, %v; want no service and the error", s, err)
 	}
 }

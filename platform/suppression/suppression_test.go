@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	njs "github.com/nats-io/nats.go/jetstream"
-
 	"github.com/evtrack/telemetry/platform/testenv"
 )
 
@@ -41,15 +38,7 @@ func TestHandshake(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs NATS")
 	}
-	nc, err := nats.Connect(testenv.NATSURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := njs.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testenv.JetStream(t)
 	ctx := t.Context()
 	bucket := strings.ToUpper(strings.ReplaceAll(testenv.Name(t, "supp"), "-", "_"))
 	t.Cleanup(func() {

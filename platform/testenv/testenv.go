@@ -9,9 +9,12 @@
 // It is also the test toolkit shared by every module: Eventually (wait on a
 // condition, never a sleep), Start (run a service in-process for the rest of
 // a test), Proxy (a dependency that goes away and comes back), Name (names
-// of a test's own streams and indices), and the OpenSearch helpers (Do,
-// PutJSON, Exists, Refresh, Count, Bulk, DeleteOnCleanup, DeleteIndexData)
-// built on opensearchx.
+// of a test's own streams and indices), Get and Send (HTTP calls), the
+// OpenSearch helpers (Do, PutJSON, Exists, Refresh, Count, Bulk,
+// DeleteOnCleanup, DeleteIndexData) built on opensearchx, the JetStream
+// helpers (JetStream, DeleteStream, StreamInfo, ConsumerInfo), and the
+// harness of tests that run the services as processes (MainBuilding,
+// Starter, StartProc, FreeAddr) built on procs.
 package testenv
 
 import (
@@ -113,7 +116,18 @@ func DeleteIndexData(t testing.TB, url, prefix string) {
 // the test.
 func Get(t testing.TB, url string) (int, []byte) {
 	t.Helper()
-	res, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Send(t, req)
+}
+
+// Send sends req with the default client and returns the status code and
+// the body; a transport error fails the test.
+func Send(t testing.TB, req *http.Request) (int, []byte) {
+	t.Helper()
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

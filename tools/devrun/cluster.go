@@ -142,22 +142,7 @@ func RunCluster(ctx context.Context, root string, dirs Dirs, environ []string, s
 	}
 	logf("clusters ready")
 
-	switch env["GEOIP_DB"] {
-	case "off":
-		delete(env, "GEOIP_DB")
-	case "":
-		if db, err := GeoIP(ctx, root); err == nil {
-			env["GEOIP_DB"] = db
-		} else {
-			logf("no geo database (%v); geo enrichment off", err)
-		}
-	}
-	logf("building services")
-	var pkgs []string
-	for _, s := range services {
-		pkgs = append(pkgs, "./services/"+s[0]+"/cmd/"+s[0])
-	}
-	bins, err := procs.Build(ctx, root, dirs.Bin, pkgs...)
+	bins, err := buildServices(ctx, root, dirs.Bin, env, logf)
 	if err != nil {
 		return err
 	}
@@ -193,15 +178,7 @@ func RunCluster(ctx context.Context, root string, dirs Dirs, environ []string, s
 	maps.Copy(first, instanceEnv(map[string]string{}, l, "query", 0, "", ""))
 	first["NATS_URL"], first["OPENSEARCH_URL"] = nc.URLs(), osr.c.URLs()
 	fmt.Fprint(stdout, clusterExamples(first, dirs.Run, time.Now()))
-
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(progress)
-		return nil
-	case p := <-exited:
-		_, exit := p.Exited()
-		return fmt.Errorf("%s exited (%v); see the logs in %s", p.Name(), exit, dirs.Run)
-	}
+	return untilStopped(ctx, exited, progress, func(string) string { return "the logs in " + dirs.Run })
 }
 
 // ClusterMessage lists what cluster mode runs, where.

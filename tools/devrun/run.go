@@ -60,23 +60,7 @@ func Run(ctx context.Context, root string, dirs Dirs, environ []string, stdout, 
 		return err
 	}
 
-	switch env["GEOIP_DB"] {
-	case "off": // no fetch, no geo facts
-		delete(env, "GEOIP_DB")
-	case "":
-		if db, err := GeoIP(ctx, root); err == nil {
-			env["GEOIP_DB"] = db
-		} else {
-			logf("no geo database (%v); geo enrichment off", err)
-		}
-	}
-
-	logf("building services")
-	var pkgs []string
-	for _, s := range services {
-		pkgs = append(pkgs, "./services/"+s[0]+"/cmd/"+s[0])
-	}
-	bins, err := procs.Build(ctx, root, dirs.Bin, pkgs...)
+	bins, err := buildServices(ctx, root, dirs.Bin, env, logf)
 	if err != nil {
 		return err
 	}
@@ -101,13 +85,40 @@ func Run(ctx context.Context, root string, dirs Dirs, environ []string, stdout, 
 		}
 	}
 	fmt.Fprint(stdout, Message(env, cfg.RunDir, time.Now()))
+	return untilStopped(ctx, exited, progress, func(name string) string { return filepath.Join(cfg.RunDir, name+".log") })
+}
 
+// untilStopped waits for the end (ctx: Ctrl-C) or for a process to exit,
+// which is an error that says where to look (logs, by the process's name).
+func untilStopped(ctx context.Context, exited <-chan *procs.Proc, progress io.Writer, logs func(name string) string) error {
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(progress)
 		return nil
 	case p := <-exited:
 		_, exit := p.Exited()
-		return fmt.Errorf("%s exited (%v); see %s", p.Name(), exit, filepath.Join(cfg.RunDir, p.Name()+".log"))
+		return fmt.Errorf("%s exited (%v); see %s", p.Name(), exit, logs(p.Name()))
 	}
+}
+
+// buildServices settles GEOIP_DB in env — "off": none; unset: the
+// database GeoIP fetches, or none if it cannot — and builds the services'
+// binaries into dir, by name.
+func buildServices(ctx context.Context, root, dir string, env map[string]string, logf func(string, ...any)) (map[string]string, error) {
+	switch env["GEOIP_DB"] {
+	case "off": // no fetch, no geo facts
+		delete(env, "GEOIP_DB")
+	case "":
+		if db, err := GeoIP(ctx, root); err == nil {
+			env["GEOIP_DB"] = db
+		} else {
+			logf("no geo database (%v); geo enrichment off", err)
+		}
+	}
+	logf("building services")
+	var pkgs []string
+	for _, s := range services {
+		pkgs = append(pkgs, "./services/"+s[0]+"/cmd/"+s[0])
+	}
+	return procs.Build(ctx, root, dir, pkgs...)
 }

@@ -88,6 +88,37 @@ type Accepted struct {
 	At       time.Time
 }
 
+// Background is a Run in a goroutine of its own.
+type Background struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	res    Result
+	err    error
+}
+
+// Start runs Run(ctx, cfg, ids) in a goroutine of its own.
+func Start(ctx context.Context, cfg Config, ids *IDs) *Background {
+	ctx, cancel := context.WithCancel(ctx)
+	b := &Background{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		b.res, b.err = Run(ctx, cfg, ids)
+	}()
+	return b
+}
+
+// Wait waits for the run to end and returns what Run returned.
+func (b *Background) Wait() (Result, error) {
+	<-b.done
+	return b.res, b.err
+}
+
+// Stop ends the run early, if it still runs, and waits for it to end.
+func (b *Background) Stop() {
+	b.cancel()
+	<-b.done
+}
+
 // Run drives load at cfg.URL until the duration is over or ctx ends.
 func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 	urls := cfg.URLs

@@ -57,3 +57,32 @@ func TestRunRetriesLikeTheSDK(t *testing.T) {
 		t.Fatalf("want one 503 retry per batch and retries after no answer: %+v", res)
 	}
 }
+
+// TestBackground: Wait returns what the run returned; Stop ends a run
+// early and may be called after Wait.
+func TestBackground(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write([]byte(`{"accepted":10}`))
+	}))
+	defer srv.Close()
+	cfg := Config{URL: srv.URL, WriteKey: "k", Concurrency: 1, Rate: 50, Duration: 200 * time.Millisecond,
+		Templates: 1, Traffic: Traffic{BatchSize: 10, Users: 1}, Timeout: time.Second}
+	b := Start(context.Background(), cfg, NewIDs("bg"))
+	res, err := b.Wait()
+	if err != nil || res.Requests == 0 {
+		t.Fatalf("Wait: %d requests, %v", res.Requests, err)
+	}
+	b.Stop()
+
+	cfg.Duration = time.Hour
+	b = Start(context.Background(), cfg, NewIDs("bg2"))
+	stopped := make(chan struct{})
+	go func() { b.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop did not end an hour-long run")
+	}
+}

@@ -170,6 +170,33 @@ func (s *Searchable) Result(ctx context.Context) (SearchableResult, error) {
 	return r, nil
 }
 
+// Settled is Result once the indices have settled: it scans until two
+// scans in a row (settleInterval apart) agree, and fails if they still
+// disagree at deadline. Call it once nothing more can arrive (the consumer
+// drained), so that documents a refresh had not yet made searchable are
+// counted too.
+func (s *Searchable) Settled(ctx context.Context, deadline time.Time) (SearchableResult, error) {
+	var r SearchableResult
+	for prev := (Accounting{AcceptedEvents: -1}); ; prev = r.Accounting {
+		var err error
+		if r, err = s.Result(ctx); err != nil {
+			return r, err
+		}
+		if r.Accounting == prev {
+			return r, nil
+		}
+		if time.Now().After(deadline) {
+			return r, fmt.Errorf("the indices did not settle: %s, then %s", prev, r.Accounting)
+		}
+		if !sleepCtx(ctx, settleInterval) {
+			return r, ctx.Err()
+		}
+	}
+}
+
+// settleInterval is the time between Settled's scans.
+const settleInterval = 200 * time.Millisecond
+
 // RunEndToEnd is Run with a Searchable watching the index pattern at osURL
 // for the accepted events (only valid events are sent, so each one can be
 // accounted for): after the load it waits up to grace for stragglers, then

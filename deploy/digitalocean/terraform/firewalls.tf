@@ -11,187 +11,65 @@ locals {
     { protocol = "udp", port_range = "1-65535" },
     { protocol = "icmp", port_range = "" },
   ]
-}
 
-resource "digitalocean_firewall" "ingest" {
-  name = "${var.name_prefix}-ingest"
-  tags = [digitalocean_tag.role["ingest"].id]
-
-  inbound_rule {
-    protocol                  = "tcp"
-    port_range                = "8080"
-    source_load_balancer_uids = [digitalocean_loadbalancer.ingest.id]
-  }
-  inbound_rule {
-    protocol    = "tcp"
-    port_range  = "8080"
-    source_tags = [var.monitoring_tag]
-  }
-  dynamic "inbound_rule" {
-    for_each = local.ssh_rules
-    content {
-      protocol         = "tcp"
-      port_range       = "22"
-      source_addresses = inbound_rule.value
-    }
-  }
-  dynamic "outbound_rule" {
-    for_each = local.egress
-    content {
-      protocol              = outbound_rule.value.protocol
-      port_range            = outbound_rule.value.port_range
-      destination_addresses = ["0.0.0.0/0", "::/0"]
-    }
-  }
-}
-
-resource "digitalocean_firewall" "query" {
-  name = "${var.name_prefix}-query"
-  tags = [digitalocean_tag.role["query"].id]
-
-  inbound_rule {
-    protocol                  = "tcp"
-    port_range                = "8082"
-    source_load_balancer_uids = [digitalocean_loadbalancer.query.id]
-  }
-  inbound_rule {
-    protocol    = "tcp"
-    port_range  = "8082"
-    source_tags = [var.monitoring_tag]
-  }
-  dynamic "inbound_rule" {
-    for_each = local.ssh_rules
-    content {
-      protocol         = "tcp"
-      port_range       = "22"
-      source_addresses = inbound_rule.value
-    }
-  }
-  dynamic "outbound_rule" {
-    for_each = local.egress
-    content {
-      protocol              = outbound_rule.value.protocol
-      port_range            = outbound_rule.value.port_range
-      destination_addresses = ["0.0.0.0/0", "::/0"]
-    }
-  }
-}
-
-resource "digitalocean_firewall" "enrich" {
-  name = "${var.name_prefix}-enrich"
-  tags = [digitalocean_tag.role["enrich"].id]
-
-  inbound_rule {
-    protocol    = "tcp"
-    port_range  = "8081"
-    source_tags = [var.monitoring_tag]
-  }
-  dynamic "inbound_rule" {
-    for_each = local.ssh_rules
-    content {
-      protocol         = "tcp"
-      port_range       = "22"
-      source_addresses = inbound_rule.value
-    }
-  }
-  dynamic "outbound_rule" {
-    for_each = local.egress
-    content {
-      protocol              = outbound_rule.value.protocol
-      port_range            = outbound_rule.value.port_range
-      destination_addresses = ["0.0.0.0/0", "::/0"]
-    }
-  }
-}
-
-resource "digitalocean_firewall" "dashboards" {
-  name = "${var.name_prefix}-dashboards"
-  tags = [digitalocean_tag.role["dashboards"].id]
-
-  inbound_rule {
-    protocol                  = "tcp"
-    port_range                = "4180"
-    source_load_balancer_uids = [digitalocean_loadbalancer.dashboards.id]
-  }
-  dynamic "inbound_rule" {
-    for_each = local.ssh_rules
-    content {
-      protocol         = "tcp"
-      port_range       = "22"
-      source_addresses = inbound_rule.value
-    }
-  }
-  dynamic "outbound_rule" {
-    for_each = local.egress
-    content {
-      protocol              = outbound_rule.value.protocol
-      port_range            = outbound_rule.value.port_range
-      destination_addresses = ["0.0.0.0/0", "::/0"]
-    }
-  }
-}
-
-# NATS: clients (ingest, enrich) on 4222, the other nodes on 6222 (routes),
-# monitoring on 8222.
-resource "digitalocean_firewall" "nats" {
-  name = "${var.name_prefix}-nats"
-  tags = [digitalocean_tag.role["nats"].id]
-
-  inbound_rule {
-    protocol    = "tcp"
-    port_range  = "4222"
-    # query: the suppression list of user deletions lives in a NATS KV bucket.
-    source_tags = [digitalocean_tag.role["ingest"].id, digitalocean_tag.role["enrich"].id, digitalocean_tag.role["query"].id]
-  }
-  inbound_rule {
-    protocol    = "tcp"
-    port_range  = "6222"
-    source_tags = [digitalocean_tag.role["nats"].id]
-  }
-  inbound_rule {
-    protocol    = "tcp"
-    port_range  = "8222"
-    source_tags = [var.monitoring_tag]
-  }
-  dynamic "inbound_rule" {
-    for_each = local.ssh_rules
-    content {
-      protocol         = "tcp"
-      port_range       = "22"
-      source_addresses = inbound_rule.value
-    }
-  }
-  dynamic "outbound_rule" {
-    for_each = local.egress
-    content {
-      protocol              = outbound_rule.value.protocol
-      port_range            = outbound_rule.value.port_range
-      destination_addresses = ["0.0.0.0/0", "::/0"]
-    }
-  }
-}
-
-# OpenSearch (self-hosted): HTTP from its users and monitoring, transport
-# between the nodes only. It runs without its security plugin, as in
-# docker-compose.yml: this firewall and the VPC are its only gate (README
-# "Security notes").
-resource "digitalocean_firewall" "opensearch" {
-  count = local.managed_opensearch ? 0 : 1
-  name  = "${var.name_prefix}-opensearch"
-  tags  = [digitalocean_tag.role["opensearch"].id]
-
-  inbound_rule {
-    protocol    = "tcp"
-    port_range  = "9200"
-    source_tags = [
-      digitalocean_tag.role["enrich"].id, digitalocean_tag.role["query"].id,
-      digitalocean_tag.role["dashboards"].id, digitalocean_tag.role["opensearch"].id, var.monitoring_tag,
+  # What each role's Droplets accept besides SSH, all over TCP: a port, and
+  # who may reach it — its load balancer (load_balancers) or Droplets by
+  # tag (tags).
+  firewall_rules = {
+    ingest = [
+      { port = "8080", load_balancers = [digitalocean_loadbalancer.ingest.id] },
+      { port = "8080", tags = [var.monitoring_tag] },
+    ]
+    query = [
+      { port = "8082", load_balancers = [digitalocean_loadbalancer.query.id] },
+      { port = "8082", tags = [var.monitoring_tag] },
+    ]
+    enrich = [
+      { port = "8081", tags = [var.monitoring_tag] },
+    ]
+    dashboards = [
+      { port = "4180", load_balancers = [digitalocean_loadbalancer.dashboards.id] },
+    ]
+    # NATS: clients on 4222 (query too: the suppression list of user
+    # deletions lives in a NATS KV bucket), the other nodes on 6222
+    # (routes), monitoring on 8222.
+    nats = [
+      { port = "4222", tags = [for r in ["ingest", "enrich", "query"] : digitalocean_tag.role[r].id] },
+      { port = "6222", tags = [digitalocean_tag.role["nats"].id] },
+      { port = "8222", tags = [var.monitoring_tag] },
+    ]
+    # OpenSearch (self-hosted): HTTP from its users and monitoring, transport
+    # between the nodes only. It runs without its security plugin, as in
+    # docker-compose.yml: this firewall and the VPC are its only gate (README
+    # "Security notes").
+    opensearch = [
+      {
+        port = "9200"
+        tags = concat([for r in ["enrich", "query", "dashboards", "opensearch"] : digitalocean_tag.role[r].id], [var.monitoring_tag])
+      },
+      { port = "9300", tags = [digitalocean_tag.role["opensearch"].id] },
     ]
   }
-  inbound_rule {
-    protocol    = "tcp"
-    port_range  = "9300"
-    source_tags = [digitalocean_tag.role["opensearch"].id]
+}
+
+# One firewall a role, selecting its Droplets by the role's tag; none for
+# OpenSearch when it is the managed service (its own firewall is in
+# opensearch.tf).
+resource "digitalocean_firewall" "role" {
+  for_each = {
+    for role, rules in local.firewall_rules : role => rules if !(role == "opensearch" && local.managed_opensearch)
+  }
+  name = "${var.name_prefix}-${each.key}"
+  tags = [digitalocean_tag.role[each.key].id]
+
+  dynamic "inbound_rule" {
+    for_each = each.value
+    content {
+      protocol                  = "tcp"
+      port_range                = inbound_rule.value.port
+      source_load_balancer_uids = try(inbound_rule.value.load_balancers, null)
+      source_tags               = try(inbound_rule.value.tags, null)
+    }
   }
   dynamic "inbound_rule" {
     for_each = local.ssh_rules

@@ -91,8 +91,7 @@ resource "digitalocean_project" "main" {
   environment = "Production"
   resources   = concat(
     [digitalocean_loadbalancer.ingest.urn, digitalocean_loadbalancer.query.urn, digitalocean_loadbalancer.dashboards.urn],
-    digitalocean_droplet.ingest[*].urn, digitalocean_droplet.enrich[*].urn, digitalocean_droplet.query[*].urn,
-    [digitalocean_droplet.dashboards.urn],
+    [for d in digitalocean_droplet.service : d.urn],
     [module.nats_1.urn, module.nats_2.urn, module.nats_3.urn],
     [module.nats_1.volume_urn, module.nats_2.volume_urn, module.nats_3.volume_urn],
     module.opensearch_1[*].urn, module.opensearch_2[*].urn, module.opensearch_3[*].urn, module.opensearch_data[*].urn,

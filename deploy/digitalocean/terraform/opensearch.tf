@@ -11,132 +11,86 @@ locals {
   opensearch_cluster  = "${var.name_prefix}-opensearch"
   opensearch_managers = [for i in [1, 2, 3] : "${var.name_prefix}-opensearch-${i}"]
   opensearch_count    = local.managed_opensearch ? 0 : 1
-  opensearch_node     = {
-    region     = var.region
-    size       = var.opensearch_size
-    image      = var.droplet_image
-    vpc_uuid   = digitalocean_vpc.main.id
-    ssh_keys   = var.ssh_key_fingerprints
-    tags       = [digitalocean_tag.role["opensearch"].id, digitalocean_tag.all.id]
-    volume_gib = var.opensearch_volume_gib
+  opensearch_node = {
+    region               = var.region
+    size                 = var.opensearch_size
+    image                = var.droplet_image
+    vpc_uuid             = digitalocean_vpc.main.id
+    ssh_key_fingerprints = var.ssh_key_fingerprints
+    tags                 = [digitalocean_tag.role["opensearch"].id, digitalocean_tag.all.id]
+    volume_gib           = var.opensearch_volume_gib
+    role                 = "opensearch"
+    data_uid             = 1000
+    # The kernel setting OpenSearch needs for its memory-mapped files.
+    sysctls = ["vm.max_map_count=262144"]
   }
-  # The kernel setting OpenSearch needs for its memory-mapped files.
-  opensearch_sysctls = ["vm.max_map_count=262144"]
 }
 
+# Each node's one file is its compose file: its name, roles and seeds. Three
+# calls, not one with count, for the reason nats.tf gives.
 module "opensearch_1" {
-  source               = "./modules/node"
-  count                = local.opensearch_count
-  name                 = local.opensearch_managers[0]
-  region               = local.opensearch_node.region
-  size                 = local.opensearch_node.size
-  image                = local.opensearch_node.image
-  vpc_uuid             = local.opensearch_node.vpc_uuid
-  ssh_key_fingerprints = local.opensearch_node.ssh_keys
-  tags                 = local.opensearch_node.tags
-  volume_gib           = local.opensearch_node.volume_gib
-  user_data            = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
-    role        = "opensearch"
-    volume_name = "${local.opensearch_managers[0]}-data"
-    data_uid    = 1000
-    sysctls     = local.opensearch_sysctls
-    files       = [{
-      path        = "/opt/evtrack/compose.yaml"
-      permissions = "0644"
-      content     = templatefile("${path.module}/templates/compose/opensearch.yaml.tftpl", {
-        image      = var.opensearch_image, cluster_name = local.opensearch_cluster, node_name = local.opensearch_managers[0],
-        node_roles = "cluster_manager,data,ingest", seed_hosts = [], initial_managers = local.opensearch_managers,
-        heap       = var.opensearch_heap,
-      })
-    }]
-  })
+  source = "./modules/node"
+  count  = local.opensearch_count
+  name   = local.opensearch_managers[0]
+  spec   = local.opensearch_node
+  files = [{
+    path = "/opt/evtrack/compose.yaml", permissions = "0644"
+    content = templatefile("${path.module}/templates/compose/opensearch.yaml.tftpl", {
+      node_name = local.opensearch_managers[0], node_roles = "cluster_manager,data,ingest",
+      image     = var.opensearch_image, cluster_name = local.opensearch_cluster, heap = var.opensearch_heap,
+      seed_hosts = [],
+      initial_managers = local.opensearch_managers,
+    })
+  }]
 }
 
 module "opensearch_2" {
-  source               = "./modules/node"
-  count                = local.opensearch_count
-  name                 = local.opensearch_managers[1]
-  region               = local.opensearch_node.region
-  size                 = local.opensearch_node.size
-  image                = local.opensearch_node.image
-  vpc_uuid             = local.opensearch_node.vpc_uuid
-  ssh_key_fingerprints = local.opensearch_node.ssh_keys
-  tags                 = local.opensearch_node.tags
-  volume_gib           = local.opensearch_node.volume_gib
-  user_data            = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
-    role        = "opensearch"
-    volume_name = "${local.opensearch_managers[1]}-data"
-    data_uid    = 1000
-    sysctls     = local.opensearch_sysctls
-    files       = [{
-      path        = "/opt/evtrack/compose.yaml"
-      permissions = "0644"
-      content     = templatefile("${path.module}/templates/compose/opensearch.yaml.tftpl", {
-        image            = var.opensearch_image, cluster_name = local.opensearch_cluster, node_name = local.opensearch_managers[1],
-        node_roles       = "cluster_manager,data,ingest", seed_hosts = module.opensearch_1[*].private_ip,
-        initial_managers = local.opensearch_managers, heap = var.opensearch_heap,
-      })
-    }]
-  })
+  source = "./modules/node"
+  count  = local.opensearch_count
+  name   = local.opensearch_managers[1]
+  spec   = local.opensearch_node
+  files = [{
+    path = "/opt/evtrack/compose.yaml", permissions = "0644"
+    content = templatefile("${path.module}/templates/compose/opensearch.yaml.tftpl", {
+      node_name = local.opensearch_managers[1], node_roles = "cluster_manager,data,ingest",
+      image     = var.opensearch_image, cluster_name = local.opensearch_cluster, heap = var.opensearch_heap,
+      seed_hosts = module.opensearch_1[*].private_ip,
+      initial_managers = local.opensearch_managers,
+    })
+  }]
 }
 
 module "opensearch_3" {
-  source               = "./modules/node"
-  count                = local.opensearch_count
-  name                 = local.opensearch_managers[2]
-  region               = local.opensearch_node.region
-  size                 = local.opensearch_node.size
-  image                = local.opensearch_node.image
-  vpc_uuid             = local.opensearch_node.vpc_uuid
-  ssh_key_fingerprints = local.opensearch_node.ssh_keys
-  tags                 = local.opensearch_node.tags
-  volume_gib           = local.opensearch_node.volume_gib
-  user_data            = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
-    role        = "opensearch"
-    volume_name = "${local.opensearch_managers[2]}-data"
-    data_uid    = 1000
-    sysctls     = local.opensearch_sysctls
-    files       = [{
-      path        = "/opt/evtrack/compose.yaml"
-      permissions = "0644"
-      content     = templatefile("${path.module}/templates/compose/opensearch.yaml.tftpl", {
-        image            = var.opensearch_image, cluster_name = local.opensearch_cluster, node_name = local.opensearch_managers[2],
-        node_roles       = "cluster_manager,data,ingest",
-        seed_hosts       = concat(module.opensearch_1[*].private_ip, module.opensearch_2[*].private_ip),
-        initial_managers = local.opensearch_managers, heap = var.opensearch_heap,
-      })
-    }]
-  })
+  source = "./modules/node"
+  count  = local.opensearch_count
+  name   = local.opensearch_managers[2]
+  spec   = local.opensearch_node
+  files = [{
+    path = "/opt/evtrack/compose.yaml", permissions = "0644"
+    content = templatefile("${path.module}/templates/compose/opensearch.yaml.tftpl", {
+      node_name = local.opensearch_managers[2], node_roles = "cluster_manager,data,ingest",
+      image     = var.opensearch_image, cluster_name = local.opensearch_cluster, heap = var.opensearch_heap,
+      seed_hosts = concat(module.opensearch_1[*].private_ip, module.opensearch_2[*].private_ip),
+      initial_managers = local.opensearch_managers,
+    })
+  }]
 }
 
 # Data-only nodes: they seed from the three above and never vote.
 module "opensearch_data" {
-  source               = "./modules/node"
-  count                = local.managed_opensearch ? 0 : var.opensearch_extra_data_nodes
-  name                 = "${var.name_prefix}-opensearch-${count.index + 4}"
-  region               = local.opensearch_node.region
-  size                 = local.opensearch_node.size
-  image                = local.opensearch_node.image
-  vpc_uuid             = local.opensearch_node.vpc_uuid
-  ssh_key_fingerprints = local.opensearch_node.ssh_keys
-  tags                 = local.opensearch_node.tags
-  volume_gib           = local.opensearch_node.volume_gib
-  user_data            = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
-    role        = "opensearch"
-    volume_name = "${var.name_prefix}-opensearch-${count.index + 4}-data"
-    data_uid    = 1000
-    sysctls     = local.opensearch_sysctls
-    files       = [{
-      path        = "/opt/evtrack/compose.yaml"
-      permissions = "0644"
-      content     = templatefile("${path.module}/templates/compose/opensearch.yaml.tftpl", {
-        image            = var.opensearch_image, cluster_name = local.opensearch_cluster,
-        node_name        = "${var.name_prefix}-opensearch-${count.index + 4}", node_roles = "data,ingest",
-        seed_hosts       = concat(module.opensearch_1[*].private_ip, module.opensearch_2[*].private_ip, module.opensearch_3[*].private_ip),
-        initial_managers = [], heap = var.opensearch_heap,
-      })
-    }]
-  })
+  source = "./modules/node"
+  count  = local.managed_opensearch ? 0 : var.opensearch_extra_data_nodes
+  name   = "${var.name_prefix}-opensearch-${count.index + 4}"
+  spec   = local.opensearch_node
+  files = [{
+    path = "/opt/evtrack/compose.yaml", permissions = "0644"
+    content = templatefile("${path.module}/templates/compose/opensearch.yaml.tftpl", {
+      node_name = "${var.name_prefix}-opensearch-${count.index + 4}", node_roles = "data,ingest",
+      image     = var.opensearch_image, cluster_name = local.opensearch_cluster, heap = var.opensearch_heap,
+      seed_hosts = concat(module.opensearch_1[*].private_ip, module.opensearch_2[*].private_ip, module.opensearch_3[*].private_ip),
+      initial_managers = [],
+    })
+  }]
 }
 
 # --- opensearch_mode = "managed" -------------------------------------------

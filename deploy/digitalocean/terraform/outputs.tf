@@ -39,12 +39,8 @@ output "opensearch_urls" {
 
 output "droplets" {
   description = "VPC addresses of every Droplet by role, for the runbook's per-node steps."
-  value       = {
-    ingest     = digitalocean_droplet.ingest[*].ipv4_address_private
-    enrich     = digitalocean_droplet.enrich[*].ipv4_address_private
-    query      = digitalocean_droplet.query[*].ipv4_address_private
-    dashboards = [digitalocean_droplet.dashboards.ipv4_address_private]
-    nats       = local.nats_ips
-    opensearch = local.opensearch_ips
-  }
+  value = merge(
+    { for role in keys(local.services) : role => [for name, d in digitalocean_droplet.service : d.ipv4_address_private if local.service_droplets[name] == role] },
+    { nats = local.nats_ips, opensearch = local.opensearch_ips },
+  )
 }

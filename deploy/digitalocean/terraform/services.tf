@@ -8,12 +8,28 @@
 locals {
   cloud_init = "${path.module}/templates/cloud-init.yaml.tftpl"
 
-  user_data_ingest = templatefile(local.cloud_init, {
-    role        = "ingest"
-    volume_name = ""
-    data_uid    = 0
-    sysctls     = []
-    files       = [
+  # The OpenSearch credentials (empty but for the managed service), on the
+  # Droplets that use OpenSearch.
+  opensearch_env_file = {
+    path        = "/opt/evtrack/secrets/opensearch.env"
+    permissions = "0600"
+    content     = templatefile("${path.module}/templates/secrets/opensearch.env.tftpl", {
+      username = local.opensearch_username, password = local.opensearch_password
+    })
+  }
+
+  # The stateless roles: how many Droplets of which size each runs.
+  services = {
+    ingest     = { count = var.ingest_count, size = var.ingest_size }
+    enrich     = { count = var.enrich_count, size = var.enrich_size }
+    query      = { count = var.query_count, size = var.query_size }
+    dashboards = { count = 1, size = var.dashboards_size }
+  }
+
+  # The files cloud-init writes on each role's Droplets: the compose file,
+  # the role's secrets, the registry's pull credentials.
+  service_files = {
+    ingest = [
       {
         path        = "/opt/evtrack/compose.yaml"
         permissions = "0644"
@@ -32,14 +48,7 @@ locals {
       },
       local.registry_auth_file,
     ]
-  })
-
-  user_data_enrich = templatefile(local.cloud_init, {
-    role        = "enrich"
-    volume_name = ""
-    data_uid    = 0
-    sysctls     = []
-    files       = [
+    enrich = [
       {
         path        = "/opt/evtrack/compose.yaml"
         permissions = "0644"
@@ -58,23 +67,10 @@ locals {
           pseudonym_key = var.pseudonym_key
         })
       },
-      {
-        path        = "/opt/evtrack/secrets/opensearch.env"
-        permissions = "0600"
-        content     = templatefile("${path.module}/templates/secrets/opensearch.env.tftpl", {
-          username = local.opensearch_username, password = local.opensearch_password
-        })
-      },
+      local.opensearch_env_file,
       local.registry_auth_file,
     ]
-  })
-
-  user_data_query = templatefile(local.cloud_init, {
-    role        = "query"
-    volume_name = ""
-    data_uid    = 0
-    sysctls     = []
-    files       = [
+    query = [
       {
         path        = "/opt/evtrack/compose.yaml"
         permissions = "0644"
@@ -94,23 +90,10 @@ locals {
           pseudonym_key            = var.pseudonym_key, pseudonym_previous_keys = var.pseudonym_previous_keys,
         })
       },
-      {
-        path        = "/opt/evtrack/secrets/opensearch.env"
-        permissions = "0600"
-        content     = templatefile("${path.module}/templates/secrets/opensearch.env.tftpl", {
-          username = local.opensearch_username, password = local.opensearch_password
-        })
-      },
+      local.opensearch_env_file,
       local.registry_auth_file,
     ]
-  })
-
-  user_data_dashboards = templatefile(local.cloud_init, {
-    role        = "dashboards"
-    volume_name = ""
-    data_uid    = 0
-    sysctls     = []
-    files       = [
+    dashboards = [
       {
         path        = "/opt/evtrack/compose.yaml"
         permissions = "0644"
@@ -128,81 +111,39 @@ locals {
           client_id = var.oauth2_client_id, client_secret = var.oauth2_client_secret, cookie_secret = var.oauth2_cookie_secret
         })
       },
-      {
-        path        = "/opt/evtrack/secrets/opensearch.env"
-        permissions = "0600"
-        content     = templatefile("${path.module}/templates/secrets/opensearch.env.tftpl", {
-          username = local.opensearch_username, password = local.opensearch_password
-        })
-      },
+      local.opensearch_env_file,
       local.registry_auth_file,
     ]
-  })
-}
-
-resource "digitalocean_droplet" "ingest" {
-  count             = var.ingest_count
-  name              = "${var.name_prefix}-ingest-${count.index + 1}"
-  region            = var.region
-  size              = var.ingest_size
-  image             = var.droplet_image
-  vpc_uuid          = digitalocean_vpc.main.id
-  ssh_keys          = var.ssh_key_fingerprints
-  tags              = [digitalocean_tag.role["ingest"].id, digitalocean_tag.all.id]
-  user_data         = local.user_data_ingest
-  monitoring        = true
-  graceful_shutdown = true
-
-  lifecycle {
-    create_before_destroy = true
   }
-}
 
-resource "digitalocean_droplet" "enrich" {
-  count             = var.enrich_count
-  name              = "${var.name_prefix}-enrich-${count.index + 1}"
-  region            = var.region
-  size              = var.enrich_size
-  image             = var.droplet_image
-  vpc_uuid          = digitalocean_vpc.main.id
-  ssh_keys          = var.ssh_key_fingerprints
-  tags              = [digitalocean_tag.role["enrich"].id, digitalocean_tag.all.id]
-  user_data         = local.user_data_enrich
-  monitoring        = true
-  graceful_shutdown = true
-
-  lifecycle {
-    create_before_destroy = true
+  # Each role's cloud-init configuration (no volume: nothing to mount).
+  user_data = {
+    for role, files in local.service_files : role => templatefile(local.cloud_init, {
+      role = role, volume_name = "", data_uid = 0, sysctls = [], files = files
+    })
   }
+
+  # Every Droplet by the name it is given after the prefix: <role>-1 … <role>-<count>,
+  # and the one Dashboards Droplet by its role's name alone.
+  service_droplets = merge([
+    for role, s in local.services : {
+      for i in range(s.count) : (role == "dashboards" ? role : "${role}-${i + 1}") => role
+    }
+  ]...)
 }
 
-resource "digitalocean_droplet" "query" {
-  count             = var.query_count
-  name              = "${var.name_prefix}-query-${count.index + 1}"
+# A changed user data replaces a Droplet; create_before_destroy brings the
+# new one up before the old one is shut down (README "Rolling upgrade").
+resource "digitalocean_droplet" "service" {
+  for_each          = local.service_droplets
+  name              = "${var.name_prefix}-${each.key}"
   region            = var.region
-  size              = var.query_size
+  size              = local.services[each.value].size
   image             = var.droplet_image
   vpc_uuid          = digitalocean_vpc.main.id
   ssh_keys          = var.ssh_key_fingerprints
-  tags              = [digitalocean_tag.role["query"].id, digitalocean_tag.all.id]
-  user_data         = local.user_data_query
-  monitoring        = true
-  graceful_shutdown = true
-
-  lifecycle {
-    create_before_destroy = true
-  }
-}
-
-resource "digitalocean_droplet" "dashboards" {
-  name              = "${var.name_prefix}-dashboards"
-  region            = var.region
-  size              = var.dashboards_size
-  image             = var.droplet_image
-  vpc_uuid          = digitalocean_vpc.main.id
-  ssh_keys          = var.ssh_key_fingerprints
-  tags              = [digitalocean_tag.role["dashboards"].id, digitalocean_tag.all.id]
-  user_data         = local.user_data_dashboards
+  tags              = [digitalocean_tag.role[each.value].id, digitalocean_tag.all.id]
+  user_data         = local.user_data[each.value]
   monitoring        = true
   graceful_shutdown = true
 

@@ -2,20 +2,17 @@ package service
 
 import (
 	"fmt"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/testenv"
+	"github.com/evtrack/telemetry/services/enrich/geotest"
 )
 
 // TestOpenSearchOutageUnderLoad: OpenSearch becomes unreachable while batches
@@ -162,21 +159,8 @@ func grep(s, sub string) string {
 // clock-skew facts, the device facts and the country of the client address.
 func TestEnrichedDocument(t *testing.T) {
 	t.Parallel()
-	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "Test-City", IncludeReservedNetworks: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, n, _ := net.ParseCIDR("81.2.69.0/24")
-	if err := w.Insert(n, mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String("GB")},
-		"city": mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String("London")}}}); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "geo.mmdb")
-	f, _ := os.Create(path)
-	if _, err := w.WriteTo(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	path := geotest.WriteDB(t, "Test-City", map[string]mmdbtype.Map{"81.2.69.0/24": {"country": mmdbtype.Map{"iso_code": mmdbtype.String("GB")},
+		"city": mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String("London")}}}})
 	e := startEnrichWith(t, map[string]string{"GEOIP_DB": path})
 
 	received := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)

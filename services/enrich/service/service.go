@@ -26,6 +26,7 @@ import (
 	"github.com/evtrack/telemetry/platform/natsx"
 	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/otelx"
+	"github.com/evtrack/telemetry/platform/periodic"
 	"github.com/evtrack/telemetry/platform/suppression"
 	"github.com/evtrack/telemetry/services/enrich/internal/bulk"
 	"github.com/evtrack/telemetry/services/enrich/internal/compaction"
@@ -178,9 +179,9 @@ func (s *Service) Run(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); s.watchConsumer(bg) }()
+	go func() { defer wg.Done(); periodic.Run(bg, 5*time.Second, s.watchConsumer) }()
 	wg.Add(1)
-	go func() { defer wg.Done(); s.maintainIndices(bg) }()
+	go func() { defer wg.Done(); periodic.Run(bg, time.Hour, s.maintainIndices) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); s.sup.Run(bg) }()
 	if s.cfg.Bots.ListFile != "" {
@@ -223,24 +224,15 @@ func (s *Service) close() {
 	}
 }
 
-// watchConsumer publishes the consumer's lag as metrics.
+// watchConsumer publishes the consumer's lag as metrics (every 5 s).
 func (s *Service) watchConsumer(ctx context.Context) {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		info, err := s.cons.Info(ictx)
-		cancel()
-		if err == nil {
-			s.metrics.Pending.Set(float64(info.NumPending))
-			s.metrics.AckPending.Set(float64(info.NumAckPending))
-			s.metrics.Redelivered.Set(float64(info.NumRedelivered))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	info, err := s.cons.Info(ictx)
+	cancel()
+	if err == nil {
+		s.metrics.Pending.Set(float64(info.NumPending))
+		s.metrics.AckPending.Set(float64(info.NumAckPending))
+		s.metrics.Redelivered.Set(float64(info.NumRedelivered))
 	}
 }
 
@@ -249,34 +241,25 @@ func (s *Service) watchConsumer(ctx context.Context) {
 // past its retention, and merges the indices of days that are over into
 // one segment each (see compaction.MergeClosedDays).
 func (s *Service) maintainIndices(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
 	prefix := s.cfg.Pipeline.IndexPrefix
 	policy := retention.Policy{Events: s.cfg.Retention, DeadLetters: s.cfg.DeadLetterRetention}
-	for {
-		deleted, err := retention.DeleteExpired(ctx, s.osc, prefix, policy, time.Now())
-		s.metrics.Indices.WithLabelValues("deleted").Add(float64(len(deleted)))
-		if len(deleted) > 0 {
-			s.log.InfoContext(ctx, "deleted expired indices", "indices", deleted, "retention", s.cfg.Retention,
-				"dead_letter_retention", s.cfg.DeadLetterRetention)
+	deleted, err := retention.DeleteExpired(ctx, s.osc, prefix, policy, time.Now())
+	s.metrics.Indices.WithLabelValues("deleted").Add(float64(len(deleted)))
+	if len(deleted) > 0 {
+		s.log.InfoContext(ctx, "deleted expired indices", "indices", deleted, "retention", s.cfg.Retention,
+			"dead_letter_retention", s.cfg.DeadLetterRetention)
+	}
+	if err != nil && ctx.Err() == nil {
+		s.log.WarnContext(ctx, "deleting expired indices failed", "error", err)
+	}
+	if s.cfg.CompactAfter > 0 {
+		merged, err := compaction.MergeClosedDays(ctx, s.osc, prefix, s.cfg.CompactAfter, time.Now())
+		s.metrics.Indices.WithLabelValues("compacted").Add(float64(len(merged)))
+		if len(merged) > 0 {
+			s.log.InfoContext(ctx, "merged the indices of past days into one segment", "indices", merged)
 		}
 		if err != nil && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "deleting expired indices failed", "error", err)
-		}
-		if s.cfg.CompactAfter > 0 {
-			merged, err := compaction.MergeClosedDays(ctx, s.osc, prefix, s.cfg.CompactAfter, time.Now())
-			s.metrics.Indices.WithLabelValues("compacted").Add(float64(len(merged)))
-			if len(merged) > 0 {
-				s.log.InfoContext(ctx, "merged the indices of past days into one segment", "indices", merged)
-			}
-			if err != nil && ctx.Err() == nil {
-				s.log.WarnContext(ctx, "compacting past days' indices failed", "error", err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+			s.log.WarnContext(ctx, "compacting past days' indices failed", "error", err)
 		}
 	}
 }

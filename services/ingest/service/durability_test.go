@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ingestv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/ingest/v1"
@@ -87,16 +86,8 @@ func TestHeaderFieldsCapped(t *testing.T) {
 		Events: []*telemetryv1.Event{{EventId: "grpc-ua", UserId: "u", EventName: "e", ClientTimestamp: timestamppb.Now()}}}}); err != nil {
 		t.Fatalf("grpc: %v", err)
 	}
-	s, _ := e.js.Stream(context.Background(), e.stream)
 	for seq := uint64(1); seq <= 2; seq++ {
-		raw, err := s.GetMsg(context.Background(), seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var b telemetryv1.EventBatch
-		if err := proto.Unmarshal(raw.Data, &b); err != nil {
-			t.Fatal(err)
-		}
+		b := e.storedBatch(t, seq)
 		if len(b.UserAgent) > 512 || !strings.HasPrefix(b.UserAgent, "éé") || strings.ContainsRune(b.UserAgent, '\uFFFD') {
 			t.Fatalf("batch %d (%s): user agent of %d bytes: %.40q…", seq, b.Events[0].EventId, len(b.UserAgent), b.UserAgent)
 		}

@@ -36,17 +36,9 @@ func TestGRPCTrack(t *testing.T) {
 	if !proto.Equal(res, want) {
 		t.Fatalf("response %v, want %v", res, want)
 	}
-	s, _ := e.js.Stream(context.Background(), e.stream)
-	raw, err := s.GetMsg(context.Background(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var batch telemetryv1.EventBatch
-	if err := proto.Unmarshal(raw.Data, &batch); err != nil {
-		t.Fatal(err)
-	}
+	batch := e.storedBatch(t, 1)
 	if batch.AppId != "app-test" || batch.ClientIp != "127.0.0.1" || !batch.SentAt.AsTime().Equal(ts.AsTime()) || len(batch.Events) != 1 {
-		t.Fatalf("published batch %v: server facts must come from the server", &batch)
+		t.Fatalf("published batch %v: server facts must come from the server", batch)
 	}
 
 	tests := []struct {

@@ -23,7 +23,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
+	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/platform/config"
 	"github.com/evtrack/telemetry/platform/otelx"
 	"github.com/evtrack/telemetry/platform/testenv"
@@ -98,6 +100,25 @@ func (e *ingestEnv) messages(t *testing.T) uint64 {
 		t.Fatal(err)
 	}
 	return info.State.Msgs
+}
+
+// storedBatch is the batch stored as the stream's message seq (from 1); a
+// missing or undecodable message fails the test.
+func (e *ingestEnv) storedBatch(t *testing.T, seq uint64) *telemetryv1.EventBatch {
+	t.Helper()
+	s, err := e.js.Stream(context.Background(), e.stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := s.GetMsg(context.Background(), seq)
+	if err != nil {
+		t.Fatalf("no message %d in the stream: %v", seq, err)
+	}
+	var batch telemetryv1.EventBatch
+	if err := proto.Unmarshal(raw.Data, &batch); err != nil {
+		t.Fatalf("message %d: %v", seq, err)
+	}
+	return &batch
 }
 
 // request is one HTTP call to the ingest service.

@@ -1,7 +1,6 @@
 package service
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strconv"
@@ -9,10 +8,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"google.golang.org/protobuf/proto"
-
-	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 )
 
 // segmentMessage is a Segment track message with id and event name.
@@ -153,17 +148,9 @@ func TestSegmentBatchMappedAndPartiallyAccepted(t *testing.T) {
 	if e0, _ := errs[0].(map[string]any); e0["field"] != "event" || e0["event_id"] != "p2" || e0["index"] != 1.0 {
 		t.Fatalf("error %v, want message 1 (p2) refused for its event", e0)
 	}
-	s, _ := e.js.Stream(context.Background(), e.stream)
-	raw, err := s.GetMsg(context.Background(), 1)
-	if err != nil {
-		t.Fatalf("nothing stored after 200: %v", err)
-	}
-	var batch telemetryv1.EventBatch
-	if err := proto.Unmarshal(raw.Data, &batch); err != nil {
-		t.Fatal(err)
-	}
+	batch := e.storedBatch(t, 1) // stored before the 200
 	if len(batch.Events) != 2 || batch.AppId != "app-test" || !batch.SentAt.AsTime().Equal(time.Date(2026, 11, 26, 10, 0, 5, 0, time.UTC)) || batch.ClientIp != "127.0.0.1" {
-		t.Fatalf("batch %v", &batch)
+		t.Fatalf("batch %v", batch)
 	}
 	got := batch.Events[0]
 	if got.EventId != "p1" || got.EventName != "Order Completed" || got.UserId != "u1" || got.AppVersion != "4.5.6" || got.OsName != "Android" ||
@@ -196,15 +183,7 @@ func TestSegmentContextIPTrustedOnlyWhenConfigured(t *testing.T) {
 		if res := e.post(t, request{auth: basic(testKey, ""), contentType: "application/json", path: "/v1/batch", body: segmentBatch("", msg)}); res.status != 200 {
 			t.Fatalf("got %d %s", res.status, res.raw)
 		}
-		s, _ := e.js.Stream(context.Background(), e.stream)
-		raw, err := s.GetMsg(context.Background(), 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var batch telemetryv1.EventBatch
-		if err := proto.Unmarshal(raw.Data, &batch); err != nil {
-			t.Fatal(err)
-		}
+		batch := e.storedBatch(t, 1)
 		want := "127.0.0.1"
 		if trust {
 			want = "203.0.113.7"

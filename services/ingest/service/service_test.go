@@ -224,14 +224,8 @@ func TestTrustedProxyForwardedFor(t *testing.T) {
 			if res.status != 202 {
 				t.Fatalf("%d %s", res.status, res.raw)
 			}
-			s, _ := e.js.Stream(context.Background(), e.stream)
-			raw, err := s.GetMsg(context.Background(), 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var batch telemetryv1.EventBatch
-			if err := proto.Unmarshal(raw.Data, &batch); err != nil || batch.ClientIp != tt.want {
-				t.Fatalf("client_ip %q, want %q (%v)", batch.ClientIp, tt.want, err)
+			if batch := e.storedBatch(t, 1); batch.ClientIp != tt.want {
+				t.Fatalf("client_ip %q, want %q", batch.ClientIp, tt.want)
 			}
 		})
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/evtrack/telemetry/platform/natsx"
 	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/otelx"
+	"github.com/evtrack/telemetry/platform/periodic"
 	"github.com/evtrack/telemetry/platform/suppression"
 	"github.com/evtrack/telemetry/services/query/internal/audit"
 	"github.com/evtrack/telemetry/services/query/internal/deletion"
@@ -175,17 +176,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 // existing audit indices (idempotent), so an entry carrying a field the
 // template gained in an upgrade is not refused by today's index.
 func applyAuditTemplate(ctx context.Context, c *opensearchgo.Client, prefix string, replicas int) error {
-	t, err := templates.Audit(prefix)
+	t, err := templates.Build(templates.Audit, prefix, replicas)
 	if err != nil {
 		return err
 	}
-	if t, err = t.WithReplicas(replicas); err != nil {
-		return err
-	}
-	if err := opensearchx.PutIndexTemplate(ctx, c, t.Name, t.Body); err != nil {
-		return err
-	}
-	return opensearchx.PutTemplateMappingOnExisting(ctx, c, t.Name, t.Body)
+	return opensearchx.ApplyIndexTemplate(ctx, c, t.Name, t.Body)
 }
 
 // GRPCAddr is the gRPC listen address.
@@ -203,7 +198,7 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { errs <- s.http.Serve(s.httpLn) }()
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
-	go s.pollHealth(pollCtx)
+	go periodic.Run(pollCtx, 5*time.Second, s.pollHealth)
 	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
 	auditDone := make(chan struct{})
 	go func() { s.auditor.Run(auditCtx); close(auditDone) }()
@@ -214,7 +209,7 @@ func (s *Service) Run(ctx context.Context) error {
 	runnerDone := make(chan struct{})
 	go func() { s.runner.Run(pollCtx); close(runnerDone) }()
 	expiryDone := make(chan struct{})
-	go func() { s.expireSuppressions(pollCtx); close(expiryDone) }()
+	go func() { periodic.Run(pollCtx, suppressionExpiryInterval, s.expireSuppressions); close(expiryDone) }()
 
 	var err error
 	select {
@@ -250,40 +245,23 @@ func (s *Service) Run(ctx context.Context) error {
 // expireSuppressions removes the suppression entries whose time is over, at
 // start and then hourly (every replica may: removing is idempotent).
 func (s *Service) expireSuppressions(ctx context.Context) {
-	t := time.NewTicker(suppressionExpiryInterval)
-	defer t.Stop()
-	for {
-		n, err := s.list.DeleteExpired(ctx, time.Now())
-		s.metrics.SuppressionsExpired.Add(float64(n))
-		if err != nil && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "removing expired suppressions failed", "error", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	n, err := s.list.DeleteExpired(ctx, time.Now())
+	s.metrics.SuppressionsExpired.Add(float64(n))
+	if err != nil && ctx.Err() == nil {
+		s.log.WarnContext(ctx, "removing expired suppressions failed", "error", err)
 	}
 }
 
-// pollHealth mirrors the readiness checks into the gRPC health service.
+// pollHealth mirrors the readiness checks into the gRPC health service
+// (every 5 s).
 func (s *Service) pollHealth(ctx context.Context) {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		_, ok := s.checker.Run(ctx)
-		st := healthpb.HealthCheckResponse_SERVING
-		if !ok {
-			st = healthpb.HealthCheckResponse_NOT_SERVING
-		}
-		s.health.SetServingStatus("", st)
-		s.health.SetServingStatus(queryv1.QueryService_ServiceDesc.ServiceName, st)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	_, ok := s.checker.Run(ctx)
+	st := healthpb.HealthCheckResponse_SERVING
+	if !ok {
+		st = healthpb.HealthCheckResponse_NOT_SERVING
 	}
+	s.health.SetServingStatus("", st)
+	s.health.SetServingStatus(queryv1.QueryService_ServiceDesc.ServiceName, st)
 }
 
 func timeout(d time.Duration) grpc.UnaryServerInterceptor {

@@ -2,10 +2,6 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-
-	"github.com/evtrack/telemetry/platform/otelx"
 	"github.com/evtrack/telemetry/platform/runner"
 	"github.com/evtrack/telemetry/services/enrich/service"
 )
@@ -18,6 +14,7 @@ func main() {
 		Name:     "enrich",
 		Version:  version,
 		Load:     service.LoadConfig,
+		Build:    runner.Build(service.New),
 		LogLevel: func(c service.Config) string { return c.LogLevel },
 		HTTPAddr: func(c service.Config) string { return c.HTTPAddr },
 		// Tens of MiB live (the batches in hand), every document built and
@@ -25,8 +22,5 @@ func main() {
 		GCPercent: 400,
 		// …but collect harder past 512 MiB (override with GOMEMLIMIT).
 		MemoryLimit: 512 << 20,
-		Build: func(ctx context.Context, c service.Config, log *slog.Logger, tel *otelx.Telemetry) (runner.Service, error) {
-			return service.New(ctx, c, log, tel)
-		},
 	})
 }

@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	njs "github.com/nats-io/nats.go/jetstream"
-
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/suppression"
 	"github.com/evtrack/telemetry/platform/testenv"
@@ -33,15 +30,7 @@ func TestReplayDeletesTheLettersOfSuppressedPeople(t *testing.T) {
 	if err := templates.Apply(ctx, c, prefix, 0); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(testenv.NATSURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := njs.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testenv.JetStream(t)
 	bucket := strings.ToUpper(strings.ReplaceAll(prefix, "-", "_"))
 	t.Cleanup(func() {
 		_ = js.DeleteKeyValue(context.Background(), bucket)

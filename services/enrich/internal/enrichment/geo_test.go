@@ -1,44 +1,20 @@
 package enrichment
 
 import (
-	"net"
-	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/services/enrich/geotest"
 )
 
 // writeDB writes a small database with records for each network.
 func writeDB(t *testing.T, records map[string]mmdbtype.Map) string {
 	t.Helper()
-	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "Test-City", IncludeReservedNetworks: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for cidr, rec := range records {
-		_, n, err := net.ParseCIDR(cidr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Insert(n, rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	path := filepath.Join(t.TempDir(), "test.mmdb")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := w.WriteTo(f); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return geotest.WriteDB(t, "Test-City", records)
 }
 
 func TestGeo(t *testing.T) {

@@ -23,17 +23,11 @@ import (
 // index (a changed field type) is returned as an error.
 func Apply(ctx context.Context, c *opensearch.Client, prefix string, replicas int) error {
 	for _, build := range []func(string) (templatefiles.Template, error){templatefiles.Events, templatefiles.DeadLetter} {
-		t, err := build(prefix)
+		t, err := templatefiles.Build(build, prefix, replicas)
 		if err != nil {
 			return err
 		}
-		if t, err = t.WithReplicas(replicas); err != nil {
-			return err
-		}
-		if err := opensearchx.PutIndexTemplate(ctx, c, t.Name, t.Body); err != nil {
-			return err
-		}
-		if err := opensearchx.PutTemplateMappingOnExisting(ctx, c, t.Name, t.Body); err != nil {
+		if err := opensearchx.ApplyIndexTemplate(ctx, c, t.Name, t.Body); err != nil {
 			return err
 		}
 	}

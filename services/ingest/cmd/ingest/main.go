@@ -2,10 +2,6 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-
-	"github.com/evtrack/telemetry/platform/otelx"
 	"github.com/evtrack/telemetry/platform/runner"
 	"github.com/evtrack/telemetry/services/ingest/service"
 )
@@ -18,14 +14,12 @@ func main() {
 		Name:     "ingest",
 		Version:  version,
 		Load:     service.LoadConfig,
+		Build:    runner.Build(service.New),
 		LogLevel: func(c service.Config) string { return c.LogLevel },
 		HTTPAddr: func(c service.Config) string { return c.HTTPAddr },
 		// A few MiB live, hundreds of MiB/s allocated: collect less often.
 		GCPercent: 400,
 		// …but collect harder past 256 MiB (override with GOMEMLIMIT).
 		MemoryLimit: 256 << 20,
-		Build: func(ctx context.Context, c service.Config, log *slog.Logger, tel *otelx.Telemetry) (runner.Service, error) {
-			return service.New(ctx, c, log, tel)
-		},
 	})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/opensearchx"
+	"github.com/evtrack/telemetry/platform/periodic"
 	"github.com/evtrack/telemetry/services/query/internal/metrics"
 )
 
@@ -32,9 +33,7 @@ func (r Retention) Run(ctx context.Context, interval time.Duration) {
 	if r.Keep <= 0 {
 		return
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+	periodic.Run(ctx, interval, func(ctx context.Context) {
 		deleted, err := r.DeleteExpired(ctx, time.Now())
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -44,12 +43,7 @@ func (r Retention) Run(ctx context.Context, interval time.Duration) {
 			r.Metrics.AuditIndicesDeleted.Add(float64(len(deleted)))
 			r.Log.InfoContext(ctx, "deleted expired audit indices", "indices", deleted, "retention", r.Keep.String())
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	})
 }
 
 // DeleteExpired deletes the audit indices whose day ended more than Keep

@@ -3,59 +3,61 @@
 # /mnt/data. The volume outlives the Droplet: rebuilding a node keeps its
 # data (README "Replacing a NATS or OpenSearch node").
 
+# The root's provider (without this, Terraform would look for
+# hashicorp/digitalocean for this module's resources).
+terraform {
+  required_providers {
+    digitalocean = {
+      source = "digitalocean/digitalocean"
+    }
+  }
+}
+
 variable "name" {
   description = "Droplet name; the volume is <name>-data."
   type        = string
 }
 
-variable "region" {
-  description = "Region of the Droplet and its volume."
-  type        = string
+variable "spec" {
+  description = <<-EOT
+    What every node of the cluster shares: the Droplet's region, size slug,
+    base image and VPC, the fingerprints of the SSH keys installed for root
+    (public keys, not secrets), its tags (the role's tag selects the
+    firewall), the data volume's size in GiB, and for cloud-init
+    (templates/cloud-init.yaml.tftpl) the role, the owner of the volume's
+    root and the kernel settings.
+  EOT
+  type = object({
+    region               = string
+    size                 = string
+    image                = string
+    vpc_uuid             = string
+    ssh_key_fingerprints = list(string)
+    tags                 = list(string)
+    volume_gib           = number
+    role                 = string
+    data_uid             = number
+    sysctls              = list(string)
+  })
 }
 
-variable "size" {
-  description = "Droplet size slug."
-  type        = string
-}
-
-variable "image" {
-  description = "Droplet base image."
-  type        = string
-}
-
-variable "vpc_uuid" {
-  description = "VPC the Droplet is placed in."
-  type        = string
-}
-
-variable "ssh_key_fingerprints" {
-  description = "Fingerprints of the SSH keys installed for root (public keys, not secrets)."
-  type        = list(string)
-}
-
-variable "tags" {
-  description = "Tags (the role's tag selects the firewall)."
-  type        = list(string)
-}
-
-variable "volume_gib" {
-  description = "Size of the data volume in GiB."
-  type        = number
-}
-
-variable "user_data" {
-  description = "The cloud-init configuration (templates/cloud-init.yaml.tftpl, rendered)."
-  type        = string
+variable "files" {
+  description = "The files cloud-init writes on the node: path, permissions and content each."
+  type        = list(object({ path = string, permissions = string, content = string }))
   sensitive   = true
 }
 
+locals {
+  volume_name = "${var.name}-data"
+}
+
 resource "digitalocean_volume" "data" {
-  name                    = "${var.name}-data"
-  region                  = var.region
-  size                    = var.volume_gib
+  name                    = local.volume_name
+  region                  = var.spec.region
+  size                    = var.spec.volume_gib
   initial_filesystem_type = "ext4"
   description             = "data of ${var.name}"
-  tags                    = var.tags
+  tags                    = var.spec.tags
 
   lifecycle {
     prevent_destroy = true
@@ -64,14 +66,17 @@ resource "digitalocean_volume" "data" {
 
 resource "digitalocean_droplet" "node" {
   name              = var.name
-  region            = var.region
-  size              = var.size
-  image             = var.image
-  vpc_uuid          = var.vpc_uuid
-  ssh_keys          = var.ssh_key_fingerprints
-  tags              = var.tags
+  region            = var.spec.region
+  size              = var.spec.size
+  image             = var.spec.image
+  vpc_uuid          = var.spec.vpc_uuid
+  ssh_keys          = var.spec.ssh_key_fingerprints
+  tags              = var.spec.tags
   volume_ids        = [digitalocean_volume.data.id]
-  user_data         = var.user_data
+  user_data         = templatefile("${path.module}/../../templates/cloud-init.yaml.tftpl", {
+    role    = var.spec.role, volume_name = local.volume_name, data_uid = var.spec.data_uid,
+    sysctls = var.spec.sysctls, files = var.files,
+  })
   monitoring        = true
   graceful_shutdown = true
 
