@@ -24,10 +24,23 @@ const (
 	SegmentAlias
 )
 
-// segmentTypes maps a message's "type" to its call.
-var segmentTypes = map[string]SegmentCall{
-	"track": SegmentTrack, "identify": SegmentIdentify, "page": SegmentPage,
-	"screen": SegmentScreen, "group": SegmentGroup, "alias": SegmentAlias,
+// segmentCallOf is the call a message's "type" names.
+func segmentCallOf(typ []byte) (SegmentCall, bool) {
+	switch string(typ) {
+	case "track":
+		return SegmentTrack, true
+	case "identify":
+		return SegmentIdentify, true
+	case "page":
+		return SegmentPage, true
+	case "screen":
+		return SegmentScreen, true
+	case "group":
+		return SegmentGroup, true
+	case "alias":
+		return SegmentAlias, true
+	}
+	return 0, false
 }
 
 // segmentEventNames are the event names of the calls that are not track.
@@ -475,7 +488,7 @@ func (m *segmentMapper) callOf(v jsonValue) SegmentCall {
 		m.fail("type", "expected a string, got %s", v.kind)
 	}
 	m.in.size += len(t)
-	c, ok := segmentTypes[string(t)]
+	c, ok := segmentCallOf(t)
 	if !ok {
 		m.fail("type", "must be one of track, identify, page, screen, group, alias; got %q", truncate(string(t), 32))
 	}
@@ -487,7 +500,8 @@ func (m *segmentMapper) knownCall(v jsonValue) SegmentCall {
 	if v.kind != jsonString || v.esc {
 		return 0
 	}
-	return segmentTypes[string(m.r.text(v))]
+	c, _ := segmentCallOf(m.r.text(v))
+	return c
 }
 
 // extra adds one of the call's own fields to the metadata.

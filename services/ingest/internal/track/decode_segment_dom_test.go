@@ -236,7 +236,7 @@ func (m *domMapper) decode(i int, v *fastjson.Value, call SegmentCall, in *Input
 	f := &m.f
 	if call == SegmentBatch {
 		t := m.str("type", f.typ)
-		c, ok := segmentTypes[t]
+		c, ok := segmentCallOf([]byte(t))
 		if !ok {
 			m.fail("type", "must be one of track, identify, page, screen, group, alias; got %q", truncate(t, 32))
 		}
