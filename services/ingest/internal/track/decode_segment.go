@@ -136,6 +136,9 @@ func parseSegment(body []byte, messages int, o SegmentOptions) (Request, error) 
 	batch := o.Call == SegmentBatch
 	eager := batch && o.Authorize == nil
 	root := r.i
+	if !batch {
+		messages = 1
+	}
 	req.Events = make([]Input, 0, max(messages, 1))
 	m.a.buf = make([]byte, 0, len(body))
 	var env struct{ batch, context, writeKey, sentAt memberPick }
