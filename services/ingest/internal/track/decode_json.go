@@ -173,6 +173,37 @@ func (a *arena) string(b []byte) string {
 	return unsafe.String(&a.buf[start], len(b))
 }
 
+// text copies s, a string's contents as sent, into the arena unescaped
+// (which only shortens it).
+func (a *arena) text(s []byte, esc bool) string {
+	if !esc {
+		return a.string(s)
+	}
+	if len(a.buf)+len(s) > cap(a.buf) {
+		return string(unescape(nil, s))
+	}
+	start := len(a.buf)
+	a.buf = unescape(a.buf, s)
+	return a.since(start)
+}
+
+// compact copies the JSON text s into the arena without its whitespace.
+func (a *arena) compact(s []byte) string {
+	if len(a.buf)+len(s) > cap(a.buf) {
+		return string(appendCompact(nil, s))
+	}
+	start := len(a.buf)
+	a.buf = appendCompact(a.buf, s)
+	return a.since(start)
+}
+
+func (a *arena) since(start int) string {
+	if len(a.buf) == start {
+		return ""
+	}
+	return unsafe.String(&a.buf[start], len(a.buf)-start)
+}
+
 // decodeEvent copies one element's fields out of the parser's memory.
 func decodeEvent(i int, v *fastjson.Value, in *Input, a *arena) {
 	obj, err := v.Object()

@@ -7,8 +7,6 @@ import (
 	"net/netip"
 	"strings"
 	"time"
-
-	"github.com/valyala/fastjson"
 )
 
 // SegmentCall is the Segment tracking-API call a body arrived on: a batch
@@ -26,10 +24,23 @@ const (
 	SegmentAlias
 )
 
-// segmentTypes maps a message's "type" to its call.
-var segmentTypes = map[string]SegmentCall{
-	"track": SegmentTrack, "identify": SegmentIdentify, "page": SegmentPage,
-	"screen": SegmentScreen, "group": SegmentGroup, "alias": SegmentAlias,
+// segmentCallOf is the call a message's "type" names.
+func segmentCallOf(typ []byte) (SegmentCall, bool) {
+	switch string(typ) {
+	case "track":
+		return SegmentTrack, true
+	case "identify":
+		return SegmentIdentify, true
+	case "page":
+		return SegmentPage, true
+	case "screen":
+		return SegmentScreen, true
+	case "group":
+		return SegmentGroup, true
+	case "alias":
+		return SegmentAlias, true
+	}
+	return 0, false
 }
 
 // segmentEventNames are the event names of the calls that are not track.
@@ -86,7 +97,7 @@ func (d *Decoder) SegmentScanned(body []byte, sc *JSONScanner, o SegmentOptions)
 	if err != nil {
 		return req, nil, err
 	}
-	req, err = d.parseSegment(body, o)
+	req, err = parseSegment(body, sc.Events(), o)
 	if err != nil {
 		release()
 		return req, nil, err
@@ -94,68 +105,173 @@ func (d *Decoder) SegmentScanned(body []byte, sc *JSONScanner, o SegmentOptions)
 	return req, release, nil
 }
 
-func (d *Decoder) parseSegment(body []byte, o SegmentOptions) (Request, error) {
+// parseSegment reads the body once, in place: no tree of it is built. A
+// batch's messages are mapped as they are read when nothing has to be
+// known first (the key came in the header); a body that carries its key is
+// read whole and authorized before any message is mapped. messages is the
+// scanner's count of elements, at least the batch's.
+func parseSegment(body []byte, messages int, o SegmentOptions) (Request, error) {
 	var req Request
-	p := d.parsers.Get()
-	defer d.parsers.Put(p)
-	v, err := p.ParseBytes(body)
-	if err != nil {
-		return req, syntaxError(body, err)
+	m := segmentMapper{
+		r: jsonReader{b: body}, call: o.Call, now: o.Now, trustIP: o.TrustContextIP,
+		ips: contextIPs{trust: o.TrustContextIP}, batchCtxAt: -1, touched: [2]int{-1, -1},
+		pairs: make([]segmentPair, 0, 16), key: make([]byte, 0, 128), kbuf: make([]byte, 0, 64),
 	}
-	if v.Type() != fastjson.TypeObject {
+	r := &m.r
+	if r.peek() != '{' {
+		v := r.value()
+		r.end()
+		if r.err != nil {
+			return req, syntaxError(body, r.err)
+		}
 		want := `an object {"batch": [...], "sentAt": "...", "writeKey": "..."}`
 		if o.Call != SegmentBatch {
 			want = "one message object"
 		}
-		return req, &Error{Kind: KindInvalid, Code: "invalid_json", Message: fmt.Sprintf("offset 0: the body must be %s, not %s", want, v.Type())}
+		return req, &Error{Kind: KindInvalid, Code: "invalid_json", Message: fmt.Sprintf("offset 0: the body must be %s, not %s", want, v.kind)}
 	}
-	var messages []*fastjson.Value
-	var batchCtx *fastjson.Value
-	if o.Call == SegmentBatch {
-		bv := v.Get("batch")
-		if bv == nil {
+
+	// The envelope: for a batch, its members; for a single call, the
+	// message itself, of which only writeKey and sentAt are read here.
+	batch := o.Call == SegmentBatch
+	eager := batch && o.Authorize == nil
+	root := r.i
+	if !batch {
+		messages = 1
+	}
+	req.Events = make([]Input, 0, max(messages, 1))
+	m.a.buf = make([]byte, 0, len(body))
+	var env struct{ batch, context, writeKey, sentAt memberPick }
+	decodedAt, decodedCtxAt := -1, -1
+	for more := r.enter('}'); more; more = r.next('}') {
+		k, esc := r.key()
+		switch string(m.keyName(k, esc)) {
+		case "batch":
+			if !batch {
+				r.skip()
+				continue
+			}
+			if eager && !esc && env.batch.raw.kind == jsonAbsent && r.peek() == '[' {
+				// The batch the envelope will be found to have: map it
+				// now, with the batch context read so far.
+				at := r.i
+				req.Events = m.decodeBatch(req.Events)
+				decodedAt, decodedCtxAt = at, m.batchCtxAt
+				env.batch.offer(jsonValue{kind: jsonArray, start: at, end: r.i}, false)
+				continue
+			}
+			env.batch.offer(r.value(), esc)
+		case "context":
+			if !batch {
+				r.skip()
+				continue
+			}
+			if !esc && env.context.raw.kind == jsonAbsent && r.peek() == '{' {
+				at := r.i
+				m.batchCtx = segmentContext{}
+				m.readContext(&m.batchCtx)
+				m.batchCtxAt = at
+				env.context.offer(jsonValue{kind: jsonObject, start: at, end: r.i}, false)
+				continue
+			}
+			env.context.offer(r.value(), esc)
+		case "writeKey":
+			env.writeKey.offer(r.value(), esc)
+		case "sentAt":
+			env.sentAt.offer(r.value(), esc)
+		default:
+			r.skip()
+		}
+	}
+	r.end()
+	if r.err != nil {
+		return req, syntaxError(body, r.err)
+	}
+
+	var bv jsonValue
+	if batch {
+		bv = env.batch.get()
+		if bv.kind == jsonAbsent {
 			return req, &Error{Kind: KindInvalid, Code: "missing_batch", Message: `field "batch": required, an array of messages`}
 		}
-		if messages, err = bv.Array(); err != nil {
-			return req, &Error{Kind: KindInvalid, Code: "invalid_json", Message: fmt.Sprintf(`field "batch": expected an array, got %s`, bv.Type())}
+		if bv.kind != jsonArray {
+			return req, &Error{Kind: KindInvalid, Code: "invalid_json", Message: fmt.Sprintf(`field "batch": expected an array, got %s`, bv.kind)}
 		}
-		if c := v.Get("context"); c != nil && c.Type() == fastjson.TypeObject {
-			batchCtx = c
-		}
-	} else {
-		messages = []*fastjson.Value{v}
 	}
 	if o.Authorize != nil {
 		var key string
-		if kv := v.Get("writeKey"); kv != nil && kv.Type() == fastjson.TypeString {
-			b, _ := kv.StringBytes()
-			key = string(b)
+		kv := env.writeKey.get()
+		if kv.kind == jsonString {
+			key = string(unescape(nil, r.text(kv)))
+			m.touched[1] = kv.start
 		}
 		if err := o.Authorize(key); err != nil {
 			return req, err
 		}
 	}
-	if sv := v.Get("sentAt"); sv != nil && sv.Type() != fastjson.TypeNull {
-		s, err := sv.StringBytes()
-		if err != nil {
-			return req, &Error{Kind: KindInvalid, Code: "invalid_sent_at", Message: fmt.Sprintf(`field "sentAt": expected an ISO 8601 string, got %s`, sv.Type())}
+	if sv := env.sentAt.get(); sv.kind != jsonAbsent && sv.kind != jsonNull {
+		if sv.kind != jsonString {
+			return req, &Error{Kind: KindInvalid, Code: "invalid_sent_at", Message: fmt.Sprintf(`field "sentAt": expected an ISO 8601 string, got %s`, sv.kind)}
 		}
-		t, err := time.Parse(time.RFC3339Nano, string(s))
+		s := string(unescape(nil, r.text(sv)))
+		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return req, &Error{Kind: KindInvalid, Code: "invalid_sent_at", Message: fmt.Sprintf(`field "sentAt": %q is not an ISO 8601 timestamp with a zone`, truncate(string(s), 64))}
+			return req, &Error{Kind: KindInvalid, Code: "invalid_sent_at", Message: fmt.Sprintf(`field "sentAt": %q is not an ISO 8601 timestamp with a zone`, truncate(s, 64))}
 		}
 		req.SentAt = t
+		m.touched[0] = sv.start
 	}
-	req.Events = make([]Input, len(messages))
-	a := arena{buf: make([]byte, 0, len(body))}
-	m := segmentMapper{a: &a, now: o.Now, batchCtx: batchCtx}
-	ips := contextIPs{trust: o.TrustContextIP}
-	for i, msg := range messages {
-		ip := m.decode(i, msg, o.Call, &req.Events[i])
-		ips.add(ip)
+
+	if !batch {
+		r.i = root
+		req.Events = append(req.Events[:0], Input{})
+		m.ips.add(m.decodeMessage(0, &req.Events[0]))
+		req.ContextIP = m.ips.shared()
+		return req, nil
 	}
-	req.ContextIP = ips.shared()
+	ctxAt := -1
+	if cv := env.context.get(); cv.kind == jsonObject {
+		ctxAt = cv.start
+	}
+	if m.batchCtxAt != ctxAt {
+		m.batchCtx, m.batchCtxAt = segmentContext{}, ctxAt
+		if ctxAt >= 0 {
+			r.i = ctxAt
+			m.readContext(&m.batchCtx)
+		}
+	}
+	if decodedAt != bv.start || decodedCtxAt != ctxAt {
+		// Mapped with a context that turned out not to be the batch's, or
+		// not mapped yet: (again) from the start of the batch.
+		m.a.buf = m.a.buf[:0]
+		m.ips = contextIPs{trust: o.TrustContextIP}
+		r.i = bv.start
+		req.Events = m.decodeBatch(req.Events)
+	}
+	req.ContextIP = m.ips.shared()
 	return req, nil
+}
+
+// memberPick is the value of one member of an object as a lookup by name
+// finds it: the first member whose key is sent as that name, else the
+// first whose key, unescaped, is that name.
+type memberPick struct{ raw, esc jsonValue }
+
+func (p *memberPick) offer(v jsonValue, escaped bool) {
+	if escaped {
+		if p.esc.kind == jsonAbsent {
+			p.esc = v
+		}
+	} else if p.raw.kind == jsonAbsent {
+		p.raw = v
+	}
+}
+
+func (p *memberPick) get() jsonValue {
+	if p.raw.kind != jsonAbsent {
+		return p.raw
+	}
+	return p.esc
 }
 
 // contextIPs finds the one context.ip every message agrees on.
@@ -186,62 +302,153 @@ func (c *contextIPs) shared() string {
 	return ""
 }
 
-// segmentMapper turns Segment messages into events. It holds the state of
-// the message being decoded, so decoding allocates nothing of its own.
+// segmentMapper turns Segment messages into events as it reads them. It
+// holds the state of the body and of the message being read, and scratch
+// space reused from message to message.
 type segmentMapper struct {
-	a        *arena
-	now      time.Time
-	batchCtx *fastjson.Value
-	key      []byte // scratch for flattened metadata keys
-	num      [32]byte
+	r       jsonReader
+	a       arena
+	call    SegmentCall
+	now     time.Time
+	nowText string // now as a client_timestamp, once formatted
+	trustIP bool
+	ips     contextIPs
 
-	// The message being decoded.
-	i     int
-	in    *Input
-	bad   *EventError
-	f     segmentMessage
-	visit func(key []byte, v *fastjson.Value) // m.collect, bound once
+	// The batch's context (batchCtxAt: where it starts, -1: none).
+	batchCtx   segmentContext
+	batchCtxAt int
+	// touched are the string values of the envelope the derived ids of a
+	// single call see unescaped (sentAt, writeKey); -1: none.
+	touched [2]int
+
+	key    []byte // a flattened metadata key
+	kbuf   []byte // an unescaped key or value
+	derive []byte // a message as its derived id hashes it
+	// pairs are the metadata of the message, in the order they are set:
+	// flattened from the object at pairsFrom, then the call's own fields.
+	pairs     []segmentPair
+	pairsFrom int
+	pairsSize int
+
+	// The message being read.
+	i      int
+	in     *Input
+	bad    *EventError
+	f      segmentMessage
+	msgCtx segmentContext // its context's members, when its context is an object
 }
 
-// segmentMessage holds the fields of one message, found in one pass.
+type segmentPair struct{ k, v string }
+
+// segmentMessage holds the members of one message (the last of each name).
 type segmentMessage struct {
-	typ, messageID, event, name, category, userID, anonymousID *fastjson.Value
-	timestamp, originalTimestamp, properties, traits, context  *fastjson.Value
-	groupID, previousID                                        *fastjson.Value
+	typ, messageID, event, name, category, userID, anonymousID jsonValue
+	timestamp, originalTimestamp, groupID, previousID          jsonValue
+	properties, traits, context                                jsonValue
 }
 
-func (m *segmentMapper) collect(key []byte, fv *fastjson.Value) {
-	f := &m.f
-	switch string(key) {
-	case "type":
-		f.typ = fv
-	case "messageId":
-		f.messageID = fv
-	case "event":
-		f.event = fv
-	case "name":
-		f.name = fv
-	case "category":
-		f.category = fv
-	case "userId":
-		f.userID = fv
-	case "anonymousId":
-		f.anonymousID = fv
-	case "timestamp":
-		f.timestamp = fv
-	case "originalTimestamp":
-		f.originalTimestamp = fv
-	case "properties":
-		f.properties = fv
-	case "traits":
-		f.traits = fv
-	case "context":
-		f.context = fv
-	case "groupId":
-		f.groupID = fv
-	case "previousId":
-		f.previousID = fv
+// segmentContext holds the members of a context that become event fields:
+// app.version from the first "app" object that has one, and so on; traits
+// is the context's "traits" member.
+type segmentContext struct {
+	appVersion, osName, osVersion, deviceModel jsonValue
+	locale, timezone, libName, libVersion, ip  jsonValue
+	traits                                     memberPick
+}
+
+// fill takes from b the members c lacks.
+func (c *segmentContext) fill(b *segmentContext) {
+	for _, p := range [...]struct{ dst, src *jsonValue }{
+		{&c.appVersion, &b.appVersion}, {&c.osName, &b.osName}, {&c.osVersion, &b.osVersion},
+		{&c.deviceModel, &b.deviceModel}, {&c.locale, &b.locale}, {&c.timezone, &b.timezone},
+		{&c.libName, &b.libName}, {&c.libVersion, &b.libVersion}, {&c.ip, &b.ip},
+	} {
+		if p.dst.kind == jsonAbsent {
+			*p.dst = *p.src
+		}
 	}
+}
+
+// keyName is a key as the mapping compares it: unescaped.
+func (m *segmentMapper) keyName(k []byte, esc bool) []byte {
+	if !esc {
+		return k
+	}
+	m.kbuf = unescape(m.kbuf[:0], k)
+	return m.kbuf
+}
+
+// readContext reads the context object at r into c, filling only what c
+// still lacks.
+func (m *segmentMapper) readContext(c *segmentContext) {
+	r := &m.r
+	for more := r.enter('}'); more; more = r.next('}') {
+		k, esc := r.key()
+		switch string(m.keyName(k, esc)) {
+		case "app":
+			if c.appVersion.kind == jsonAbsent && r.peek() == '{' {
+				c.appVersion, _ = m.members("version", "")
+				continue
+			}
+		case "os":
+			if (c.osName.kind == jsonAbsent || c.osVersion.kind == jsonAbsent) && r.peek() == '{' {
+				name, version := m.members("name", "version")
+				fillAbsent(&c.osName, name)
+				fillAbsent(&c.osVersion, version)
+				continue
+			}
+		case "device":
+			if c.deviceModel.kind == jsonAbsent && r.peek() == '{' {
+				c.deviceModel, _ = m.members("model", "")
+				continue
+			}
+		case "library":
+			if (c.libName.kind == jsonAbsent || c.libVersion.kind == jsonAbsent) && r.peek() == '{' {
+				name, version := m.members("name", "version")
+				fillAbsent(&c.libName, name)
+				fillAbsent(&c.libVersion, version)
+				continue
+			}
+		case "locale":
+			fillAbsent(&c.locale, r.value())
+			continue
+		case "timezone":
+			fillAbsent(&c.timezone, r.value())
+			continue
+		case "ip":
+			fillAbsent(&c.ip, r.value())
+			continue
+		case "traits":
+			c.traits.offer(r.value(), esc)
+			continue
+		}
+		r.skip()
+	}
+}
+
+func fillAbsent(dst *jsonValue, v jsonValue) {
+	if dst.kind == jsonAbsent {
+		*dst = v
+	}
+}
+
+// members reads the object at r and returns its members named a and b (b
+// may be ""), as a lookup by name finds them.
+func (m *segmentMapper) members(a, b string) (va, vb jsonValue) {
+	var pa, pb memberPick
+	r := &m.r
+	for more := r.enter('}'); more; more = r.next('}') {
+		k, esc := r.key()
+		switch name := m.keyName(k, esc); {
+		case string(name) == a:
+			pa.offer(r.value(), esc)
+		case b != "" && string(name) == b:
+			pb.offer(r.value(), esc)
+		default:
+			r.skip()
+		}
+	}
+	return pa.get(), pb.get()
 }
 
 // fail records the first reason the message cannot be an event.
@@ -253,124 +460,184 @@ func (m *segmentMapper) fail(field, format string, args ...any) {
 
 // str is a string value (numbers as sent, as Segment accepts ids), copied
 // into the arena and counted against the event's size.
-func (m *segmentMapper) str(field string, fv *fastjson.Value) string {
-	if fv == nil {
-		return ""
-	}
-	switch fv.Type() {
-	case fastjson.TypeString:
-		b, _ := fv.StringBytes()
-		m.in.size += len(b)
-		return m.a.string(b)
-	case fastjson.TypeNumber:
-		b := fv.MarshalTo(m.num[:0])
-		m.in.size += len(b)
-		return m.a.string(b)
-	case fastjson.TypeNull:
+func (m *segmentMapper) str(field string, v jsonValue) string {
+	switch v.kind {
+	case jsonString:
+		s := m.a.text(m.r.text(v), v.esc)
+		m.in.size += len(s)
+		return s
+	case jsonNumber:
+		s := m.a.string(m.r.text(v))
+		m.in.size += len(s)
+		return s
+	case jsonAbsent, jsonNull:
 		return ""
 	default:
-		m.fail(field, "expected a string, got %s", fv.Type())
+		m.fail(field, "expected a string, got %s", v.kind)
 		return ""
 	}
 }
 
-// segmentContext holds the members of a context that become event fields.
-type segmentContext struct {
-	appVersion, osName, osVersion, deviceModel *fastjson.Value
-	locale, timezone, libName, libVersion, ip  *fastjson.Value
+// callOf is the call a message's "type" names (counted as str counts it).
+func (m *segmentMapper) callOf(v jsonValue) SegmentCall {
+	var t []byte
+	switch v.kind {
+	case jsonString:
+		t = m.keyName(m.r.text(v), v.esc)
+	case jsonNumber:
+		t = m.r.text(v)
+	case jsonAbsent, jsonNull:
+	default:
+		m.fail("type", "expected a string, got %s", v.kind)
+	}
+	m.in.size += len(t)
+	c, ok := segmentCallOf(t)
+	if !ok {
+		m.fail("type", "must be one of track, identify, page, screen, group, alias; got %q", truncate(string(t), 32))
+	}
+	return c
 }
 
-// read fills what c has of the members still missing, in one pass over c.
-func (sc *segmentContext) read(c *fastjson.Value) {
-	obj, err := c.Object()
-	if err != nil {
-		return
+// knownCall is the call a "type" names, when it can be told at once.
+func (m *segmentMapper) knownCall(v jsonValue) SegmentCall {
+	if v.kind != jsonString || v.esc {
+		return 0
 	}
-	member := func(v *fastjson.Value, key string, dst **fastjson.Value) {
-		if *dst == nil && v.Type() == fastjson.TypeObject {
-			*dst = v.Get(key)
-		}
-	}
-	obj.Visit(func(key []byte, v *fastjson.Value) {
-		switch string(key) {
-		case "app":
-			member(v, "version", &sc.appVersion)
-		case "os":
-			member(v, "name", &sc.osName)
-			member(v, "version", &sc.osVersion)
-		case "device":
-			member(v, "model", &sc.deviceModel)
-		case "library":
-			member(v, "name", &sc.libName)
-			member(v, "version", &sc.libVersion)
-		case "locale":
-			if sc.locale == nil {
-				sc.locale = v
-			}
-		case "timezone":
-			if sc.timezone == nil {
-				sc.timezone = v
-			}
-		case "ip":
-			if sc.ip == nil {
-				sc.ip = v
-			}
-		}
-	})
+	c, _ := segmentCallOf(m.r.text(v))
+	return c
 }
 
 // extra adds one of the call's own fields to the metadata.
-func (m *segmentMapper) extra(key string, fv *fastjson.Value) {
-	if s := m.str(key, fv); s != "" {
-		e := &m.in.Event
-		if e.Metadata == nil {
-			e.Metadata = make(map[string]string, 2)
-		}
+func (m *segmentMapper) extra(key string, v jsonValue) {
+	if s := m.str(key, v); s != "" {
 		m.in.size += len(key) + len(s)
-		e.Metadata[key] = s
+		m.pairs = append(m.pairs, segmentPair{key, s})
 	}
 }
 
-// decode maps message i onto in and returns its context.ip.
-func (m *segmentMapper) decode(i int, v *fastjson.Value, call SegmentCall, in *Input) (ip string) {
-	obj, err := v.Object()
-	if err != nil {
-		in.decodeErr = &EventError{Index: i, Field: "(message)", Message: fmt.Sprintf("expected an object, got %s", v.Type())}
+// decodeBatch maps the messages of the array at r onto events.
+func (m *segmentMapper) decodeBatch(events []Input) []Input {
+	r := &m.r
+	events = events[:0]
+	for more := r.enter(']'); more; more = r.next(']') {
+		events = append(events, Input{})
+		i := len(events) - 1
+		if r.peek() != '{' {
+			v := r.value()
+			events[i].decodeErr = &EventError{Index: i, Field: "(message)", Message: "expected an object, got " + v.kind.String()}
+			m.ips.add("")
+			continue
+		}
+		m.ips.add(m.decodeMessage(i, &events[i]))
+	}
+	return events
+}
+
+// decodeMessage maps the message object at r onto in and returns its
+// context.ip (only when it is trusted). It reads the message once: the
+// properties (or traits) are flattened as they are read when the type is
+// already known, as it is in every SDK's messages, and read again from
+// where they start otherwise.
+func (m *segmentMapper) decodeMessage(i int, in *Input) (ip string) {
+	r := &m.r
+	start := r.i
+	m.i, m.in, m.bad = i, in, nil
+	f := &m.f
+	*f = segmentMessage{}
+	m.msgCtx = segmentContext{}
+	m.pairs, m.pairsFrom, m.pairsSize = m.pairs[:0], -1, 0
+	known := m.call // a batch's messages: unknown until "type"
+	if known == SegmentBatch {
+		known = 0
+	}
+	for more := r.enter('}'); more; more = r.next('}') {
+		k, esc := r.key()
+		switch string(m.keyName(k, esc)) {
+		case "type":
+			f.typ = r.value()
+			if m.call == SegmentBatch {
+				known = m.knownCall(f.typ)
+			}
+		case "messageId":
+			f.messageID = r.value()
+		case "event":
+			f.event = r.value()
+		case "name":
+			f.name = r.value()
+		case "category":
+			f.category = r.value()
+		case "userId":
+			f.userID = r.value()
+		case "anonymousId":
+			f.anonymousID = r.value()
+		case "timestamp":
+			f.timestamp = r.value()
+		case "originalTimestamp":
+			f.originalTimestamp = r.value()
+		case "groupId":
+			f.groupID = r.value()
+		case "previousId":
+			f.previousID = r.value()
+		case "properties":
+			if r.peek() == '{' && (known == SegmentTrack || known == SegmentPage || known == SegmentScreen) {
+				f.properties = m.flattenAt()
+			} else {
+				f.properties = r.value()
+			}
+		case "traits":
+			if r.peek() == '{' && (known == SegmentIdentify || known == SegmentGroup) {
+				f.traits = m.flattenAt()
+			} else {
+				f.traits = r.value()
+			}
+		case "context":
+			m.msgCtx = segmentContext{}
+			if r.peek() == '{' {
+				at := r.i
+				m.readContext(&m.msgCtx)
+				f.context = jsonValue{kind: jsonObject, start: at, end: r.i}
+			} else {
+				f.context = r.value()
+			}
+		default:
+			r.skip()
+		}
+	}
+	if r.err != nil {
 		return ""
 	}
-	m.i, m.in, m.bad, m.f = i, in, nil, segmentMessage{}
-	if m.visit == nil {
-		m.visit = m.collect
-	}
-	obj.Visit(m.visit)
-	f := &m.f
+	end := r.i
+
+	call := m.call
 	if call == SegmentBatch {
-		t := m.str("type", f.typ)
-		c, ok := segmentTypes[t]
-		if !ok {
-			m.fail("type", "must be one of track, identify, page, screen, group, alias; got %q", truncate(t, 32))
+		call = m.callOf(f.typ)
+		m.touched = [2]int{-1, -1}
+		if f.typ.kind == jsonString {
+			m.touched[0] = f.typ.start
 		}
-		call = c
 	}
 	e := &in.Event
 	e.EventId = m.str("messageId", f.messageID)
-	if e.EventId == "" && f.messageID == nil {
-		e.EventId = derivedMessageID(v)
+	if e.EventId == "" && f.messageID.kind == jsonAbsent {
+		e.EventId = m.derivedMessageID(start, end)
 	}
 	e.UserId = m.str("userId", f.userID)
 	e.AnonymousId = m.str("anonymousId", f.anonymousID)
 	switch {
-	case f.timestamp != nil && f.timestamp.Type() != fastjson.TypeNull:
+	case f.timestamp.kind != jsonAbsent && f.timestamp.kind != jsonNull:
 		in.ClientTimestamp = m.str("timestamp", f.timestamp)
-	case f.originalTimestamp != nil && f.originalTimestamp.Type() != fastjson.TypeNull:
+	case f.originalTimestamp.kind != jsonAbsent && f.originalTimestamp.kind != jsonNull:
 		in.ClientTimestamp = m.str("originalTimestamp", f.originalTimestamp)
 	default:
-		in.ClientTimestamp = m.now.UTC().Format(time.RFC3339Nano)
+		if m.nowText == "" {
+			m.nowText = m.now.UTC().Format(time.RFC3339Nano)
+		}
+		in.ClientTimestamp = m.nowText
 	}
 
 	// Properties (track, page, screen) or traits (identify, group) become
-	// metadata, flattened; the call's own fields are added beside them.
-	var props *fastjson.Value
+	// metadata, flattened; the call's own fields are added after them.
+	var props jsonValue
 	propsField := "properties"
 	switch call {
 	case SegmentTrack:
@@ -380,30 +647,29 @@ func (m *segmentMapper) decode(i int, v *fastjson.Value, call SegmentCall, in *I
 		props = f.properties
 	case SegmentIdentify, SegmentGroup:
 		props, propsField = f.traits, "traits"
-		if props == nil && f.context != nil && f.context.Type() == fastjson.TypeObject {
+		if props.kind == jsonAbsent && f.context.kind == jsonObject {
 			// RudderStack's SDKs send identify's traits in context.traits.
-			props, propsField = f.context.Get("traits"), "context.traits"
+			props, propsField = m.msgCtx.traits.get(), "context.traits"
 		}
 	}
 	if call > SegmentTrack && int(call) < len(segmentEventNames) {
 		e.EventName = segmentEventNames[call]
 	}
-	if props != nil {
-		switch props.Type() {
-		case fastjson.TypeNull:
-		case fastjson.TypeObject:
-			po, _ := props.Object()
-			hint := po.Len() // a map of up to 8 entries is one small group
-			if call != SegmentTrack && call != SegmentIdentify {
-				hint += 2 // the call's own fields
-			}
-			e.Metadata = make(map[string]string, hint)
-			m.key = m.key[:0]
-			m.flatten(props, in)
-		default:
-			m.fail(propsField, "expected an object, got %s", props.Type())
+	switch props.kind {
+	case jsonObject:
+		if m.pairsFrom != props.start {
+			at := r.i
+			r.i = props.start
+			m.flattenAt()
+			r.i = at
 		}
+	case jsonAbsent, jsonNull:
+		m.pairs, m.pairsSize = m.pairs[:0], 0
+	default:
+		m.pairs, m.pairsSize = m.pairs[:0], 0
+		m.fail(propsField, "expected an object, got %s", props.kind)
 	}
+	in.size += m.pairsSize
 	switch call {
 	case SegmentPage, SegmentScreen:
 		m.extra("name", f.name)
@@ -413,17 +679,20 @@ func (m *segmentMapper) decode(i int, v *fastjson.Value, call SegmentCall, in *I
 	case SegmentAlias:
 		m.extra("previousId", f.previousID)
 	}
+	if len(m.pairs) > 0 {
+		e.Metadata = make(map[string]string, len(m.pairs))
+		for _, p := range m.pairs {
+			e.Metadata[p.k] = p.v
+		}
+	}
 
 	// Context: the message's, else the batch's.
-	if f.context != nil && f.context.Type() != fastjson.TypeObject && f.context.Type() != fastjson.TypeNull {
-		m.fail("context", "expected an object, got %s", f.context.Type())
-	} else if f.context != nil || m.batchCtx != nil {
-		var c segmentContext
-		if f.context != nil {
-			c.read(f.context)
-		}
-		if m.batchCtx != nil {
-			c.read(m.batchCtx)
+	if k := f.context.kind; k != jsonAbsent && k != jsonObject && k != jsonNull {
+		m.fail("context", "expected an object, got %s", k)
+	} else if k != jsonAbsent || m.batchCtxAt >= 0 {
+		c := &m.msgCtx
+		if m.batchCtxAt >= 0 {
+			c.fill(&m.batchCtx)
 		}
 		e.AppVersion = m.str("context.app.version", c.appVersion)
 		e.OsName = m.str("context.os.name", c.osName)
@@ -433,9 +702,8 @@ func (m *segmentMapper) decode(i int, v *fastjson.Value, call SegmentCall, in *I
 		e.Timezone = m.str("context.timezone", c.timezone)
 		e.SdkName = m.str("context.library.name", c.libName)
 		e.SdkVersion = m.str("context.library.version", c.libVersion)
-		if c.ip != nil && c.ip.Type() == fastjson.TypeString {
-			b, _ := c.ip.StringBytes()
-			ip = string(b)
+		if m.trustIP && c.ip.kind == jsonString {
+			ip = string(unescape(nil, m.r.text(c.ip)))
 		}
 	}
 	if bad := m.bad; bad != nil {
@@ -450,47 +718,91 @@ func (m *segmentMapper) decode(i int, v *fastjson.Value, call SegmentCall, in *I
 	return ip
 }
 
-// flatten writes v's members into in's metadata: a nested object's members
-// under dotted keys ("product.id"), an array as its compact JSON text, a
-// number exactly as sent, a boolean as "true"/"false"; null members and
-// empty objects are left out. m.key holds the prefix.
-func (m *segmentMapper) flatten(v *fastjson.Value, in *Input) {
-	obj, _ := v.Object()
+// flattenAt flattens the object at r into the message's metadata pairs,
+// replacing any flattened before.
+func (m *segmentMapper) flattenAt() jsonValue {
+	at := m.r.i
+	m.pairs, m.pairsSize = m.pairs[:0], 0
+	m.key = m.key[:0]
+	m.flatten()
+	m.pairsFrom = at
+	return jsonValue{kind: jsonObject, start: at, end: m.r.i}
+}
+
+// flatten reads the object at r into metadata pairs: a nested object's
+// members under dotted keys ("product.id"), an array as its compact JSON
+// text, a number exactly as sent, a boolean as "true"/"false"; null members
+// and empty objects are left out. m.key holds the prefix.
+func (m *segmentMapper) flatten() {
+	r := &m.r
 	prefix := len(m.key)
-	obj.Visit(func(k []byte, mv *fastjson.Value) {
+	for more := r.enter('}'); more; more = r.next('}') {
+		k, esc := r.key()
 		m.key = m.key[:prefix]
 		if prefix > 0 {
 			m.key = append(m.key, '.')
 		}
-		m.key = append(m.key, k...)
-		var s []byte
-		switch mv.Type() {
-		case fastjson.TypeObject:
-			m.flatten(mv, in)
-			return
-		case fastjson.TypeNull:
-			return
-		case fastjson.TypeString:
-			s, _ = mv.StringBytes()
-		case fastjson.TypeTrue:
-			s = []byte("true")
-		case fastjson.TypeFalse:
-			s = []byte("false")
-		default: // numbers as sent, arrays as compact JSON
-			s = mv.MarshalTo(nil)
+		if esc {
+			m.key = unescape(m.key, k)
+		} else {
+			m.key = append(m.key, k...)
+		}
+		if r.peek() == '{' {
+			m.flatten()
+			continue
+		}
+		var val string
+		switch v := r.value(); v.kind {
+		case jsonNull:
+			continue
+		case jsonString:
+			val = m.a.text(r.text(v), v.esc)
+		case jsonTrue:
+			val = "true"
+		case jsonFalse:
+			val = "false"
+		case jsonNumber:
+			val = m.a.string(r.text(v))
+		default: // an array, as compact JSON
+			val = m.a.compact(r.text(v))
 		}
 		key := m.a.string(m.key)
-		val := m.a.string(s)
-		in.size += len(key) + len(val)
-		in.Event.Metadata[key] = val
-	})
+		m.pairsSize += len(key) + len(val)
+		m.pairs = append(m.pairs, segmentPair{key, val})
+	}
 	m.key = m.key[:prefix]
 }
 
 // derivedMessageID stands in for a missing messageId: a hash of the message
-// as sent, so a retry of the same message gets the same id.
-func derivedMessageID(v *fastjson.Value) string {
-	sum := sha256.Sum256(v.MarshalTo(nil))
+// as sent, without the whitespace between its tokens, so a retry of the
+// same message gets the same id. Its keys, and the values the envelope
+// reads (type; a single call's sentAt and writeKey), are hashed unescaped
+// and quoted again, as ids were always derived.
+func (m *segmentMapper) derivedMessageID(start, end int) string {
+	r := jsonReader{b: m.r.b[:end], i: start}
+	buf := append(m.derive[:0], '{')
+	for more := r.enter('}'); more; more = r.next('}') {
+		if len(buf) > 1 {
+			buf = append(buf, ',')
+		}
+		k, esc := r.key()
+		buf = appendQuoted(buf, m.keyName(k, esc))
+		buf = append(buf, ':')
+		v := r.value()
+		switch {
+		case v.kind == jsonString && (v.start == m.touched[0] || v.start == m.touched[1]):
+			buf = appendQuoted(buf, m.keyName(r.text(v), v.esc))
+		case v.kind == jsonString:
+			buf = append(buf, '"')
+			buf = append(buf, r.text(v)...)
+			buf = append(buf, '"')
+		default:
+			buf = appendCompact(buf, r.text(v))
+		}
+	}
+	buf = append(buf, '}')
+	m.derive = buf
+	sum := sha256.Sum256(buf)
 	return "derived-" + hex.EncodeToString(sum[:16])
 }
 

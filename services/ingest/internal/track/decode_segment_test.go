@@ -297,8 +297,12 @@ func FuzzDecodeSegment(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	for _, s := range segmentDiffBodies {
+		f.Add([]byte(s))
+	}
 	d := NewDecoder(testLimits(), NewBudget(256<<20))
 	f.Fuzz(func(t *testing.T, body []byte) {
+		checkSegmentDecodersAgree(t, body)
 		req, release, err := d.Segment(body, SegmentOptions{Call: SegmentBatch, Now: segmentNow, TrustContextIP: true})
 		if err != nil {
 			if _, ok := AsError(err); !ok {
