@@ -7,28 +7,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	njs "github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/evtrack/telemetry/integration/internal/stack"
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
-	"github.com/evtrack/telemetry/platform/config"
 	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/otelx"
-	"github.com/evtrack/telemetry/platform/suppression"
 	"github.com/evtrack/telemetry/platform/testenv"
-	enrich "github.com/evtrack/telemetry/services/enrich/service"
-	ingest "github.com/evtrack/telemetry/services/ingest/service"
-	query "github.com/evtrack/telemetry/services/query/service"
 )
 
 const (
@@ -46,85 +37,21 @@ const (
 	days     = 30
 )
 
-type stack struct {
-	t      *testing.T
-	prefix string
-	osURL  string
-	env    config.LookupFunc
-	log    *slog.Logger
-	tel    *otelx.Telemetry
+// fixture is the pipeline on the test's own names (integration/internal/stack).
+type fixture struct {
+	*stack.Names
+	t *testing.T
 }
 
-func newStack(t *testing.T) *stack {
-	natsURL, osURL := testenv.NATSURL(t), testenv.OpenSearchURL(t)
-	name := testenv.Name(t, "privacy")
-	stream := strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-	bucket := stream + "_SUPPRESSIONS"
-	env := map[string]string{
-		"NATS_URL": natsURL, "OPENSEARCH_URL": osURL,
-		"EVENTS_STREAM": stream, "EVENTS_SUBJECT_PREFIX": strings.ReplaceAll(name, "-", "_") + ".events",
-		"EVENTS_INDEX_PREFIX": name, "SUPPRESSION_BUCKET": bucket,
-		"INGEST_HTTP_ADDR": "127.0.0.1:0", "INGEST_GRPC_ADDR": "127.0.0.1:0", "INGEST_WRITE_KEYS": writeKey + ":" + appID + "," + otherWriteKey + ":" + otherApp,
-		"ENRICH_HTTP_ADDR": "127.0.0.1:0", "ENRICH_FLUSH_INTERVAL": "100ms",
-		"QUERY_GRPC_ADDR": "127.0.0.1:0", "QUERY_HTTP_ADDR": "127.0.0.1:0",
+func newStack(t *testing.T) *fixture {
+	return &fixture{t: t, Names: stack.New(t, "privacy", otelx.ForTest(noop.NewTracerProvider()), map[string]string{
+		"INGEST_WRITE_KEYS":    writeKey + ":" + appID + "," + otherWriteKey + ":" + otherApp,
 		"QUERY_TOKENS":         deleteToken + ":" + appID + "|" + otherApp + ":delete," + readToken + ":" + appID,
 		"QUERY_PAGE_TOKEN_KEY": pageTokenKey,
 		// Small, paced pages: the job runs for seconds, so the query
 		// service can be stopped in the middle of it.
 		"QUERY_DELETE_PAGE_SIZE": "10", "QUERY_DELETE_PAGE_INTERVAL": "150ms", "QUERY_DELETE_POLL": "200ms",
-	}
-	testenv.DeleteIndexData(t, osURL, name)
-	t.Cleanup(func() {
-		if nc, err := nats.Connect(natsURL); err == nil {
-			if js, err := njs.New(nc); err == nil {
-				_ = js.DeleteStream(context.Background(), stream)
-				_ = js.DeleteKeyValue(context.Background(), bucket)
-				_ = js.DeleteKeyValue(context.Background(), bucket+suppression.StatusSuffix)
-			}
-			nc.Close()
-		}
-	})
-	return &stack{t: t, prefix: name, osURL: osURL, env: config.MapLookup(env),
-		log: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		tel: otelx.ForTest(noop.NewTracerProvider())}
-}
-
-func (s *stack) ingest() *ingest.Service {
-	cfg, err := ingest.LoadConfig(s.env)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	svc, err := ingest.New(s.t.Context(), cfg, s.log, s.tel)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	testenv.Start(s.t, "ingest", svc.Run)
-	return svc
-}
-
-func (s *stack) enrich() *enrich.Service {
-	cfg, err := enrich.LoadConfig(s.env)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	svc, err := enrich.New(s.t.Context(), cfg, s.log, s.tel)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	testenv.Start(s.t, "enrich", svc.Run)
-	return svc
-}
-
-func (s *stack) query() (*query.Service, func() error) {
-	cfg, err := query.LoadConfig(s.env)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	svc, err := query.New(s.t.Context(), cfg, s.log, s.tel)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return svc, testenv.Start(s.t, "query", svc.Run)
+	})}
 }
 
 // event is what the test writes and counts: the document fields it sets.
@@ -147,13 +74,13 @@ func (e event) person() bool {
 // people, and 2 of the person's user id in another app (a different
 // person: deletion is within one app); and into the dead-letter index 3
 // letters of the person and 2 of others. It returns the events of others.
-func (s *stack) seed(now time.Time) (others map[string]bool, letters int) {
+func (s *fixture) seed(now time.Time) (others map[string]bool, letters int) {
 	others = map[string]bool{}
 	var body opensearchx.BulkBody
 	add := func(day time.Time, e event) {
 		e.EventName, e.Timestamp, e.ClientTime = "seeded", day.Format(time.RFC3339), day.Format(time.RFC3339)
 		doc, _ := json.Marshal(e)
-		body.Create(eventdoc.IndexName(s.prefix, day), eventdoc.ID(e.AppID, e.EventID), doc)
+		body.Create(eventdoc.IndexName(s.Prefix, day), eventdoc.ID(e.AppID, e.EventID), doc)
 		if !e.person() {
 			others[e.AppID+"/"+e.EventID] = true
 		}
@@ -175,16 +102,16 @@ func (s *stack) seed(now time.Time) (others map[string]bool, letters int) {
 			add(day, event{AppID: otherApp, EventID: fmt.Sprintf("old-%d-otherapp-%d", d, i), UserID: goneUser})
 		}
 	}
-	dl := eventdoc.DeadLetterIndex(s.prefix, now.AddDate(0, 0, -2))
+	dl := eventdoc.DeadLetterIndex(s.Prefix, now.AddDate(0, 0, -2))
 	for i, who := range []event{{UserID: goneUser}, {UserID: goneUser}, {AnonymousID: goneAnon}, {UserID: "user-1"}, {UserID: "user-2"}} {
 		who.AppID, who.EventID, who.EventName = appID, fmt.Sprintf("dl-%d", i), "refused"
 		doc, _ := json.Marshal(who)
 		id := eventdoc.ID(appID, who.EventID)
-		letter, _ := json.Marshal(eventdoc.DeadLetter{DocID: id, AppID: appID, EventID: who.EventID, Index: eventdoc.IndexName(s.prefix, now),
+		letter, _ := json.Marshal(eventdoc.DeadLetter{DocID: id, AppID: appID, EventID: who.EventID, Index: eventdoc.IndexName(s.Prefix, now),
 			Status: 400, ErrorType: "mapper_parsing_exception", ErrorReason: "test", FailedAt: now, Document: doc})
 		body.Create(dl, id, letter)
 	}
-	testenv.Bulk(s.t, s.osURL, &body)
+	testenv.Bulk(s.t, s.OpenSearchURL, &body)
 	return others, 2
 }
 

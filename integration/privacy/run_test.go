@@ -75,8 +75,8 @@ func jobStatus(t *testing.T, addr, id string) job {
 }
 
 // personCount counts the person's event documents (app and either id).
-func (s *stack) personCount(t *testing.T) int {
-	docs, err := testenv.Sources(t, s.osURL, s.prefix+"-*", fmt.Sprintf(
+func (s *fixture) personCount(t *testing.T) int {
+	docs, err := testenv.Sources(t, s.OpenSearchURL, s.Prefix+"-*", fmt.Sprintf(
 		`{"size":10000,"_source":["event_id"],"query":{"bool":{"filter":[{"term":{"app_id":%q}},{"bool":{"should":[{"term":{"user_id":%q}},{"term":{"anonymous_id":%q}}]}}]}}}`,
 		appID, goneUser, goneAnon))
 	if err != nil {
@@ -86,8 +86,8 @@ func (s *stack) personCount(t *testing.T) int {
 }
 
 // othersIndexed is the distinct app/event ids of everyone else's events.
-func (s *stack) othersIndexed(t *testing.T) (map[string]bool, error) {
-	docs, err := testenv.Sources(t, s.osURL, s.prefix+"-*", `{"size":10000,"_source":["app_id","event_id","user_id","anonymous_id"]}`)
+func (s *fixture) othersIndexed(t *testing.T) (map[string]bool, error) {
+	docs, err := testenv.Sources(t, s.OpenSearchURL, s.Prefix+"-*", `{"size":10000,"_source":["app_id","event_id","user_id","anonymous_id"]}`)
 	if err != nil {
 		return nil, err
 	}
@@ -108,9 +108,9 @@ func TestDeleteUserAcrossDaysAndDeadLettersWhileEventsArrive(t *testing.T) {
 		t.Skip("needs NATS and OpenSearch")
 	}
 	s := newStack(t)
-	in := s.ingest()
-	en := s.enrich()
-	q1, stopQ1 := s.query()
+	in := s.Ingest()
+	en := s.Enrich()
+	q1, stopQ1 := s.QueryStop()
 	now := time.Now().UTC()
 	seeded, _ := s.seed(now)
 
@@ -185,7 +185,7 @@ func TestDeleteUserAcrossDaysAndDeadLettersWhileEventsArrive(t *testing.T) {
 			Total         int64  `json:"total"`
 		} `json:"_source"`
 	}
-	if err := json.Unmarshal(testenv.Do(t, s.osURL, http.MethodGet, "/deletions-"+s.prefix+"/_doc/"+id, ""), &stored); err != nil {
+	if err := json.Unmarshal(testenv.Do(t, s.OpenSearchURL, http.MethodGet, "/deletions-"+s.Prefix+"/_doc/"+id, ""), &stored); err != nil {
 		t.Fatal(err)
 	}
 	if stored.Source.State != "running" || stored.Source.DeletedEvents >= stored.Source.Total {
@@ -196,7 +196,7 @@ func TestDeleteUserAcrossDaysAndDeadLettersWhileEventsArrive(t *testing.T) {
 	}
 	t.Logf("stopped mid-job: %+v", mid)
 
-	q2, _ := s.query()
+	q2, _ := s.QueryStop()
 	var done job
 	testenv.EventuallyState(t, 120*time.Second, "job completed after the restart", func() (bool, string) {
 		done = jobStatus(t, q2.HTTPAddr(), id)
@@ -250,7 +250,7 @@ func TestDeleteUserAcrossDaysAndDeadLettersWhileEventsArrive(t *testing.T) {
 	if n := s.personCount(t); n != 0 {
 		t.Fatalf("%d event documents of the person after the deletion", n)
 	}
-	letters, err := testenv.Sources(t, s.osURL, "deadletter-"+s.prefix+"*", "")
+	letters, err := testenv.Sources(t, s.OpenSearchURL, "deadletter-"+s.Prefix+"*", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestDeleteUserAcrossDaysAndDeadLettersWhileEventsArrive(t *testing.T) {
 	// fingerprints and never the ids.
 	readPrincipal := credentials.Fingerprint("token", readToken)
 	testenv.EventuallyState(t, 30*time.Second, "deletion audited", func() (bool, string) {
-		entries, err := testenv.Sources(t, s.osURL, "audit-"+s.prefix+"-*",
+		entries, err := testenv.Sources(t, s.OpenSearchURL, "audit-"+s.Prefix+"-*",
 			`{"size":1000,"query":{"terms":{"method":["DeleteUser","DeleteUserCompleted","GetDeletion"]}}}`)
 		if err != nil {
 			return false, err.Error()
@@ -307,7 +307,7 @@ func TestDeleteUserAcrossDaysAndDeadLettersWhileEventsArrive(t *testing.T) {
 	})
 
 	// The completed job keeps no id of the person.
-	raw := testenv.Do(t, s.osURL, http.MethodGet, "/deletions-"+s.prefix+"/_doc/"+url.PathEscape(id), "")
+	raw := testenv.Do(t, s.OpenSearchURL, http.MethodGet, "/deletions-"+s.Prefix+"/_doc/"+url.PathEscape(id), "")
 	if strings.Contains(string(raw), goneUser) || strings.Contains(string(raw), goneAnon) {
 		t.Fatalf("the completed job holds the person's id: %s", raw)
 	}

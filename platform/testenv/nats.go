@@ -39,6 +39,20 @@ func DeleteStream(t testing.TB, url, stream string) {
 	})
 }
 
+// DeleteKeyValue deletes the key-value buckets at url when the test ends
+// (registered now, so it runs after services started later have stopped).
+func DeleteKeyValue(t testing.TB, url string, buckets ...string) {
+	t.Helper()
+	t.Cleanup(func() {
+		_ = withJetStream(url, 5*time.Second, func(ctx context.Context, js jetstream.JetStream) error {
+			for _, b := range buckets {
+				_ = js.DeleteKeyValue(ctx, b)
+			}
+			return nil
+		})
+	})
+}
+
 // StreamInfo reads a stream's state, its cluster's leader and replicas
 // included, from the broker at url (or a cluster's comma-separated list),
 // on a connection of its own that does not reconnect: for polling a broker

@@ -19,6 +19,7 @@ import (
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/platform/config"
 	"github.com/evtrack/telemetry/platform/otelx"
+	"github.com/evtrack/telemetry/platform/suppression"
 	"github.com/evtrack/telemetry/platform/testenv"
 	enrich "github.com/evtrack/telemetry/services/enrich/service"
 	ingest "github.com/evtrack/telemetry/services/ingest/service"
@@ -54,6 +55,7 @@ func New(t testing.TB, prefix string, tel *otelx.Telemetry, extra map[string]str
 		"EVENTS_STREAM":         stream,
 		"EVENTS_SUBJECT_PREFIX": strings.ReplaceAll(name, "-", "_") + ".events",
 		"EVENTS_INDEX_PREFIX":   name,
+		"SUPPRESSION_BUCKET":    stream + "_SUPPRESSIONS",
 		"INGEST_HTTP_ADDR":      "127.0.0.1:0",
 		"INGEST_GRPC_ADDR":      "127.0.0.1:0",
 		"ENRICH_HTTP_ADDR":      "127.0.0.1:0",
@@ -64,6 +66,7 @@ func New(t testing.TB, prefix string, tel *otelx.Telemetry, extra map[string]str
 	maps.Copy(env, extra)
 	testenv.DeleteIndexData(t, osURL, name)                        // runs after the services stop
 	testenv.DeleteStream(t, env["NATS_URL"], env["EVENTS_STREAM"]) // likewise
+	testenv.DeleteKeyValue(t, env["NATS_URL"], env["SUPPRESSION_BUCKET"], env["SUPPRESSION_BUCKET"]+suppression.StatusSuffix)
 	return &Names{t: t, Prefix: name, OpenSearchURL: osURL, Env: config.MapLookup(env),
 		Log: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), Tel: tel}
 }
@@ -101,6 +104,14 @@ func (n *Names) Enrich() *enrich.Service {
 // Query starts a query service on n, for the rest of the test.
 func (n *Names) Query() *query.Service {
 	n.t.Helper()
+	s, _ := n.QueryStop()
+	return s
+}
+
+// QueryStop is Query with the function that stops the service before the
+// test ends (a restart in the middle of a test).
+func (n *Names) QueryStop() (*query.Service, func() error) {
+	n.t.Helper()
 	cfg, err := query.LoadConfig(n.Env)
 	if err != nil {
 		n.t.Fatal(err)
@@ -109,8 +120,7 @@ func (n *Names) Query() *query.Service {
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	testenv.Start(n.t, "query", s.Run)
-	return s
+	return s, testenv.Start(n.t, "query", s.Run)
 }
 
 // Pipeline is the whole pipeline running on a test's names.
