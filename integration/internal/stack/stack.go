@@ -1,7 +1,8 @@
 // Package stack runs the pipeline — ingest, enrich and query — in a test's
 // own process against the real NATS and OpenSearch (platform/testenv), on
 // names of the test's own: a stream, its subjects and an index prefix. The
-// end-to-end tests and the SDK tests (Segment, Swift) drive it.
+// end-to-end tests, the privacy test and the SDK tests (Segment, Swift)
+// drive it.
 package stack
 
 import (
