@@ -2,6 +2,7 @@ package promscrape
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -79,5 +80,71 @@ func TestScrape(t *testing.T) {
 	}
 	if _, err := Scrape(context.Background(), srv.Client(), srv.URL+"/nope"); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("404: %v", err)
+	}
+}
+
+func TestHistogramQuantileBetweenScrapes(t *testing.T) {
+	const before = `# TYPE req_seconds histogram
+req_seconds_bucket{route="a",le="0.001"} 10
+req_seconds_bucket{route="a",le="0.01"} 10
+req_seconds_bucket{route="a",le="+Inf"} 10
+req_seconds_sum{route="a"} 0.005
+req_seconds_count{route="a"} 10
+`
+	const after = `# TYPE req_seconds histogram
+req_seconds_bucket{route="a",le="0.001"} 60
+req_seconds_bucket{route="a",le="0.01"} 100
+req_seconds_bucket{route="a",le="+Inf"} 110
+req_seconds_sum{route="a"} 1
+req_seconds_count{route="a"} 110
+req_seconds_bucket{route="b",le="0.001"} 100
+req_seconds_bucket{route="b",le="0.01"} 100
+req_seconds_bucket{route="b",le="+Inf"} 100
+req_seconds_sum{route="b"} 0.01
+req_seconds_count{route="b"} 100
+`
+	hist := func(text string, want Labels) Histogram {
+		t.Helper()
+		fams, err := Parse(strings.NewReader(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, ok := fams.Histogram("req_seconds", want)
+		if !ok {
+			t.Fatal("no histogram req_seconds")
+		}
+		return h
+	}
+	a := Labels{"route": "a"}
+	d := hist(after, a).Since(hist(before, a)) // 50 ≤ 1 ms, 40 in (1, 10] ms, 10 beyond
+	tests := []struct {
+		name string
+		q    float64
+		want float64
+	}{
+		{"within the first bucket, from 0", 0.25, 0.0005},
+		{"at a bound", 0.5, 0.001},
+		{"interpolated in the middle bucket", 0.7, 0.001 + 0.009*20/40},
+		{"in the +Inf bucket: the highest finite bound", 0.99, 0.01},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := d.Quantile(tt.q); math.Abs(got-tt.want) > 1e-12 {
+				t.Fatalf("Quantile(%v) = %v, want %v (counts %v)", tt.q, got, tt.want, d.Counts)
+			}
+		})
+	}
+	if got := d.Count(); got != 100 {
+		t.Fatalf("Count = %v, want 100", got)
+	}
+	if both := hist(after, nil); both.Count() != 210 {
+		t.Fatalf("both routes: Count = %v, want 210", both.Count())
+	}
+	if q := (Histogram{}).Quantile(0.5); !math.IsNaN(q) {
+		t.Fatalf("no observations: %v, want NaN", q)
+	}
+	fams, _ := Parse(strings.NewReader(exposition))
+	if _, ok := fams.Histogram("enrich_messages_total", nil); ok {
+		t.Fatal("a counter read as a histogram")
 	}
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -79,7 +80,7 @@ func Run(ctx context.Context, cfg Config, root string, parts []string, stdout, p
 		return fmt.Errorf("results folder: %w", err)
 	}
 	r := &runner{cfg: cfg, root: root, out: out, progress: progress, group: &procs.Group{}, http: &http.Client{Timeout: time.Minute},
-		brokerDir: filepath.Join(out, "nats"), parts: parts}
+		brokerDir: filepath.Join(cmp.Or(cfg.NATSDir, out), "nats-"+filepath.Base(out)), parts: parts}
 	defer func() {
 		r.logf("stopping everything the bench started")
 		err = errors.Join(err, r.group.StopAll())

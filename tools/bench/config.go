@@ -51,6 +51,7 @@ package bench
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,6 +79,7 @@ type Config struct {
 	IngestFractions []float64 // open-loop points, of each front door's maximum
 	JetStreamEvents int       // events a raw JetStream publish round
 	NATSSync        string    // JetStream sync_interval ("always"); empty: the server's default
+	NATSDir         string    // the folder the broker's store is made in; empty: the results folder
 
 	// Stream.
 	StreamFraction    float64       // of ingest's maximum
@@ -181,6 +183,7 @@ func tunables(c *Config) []tunable {
 		{"BENCH_BATCH", "events a request", integer(&c.Batch)},
 		{"BENCH_INGEST_FRACTIONS", "open-loop points, fractions of each front door's maximum", fractions(&c.IngestFractions)},
 		{"BENCH_NATS_SYNC", "JetStream sync_interval, e.g. always to fsync every write (unset: the server's default)", text(&c.NATSSync)},
+		{"BENCH_NATS_DIR", "the folder the bench's broker keeps its store in, e.g. another disk or a tmpfs to see what the disk adds (unset: the results folder)", folder(&c.NATSDir)},
 		{"BENCH_STREAM_FRACTION", "part stream: the load, a fraction of ingest's maximum", fraction(&c.StreamFraction)},
 		{"BENCH_SEGMENT_FRACTION", "part segment: the open-loop load of both formats, a fraction of /v1/track's maximum", fraction(&c.SegmentFraction)},
 		{"BENCH_ENRICH_EVENTS", "parts pipeline and scaling: events of the _bulk ceiling and the drain", integer(&c.EnrichEvents)},
@@ -284,6 +287,22 @@ func integer(p *int) binding {
 
 func text(p *string) binding {
 	return binding{func(r *config.Reader, name string) { *p = r.String(name, *p) }, func() string { return *p }}
+}
+
+// folder is an existing directory, if set.
+func folder(p *string) binding {
+	read := func(r *config.Reader, name string) {
+		v := r.String(name, *p)
+		if v == "" {
+			return
+		}
+		if fi, err := os.Stat(v); err != nil || !fi.IsDir() {
+			r.Failf("%s: %q, want an existing folder", name, v)
+			return
+		}
+		*p = v
+	}
+	return binding{read, func() string { return *p }}
 }
 
 func flag(p *bool) binding {

@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -31,6 +33,12 @@ func (r *runner) load(ctx context.Context, name string, target *service, cfg loa
 		mode = fmt.Sprintf("open loop at %.0f requests/s", cfg.Rate)
 	}
 	r.logf("%s: %s, %d connections, %s", name, mode, cfg.Concurrency, cfg.Duration)
+	progress, err := os.Create(filepath.Join(r.out, name+".progress")) // a line a second: when the tail grew
+	if err != nil {
+		return report.Load{}, loadgen.Result{}, fmt.Errorf("%s: %w", name, err)
+	}
+	defer progress.Close()
+	cfg.Progress = progress
 	cpu0, _ := target.CPUTime()
 	start := time.Now()
 	res, err := loadgen.Run(ctx, cfg, newIDs())

@@ -3,9 +3,13 @@ package bench
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/evtrack/telemetry/platform/procs"
+	"github.com/evtrack/telemetry/platform/promscrape"
 	"github.com/evtrack/telemetry/tools/bench/report"
 	"github.com/evtrack/telemetry/tools/bench/stats"
 )
@@ -43,14 +47,57 @@ func (r *runner) streamPart(ctx context.Context) (*report.Stream, error) {
 		if err != nil {
 			return nil, err
 		}
+		before, err := r.inside(ctx, ingest)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", v.name, err)
+		}
 		l, _, err := r.load(ctx, "stream-"+v.tag, ingest, r.loadConfig(ingest, r.cfg.OpenConcurrency, out.Point.Rate, v.d))
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", v.name, err)
+		}
+		after, err := r.inside(ctx, ingest)
 		if err != nil {
 			return nil, fmt.Errorf("stream %s: %w", v.name, err)
 		}
 		if err := ingest.Stop(); err != nil {
 			return nil, err
 		}
-		out.Runs = append(out.Runs, report.StreamRun{Name: v.name, Load: l})
+		wall := after.at.Sub(before.at).Seconds()
+		run := report.StreamRun{Name: v.name, Load: l,
+			NATSCores: (after.nats - before.nats).Seconds() / wall, ClientCores: (after.client - before.client).Seconds() / wall}
+		req, ack := after.request.Since(before.request), after.ack.Since(before.ack)
+		run.IngestP99, run.AckP99 = 1000*req.Quantile(0.99), 1000*ack.Quantile(0.99)
+		out.Runs = append(out.Runs, run)
 	}
 	return out, nil
+}
+
+// insideIngest is what ingest and the processes beside it had done at one
+// moment: its request and acknowledgement histograms, and the CPU time of
+// nats-server and of the bench itself (the load generator runs in it).
+type insideIngest struct {
+	at           time.Time
+	request, ack promscrape.Histogram
+	nats, client time.Duration
+}
+
+func (r *runner) inside(ctx context.Context, ingest *service) (insideIngest, error) {
+	fams, err := promscrape.Scrape(ctx, &http.Client{Timeout: 5 * time.Second}, ingest.URL+"/metrics")
+	if err != nil {
+		return insideIngest{}, err
+	}
+	s := insideIngest{at: time.Now()}
+	var ok1, ok2 bool
+	s.request, ok1 = fams.Histogram("ingest_request_duration_seconds", nil)
+	s.ack, ok2 = fams.Histogram("ingest_publish_duration_seconds", nil)
+	if !ok1 || !ok2 {
+		return insideIngest{}, fmt.Errorf("%s/metrics has no ingest_request_duration_seconds or ingest_publish_duration_seconds histogram", ingest.URL)
+	}
+	if s.nats, err = r.broker.CPUTime(); err != nil {
+		return insideIngest{}, err
+	}
+	if s.client, err = procs.ReadCPUTime(os.Getpid()); err != nil {
+		return insideIngest{}, err
+	}
+	return s, nil
 }

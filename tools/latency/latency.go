@@ -36,20 +36,39 @@ func FromHistogram(h *hdrhistogram.Histogram, unit time.Duration) Percentiles {
 // Recorder records latencies from 1 µs to a minute with three significant
 // digits. It is safe for concurrent use.
 type Recorder struct {
-	mu sync.Mutex
-	h  *hdrhistogram.Histogram
+	mu     sync.Mutex
+	h      *hdrhistogram.Histogram
+	window *hdrhistogram.Histogram // since the last Window
 }
 
 // NewRecorder returns an empty recorder.
 func NewRecorder() *Recorder {
-	return &Recorder{h: hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)}
+	return &Recorder{h: newHistogram(), window: newHistogram()}
+}
+
+func newHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
 }
 
 // Record adds one latency (longer than a minute counts as a minute).
 func (r *Recorder) Record(d time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_ = r.h.RecordValue(min(max(d.Microseconds(), 1), r.h.HighestTrackableValue()))
+	v := min(max(d.Microseconds(), 1), r.h.HighestTrackableValue())
+	_ = r.h.RecordValue(v)
+	_ = r.window.RecordValue(v)
+}
+
+// Window returns the percentiles of what was recorded since the previous
+// call (since the start for the first) and starts a new window: a run's
+// progress line a second shows when its tail grew, which the percentiles
+// of the whole run cannot.
+func (r *Recorder) Window() Percentiles {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := FromHistogram(r.window, time.Microsecond)
+	r.window.Reset()
+	return p
 }
 
 // Count is how many latencies were recorded.

@@ -50,6 +50,24 @@ func TestRecorder(t *testing.T) {
 	}
 }
 
+func TestRecorderWindow(t *testing.T) {
+	r := NewRecorder()
+	r.Record(50 * time.Millisecond)
+	if w := r.Window(); !near(w.Max, 50) {
+		t.Fatalf("first window %+v, want max 50 ms", w)
+	}
+	r.Record(time.Millisecond)
+	if w := r.Window(); !near(w.Max, 1) {
+		t.Fatalf("second window %+v, want only the 1 ms recorded since the first", w)
+	}
+	if w := r.Window(); w.Max != 0 {
+		t.Fatalf("empty window %+v, want zeros", w)
+	}
+	if p := r.Percentiles(); !near(p.Max, 50) || r.Count() != 2 {
+		t.Fatalf("whole run %+v (count %d): a window must not reset it", p, r.Count())
+	}
+}
+
 func near(a, b float64) bool { return a >= b*0.999 && a <= b*1.001 }
 
 func TestOpenLoop(t *testing.T) {

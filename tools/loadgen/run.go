@@ -169,7 +169,9 @@ func Run(ctx context.Context, cfg Config, ids *IDs) (Result, error) {
 	var lastReq, lastAcc int64
 	stopProgress := latency.Progress(cfg.Progress, func(s int) string {
 		r, a := requests.Load(), accepted.Load()
-		line := fmt.Sprintf("t=%3ds  requests/s=%7d  accepted events/s=%9d  p99(so far)=%7.2fms", s, r-lastReq, a-lastAcc, hist.Percentiles().P99)
+		w := hist.Window()
+		line := fmt.Sprintf("t=%3ds  requests/s=%7d  accepted events/s=%9d  p99(this second)=%7.2fms  max(this second)=%7.2fms  p99(so far)=%7.2fms",
+			s, r-lastReq, a-lastAcc, w.P99, w.Max, hist.Percentiles().P99)
 		lastReq, lastAcc = r, a
 		return line
 	})

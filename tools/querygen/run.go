@@ -92,7 +92,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	var last int64
 	stopProgress := latency.Progress(cfg.Progress, func(s int) string {
 		n := done.Load()
-		line := fmt.Sprintf("t=%3ds  queries/s=%6d  p99(so far)=%7.2fms", s, n-last, hist.Percentiles().P99)
+		w := hist.Window()
+		line := fmt.Sprintf("t=%3ds  queries/s=%6d  p99(this second)=%7.2fms  p99(so far)=%7.2fms", s, n-last, w.P99, hist.Percentiles().P99)
 		last = n
 		return line
 	})

@@ -142,6 +142,13 @@ type Stream struct {
 type StreamRun struct {
 	Name string
 	Load
+	// Where the time and the CPU went, over the same run: p99 of the
+	// requests as ingest itself timed them (body read to response) and of
+	// JetStream's acknowledgements (from its histograms, estimated within
+	// their buckets), and the cores each process used; the load generator
+	// is the bench's own process. Load.CPUCores is ingest's.
+	IngestP99, AckP99      float64 // ms
+	NATSCores, ClientCores float64
 }
 
 // Pipeline is enrich and the whole path.

@@ -48,7 +48,8 @@ func fixed(t *testing.T) Summary {
 			Plot:            "ingest-latency.png",
 		},
 		Stream: &Stream{Ceiling: summary(t, 600000, 610000, 400000), Point: stats.LoadPoint{Fraction: 0.5, Units: 300000, Rate: 3000}, Runs: []StreamRun{
-			{"at a 1 GiB byte cap", Load{EventsPerSec: 250000, Seconds: 60, Latency: lat(0.79, 12.54), Statuses: map[string]int{"503": 7, "202": 150000}, Transport: 2}},
+			{Name: "at a 1 GiB byte cap", Load: Load{EventsPerSec: 250000, Seconds: 60, Latency: lat(0.79, 12.54), Statuses: map[string]int{"503": 7, "202": 150000}, Transport: 2, CPUCores: 0.95},
+				IngestP99: 9.5, AckP99: 8.7, NATSCores: 0.31, ClientCores: 0.45},
 		}},
 		Pipeline: &Pipeline{
 			Events: 400000, DocBytes: 809, Bulk: summary(t, 43000, 42000, 44000), BulkDocs: 5000, BulkFlight: 2,
