@@ -36,7 +36,7 @@ type Loaded struct {
 }
 
 // served is the runner.Main reading of a service's environment.
-func served[C any](load func(config.LookupFunc) (C, error)) func(config.LookupFunc) []string {
+func served[C runner.Config](load func(config.LookupFunc) (C, error)) func(config.LookupFunc) []string {
 	return func(l config.LookupFunc) []string { return runner.Variables(runner.Spec[C]{Load: load}, l) }
 }
 

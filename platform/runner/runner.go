@@ -37,13 +37,20 @@ type Service interface {
 	Run(ctx context.Context) error
 }
 
+// Config is what Main reads of a service's loaded configuration.
+type Config interface {
+	// Level is the log level: debug, info, warn or error.
+	Level() string
+	// ReadyzAddr is the address of the listener that serves /readyz, where
+	// `<binary> healthcheck` asks; empty if the service has none.
+	ReadyzAddr() string
+}
+
 // Spec describes one service to Main.
-type Spec[C any] struct {
+type Spec[C Config] struct {
 	Name    string
 	Version string
 	Load    func(config.LookupFunc) (C, error)
-	// LogLevel picks the level out of the loaded config.
-	LogLevel func(C) string
 	// GCPercent, when not 0, is the garbage collector's target used unless
 	// the GOGC environment variable says otherwise. Services with a small
 	// live heap and a high allocation rate trade a little memory for far
@@ -53,10 +60,7 @@ type Spec[C any] struct {
 	// used unless GOMEMLIMIT says otherwise: with a high GCPercent it keeps a
 	// burst of large requests from letting the heap grow unchecked.
 	MemoryLimit int64
-	// HTTPAddr picks the address of the listener that serves /readyz out of
-	// the loaded config: `<binary> healthcheck` asks it there.
-	HTTPAddr func(C) string
-	Build    func(context.Context, C, *slog.Logger, *otelx.Telemetry) (Service, error)
+	Build       func(context.Context, C, *slog.Logger, *otelx.Telemetry) (Service, error)
 }
 
 // Build adapts a service's constructor, which returns its own type, to
@@ -73,7 +77,7 @@ func Build[C any, S Service](newService func(context.Context, C, *slog.Logger, *
 
 // Main runs spec and exits the process: 0 after a clean shutdown, 1 on error.
 // With the argument healthcheck or version it does that instead of serving.
-func Main[C any](spec Spec[C]) {
+func Main[C Config](spec Spec[C]) {
 	arg := ""
 	if len(os.Args) > 1 {
 		arg = os.Args[1]
@@ -99,7 +103,7 @@ func Main[C any](spec Spec[C]) {
 }
 
 // environment is everything Main reads from the process environment.
-type environment[C any] struct {
+type environment[C Config] struct {
 	cfg                     C
 	gogcSet, memoryLimitSet bool
 	debugAddr               string
@@ -107,7 +111,7 @@ type environment[C any] struct {
 
 // readEnvironment reads every variable Main reads, through lookup, and
 // nothing else: Variables records what it asks for.
-func readEnvironment[C any](spec Spec[C], lookup config.LookupFunc) (environment[C], error) {
+func readEnvironment[C Config](spec Spec[C], lookup config.LookupFunc) (environment[C], error) {
 	var env environment[C]
 	_, env.gogcSet = lookup("GOGC")
 	_, env.memoryLimitSet = lookup("GOMEMLIMIT")
@@ -125,7 +129,7 @@ func readEnvironment[C any](spec Spec[C], lookup config.LookupFunc) (environment
 // protocol. A deployment file is checked against it, so that a variable it
 // sets that no process reads (a typo, a removed setting) fails a test. Only
 // spec.Load is used.
-func Variables[C any](spec Spec[C], lookup config.LookupFunc) []string {
+func Variables[C Config](spec Spec[C], lookup config.LookupFunc) []string {
 	seen := map[string]bool{}
 	_, _ = readEnvironment(spec, func(key string) (string, bool) {
 		seen[key] = true
@@ -139,7 +143,7 @@ func Variables[C any](spec Spec[C], lookup config.LookupFunc) []string {
 	return names
 }
 
-func run[C any](spec Spec[C]) error {
+func run[C Config](spec Spec[C]) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	env, err := readEnvironment(spec, os.LookupEnv)
@@ -152,7 +156,7 @@ func run[C any](spec Spec[C]) error {
 	if !env.memoryLimitSet && spec.MemoryLimit != 0 {
 		debug.SetMemoryLimit(spec.MemoryLimit)
 	}
-	log, err := logging.New(os.Stdout, spec.LogLevel(env.cfg), spec.Name)
+	log, err := logging.New(os.Stdout, env.cfg.Level(), spec.Name)
 	if err != nil {
 		return err
 	}
@@ -191,12 +195,12 @@ const HealthcheckTimeout = 2 * time.Second
 // from lookup exactly as the service reads it (a wildcard host such as ":8080"
 // or "0.0.0.0:8080" is asked on 127.0.0.1). Other configuration problems are
 // not the probe's business: the server validated its configuration at start.
-func Healthcheck[C any](ctx context.Context, spec Spec[C], lookup config.LookupFunc) error {
-	if spec.HTTPAddr == nil {
+func Healthcheck[C Config](ctx context.Context, spec Spec[C], lookup config.LookupFunc) error {
+	cfg, _ := spec.Load(lookup) // the address is read whatever else is wrong
+	if cfg.ReadyzAddr() == "" {
 		return fmt.Errorf("healthcheck: %s declares no HTTP listener", spec.Name)
 	}
-	cfg, _ := spec.Load(lookup) // the address is read whatever else is wrong
-	url, err := readyURL(spec.HTTPAddr(cfg))
+	url, err := readyURL(cfg.ReadyzAddr())
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}

@@ -19,6 +19,9 @@ import (
 
 type testConfig struct{ addr string }
 
+func (testConfig) Level() string        { return "info" }
+func (c testConfig) ReadyzAddr() string { return c.addr }
+
 // testSpec reads TEST_HTTP_ADDR, and TEST_EXTRA only when TEST_MODE is
 // "extra" (an optional setting, as real configs have).
 func testSpec() Spec[testConfig] {
@@ -35,7 +38,6 @@ func testSpec() Spec[testConfig] {
 			}
 			return c, r.Err()
 		},
-		HTTPAddr: func(c testConfig) string { return c.addr },
 	}
 }
 
@@ -140,7 +142,7 @@ func TestHealthcheck(t *testing.T) {
 	}
 	t.Run("a spec without an HTTP listener", func(t *testing.T) {
 		spec := testSpec()
-		spec.HTTPAddr = nil
+		spec.Load = func(config.LookupFunc) (testConfig, error) { return testConfig{}, nil }
 		if err := Healthcheck(context.Background(), spec, config.MapLookup(nil)); err == nil {
 			t.Fatal("Healthcheck succeeded without an address")
 		}

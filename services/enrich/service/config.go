@@ -58,6 +58,10 @@ const defaultClockMaxAge = 30 * 24 * time.Hour
 // modest batch would be fetched one message at a time.
 const minFetchMaxBytes = 64 << 10
 
+// Level and ReadyzAddr are what runner.Main reads of the configuration.
+func (c Config) Level() string      { return c.LogLevel }
+func (c Config) ReadyzAddr() string { return c.HTTPAddr }
+
 // LoadConfig reads the configuration from lookup (os.LookupEnv in main).
 func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	r := config.NewReader(lookup)

@@ -45,6 +45,10 @@ type Config struct {
 	LogLevel              string
 }
 
+// Level and ReadyzAddr are what runner.Main reads of the configuration.
+func (c Config) Level() string      { return c.LogLevel }
+func (c Config) ReadyzAddr() string { return c.HTTPAddr }
+
 // LoadConfig reads the configuration from lookup (os.LookupEnv in main).
 func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	r := config.NewReader(lookup)

@@ -62,6 +62,10 @@ type Config struct {
 	GRPCKeepaliveTimeout  time.Duration
 }
 
+// Level and ReadyzAddr are what runner.Main reads of the configuration.
+func (c Config) Level() string      { return c.LogLevel }
+func (c Config) ReadyzAddr() string { return c.HTTPAddr }
+
 // LoadConfig reads the configuration from lookup (os.LookupEnv in main).
 // Error messages name the variable, never echo a secret's value.
 func LoadConfig(lookup config.LookupFunc) (Config, error) {

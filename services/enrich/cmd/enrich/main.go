@@ -11,12 +11,10 @@ var version = "dev"
 
 func main() {
 	runner.Main(runner.Spec[service.Config]{
-		Name:     "enrich",
-		Version:  version,
-		Load:     service.LoadConfig,
-		Build:    runner.Build(service.New),
-		LogLevel: func(c service.Config) string { return c.LogLevel },
-		HTTPAddr: func(c service.Config) string { return c.HTTPAddr },
+		Name:    "enrich",
+		Version: version,
+		Load:    service.LoadConfig,
+		Build:   runner.Build(service.New),
 		// Tens of MiB live (the batches in hand), every document built and
 		// sent once: collect less often, so the CPU goes to OpenSearch.
 		GCPercent: 400,

@@ -11,12 +11,10 @@ var version = "dev"
 
 func main() {
 	runner.Main(runner.Spec[service.Config]{
-		Name:     "ingest",
-		Version:  version,
-		Load:     service.LoadConfig,
-		Build:    runner.Build(service.New),
-		LogLevel: func(c service.Config) string { return c.LogLevel },
-		HTTPAddr: func(c service.Config) string { return c.HTTPAddr },
+		Name:    "ingest",
+		Version: version,
+		Load:    service.LoadConfig,
+		Build:   runner.Build(service.New),
 		// A few MiB live, hundreds of MiB/s allocated: collect less often.
 		GCPercent: 400,
 		// …but collect harder past 256 MiB (override with GOMEMLIMIT).

@@ -11,12 +11,10 @@ var version = "dev"
 
 func main() {
 	runner.Main(runner.Spec[service.Config]{
-		Name:     "query",
-		Version:  version,
-		Load:     service.LoadConfig,
-		Build:    runner.Build(service.New),
-		LogLevel: func(c service.Config) string { return c.LogLevel },
-		HTTPAddr: func(c service.Config) string { return c.HTTPAddr },
+		Name:    "query",
+		Version: version,
+		Load:    service.LoadConfig,
+		Build:   runner.Build(service.New),
 		// A few MiB live, a page's JSON decoded and encoded per call: collect
 		// less often (a quarter less CPU a query, BENCHMARKS.md "Cost per
 		// event")…
