@@ -2,8 +2,11 @@
 //
 // Traces are exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT (or
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set; the exporter reads the standard
-// OTEL_* variables itself. Without an endpoint spans are still created, so
-// trace ids reach logs and propagate to the next service, but nothing is sent.
+// OTEL_* variables itself. Without an endpoint a request that starts a trace
+// is not sampled: its spans still get ids, so trace ids reach logs and the
+// audit trail and propagate to the next service (marked not sampled), but
+// they record nothing, which nothing would read. A request that arrives in a
+// sampled trace is recorded as before.
 package otelx
 
 import (
@@ -90,6 +93,8 @@ func Setup(ctx context.Context, lookup config.LookupFunc, service, version strin
 			return nil, fmt.Errorf("otlp exporter: %w", err)
 		}
 		opts = append(opts, sdktrace.WithBatcher(exp))
+	} else {
+		opts = append(opts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())))
 	}
 	tp := sdktrace.NewTracerProvider(opts...)
 	return &Telemetry{TracerProvider: tp, Propagator: Propagator(), shutdown: tp.Shutdown}, nil

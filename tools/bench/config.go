@@ -113,7 +113,7 @@ type Config struct {
 	CostFraction       float64 // of the warm raw _bulk ceiling
 	CostDuration       time.Duration
 	CostStreamDuration time.Duration // closed-loop fill of each stream measured on disk
-	CostProfile        bool          // CPU profiles of ingest and enrich over the measured window
+	CostProfile        bool          // CPU profiles: ingest and enrich over cost's measured window, query over the idle first pages
 	// Delete.
 	DeleteEvents, DeleteUsers, DeleteDays int
 	DeleteDuration                        time.Duration // each window: without deletions, then with
@@ -197,7 +197,7 @@ func tunables(c *Config) []tunable {
 		{"BENCH_QUERY_WRITE_RATE", "part query: the writes while busy in events/s (e.g. 10000) instead of BENCH_QUERY_WRITE_FRACTION; 0: the fraction", number(&c.QueryWriteRate)},
 		{"BENCH_COST_FRACTION", "part cost: the load, a fraction of the warm raw _bulk ceiling", fraction(&c.CostFraction)},
 		{"BENCH_COST_DURATION", "part cost: measured time at that load", duration(&c.CostDuration)},
-		{"BENCH_COST_PROFILE", "part cost: 1 to keep CPU profiles of ingest and enrich over the measured window (pprof on DEBUG_ADDR) in the results folder", flag(&c.CostProfile)},
+		{"BENCH_COST_PROFILE", "parts cost and query: 1 to keep CPU profiles (pprof on DEBUG_ADDR) in the results folder: of ingest and enrich over cost's measured window, of the query service over the idle first pages", flag(&c.CostProfile)},
 		{"BENCH_BASELINE", "a git revision (e.g. main~3) whose ingest and enrich are built and measured beside this checkout's in the same run: parts ingest and pipeline (unset: none)", text(&c.Baseline)},
 		{"BENCH_DELETE_EVENTS", "part delete: events in its data set over 30 daily indices (up to 10000000; the data set is rebuilt every run, deletions change it)", integer(&c.DeleteEvents)},
 		{"BENCH_DELETE_USERS", "part delete: users in its data set (each has about events/users events)", integer(&c.DeleteUsers)},

@@ -25,7 +25,8 @@ const readyWithin = 30 * time.Second
 // service is a started service and the base URL of its HTTP face.
 type service struct {
 	*procs.Proc
-	URL string
+	URL       string
+	DebugAddr string // its pprof listener, when the run keeps CPU profiles
 }
 
 // freshBroker stops the current broker, if any, throws its store away and
@@ -127,7 +128,17 @@ func (r *runner) startQuery(ctx context.Context, prefix string) (*service, error
 	}
 	env := map[string]string{"OPENSEARCH_URL": r.openSearch.URL, "EVENTS_INDEX_PREFIX": prefix, "QUERY_TOKENS": readToken + ":*",
 		"QUERY_PAGE_TOKEN_KEY": pageTokenKey, "QUERY_GRPC_ADDR": grpc}
-	return r.start(ctx, "query", "query", "QUERY_HTTP_ADDR", "/readyz", procs.OK, env)
+	debug, err := r.debugEnv()
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(env, debug)
+	s, err := r.start(ctx, "query", "query", "QUERY_HTTP_ADDR", "/readyz", procs.OK, env)
+	if err != nil {
+		return nil, err
+	}
+	s.DebugAddr = debug["DEBUG_ADDR"]
+	return s, nil
 }
 
 // subject is the subject prefix of a bench stream: BENCH_E2E → bench.e2e.

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
@@ -18,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
@@ -126,6 +129,84 @@ func filters(req any) map[string]string {
 	if !ok {
 		return nil
 	}
+	if out, ok := fieldFilters(msg.ProtoReflect()); ok {
+		return out
+	}
+	return jsonFilters(msg)
+}
+
+// fieldFilters is jsonFilters without the JSON round trip, for requests
+// whose set fields are all scalars, lists of strings or messages whose JSON
+// is a string (a Timestamp) — every request of query.proto today; ok is
+// false for any other, which jsonFilters then renders. A first page's audit
+// record took a tenth of the service's CPU a query the other way.
+func fieldFilters(m protoreflect.Message) (out map[string]string, ok bool) {
+	if m.Descriptor().ParentFile().Package() == "google.protobuf" {
+		return nil, false // a well-known type has a JSON form of its own
+	}
+	out, ok = make(map[string]string, 8), true
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Name() == "page_token" {
+			return true
+		}
+		var text string
+		if text, ok = fieldText(fd, v); ok {
+			out[string(fd.Name())] = text
+		}
+		return ok
+	})
+	return out, ok
+}
+
+// fieldText is one set field as jsonFilters shows it: a string as it is,
+// a number or bool as its JSON, an enum by name, a list of strings as its
+// JSON array.
+func fieldText(fd protoreflect.FieldDescriptor, v protoreflect.Value) (string, bool) {
+	if fd.IsMap() {
+		return "", false
+	}
+	if fd.IsList() {
+		if fd.Kind() != protoreflect.StringKind {
+			return "", false
+		}
+		l := v.List()
+		items := make([]string, l.Len())
+		for i := range items {
+			if items[i] = l.Get(i).String(); !utf8.ValidString(items[i]) {
+				return "", false
+			}
+		}
+		b, err := json.Marshal(items)
+		return string(b), err == nil
+	}
+	switch fd.Kind() {
+	case protoreflect.StringKind:
+		return v.String(), utf8.ValidString(v.String())
+	case protoreflect.BoolKind:
+		return strconv.FormatBool(v.Bool()), true
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
+		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		return strconv.FormatInt(v.Int(), 10), true
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind, protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		return strconv.FormatUint(v.Uint(), 10), true
+	case protoreflect.EnumKind:
+		if ev := fd.Enum().Values().ByNumber(v.Enum()); ev != nil {
+			return string(ev.Name()), true
+		}
+		return strconv.FormatInt(int64(v.Enum()), 10), true
+	case protoreflect.MessageKind:
+		b, err := protojson.Marshal(v.Message().Interface())
+		var text string
+		if err != nil || json.Unmarshal(b, &text) != nil {
+			return "", false
+		}
+		return text, true
+	}
+	return "", false
+}
+
+// jsonFilters renders the request's set fields through its protojson form.
+func jsonFilters(msg proto.Message) map[string]string {
 	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(msg)
 	if err != nil {
 		return nil
