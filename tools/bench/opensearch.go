@@ -115,8 +115,11 @@ func dayIndex(prefix string, t time.Time) string {
 
 // storeSize merges the indices of prefix into one segment each, as enrich's
 // maintenance merges the past days, and returns their documents and the
-// bytes those take on disk (primaries: one copy) once the merged-away files
-// are gone.
+// bytes those segments take on disk (primaries: one copy). It reads the
+// segments, not the index's store size: the store also counts the files of
+// the commit before the merge, which OpenSearch keeps until its next
+// global-checkpoint sync (up to half a minute or more later) — twice the size
+// for a while, read as such by an earlier version of this function.
 func (r *runner) storeSize(ctx context.Context, prefix string) (docs, bytes int64, err error) {
 	mctx, cancel := context.WithTimeout(ctx, r.cfg.MergesWithin) // a merge takes longer than other requests
 	err = opensearchx.DoJSON(mctx, r.osc, opensearchx.Request{Method: http.MethodPost, Path: "/" + prefix + "-*/_forcemerge?max_num_segments=1"}, nil)
@@ -127,35 +130,20 @@ func (r *runner) storeSize(ctx context.Context, prefix string) (docs, bytes int6
 	if err := r.waitNoMerges(ctx, "the size on disk"); err != nil {
 		return 0, 0, err
 	}
-	// The files a merge replaced are deleted once nothing reads them: the
-	// size is read when it stops changing.
 	deadline := time.Now().Add(r.cfg.MergesWithin)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	last := int64(-1)
 	for {
-		var rows []struct {
-			Docs  string `json:"docs.count"`
-			Store string `json:"pri.store.size"`
-			Segs  string `json:"segments.count"`
-		}
-		if err := r.osJSON(ctx, http.MethodGet, "/_cat/indices/"+prefix+"-*?format=json&bytes=b&h=docs.count,pri.store.size,segments.count", &rows); err != nil {
+		var rows []segmentRow
+		if err := r.osJSON(ctx, http.MethodGet, "/_cat/segments/"+prefix+"-*?format=json&bytes=b&h=index,shard,prirep,docs.count,size", &rows); err != nil {
 			return 0, 0, fmt.Errorf("size of %s: %w", prefix, err)
 		}
-		bytes, docs = 0, 0
-		one := len(rows) > 0
-		for _, row := range rows {
-			b, _ := strconv.ParseInt(row.Store, 10, 64)
-			d, _ := strconv.ParseInt(row.Docs, 10, 64)
-			bytes, docs = bytes+b, docs+d
-			one = one && row.Segs == "1"
-		}
-		if one && bytes == last {
+		docs, bytes, merged := primarySegments(rows)
+		if merged {
 			return docs, bytes, nil
 		}
-		last = bytes
 		if time.Now().After(deadline) {
-			return 0, 0, fmt.Errorf("size of %s: still changing after %s (%d bytes, %d documents)", prefix, r.cfg.MergesWithin, bytes, docs)
+			return 0, 0, fmt.Errorf("size of %s: not one segment a shard after %s (%d bytes, %d documents)", prefix, r.cfg.MergesWithin, bytes, docs)
 		}
 		select {
 		case <-ctx.Done():
@@ -163,4 +151,33 @@ func (r *runner) storeSize(ctx context.Context, prefix string) (docs, bytes int6
 		case <-tick.C:
 		}
 	}
+}
+
+// segmentRow is a line of _cat/segments (format=json, bytes=b).
+type segmentRow struct {
+	Index   string `json:"index"`
+	Shard   string `json:"shard"`
+	Primary string `json:"prirep"`
+	Docs    string `json:"docs.count"`
+	Size    string `json:"size"`
+}
+
+// primarySegments adds up the documents and bytes of the primaries'
+// segments; merged reports one segment for every primary shard.
+func primarySegments(rows []segmentRow) (docs, bytes int64, merged bool) {
+	perShard := map[string]int{}
+	for _, row := range rows {
+		if row.Primary != "p" {
+			continue
+		}
+		d, _ := strconv.ParseInt(row.Docs, 10, 64)
+		b, _ := strconv.ParseInt(row.Size, 10, 64)
+		docs, bytes = docs+d, bytes+b
+		perShard[row.Index+"/"+row.Shard]++
+	}
+	merged = len(perShard) > 0
+	for _, n := range perShard {
+		merged = merged && n == 1
+	}
+	return docs, bytes, merged
 }
