@@ -75,6 +75,9 @@ type runner struct {
 // root/.cache/bench/<time>/, prints the summary to stdout and progress to
 // progress. It stops every process it started before it returns.
 func Run(ctx context.Context, cfg Config, root string, parts []string, stdout, progress io.Writer) (err error) {
+	if err := checkWrite(cfg, parts); err != nil {
+		return err
+	}
 	out := filepath.Join(root, ".cache", "bench", time.Now().UTC().Format("20060102T150405Z"))
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("results folder: %w", err)

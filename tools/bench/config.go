@@ -363,6 +363,18 @@ func partOrder() []string {
 	return []string{"ingest", "segment", "stream", "pipeline", "query", "cost", "delete", "scaling"}
 }
 
+// checkWrite refuses BENCH_WRITE for a run of some parts only: the area of
+// BENCHMARKS.md above its marker is rendered whole from one run, so it
+// would be left with just those parts' sections. A single part's section is
+// in the results folder's summary.md, to copy in by hand.
+func checkWrite(c Config, parts []string) error {
+	if c.Write && !slices.Equal(parts, partOrder()) {
+		return fmt.Errorf("BENCH_WRITE=1 with parts %s: it rewrites every part's section of BENCHMARKS.md from this run, so it runs with all parts (no part arguments); "+
+			"a single part's section is in .cache/bench/<time>/summary.md, to copy in by hand", strings.Join(parts, ","))
+	}
+	return nil
+}
+
 // Parts checks the parts asked for and puts them in the order they run;
 // none, or "all", is every part.
 func Parts(args []string) ([]string, error) {

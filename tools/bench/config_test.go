@@ -110,3 +110,31 @@ func TestSubjectAndDayIndex(t *testing.T) {
 		t.Errorf("day index %q: want the UTC day", got)
 	}
 }
+
+func TestWriteNeedsEveryPart(t *testing.T) {
+	all, err := Parts(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		write   bool
+		parts   []string
+		wantErr bool
+	}{
+		{"every part written", true, all, false},
+		{"one part written", true, []string{"stream"}, true},
+		{"one part, not written", false, []string{"stream"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkWrite(Config{Write: tt.write}, tt.parts)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "summary.md") {
+				t.Fatalf("err %v does not say where a single part's section is", err)
+			}
+		})
+	}
+}
