@@ -93,7 +93,7 @@ func (r *runner) costPart(ctx context.Context) (_ *report.Cost, err error) {
 	if out.PendingBefore, err = r.pending(ctx, enrich); err != nil {
 		return nil, err
 	}
-	profiles := r.cpuProfiles(ctx, r.cfg.CostDuration, map[string]map[string]string{"ingest-cost": ingestEnv, "enrich-cost": enrichEnv})
+	profiles := r.cpuProfiles(ctx, r.cfg.CostDuration, map[string]string{"ingest-cost": ingestEnv["DEBUG_ADDR"], "enrich-cost": enrichEnv["DEBUG_ADDR"]})
 	res, err := run("cost", r.cfg.CostDuration)
 	if err = errors.Join(err, profiles()); err != nil {
 		return nil, err
@@ -203,14 +203,14 @@ func (r *runner) debugEnv() (map[string]string, error) {
 	return map[string]string{"DEBUG_ADDR": addr}, nil
 }
 
-// cpuProfiles starts a CPU profile of d on each service whose environment
-// opened a pprof listener (debugEnv) and returns the function that waits for
-// them and keeps each as <name>.cpu.pprof in the results folder.
-func (r *runner) cpuProfiles(ctx context.Context, d time.Duration, envs map[string]map[string]string) (wait func() error) {
-	errs := make(chan error, len(envs))
+// cpuProfiles starts a CPU profile of d on each service, named, at its
+// pprof listener's address (empty where the run keeps no profiles: see
+// debugEnv) and returns the function that waits for them and keeps each as
+// <name>.cpu.pprof in the results folder.
+func (r *runner) cpuProfiles(ctx context.Context, d time.Duration, pprofAddrs map[string]string) (wait func() error) {
+	errs := make(chan error, len(pprofAddrs))
 	n := 0
-	for name, env := range envs {
-		addr := env["DEBUG_ADDR"]
+	for name, addr := range pprofAddrs {
 		if addr == "" {
 			continue
 		}

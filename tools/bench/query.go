@@ -81,7 +81,7 @@ func (r *runner) queryPart(ctx context.Context) (_ *report.Query, err error) {
 	if err := r.waitNoMerges(ctx, "the idle queries"); err != nil {
 		return nil, err
 	}
-	profile := r.cpuProfiles(ctx, r.cfg.QueryDuration, map[string]map[string]string{"query-idle": {"DEBUG_ADDR": query.DebugAddr}})
+	profile := r.cpuProfiles(ctx, r.cfg.QueryDuration, map[string]string{"query-idle": query.DebugAddr})
 	if out.Idle, err = r.queries(ctx, "query-idle", r.serviceQueries(query), out.Point.Rate, r.cfg.QueryDuration); err != nil {
 		return nil, err
 	}
