@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 
 	"github.com/opensearch-project/opensearch-go/v2"
 )
@@ -50,16 +51,49 @@ type Request struct {
 // got no answer is an error wrapping ErrUnavailable, unless ctx ended first
 // (then it wraps ctx's error).
 func Do(ctx context.Context, c *opensearch.Client, r Request) ([]byte, error) {
+	return DoAppend(ctx, c, r, nil)
+}
+
+// DoAppend is Do appending the answer's body to buf and returning the
+// extended slice, so that a caller reading many answers (the query
+// service's searches) reuses one buffer instead of growing a new one, copy
+// by copy, for each.
+func DoAppend(ctx context.Context, c *opensearch.Client, r Request, buf []byte) ([]byte, error) {
 	res, err := perform(ctx, c, r)
 	if err != nil {
 		return nil, err
 	}
 	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
+	b, err := appendAll(buf, res.Body, res.ContentLength)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: read answer: %w", r.Method, r.Path, err)
 	}
 	return b, nil
+}
+
+// presizeLimit bounds the room appendAll makes at once from a declared
+// length; a longer body grows the buffer as it is read.
+const presizeLimit = 16 << 20
+
+// appendAll appends what r holds to buf, making room for size bytes (the
+// declared length, -1 unknown) first.
+func appendAll(buf []byte, r io.Reader, size int64) ([]byte, error) {
+	if size > 0 {
+		buf = slices.Grow(buf, int(min(size, presizeLimit))+1) // +1: room to read EOF without growing
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, 4096)
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // DoJSON is Do decoding a 2xx answer into out (nil: the answer is read and

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v2"
@@ -132,4 +133,40 @@ func newClient(t *testing.T, url string) *opensearch.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestAppendAll: the whole body is appended after what the buffer holds,
+// whatever length was declared (none, exact, short, long), in reads of any
+// size; a read error is returned.
+func TestAppendAll(t *testing.T) {
+	body := strings.Repeat("0123456789", 1000)
+	broken := errors.New("connection reset")
+	tests := []struct {
+		name     string
+		prefix   string
+		declared int64
+		r        io.Reader
+		want     string
+		wantErr  error
+	}{
+		{"unknown length", "", -1, strings.NewReader(body), body, nil},
+		{"exact length", "", int64(len(body)), strings.NewReader(body), body, nil},
+		{"declared short", "", 10, strings.NewReader(body), body, nil},
+		{"declared long", "", 1 << 40, strings.NewReader(body), body, nil},
+		{"after what the buffer holds", "kept:", int64(len(body)), strings.NewReader(body), "kept:" + body, nil},
+		{"one byte a read", "", int64(len(body)), iotest.OneByteReader(strings.NewReader(body)), body, nil},
+		{"empty", "kept", 0, strings.NewReader(""), "kept", nil},
+		{"read error", "", -1, io.MultiReader(strings.NewReader(body[:100]), iotest.ErrReader(broken)), body[:100], broken},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := appendAll([]byte(tt.prefix), tt.r, tt.declared)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("error %v, want %v", err, tt.wantErr)
+			}
+			if string(got) != tt.want {
+				t.Errorf("got %d bytes %.20q…, want %d bytes %.20q…", len(got), got, len(tt.want), tt.want)
+			}
+		})
+	}
 }

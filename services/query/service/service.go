@@ -61,6 +61,16 @@ const (
 	suppressionExpiryInterval = time.Hour
 )
 
+// The Go runtime's garbage collector settings the query binary starts with
+// (runner.Spec; GOGC and GOMEMLIMIT override them): a few MiB live and a
+// page's JSON decoded and encoded per call, so collect less often (a
+// quarter less CPU a query, BENCHMARKS.md "Cost per event")…
+const (
+	GCPercent = 400
+	// …but collect harder past this many bytes.
+	MemoryLimit = 256 << 20
+)
+
 // Service is a running query service.
 type Service struct {
 	cfg       Config

@@ -11,15 +11,11 @@ var version = "dev"
 
 func main() {
 	runner.Main(runner.Spec[service.Config]{
-		Name:    "query",
-		Version: version,
-		Load:    service.LoadConfig,
-		Build:   runner.Build(service.New),
-		// A few MiB live, a page's JSON decoded and encoded per call: collect
-		// less often (a quarter less CPU a query, BENCHMARKS.md "Cost per
-		// event")…
-		GCPercent: 400,
-		// …but collect harder past 256 MiB (override with GOMEMLIMIT).
-		MemoryLimit: 256 << 20,
+		Name:        "query",
+		Version:     version,
+		Load:        service.LoadConfig,
+		Build:       runner.Build(service.New),
+		GCPercent:   service.GCPercent,
+		MemoryLimit: service.MemoryLimit,
 	})
 }

@@ -133,7 +133,7 @@ func (o *jsonObject) timestamp(name string, t *timestamppb.Timestamp) {
 	}
 	o.key(name)
 	o.b = append(o.b, '"')
-	o.b = time.Unix(secs, 0).UTC().AppendFormat(o.b, "2006-01-02T15:04:05")
+	o.b = appendDateTime(o.b, time.Unix(secs, 0).UTC())
 	if nanos != 0 {
 		digits := 9
 		switch {
@@ -153,12 +153,42 @@ func (o *jsonObject) timestamp(name string, t *timestamppb.Timestamp) {
 	o.b = append(o.b, 'Z', '"')
 }
 
+// appendDateTime appends t as 2006-01-02T15:04:05 (a year of four digits,
+// as protojson's range guarantees): AppendFormat with that layout read the
+// layout anew for each of a page's ~200 timestamps.
+func appendDateTime(b []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	hour, minute, second := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	return appendDigits(b, second, 2)
+}
+
+// appendDigits appends the last n decimal digits of v (v >= 0), zero-padded.
+func appendDigits(b []byte, v, n int) []byte {
+	var d [4]byte
+	for i := n - 1; i >= 0; i-- {
+		d[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, d[:n]...)
+}
+
 func (o *jsonObject) stringMap(name string, m map[string]string) {
 	if len(m) == 0 {
 		return
 	}
 	o.key(name)
-	keys := make([]string, 0, len(m))
+	var room [16]string // most metadata maps: keys sorted without a heap slice
+	keys := room[:0]
 	for k := range m {
 		keys = append(keys, k)
 	}

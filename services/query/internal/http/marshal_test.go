@@ -61,6 +61,10 @@ func TestSearchEventsResponseAsProtojson(t *testing.T) {
 		{"token only", &queryv1.SearchEventsResponse{NextPageToken: "tok"}},
 		{"zero event", &queryv1.SearchEventsResponse{Events: []*telemetryv1.StoredEvent{{}}}},
 		{"full events", &queryv1.SearchEventsResponse{Events: []*telemetryv1.StoredEvent{fullEvent(t, 0), fullEvent(t, 1), fullEvent(t, 2)}, NextPageToken: "next/+="}},
+		{"timestamps at the range's edges", &queryv1.SearchEventsResponse{Events: []*telemetryv1.StoredEvent{
+			{Timestamp: &timestamppb.Timestamp{Seconds: minTimestamp}, SentAt: &timestamppb.Timestamp{Seconds: maxTimestamp, Nanos: 999_999_999}},
+			{Timestamp: timestamppb.New(time.Date(999, 2, 3, 4, 5, 6, 7, time.UTC)), SentAt: timestamppb.New(time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC))},
+		}}},
 		{"some fields", &queryv1.SearchEventsResponse{Events: []*telemetryv1.StoredEvent{{EventId: "e", HasClockSkew: true, Timestamp: timestamppb.New(timestamppb.Now().AsTime())}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

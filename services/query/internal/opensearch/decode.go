@@ -86,12 +86,9 @@ func readTime(v *fastjson.Value, dst *time.Time) error {
 	if err != nil {
 		return err
 	}
-	t, err := time.Parse(time.RFC3339, string(b))
-	if err != nil {
-		return err
-	}
-	*dst = t
-	return nil
+	// RFC 3339 read from the bytes as encoding/json reads a time.Time
+	// (time.Parse would want a string made of them first).
+	return dst.UnmarshalText(b)
 }
 
 func readTimePtr(v *fastjson.Value, dst **time.Time) error {
