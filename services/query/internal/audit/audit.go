@@ -46,7 +46,8 @@ const PrincipalNone = "none"
 
 // Auditor writes entries. The log line is written at once; index writes are
 // batched (every second or 500 entries) off the request path, from a bounded
-// queue, each entry into the daily index of its time
+// queue that the writer drains on its tick (a call does not wake it unless
+// a batch is waiting), each entry into the daily index of its time
 // (eventdoc.AuditIndex). When the queue is full an entry is counted as
 // dropped and logged at error level with its content, so the trail stays
 // complete in the logs. Record never blocks. Entries written, and those
@@ -57,6 +58,7 @@ type Auditor struct {
 	client      *opensearch.Client
 	prefix      string
 	queue       chan Entry
+	batchReady  chan struct{} // the queue holds a batch: write before the tick
 	written     prometheus.Counter
 	queueFull   prometheus.Counter
 	writeFailed prometheus.Counter
@@ -65,12 +67,16 @@ type Auditor struct {
 // New returns an auditor writing to the audit indices of the events index
 // prefix, counting in m. Call Run to start the writer.
 func New(log *slog.Logger, client *opensearch.Client, prefix string, m *metrics.Query) *Auditor {
-	return &Auditor{log: log, client: client, prefix: prefix, queue: make(chan Entry, queueSize), written: m.AuditWritten,
+	return &Auditor{log: log, client: client, prefix: prefix, queue: make(chan Entry, queueSize), batchReady: make(chan struct{}, 1), written: m.AuditWritten,
 		queueFull: m.AuditDropped.WithLabelValues(metrics.AuditQueueFull), writeFailed: m.AuditDropped.WithLabelValues(metrics.AuditWriteFailed)}
 }
 
-// queueSize is how many entries may wait for the index.
-const queueSize = 10000
+// queueSize is how many entries may wait for the index; batchSize, how
+// many are written in one request at most.
+const (
+	queueSize = 10000
+	batchSize = 500
+)
 
 // writeTimeout bounds one write of a batch of entries.
 const writeTimeout = 10 * time.Second
@@ -81,6 +87,14 @@ func (a *Auditor) Record(ctx context.Context, e Entry) {
 		"filters", e.Filters, "results", e.Results, "status", e.Status, "duration_ms", e.DurationMs)
 	select {
 	case a.queue <- e:
+		// The writer is woken only for a full batch; otherwise it drains
+		// the queue on its tick, so a query does not wake it.
+		if len(a.queue) >= batchSize {
+			select {
+			case a.batchReady <- struct{}{}:
+			default:
+			}
+		}
 	default:
 		a.queueFull.Inc()
 		a.log.ErrorContext(ctx, "audit queue full; entry not indexed (it is in this log)", "principal", e.Principal, "method", e.Method)
@@ -110,15 +124,26 @@ func (a *Auditor) Run(ctx context.Context) {
 		}
 		batch = batch[:0]
 	}
+	drain := func(ctx context.Context) {
+		for {
+			select {
+			case e := <-a.queue:
+				batch = append(batch, e)
+				if len(batch) >= batchSize {
+					flush(ctx)
+				}
+			default:
+				flush(ctx)
+				return
+			}
+		}
+	}
 	for {
 		select {
-		case e := <-a.queue:
-			batch = append(batch, e)
-			if len(batch) >= 500 {
-				flush(ctx)
-			}
+		case <-a.batchReady:
+			drain(ctx)
 		case <-t.C:
-			flush(ctx)
+			drain(ctx)
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			for len(a.queue) > 0 {
