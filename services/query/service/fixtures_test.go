@@ -239,7 +239,8 @@ func authed(token string) context.Context {
 	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)
 }
 
-// get calls the HTTP face and returns status and body.
+// get calls the HTTP face and returns status and body. A successful answer
+// of the API (/v1/) must come whole with its length (not chunked).
 func (e *env) get(t *testing.T, token, path string) (int, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, e.http+path, nil)
@@ -252,6 +253,9 @@ func (e *env) get(t *testing.T, token, path string) (int, []byte) {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
+	if strings.HasPrefix(path, "/v1/") && res.StatusCode == http.StatusOK && res.ContentLength != int64(len(b)) {
+		t.Errorf("GET %s: Content-Length %d, body %d bytes (chunked: %v)", path, res.ContentLength, len(b), res.TransferEncoding)
+	}
 	return res.StatusCode, b
 }
 

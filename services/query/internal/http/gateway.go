@@ -27,6 +27,9 @@ func NewHandler(ctx context.Context, srv queryv1.QueryServiceServer, checker *he
 	tp trace.TracerProvider, prop propagation.TextMapPropagator) (http.Handler, error) {
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, newMarshaler()),
+		// An answer is written whole with its length, not chunked: a
+		// client knows a page's size before reading it.
+		runtime.WithWriteContentLength(),
 	)
 	if err := queryv1.RegisterQueryServiceHandlerServer(ctx, gw, srv); err != nil {
 		return nil, fmt.Errorf("register gateway: %w", err)
