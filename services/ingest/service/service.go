@@ -54,11 +54,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 			}
 		}
 	}()
-	// Each publish is written to the socket by the request's own goroutine
-	// (a flush threshold of one byte) instead of being left in the
-	// connection's buffer for its flusher goroutine: on a busy machine that
-	// goroutine waits for a core while the request waits for its ack.
-	nc, err := natsx.Connect(ctx, cfg.NATSURL, "ingest", log, nats.WriteBufferSize(1))
+	nc, err := natsx.Connect(ctx, cfg.NATSURL, "ingest", log)
 	if err != nil {
 		return nil, err
 	}
