@@ -44,19 +44,19 @@ case $mode in
   swift) PACKAGES=(./integration/swift/... ./contracts/fixtures/...) ;; # the SDK, its end-to-end test, the shared fixtures
   *) bash scripts/lint.sh ;;
 esac
+apt_install() { # apt-get install arguments; the package index is updated once if they are not found
+  local apt="apt-get -q -o DPkg::Lock::Timeout=300"
+  export DEBIAN_FRONTEND=noninteractive
+  $apt install -y "$@" >/dev/null || { $apt update && $apt install -y "$@" >/dev/null; }
+}
 if [[ $mode == all || $mode == docker ]] && ! command -v dockerd >/dev/null; then
   echo "test: installing Debian's docker.io (integration/docker runs its own dockerd)" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt="apt-get -q -o DPkg::Lock::Timeout=300"
-  $apt install -y docker.io >/dev/null || { $apt update && $apt install -y docker.io >/dev/null; }
+  apt_install docker.io
 fi
-
 # deploy/digitalocean's cloud-init files are checked by cloud-init itself.
 if [[ $mode == all || $mode == deploy ]] && ! command -v cloud-init >/dev/null; then
   echo "test: installing Debian's cloud-init (integration/digitalocean validates the Droplets' cloud-config with it)" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt="apt-get -q -o DPkg::Lock::Timeout=300"
-  $apt install -y --no-install-recommends cloud-init >/dev/null || { $apt update && $apt install -y --no-install-recommends cloud-init >/dev/null; }
+  apt_install --no-install-recommends cloud-init
 fi
 
 if ! wait "$servers_pid"; then
