@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 
 	"github.com/opensearch-project/opensearch-go/v2"
 )
@@ -76,24 +75,17 @@ func DoAppend(ctx context.Context, c *opensearch.Client, r Request, buf []byte) 
 const presizeLimit = 16 << 20
 
 // appendAll appends what r holds to buf, making room for size bytes (the
-// declared length, -1 unknown) first.
+// declared length, -1 unknown) first; on a read error it returns what was
+// read with the error.
 func appendAll(buf []byte, r io.Reader, size int64) ([]byte, error) {
+	b := bytes.NewBuffer(buf)
 	if size > 0 {
-		buf = slices.Grow(buf, int(min(size, presizeLimit))+1) // +1: room to read EOF without growing
+		// MinRead more: ReadFrom wants that much room for the read that
+		// finds the end, and would otherwise grow (copy) the buffer for it.
+		b.Grow(int(min(size, presizeLimit)) + bytes.MinRead)
 	}
-	for {
-		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, 4096)
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
+	_, err := b.ReadFrom(r)
+	return b.Bytes(), err
 }
 
 // DoJSON is Do decoding a 2xx answer into out (nil: the answer is read and
