@@ -62,12 +62,15 @@ type Auditor struct {
 	written     prometheus.Counter
 	queueFull   prometheus.Counter
 	writeFailed prometheus.Counter
+	writeWithin time.Duration // bounds one write of a batch
+	flushWithin time.Duration // bounds the writing after Run's context ends
 }
 
 // New returns an auditor writing to the audit indices of the events index
 // prefix, counting in m. Call Run to start the writer.
 func New(log *slog.Logger, client *opensearch.Client, prefix string, m *metrics.Query) *Auditor {
-	return &Auditor{log: log, client: client, prefix: prefix, queue: make(chan Entry, queueSize), batchReady: make(chan struct{}, 1), written: m.AuditWritten,
+	return &Auditor{log: log, client: client, prefix: prefix, queue: make(chan Entry, queueSize), batchReady: make(chan struct{}, 1),
+		writeWithin: writeTimeout, flushWithin: flushTimeout, written: m.AuditWritten,
 		queueFull: m.AuditDropped.WithLabelValues(metrics.AuditQueueFull), writeFailed: m.AuditDropped.WithLabelValues(metrics.AuditWriteFailed)}
 }
 
@@ -78,8 +81,12 @@ const (
 	batchSize = 500
 )
 
-// writeTimeout bounds one write of a batch of entries.
-const writeTimeout = 10 * time.Second
+// writeTimeout bounds one write of a batch of entries; flushTimeout, the
+// writing left when the service stops.
+const (
+	writeTimeout = 10 * time.Second
+	flushTimeout = 5 * time.Second
+)
 
 // Record logs e and queues it for the index.
 func (a *Auditor) Record(ctx context.Context, e Entry) {
@@ -101,22 +108,33 @@ func (a *Auditor) Record(ctx context.Context, e Entry) {
 	}
 }
 
-// Run writes queued entries until ctx ends, then flushes what is left
-// (bounded by a few seconds).
+// Run writes queued entries until ctx ends, then drains the queue. Writing
+// goes on after ctx ends for at most flushWithin (a write under way is
+// finished rather than cut off, and the entries still queued are written in
+// batches); what is not written by then is counted as dropped (its entries
+// are in the log), so Run returns within flushWithin of ctx's end.
 func (a *Auditor) Run(ctx context.Context) {
+	wctx, stopWrites := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWrites()
+	context.AfterFunc(ctx, func() { // ends when Run returns (stopWrites)
+		deadline := time.NewTimer(a.flushWithin)
+		defer deadline.Stop()
+		select {
+		case <-deadline.C:
+			stopWrites()
+		case <-wctx.Done():
+		}
+	})
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	var batch []Entry
-	flush := func(ctx context.Context) {
+	batch := make([]Entry, 0, batchSize)
+	flush := func() {
 		if len(batch) == 0 {
 			return
 		}
-		// A write under way when the service stops is finished, not cut
-		// off (its entries would be lost from the index); it is bounded
-		// all the same.
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+		c, cancel := context.WithTimeout(wctx, a.writeWithin)
 		defer cancel()
-		if err := a.write(wctx, batch); err != nil {
+		if err := a.write(c, batch); err != nil {
 			a.writeFailed.Add(float64(len(batch)))
 			a.log.ErrorContext(ctx, "audit index write failed; entries are in this log", "error", err, "entries", len(batch))
 		} else {
@@ -124,16 +142,16 @@ func (a *Auditor) Run(ctx context.Context) {
 		}
 		batch = batch[:0]
 	}
-	drain := func(ctx context.Context) {
+	drain := func() {
 		for {
 			select {
 			case e := <-a.queue:
 				batch = append(batch, e)
 				if len(batch) >= batchSize {
-					flush(ctx)
+					flush()
 				}
 			default:
-				flush(ctx)
+				flush()
 				return
 			}
 		}
@@ -141,16 +159,11 @@ func (a *Auditor) Run(ctx context.Context) {
 	for {
 		select {
 		case <-a.batchReady:
-			drain(ctx)
+			drain()
 		case <-t.C:
-			drain(ctx)
+			drain()
 		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			for len(a.queue) > 0 {
-				batch = append(batch, <-a.queue)
-			}
-			flush(fctx)
-			cancel()
+			drain()
 			return
 		}
 	}
