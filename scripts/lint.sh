@@ -3,8 +3,6 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-# shellcheck source=modules.sh
-source "$root/scripts/modules.sh"
 "$root/scripts/tools.sh" gen
 (cd contracts && "$root/.cache/bin/buf" lint)
 echo "lint: buf lint clean" >&2
@@ -14,7 +12,8 @@ if [[ -n $unformatted ]]; then
   echo "lint: gofmt would change:" >&2; echo "$unformatted" >&2; exit 1
 fi
 echo "lint: gofmt clean" >&2
-go vet "${PACKAGES[@]}"
+mapfile -t modules < <(go list -m -f '{{.Dir}}/...') # go.work's
+go vet "${modules[@]}"
 echo "lint: go vet clean" >&2
 "$root/scripts/tools.sh" hadolint
 git ls-files -- Dockerfile '*/Dockerfile' '*.Dockerfile' | xargs -r "$root/.cache/bin/hadolint"
