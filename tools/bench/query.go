@@ -88,10 +88,10 @@ func (r *runner) queryPart(ctx context.Context) (_ *report.Query, err error) {
 	if err := profile(); err != nil {
 		return nil, err
 	}
-	if err := r.waitNoMerges(ctx, "the idle raw searches"); err != nil {
+	if err := r.waitNoMerges(ctx, "the idle overhead"); err != nil {
 		return nil, err
 	}
-	if out.RawIdle, err = r.queries(ctx, "query-raw-idle", r.rawQueries(prefix), out.Point.Rate, r.cfg.QueryDuration); err != nil {
+	if out.OverheadIdle, err = r.compare(ctx, "query-overhead-idle", r.serviceQueries(query), r.rawQueries(prefix), out.Point.Rate, r.cfg.QueryDuration); err != nil {
 		return nil, err
 	}
 
@@ -107,7 +107,7 @@ func (r *runner) queryPart(ctx context.Context) (_ *report.Query, err error) {
 		return nil, err
 	}
 	out.WritePoint = writePoints[0]
-	if out.Busy, out.RawBusy, out.Writes, err = r.busyQueries(ctx, query, prefix, out.Point, out.WritePoint); err != nil {
+	if out.Busy, out.OverheadBusy, out.Writes, err = r.busyQueries(ctx, query, prefix, out.Point, out.WritePoint); err != nil {
 		return nil, err
 	}
 	if err := query.Stop(); err != nil {
@@ -167,52 +167,93 @@ func (r *runner) serviceQueries(query *service) querygen.Config {
 
 // rawQueries is the search the query service sends for a user's first page
 // (a read token of every app, as the bench's), sent straight to OpenSearch.
-// Its users are the same population as the service's, picked in another
-// order, so that neither side reads what the other just brought into a
-// cache.
+// Sent in turn with the service's queries, each for a user drawn anew from
+// the same population, so that neither side reads what the other just
+// brought into a cache.
 func (r *runner) rawQueries(prefix string) querygen.Config {
-	return querygen.Config{Target: querygen.TargetOpenSearch, BaseURL: r.openSearch.URL, Prefix: prefix, Seed: 1}
+	return querygen.Config{Target: querygen.TargetOpenSearch, BaseURL: r.openSearch.URL, Prefix: prefix}
 }
 
 // queries runs querygen against target: rate queries/s open loop, or closed
 // loop at 0; it keeps the result as name.json.
 func (r *runner) queries(ctx context.Context, name string, target querygen.Config, rate float64, d time.Duration) (report.Load, error) {
-	mode := "closed loop"
-	if rate > 0 {
-		mode = fmt.Sprintf("open loop at %.0f queries/s", rate)
-	}
-	r.logf("%s: first pages from %s, %s, %s", name, target.Target, mode, d)
-	cfg := target
-	cfg.Users, cfg.Query, cfg.Rate, cfg.Concurrency, cfg.Duration, cfg.Warmup, cfg.Timeout = r.cfg.QueryUsers, "events", rate, r.cfg.QueryConcurrency, d, r.cfg.Warmup, 10*time.Second
-	res, err := querygen.Run(ctx, cfg)
-	if err != nil {
-		return report.Load{}, fmt.Errorf("%s: %w", name, err)
-	}
-	if ctx.Err() != nil {
-		return report.Load{}, fmt.Errorf("%s: %w", name, ctx.Err())
-	}
-	if err := r.writeJSON(name, res); err != nil {
+	r.logf("%s: first pages from %s, %s, %s", name, target.Target, loopMode(rate), d)
+	res, err := querygen.Run(ctx, r.queryLoad(target, rate, d))
+	if err := r.queriesDone(ctx, name, err, res); err != nil {
 		return report.Load{}, err
 	}
-	r.logf("  %.0f queries/s, p50 %.2f ms, p99 %.2f ms, statuses %v, transport errors %d, empty %d",
-		res.RequestsPerSec, res.LatencyMs.P50, res.LatencyMs.P99, res.Statuses, res.TransportErrs, res.EmptyResults)
-	if res.Statuses["200"] == 0 {
-		return report.Load{}, fmt.Errorf("%s: no query answered 200 (statuses %v, transport errors %d); see query.log and opensearch.log", name, res.Statuses, res.TransportErrs)
+	return queryLoadOf(res), nil
+}
+
+// compare sends rate queries/s open loop to the service and the same
+// searches straight to OpenSearch, each query to one side in turn (half the
+// rate each): both sides are measured at the same moments, so the ratio of
+// their latencies is what the service adds, not what else the machine did
+// while one of them ran. It keeps both results as name.json.
+func (r *runner) compare(ctx context.Context, name string, service, raw querygen.Config, rate float64, d time.Duration) (report.Overhead, error) {
+	r.logf("%s: first pages from %s and %s in turn, %s, %s", name, service.Target, raw.Target, loopMode(rate), d)
+	svc, store, err := querygen.Compare(ctx, r.queryLoad(service, rate, d), raw)
+	if err := r.queriesDone(ctx, name, err, svc, store); err != nil {
+		return report.Overhead{}, err
 	}
-	return report.Load{EventsPerSec: res.RequestsPerSec, Seconds: res.Seconds, Latency: res.LatencyMs, Statuses: res.Statuses, Transport: res.TransportErrs}, nil
+	return report.Overhead{Service: queryLoadOf(svc), Raw: queryLoadOf(store)}, nil
+}
+
+// queryLoad is target with the bench's query load.
+func (r *runner) queryLoad(target querygen.Config, rate float64, d time.Duration) querygen.Config {
+	cfg := target
+	cfg.Users, cfg.Query, cfg.Rate, cfg.Concurrency, cfg.Duration, cfg.Warmup, cfg.Timeout = r.cfg.QueryUsers, "events", rate, r.cfg.QueryConcurrency, d, r.cfg.Warmup, 10*time.Second
+	return cfg
+}
+
+// queriesDone checks a querygen run's outcome and keeps its results.
+func (r *runner) queriesDone(ctx context.Context, name string, err error, results ...querygen.Result) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", name, ctx.Err())
+	}
+	if len(results) == 1 {
+		err = r.writeJSON(name, results[0])
+	} else {
+		err = r.writeJSON(name, results)
+	}
+	if err != nil {
+		return err
+	}
+	for _, res := range results {
+		r.logf("  %s: %.0f queries/s, p50 %.2f ms, p99 %.2f ms, statuses %v, transport errors %d, empty %d",
+			res.Target, res.RequestsPerSec, res.LatencyMs.P50, res.LatencyMs.P99, res.Statuses, res.TransportErrs, res.EmptyResults)
+		if res.Statuses["200"] == 0 {
+			return fmt.Errorf("%s: no query to %s answered 200 (statuses %v, transport errors %d); see query.log and opensearch.log", name, res.Target, res.Statuses, res.TransportErrs)
+		}
+	}
+	return nil
+}
+
+func queryLoadOf(res querygen.Result) report.Load {
+	return report.Load{EventsPerSec: res.RequestsPerSec, Seconds: res.Seconds, Latency: res.LatencyMs, Statuses: res.Statuses, Transport: res.TransportErrs}
+}
+
+func loopMode(rate float64) string {
+	if rate > 0 {
+		return fmt.Sprintf("open loop at %.0f queries/s", rate)
+	}
+	return "closed loop"
 }
 
 // busyQueries measures the queries while ingest + enrich write at write
 // into today's index of the data set, for the users it holds.
-func (r *runner) busyQueries(ctx context.Context, query *service, prefix string, pt, write stats.LoadPoint) (busy, raw, writes report.Load, err error) {
+func (r *runner) busyQueries(ctx context.Context, query *service, prefix string, pt, write stats.LoadPoint) (busy report.Load, overhead report.Overhead, writes report.Load, err error) {
 	const stream = "BENCH_Q"
 	ingest, err := r.startIngest(ctx, "ingest-q", stream, nil)
 	if err != nil {
-		return busy, raw, writes, err
+		return busy, overhead, writes, err
 	}
 	enrich, err := r.startEnrich(ctx, "enrich-q", stream, prefix)
 	if err != nil {
-		return busy, raw, writes, err
+		return busy, overhead, writes, err
 	}
 	// The writes run until the queries are done.
 	cfg := r.loadConfig(ingest, 16, write.Rate, 24*time.Hour)
@@ -231,23 +272,23 @@ func (r *runner) busyQueries(ctx context.Context, query *service, prefix string,
 	r.logf("query-busy: ingest + enrich writing %.0f events/s; waiting until enrich indexes", write.Units)
 	if err := r.waitIndexing(ctx, enrich); err != nil {
 		finish()
-		return busy, raw, writes, err
+		return busy, overhead, writes, err
 	}
 	busy, err = r.queries(ctx, "query-busy", r.serviceQueries(query), pt.Rate, r.cfg.QueryDuration)
 	if err == nil {
-		raw, err = r.queries(ctx, "query-raw-busy", r.rawQueries(prefix), pt.Rate, r.cfg.QueryDuration)
+		overhead, err = r.compare(ctx, "query-overhead-busy", r.serviceQueries(query), r.rawQueries(prefix), pt.Rate, r.cfg.QueryDuration)
 	}
 	w := finish()
 	if err = errors.Join(err, w.err); err != nil {
-		return busy, raw, writes, err
+		return busy, overhead, writes, err
 	}
 	if err := r.writeJSON("query-writes", loadgen.Report{Result: w.res}); err != nil {
-		return busy, raw, writes, err
+		return busy, overhead, writes, err
 	}
 	if err := stop(ingest, enrich); err != nil {
-		return busy, raw, writes, err
+		return busy, overhead, writes, err
 	}
-	return busy, raw, loadOf(w.res, 0), nil
+	return busy, overhead, loadOf(w.res, 0), nil
 }
 
 // waitIndexing waits until enrich has written documents, so that the

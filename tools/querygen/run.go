@@ -68,90 +68,128 @@ type Result struct {
 
 // Run queries cfg.BaseURL until the duration is over or ctx ends.
 func Run(ctx context.Context, cfg Config) (Result, error) {
-	build, err := builder(&cfg)
-	if err != nil {
-		return Result{}, err
+	res, err := run(ctx, cfg, []Config{cfg})
+	return res[0], err
+}
+
+// Compare sends one load to two targets, each worker's queries going to a
+// and b in turn, so that both sides are measured at the same moments of the
+// machine: the ratio of their latencies is not moved by what else the
+// machine did while one side ran and not the other. a gives the load (its
+// rate is the two sides' sum, its users, query, concurrency, duration and
+// seed); b gives only its target (Target, BaseURL, Token, Prefix, Apps).
+func Compare(ctx context.Context, a, b Config) (Result, Result, error) {
+	b.Users, b.Query, b.Rate, b.Concurrency, b.Duration, b.Warmup, b.Timeout, b.Seed, b.Progress =
+		a.Users, a.Query, a.Rate, a.Concurrency, a.Duration, a.Warmup, a.Timeout, a.Seed, a.Progress
+	res, err := run(ctx, a, []Config{a, b})
+	return res[0], res[1], err
+}
+
+// side is one target of a run: what builds its requests and what it measured.
+type side struct {
+	build func(req *fasthttp.Request, user string) error
+	hist  *latency.Recorder
+	mu    sync.Mutex // guards res
+	res   Result
+}
+
+// run sends load's queries to the targets in turn.
+func run(ctx context.Context, load Config, targets []Config) ([]Result, error) {
+	if load.Users < 1 || load.Concurrency < 1 {
+		return make([]Result, len(targets)), fmt.Errorf("users %d, concurrency %d: want at least 1 of each", load.Users, load.Concurrency)
 	}
-	if cfg.Users < 1 || cfg.Concurrency < 1 {
-		return Result{}, fmt.Errorf("users %d, concurrency %d: want at least 1 of each", cfg.Users, cfg.Concurrency)
+	mode := "closed-loop"
+	if load.Rate > 0 {
+		mode = "open-loop"
 	}
-	client := &fasthttp.Client{MaxConnsPerHost: cfg.Concurrency, ReadTimeout: cfg.Timeout, NoDefaultUserAgentHeader: true}
-	res := Result{Mode: "closed-loop", Target: cfg.Target, Query: cfg.Query, Concurrency: cfg.Concurrency, TargetRate: cfg.Rate, Statuses: map[string]int{}}
+	sides := make([]*side, len(targets))
+	for i := range targets {
+		build, err := builder(&targets[i])
+		if err != nil {
+			return make([]Result, len(targets)), err
+		}
+		t := targets[i]
+		sides[i] = &side{build: build, hist: latency.NewRecorder(), res: Result{Mode: mode, Target: t.Target, Query: t.Query,
+			Concurrency: load.Concurrency, TargetRate: load.Rate / float64(len(targets)), Statuses: map[string]int{}}}
+	}
+	client := &fasthttp.Client{MaxConnsPerHost: load.Concurrency, ReadTimeout: load.Timeout, NoDefaultUserAgentHeader: true}
 	start := time.Now()
-	measureFrom := start.Add(cfg.Warmup)
-	end := measureFrom.Add(cfg.Duration)
+	measureFrom := start.Add(load.Warmup)
+	end := measureFrom.Add(load.Duration)
 	ctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
-	if cfg.Rate > 0 {
-		res.Mode = "open-loop"
-	}
-	schedule := latency.NewSchedule(ctx, cfg.Rate, 1<<14)
-	hist := latency.NewRecorder()
-	var mu sync.Mutex // guards res
+	schedule := latency.NewSchedule(ctx, load.Rate, 1<<14)
 	var done atomic.Int64
 	var last int64
-	stopProgress := latency.Progress(cfg.Progress, func(s int) string {
+	stopProgress := latency.Progress(load.Progress, func(s int) string {
 		n := done.Load()
-		w := hist.Window()
-		line := fmt.Sprintf("t=%3ds  queries/s=%6d  p99(this second)=%7.2fms  p99(so far)=%7.2fms", s, n-last, w.P99, hist.Percentiles().P99)
+		line := fmt.Sprintf("t=%3ds  queries/s=%6d", s, n-last)
+		for _, sd := range sides {
+			line += fmt.Sprintf("  %s p99(this second)=%7.2fms  p99(so far)=%7.2fms", sd.res.Target, sd.hist.Window().P99, sd.hist.Percentiles().P99)
+		}
 		last = n
 		return line
 	})
 	defer stopProgress()
+	var buildErrs atomic.Int64
 	var wg sync.WaitGroup
-	for w := range cfg.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), 11+cfg.Seed))
+	for w := range load.Concurrency {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 11+load.Seed))
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
-			for {
+			for i := w; ; i++ {
+				sd := sides[i%len(sides)]
 				// The request is built before its send time: only the
 				// exchange is measured, on either target.
 				req.Reset()
-				if err := build(req, "user-"+strconv.Itoa(rng.IntN(cfg.Users))); err != nil {
-					mu.Lock()
-					res.BuildErrs++
-					mu.Unlock()
+				if err := sd.build(req, "user-"+strconv.Itoa(rng.IntN(load.Users))); err != nil {
+					buildErrs.Add(1)
 					return
 				}
 				intended, ok := schedule.Next()
 				if !ok {
 					return
 				}
-				err := client.DoTimeout(req, resp, cfg.Timeout)
+				err := client.DoTimeout(req, resp, load.Timeout)
 				finished := time.Now()
 				if intended.Before(measureFrom) || finished.After(end) {
 					continue
 				}
 				done.Add(1)
-				hist.Record(finished.Sub(intended))
-				mu.Lock()
+				sd.hist.Record(finished.Sub(intended))
+				sd.mu.Lock()
+				sd.res.Requests++
 				if err != nil {
-					res.TransportErrs++
+					sd.res.TransportErrs++
 				} else {
-					res.Statuses[strconv.Itoa(resp.StatusCode())]++
-					if empty(cfg.Target, resp.Body()) {
-						res.EmptyResults++
+					sd.res.Statuses[strconv.Itoa(resp.StatusCode())]++
+					if empty(sd.res.Target, resp.Body()) {
+						sd.res.EmptyResults++
 					}
 				}
-				mu.Unlock()
+				sd.mu.Unlock()
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	res.Seconds = min(max(time.Since(measureFrom), 0), cfg.Duration).Seconds()
-	res.Requests = done.Load()
-	if res.Seconds > 0 {
-		res.RequestsPerSec = float64(res.Requests) / res.Seconds
+	seconds := min(max(time.Since(measureFrom), 0), load.Duration).Seconds()
+	out := make([]Result, len(sides))
+	for i, sd := range sides {
+		r := sd.res
+		r.Seconds = seconds
+		if seconds > 0 {
+			r.RequestsPerSec = float64(r.Requests) / seconds
+		}
+		r.LatencyMs = sd.hist.Percentiles()
+		r.BuildErrs = buildErrs.Load()
+		out[i] = r
 	}
-	res.LatencyMs = hist.Percentiles()
-	if res.BuildErrs > 0 {
-		return res, fmt.Errorf("%d workers could not build their request", res.BuildErrs)
+	if n := buildErrs.Load(); n > 0 {
+		return out, fmt.Errorf("%d workers could not build their request", n)
 	}
-	return res, nil
+	return out, nil
 }
 
 // builder checks cfg's target and query and returns what fills a request

@@ -108,3 +108,48 @@ func TestRunOpenSearch(t *testing.T) {
 		t.Fatalf("empty results %d of %d: want some (user-0) and not all", res.EmptyResults, res.Requests)
 	}
 }
+
+// TestCompare checks that one load is shared by two targets in turn: each
+// gets its own requests (the service's path with the token, the raw search
+// without it) and half the rate, and each is measured on its own.
+func TestCompare(t *testing.T) {
+	var service, raw, misrouted atomic.Int64
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		service.Add(1)
+		if r.Header.Get("Authorization") != "Bearer tok" || !strings.HasPrefix(r.URL.Path, "/v1/users/") {
+			misrouted.Add(1)
+		}
+		w.Write([]byte(`{"events":[{"event_id":"e1"}],"next_page_token":""}`))
+	}))
+	defer svc.Close()
+	store := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw.Add(1)
+		if r.Header.Get("Authorization") != "" || r.URL.Path != "/bench-*/_search" {
+			misrouted.Add(1)
+		}
+		w.Write([]byte(`{"hits":{"hits":[{"_source":{}}]}}`))
+	}))
+	defer store.Close()
+	const rate, concurrency = 400, 4
+	a, b, err := Compare(context.Background(),
+		Config{BaseURL: svc.URL, Token: "tok", Users: 3, Rate: rate, Concurrency: concurrency, Duration: 500 * time.Millisecond, Timeout: time.Second},
+		Config{Target: TargetOpenSearch, BaseURL: store.URL, Prefix: "bench"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if misrouted.Load() != 0 {
+		t.Fatalf("%d requests sent to the wrong target", misrouted.Load())
+	}
+	if a.Target != TargetQuery || b.Target != TargetOpenSearch || a.TargetRate != rate/2 || b.TargetRate != rate/2 {
+		t.Fatalf("sides %s at %.0f/s and %s at %.0f/s, want query and opensearch at %d/s each", a.Target, a.TargetRate, b.Target, b.TargetRate, rate/2)
+	}
+	for _, res := range []Result{a, b} {
+		if res.Requests == 0 || res.Statuses["200"] != int(res.Requests) || res.LatencyMs.P50 <= 0 {
+			t.Fatalf("side %s: %+v", res.Target, res)
+		}
+	}
+	// Each worker alternates: the sides' counts differ by a query a worker at most.
+	if d := a.Requests - b.Requests; d > concurrency || d < -concurrency {
+		t.Fatalf("%d queries to the service, %d to OpenSearch: not in turn", a.Requests, b.Requests)
+	}
+}

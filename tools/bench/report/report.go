@@ -203,10 +203,31 @@ type Query struct {
 	Point               stats.LoadPoint // of the ceiling, for idle and busy
 	Duration            time.Duration
 	Idle, Busy          Load
-	RawIdle, RawBusy    Load            // the service's searches sent straight to OpenSearch, right after Idle and Busy
-	Writes              Load            // the ingest load while busy
-	WritePoint          stats.LoadPoint // of enrich's drain rate
-	DrainCeiling        float64         // the drain rate it is a fraction of
+	// The service's overhead, right after Idle and Busy: its first pages
+	// and the searches it sends for them sent straight to OpenSearch, in
+	// turn, at the same total rate.
+	OverheadIdle, OverheadBusy Overhead
+	Writes                     Load            // the ingest load while busy
+	WritePoint                 stats.LoadPoint // of enrich's drain rate
+	DrainCeiling               float64         // the drain rate it is a fraction of
+}
+
+// Overhead is one load sent to the query service and straight to
+// OpenSearch, each query to one of them in turn.
+type Overhead struct {
+	Service, Raw Load
+}
+
+// Overheads are the overhead runs in the order they ran, named by what
+// else ran.
+func (q Query) Overheads() []struct {
+	While    string
+	Overhead Overhead
+} {
+	return []struct {
+		While    string
+		Overhead Overhead
+	}{{"idle", q.OverheadIdle}, {"busy", q.OverheadBusy}}
 }
 
 // Cost is the cost-per-event part: the whole pipeline at a fraction of
