@@ -31,8 +31,9 @@ func decodeResponse(p *fastjson.Parser, body []byte) (*searchResponse, error) {
 				return nil, fmt.Errorf("decode answer: hits.hits: %w", err)
 			}
 			sr.Hits.Hits = make([]hit, len(items))
+			sorts := sortArena{bytes: make([]byte, 0, 48*len(items)), vals: make([]json.RawMessage, 0, 2*len(items))}
 			for i, item := range items {
-				if err := decodeHit(item, &sr.Hits.Hits[i]); err != nil {
+				if err := decodeHit(item, &sr.Hits.Hits[i], &sorts); err != nil {
 					return nil, fmt.Errorf("decode answer: hit %d: %w", i, err)
 				}
 			}
@@ -44,7 +45,7 @@ func decodeResponse(p *fastjson.Parser, body []byte) (*searchResponse, error) {
 	return &sr, nil
 }
 
-func decodeHit(v *fastjson.Value, h *hit) error {
+func decodeHit(v *fastjson.Value, h *hit, sorts *sortArena) error {
 	if src := v.Get("_source"); src != nil && src.Type() != fastjson.TypeNull {
 		if err := decodeSource(src, &h.Source); err != nil {
 			return err
@@ -55,12 +56,29 @@ func decodeHit(v *fastjson.Value, h *hit) error {
 		if err != nil {
 			return fmt.Errorf("sort: %w", err)
 		}
-		h.Sort = make([]json.RawMessage, len(vals))
-		for i, s := range vals {
-			h.Sort[i] = s.MarshalTo(nil)
-		}
+		h.Sort = sorts.take(vals)
 	}
 	return nil
+}
+
+// sortArena holds the sort values of an answer's hits in two allocations
+// rather than a few a hit: every hit has them, one is read (the cursor of
+// the next page).
+type sortArena struct {
+	bytes []byte
+	vals  []json.RawMessage
+}
+
+// take appends vs and returns them. What it returned stays as it was: a
+// slice that grows moves to a new array and leaves the old one alone.
+func (a *sortArena) take(vs []*fastjson.Value) []json.RawMessage {
+	start := len(a.vals)
+	for _, v := range vs {
+		from := len(a.bytes)
+		a.bytes = v.MarshalTo(a.bytes)
+		a.vals = append(a.vals, a.bytes[from:len(a.bytes):len(a.bytes)])
+	}
+	return a.vals[start:len(a.vals):len(a.vals)]
 }
 
 // The readers of one _source member, for decodeSource. A null leaves dst

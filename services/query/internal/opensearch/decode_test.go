@@ -63,27 +63,52 @@ func searchAnswer(t testing.TB, n int) ([]byte, []eventdoc.Source) {
 // TestDecodeResponseMatchesEncodingJSON: the answer decodeResponse reads
 // is the one encoding/json reads, for documents with every field set.
 func TestDecodeResponseMatchesEncodingJSON(t *testing.T) {
-	body, docs := searchAnswer(t, 3)
+	for _, n := range []int{0, 3, 51} { // none, a few, a first page
+		body, docs := searchAnswer(t, n)
+		var p fastjson.Parser
+		got, err := decodeResponse(&p, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want searchResponse
+		if err := json.Unmarshal(body, &want); err != nil {
+			t.Fatal(err)
+		}
+		// Compare the raw parts as values, not as byte strings.
+		if !reflect.DeepEqual(compact(t, got.Aggregations), compact(t, want.Aggregations)) {
+			t.Errorf("%d hits: aggregations %s, want %s", n, got.Aggregations, want.Aggregations)
+		}
+		got.Aggregations, want.Aggregations = nil, nil
+		if !reflect.DeepEqual(got, &want) {
+			t.Errorf("%d hits: decodeResponse:\n%+v\nencoding/json:\n%+v", n, got, &want)
+		}
+		for i := range docs {
+			if !reflect.DeepEqual(got.Hits.Hits[i].Source, docs[i]) {
+				t.Errorf("hit %d: %+v, want %+v", i, got.Hits.Hits[i].Source, docs[i])
+			}
+		}
+	}
+}
+
+// TestSortArenaKeepsWhatItReturned: values taken before the arena outgrew
+// its arrays are unchanged after, and none runs into the next.
+func TestSortArenaKeepsWhatItReturned(t *testing.T) {
 	var p fastjson.Parser
-	got, err := decodeResponse(&p, body)
-	if err != nil {
-		t.Fatal(err)
+	var a sortArena // no room: every take grows it
+	var got [][]json.RawMessage
+	var want [][]string
+	for i := range 40 {
+		v, err := p.Parse(fmt.Sprintf(`[%d,"doc-%s"]`, 1764000000000+i, strings.Repeat("x", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs, _ := v.Array()
+		got = append(got, a.take(vs))
+		want = append(want, []string{fmt.Sprint(1764000000000 + i), `"doc-` + strings.Repeat("x", i) + `"`})
 	}
-	var want searchResponse
-	if err := json.Unmarshal(body, &want); err != nil {
-		t.Fatal(err)
-	}
-	// Compare the raw parts as values, not as byte strings.
-	if !reflect.DeepEqual(compact(t, got.Aggregations), compact(t, want.Aggregations)) {
-		t.Errorf("aggregations %s, want %s", got.Aggregations, want.Aggregations)
-	}
-	got.Aggregations, want.Aggregations = nil, nil
-	if !reflect.DeepEqual(got, &want) {
-		t.Errorf("decodeResponse:\n%+v\nencoding/json:\n%+v", got, &want)
-	}
-	for i := range docs {
-		if !reflect.DeepEqual(got.Hits.Hits[i].Source, docs[i]) {
-			t.Errorf("hit %d: %+v, want %+v", i, got.Hits.Hits[i].Source, docs[i])
+	for i := range got {
+		if len(got[i]) != 2 || string(got[i][0]) != want[i][0] || string(got[i][1]) != want[i][1] || cap(got[i][1]) != len(got[i][1]) {
+			t.Errorf("take %d: %q (cap of the last %d), want %q", i, got[i], cap(got[i][len(got[i])-1]), want[i])
 		}
 	}
 }
