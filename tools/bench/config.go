@@ -51,6 +51,7 @@ package bench
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -91,13 +92,16 @@ type Config struct {
 
 	// Pipeline.
 	EnrichEvents int
-	LagFractions []float64 // of enrich's drain rate
-	LagStep      time.Duration
-	LagSample    time.Duration // when in a step the first lag sample is taken
-	DrainWithin  time.Duration // for the backlog to drain after a step
-	E2EFraction  float64       // of the warm raw _bulk ceiling
-	E2EDuration  time.Duration
-	E2EGrace     time.Duration // for stragglers to become searchable
+	// EnrichSettings are ENRICH_* variables given to every enrich the bench
+	// starts, to measure a setting against the defaults.
+	EnrichSettings map[string]string
+	LagFractions   []float64 // of enrich's drain rate
+	LagStep        time.Duration
+	LagSample      time.Duration // when in a step the first lag sample is taken
+	DrainWithin    time.Duration // for the backlog to drain after a step
+	E2EFraction    float64       // of the warm raw _bulk ceiling
+	E2EDuration    time.Duration
+	E2EGrace       time.Duration // for stragglers to become searchable
 
 	// Query.
 	QueryEvents, QueryUsers, QueryDays int
@@ -187,6 +191,7 @@ func tunables(c *Config) []tunable {
 		{"BENCH_STREAM_FRACTION", "part stream: the load, a fraction of ingest's maximum", fraction(&c.StreamFraction)},
 		{"BENCH_SEGMENT_FRACTION", "part segment: the open-loop load of both formats, a fraction of /v1/track's maximum", fraction(&c.SegmentFraction)},
 		{"BENCH_ENRICH_EVENTS", "parts pipeline and scaling: events of the _bulk ceiling and the drain", integer(&c.EnrichEvents)},
+		{"BENCH_ENRICH_SETTINGS", "every enrich the bench starts: ENRICH_* settings, e.g. ENRICH_WORKERS=2,ENRICH_FLUSH_INTERVAL=500ms (unset: enrich's defaults)", settings("ENRICH_", &c.EnrichSettings)},
 		{"BENCH_LAG_FRACTIONS", "part pipeline: sustained rates, fractions of enrich's drain rate", fractions(&c.LagFractions)},
 		{"BENCH_E2E_FRACTION", "part pipeline: the time-to-searchable load, a fraction of the warm raw _bulk ceiling", fraction(&c.E2EFraction)},
 		{"BENCH_E2E_DURATION", "part pipeline: measured time of the time-to-searchable run", duration(&c.E2EDuration)},
@@ -303,6 +308,35 @@ func folder(p *string) binding {
 		*p = v
 	}
 	return binding{read, func() string { return *p }}
+}
+
+// settings is a comma-separated list of NAME=VALUE, each NAME with prefix
+// (the bench sets the addresses, broker, store and names itself).
+func settings(prefix string, p *map[string]string) binding {
+	read := func(r *config.Reader, name string) {
+		v := r.String(name, "")
+		if v == "" {
+			return
+		}
+		m := map[string]string{}
+		for _, kv := range strings.Split(v, ",") {
+			k, val, ok := strings.Cut(strings.TrimSpace(kv), "=")
+			if !ok || !strings.HasPrefix(k, prefix) || k == prefix+"HTTP_ADDR" {
+				r.Failf("%s: %q, want %sNAME=VALUE[,...] (not %sHTTP_ADDR)", name, kv, prefix, prefix)
+				return
+			}
+			m[k] = val
+		}
+		*p = m
+	}
+	show := func() string {
+		var kvs []string
+		for _, k := range slices.Sorted(maps.Keys(*p)) {
+			kvs = append(kvs, k+"="+(*p)[k])
+		}
+		return strings.Join(kvs, ",")
+	}
+	return binding{read, show}
 }
 
 func flag(p *bool) binding {

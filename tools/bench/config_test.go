@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -33,6 +34,11 @@ func TestLoad(t *testing.T) {
 		}, ""},
 		{"a fixed write rate while busy", false, map[string]string{"BENCH_QUERY_WRITE_RATE": "10000"}, func(c Config) bool { return c.QueryWriteRate == 10000 }, ""},
 		{"a negative write rate", false, map[string]string{"BENCH_QUERY_WRITE_RATE": "-1"}, nil, "BENCH_QUERY_WRITE_RATE"},
+		{"enrich settings", false, map[string]string{"BENCH_ENRICH_SETTINGS": "ENRICH_WORKERS=2, ENRICH_FLUSH_INTERVAL=500ms"}, func(c Config) bool {
+			return maps.Equal(c.EnrichSettings, map[string]string{"ENRICH_WORKERS": "2", "ENRICH_FLUSH_INTERVAL": "500ms"})
+		}, ""},
+		{"an enrich setting that is not enrich's", false, map[string]string{"BENCH_ENRICH_SETTINGS": "GOGC=off"}, nil, "BENCH_ENRICH_SETTINGS"},
+		{"enrich's address is the bench's", false, map[string]string{"BENCH_ENRICH_SETTINGS": "ENRICH_HTTP_ADDR=:1"}, nil, "BENCH_ENRICH_SETTINGS"},
 		{"sync interval", false, map[string]string{"BENCH_NATS_SYNC": "always"}, func(c Config) bool { return c.NATSSync == "always" }, ""},
 		{"no smoke run into BENCHMARKS.md", true, map[string]string{"BENCH_WRITE": "1"}, nil, "BENCH_WRITE with -short"},
 		{"a bad duration", false, map[string]string{"BENCH_DURATION": "fast"}, nil, "BENCH_DURATION"},
@@ -72,8 +78,8 @@ func TestEveryTunableIsRead(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tu.Name) {
 				t.Fatalf("err %v, want one naming %s", err, tu.Name)
 			}
-			if !strings.Contains(tu.Help, "(default ") && tu.Name != "BENCH_NATS_SYNC" && tu.Name != "BENCH_NATS_DIR" {
-				t.Errorf("help %q states no default", tu.Help)
+			if !strings.Contains(tu.Help, "(default ") && !strings.Contains(tu.Help, "(unset: ") {
+				t.Errorf("help %q states no default, nor what unset means", tu.Help)
 			}
 		})
 	}

@@ -116,6 +116,7 @@ func (r *runner) startEnrich(ctx context.Context, logName, stream, prefix string
 func (r *runner) startEnrichBin(ctx context.Context, bin, logName, stream, prefix string, extra map[string]string) (*service, error) {
 	env := map[string]string{"NATS_URL": r.broker.URL, "OPENSEARCH_URL": r.openSearch.URL, "EVENTS_STREAM": stream,
 		"EVENTS_SUBJECT_PREFIX": subject(stream), "EVENTS_INDEX_PREFIX": prefix, "ENRICH_RETENTION": "0"}
+	maps.Copy(env, r.cfg.EnrichSettings)
 	maps.Copy(env, extra)
 	return r.start(ctx, bin, logName, "ENRICH_HTTP_ADDR", "/readyz", procs.OK, env)
 }
