@@ -109,10 +109,11 @@ func (a *Auditor) Record(ctx context.Context, e Entry) {
 }
 
 // Run writes queued entries until ctx ends, then drains the queue. Writing
-// goes on after ctx ends for at most flushWithin (a write under way is
-// finished rather than cut off, and the entries still queued are written in
-// batches); what is not written by then is counted as dropped (its entries
-// are in the log), so Run returns within flushWithin of ctx's end.
+// goes on after ctx ends for at most flushWithin: a write under way is not
+// cut off when ctx ends, and the entries still queued are written in
+// batches, until flushWithin has passed; what is not written by then is
+// counted as dropped (its entries are in the log), so Run returns within
+// flushWithin of ctx's end.
 func (a *Auditor) Run(ctx context.Context) {
 	wctx, stopWrites := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWrites()
