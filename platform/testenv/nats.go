@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -23,6 +24,39 @@ func JetStream(t testing.TB) jetstream.JetStream {
 		t.Fatal(err)
 	}
 	return js
+}
+
+// WaitDrained waits until consumer has acknowledged every message stream
+// holds when it is called and has nothing pending or unacknowledged: then,
+// for a consumer that acknowledges a message once its work is done,
+// nothing more will happen. The stream's last sequence is part of the
+// condition because a consumer's pending count may not yet include a
+// message whose publish was just acknowledged.
+func WaitDrained(t testing.TB, js jetstream.JetStream, stream, consumer string, within time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	si, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := si.State.LastSeq
+	c, err := js.Consumer(ctx, stream, consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	EventuallyState(t, within, fmt.Sprintf("consumer %s of %s drained (every message to %d acknowledged, nothing pending)", consumer, stream, last),
+		func() (bool, string) {
+			info, err := c.Info(ctx)
+			if err != nil {
+				return false, err.Error()
+			}
+			return info.AckFloor.Stream >= last && info.NumPending == 0 && info.NumAckPending == 0,
+				fmt.Sprintf("ack floor %d, pending %d, unacknowledged %d", info.AckFloor.Stream, info.NumPending, info.NumAckPending)
+		})
 }
 
 // DeleteStream removes, when the test ends, the JetStream stream named

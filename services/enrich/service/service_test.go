@@ -124,31 +124,11 @@ func (e *env) waitDocs(t *testing.T, n int) []map[string]any {
 	return docs
 }
 
-// waitDrained waits until the consumer has acknowledged every message the
-// stream holds so far and has nothing pending or unacked: then nothing more
-// will be indexed. The stream's last sequence is part of the condition
-// because the consumer's pending count may not yet include a message whose
-// publish was just acknowledged.
+// waitDrained waits until enrich has acknowledged everything published so
+// far: then nothing more will be indexed.
 func (e *env) waitDrained(t *testing.T) {
 	t.Helper()
-	ctx := context.Background()
-	st, err := e.js.Stream(ctx, e.stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	si, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	last := si.State.LastSeq
-	c, err := e.js.Consumer(ctx, e.stream, "enrich")
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 20*time.Second, fmt.Sprintf("the consumer of %s drained (every message to %d acknowledged, nothing pending)", e.stream, last), func() bool {
-		info, err := c.Info(ctx)
-		return err == nil && info.AckFloor.Stream >= last && info.NumPending == 0 && info.NumAckPending == 0
-	})
+	testenv.WaitDrained(t, e.js, e.stream, "enrich", 20*time.Second)
 }
 
 func batchOf(n int, day time.Time) *telemetryv1.EventBatch {

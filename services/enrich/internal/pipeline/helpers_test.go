@@ -105,13 +105,11 @@ func (h *harness) run(t *testing.T, cons pipeline.Fetcher, idx pipeline.Indexer,
 	testenv.Start(t, "pipeline", h.pipeline(cons, idx, cfg).Run)
 }
 
-// waitDrained waits until the consumer has nothing pending or unacked.
+// waitDrained waits until the consumer has acknowledged everything
+// published so far.
 func (h *harness) waitDrained(t *testing.T, cons njs.Consumer) {
 	t.Helper()
-	testenv.Eventually(t, 30*time.Second, "consumer drained", func() bool {
-		info, err := cons.Info(context.Background())
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
-	})
+	testenv.WaitDrained(t, h.js, h.stream, cons.CachedInfo().Name, 30*time.Second)
 }
 
 // count returns the documents of the prefix's daily indices, after a refresh.
