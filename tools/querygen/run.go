@@ -79,8 +79,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 // rate is the two sides' sum, its users, query, concurrency, duration and
 // seed); b gives only its target (Target, BaseURL, Token, Prefix, Apps).
 func Compare(ctx context.Context, a, b Config) (Result, Result, error) {
-	b.Users, b.Query, b.Rate, b.Concurrency, b.Duration, b.Warmup, b.Timeout, b.Seed, b.Progress =
-		a.Users, a.Query, a.Rate, a.Concurrency, a.Duration, a.Warmup, a.Timeout, a.Seed, a.Progress
+	b.Query = a.Query // the same query on both sides; run takes the rest of the load from a
 	res, err := run(ctx, a, []Config{a, b})
 	return res[0], res[1], err
 }

@@ -218,16 +218,15 @@ type Overhead struct {
 	Service, Raw Load
 }
 
-// Overheads are the overhead runs in the order they ran, named by what
-// else ran.
-func (q Query) Overheads() []struct {
+// OverheadRun is an overhead run named by what else ran ("idle", "busy").
+type OverheadRun struct {
 	While    string
 	Overhead Overhead
-} {
-	return []struct {
-		While    string
-		Overhead Overhead
-	}{{"idle", q.OverheadIdle}, {"busy", q.OverheadBusy}}
+}
+
+// Overheads are the overhead runs in the order they ran.
+func (q Query) Overheads() []OverheadRun {
+	return []OverheadRun{{"idle", q.OverheadIdle}, {"busy", q.OverheadBusy}}
 }
 
 // Cost is the cost-per-event part: the whole pipeline at a fraction of
