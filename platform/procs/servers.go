@@ -15,13 +15,19 @@ import (
 // when the test ends.
 type Starter func(Spec) (*Proc, error)
 
+// PinnedNATSServer is where scripts/tools.sh installs the pinned
+// nats-server for the workspace at root.
+func PinnedNATSServer(root string) string {
+	return filepath.Join(root, ".cache", "bin", "nats-server")
+}
+
 // NATSServerBin is the nats-server binary: $NATS_SERVER_BIN, or the one
 // scripts/tools.sh installs under root/.cache/bin.
 func NATSServerBin(root string) (string, error) {
 	if b := os.Getenv("NATS_SERVER_BIN"); b != "" {
 		return b, nil
 	}
-	b, err := filepath.Abs(filepath.Join(root, ".cache", "bin", "nats-server"))
+	b, err := filepath.Abs(PinnedNATSServer(root))
 	if err != nil {
 		return "", fmt.Errorf("nats-server binary: %w", err)
 	}

@@ -210,7 +210,7 @@ func natsServerBin(ctx context.Context, cfg Config, l *Log) (string, error) {
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("install nats-server (scripts/tools.sh nats): %w", err)
 	}
-	bin := filepath.Join(cfg.Root, ".cache", "bin", "nats-server")
+	bin := procs.PinnedNATSServer(cfg.Root)
 	if cfg.NATSBin != "" {
 		bin = cfg.NATSBin
 	}

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/evtrack/telemetry/platform/procs"
 	"github.com/evtrack/telemetry/tools/servers"
 )
 
@@ -38,7 +39,7 @@ func Load(lookup func(string) (string, bool), root, mode string) (Config, error)
 	}
 	// The fault tests run nats-server processes of their own: the pinned one
 	// that scripts/tools.sh installs there.
-	srv.NATSBin = filepath.Join(root, ".cache", "bin", "nats-server")
+	srv.NATSBin = procs.PinnedNATSServer(root)
 	keep, _ := lookup("KEEP_SERVERS")
 	return Config{Mode: m, KeepServers: keep != "", Servers: srv}, nil
 }
