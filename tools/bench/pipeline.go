@@ -100,7 +100,7 @@ func (r *runner) pipelinePart(ctx context.Context) (_ *report.Pipeline, err erro
 	if err := r.waitNoMerges(ctx, "the time-to-searchable run"); err != nil {
 		return nil, err
 	}
-	if out.E2E, err = r.endToEnd(ctx, ingest, p+"-e", e2ePoints[0]); err != nil {
+	if out.E2E, err = r.endToEnd(ctx, ingest, enrich, p+"-e", e2ePoints[0]); err != nil {
 		return nil, err
 	}
 	if err := stop(ingest, enrich); err != nil {
@@ -278,15 +278,28 @@ func (r *runner) pending(ctx context.Context, enrich *service) (float64, error) 
 }
 
 // endToEnd sends a steady load through ingest and watches OpenSearch for
-// every accepted event: time from 202 to searchable, and the accounting by
-// distinct ids.
-func (r *runner) endToEnd(ctx context.Context, ingest *service, prefix string, pt stats.LoadPoint) (report.EndToEnd, error) {
+// every accepted event: time from 202 to searchable, the accounting by
+// distinct ids, and what enrich's _bulk requests were like meanwhile (the
+// part of the time that is not the refresh interval's).
+func (r *runner) endToEnd(ctx context.Context, ingest, enrich *service, prefix string, pt stats.LoadPoint) (report.EndToEnd, error) {
 	cfg := r.loadConfig(ingest, 16, pt.Rate, r.cfg.E2EDuration)
+	bulksBefore, err := r.enrichBulks(ctx, enrich)
+	if err != nil {
+		return report.EndToEnd{}, fmt.Errorf("e2e: %w", err)
+	}
 	r.logf("e2e: %.0f events/s through ingest → JetStream → enrich → OpenSearch for %s", pt.Units, r.cfg.E2EDuration)
 	res, e2e, err := loadgen.RunEndToEnd(ctx, cfg, newIDs(), r.openSearch.URL, prefix+"-*", r.cfg.E2EGrace)
 	if err != nil {
 		return report.EndToEnd{}, fmt.Errorf("e2e: %w", err)
 	}
+	bulksAfter, err := r.enrichBulks(ctx, enrich)
+	if err != nil {
+		return report.EndToEnd{}, fmt.Errorf("e2e: %w", err)
+	}
+	seconds, docs := bulksAfter.seconds.Since(bulksBefore.seconds), bulksAfter.docs.Since(bulksBefore.docs)
+	bulks := report.EnrichBulks{Requests: seconds.Count(), P50ms: 1000 * seconds.Quantile(0.5), P99ms: 1000 * seconds.Quantile(0.99),
+		DocsP50: docs.Quantile(0.5), DocsP99: docs.Quantile(0.99)}
+	r.logf("  enrich: %.0f _bulk requests, p50 %.0f ms, p99 %.0f ms, %.0f documents at the median", bulks.Requests, bulks.P50ms, bulks.P99ms, bulks.DocsP50)
 	if err := r.writeJSON("e2e", loadgen.Report{Result: res, EndToEnd: &e2e}); err != nil {
 		return report.EndToEnd{}, err
 	}
@@ -296,5 +309,23 @@ func (r *runner) endToEnd(ctx context.Context, ingest *service, prefix string, p
 		return report.EndToEnd{}, fmt.Errorf("e2e: nothing accepted (statuses %v)", res.Statuses)
 	}
 	return report.EndToEnd{Point: pt, Load: loadOf(res, 0), TimeToSearchable: t, Batches: e2e.Batches, NeverSeen: e2e.NeverSeen,
-		Accepted: e2e.AcceptedEvents, Indexed: e2e.IndexedEvents, Lost: e2e.Lost, Duplicated: e2e.Duplicated, Unaccepted: e2e.Unaccepted}, nil
+		Accepted: e2e.AcceptedEvents, Indexed: e2e.IndexedEvents, Lost: e2e.Lost, Duplicated: e2e.Duplicated, Unaccepted: e2e.Unaccepted,
+		Bulks: bulks}, nil
+}
+
+// bulkHistograms are enrich's _bulk duration and size histograms at one
+// moment.
+type bulkHistograms struct{ seconds, docs promscrape.Histogram }
+
+// enrichBulks reads them; before enrich's first _bulk they are not
+// exported yet (read as empty).
+func (r *runner) enrichBulks(ctx context.Context, enrich *service) (bulkHistograms, error) {
+	fams, err := promscrape.Scrape(ctx, &http.Client{Timeout: 5 * time.Second}, enrich.URL+"/metrics")
+	if err != nil {
+		return bulkHistograms{}, err
+	}
+	var h bulkHistograms
+	h.seconds, _ = fams.Histogram("enrich_bulk_duration_seconds", nil)
+	h.docs, _ = fams.Histogram("enrich_bulk_documents", nil)
+	return h, nil
 }

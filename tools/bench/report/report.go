@@ -191,6 +191,15 @@ type EndToEnd struct {
 	Lost             int64
 	Duplicated       int64
 	Unaccepted       int64
+	Bulks            EnrichBulks // enrich's _bulk requests meanwhile
+}
+
+// EnrichBulks is what enrich's _bulk requests were like over a run, from
+// its histograms (bucket bounds a factor of 2 apart: estimates).
+type EnrichBulks struct {
+	Requests         float64
+	P50ms, P99ms     float64 // duration
+	DocsP50, DocsP99 float64 // documents in one
 }
 
 // Query is support-style reads on a large index.
@@ -242,6 +251,7 @@ type Cost struct {
 	PendingAfter  float64
 	Growing       bool
 	Procs         []ProcCost
+	Client        ProcCost           // the load generator, not in the pipeline's sum
 	Accounting    loadgen.Accounting // the whole run's, warm-up included
 	IndexBytes    int64              // the run's indices once merged
 	IndexDocs     int64

@@ -59,7 +59,8 @@ func fixed(t *testing.T) Summary {
 				{Point: stats.LoadPoint{Fraction: 1, Units: 38600, Rate: 386}, Before: 294, After: 1744, Growing: true},
 			},
 			E2E: EndToEnd{Point: stats.LoadPoint{Fraction: 0.25, Units: 9650, Rate: 97}, Load: Load{EventsPerSec: 9700, Seconds: 30, Latency: lat(1.2, 7.7)},
-				TimeToSearchable: latency.Percentiles{P50: 836, P90: 1281, P99: 1454, Max: 1602}, Batches: 3301, Accepted: 330100, Indexed: 330100},
+				TimeToSearchable: latency.Percentiles{P50: 836, P90: 1281, P99: 1454, Max: 1602}, Batches: 3301, Accepted: 330100, Indexed: 330100,
+				Bulks: EnrichBulks{Requests: 412, P50ms: 180, P99ms: 610, DocsP50: 700, DocsP99: 2400}},
 		},
 		Query: &Query{
 			Events: 10000000, Users: 100000, Days: 30, Reused: true, Concurrency: 16, CeilingDuration: 10 * time.Second,
@@ -76,6 +77,7 @@ func fixed(t *testing.T) Summary {
 			Ceiling: summary(t, 43000, 42000, 44000), Point: stats.LoadPoint{Fraction: 0.8, Units: 34400, Rate: 344}, Duration: 60 * time.Second,
 			Load: Load{EventsPerSec: 34390, Latency: lat(3.1, 40.2)}, Events: 2063400, PendingBefore: 12, PendingAfter: 15,
 			Procs:      []ProcCost{{"ingest", 12.4}, {"nats-server", 8.1}, {"enrich", 30.2}, {"OpenSearch", 61.9}},
+			Client:     ProcCost{"load generator (the bench process)", 6.3},
 			Accounting: loadgen.Accounting{AcceptedEvents: 2270000, IndexedEvents: 2270000, Documents: 2270000},
 			IndexBytes: 572000000, IndexDocs: 2270000,
 			Stream: []StreamDisk{{"s2", 1500000, 120000000}, {"none", 1500000, 327000000}},
