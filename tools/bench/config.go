@@ -42,8 +42,9 @@
 // sharing the consumer, each with the CPU the instances used: the events/s
 // per core that sizing a deployment uses.
 //
-// Every ceiling is measured warm: a warm-up round run and discarded, then
-// repeated rounds reported as median and range (stats). Every load point is
+// Every ceiling is measured warm: a warm-up round run and discarded (for
+// OpenSearch's, warm-up rounds until one is within 10% of the one before),
+// then repeated rounds reported as median and range (stats). Every load point is
 // a fraction of a ceiling of the same run. Everything the bench starts —
 // services, nats-server, OpenSearch — it stops by PID when it ends, on error
 // and on Ctrl-C too.
@@ -75,6 +76,7 @@ type Config struct {
 	Duration        time.Duration // measured time of a closed-loop round or an open-loop point
 	Warmup          time.Duration // unmeasured time before it
 	Rounds          int           // measured rounds of a ceiling (after one discarded warm-up round)
+	Warmups         int           // most warm-up rounds of OpenSearch's ceilings (raw _bulk, queries): until one is within 10% of the one before
 
 	// Ingest.
 	IngestFractions []float64 // open-loop points, of each front door's maximum
@@ -135,7 +137,7 @@ type Config struct {
 // defaults are the full-length run's values.
 func defaults() Config {
 	return Config{
-		Batch: 100, Concurrency: 32, OpenConcurrency: 64, Duration: 15 * time.Second, Warmup: 3 * time.Second, Rounds: 3,
+		Batch: 100, Concurrency: 32, OpenConcurrency: 64, Duration: 15 * time.Second, Warmup: 3 * time.Second, Rounds: 3, Warmups: 4,
 		IngestFractions: []float64{0.25, 0.5, 0.75}, JetStreamEvents: 2000000,
 		StreamFraction: 0.5, StreamDuration: 45 * time.Second, StreamCapDuration: 60 * time.Second, SegmentFraction: 0.5,
 		EnrichEvents: 400000, LagFractions: []float64{0.4, 0.6, 0.8, 1}, LagStep: 20 * time.Second, LagSample: 6 * time.Second,
@@ -152,7 +154,7 @@ func defaults() Config {
 // nothing worth keeping.
 func short(c Config) Config {
 	c.Short = true
-	c.Duration, c.Warmup = 3*time.Second, time.Second
+	c.Duration, c.Warmup, c.Warmups = 3*time.Second, time.Second, 1
 	c.JetStreamEvents = 100000
 	c.StreamDuration, c.StreamCapDuration = 4*time.Second, 4*time.Second
 	c.EnrichEvents = 20000
@@ -183,6 +185,7 @@ func tunables(c *Config) []tunable {
 	return []tunable{
 		{"BENCH_DURATION", "measured time of each closed-loop round and open-loop point", duration(&c.Duration)},
 		{"BENCH_ROUNDS", "measured rounds of each ceiling, after one discarded warm-up round", integer(&c.Rounds)},
+		{"BENCH_WARMUPS", "most warm-up rounds of OpenSearch's ceilings (raw _bulk, queries), discarded until one is at most 10% faster than the one before (a JVM warms over several)", integer(&c.Warmups)},
 		{"BENCH_CONCURRENCY", "closed-loop connections", integer(&c.Concurrency)},
 		{"BENCH_BATCH", "events a request", integer(&c.Batch)},
 		{"BENCH_INGEST_FRACTIONS", "open-loop points, fractions of each front door's maximum", fractions(&c.IngestFractions)},

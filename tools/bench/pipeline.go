@@ -111,7 +111,8 @@ func (r *runner) pipelinePart(ctx context.Context) (_ *report.Pipeline, err erro
 
 // bulkCeiling is OpenSearch's warm raw _bulk ceiling of the documents enrich
 // writes, and their size, measured once a run (into indices deleted after
-// each round): a warm-up round discarded, then cfg.Rounds rounds.
+// each round): warm-up rounds discarded until the node is warm (warmUp),
+// then cfg.Rounds rounds.
 func (r *runner) bulkCeiling(ctx context.Context) (_ stats.Summary, docBytes int, err error) {
 	if r.bulk != nil {
 		return *r.bulk, r.bulkDocBytes, nil
@@ -120,14 +121,9 @@ func (r *runner) bulkCeiling(ctx context.Context) (_ stats.Summary, docBytes int
 		return stats.Summary{}, 0, err
 	}
 	p := fmt.Sprintf("bench-%d", time.Now().Unix())
-	var rates []float64
-	for round := 0; round <= r.cfg.Rounds; round++ {
-		name, prefix := fmt.Sprintf("bulk-%d", round), fmt.Sprintf("%s-c%d", p, round)
-		if round == 0 {
-			name = "bulk-warmup"
-		}
+	round := func(name, prefix string) (float64, error) {
 		if err := r.waitNoMerges(ctx, name); err != nil {
-			return stats.Summary{}, 0, err
+			return 0, err
 		}
 		r.logf("%s: raw _bulk of %d documents from a file", name, r.cfg.EnrichEvents)
 		var res struct {
@@ -140,21 +136,34 @@ func (r *runner) bulkCeiling(ctx context.Context) (_ stats.Summary, docBytes int
 			"-prefix", prefix, "-file", filepath.Join(r.out, "bulk.ndjson"), "-bulk-docs", fmt.Sprint(bulkDocs), "-in-flight", fmt.Sprint(bulkFlight))
 		// The next round writes into fresh indices.
 		if err := errors.Join(err, r.deletePrefix(context.WithoutCancel(ctx), prefix)); err != nil {
-			return stats.Summary{}, 0, err
+			return 0, err
 		}
 		if res.FailedBulks > 0 || res.Documents == 0 {
-			return stats.Summary{}, 0, fmt.Errorf("%s: %d of its _bulk requests failed (%d documents); see %s.json", name, res.FailedBulks, res.Documents, name)
+			return 0, fmt.Errorf("%s: %d of its _bulk requests failed (%d documents); see %s.json", name, res.FailedBulks, res.Documents, name)
 		}
 		r.logf("  %.0f documents/s", res.DocsPerSec)
 		docBytes = res.FileBytes / res.Documents
-		if round > 0 {
-			rates = append(rates, res.DocsPerSec)
+		return res.DocsPerSec, nil
+	}
+	warm, err := warmUp(r.cfg.Warmups, func(i int) (float64, error) {
+		return round(fmt.Sprintf("bulk-warmup-%d", i), fmt.Sprintf("%s-w%d", p, i))
+	})
+	if err != nil {
+		return stats.Summary{}, 0, err
+	}
+	var rates []float64
+	for i := 1; i <= r.cfg.Rounds; i++ {
+		rate, err := round(fmt.Sprintf("bulk-%d", i), fmt.Sprintf("%s-c%d", p, i))
+		if err != nil {
+			return stats.Summary{}, 0, err
 		}
+		rates = append(rates, rate)
 	}
 	s, err := stats.Summarize(rates)
 	if err != nil {
 		return stats.Summary{}, 0, err
 	}
+	s.Warmup = warm
 	r.bulk, r.bulkDocBytes = &s, docBytes
 	return s, docBytes, nil
 }

@@ -315,11 +315,12 @@ func Kept(doc string) string {
 type Tunable struct{ Name, Help string }
 
 var funcs = template.FuncMap{
-	"int":   func(v float64) string { return fmt.Sprintf("%.0f", v) },
-	"ms":    func(v float64) string { return fmt.Sprintf("%.2f", v) },
-	"ratio": ratio,
-	"pct":   func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
-	"secs":  func(d time.Duration) string { return fmt.Sprintf("%.0f s", d.Seconds()) },
+	"int":    func(v float64) string { return fmt.Sprintf("%.0f", v) },
+	"ms":     func(v float64) string { return fmt.Sprintf("%.2f", v) },
+	"ratio":  ratio,
+	"pct":    func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
+	"secs":   func(d time.Duration) string { return fmt.Sprintf("%.0f s", d.Seconds()) },
+	"warmup": warmup,
 	"ceiling": func(s stats.Summary) string {
 		noisy := ""
 		if s.Noisy() {
@@ -396,4 +397,21 @@ func RenderBenchmarks(w io.Writer, d Doc) error {
 		return fmt.Errorf("render BENCHMARKS.md: %w", err)
 	}
 	return nil
+}
+
+// warmup says how a ceiling was warmed: its discarded rounds, if recorded,
+// and whether they ended steady (stats.Summary.Warm).
+func warmup(s stats.Summary) string {
+	if len(s.Warmup) == 0 {
+		return "a warm-up round was run and discarded first"
+	}
+	rounds := make([]string, len(s.Warmup))
+	for i, v := range s.Warmup {
+		rounds[i] = fmt.Sprintf("%.0f", v)
+	}
+	how := fmt.Sprintf("until one was at most %.0f%% faster than the one before", stats.WarmSteady*100)
+	if !s.Warm() {
+		how = fmt.Sprintf("**still rising** after the last (more than %.0f%% faster than the one before it)", stats.WarmSteady*100)
+	}
+	return fmt.Sprintf("warm-up rounds run and discarded first: %s, %s", strings.Join(rounds, " → "), how)
 }

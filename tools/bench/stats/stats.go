@@ -1,6 +1,6 @@
 // Package stats is the benchmark's arithmetic: a ceiling measured over
 // repeated rounds is reported as its median and range, flagged noisy when
-// the range is wide; load points are fractions of a ceiling of the same run;
+// the range is wide, after warm-up rounds until the node is warm; load points are fractions of a ceiling of the same run;
 // a backlog is growing or flat.
 package stats
 
@@ -19,6 +19,7 @@ const NoisyAbove = 0.15
 type Summary struct {
 	Median, Min, Max float64
 	Rounds           []float64 // in the order measured
+	Warmup           []float64 // the discarded warm-up rounds before them, in order (when reported)
 }
 
 // Summarize summarizes the rounds' values (not the discarded warm-up).
@@ -49,6 +50,24 @@ func (s Summary) Spread() float64 {
 
 // Noisy reports whether the rounds disagree by more than ±NoisyAbove.
 func (s Summary) Noisy() bool { return s.Spread() > NoisyAbove }
+
+// WarmSteady is how much faster than the round before a warm-up round may be
+// for the node to count as warm: a JVM still compiling and caches still
+// filling make each round faster than the last (OpenSearch's raw _bulk
+// rounds once rose 19.0k → 25.3k → 28.6k documents/s after one warm-up).
+const WarmSteady = 0.10
+
+// Steady reports whether rate, a warm-up round after one of prev, shows the
+// node warm: at most WarmSteady faster.
+func Steady(prev, rate float64) bool { return rate <= prev*(1+WarmSteady) }
+
+// Warm reports whether the warm-up rounds ended steady (the last two, see
+// Steady): the node had stopped getting faster when the measured rounds
+// began. False when fewer than two were recorded.
+func (s Summary) Warm() bool {
+	n := len(s.Warmup)
+	return n >= 2 && Steady(s.Warmup[n-2], s.Warmup[n-1])
+}
 
 // LoadPoint is a load chosen as a fraction of a ceiling.
 type LoadPoint struct {

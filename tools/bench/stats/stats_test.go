@@ -99,3 +99,25 @@ func TestGrowing(t *testing.T) {
 		})
 	}
 }
+
+func TestWarm(t *testing.T) {
+	tests := []struct {
+		name   string
+		warmup []float64
+		want   bool
+	}{
+		{"none recorded", nil, false},
+		{"one round: nothing to compare", []float64{100}, false},
+		{"within 10%", []float64{100, 109}, true},
+		{"slower", []float64{100, 70}, true},
+		{"still rising", []float64{19.0, 25.3, 28.6}, false},
+		{"rising, then steady", []float64{19.0, 25.3, 28.6, 29.0}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := (Summary{Warmup: tt.warmup}).Warm(); got != tt.want {
+				t.Errorf("Warm() of warm-up %v = %v, want %v", tt.warmup, got, tt.want)
+			}
+		})
+	}
+}

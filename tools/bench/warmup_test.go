@@ -1,0 +1,45 @@
+package bench
+
+import (
+	"errors"
+	"slices"
+	"testing"
+)
+
+func TestWarmUp(t *testing.T) {
+	t.Parallel()
+	broken := errors.New("round failed")
+	tests := []struct {
+		name   string
+		limit  int
+		rounds []float64 // what each round measures
+		failAt int       // -1: none
+		want   []float64 // discarded rounds
+	}{
+		{"steady at once: two rounds", 4, []float64{100, 105, 200}, -1, []float64{100, 105}},
+		{"slower is warm too", 4, []float64{100, 80, 200}, -1, []float64{100, 80}},
+		{"rising until steady", 4, []float64{19, 25.3, 28.6, 29, 40}, -1, []float64{19, 25.3, 28.6, 29}},
+		{"exactly 10% faster counts as steady", 4, []float64{100, 110, 200}, -1, []float64{100, 110}},
+		{"still rising at the limit", 3, []float64{10, 20, 40, 80}, -1, []float64{10, 20, 40}},
+		{"a limit of one: the single warm-up round", 1, []float64{10, 20}, -1, []float64{10}},
+		{"a limit of zero still warms once", 0, []float64{10, 20}, -1, []float64{10}},
+		{"an error ends it", 4, []float64{10, 20, 40}, 1, []float64{10}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := warmUp(tt.limit, func(i int) (float64, error) {
+				if i == tt.failAt {
+					return 0, broken
+				}
+				return tt.rounds[i], nil
+			})
+			if (tt.failAt >= 0) != errors.Is(err, broken) {
+				t.Fatalf("err = %v, want the round's error: %v", err, tt.failAt >= 0)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("warm-up rounds = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
