@@ -64,6 +64,7 @@ type runner struct {
 	baseIngest   *stats.Summary // the baseline's ingest maximum (BENCH_BASELINE)
 	bulk         *stats.Summary // OpenSearch's warm raw _bulk ceiling, documents/s
 	bulkDocBytes int            // the size of those documents as _bulk sends them
+	bulkCost     report.Alone   // OpenSearch's own CPU over that ceiling's measured rounds
 
 	summary report.Summary
 

@@ -185,7 +185,7 @@ func tunables(c *Config) []tunable {
 	return []tunable{
 		{"BENCH_DURATION", "measured time of each closed-loop round and open-loop point", duration(&c.Duration)},
 		{"BENCH_ROUNDS", "measured rounds of each ceiling, after one discarded warm-up round", integer(&c.Rounds)},
-		{"BENCH_WARMUPS", "most warm-up rounds of OpenSearch's ceilings (raw _bulk, queries), discarded until one is at most 10% faster than the one before (a JVM warms over several)", integer(&c.Warmups)},
+		{"BENCH_WARMUPS", "most warm-up rounds of OpenSearch's ceilings (raw _bulk, queries), discarded until one is within ±10% of the one before (a JVM warms over several)", integer(&c.Warmups)},
 		{"BENCH_CONCURRENCY", "closed-loop connections", integer(&c.Concurrency)},
 		{"BENCH_BATCH", "events a request", integer(&c.Batch)},
 		{"BENCH_INGEST_FRACTIONS", "open-loop points, fractions of each front door's maximum", fractions(&c.IngestFractions)},

@@ -40,7 +40,7 @@ func (r *runner) costPart(ctx context.Context) (_ *report.Cost, err error) {
 		return nil, fmt.Errorf("cost: %w", err)
 	}
 	pt := points[0]
-	out := &report.Cost{Ceiling: bulk, Point: pt, Duration: r.cfg.CostDuration}
+	out := &report.Cost{Ceiling: bulk, Alone: r.bulkCost, Point: pt, Duration: r.cfg.CostDuration}
 
 	const stream = "BENCH_COST"
 	ingestEnv, err := r.debugEnv()

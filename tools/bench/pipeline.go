@@ -112,7 +112,8 @@ func (r *runner) pipelinePart(ctx context.Context) (_ *report.Pipeline, err erro
 // bulkCeiling is OpenSearch's warm raw _bulk ceiling of the documents enrich
 // writes, and their size, measured once a run (into indices deleted after
 // each round): warm-up rounds discarded until the node is warm (warmUp),
-// then cfg.Rounds rounds.
+// then cfg.Rounds rounds, over which OpenSearch's own CPU is kept
+// (r.bulkCost): what the store spends on an event with nothing beside it.
 func (r *runner) bulkCeiling(ctx context.Context) (_ stats.Summary, docBytes int, err error) {
 	if r.bulk != nil {
 		return *r.bulk, r.bulkDocBytes, nil
@@ -121,7 +122,8 @@ func (r *runner) bulkCeiling(ctx context.Context) (_ stats.Summary, docBytes int
 		return stats.Summary{}, 0, err
 	}
 	p := fmt.Sprintf("bench-%d", time.Now().Unix())
-	round := func(name, prefix string) (float64, error) {
+	var alone report.Alone
+	round := func(name, prefix string, measured bool) (float64, error) {
 		if err := r.waitNoMerges(ctx, name); err != nil {
 			return 0, err
 		}
@@ -132,28 +134,38 @@ func (r *runner) bulkCeiling(ctx context.Context) (_ stats.Summary, docBytes int
 			FileBytes   int     `json:"file_bytes"`
 			FailedBulks int     `json:"failed_bulks"`
 		}
-		err := r.enrichbench(ctx, name, &res, "-mode", "bulk", "-events", fmt.Sprint(r.cfg.EnrichEvents), "-opensearch", r.openSearch.URL,
+		cpu0, err := r.openSearch.CPUTime()
+		if err != nil {
+			return 0, fmt.Errorf("%s: CPU time of OpenSearch: %w", name, err)
+		}
+		err = r.enrichbench(ctx, name, &res, "-mode", "bulk", "-events", fmt.Sprint(r.cfg.EnrichEvents), "-opensearch", r.openSearch.URL,
 			"-prefix", prefix, "-file", filepath.Join(r.out, "bulk.ndjson"), "-bulk-docs", fmt.Sprint(bulkDocs), "-in-flight", fmt.Sprint(bulkFlight))
+		cpu1, cpuErr := r.openSearch.CPUTime()
 		// The next round writes into fresh indices.
-		if err := errors.Join(err, r.deletePrefix(context.WithoutCancel(ctx), prefix)); err != nil {
+		if err := errors.Join(err, cpuErr, r.deletePrefix(context.WithoutCancel(ctx), prefix)); err != nil {
 			return 0, err
 		}
-		if res.FailedBulks > 0 || res.Documents == 0 {
+		if res.FailedBulks > 0 || res.Documents == 0 || res.DocsPerSec <= 0 {
 			return 0, fmt.Errorf("%s: %d of its _bulk requests failed (%d documents); see %s.json", name, res.FailedBulks, res.Documents, name)
 		}
 		r.logf("  %.0f documents/s", res.DocsPerSec)
 		docBytes = res.FileBytes / res.Documents
+		if measured {
+			alone.CPUSeconds += (cpu1 - cpu0).Seconds()
+			alone.Documents += int64(res.Documents)
+			alone.Duration += time.Duration(float64(res.Documents) / res.DocsPerSec * float64(time.Second))
+		}
 		return res.DocsPerSec, nil
 	}
 	warm, err := warmUp(r.cfg.Warmups, func(i int) (float64, error) {
-		return round(fmt.Sprintf("bulk-warmup-%d", i), fmt.Sprintf("%s-w%d", p, i))
+		return round(fmt.Sprintf("bulk-warmup-%d", i), fmt.Sprintf("%s-w%d", p, i), false)
 	})
 	if err != nil {
 		return stats.Summary{}, 0, err
 	}
 	var rates []float64
 	for i := 1; i <= r.cfg.Rounds; i++ {
-		rate, err := round(fmt.Sprintf("bulk-%d", i), fmt.Sprintf("%s-c%d", p, i))
+		rate, err := round(fmt.Sprintf("bulk-%d", i), fmt.Sprintf("%s-c%d", p, i), true)
 		if err != nil {
 			return stats.Summary{}, 0, err
 		}
@@ -164,7 +176,7 @@ func (r *runner) bulkCeiling(ctx context.Context) (_ stats.Summary, docBytes int
 		return stats.Summary{}, 0, err
 	}
 	s.Warmup = warm
-	r.bulk, r.bulkDocBytes = &s, docBytes
+	r.bulk, r.bulkDocBytes, r.bulkCost = &s, docBytes, alone
 	return s, docBytes, nil
 }
 

@@ -3,8 +3,8 @@ package bench
 import "github.com/evtrack/telemetry/tools/bench/stats"
 
 // warmUp runs round(0), round(1), … and discards them until the node has
-// stopped getting faster (stats.Steady: a round at most stats.WarmSteady
-// faster than the one before), or limit rounds have run (at least one
+// stopped getting faster (stats.Steady: a round within ±stats.WarmSteady
+// of the one before), or limit rounds have run (at least one
 // runs). It returns the discarded rounds' rates, in order.
 func warmUp(limit int, round func(i int) (float64, error)) ([]float64, error) {
 	var rates []float64

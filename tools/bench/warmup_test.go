@@ -17,7 +17,8 @@ func TestWarmUp(t *testing.T) {
 		want   []float64 // discarded rounds
 	}{
 		{"steady at once: two rounds", 4, []float64{100, 105, 200}, -1, []float64{100, 105}},
-		{"slower is warm too", 4, []float64{100, 80, 200}, -1, []float64{100, 80}},
+		{"a little slower is warm too", 4, []float64{100, 95, 200}, -1, []float64{100, 95}},
+		{"much slower was disturbed: on", 4, []float64{32.8, 24.2, 41.8, 42.0, 50}, -1, []float64{32.8, 24.2, 41.8, 42.0}},
 		{"rising until steady", 4, []float64{19, 25.3, 28.6, 29, 40}, -1, []float64{19, 25.3, 28.6, 29}},
 		{"exactly 10% faster counts as steady", 4, []float64{100, 110, 200}, -1, []float64{100, 110}},
 		{"still rising at the limit", 3, []float64{10, 20, 40, 80}, -1, []float64{10, 20, 40}},

@@ -252,10 +252,47 @@ type Cost struct {
 	Growing       bool
 	Procs         []ProcCost
 	Client        ProcCost           // the load generator, not in the pipeline's sum
+	Alone         Alone              // OpenSearch over the ceiling's measured rounds
 	Accounting    loadgen.Accounting // the whole run's, warm-up included
 	IndexBytes    int64              // the run's indices once merged
 	IndexDocs     int64
 	Stream        []StreamDisk
+}
+
+// CPUOf is the CPU seconds of the process named name over the measured
+// window (0 if it was not measured).
+func (c Cost) CPUOf(name string) float64 {
+	for _, p := range c.Procs {
+		if p.Name == name {
+			return p.CPUSeconds
+		}
+	}
+	return 0
+}
+
+// Carry is the rate, in events/s, that cores can carry at the CPU an event
+// cost over the measured window: the four processes' and the load
+// generator's, which shares the cores. Against the ceiling it says how
+// close the machine itself lets the pipeline get (0 if nothing was
+// measured).
+func (c Cost) Carry(cores int) float64 {
+	cpu := c.Client.CPUSeconds
+	for _, p := range c.Procs {
+		cpu += p.CPUSeconds
+	}
+	if cpu <= 0 || c.Events == 0 {
+		return 0
+	}
+	return float64(cores) * float64(c.Events) / cpu
+}
+
+// Alone is OpenSearch's own CPU over the raw ceiling's measured rounds: what
+// the store spends on a document with nothing else running, against which
+// its CPU in the pipeline is read.
+type Alone struct {
+	CPUSeconds float64
+	Duration   time.Duration // the rounds' time taken to post their documents
+	Documents  int64
 }
 
 // ProcCost is one process's CPU time over the measured window.
@@ -409,9 +446,9 @@ func warmup(s stats.Summary) string {
 	for i, v := range s.Warmup {
 		rounds[i] = fmt.Sprintf("%.0f", v)
 	}
-	how := fmt.Sprintf("until one was at most %.0f%% faster than the one before", stats.WarmSteady*100)
+	how := fmt.Sprintf("until one was within ±%.0f%% of the one before", stats.WarmSteady*100)
 	if !s.Warm() {
-		how = fmt.Sprintf("**still rising** after the last (more than %.0f%% faster than the one before it)", stats.WarmSteady*100)
+		how = fmt.Sprintf("**not steady** after the last (more than ±%.0f%% from the one before it)", stats.WarmSteady*100)
 	}
 	return fmt.Sprintf("warm-up rounds run and discarded first: %s, %s", strings.Join(rounds, " → "), how)
 }

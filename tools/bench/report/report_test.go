@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,6 +85,7 @@ func fixed(t *testing.T) Summary {
 			Load: Load{EventsPerSec: 34390, Latency: lat(3.1, 40.2)}, Events: 2063400, PendingBefore: 12, PendingAfter: 15,
 			Procs:      []ProcCost{{"ingest", 12.4}, {"nats-server", 8.1}, {"enrich", 30.2}, {"OpenSearch", 61.9}},
 			Client:     ProcCost{"load generator (the bench process)", 6.3},
+			Alone:      Alone{CPUSeconds: 54.3, Duration: 28 * time.Second, Documents: 1200000},
 			Accounting: loadgen.Accounting{AcceptedEvents: 2270000, IndexedEvents: 2270000, Documents: 2270000},
 			IndexBytes: 572000000, IndexDocs: 2270000,
 			Stream: []StreamDisk{{"s2", 1500000, 120000000}, {"none", 1500000, 327000000}},
@@ -243,3 +245,31 @@ func TestKept(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestCostCarry(t *testing.T) {
+	four := []ProcCost{{"ingest", 5}, {"nats-server", 3}, {"enrich", 2}, {"OpenSearch", 40}}
+	tests := []struct {
+		name  string
+		cost  Cost
+		cores int
+		want  float64
+	}{
+		{"the four and the load generator", Cost{Procs: four, Client: ProcCost{"load generator", 10}, Events: 1_000_000}, 2, 2 * 1_000_000 / 60.0},
+		{"without a load generator", Cost{Procs: four, Events: 1_000_000}, 2, 2 * 1_000_000 / 50.0},
+		{"nothing accepted", Cost{Procs: four}, 2, 0},
+		{"no CPU measured", Cost{Events: 1000}, 2, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.cost.Carry(tt.cores); math.Abs(got-tt.want) > 1e-6 {
+				t.Errorf("Carry(%d) = %v, want %v", tt.cores, got, tt.want)
+			}
+		})
+	}
+	if got := (Cost{Procs: four}).CPUOf("OpenSearch"); got != 40 {
+		t.Errorf("CPUOf(OpenSearch) = %v, want 40", got)
+	}
+	if got := (Cost{Procs: four}).CPUOf("kafka"); got != 0 {
+		t.Errorf("CPUOf(kafka) = %v, want 0 (not measured)", got)
+	}
+}

@@ -51,15 +51,16 @@ func (s Summary) Spread() float64 {
 // Noisy reports whether the rounds disagree by more than ±NoisyAbove.
 func (s Summary) Noisy() bool { return s.Spread() > NoisyAbove }
 
-// WarmSteady is how much faster than the round before a warm-up round may be
-// for the node to count as warm: a JVM still compiling and caches still
-// filling make each round faster than the last (OpenSearch's raw _bulk
-// rounds once rose 19.0k → 25.3k → 28.6k documents/s after one warm-up).
+// WarmSteady is how far from the round before a warm-up round may land for
+// the node to count as warm: a JVM still compiling and caches still filling
+// make each round faster than the last (OpenSearch's raw _bulk rounds once
+// rose 19.0k → 25.3k → 28.6k documents/s after one warm-up), and a round
+// much slower than the one before was disturbed, which says nothing either.
 const WarmSteady = 0.10
 
 // Steady reports whether rate, a warm-up round after one of prev, shows the
-// node warm: at most WarmSteady faster.
-func Steady(prev, rate float64) bool { return rate <= prev*(1+WarmSteady) }
+// node warm: within ±WarmSteady of it.
+func Steady(prev, rate float64) bool { return math.Abs(rate-prev) <= prev*WarmSteady }
 
 // Warm reports whether the warm-up rounds ended steady (the last two, see
 // Steady): the node had stopped getting faster when the measured rounds

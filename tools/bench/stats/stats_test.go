@@ -109,7 +109,8 @@ func TestWarm(t *testing.T) {
 		{"none recorded", nil, false},
 		{"one round: nothing to compare", []float64{100}, false},
 		{"within 10%", []float64{100, 109}, true},
-		{"slower", []float64{100, 70}, true},
+		{"a little slower", []float64{100, 91}, true},
+		{"much slower: disturbed", []float64{100, 70}, false},
 		{"still rising", []float64{19.0, 25.3, 28.6}, false},
 		{"rising, then steady", []float64{19.0, 25.3, 28.6, 29.0}, true},
 	}
