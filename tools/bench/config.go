@@ -111,7 +111,7 @@ type Config struct {
 	QueryCeilingDuration               time.Duration
 	QueryDuration                      time.Duration
 	QueryFraction                      float64 // of the closed-loop query ceiling
-	QueryWriteFraction                 float64 // of enrich's drain rate, while busy
+	QueryWriteFraction                 float64 // of the warm raw _bulk ceiling, while busy
 	QueryWriteRate                     float64 // events/s while busy, instead of the fraction; 0: the fraction
 	MergesWithin                       time.Duration
 
@@ -201,7 +201,7 @@ func tunables(c *Config) []tunable {
 		{"BENCH_QUERY_EVENTS", "part query: events in the data set", integer(&c.QueryEvents)},
 		{"BENCH_QUERY_USERS", "part query: users in the data set", integer(&c.QueryUsers)},
 		{"BENCH_QUERY_FRACTION", "part query: the open-loop query rate, a fraction of the query ceiling", fraction(&c.QueryFraction)},
-		{"BENCH_QUERY_WRITE_FRACTION", "part query: the writes while busy, a fraction of enrich's drain rate", fraction(&c.QueryWriteFraction)},
+		{"BENCH_QUERY_WRITE_FRACTION", "part query: the writes while busy, a fraction of the warm raw _bulk ceiling (enrich's drain rate is reported beside it)", fraction(&c.QueryWriteFraction)},
 		{"BENCH_QUERY_WRITE_RATE", "part query: the writes while busy in events/s (e.g. 10000) instead of BENCH_QUERY_WRITE_FRACTION; 0: the fraction", number(&c.QueryWriteRate)},
 		{"BENCH_COST_FRACTION", "part cost: the load, a fraction of the warm raw _bulk ceiling", fraction(&c.CostFraction)},
 		{"BENCH_COST_DURATION", "part cost: measured time at that load", duration(&c.CostDuration)},

@@ -98,14 +98,22 @@ func (r *runner) queryPart(ctx context.Context) (_ *report.Query, err error) {
 		return nil, err
 	}
 
+	// The writes while busy are a fraction of OpenSearch's warm raw _bulk
+	// ceiling, as the time-to-searchable load is; enrich's drain rate is
+	// reported beside them (writes above it would grow a backlog).
+	bulk, _, err := r.bulkCeiling(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out.BulkCeiling = bulk.Median
 	if out.DrainCeiling, err = r.drainCeiling(ctx); err != nil {
 		return nil, err
 	}
 	writeFraction := r.cfg.QueryWriteFraction
 	if r.cfg.QueryWriteRate > 0 {
-		writeFraction = r.cfg.QueryWriteRate / out.DrainCeiling
+		writeFraction = r.cfg.QueryWriteRate / out.BulkCeiling
 	}
-	writePoints, err := stats.LoadPoints(out.DrainCeiling, r.cfg.Batch, writeFraction)
+	writePoints, err := stats.LoadPoints(out.BulkCeiling, r.cfg.Batch, writeFraction)
 	if err != nil {
 		return nil, err
 	}

@@ -217,8 +217,9 @@ type Query struct {
 	// turn, at the same total rate.
 	OverheadIdle, OverheadBusy Overhead
 	Writes                     Load            // the ingest load while busy
-	WritePoint                 stats.LoadPoint // of enrich's drain rate
-	DrainCeiling               float64         // the drain rate it is a fraction of
+	WritePoint                 stats.LoadPoint // of the warm raw _bulk ceiling
+	BulkCeiling                float64         // that ceiling's median, documents/s
+	DrainCeiling               float64         // enrich's drain rate, beside it
 }
 
 // Overhead is one load sent to the query service and straight to
@@ -439,8 +440,11 @@ func RenderBenchmarks(w io.Writer, d Doc) error {
 // warmup says how a ceiling was warmed: its discarded rounds, if recorded,
 // and whether they ended steady (stats.Summary.Warm).
 func warmup(s stats.Summary) string {
-	if len(s.Warmup) == 0 {
+	switch len(s.Warmup) {
+	case 0:
 		return "a warm-up round was run and discarded first"
+	case 1: // BENCH_WARMUPS=1: nothing to say whether it was steady
+		return fmt.Sprintf("a warm-up round was run and discarded first (%.0f)", s.Warmup[0])
 	}
 	rounds := make([]string, len(s.Warmup))
 	for i, v := range s.Warmup {

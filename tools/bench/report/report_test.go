@@ -71,14 +71,14 @@ func fixed(t *testing.T) Summary {
 		},
 		Query: &Query{
 			Events: 10000000, Users: 100000, Days: 30, Reused: true, Concurrency: 16, CeilingDuration: 10 * time.Second,
-			Ceiling: summary(t, 400, 410, 390), Point: stats.LoadPoint{Fraction: 0.25, Units: 100, Rate: 100}, Duration: 30 * time.Second,
+			Ceiling: warmed(summary(t, 400, 410, 390), 350), Point: stats.LoadPoint{Fraction: 0.25, Units: 100, Rate: 100}, Duration: 30 * time.Second,
 			Idle: Load{EventsPerSec: 100, Latency: lat(7.2, 11.8), Statuses: map[string]int{"200": 3000}},
 			Busy: Load{EventsPerSec: 100, Latency: lat(8.6, 27), Statuses: map[string]int{"200": 2999}, Transport: 1},
 			OverheadIdle: Overhead{Service: Load{EventsPerSec: 50, Latency: lat(7, 11.5), Statuses: map[string]int{"200": 1500}},
 				Raw: Load{EventsPerSec: 50, Latency: lat(6, 9.8), Statuses: map[string]int{"200": 1500}}},
 			OverheadBusy: Overhead{Service: Load{EventsPerSec: 50, Latency: lat(8.5, 26), Statuses: map[string]int{"200": 1500}},
 				Raw: Load{EventsPerSec: 50, Latency: lat(7.8, 22.5), Statuses: map[string]int{"200": 1500}}},
-			Writes: Load{EventsPerSec: 9650}, WritePoint: stats.LoadPoint{Fraction: 0.25, Units: 9650, Rate: 97}, DrainCeiling: 38600,
+			Writes: Load{EventsPerSec: 9650}, WritePoint: stats.LoadPoint{Fraction: 0.25, Units: 9650, Rate: 97}, BulkCeiling: 38600, DrainCeiling: 34000,
 		},
 		Cost: &Cost{
 			Ceiling: warmed(summary(t, 43000, 42000, 44000), 19000, 25300, 28600), Point: stats.LoadPoint{Fraction: 0.8, Units: 34400, Rate: 344}, Duration: 60 * time.Second,
@@ -134,7 +134,7 @@ func TestRenderSummary(t *testing.T) {
 			"| 40% of the drain rate | 15440 | 0 | 0 | flat |",
 			"Steady 9700 events/s (25% of the warm raw `_bulk` ceiling)",
 			"Open loop at 25% of that ceiling (100 queries/s)",
-			"(25% of enrich's drain rate, 38600)",
+			"(25% of the warm raw `_bulk` ceiling, 38600; 0.28 of enrich's drain rate, 34000)",
 		}, nil},
 		{"the query service's overhead is a ratio to OpenSearch's own latency, from the runs in turn", full, []string{
 			"| idle | query service | 50 | 7.00 | 9.25 | 11.50 | 200: 1500 |",
