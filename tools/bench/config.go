@@ -43,7 +43,7 @@
 // per core that sizing a deployment uses.
 //
 // Every ceiling is measured warm: a warm-up round run and discarded (for
-// OpenSearch's, warm-up rounds until one is within 10% of the one before),
+// OpenSearch's, warm-up rounds until one is within ±10% of the one before),
 // then repeated rounds reported as median and range (stats). Every load point is
 // a fraction of a ceiling of the same run. Everything the bench starts —
 // services, nats-server, OpenSearch — it stops by PID when it ends, on error
@@ -76,7 +76,7 @@ type Config struct {
 	Duration        time.Duration // measured time of a closed-loop round or an open-loop point
 	Warmup          time.Duration // unmeasured time before it
 	Rounds          int           // measured rounds of a ceiling (after one discarded warm-up round)
-	Warmups         int           // most warm-up rounds of OpenSearch's ceilings (raw _bulk, queries): until one is within 10% of the one before
+	Warmups         int           // most warm-up rounds of OpenSearch's ceilings (raw _bulk, queries): until one is within ±10% of the one before
 
 	// Ingest.
 	IngestFractions []float64 // open-loop points, of each front door's maximum

@@ -111,7 +111,7 @@ func (r *runner) pipelinePart(ctx context.Context) (_ *report.Pipeline, err erro
 
 // bulkCeiling is OpenSearch's warm raw _bulk ceiling of the documents enrich
 // writes, and their size, measured once a run (into indices deleted after
-// each round): warm-up rounds discarded until the node is warm (warmUp),
+// each round): warm-up rounds discarded until the node is warm (warmCeiling),
 // then cfg.Rounds rounds, over which OpenSearch's own CPU is kept
 // (r.bulkCost): what the store spends on an event with nothing beside it.
 func (r *runner) bulkCeiling(ctx context.Context) (_ stats.Summary, docBytes int, err error) {
@@ -157,25 +157,15 @@ func (r *runner) bulkCeiling(ctx context.Context) (_ stats.Summary, docBytes int
 		}
 		return res.DocsPerSec, nil
 	}
-	warm, err := warmUp(r.cfg.Warmups, func(i int) (float64, error) {
-		return round(fmt.Sprintf("bulk-warmup-%d", i), fmt.Sprintf("%s-w%d", p, i), false)
+	s, err := warmCeiling(r.cfg.Warmups, r.cfg.Rounds, func(i int, measured bool) (float64, error) {
+		if !measured {
+			return round(fmt.Sprintf("bulk-warmup-%d", i), fmt.Sprintf("%s-w%d", p, i), false)
+		}
+		return round(fmt.Sprintf("bulk-%d", i), fmt.Sprintf("%s-c%d", p, i), true)
 	})
 	if err != nil {
 		return stats.Summary{}, 0, err
 	}
-	var rates []float64
-	for i := 1; i <= r.cfg.Rounds; i++ {
-		rate, err := round(fmt.Sprintf("bulk-%d", i), fmt.Sprintf("%s-c%d", p, i), true)
-		if err != nil {
-			return stats.Summary{}, 0, err
-		}
-		rates = append(rates, rate)
-	}
-	s, err := stats.Summarize(rates)
-	if err != nil {
-		return stats.Summary{}, 0, err
-	}
-	s.Warmup = warm
 	r.bulk, r.bulkDocBytes, r.bulkCost = &s, docBytes, alone
 	return s, docBytes, nil
 }

@@ -55,26 +55,16 @@ func (r *runner) queryPart(ctx context.Context) (_ *report.Query, err error) {
 	if err := r.waitNoMerges(ctx, "the query ceiling"); err != nil {
 		return nil, err
 	}
-	round := func(name string) (float64, error) {
+	if out.Ceiling, err = warmCeiling(r.cfg.Warmups, r.cfg.Rounds, func(i int, measured bool) (float64, error) {
+		name := fmt.Sprintf("query-max-%d", i)
+		if !measured {
+			name = fmt.Sprintf("query-max-warmup-%d", i)
+		}
 		res, err := r.queries(ctx, name, r.serviceQueries(query), 0, r.cfg.QueryCeilingDuration)
 		return res.EventsPerSec, err
-	}
-	warm, err := warmUp(r.cfg.Warmups, func(i int) (float64, error) { return round(fmt.Sprintf("query-max-warmup-%d", i)) })
-	if err != nil {
+	}); err != nil {
 		return nil, err
 	}
-	var rates []float64
-	for i := 1; i <= r.cfg.Rounds; i++ {
-		rate, err := round(fmt.Sprintf("query-max-%d", i))
-		if err != nil {
-			return nil, err
-		}
-		rates = append(rates, rate)
-	}
-	if out.Ceiling, err = stats.Summarize(rates); err != nil {
-		return nil, err
-	}
-	out.Ceiling.Warmup = warm
 	points, err := stats.LoadPoints(out.Ceiling.Median, 1, r.cfg.QueryFraction)
 	if err != nil {
 		return nil, err

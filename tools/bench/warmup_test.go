@@ -2,6 +2,7 @@ package bench
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -42,5 +43,36 @@ func TestWarmUp(t *testing.T) {
 				t.Errorf("warm-up rounds = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestWarmCeiling(t *testing.T) {
+	t.Parallel()
+	var calls []string
+	s, err := warmCeiling(4, 3, func(i int, measured bool) (float64, error) {
+		calls = append(calls, fmt.Sprint(i, measured))
+		if measured {
+			return []float64{0, 44, 43, 45}[i], nil
+		}
+		return []float64{19, 33, 41, 42}[i], nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"0 false", "1 false", "2 false", "3 false", "1 true", "2 true", "3 true"}; !slices.Equal(calls, want) {
+		t.Errorf("rounds run = %q, want %q", calls, want)
+	}
+	if !slices.Equal(s.Warmup, []float64{19, 33, 41, 42}) || !slices.Equal(s.Rounds, []float64{44, 43, 45}) || s.Median != 44 {
+		t.Errorf("summary = %+v, want warm-up 19 33 41 42, rounds 44 43 45, median 44", s)
+	}
+
+	broken := errors.New("round failed")
+	if _, err := warmCeiling(4, 3, func(i int, measured bool) (float64, error) {
+		if measured && i == 2 {
+			return 0, broken
+		}
+		return 10, nil
+	}); !errors.Is(err, broken) {
+		t.Errorf("a failed measured round: err = %v, want it", err)
 	}
 }

@@ -1,7 +1,8 @@
 // Package stats is the benchmark's arithmetic: a ceiling measured over
 // repeated rounds is reported as its median and range, flagged noisy when
-// the range is wide, after warm-up rounds until the node is warm; load points are fractions of a ceiling of the same run;
-// a backlog is growing or flat.
+// the range is wide, after warm-up rounds until the node is warm; load
+// points are fractions of a ceiling of the same run; a backlog is growing or
+// flat.
 package stats
 
 import (
