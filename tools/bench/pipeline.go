@@ -134,6 +134,7 @@ func (r *runner) bulkCeiling(ctx context.Context) (_ stats.Summary, docBytes int
 			FileBytes   int     `json:"file_bytes"`
 			FailedBulks int     `json:"failed_bulks"`
 		}
+		start := time.Now()
 		cpu0, err := r.openSearch.CPUTime()
 		if err != nil {
 			return 0, fmt.Errorf("%s: CPU time of OpenSearch: %w", name, err)
@@ -141,6 +142,7 @@ func (r *runner) bulkCeiling(ctx context.Context) (_ stats.Summary, docBytes int
 		err = r.enrichbench(ctx, name, &res, "-mode", "bulk", "-events", fmt.Sprint(r.cfg.EnrichEvents), "-opensearch", r.openSearch.URL,
 			"-prefix", prefix, "-file", filepath.Join(r.out, "bulk.ndjson"), "-bulk-docs", fmt.Sprint(bulkDocs), "-in-flight", fmt.Sprint(bulkFlight))
 		cpu1, cpuErr := r.openSearch.CPUTime()
+		elapsed := time.Since(start)
 		// The next round writes into fresh indices.
 		if err := errors.Join(err, cpuErr, r.deletePrefix(context.WithoutCancel(ctx), prefix)); err != nil {
 			return 0, err
@@ -153,7 +155,7 @@ func (r *runner) bulkCeiling(ctx context.Context) (_ stats.Summary, docBytes int
 		if measured {
 			alone.CPUSeconds += (cpu1 - cpu0).Seconds()
 			alone.Documents += int64(res.Documents)
-			alone.Duration += time.Duration(float64(res.Documents) / res.DocsPerSec * float64(time.Second))
+			alone.Duration += elapsed // the same span as the CPU time
 		}
 		return res.DocsPerSec, nil
 	}

@@ -292,7 +292,7 @@ func (c Cost) Carry(cores int) float64 {
 // its CPU in the pipeline is read.
 type Alone struct {
 	CPUSeconds float64
-	Duration   time.Duration // the rounds' time taken to post their documents
+	Duration   time.Duration // the wall time over which CPUSeconds was read
 	Documents  int64
 }
 
