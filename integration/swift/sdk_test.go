@@ -223,14 +223,10 @@ func TestSwiftSDKDeliversEveryEventOnceThroughFailures(t *testing.T) {
 	// Read them back through the query API until every valid event is there.
 	want := len(tracked) - len(invalid)
 	var got map[string]int
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testenv.EventuallyState(t, 60*time.Second, "every valid event readable through the query API", func() (bool, string) {
 		got = userEvents(t, s, user)
-		if len(got) >= want || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return len(got) >= want, fmt.Sprintf("%d of %d", len(got), want)
+	})
 	docs := map[string]int64{}
 	if err := loadgen.ScanEventIDs(t.Context(), testenv.OpenSearch(t, s.OpenSearchURL), eventdoc.Pattern(s.Prefix), "",
 		func(_, id string, n int64) { docs[id] += n }); err != nil {
