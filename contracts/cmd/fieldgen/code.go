@@ -68,7 +68,7 @@ func decode(d docField) string {
 	var call string
 	switch d.Kind {
 	case kindString:
-		call = "readString(v, %s)"
+		call = "readString(a, v, %s)"
 	case kindTimestamp:
 		call = "readTime(v, %s)"
 		if !d.Always {
@@ -82,7 +82,7 @@ func decode(d docField) string {
 	case kindBool:
 		call = "readBool(v, %s)"
 	case kindMap:
-		call = "readStringMap(v, %s)"
+		call = "readStringMap(a, v, %s)"
 	default:
 		return "// unsupported field " + d.Name
 	}
@@ -99,16 +99,17 @@ func writeJSON(f protoField) string {
 	return fmt.Sprintf("o.%s(%q, e.%s)", method, f.Name, f.PbGo)
 }
 
-// storedLiteral is the StoredEvent literal's entry for d, if it has one.
-func storedLiteral(d docField) string {
+// storedSet is the statement of stored that copies d onto the StoredEvent
+// e, if d is always in the document (storedAfter sets the others).
+func storedSet(d docField) string {
 	f := "s." + d.GoName
 	switch {
 	case d.Kind == kindTimestamp && d.Always:
-		return fmt.Sprintf("%s: timestamppb.New(%s)", d.PbGo, f)
+		return fmt.Sprintf("e.%s = a.timestamp(%s)", d.PbGo, f)
 	case d.Kind == kindTimestamp, d.Kind == kindInt64 && !d.Always:
 		return ""
 	}
-	return fmt.Sprintf("%s: %s", d.PbGo, f)
+	return fmt.Sprintf("e.%s = %s", d.PbGo, f)
 }
 
 // storedAfter is the statement that sets d on the StoredEvent e when it is
@@ -117,7 +118,7 @@ func storedAfter(d docField) string {
 	f := "s." + d.GoName
 	switch {
 	case d.Kind == kindTimestamp && !d.Always:
-		return fmt.Sprintf("if %s != nil {\ne.%s = timestamppb.New(*%s)\n}", f, d.PbGo, f)
+		return fmt.Sprintf("if %s != nil {\ne.%s = a.timestamp(*%s)\n}", f, d.PbGo, f)
 	case d.Kind == kindInt64 && !d.Always:
 		set := fmt.Sprintf("e.%s = *%s", d.PbGo, f)
 		if d.Companion != "" {

@@ -13,8 +13,8 @@ import (
 // decodeSource reads a document's _source into s (which starts empty), as
 // encoding/json would for the fields a document has: members it does not
 // know are skipped, a null leaves a field unset, a value of the wrong type
-// is an error naming the field.
-func decodeSource(src *fastjson.Value, s *eventdoc.Source) error {
+// is an error naming the field. Its text is copied into a.
+func decodeSource(src *fastjson.Value, s *eventdoc.Source, a *strArena) error {
 	o, err := src.Object()
 	if err != nil {
 		return fmt.Errorf("_source: %w", err)
@@ -27,19 +27,19 @@ func decodeSource(src *fastjson.Value, s *eventdoc.Source) error {
 		var err error
 		switch string(key) {
 		case "doc_id":
-			err = readString(v, &s.DocID)
+			err = readString(a, v, &s.DocID)
 		case "app_id":
-			err = readString(v, &s.AppID)
+			err = readString(a, v, &s.AppID)
 		case "event_id":
-			err = readString(v, &s.EventID)
+			err = readString(a, v, &s.EventID)
 		case "user_id":
-			err = readString(v, &s.UserID)
+			err = readString(a, v, &s.UserID)
 		case "anonymous_id":
-			err = readString(v, &s.AnonymousID)
+			err = readString(a, v, &s.AnonymousID)
 		case "session_id":
-			err = readString(v, &s.SessionID)
+			err = readString(a, v, &s.SessionID)
 		case "event_name":
-			err = readString(v, &s.EventName)
+			err = readString(a, v, &s.EventName)
 		case "timestamp":
 			err = readTime(v, &s.Timestamp)
 		case "client_timestamp":
@@ -49,13 +49,13 @@ func decodeSource(src *fastjson.Value, s *eventdoc.Source) error {
 		case "ingested_at":
 			err = readTime(v, &s.IngestedAt)
 		case "app_version":
-			err = readString(v, &s.AppVersion)
+			err = readString(a, v, &s.AppVersion)
 		case "device_os":
-			err = readString(v, &s.DeviceOS)
+			err = readString(a, v, &s.DeviceOS)
 		case "metadata":
-			err = readStringMap(v, &s.Metadata)
+			err = readStringMap(a, v, &s.Metadata)
 		case "message":
-			err = readString(v, &s.Message)
+			err = readString(a, v, &s.Message)
 		case "sent_at":
 			err = readTimePtr(v, &s.SentAt)
 		case "clock_skew_ms":
@@ -65,31 +65,31 @@ func decodeSource(src *fastjson.Value, s *eventdoc.Source) error {
 		case "timestamp_clamped":
 			err = readBool(v, &s.TimestampClamped)
 		case "os_name":
-			err = readString(v, &s.OSName)
+			err = readString(a, v, &s.OSName)
 		case "os_version":
-			err = readString(v, &s.OSVersion)
+			err = readString(a, v, &s.OSVersion)
 		case "device_model":
-			err = readString(v, &s.DeviceModel)
+			err = readString(a, v, &s.DeviceModel)
 		case "user_agent":
-			err = readString(v, &s.UserAgent)
+			err = readString(a, v, &s.UserAgent)
 		case "country":
-			err = readString(v, &s.Country)
+			err = readString(a, v, &s.Country)
 		case "city":
-			err = readString(v, &s.City)
+			err = readString(a, v, &s.City)
 		case "locale":
-			err = readString(v, &s.Locale)
+			err = readString(a, v, &s.Locale)
 		case "timezone":
-			err = readString(v, &s.Timezone)
+			err = readString(a, v, &s.Timezone)
 		case "sdk_name":
-			err = readString(v, &s.SdkName)
+			err = readString(a, v, &s.SdkName)
 		case "sdk_version":
-			err = readString(v, &s.SdkVersion)
+			err = readString(a, v, &s.SdkVersion)
 		case "client_ip":
-			err = readString(v, &s.ClientIP)
+			err = readString(a, v, &s.ClientIP)
 		case "bot":
-			err = readString(v, &s.Bot)
+			err = readString(a, v, &s.Bot)
 		case "bot_name":
-			err = readString(v, &s.BotName)
+			err = readString(a, v, &s.BotName)
 		}
 		if err != nil {
 			bad = fmt.Errorf("_source field %q: %w", key, err)

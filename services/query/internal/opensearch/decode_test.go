@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/valyala/fastjson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 )
@@ -82,9 +84,63 @@ func TestDecodeResponseMatchesEncodingJSON(t *testing.T) {
 		if !reflect.DeepEqual(got, &want) {
 			t.Errorf("%d hits: decodeResponse:\n%+v\nencoding/json:\n%+v", n, got, &want)
 		}
+		// The answer's buffer and the parser (which parses a copy of it)
+		// are reused for the next answer: no decoded string may still
+		// point into either.
+		for i := range body {
+			body[i] = 'x'
+		}
+		if _, err := p.Parse(`"` + strings.Repeat("y", len(body)) + `"`); err != nil {
+			t.Fatal(err)
+		}
 		for i := range docs {
 			if !reflect.DeepEqual(got.Hits.Hits[i].Source, docs[i]) {
 				t.Errorf("hit %d: %+v, want %+v", i, got.Hits.Hits[i].Source, docs[i])
+			}
+		}
+	}
+}
+
+// TestStrArenaKeepsWhatItReturned: strings taken before the arena outgrew
+// its arrays are unchanged after, and none runs into the next.
+func TestStrArenaKeepsWhatItReturned(t *testing.T) {
+	var a strArena // no room: takes grow it
+	var got, want []string
+	src := []byte("é\"\n")
+	for i := range 200 {
+		w := strings.Repeat(string(rune('a'+i%26)), i%7) + string(src[:i%len(src)])
+		b := []byte(w)
+		got = append(got, a.str(b))
+		for j := range b {
+			b[j] = 0 // the caller's bytes are not the string's
+		}
+		want = append(want, w)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Errorf("str %d: %q, want %q", i, got[i], want[i])
+		}
+	}
+}
+
+// TestStoredSlab: a page's events taken from a slab are the events Stored
+// allocates one by one, each with Timestamps of its own; a slab that runs
+// out allocates.
+func TestStoredSlab(t *testing.T) {
+	_, docs := searchAnswer(t, 51)
+	for _, room := range []int{51, 20, 0} {
+		slab := newStoredSlab(room)
+		seen := map[*timestamppb.Timestamp]bool{}
+		for i := range docs {
+			got := stored(&docs[i], slab)
+			if want := Stored(&docs[i]); !proto.Equal(got, want) {
+				t.Fatalf("room %d, event %d: %v, want %v", room, i, got, want)
+			}
+			for _, ts := range []*timestamppb.Timestamp{got.Timestamp, got.ClientTimestamp, got.ReceivedAt, got.IngestedAt, got.SentAt} {
+				if ts == nil || seen[ts] {
+					t.Fatalf("room %d, event %d: a Timestamp missing or shared with another", room, i)
+				}
+				seen[ts] = true
 			}
 		}
 	}
@@ -148,7 +204,7 @@ func TestDecodeSource(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got eventdoc.Source
-			err = decodeSource(v, &got)
+			err = decodeSource(v, &got, &strArena{})
 			var viaJSON eventdoc.Source
 			jerr := json.Unmarshal([]byte(tc.doc), &viaJSON)
 			switch {

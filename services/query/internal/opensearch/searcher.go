@@ -220,7 +220,9 @@ func (s *Searcher) Search(ctx context.Context, q search.Query) (search.Page, err
 		return search.Page{}, err
 	}
 	hits := sr.Hits.Hits
-	page := search.Page{Events: make([]*telemetryv1.StoredEvent, 0, min(len(hits), q.Size))}
+	n := min(len(hits), q.Size)
+	page := search.Page{Events: make([]*telemetryv1.StoredEvent, 0, n)}
+	slab := newStoredSlab(n)
 	for i := range hits {
 		if i == q.Size {
 			c, err := cursor(hits[i-1].Sort)
@@ -230,7 +232,7 @@ func (s *Searcher) Search(ctx context.Context, q search.Query) (search.Page, err
 			page.Next = &c
 			break
 		}
-		page.Events = append(page.Events, Stored(&hits[i].Source))
+		page.Events = append(page.Events, stored(&hits[i].Source, slab))
 	}
 	return page, nil
 }

@@ -3,48 +3,49 @@
 package opensearch
 
 import (
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 )
 
-// Stored is the query API's view of an indexed document.
-func Stored(s *eventdoc.Source) *telemetryv1.StoredEvent {
-	e := &telemetryv1.StoredEvent{
-		Id:               s.DocID,
-		AppId:            s.AppID,
-		EventId:          s.EventID,
-		UserId:           s.UserID,
-		AnonymousId:      s.AnonymousID,
-		SessionId:        s.SessionID,
-		EventName:        s.EventName,
-		Timestamp:        timestamppb.New(s.Timestamp),
-		ClientTimestamp:  timestamppb.New(s.ClientTimestamp),
-		ReceivedAt:       timestamppb.New(s.ReceivedAt),
-		IngestedAt:       timestamppb.New(s.IngestedAt),
-		AppVersion:       s.AppVersion,
-		DeviceOs:         s.DeviceOS,
-		Metadata:         s.Metadata,
-		Message:          s.Message,
-		ClockSkewed:      s.ClockSkewed,
-		TimestampClamped: s.TimestampClamped,
-		OsName:           s.OSName,
-		OsVersion:        s.OSVersion,
-		DeviceModel:      s.DeviceModel,
-		UserAgent:        s.UserAgent,
-		Country:          s.Country,
-		City:             s.City,
-		Locale:           s.Locale,
-		Timezone:         s.Timezone,
-		SdkName:          s.SdkName,
-		SdkVersion:       s.SdkVersion,
-		ClientIp:         s.ClientIP,
-		Bot:              s.Bot,
-		BotName:          s.BotName,
-	}
+// timestampsPerEvent is how many Timestamps a StoredEvent can hold.
+const timestampsPerEvent = 5
+
+// stored is the query API's view of an indexed document, the event and its
+// Timestamps taken from a.
+func stored(s *eventdoc.Source, a *storedSlab) *telemetryv1.StoredEvent {
+	e := a.event()
+	e.Id = s.DocID
+	e.AppId = s.AppID
+	e.EventId = s.EventID
+	e.UserId = s.UserID
+	e.AnonymousId = s.AnonymousID
+	e.SessionId = s.SessionID
+	e.EventName = s.EventName
+	e.Timestamp = a.timestamp(s.Timestamp)
+	e.ClientTimestamp = a.timestamp(s.ClientTimestamp)
+	e.ReceivedAt = a.timestamp(s.ReceivedAt)
+	e.IngestedAt = a.timestamp(s.IngestedAt)
+	e.AppVersion = s.AppVersion
+	e.DeviceOs = s.DeviceOS
+	e.Metadata = s.Metadata
+	e.Message = s.Message
+	e.ClockSkewed = s.ClockSkewed
+	e.TimestampClamped = s.TimestampClamped
+	e.OsName = s.OSName
+	e.OsVersion = s.OSVersion
+	e.DeviceModel = s.DeviceModel
+	e.UserAgent = s.UserAgent
+	e.Country = s.Country
+	e.City = s.City
+	e.Locale = s.Locale
+	e.Timezone = s.Timezone
+	e.SdkName = s.SdkName
+	e.SdkVersion = s.SdkVersion
+	e.ClientIp = s.ClientIP
+	e.Bot = s.Bot
+	e.BotName = s.BotName
 	if s.SentAt != nil {
-		e.SentAt = timestamppb.New(*s.SentAt)
+		e.SentAt = a.timestamp(*s.SentAt)
 	}
 	if s.ClockSkewMs != nil {
 		e.ClockSkewMs = *s.ClockSkewMs
