@@ -94,6 +94,84 @@ func TestTokenCheckedBeforeDecode(t *testing.T) {
 	})
 }
 
+// countingBody streams n bytes of a JSON object whose one string member
+// never ends, counting what the client was asked to send: how much of the
+// body the server read, give or take the sockets' buffers.
+type countingBody struct {
+	n, sent int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	if b.sent >= b.n {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), b.n-b.sent)]
+	for i := range p {
+		p[i] = 'a'
+	}
+	if b.sent == 0 && len(p) >= 13 {
+		copy(p, `{"user_id":"a`)
+	}
+	b.sent += int64(len(p))
+	return len(p), nil
+}
+
+// TestHTTPTokenCheckedBeforeBody: on the HTTP face, a request with a body
+// is refused without a valid read token before the body is read (the
+// gateway would decode it whole first), and with one, a body over
+// search.MaxRequestBytes is refused at its declared length or cut off at
+// the limit when it comes chunked. Each body is 256 MiB; what the client
+// got to send shows how much of it the server read.
+func TestHTTPTokenCheckedBeforeBody(t *testing.T) {
+	t.Parallel()
+	e := startQuery(t, nil)
+	const size = 256 << 20
+	tests := []struct {
+		name     string
+		token    string
+		chunked  bool
+		wantCode int
+		wantText string
+	}{
+		{"no token, declared length", "", false, http.StatusUnauthorized, "read token is required"},
+		{"no token, chunked", "", true, http.StatusUnauthorized, "read token is required"},
+		{"unknown token, chunked", "token-nobody-0123456789", true, http.StatusUnauthorized, "unknown read token"},
+		{"valid token, declared length over the limit", tokenAll, false, http.StatusRequestEntityTooLarge, "at most 131072"},
+		{"valid token, chunked over the limit", tokenAll, true, http.StatusBadRequest, "too large"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := &countingBody{n: size}
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.http+"/v1/deletions", body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.chunked {
+				req.ContentLength = size
+			}
+			req.Header.Set("Content-Type", "application/json")
+			if tt.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tt.token)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			answer, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != tt.wantCode || !strings.Contains(string(answer), tt.wantText) {
+				t.Fatalf("%d %s, want %d mentioning %q", res.StatusCode, answer, tt.wantCode, tt.wantText)
+			}
+			// The server stopped reading at once (or at the limit): the
+			// client sent at most the limit and what the sockets buffer.
+			if body.sent > 16<<20 {
+				t.Fatalf("the client got to send %d MiB of the body", body.sent>>20)
+			}
+			t.Logf("%d %s after %d KiB of the body", res.StatusCode, answer, body.sent>>10)
+		})
+	}
+}
+
 // waitClosed reads conn until the peer closes it (EOF or reset: nil) or
 // within has passed (an error). The read deadline bounds the wait; nothing
 // sleeps.

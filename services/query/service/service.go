@@ -167,7 +167,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	}
 	checker := phealth.NewChecker(2 * time.Second)
 	checker.Add("opensearch", opensearchx.Ping(osc))
-	handler, err := queryhttp.NewHandler(ctx, querygrpc.InProcess(server, interceptors...), checker, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+	handler, err := queryhttp.NewHandler(ctx, querygrpc.InProcess(server, interceptors...), authn.Header, checker, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		cfg.CORSOrigins, tel.TracerProvider, tel.Propagator)
 	if err != nil {
 		nc.Close()

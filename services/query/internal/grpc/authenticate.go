@@ -2,6 +2,7 @@ package grpc
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"time"
 
@@ -49,7 +50,16 @@ func (a *Authenticator) Tap(ctx context.Context, info *tap.Info) (context.Contex
 	if !isQueryService(info.FullMethodName) {
 		return ctx, nil
 	}
-	return a.authenticate(ctx, info.FullMethodName, info.Header)
+	return a.authenticate(ctx, methodName(info.FullMethodName), info.Header)
+}
+
+// Header authenticates an HTTP request from its headers alone, before its
+// body is read: the HTTP face's counterpart of Tap for the requests that
+// carry a body. what names the request in the audit entry of a refusal
+// (never its path, which may hold a user id). The context it returns
+// carries the principal, which Interceptor then takes as authenticated.
+func (a *Authenticator) Header(ctx context.Context, what string, h http.Header) (context.Context, error) {
+	return a.authenticate(ctx, what, metadata.MD{"authorization": h.Values("Authorization")})
 }
 
 // Interceptor authenticates calls that no tap has (those of the in-process
@@ -63,7 +73,7 @@ func (a *Authenticator) Interceptor() grpc.UnaryServerInterceptor {
 			return handler(ctx, req)
 		}
 		md, _ := metadata.FromIncomingContext(ctx)
-		ctx, err := a.authenticate(ctx, info.FullMethod, md)
+		ctx, err := a.authenticate(ctx, methodName(info.FullMethod), md)
 		if err != nil {
 			return nil, err
 		}
@@ -72,7 +82,8 @@ func (a *Authenticator) Interceptor() grpc.UnaryServerInterceptor {
 }
 
 // authenticate returns ctx carrying the principal of md's read token, or
-// records the refusal and returns an Unauthenticated status. The audit entry
+// records the refusal of method (its short name) and returns an
+// Unauthenticated status. The audit entry
 // names the caller by what it presented without revealing it: PrincipalNone
 // for no token, "invalid-token-<8 hex of SHA-256>" for an unknown one (so
 // repeated guesses, or a revoked token still in use, can be told apart).
@@ -91,7 +102,7 @@ func (a *Authenticator) authenticate(ctx context.Context, method string, md meta
 }
 
 func (a *Authenticator) refuse(ctx context.Context, method, principal string) {
-	a.recorder.Record(ctx, audit.Entry{Time: time.Now().UTC(), Principal: principal, Method: methodName(method),
+	a.recorder.Record(ctx, audit.Entry{Time: time.Now().UTC(), Principal: principal, Method: method,
 		Transport: audit.TransportFrom(ctx), Status: codes.Unauthenticated.String()})
 }
 

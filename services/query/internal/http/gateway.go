@@ -13,20 +13,30 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
 	"github.com/evtrack/telemetry/platform/health"
 	"github.com/evtrack/telemetry/services/query/internal/audit"
+	"github.com/evtrack/telemetry/services/query/internal/search"
 )
 
+// Authenticate checks an HTTP request's read token from its headers alone
+// and returns a context carrying its principal, which srv then takes as
+// authenticated; what names the request in the audit entry of a refusal.
+type Authenticate func(ctx context.Context, what string, h http.Header) (context.Context, error)
+
 // NewHandler returns the HTTP handler: /v1/... through the gateway to srv,
-// /healthz, /readyz from checker, and GET /metrics from metrics.
-// corsOrigins lists the browser origins allowed to call /v1/ ("*" for any);
-// empty sends no CORS headers.
-func NewHandler(ctx context.Context, srv queryv1.QueryServiceServer, checker *health.Checker, metrics http.Handler, corsOrigins []string,
-	tp trace.TracerProvider, prop propagation.TextMapPropagator) (http.Handler, error) {
+// /healthz, /readyz from checker, and GET /metrics from metrics. A request
+// with a body is authenticated by authenticate before a byte of the body is
+// read. corsOrigins lists the browser origins allowed to call /v1/ ("*" for
+// any); empty sends no CORS headers.
+func NewHandler(ctx context.Context, srv queryv1.QueryServiceServer, authenticate Authenticate, checker *health.Checker, metrics http.Handler,
+	corsOrigins []string, tp trace.TracerProvider, prop propagation.TextMapPropagator) (http.Handler, error) {
+	m := newMarshaler()
 	gw := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, newMarshaler()),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, m),
 		// An answer is written whole with its length, not chunked: a
 		// client knows a page's size before reading it.
 		runtime.WithWriteContentLength(),
@@ -37,7 +47,7 @@ func NewHandler(ctx context.Context, srv queryv1.QueryServiceServer, checker *he
 	mux := http.NewServeMux()
 	checker.Register(mux)
 	mux.Handle("GET /metrics", metrics)
-	mux.Handle("/v1/", cors(corsOrigins, otelhttp.NewHandler(receivedOverHTTP(gw), "query-http",
+	mux.Handle("/v1/", cors(corsOrigins, otelhttp.NewHandler(receivedOverHTTP(guardBody(authenticate, m, gw)), "query-http",
 		otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop),
 		// Span names never carry the path: it holds user ids.
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " /v1" }))))
@@ -51,6 +61,50 @@ func receivedOverHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r.WithContext(audit.WithTransport(r.Context(), audit.TransportHTTP)))
 	})
+}
+
+// maxBody bounds the body of an HTTP request: the one route that takes a
+// body (POST /v1/deletions) takes a few hundred bytes, and no valid request
+// of any route encodes to more than search.MaxRequestBytes.
+const maxBody = search.MaxRequestBytes
+
+// guardBody lets a request with a body through only with a valid read token,
+// checked from its headers before the body is read (the gateway decodes a
+// body whole before the call's own authentication runs), and only with a
+// body of at most maxBody bytes: a declared length over it is refused at
+// once, a longer chunked body fails the gateway's decoding. Requests without
+// a body go on as they are.
+func guardBody(authenticate Authenticate, m runtime.Marshaler, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, err := authenticate(r.Context(), r.Method+" /v1 with a body", r.Header)
+		if err != nil {
+			writeStatus(w, m, http.StatusUnauthorized, status.Convert(err))
+			return
+		}
+		if r.ContentLength > maxBody {
+			writeStatus(w, m, http.StatusRequestEntityTooLarge,
+				status.Newf(codes.ResourceExhausted, "request body of %d bytes: at most %d", r.ContentLength, maxBody))
+			return
+		}
+		r = r.WithContext(ctx)
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// writeStatus answers code with st as the gateway writes an error.
+func writeStatus(w http.ResponseWriter, m runtime.Marshaler, code int, st *status.Status) {
+	b, err := m.Marshal(st.Proto())
+	if err != nil {
+		b = []byte(`{"code":13,"message":"internal error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
 }
 
 // cors answers preflight requests and marks responses for allowed origins.
