@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -85,6 +86,14 @@ func TestAttacksAgainstProcess(t *testing.T) {
 		return gzipped(t, []byte(`{"writeKey":"not-a-key-0123456789","batch":[`+strings.TrimSuffix(strings.Repeat(`{"type":"track","properties":{"p":"`+strings.Repeat("x", 8000)+`"}},`, messages), ",")+"]}"))
 	}
 	segBig, segNear := segBody(1000), segBody(120) // 8 MB and 960 KB inflated
+	// With a key (a browser's is public): a 16 KiB property name over 4,000
+	// members (a 40 KB body) flattens to 4,000 copies of it, 64 MB a request
+	// and 1 GB for the 16 at once, unless flattening stops at the event's
+	// size limit (sized to show the difference without a much larger attack
+	// putting the machine itself at risk should the limit ever go).
+	segPrefix := []byte(`{"batch":[{"type":"track","messageId":"m","userId":"u","event":"e","timestamp":"2026-11-26T10:00:00Z","properties":{"` +
+		strings.Repeat("k", 16<<10) + `":{` + strings.TrimSuffix(strings.Repeat(`"a":1,`, 4000), ",") + `}}}]}`)
+	segKey := "Basic " + base64.StdEncoding.EncodeToString([]byte(writeKey+":"))
 	httpCase := func(auth string, body []byte, encoding string, header map[string]string, want int, wantIn string) func() error {
 		return func() error {
 			req, _ := http.NewRequest(http.MethodPost, s.ingestHTTP+"/v1/track", bytes.NewReader(body))
@@ -147,6 +156,7 @@ func TestAttacksAgainstProcess(t *testing.T) {
 		{"Segment: 1 MiB of empty messages, no key", segmentCase("/v1/batch", "", segTiny, "", []int{413}, "at most 1000")},
 		{"Segment: gzip inflating to 8 MB, key in the body", segmentCase("/v1/batch", "", segBig, "gzip", []int{413, 503}, "larger than")},
 		{"Segment: gzip inflating to 960 KB, a wrong key in the body", segmentCase("/v1/batch", "", segNear, "gzip", []int{401, 503}, "write key")},
+		{"Segment: a 16 KiB property name over 4,000 members, with a key", segmentCase("/v1/batch", segKey, segPrefix, "", []int{400, 200, 503}, "larger than")},
 		{"Segment: a wrong key in the header, 1 MiB body", segmentCase("/segment/v1/batch", "Basic bm90LWEta2V5LTAxMjM0NTY3ODk6", segTiny, "", []int{401}, "write key")},
 		// Item 9: control characters in ids.
 		{"NUL inside an event id", httpCase("Bearer "+writeKey, []byte(`[{"event_id":"a\u0000b","user_id":"u","event_name":"e","client_timestamp":"2026-11-26T10:00:00Z"}]`), "", nil, 400, "control character")},

@@ -166,7 +166,7 @@ func (a *arena) string(b []byte) string {
 		return ""
 	}
 	if len(a.buf)+len(b) > cap(a.buf) {
-		return string(b) // cannot happen for bodies we parsed; stay correct anyway
+		return string(b) // not for a body's own strings (Segment's flattened keys are bounded apart); stay correct anyway
 	}
 	start := len(a.buf)
 	a.buf = append(a.buf, b...)

@@ -97,7 +97,7 @@ func (d *Decoder) SegmentScanned(body []byte, sc *JSONScanner, o SegmentOptions)
 	if err != nil {
 		return req, nil, err
 	}
-	req, err = parseSegment(body, sc.Events(), o)
+	req, err = parseSegment(body, sc.Events(), d.lim.MaxEventBytes, o)
 	if err != nil {
 		release()
 		return req, nil, err
@@ -109,11 +109,13 @@ func (d *Decoder) SegmentScanned(body []byte, sc *JSONScanner, o SegmentOptions)
 // batch's messages are mapped as they are read when nothing has to be
 // known first (the key came in the header); a body that carries its key is
 // read whole and authorized before any message is mapped. messages is the
-// scanner's count of elements, at least the batch's.
-func parseSegment(body []byte, messages int, o SegmentOptions) (Request, error) {
+// scanner's count of elements, at least the batch's. A message whose
+// properties or traits flatten to more than maxEventBytes (0: no bound) is
+// invalid as soon as they do (see flatten).
+func parseSegment(body []byte, messages, maxEventBytes int, o SegmentOptions) (Request, error) {
 	var req Request
 	m := segmentMapper{
-		r: jsonReader{b: body}, call: o.Call, now: o.Now, trustIP: o.TrustContextIP,
+		r: jsonReader{b: body}, call: o.Call, now: o.Now, trustIP: o.TrustContextIP, maxPairsSize: maxEventBytes,
 		ips: contextIPs{trust: o.TrustContextIP}, batchCtxAt: -1, touched: [2]int{-1, -1},
 		pairs: make([]segmentPair, 0, 16), key: make([]byte, 0, 128), kbuf: make([]byte, 0, 64),
 	}
@@ -329,6 +331,11 @@ type segmentMapper struct {
 	pairs     []segmentPair
 	pairsFrom int
 	pairsSize int
+	// maxPairsSize bounds pairsSize (0: no bound): a flattened key repeats
+	// its prefix for every member under it, so the pairs, unlike the other
+	// strings of a message, can outgrow the body they come from.
+	maxPairsSize int
+	overPairs    bool // the pairs flattened so far went over maxPairsSize
 
 	// The message being read.
 	i      int
@@ -722,7 +729,7 @@ func (m *segmentMapper) decodeMessage(i int, in *Input) (ip string) {
 // replacing any flattened before.
 func (m *segmentMapper) flattenAt() jsonValue {
 	at := m.r.i
-	m.pairs, m.pairsSize = m.pairs[:0], 0
+	m.pairs, m.pairsSize, m.overPairs = m.pairs[:0], 0, false
 	m.key = m.key[:0]
 	m.flatten()
 	m.pairsFrom = at
@@ -747,6 +754,10 @@ func (m *segmentMapper) flatten() {
 		} else {
 			m.key = append(m.key, k...)
 		}
+		if m.overPairs {
+			r.skip() // nothing more is kept
+			continue
+		}
 		if r.peek() == '{' {
 			m.flatten()
 			continue
@@ -765,6 +776,15 @@ func (m *segmentMapper) flatten() {
 			val = m.a.string(r.text(v))
 		default: // an array, as compact JSON
 			val = m.a.compact(r.text(v))
+		}
+		if size := m.pairsSize + len(m.key) + len(val); m.maxPairsSize > 0 && size > m.maxPairsSize {
+			// The event is over the size validation allows whatever else
+			// it holds: it is refused now, before the key is copied (an
+			// attacker's long prefix over many members would otherwise be
+			// copied once a member, far beyond the memory budget charged).
+			m.pairs, m.pairsSize, m.overPairs = m.pairs[:0], size, true
+			m.fail("(event)", "larger than %d bytes", m.maxPairsSize)
+			continue
 		}
 		key := m.a.string(m.key)
 		m.pairsSize += len(key) + len(val)

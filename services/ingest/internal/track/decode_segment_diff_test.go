@@ -59,7 +59,7 @@ func checkSegmentDecodersAgree(t *testing.T, body []byte) {
 			}
 			return o
 		}
-		got, gotErr := parseSegment(body, sc.Events(), opts(0))
+		got, gotErr := parseSegment(body, sc.Events(), 0, opts(0))
 		want, wantErr := parseSegmentDOM(body, opts(1))
 		where := fmt.Sprintf("%s: %q", c.name, truncate(string(body), 300))
 		if keys[0] != keys[1] {

@@ -2,6 +2,8 @@ package track
 
 import (
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -316,4 +318,71 @@ func FuzzDecodeSegment(f *testing.F) {
 		}
 		release()
 	})
+}
+
+// TestSegmentFlattenBounded: a flattened key repeats its prefix for every
+// member under it, so properties can flatten to far more than the body that
+// carries them. An event whose properties flatten past MaxEventBytes is
+// refused as too large as soon as they do, without the keys being copied:
+// decoding allocates about what the body holds, not (members × prefix).
+// Properties that flatten to ten times their size, under the limit, are
+// kept whole.
+func TestSegmentFlattenBounded(t *testing.T) {
+	members := func(n int, distinct bool) string {
+		var b strings.Builder
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if distinct {
+				fmt.Fprintf(&b, `"m%d":1`, i)
+			} else {
+				b.WriteString(`"a":1`)
+			}
+		}
+		return b.String()
+	}
+	long := strings.Repeat("k", 64<<10)
+	message := func(props string) string {
+		return `{"type":"track","messageId":"m1","userId":"u","event":"e","timestamp":"2026-11-26T10:00:00Z","properties":` + props + `}`
+	}
+	tests := []struct {
+		name     string
+		props    string
+		accepted bool
+	}{
+		{"a 64 KiB key over 5,000 members", `{"` + long + `":{` + members(5000, false) + `}}`, false},
+		{"a 64 KiB key over 5,000 distinct members, two levels down", `{"` + long + `":{"x":{` + members(5000, true) + `}}}`, false},
+		{"a 120-character prefix over 100 members, under the limit", `{"` + strings.Repeat("p", 120) + `":{` + members(100, true) + `}}`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := []byte(`{"batch":[` + message(tt.props) + `]}`)
+			dec := NewDecoder(testLimits(), NewBudget(256<<20))
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			req, release, err := dec.Segment(body, SegmentOptions{Call: SegmentBatch, Now: segmentNow})
+			runtime.ReadMemStats(&after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer release()
+			alloc := after.TotalAlloc - before.TotalAlloc
+			events, res := Validate(req.Events, testLimits())
+			t.Logf("body %d bytes: decoding allocated %d bytes; %+v", len(body), alloc, res)
+			if limit := 4*uint64(len(body)) + 1<<20; alloc > limit {
+				t.Errorf("decoding allocated %d bytes for a body of %d: over %d", alloc, len(body), limit)
+			}
+			if tt.accepted {
+				if len(events) != 1 || len(events[0].Metadata) != 100 {
+					t.Fatalf("%+v: want the event accepted with its 100 properties", res)
+				}
+				return
+			}
+			if res.Rejected != 1 || res.Errors[0].Field != "(event)" || res.Errors[0].Message != "larger than 32768 bytes" {
+				t.Fatalf("%+v: want the event refused as larger than 32768 bytes", res)
+			}
+		})
+	}
 }
