@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -493,5 +494,38 @@ func TestOpenSearchUnreachable(t *testing.T) {
 	proxy.Up()
 	if code, body := e.get(t, tokenA, "/v1/users/u1/events"); code != 200 {
 		t.Fatalf("after: %d %s", code, body)
+	}
+}
+
+// TestShardMissingIsUnavailable: through a real OpenSearch, a daily index
+// whose shard cannot start (allocated to no node) makes every search of the
+// prefix answer 200 from the other shards only (the missing one counted in
+// the total, neither successful nor failed); the service answers 503 /
+// Unavailable instead of a page (and a page token) missing that index's
+// events, and a 404 for an event that may be in it.
+func TestShardMissingIsUnavailable(t *testing.T) {
+	t.Parallel()
+	e := startQuery(t, nil)
+	if code, body := e.get(t, tokenA, "/v1/users/u1/events"); code != 200 {
+		t.Fatalf("before: %d %s", code, body)
+	}
+	testenv.PutJSON(t, e.osURL, "/"+e.prefix+"-2026.11.01?wait_for_active_shards=0",
+		`{"settings":{"index.routing.allocation.require._name":"no-such-node"}}`)
+	// The fault struck: OpenSearch itself answers 200 with a shard that
+	// answered neither way (it counts it in the total only).
+	var shards struct {
+		Shards struct{ Total, Successful, Skipped, Failed int } `json:"_shards"`
+	}
+	if err := json.Unmarshal(testenv.Do(t, e.osURL, http.MethodPost, "/"+e.prefix+"-*/_search?ignore_unavailable=true&allow_no_indices=true", `{"size":1}`), &shards); err != nil ||
+		shards.Shards.Successful+shards.Shards.Skipped >= shards.Shards.Total {
+		t.Fatalf("OpenSearch answered %+v, %v: want a shard that did not answer", shards, err)
+	}
+	for _, path := range []string{"/v1/users/u1/events", "/v1/events/e1", "/v1/users/u1/summary"} {
+		if code, body := e.get(t, tokenA, path); code != http.StatusServiceUnavailable {
+			t.Errorf("%s: %d %s, want 503", path, code, body)
+		}
+	}
+	if _, err := e.grpc.SearchEvents(authed(tokenA), &queryv1.SearchEventsRequest{UserId: "u1"}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("gRPC: %v, want Unavailable", err)
 	}
 }

@@ -55,11 +55,8 @@ func (s *DeadLetters) Letters(ctx context.Context, indices []string, f deadlette
 	}
 	index := strings.Join(indices, ",")
 	var sr struct {
-		Shards struct {
-			Failed   int             `json:"failed"`
-			Failures json.RawMessage `json:"failures"`
-		} `json:"_shards"`
-		Hits struct {
+		Shards opensearchx.Shards `json:"_shards"`
+		Hits   struct {
 			Hits []struct {
 				Index  string              `json:"_index"`
 				Source eventdoc.DeadLetter `json:"_source"`
@@ -70,8 +67,8 @@ func (s *DeadLetters) Letters(ctx context.Context, indices []string, f deadlette
 		Path: "/" + index + "/_search?ignore_unavailable=true&allow_no_indices=true", Body: b}, &sr); err != nil {
 		return nil, fmt.Errorf("read %s: %w", index, err)
 	}
-	if sr.Shards.Failed > 0 { // a partial page would skip dead letters for good
-		return nil, fmt.Errorf("read %s: %d shards failed: %.500s", index, sr.Shards.Failed, sr.Shards.Failures)
+	if err := sr.Shards.Partial(); err != nil { // a partial page would skip dead letters for good
+		return nil, fmt.Errorf("read %s: %w", index, err)
 	}
 	out := make([]deadletter.Letter, len(sr.Hits.Hits))
 	for i, h := range sr.Hits.Hits {

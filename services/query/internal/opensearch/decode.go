@@ -26,6 +26,26 @@ func decodeResponse(p *fastjson.Parser, body []byte) (*searchResponse, error) {
 		return nil, fmt.Errorf("decode answer: %w", err)
 	}
 	var sr searchResponse
+	if t := v.Get("timed_out"); t != nil && t.Type() != fastjson.TypeNull {
+		if sr.TimedOut, err = t.Bool(); err != nil {
+			return nil, fmt.Errorf("decode answer: timed_out: %w", err)
+		}
+	}
+	if sh := v.Get("_shards"); sh != nil && sh.Type() != fastjson.TypeNull {
+		for _, f := range []struct {
+			name string
+			dst  *int
+		}{{"total", &sr.Shards.Total}, {"successful", &sr.Shards.Successful}, {"skipped", &sr.Shards.Skipped}, {"failed", &sr.Shards.Failed}} {
+			if n := sh.Get(f.name); n != nil && n.Type() != fastjson.TypeNull {
+				if *f.dst, err = n.Int(); err != nil {
+					return nil, fmt.Errorf("decode answer: _shards.%s: %w", f.name, err)
+				}
+			}
+		}
+		if fs := sh.Get("failures"); fs != nil {
+			sr.Shards.Failures = fs.MarshalTo(nil)
+		}
+	}
 	if hits := v.Get("hits"); hits != nil && hits.Type() != fastjson.TypeNull {
 		if t := hits.Get("total", "value"); t != nil {
 			if sr.Hits.Total.Value, err = t.Int64(); err != nil {

@@ -254,10 +254,8 @@ type docHit struct {
 }
 
 type searchResult struct {
-	Shards struct {
-		Failed int `json:"failed"`
-	} `json:"_shards"`
-	Hits struct {
+	Shards opensearchx.Shards `json:"_shards"`
+	Hits   struct {
 		Hits []docHit `json:"hits"`
 	} `json:"hits"`
 }
@@ -271,9 +269,9 @@ func (d *Documents) searchHits(ctx context.Context, path string, req m) ([]docHi
 	if err := opensearchx.DoJSON(ctx, d.client, opensearchx.Request{Method: http.MethodPost, Path: path, Body: body}, &res); err != nil {
 		return nil, err
 	}
-	if res.Shards.Failed > 0 {
+	if err := res.Shards.Partial(); err != nil {
 		// A page missing a shard's hits could end a deletion early.
-		return nil, fmt.Errorf("%d shards failed the search", res.Shards.Failed)
+		return nil, fmt.Errorf("search %s: %w", path, err)
 	}
 	return res.Hits.Hits, nil
 }

@@ -66,6 +66,18 @@ func TestSearchAsksThePrefixAndMapsAnswers(t *testing.T) {
 		{"too many requests", http.StatusTooManyRequests, `{"error":{"type":"rejected_execution_exception"}}`, true, "429"},
 		{"shards failed", http.StatusServiceUnavailable, `{"error":{"type":"search_phase_execution_exception"}}`, true, "503"},
 		{"bad gateway page", http.StatusBadGateway, "<html>proxy</html>", true, "502"},
+		// 200 with some shards' hits only: served as a page, its token would
+		// skip the missing shards' events for good.
+		{"some shards failed", http.StatusOK, strings.Replace(string(pageAnswer(3)), `"timed_out":false,`,
+			`"timed_out":false,"_shards":{"total":30,"successful":29,"skipped":0,"failed":1,"failures":[{"shard":0,"index":"p-2026.11.26"}]},`, 1),
+			true, "29 of 30 shards answered (1 failed)"},
+		// A red index: its shard is in the total, neither successful nor failed.
+		{"a shard with no copy started", http.StatusOK, strings.Replace(string(pageAnswer(3)), `"timed_out":false,`,
+			`"timed_out":false,"_shards":{"total":2,"successful":1,"skipped":0,"failed":0},`, 1),
+			true, "1 of 2 shards answered (0 failed)"},
+		{"timed out", http.StatusOK, strings.Replace(string(pageAnswer(3)), `"timed_out":false,`, `"timed_out":true,`, 1), true, "timed out"},
+		{"every shard answered", http.StatusOK, strings.Replace(string(pageAnswer(3)), `"timed_out":false,`,
+			`"timed_out":false,"_shards":{"total":30,"successful":27,"skipped":3,"failed":0},`, 1), false, ""},
 		{"bad request", http.StatusBadRequest, `{"error":{"type":"parsing_exception","reason":"bad"}}`, false, "parsing_exception"},
 	}
 	for _, tt := range tests {

@@ -170,7 +170,9 @@ type hit struct {
 }
 
 type searchResponse struct {
-	Hits struct {
+	TimedOut bool               `json:"timed_out"`
+	Shards   opensearchx.Shards `json:"_shards"`
+	Hits     struct {
 		Total struct {
 			Value int64 `json:"value"`
 		} `json:"total"`
@@ -180,8 +182,12 @@ type searchResponse struct {
 }
 
 // run sends a search body and decodes the answer. An answer saying the
-// cluster cannot serve now (429, 5xx), no answer, or a search whose context
-// ended before the answer is search.ErrStoreUnavailable.
+// cluster cannot serve now (429, 5xx), no answer, a search whose context
+// ended before the answer, or an answer from only some of the shards (a
+// daily index whose shard has not started, a primary lost with its node:
+// OpenSearch answers 200 with the other shards' hits) is
+// search.ErrStoreUnavailable: a page missing a shard's hits would be served
+// as whole, and its page token would skip them for good.
 func (s *Searcher) run(ctx context.Context, body []byte) (*searchResponse, error) {
 	bufp := s.answers.Get().(*[]byte)
 	defer func() {
@@ -205,6 +211,12 @@ func (s *Searcher) run(ctx context.Context, body []byte) (*searchResponse, error
 	sr, err := decodeResponse(p, answer)
 	if err != nil {
 		return nil, fmt.Errorf("search %s: %w", s.pattern, err)
+	}
+	if err := sr.Shards.Partial(); err != nil {
+		return nil, fmt.Errorf("search %s: %w: %w", s.pattern, search.ErrStoreUnavailable, err)
+	}
+	if sr.TimedOut {
+		return nil, fmt.Errorf("search %s: %w: timed out", s.pattern, search.ErrStoreUnavailable)
 	}
 	return sr, nil
 }
