@@ -177,10 +177,20 @@ func checkService(t *testing.T, n *node, name string, svc types.ServiceConfig, r
 			}
 		}
 	}
+	// Every service that talks to NATS is given the nodes: a variable left
+	// at its default loads fine (Check passes it) and then reaches nothing
+	// on a Droplet. The ones that open the suppression bucket open it with
+	// its replicas, or would update an R3 bucket down to R1.
 	switch name {
-	case "ingest", "enrich":
+	case "ingest", "enrich", "query", "deadletters":
 		if got := env["NATS_URL"]; got != strings.Join(urls("nats", testNATSIPs, 4222), ",") {
 			t.Errorf("%s: NATS_URL %q, want every NATS node", name, got)
+		}
+	}
+	switch name {
+	case "enrich", "query", "deadletters":
+		if env["SUPPRESSION_REPLICAS"] == "" {
+			t.Errorf("%s: SUPPRESSION_REPLICAS not set: it would open the suppression bucket with 1 replica", name)
 		}
 	}
 	if name == "ingest" && env["EVENTS_STREAM_REPLICAS"] != fmt.Sprint(len(testNATSIPs)) {

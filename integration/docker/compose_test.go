@@ -262,8 +262,34 @@ func TestCompose(t *testing.T) {
 				t.Errorf("%s: %s is not on a named volume", name, path)
 			}
 		}
-		if cmd := strings.Join(project.Services["nats"].Command, " "); !strings.Contains(cmd, "-js") || !strings.Contains(cmd, "-sd /data") {
-			t.Errorf("nats: command %q: want JetStream (-js) storing on the volume (-sd /data)", cmd)
+		if cmd := strings.Join(project.Services["nats"].Command, " "); cmd != "-c /etc/nats/nats.conf" {
+			t.Errorf("nats: command %q: want the configuration file deploy/compose/nats.conf", cmd)
+		}
+		if !slices.ContainsFunc(project.Services["nats"].Volumes, func(v types.ServiceVolumeConfig) bool {
+			return v.Type == types.VolumeTypeBind && v.Source == filepath.Join(root, "deploy", "compose", "nats.conf") && v.Target == "/etc/nats/nats.conf" && v.ReadOnly
+		}) {
+			t.Error("nats: deploy/compose/nats.conf is not mounted read-only at /etc/nats/nats.conf")
+		}
+	})
+
+	// nats-server has no flag for max_payload: at its default of 1 MB, a
+	// batch ingest accepts (up to 8 MiB decoded) would be refused 413.
+	t.Run("NATS stores on the volume and takes 8 MB messages", func(t *testing.T) {
+		conf, err := os.ReadFile(filepath.Join(root, "deploy", "compose", "nats.conf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"max_payload: 8MB", "jetstream {\n  store_dir: /data\n}", "http: 0.0.0.0:8222", "listen: 0.0.0.0:4222"} {
+			if !strings.Contains(string(conf), want) {
+				t.Errorf("deploy/compose/nats.conf: want %q", want)
+			}
+		}
+		bin := os.Getenv("NATS_SERVER_BIN")
+		if bin == "" {
+			t.Fatal("NATS_SERVER_BIN: the nats-server the tests run (make test sets it)")
+		}
+		if out, err := exec.Command(bin, "-t", "-c", filepath.Join(root, "deploy", "compose", "nats.conf")).CombinedOutput(); err != nil {
+			t.Errorf("nats-server -t: %v\n%s", err, out)
 		}
 	})
 
