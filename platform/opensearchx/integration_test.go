@@ -57,3 +57,43 @@ func TestBulkAgainstOpenSearch(t *testing.T) {
 		t.Fatalf("search of a missing index: %v", err)
 	}
 }
+
+// TestHealthyRedIndices: on the real node, a pattern whose index has a
+// primary with no copy started (allocated to no node) is red and Healthy
+// fails for it,
+// while a pattern of healthy indices and one matching nothing pass; a
+// search of the red pattern answers 200 with a shard neither successful
+// nor failed, which Shards.Partial takes as partial.
+func TestHealthyRedIndices(t *testing.T) {
+	t.Parallel()
+	osURL := testenv.OpenSearchURL(t)
+	prefix := testenv.Name(t, "ping")
+	testenv.DeleteIndexData(t, osURL, prefix)
+	c, err := opensearchx.NewClient(opensearchx.Options{URL: osURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	testenv.PutJSON(t, osURL, "/"+prefix+"-ok-1", `{"settings":{"number_of_replicas":0}}`)
+	if err := opensearchx.Healthy(c, prefix+"-*")(ctx); err != nil {
+		t.Fatalf("healthy: %v", err)
+	}
+	testenv.PutJSON(t, osURL, "/"+prefix+"-red-1?wait_for_active_shards=0", `{"settings":{"number_of_replicas":0,"index.routing.allocation.require._name":"no-such-node"}}`)
+	if err := opensearchx.Healthy(c, prefix+"-*")(ctx); err == nil {
+		t.Fatal("a red index passed")
+	}
+	for _, pattern := range []string{prefix + "-ok-*", prefix + "-none-*"} {
+		if err := opensearchx.Healthy(c, pattern)(ctx); err != nil {
+			t.Fatalf("%s: %v", pattern, err)
+		}
+	}
+	var res struct {
+		Shards opensearchx.Shards `json:"_shards"`
+	}
+	if err := opensearchx.DoJSON(ctx, c, opensearchx.Request{Method: http.MethodPost, Path: "/" + prefix + "-*/_search?ignore_unavailable=true", Body: []byte(`{"size":0}`)}, &res); err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Shards.Partial(); !errors.Is(err, opensearchx.ErrUnavailable) {
+		t.Fatalf("%+v: Partial() = %v, want it partial", res.Shards, err)
+	}
+}

@@ -113,11 +113,32 @@ func SplitURLs(list string) ([]string, error) {
 	return out, nil
 }
 
-// Ping returns an error unless the cluster answers and is at least yellow.
+// Ping returns an error unless the cluster answers.
 func Ping(c *opensearch.Client) func(context.Context) error {
 	return func(ctx context.Context) error {
 		if err := DoJSON(ctx, c, Request{Method: http.MethodGet, Path: "/_cluster/health"}, nil); err != nil {
 			return fmt.Errorf("opensearch: cluster health: %w", err)
+		}
+		return nil
+	}
+}
+
+// Healthy returns an error unless the cluster answers and the indices of
+// pattern are at least yellow: with a primary shard that has no copy
+// started (red), a search of them answers from the other shards only and
+// writes to it fail. A pattern no index matches is green. For readiness:
+// another index's trouble does not make a service unready.
+func Healthy(c *opensearch.Client, pattern string) func(context.Context) error {
+	path := "/_cluster/health/" + url.PathEscape(pattern)
+	return func(ctx context.Context) error {
+		var health struct {
+			Status string `json:"status"`
+		}
+		if err := DoJSON(ctx, c, Request{Method: http.MethodGet, Path: path}, &health); err != nil {
+			return fmt.Errorf("opensearch: cluster health: %w", err)
+		}
+		if health.Status == "red" {
+			return fmt.Errorf("opensearch: %s is red: a primary shard has no copy started", pattern)
 		}
 		return nil
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/health"
 	"github.com/evtrack/telemetry/platform/natsx"
 	"github.com/evtrack/telemetry/platform/opensearchx"
@@ -137,7 +138,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	s.metrics = metrics.New(reg)
 	checker := health.NewChecker(2 * time.Second)
 	checker.Add("nats", natsx.Ready(s.nc))
-	checker.Add("opensearch", opensearchx.Ping(s.osc))
+	checker.Add("opensearch", opensearchx.Healthy(s.osc, eventdoc.Pattern(cfg.Pipeline.IndexPrefix)))
 	mux := http.NewServeMux()
 	checker.Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

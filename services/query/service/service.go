@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/opensearch/templates"
 	phealth "github.com/evtrack/telemetry/platform/health"
 	"github.com/evtrack/telemetry/platform/natsx"
@@ -166,7 +167,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	checker := phealth.NewChecker(2 * time.Second)
-	checker.Add("opensearch", opensearchx.Ping(osc))
+	checker.Add("opensearch", opensearchx.Healthy(osc, eventdoc.Pattern(cfg.IndexPrefix)))
 	handler, err := queryhttp.NewHandler(ctx, querygrpc.InProcess(server, interceptors...), authn.Header, checker, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		cfg.CORSOrigins, tel.TracerProvider, tel.Propagator)
 	if err != nil {
