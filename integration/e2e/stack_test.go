@@ -11,8 +11,10 @@ import (
 const (
 	writeKey  = "e2e-write-key-0123456789"
 	readToken = "e2e-read-token-0123456789"
-	otherRead = "e2e-other-token-0123456789"
-	appID     = "app-e2e"
+	// deleteToken may also delete people (the privacy tests).
+	deleteToken = "e2e-delete-token-0123456789"
+	otherRead   = "e2e-other-token-0123456789"
+	appID       = "app-e2e"
 	// pageTokenKey signs query's page tokens (hex, 32 bytes).
 	pageTokenKey = "6532652d706167652d746f6b656e2d6b65792d303132333435363738396162636465"
 )

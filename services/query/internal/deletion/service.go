@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -13,6 +14,7 @@ import (
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
 	"github.com/evtrack/telemetry/platform/appid"
+	"github.com/evtrack/telemetry/platform/pseudonym"
 	"github.com/evtrack/telemetry/platform/suppression"
 	"github.com/evtrack/telemetry/services/query/internal/auth"
 	"github.com/evtrack/telemetry/services/query/internal/search"
@@ -24,17 +26,27 @@ const maxIDBytes = 256
 
 // Service takes deletion requests and reports on jobs.
 type Service struct {
-	store       Store
-	sup         Suppressions
-	suppressFor time.Duration
-	wake        func()
-	now         func() time.Time
+	store         Store
+	sup           Suppressions
+	suppressFor   time.Duration
+	wake          func()
+	now           func() time.Time
+	pseudonymised []string // fields enrich stores as pseudonyms
 }
 
 // NewService returns the use case: people are suppressed for suppressFor
 // from their request; wake tells the local runner a job is waiting.
 func NewService(store Store, sup Suppressions, suppressFor time.Duration, wake func()) *Service {
 	return &Service{store: store, sup: sup, suppressFor: suppressFor, wake: wake, now: time.Now}
+}
+
+// WithPseudonymised refuses requests naming a person by a pseudonym in
+// one of fields (those enrich pseudonymises): the stored events would be
+// found, but the suppression list is checked against the ids events arrive
+// with, so the person's new events would go on being stored.
+func (s *Service) WithPseudonymised(fields []string) *Service {
+	s.pseudonymised = fields
+	return s
 }
 
 func denied(msg string) error {
@@ -72,6 +84,11 @@ func (s *Service) Request(ctx context.Context, p auth.Principal, req *queryv1.De
 	for param, v := range map[string]string{"user_id": person.UserID, "anonymous_id": person.AnonymousID} {
 		if len(v) > maxIDBytes || !utf8.ValidString(v) {
 			return nil, invalid(param, fmt.Sprintf("at most %d bytes of UTF-8", maxIDBytes))
+		}
+	}
+	for param, v := range map[string]string{"user_id": person.UserID, "anonymous_id": person.AnonymousID} {
+		if slices.Contains(s.pseudonymised, param) && pseudonym.Is(v) {
+			return nil, invalid(param, "a pseudonym: events arrive under the original id, which the suppression list needs; ask with the original id (the person's own)")
 		}
 	}
 	subject := person.Fingerprint()
