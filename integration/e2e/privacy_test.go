@@ -391,4 +391,19 @@ func TestPseudonymisedIDsAreSearchableByOriginalID(t *testing.T) {
 	if status != http.StatusOK {
 		t.Errorf("DELETE by the original id: %d %s, want 200", status, body)
 	}
+	// No span holds the original ids the API was called with, in its path
+	// or anywhere else; the query's HTTP spans are there, with the route.
+	var routes int
+	for _, s := range r.spans.Ended() {
+		for _, a := range s.Attributes() {
+			if v := a.Value.Emit(); strings.Contains(v, privacyUser) || strings.Contains(v, privacyDevice) {
+				t.Errorf("span %q: %s = %q holds an original id", s.Name(), a.Key, v)
+			} else if a.Key == "url.path" && strings.HasPrefix(v, "/v1/users/{user_id}") {
+				routes++
+			}
+		}
+	}
+	if routes < 3 {
+		t.Errorf("%d query spans with url.path /v1/users/{user_id}…: the scan would not cover the query's spans", routes)
+	}
 }

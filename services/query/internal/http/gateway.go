@@ -8,10 +8,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -56,11 +58,34 @@ func NewHandler(ctx context.Context, srv queryv1.QueryServiceServer, authenticat
 
 // receivedOverHTTP marks every call as received by this edge, for the audit
 // trail: the gateway passes the context on to the service, while any header
-// (X-Forwarded-Host, Grpc-Metadata-*) is only metadata the caller chose.
+// (X-Forwarded-Host, Grpc-Metadata-*) is only metadata the caller chose. It
+// also puts the path without its user id on the request's span (otelhttp
+// records url.path as sent, and /v1/users/{user_id} names the person — the
+// one a deletion erases).
 func receivedOverHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := spanPath(r.URL.Path); p != r.URL.Path {
+			trace.SpanFromContext(r.Context()).SetAttributes(semconv.URLPath(p))
+		}
 		next.ServeHTTP(w, r.WithContext(audit.WithTransport(r.Context(), audit.TransportHTTP)))
 	})
+}
+
+// usersPath starts the routes that carry a user id as a path segment.
+const usersPath = "/v1/users/"
+
+// spanPath is path with the user id of a /v1/users/{user_id}… route
+// replaced by its name.
+func spanPath(path string) string {
+	rest, ok := strings.CutPrefix(path, usersPath)
+	if !ok {
+		return path
+	}
+	_, tail, _ := strings.Cut(rest, "/")
+	if tail != "" {
+		tail = "/" + tail
+	}
+	return usersPath + "{user_id}" + tail
 }
 
 // maxBody bounds the body of an HTTP request: the one route that takes a
