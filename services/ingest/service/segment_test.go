@@ -1,13 +1,18 @@
 package service
 
 import (
+	"bytes"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/evtrack/telemetry/platform/testenv"
 )
 
 // segmentMessage is a Segment track message with id and event name.
@@ -283,4 +288,50 @@ func series(t *testing.T, base, name string) float64 {
 		}
 	}
 	return 0
+}
+
+// TestSegmentStalledKeylessBodiesHoldOnlyTheirAddressShare: 32 connections
+// from one address (behind the trusted proxy) announce 1 MiB Segment bodies
+// without a key and stall after 8 KiB. A body that carries its key is
+// charged before it is read, so before per-address shares these held the
+// whole 32 MiB budget and every browser got 503 until the read timeout. Now
+// that address holds at most its share (4 MiB) and its next keyless body is
+// refused 429, while a browser at another address is served.
+func TestSegmentStalledKeylessBodiesHoldOnlyTheirAddressShare(t *testing.T) {
+	t.Parallel()
+	e := startIngest(t, "", map[string]string{"INGEST_TRUSTED_PROXIES": "127.0.0.1/32"})
+	addr := strings.TrimPrefix(e.base, "http://")
+	post := func(from string, body []byte) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, e.base+"/v1/batch", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "text/plain") // as browsers' sendBeacon
+		req.Header.Set("X-Forwarded-For", from)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	for range 32 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		fmt.Fprintf(c, "POST /v1/batch HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 198.51.100.7\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n{%s", 1<<20, strings.Repeat(" ", 8<<10))
+	}
+	// The stalls struck: their address's share is spent (a small body
+	// from it is refused for that, not for the whole budget).
+	small := segmentBatch(testKey, segmentMessage("s1", "e"))
+	testenv.EventuallyState(t, 10*time.Second, "the stalled address's share spent", func() (bool, string) {
+		status, body := post("198.51.100.7", small)
+		return status == http.StatusTooManyRequests && strings.Contains(body, "too_many_requests"), fmt.Sprintf("%d %s", status, body)
+	})
+	for i := range 5 {
+		if status, body := post("203.0.113.9", segmentBatch(testKey, segmentMessage("b"+strconv.Itoa(i), "e"))); status != http.StatusOK {
+			t.Fatalf("a browser at another address while the stalls hold: %d %s", status, body)
+		}
+	}
 }

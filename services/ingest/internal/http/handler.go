@@ -71,6 +71,8 @@ type Handler struct {
 	gunzip  *decompressor
 	// bodyKeyGunzip inflates bodies that carry their key (BodyKeyBudget).
 	bodyKeyGunzip *decompressor
+	// bodyKeyShares caps one address's part of BodyKeyBudget.
+	bodyKeyShares *addressShares
 	proxies       trustedProxies
 	bodies        sync.Pool // *[]byte: request bodies as read (readBody)
 }
@@ -83,7 +85,8 @@ func NewApp(keys *auth.WriteKeys, tracker *track.Tracker, checker *health.Checke
 	}
 	h := &Handler{keys: keys, tracker: tracker, log: log, opts: opts, proxies: proxies,
 		dec: opts.Decoder, gunzip: newDecompressor(opts.MaxDecodedBytes, opts.Budget),
-		bodyKeyGunzip: newDecompressor(opts.BodyKeyMaxDecoded, opts.BodyKeyBudget)}
+		bodyKeyGunzip: newDecompressor(opts.BodyKeyMaxDecoded, opts.BodyKeyBudget),
+		bodyKeyShares: newAddressShares(bodyKeyShare(opts))}
 	app := fiber.New(fiber.Config{
 		AppName:   "ingest",
 		BodyLimit: opts.MaxBodyBytes,
@@ -262,6 +265,17 @@ func (h *Handler) replyAs(c *fiber.Ctx, transport string, status int, body any) 
 
 // wwwAuthenticate is the challenge of every 401.
 const wwwAuthenticate = `Bearer realm="ingest", Basic realm="ingest"`
+
+// bodyKeyShareParts: one client address holds at most this part of the
+// body-key budget, and at least one largest body.
+const bodyKeyShareParts = 8
+
+func bodyKeyShare(opts Options) int64 {
+	if opts.BodyKeyBudget == nil {
+		return int64(opts.MaxBodyBytes)
+	}
+	return max(opts.BodyKeyBudget.Total()/bodyKeyShareParts, int64(opts.MaxBodyBytes))
+}
 
 // authenticate reads the write key from "Authorization: Bearer <key>" or
 // "Authorization: Basic base64(<key>:)".

@@ -143,6 +143,17 @@ func (h *Handler) serveSegment(c *fiber.Ctx, call track.SegmentCall) error {
 		// request slot until the key is checked (the decoder calls this
 		// once the body is parsed, before any message is decoded).
 		budget, dec, gunzip = h.opts.BodyKeyBudget, h.opts.BodyKeyDecoder, h.bodyKeyGunzip
+		// One address holds at most its share of that budget, from
+		// before the body is read until the request ends.
+		n := int64(c.Request().Header.ContentLength())
+		if n < 0 || n > int64(h.opts.MaxBodyBytes) {
+			n = int64(h.opts.MaxBodyBytes) // chunked: the most it may be
+		}
+		release, err := h.bodyKeyShares.take(h.clientIP(c), n)
+		if err != nil {
+			return h.segmentError(c, track.Result{}, err)
+		}
+		defer release()
 		authorize = func(key string) error {
 			id, ok := h.keys.AppID(key)
 			if key == "" || !ok {

@@ -20,6 +20,9 @@ func NewBudget(total int64) *Budget {
 	return &Budget{total: total, sem: semaphore.NewWeighted(total)}
 }
 
+// Total is the budget's size.
+func (b *Budget) Total() int64 { return b.total }
+
 // Take charges n bytes; call release (once) when they are no longer held.
 // A charge larger than the whole budget is KindTooLarge; a charge that does
 // not fit now is KindOverloaded.

@@ -1,0 +1,44 @@
+package http
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/evtrack/telemetry/services/ingest/internal/track"
+)
+
+// addressShares caps the bytes one client address may hold at once of a
+// budget that callers without a key draw on: a Segment body that carries its
+// key is charged before a byte of it is read, so a few connections that
+// announce large bodies and stall would otherwise hold the whole budget and
+// refuse every browser. One address holds at most its share; others keep
+// the rest. (Spread over many addresses, a flood still spends the budget,
+// as any work done before a caller is known can be spent.)
+type addressShares struct {
+	per  int64
+	mu   sync.Mutex
+	held map[string]int64 // address → bytes held; no entry when none
+}
+
+func newAddressShares(per int64) *addressShares {
+	return &addressShares{per: per, held: map[string]int64{}}
+}
+
+// take charges n bytes to addr; call release (once) when they are no longer
+// held. Over the address's share it is KindRateLimited (429).
+func (s *addressShares) take(addr string, n int64) (release func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held[addr]+n > s.per {
+		return nil, &track.Error{Kind: track.KindRateLimited, Code: "too_many_requests",
+			Message: fmt.Sprintf("this address already has %d bytes of bodies carrying their key in flight; at most %d", s.held[addr], s.per)}
+	}
+	s.held[addr] += n
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.held[addr] -= n; s.held[addr] <= 0 {
+			delete(s.held, addr)
+		}
+	}, nil
+}

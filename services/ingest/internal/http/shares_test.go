@@ -1,0 +1,45 @@
+package http
+
+import (
+	"testing"
+
+	"github.com/evtrack/telemetry/services/ingest/internal/track"
+)
+
+func TestAddressShares(t *testing.T) {
+	t.Parallel()
+	s := newAddressShares(4)
+	var releases []func()
+	for i, tt := range []struct {
+		addr string
+		n    int64
+		ok   bool
+	}{
+		{"a", 3, true},
+		{"a", 2, false}, // 5 > 4
+		{"b", 4, true},  // another address has its own share
+		{"a", 1, true},
+		{"a", 1, false},
+	} {
+		release, err := s.take(tt.addr, tt.n)
+		if (err == nil) != tt.ok {
+			t.Fatalf("take %d (%s, %d): %v, want ok %v", i, tt.addr, tt.n, err, tt.ok)
+		}
+		if err != nil {
+			if te, _ := track.AsError(err); te == nil || te.Kind != track.KindRateLimited {
+				t.Fatalf("take %d: %v, want KindRateLimited", i, err)
+			}
+			continue
+		}
+		releases = append(releases, release)
+	}
+	for _, r := range releases {
+		r()
+	}
+	if len(s.held) != 0 {
+		t.Fatalf("held %v after every release", s.held)
+	}
+	if _, err := s.take("a", 4); err != nil {
+		t.Fatalf("a whole share after the releases: %v", err)
+	}
+}
