@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -166,6 +168,11 @@ func checkService(t *testing.T, n *node, name string, svc types.ServiceConfig, r
 	if err != nil {
 		return // reported by Check
 	}
+	// A balancer that keeps an idle backend connection longer than the
+	// service may send a request on one the service is closing (a 502).
+	if lbIdle, ok := balancerIdleTimeouts(t)[name]; ok && cfg.IdleTimeout <= lbIdle {
+		t.Errorf("%s: idle timeout %s, not above its load balancer's http_idle_timeout_seconds (%s)", name, cfg.IdleTimeout, lbIdle)
+	}
 	if gs.Server {
 		if svc.StopGracePeriod == nil || time.Duration(*svc.StopGracePeriod) <= cfg.Shutdown {
 			t.Errorf("%s: stop_grace_period %v, want longer than its shutdown timeout %s", name, svc.StopGracePeriod, cfg.Shutdown)
@@ -311,4 +318,31 @@ func TestRenderedCloudInit(t *testing.T) {
 
 func configLookup(env map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+}
+
+// balancerIdleTimeouts reads loadbalancers.tf: each load balancer's
+// http_idle_timeout_seconds by the role whose Droplets it serves.
+func balancerIdleTimeouts(t *testing.T) map[string]time.Duration {
+	t.Helper()
+	tf, err := os.ReadFile(filepath.Join(terraformDir(t), "loadbalancers.tf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]time.Duration{}
+	for _, block := range strings.Split(string(tf), "resource \"digitalocean_loadbalancer\" ")[1:] {
+		role := regexp.MustCompile(`digitalocean_tag\.role\["(\w+)"\]`).FindStringSubmatch(block)
+		secs := regexp.MustCompile(`http_idle_timeout_seconds\s*=\s*(\d+)`).FindStringSubmatch(block)
+		if role == nil {
+			t.Fatalf("loadbalancers.tf: a load balancer without a role tag:\n%.300s", block)
+		}
+		n := 60 // DigitalOcean's default
+		if secs != nil {
+			n, _ = strconv.Atoi(secs[1])
+		}
+		out[role[1]] = time.Duration(n) * time.Second
+	}
+	if len(out) == 0 {
+		t.Fatal("loadbalancers.tf: no load balancer read")
+	}
+	return out
 }

@@ -33,6 +33,9 @@ type Service struct {
 type Loaded struct {
 	Listen   []string // the addresses it listens on
 	Shutdown time.Duration
+	// IdleTimeout: how long the HTTP server keeps an idle keep-alive
+	// connection (0: not an HTTP server behind a balancer).
+	IdleTimeout time.Duration
 }
 
 // served is the runner.Main reading of a service's environment.
@@ -56,15 +59,15 @@ func recorded[C any](load func(config.LookupFunc) (C, error)) func(config.Lookup
 var Services = map[string]Service{
 	"ingest": {Variables: served(ingest.LoadConfig), Server: true, Load: func(l config.LookupFunc) (Loaded, error) {
 		c, err := ingest.LoadConfig(l)
-		return Loaded{[]string{c.HTTPAddr, c.GRPCAddr}, c.ShutdownTimeout}, err
+		return Loaded{[]string{c.HTTPAddr, c.GRPCAddr}, c.ShutdownTimeout, c.IdleTimeout}, err
 	}},
 	"enrich": {Variables: served(enrich.LoadConfig), Server: true, Load: func(l config.LookupFunc) (Loaded, error) {
 		c, err := enrich.LoadConfig(l)
-		return Loaded{[]string{c.HTTPAddr}, c.ShutdownTimeout}, err
+		return Loaded{[]string{c.HTTPAddr}, c.ShutdownTimeout, 0}, err
 	}},
 	"query": {Variables: served(query.LoadConfig), Server: true, Load: func(l config.LookupFunc) (Loaded, error) {
 		c, err := query.LoadConfig(l)
-		return Loaded{[]string{c.HTTPAddr, c.GRPCAddr}, c.ShutdownTimeout}, err
+		return Loaded{[]string{c.HTTPAddr, c.GRPCAddr}, c.ShutdownTimeout, c.HTTPIdleTimeout}, err
 	}},
 	"deadletters": {Variables: recorded(enrich.LoadConfig), Load: func(l config.LookupFunc) (Loaded, error) {
 		_, err := enrich.LoadConfig(l)

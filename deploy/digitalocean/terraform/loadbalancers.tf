@@ -62,7 +62,7 @@ resource "digitalocean_loadbalancer" "query" {
   droplet_tag                      = digitalocean_tag.role["query"].name
   redirect_http_to_https           = true
   enable_backend_keepalive         = true
-  http_idle_timeout_seconds        = 60
+  http_idle_timeout_seconds        = 60 # below QUERY_HTTP_IDLE_TIMEOUT (2m on the Droplets): the balancer closes idle connections first
   disable_lets_encrypt_dns_records = true
 
   forwarding_rule {
