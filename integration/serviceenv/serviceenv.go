@@ -38,6 +38,11 @@ type Loaded struct {
 	IdleTimeout time.Duration
 }
 
+// listening is the addresses set among addrs ("" is none).
+func listening(addrs ...string) []string {
+	return slices.DeleteFunc(addrs, func(a string) bool { return a == "" })
+}
+
 // served is the runner.Main reading of a service's environment.
 func served[C runner.Config](load func(config.LookupFunc) (C, error)) func(config.LookupFunc) []string {
 	return func(l config.LookupFunc) []string { return runner.Variables(runner.Spec[C]{Load: load}, l) }
@@ -59,7 +64,7 @@ func recorded[C any](load func(config.LookupFunc) (C, error)) func(config.Lookup
 var Services = map[string]Service{
 	"ingest": {Variables: served(ingest.LoadConfig), Server: true, Load: func(l config.LookupFunc) (Loaded, error) {
 		c, err := ingest.LoadConfig(l)
-		return Loaded{[]string{c.HTTPAddr, c.GRPCAddr}, c.ShutdownTimeout, c.IdleTimeout}, err
+		return Loaded{listening(c.HTTPAddr, c.GRPCAddr, c.MetricsAddr), c.ShutdownTimeout, c.IdleTimeout}, err
 	}},
 	"enrich": {Variables: served(enrich.LoadConfig), Server: true, Load: func(l config.LookupFunc) (Loaded, error) {
 		c, err := enrich.LoadConfig(l)
@@ -67,7 +72,7 @@ var Services = map[string]Service{
 	}},
 	"query": {Variables: served(query.LoadConfig), Server: true, Load: func(l config.LookupFunc) (Loaded, error) {
 		c, err := query.LoadConfig(l)
-		return Loaded{[]string{c.HTTPAddr, c.GRPCAddr}, c.ShutdownTimeout, c.HTTPIdleTimeout}, err
+		return Loaded{listening(c.HTTPAddr, c.GRPCAddr, c.MetricsAddr), c.ShutdownTimeout, c.HTTPIdleTimeout}, err
 	}},
 	"deadletters": {Variables: recorded(enrich.LoadConfig), Load: func(l config.LookupFunc) (Loaded, error) {
 		_, err := enrich.LoadConfig(l)

@@ -16,13 +16,16 @@ locals {
   # who may reach it — its load balancer (load_balancers) or Droplets by
   # tag (tags).
   firewall_rules = {
+    # ingest and query serve /metrics on 9464 (INGEST_METRICS_ADDR,
+    # QUERY_METRICS_ADDR), a port their load balancer does not forward:
+    # the internet reaches 8080 and 8082 only, through the balancer.
     ingest = [
       { port = "8080", load_balancers = [digitalocean_loadbalancer.ingest.id] },
-      { port = "8080", tags = [var.monitoring_tag] },
+      { port = "9464", tags = [var.monitoring_tag] },
     ]
     query = [
       { port = "8082", load_balancers = [digitalocean_loadbalancer.query.id] },
-      { port = "8082", tags = [var.monitoring_tag] },
+      { port = "9464", tags = [var.monitoring_tag] },
     ]
     enrich = [
       { port = "8081", tags = [var.monitoring_tag] },

@@ -15,6 +15,7 @@ import (
 // lists the variables, defaults and rules.
 type Config struct {
 	HTTPAddr              string
+	MetricsAddr           string // "": /metrics on HTTPAddr
 	GRPCAddr              string
 	WriteKeys             *auth.WriteKeys
 	NATSURL               string
@@ -54,8 +55,11 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	r := config.NewReader(lookup)
 	c := Config{
 		HTTPAddr: r.String("INGEST_HTTP_ADDR", ":8080"),
-		GRPCAddr: r.String("INGEST_GRPC_ADDR", ":9091"),
-		NATSURL:  r.String("NATS_URL", "nats://127.0.0.1:4222"),
+		// Beside the public port, /metrics (and health) on an address of
+		// their own that the load balancer does not forward.
+		MetricsAddr: r.String("INGEST_METRICS_ADDR", ""),
+		GRPCAddr:    r.String("INGEST_GRPC_ADDR", ":9091"),
+		NATSURL:     r.String("NATS_URL", "nats://127.0.0.1:4222"),
 		Stream: jetstream.StreamConfig{
 			Name:          r.String("EVENTS_STREAM", "TELEMETRY_EVENTS"),
 			SubjectPrefix: r.String("EVENTS_SUBJECT_PREFIX", "telemetry.events"),

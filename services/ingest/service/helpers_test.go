@@ -35,6 +35,7 @@ const testKey = "test-write-key-0123456789"
 
 type ingestEnv struct {
 	base     string // http://host:port
+	metrics  string // http://host:port of /metrics
 	grpcAddr string
 	stream   string
 	js       njs.JetStream
@@ -86,7 +87,7 @@ func startIngest(t *testing.T, natsURL string, env map[string]string) *ingestEnv
 		t.Fatal(err)
 	}
 	testenv.Start(t, "ingest", svc.Run)
-	return &ingestEnv{base: "http://" + svc.Addr(), grpcAddr: svc.GRPCAddr(), stream: stream, js: js}
+	return &ingestEnv{base: "http://" + svc.Addr(), metrics: "http://" + svc.MetricsAddr(), grpcAddr: svc.GRPCAddr(), stream: stream, js: js}
 }
 
 func (e *ingestEnv) messages(t *testing.T) uint64 {

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	grpchealth "google.golang.org/grpc/health"
@@ -41,6 +42,7 @@ type Service struct {
 	ln     net.Listener
 	grpc   *grpc.Server
 	grpcLn net.Listener
+	aside  *health.Aside // nil: /metrics on the HTTP port
 }
 
 // New connects to NATS, creates or updates the stream, and listens on both
@@ -111,6 +113,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		Gate:              gate,
 		Metrics:           m,
 		Registry:          reg,
+		MetricsElsewhere:  cfg.MetricsAddr != "",
 		TracerProvider:    tel.TracerProvider,
 		Propagator:        tel.Propagator,
 		BodyKeyBudget:     bodyKeyBudget,
@@ -155,11 +158,27 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.GRPCAddr, err)
 	}
-	return &Service{cfg: cfg, log: log, nc: nc, app: app, ln: ln, grpc: gs, grpcLn: grpcLn}, nil
+	closers = append(closers, func() { grpcLn.Close() })
+	var aside *health.Aside
+	if cfg.MetricsAddr != "" {
+		if aside, err = health.ListenAside(cfg.MetricsAddr, checker, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})); err != nil {
+			return nil, err
+		}
+	}
+	return &Service{cfg: cfg, log: log, nc: nc, app: app, ln: ln, grpc: gs, grpcLn: grpcLn, aside: aside}, nil
 }
 
 // Addr is the address the HTTP server listens on.
 func (s *Service) Addr() string { return s.ln.Addr().String() }
+
+// MetricsAddr is the address /metrics is served on: its own, or the HTTP
+// server's.
+func (s *Service) MetricsAddr() string {
+	if s.aside != nil {
+		return s.aside.Addr()
+	}
+	return s.Addr()
+}
 
 // GRPCAddr is the address the gRPC server listens on.
 func (s *Service) GRPCAddr() string { return s.grpcLn.Addr().String() }
@@ -170,12 +189,16 @@ func (s *Service) GRPCAddr() string { return s.grpcLn.Addr().String() }
 func (s *Service) Run(ctx context.Context) error {
 	s.log.InfoContext(ctx, "ingest listening", "http", s.Addr(), "grpc", s.GRPCAddr(),
 		"stream", s.cfg.Stream.Name, "write_keys", s.cfg.WriteKeys.Len())
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	go func() { errs <- s.app.Listener(s.ln) }()
 	go func() { errs <- s.grpc.Serve(s.grpcLn) }()
+	running := 2
+	if s.aside != nil {
+		go func() { errs <- s.aside.Serve() }()
+		running++
+	}
 
 	var err error
-	running := 2
 	select {
 	case err = <-errs:
 		running--
@@ -193,6 +216,13 @@ func (s *Service) Run(ctx context.Context) error {
 	case <-stopped:
 	case <-time.After(time.Until(deadline)):
 		s.grpc.Stop()
+	}
+	if s.aside != nil { // scrapes see the shutdown until the public port is closed
+		actx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+		if aerr := s.aside.Shutdown(actx); aerr != nil {
+			err = errors.Join(err, fmt.Errorf("metrics shutdown: %w", aerr))
+		}
+		cancel()
 	}
 	for ; running > 0; running-- {
 		<-errs

@@ -281,3 +281,30 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsOnTheirOwnAddress: with INGEST_METRICS_ADDR, /metrics is served
+// there and not on the public port (which a load balancer forwards to the
+// internet); health is on both (the balancer checks /readyz).
+func TestMetricsOnTheirOwnAddress(t *testing.T) {
+	t.Parallel()
+	e := startIngest(t, "", map[string]string{"INGEST_METRICS_ADDR": "127.0.0.1:0"})
+	if e.metrics == e.base {
+		t.Fatal("no address of its own")
+	}
+	e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(goodBatch)})
+	for _, tt := range []struct {
+		url      string
+		wantCode int
+		want     string
+	}{
+		{e.metrics + "/metrics", 200, `ingest_requests_total{status="202",transport="http"} 1`},
+		{e.base + "/metrics", 404, ""},
+		{e.metrics + "/readyz", 200, `"nats":"ok"`},
+		{e.base + "/readyz", 200, `"nats":"ok"`},
+	} {
+		code, b := testenv.Get(t, tt.url)
+		if code != tt.wantCode || !strings.Contains(string(b), tt.want) {
+			t.Errorf("%s: %d %.200s, want %d with %q", tt.url, code, b, tt.wantCode, tt.want)
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 type Config struct {
 	GRPCAddr           string
 	HTTPAddr           string
+	MetricsAddr        string // "": /metrics on HTTPAddr
 	ReadTokens         *auth.ReadTokens
 	PageTokenKeys      search.KeyRing
 	OpenSearchURL      string
@@ -73,6 +74,7 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	c := Config{
 		GRPCAddr:            r.String("QUERY_GRPC_ADDR", ":9090"),
 		HTTPAddr:            r.String("QUERY_HTTP_ADDR", ":8082"),
+		MetricsAddr:         r.String("QUERY_METRICS_ADDR", ""),
 		OpenSearchURL:       r.String("OPENSEARCH_URL", "http://127.0.0.1:9200"),
 		OpenSearchUser:      r.String("OPENSEARCH_USERNAME", ""),
 		OpenSearchPassword:  r.String("OPENSEARCH_PASSWORD", ""),

@@ -101,6 +101,7 @@ const testPageTokenKey = "746573742d706167652d746f6b656e2d6b65792d30313233343536
 type env struct {
 	osURL, prefix string
 	http          string
+	metrics       string // http://host:port of /metrics
 	grpcAddr      string
 	conn          *grpc.ClientConn
 	grpc          queryv1.QueryServiceClient
@@ -161,7 +162,7 @@ func runQuery(t *testing.T, osURL, prefix string, extra map[string]string) *env 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &env{osURL: osURL, prefix: prefix, http: "http://" + svc.HTTPAddr(), grpcAddr: svc.GRPCAddr(), conn: conn,
+	return &env{osURL: osURL, prefix: prefix, http: "http://" + svc.HTTPAddr(), metrics: "http://" + svc.MetricsAddr(), grpcAddr: svc.GRPCAddr(), conn: conn,
 		grpc: queryv1.NewQueryServiceClient(conn)}
 }
 

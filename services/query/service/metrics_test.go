@@ -149,3 +149,32 @@ func TestMetricsCountCalls(t *testing.T) {
 		t.Errorf("the call while OpenSearch is down counted %v times, want 1", v)
 	}
 }
+
+// TestMetricsOnTheirOwnAddress: with QUERY_METRICS_ADDR, /metrics is served
+// there and not on the public HTTP port (which a load balancer forwards to
+// the internet); health is on both.
+func TestMetricsOnTheirOwnAddress(t *testing.T) {
+	t.Parallel()
+	e := startQuery(t, map[string]string{"QUERY_METRICS_ADDR": "127.0.0.1:0"})
+	if e.metrics == e.http {
+		t.Fatal("no address of its own")
+	}
+	if code, body := e.get(t, tokenA, "/v1/users/u1/events"); code != 200 {
+		t.Fatalf("a call: %d %s", code, body)
+	}
+	for _, tt := range []struct {
+		url      string
+		wantCode int
+		want     string
+	}{
+		{e.metrics + "/metrics", 200, `query_requests_total{code="OK",method="SearchEvents",transport="http"} 1`},
+		{e.http + "/metrics", 404, ""},
+		{e.metrics + "/readyz", 200, `"opensearch":"ok"`},
+		{e.http + "/readyz", 200, `"opensearch":"ok"`},
+	} {
+		code, b := testenv.Get(t, tt.url)
+		if code != tt.wantCode || !strings.Contains(string(b), tt.want) {
+			t.Errorf("%s: %d %.200s, want %d with %q", tt.url, code, b, tt.wantCode, tt.want)
+		}
+	}
+}

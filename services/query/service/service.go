@@ -88,6 +88,7 @@ type Service struct {
 	runner    *deletion.Runner
 	list      *suppression.List
 	metrics   *metrics.Query
+	aside     *phealth.Aside // nil: /metrics on the HTTP port
 }
 
 // New builds the service and listens on both addresses.
@@ -168,16 +169,30 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	}
 	checker := phealth.NewChecker(2 * time.Second)
 	checker.Add("opensearch", opensearchx.Healthy(osc, eventdoc.Pattern(cfg.IndexPrefix)))
-	handler, err := queryhttp.NewHandler(ctx, querygrpc.InProcess(server, interceptors...), authn.Header, checker, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	var aside *phealth.Aside
+	if cfg.MetricsAddr != "" {
+		if aside, err = phealth.ListenAside(cfg.MetricsAddr, checker, metricsHandler); err != nil {
+			nc.Close()
+			grpcLn.Close()
+			httpLn.Close()
+			return nil, err
+		}
+		metricsHandler = nil // not on the public port
+	}
+	handler, err := queryhttp.NewHandler(ctx, querygrpc.InProcess(server, interceptors...), authn.Header, checker, metricsHandler,
 		cfg.CORSOrigins, tel.TracerProvider, tel.Propagator)
 	if err != nil {
 		nc.Close()
 		grpcLn.Close()
 		httpLn.Close()
+		if aside != nil {
+			aside.Close()
+		}
 		return nil, err
 	}
 	return &Service{cfg: cfg, log: log, grpc: gs, health: hs, grpcLn: grpcLn, httpLn: httpLn, checker: checker, auditor: auditor,
-		nc: nc, runner: runner, list: list, metrics: m,
+		nc: nc, runner: runner, list: list, metrics: m, aside: aside,
 		retention: audit.Retention{Client: osc, Prefix: cfg.IndexPrefix, Keep: cfg.AuditRetention, Log: log, Metrics: m},
 		http: &http.Server{Handler: handler, ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout, ReadTimeout: cfg.HTTPReadTimeout,
 			WriteTimeout: cfg.HTTPWriteTimeout, IdleTimeout: cfg.HTTPIdleTimeout, MaxHeaderBytes: httpMaxHeaderBytes}}, nil
@@ -197,6 +212,15 @@ func applyAuditTemplate(ctx context.Context, c *opensearchgo.Client, prefix stri
 // GRPCAddr is the gRPC listen address.
 func (s *Service) GRPCAddr() string { return s.grpcLn.Addr().String() }
 
+// MetricsAddr is the address /metrics is served on: its own, or the HTTP
+// server's.
+func (s *Service) MetricsAddr() string {
+	if s.aside != nil {
+		return s.aside.Addr()
+	}
+	return s.HTTPAddr()
+}
+
 // HTTPAddr is the HTTP listen address.
 func (s *Service) HTTPAddr() string { return s.httpLn.Addr().String() }
 
@@ -204,9 +228,12 @@ func (s *Service) HTTPAddr() string { return s.httpLn.Addr().String() }
 // ones in flight finish (bounded by ShutdownTimeout).
 func (s *Service) Run(ctx context.Context) error {
 	s.log.InfoContext(ctx, "query listening", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "index_prefix", s.cfg.IndexPrefix)
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	go func() { errs <- s.grpc.Serve(s.grpcLn) }()
 	go func() { errs <- s.http.Serve(s.httpLn) }()
+	if s.aside != nil {
+		go func() { errs <- s.aside.Serve() }()
+	}
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
 	go periodic.Run(pollCtx, 5*time.Second, s.pollHealth)
@@ -241,6 +268,11 @@ func (s *Service) Run(ctx context.Context) error {
 	case <-stopped:
 	case <-sctx.Done():
 		s.grpc.Stop()
+	}
+	if s.aside != nil {
+		if aerr := s.aside.Shutdown(sctx); aerr != nil {
+			err = errors.Join(err, fmt.Errorf("metrics shutdown: %w", aerr))
+		}
 	}
 	stopPoll()
 	<-retentionDone

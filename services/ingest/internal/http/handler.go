@@ -45,8 +45,11 @@ type Options struct {
 	Gate            *track.Gate
 	Metrics         *metrics.Ingest
 	Registry        *prometheus.Registry
-	TracerProvider  trace.TracerProvider
-	Propagator      propagation.TextMapPropagator
+	// MetricsElsewhere: /metrics is served on an address of its own, not
+	// on this app's (public) port.
+	MetricsElsewhere bool
+	TracerProvider   trace.TracerProvider
+	Propagator       propagation.TextMapPropagator
 	// BodyKeyBudget bounds the memory held by Segment requests that carry
 	// their write key only in the body, which must be read before they are
 	// authenticated; BodyKeyDecoder charges it. Such requests never touch
@@ -114,7 +117,9 @@ func NewApp(keys *auth.WriteKeys, tracker *track.Tracker, checker *health.Checke
 		}
 		return c.JSON(rep)
 	})
-	app.Get("/metrics", h.metrics)
+	if !opts.MetricsElsewhere {
+		app.Get("/metrics", h.metrics)
+	}
 	app.Post("/v1/track", tracing(opts.TracerProvider, opts.Propagator), h.track)
 	h.segmentRoutes(app)
 	return app, nil

@@ -30,7 +30,8 @@ import (
 type Authenticate func(ctx context.Context, what string, h http.Header) (context.Context, error)
 
 // NewHandler returns the HTTP handler: /v1/... through the gateway to srv,
-// /healthz, /readyz from checker, and GET /metrics from metrics. A request
+// /healthz, /readyz from checker, and GET /metrics from metrics (nil: none,
+// it is served elsewhere). A request
 // with a body is authenticated by authenticate before a byte of the body is
 // read. corsOrigins lists the browser origins allowed to call /v1/ ("*" for
 // any); empty sends no CORS headers.
@@ -48,7 +49,9 @@ func NewHandler(ctx context.Context, srv queryv1.QueryServiceServer, authenticat
 	}
 	mux := http.NewServeMux()
 	checker.Register(mux)
-	mux.Handle("GET /metrics", metrics)
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
 	mux.Handle("/v1/", cors(corsOrigins, otelhttp.NewHandler(receivedOverHTTP(guardBody(authenticate, m, gw)), "query-http",
 		otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop),
 		// Span names never carry the path: it holds user ids.
