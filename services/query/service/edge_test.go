@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -97,22 +98,25 @@ func TestTokenCheckedBeforeDecode(t *testing.T) {
 // countingBody streams n bytes of a JSON object whose one string member
 // never ends, counting what the client was asked to send: how much of the
 // body the server read, give or take the sockets' buffers.
+// The client's transport may still be reading it when the answer is in.
 type countingBody struct {
-	n, sent int64
+	n    int64
+	sent atomic.Int64
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
-	if b.sent >= b.n {
+	sent := b.sent.Load()
+	if sent >= b.n {
 		return 0, io.EOF
 	}
-	p = p[:min(int64(len(p)), b.n-b.sent)]
+	p = p[:min(int64(len(p)), b.n-sent)]
 	for i := range p {
 		p[i] = 'a'
 	}
-	if b.sent == 0 && len(p) >= 13 {
+	if sent == 0 && len(p) >= 13 {
 		copy(p, `{"user_id":"a`)
 	}
-	b.sent += int64(len(p))
+	b.sent.Add(int64(len(p)))
 	return len(p), nil
 }
 
@@ -164,10 +168,10 @@ func TestHTTPTokenCheckedBeforeBody(t *testing.T) {
 			}
 			// The server stopped reading at once (or at the limit): the
 			// client sent at most the limit and what the sockets buffer.
-			if body.sent > 16<<20 {
-				t.Fatalf("the client got to send %d MiB of the body", body.sent>>20)
+			if sent := body.sent.Load(); sent > 16<<20 {
+				t.Fatalf("the client got to send %d MiB of the body", sent>>20)
 			}
-			t.Logf("%d %s after %d KiB of the body", res.StatusCode, answer, body.sent>>10)
+			t.Logf("%d %s after %d KiB of the body", res.StatusCode, answer, body.sent.Load()>>10)
 		})
 	}
 }
