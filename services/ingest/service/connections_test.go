@@ -3,6 +3,7 @@ package service
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -126,4 +127,59 @@ func TestConnectionLimits(t *testing.T) {
 			t.Fatalf("idle connection: read %v after %s, want EOF (closed by the server)", err, time.Since(start))
 		}
 	})
+}
+
+// TestStalledBodiesHoldOnlyTheirAddressShare: with a valid key (a browser's
+// is public), 8 connections from one address (behind the trusted proxy)
+// announce 1 MiB bodies and stall after 8 KiB. Bodies are charged to the
+// memory budget before they are read, so before per-address shares the 8
+// held this instance's whole 8 MiB budget and every caller got 503 until
+// the read timeout. Now that address holds at most its share (one largest
+// body, 1 MiB): one stall holds it and the other 7 are refused 429, as is
+// the address's next request, while a caller at another address is served.
+func TestStalledBodiesHoldOnlyTheirAddressShare(t *testing.T) {
+	t.Parallel()
+	e := startIngest(t, "", map[string]string{"INGEST_TRUSTED_PROXIES": "127.0.0.1/32", "INGEST_DECODE_BUDGET_BYTES": "8388608"})
+	addr := strings.TrimPrefix(e.base, "http://")
+	statuses := make(chan int, 8)
+	for range 8 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		fmt.Fprintf(c, "POST /v1/track HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nX-Forwarded-For: 198.51.100.7\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n[%s",
+			testKey, 1<<20, strings.Repeat(" ", 8<<10))
+		go func() { // the answer, if any comes before the test ends
+			res, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				return
+			}
+			res.Body.Close()
+			statuses <- res.StatusCode
+		}()
+	}
+	// The stalls struck: 7 refused for their address's share, which the
+	// 8th holds while it waits for its body.
+	deadline := time.After(20 * time.Second)
+	for range 7 {
+		select {
+		case s := <-statuses:
+			if s != http.StatusTooManyRequests {
+				t.Fatalf("a stalled request answered %d, want 429", s)
+			}
+		case <-deadline:
+			t.Fatal("fewer than 7 of the 8 stalled requests were refused within 20 s")
+		}
+	}
+	post := func(from string) (int, string) {
+		res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(goodBatch), header: map[string]string{"X-Forwarded-For": from}})
+		return res.status, string(res.raw)
+	}
+	if status, body := post("198.51.100.7"); status != http.StatusTooManyRequests || !strings.Contains(body, "too_many_requests") {
+		t.Errorf("the stalled address's next request: %d %s, want 429", status, body)
+	}
+	if status, body := post("203.0.113.9"); status != http.StatusAccepted {
+		t.Fatalf("a caller at another address while the stalls hold: %d %s", status, body)
+	}
 }

@@ -74,10 +74,11 @@ type Handler struct {
 	gunzip  *decompressor
 	// bodyKeyGunzip inflates bodies that carry their key (BodyKeyBudget).
 	bodyKeyGunzip *decompressor
-	// bodyKeyShares caps one address's part of BodyKeyBudget.
-	bodyKeyShares *addressShares
-	proxies       trustedProxies
-	bodies        sync.Pool // *[]byte: request bodies as read (readBody)
+	// bodyShares and bodyKeyShares cap one address's part of Budget and
+	// BodyKeyBudget in bodies being read.
+	bodyShares, bodyKeyShares *addressShares
+	proxies                   trustedProxies
+	bodies                    sync.Pool // *[]byte: request bodies as read (readBody)
 }
 
 // NewApp returns the Fiber app with every route of the ingest service.
@@ -89,7 +90,8 @@ func NewApp(keys *auth.WriteKeys, tracker *track.Tracker, checker *health.Checke
 	h := &Handler{keys: keys, tracker: tracker, log: log, opts: opts, proxies: proxies,
 		dec: opts.Decoder, gunzip: newDecompressor(opts.MaxDecodedBytes, opts.Budget),
 		bodyKeyGunzip: newDecompressor(opts.BodyKeyMaxDecoded, opts.BodyKeyBudget),
-		bodyKeyShares: newAddressShares(bodyKeyShare(opts))}
+		bodyShares:    newAddressShares(addressShare(opts.Budget, opts.MaxBodyBytes)),
+		bodyKeyShares: newAddressShares(addressShare(opts.BodyKeyBudget, opts.MaxBodyBytes))}
 	app := fiber.New(fiber.Config{
 		AppName:   "ingest",
 		BodyLimit: opts.MaxBodyBytes,
@@ -164,7 +166,7 @@ func (h *Handler) serveTrack(c *fiber.Ctx) error {
 	if err != nil {
 		return h.writeError(c, track.Result{}, err)
 	}
-	wire, read, err := h.readBody(c, h.opts.Budget)
+	wire, read, err := h.readBody(c, h.opts.Budget, h.bodyShares)
 	if err != nil {
 		return h.writeError(c, track.Result{}, err)
 	}
@@ -202,8 +204,11 @@ func (h *Handler) serveTrack(c *fiber.Ctx) error {
 }
 
 // readBody reads the request body as sent, at most MaxBodyBytes, charging
-// it to the memory budget first. Release it when it is no longer used.
-func (h *Handler) readBody(c *fiber.Ctx, budget *track.Budget) ([]byte, func(), error) {
+// it to the memory budget and to the client address's share of it first
+// (a body is charged before it arrives: connections that announce large
+// bodies and stall hold only their own address's share). Release it when it
+// is no longer used.
+func (h *Handler) readBody(c *fiber.Ctx, budget *track.Budget, shares *addressShares) ([]byte, func(), error) {
 	tooLarge := func() error {
 		return &track.Error{Kind: track.KindTooLarge, Code: "body_too_large",
 			Message: fmt.Sprintf("the body is larger than %d bytes", h.opts.MaxBodyBytes)}
@@ -216,10 +221,16 @@ func (h *Handler) readBody(c *fiber.Ctx, budget *track.Budget) ([]byte, func(), 
 	if chunked { // charge the most it may be
 		n = h.opts.MaxBodyBytes
 	}
-	release, err := budget.Take(int64(n))
+	releaseShare, err := shares.take(h.clientIP(c), int64(n))
 	if err != nil {
 		return nil, nil, err
 	}
+	releaseBudget, err := budget.Take(int64(n))
+	if err != nil {
+		releaseShare()
+		return nil, nil, err
+	}
+	release := func() { releaseBudget(); releaseShare() }
 	stream := c.Context().RequestBodyStream()
 	if stream == nil {
 		return c.Request().Body(), release, nil
@@ -271,15 +282,15 @@ func (h *Handler) replyAs(c *fiber.Ctx, transport string, status int, body any) 
 // wwwAuthenticate is the challenge of every 401.
 const wwwAuthenticate = `Bearer realm="ingest", Basic realm="ingest"`
 
-// bodyKeyShareParts: one client address holds at most this part of the
-// body-key budget, and at least one largest body.
-const bodyKeyShareParts = 8
+// addressShareParts: one client address holds at most this part of a
+// budget in bodies being read, and at least one largest body.
+const addressShareParts = 8
 
-func bodyKeyShare(opts Options) int64 {
-	if opts.BodyKeyBudget == nil {
-		return int64(opts.MaxBodyBytes)
+func addressShare(b *track.Budget, maxBody int) int64 {
+	if b == nil {
+		return int64(maxBody)
 	}
-	return max(opts.BodyKeyBudget.Total()/bodyKeyShareParts, int64(opts.MaxBodyBytes))
+	return max(b.Total()/addressShareParts, int64(maxBody))
 }
 
 // authenticate reads the write key from "Authorization: Bearer <key>" or

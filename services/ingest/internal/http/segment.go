@@ -116,7 +116,7 @@ var errNoKey = &track.Error{Kind: track.KindUnauthorized, Code: "unauthorized",
 func (h *Handler) serveSegment(c *fiber.Ctx, call track.SegmentCall) error {
 	ctx := c.UserContext()
 	c.Set(fiber.HeaderAccessControlAllowOrigin, allowOrigin)
-	budget, dec, gunzip := h.opts.Budget, h.dec, h.gunzip
+	budget, shares, dec, gunzip := h.opts.Budget, h.bodyShares, h.dec, h.gunzip
 	var appID string
 	var authorize func(string) error
 	var leave func()
@@ -142,18 +142,7 @@ func (h *Handler) serveSegment(c *fiber.Ctx, call track.SegmentCall) error {
 		// the caller is known: under a budget of its own, and without a
 		// request slot until the key is checked (the decoder calls this
 		// once the body is parsed, before any message is decoded).
-		budget, dec, gunzip = h.opts.BodyKeyBudget, h.opts.BodyKeyDecoder, h.bodyKeyGunzip
-		// One address holds at most its share of that budget, from
-		// before the body is read until the request ends.
-		n := int64(c.Request().Header.ContentLength())
-		if n < 0 || n > int64(h.opts.MaxBodyBytes) {
-			n = int64(h.opts.MaxBodyBytes) // chunked: the most it may be
-		}
-		release, err := h.bodyKeyShares.take(h.clientIP(c), n)
-		if err != nil {
-			return h.segmentError(c, track.Result{}, err)
-		}
-		defer release()
+		budget, shares, dec, gunzip = h.opts.BodyKeyBudget, h.bodyKeyShares, h.opts.BodyKeyDecoder, h.bodyKeyGunzip
 		authorize = func(key string) error {
 			id, ok := h.keys.AppID(key)
 			if key == "" || !ok {
@@ -170,7 +159,7 @@ func (h *Handler) serveSegment(c *fiber.Ctx, call track.SegmentCall) error {
 	if err := segmentMediaType(c.Get(fiber.HeaderContentType)); err != nil {
 		return h.segmentError(c, track.Result{}, err)
 	}
-	wire, read, err := h.readBody(c, budget)
+	wire, read, err := h.readBody(c, budget, shares)
 	if err != nil {
 		return h.segmentError(c, track.Result{}, err)
 	}

@@ -8,12 +8,13 @@ import (
 )
 
 // addressShares caps the bytes one client address may hold at once of a
-// budget that callers without a key draw on: a Segment body that carries its
-// key is charged before a byte of it is read, so a few connections that
-// announce large bodies and stall would otherwise hold the whole budget and
-// refuse every browser. One address holds at most its share; others keep
-// the rest. (Spread over many addresses, a flood still spends the budget,
-// as any work done before a caller is known can be spent.)
+// memory budget in request bodies being read: a body is charged before a
+// byte of it arrives, so a few connections that announce large bodies and
+// stall would otherwise hold the whole budget and refuse every other caller
+// (with a browser's public key, or with no key at all on the Segment
+// routes). One address holds at most its share; others keep the rest.
+// (Spread over many addresses, a flood still spends the budget, as any work
+// done before a caller is known can be spent.)
 type addressShares struct {
 	per  int64
 	mu   sync.Mutex
@@ -31,7 +32,7 @@ func (s *addressShares) take(addr string, n int64) (release func(), err error) {
 	defer s.mu.Unlock()
 	if s.held[addr]+n > s.per {
 		return nil, &track.Error{Kind: track.KindRateLimited, Code: "too_many_requests",
-			Message: fmt.Sprintf("this address already has %d bytes of bodies carrying their key in flight; at most %d", s.held[addr], s.per)}
+			Message: fmt.Sprintf("this address already has %d bytes of request bodies being read; at most %d", s.held[addr], s.per)}
 	}
 	s.held[addr] += n
 	return func() {
