@@ -8,6 +8,7 @@ package swift
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,12 +41,31 @@ func swiftCommand(t testing.TB, bind string, args ...string) *exec.Cmd {
 func buildProduct(t testing.TB, product, configuration string) string {
 	t.Helper()
 	start := time.Now()
-	cmd := swiftCommand(t, "", "swift", "build", "-c", configuration, "--product", product)
-	if out, err := cmd.Output(); err != nil {
+	for attempt := 1; ; attempt++ {
+		out, err := swiftCommand(t, "", "swift", "build", "-c", configuration, "--product", product).Output()
+		if err == nil {
+			break
+		}
+		// swift-build itself crashed (a null dereference inside the 6.0.3
+		// toolchain, seen once in a loaded fresh-clone run): once more.
+		var exit *exec.ExitError
+		if ws, ok := exitStatus(err, &exit); ok && ws.Signaled() && attempt == 1 {
+			t.Logf("swift build %s: the toolchain crashed (%v); building again", product, err)
+			continue
+		}
 		t.Fatalf("swift build %s: %v\n%s", product, err, out)
 	}
 	t.Logf("swift build -c %s --product %s: %s", configuration, product, time.Since(start).Round(time.Second))
 	return ".build/" + configuration + "/" + product
+}
+
+// exitStatus is the wait status of a command that err says ended badly.
+func exitStatus(err error, exit **exec.ExitError) (syscall.WaitStatus, bool) {
+	if !errors.As(err, exit) {
+		return 0, false
+	}
+	ws, ok := (*exit).Sys().(syscall.WaitStatus)
+	return ws, ok
 }
 
 // cliRun is one run of evtrack-cli and what it printed.
