@@ -68,7 +68,10 @@ var Services = map[string]Service{
 	}},
 	"enrich": {Variables: served(enrich.LoadConfig), Server: true, Load: func(l config.LookupFunc) (Loaded, error) {
 		c, err := enrich.LoadConfig(l)
-		return Loaded{[]string{c.HTTPAddr}, c.ShutdownTimeout, 0}, err
+		// Stopping, enrich first finishes the bulk requests in hand (each
+		// within ENRICH_BULK_TIMEOUT), then stops its suppression lease
+		// (5 s at most), then its HTTP server (ENRICH_SHUTDOWN_TIMEOUT).
+		return Loaded{[]string{c.HTTPAddr}, c.Pipeline.BulkTimeout + 5*time.Second + c.ShutdownTimeout, 0}, err
 	}},
 	"query": {Variables: served(query.LoadConfig), Server: true, Load: func(l config.LookupFunc) (Loaded, error) {
 		c, err := query.LoadConfig(l)
