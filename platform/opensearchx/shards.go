@@ -28,3 +28,11 @@ func (s Shards) Partial() error {
 	}
 	return fmt.Errorf("%w: %d of %d shards answered (%d failed) %.300s", ErrUnavailable, s.Successful+s.Skipped, s.Total, s.Failed, s.Failures)
 }
+
+// Starting reports whether the answer lacks only shards that have not
+// started (none failed): a daily index just created has its primary started
+// within moments and holds nothing before, so the same search a moment
+// later may be whole; a primary lost with its node stays so.
+func (s Shards) Starting() bool {
+	return s.Failed == 0 && s.Successful+s.Skipped < s.Total
+}

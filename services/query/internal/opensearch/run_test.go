@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,7 +26,9 @@ func searcherAt(t testing.TB, handler http.Handler) *Searcher {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewSearcher(c, "p")
+	s := NewSearcher(c, "p")
+	s.startWaits = []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}
+	return s
 }
 
 // pageAnswer is a search answer of n hits, each with its sort values.
@@ -144,5 +147,46 @@ func BenchmarkSearch(b *testing.B) {
 		if err != nil || len(page.Events) != 50 {
 			b.Fatal(len(page.Events), err)
 		}
+	}
+}
+
+// TestSearchSentAgainWhileAShardStarts: an answer lacking only shards that
+// have not started (a daily index just created) is asked again after each
+// pause, and served once whole; one still lacking them after the last pause,
+// or lacking a failed shard, is unavailable (a failed shard at once).
+func TestSearchSentAgainWhileAShardStarts(t *testing.T) {
+	t.Parallel()
+	whole := string(pageAnswer(3))
+	starting := strings.Replace(whole, `"timed_out":false,`, `"timed_out":false,"_shards":{"total":2,"successful":1,"skipped":0,"failed":0},`, 1)
+	failed := strings.Replace(whole, `"timed_out":false,`, `"timed_out":false,"_shards":{"total":2,"successful":1,"skipped":0,"failed":1},`, 1)
+	tests := []struct {
+		name     string
+		answers  []string // by request; the last repeats
+		wantSent int
+		wantErr  bool
+	}{
+		{"whole at once", []string{whole}, 1, false},
+		{"whole on the third", []string{starting, starting, whole}, 3, false},
+		{"never whole", []string{starting}, 4, true},
+		{"a failed shard", []string{failed}, 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var sent atomic.Int32
+			s := searcherAt(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := int(sent.Add(1))
+				io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, tt.answers[min(n, len(tt.answers))-1])
+			}))
+			page, err := s.Search(context.Background(), search.Query{Filters: search.Filters{UserID: "u1"}, Size: 2})
+			if int(sent.Load()) != tt.wantSent || (err != nil) != tt.wantErr || (err != nil && !errors.Is(err, search.ErrStoreUnavailable)) {
+				t.Fatalf("%d searches sent, %v; want %d, error %v", sent.Load(), err, tt.wantSent, tt.wantErr)
+			}
+			if err == nil && len(page.Events) != 2 {
+				t.Fatalf("page of %d events", len(page.Events))
+			}
+		})
 	}
 }

@@ -33,6 +33,9 @@ type Searcher struct {
 	searchPath string // the pattern's _search, missing indices no error
 	pseudonyms *Pseudonyms
 	parsers    fastjson.ParserPool // for the answers, see decodeResponse
+	// startWaits are the pauses before a search is sent again because some
+	// shard had not started yet (see run).
+	startWaits []time.Duration
 	// answers holds buffers (*[]byte) an answer is read into: a first page
 	// is ~60 KB, which reading into a new buffer grew copy by copy, a third
 	// of the service's allocations a query. Nothing decoded keeps a
@@ -46,7 +49,7 @@ const maxPooledAnswer = 1 << 20
 // NewSearcher returns a store over the indices prefix-*.
 func NewSearcher(client *opensearch.Client, prefix string) *Searcher {
 	return &Searcher{client: client, pattern: eventdoc.Pattern(prefix), searchPath: SearchPath(prefix),
-		answers: sync.Pool{New: func() any { return new([]byte) }}}
+		startWaits: shardStartWaits, answers: sync.Pool{New: func() any { return new([]byte) }}}
 }
 
 // SearchPath is the path the searches of the indices prefix-* are sent to:
@@ -187,8 +190,34 @@ type searchResponse struct {
 // daily index whose shard has not started, a primary lost with its node:
 // OpenSearch answers 200 with the other shards' hits) is
 // search.ErrStoreUnavailable: a page missing a shard's hits would be served
-// as whole, and its page token would skip them for good.
+// as whole, and its page token would skip them for good. When the shards
+// missing had only not started (none failed), the search is sent again
+// after each of s.startWaits first: enrich creates a daily index as the
+// first event of a day arrives, and its primary starts within moments.
 func (s *Searcher) run(ctx context.Context, body []byte) (*searchResponse, error) {
+	for i := 0; ; i++ {
+		sr, starting, err := s.runOnce(ctx, body)
+		if !starting || i == len(s.startWaits) {
+			return sr, err
+		}
+		t := time.NewTimer(s.startWaits[i])
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("search %s: %w: %w", s.pattern, search.ErrStoreUnavailable, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// shardStartWaits: a search that found a shard not yet started is sent
+// again after 100 ms, then 300 ms, then 600 ms (1 s in all) before it is
+// unavailable.
+var shardStartWaits = []time.Duration{100 * time.Millisecond, 300 * time.Millisecond, 600 * time.Millisecond}
+
+// runOnce is one search of run; starting reports an answer that lacked only
+// shards not yet started.
+func (s *Searcher) runOnce(ctx context.Context, body []byte) (_ *searchResponse, starting bool, _ error) {
 	bufp := s.answers.Get().(*[]byte)
 	defer func() {
 		if cap(*bufp) <= maxPooledAnswer {
@@ -202,23 +231,23 @@ func (s *Searcher) run(ctx context.Context, body []byte) (*searchResponse, error
 	switch {
 	case err == nil:
 	case errors.Is(err, opensearchx.ErrUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return nil, fmt.Errorf("search %s: %w: %w", s.pattern, search.ErrStoreUnavailable, err)
+		return nil, false, fmt.Errorf("search %s: %w: %w", s.pattern, search.ErrStoreUnavailable, err)
 	default:
-		return nil, fmt.Errorf("search %s: %w", s.pattern, err)
+		return nil, false, fmt.Errorf("search %s: %w", s.pattern, err)
 	}
 	p := s.parsers.Get()
 	defer s.parsers.Put(p)
 	sr, err := decodeResponse(p, answer)
 	if err != nil {
-		return nil, fmt.Errorf("search %s: %w", s.pattern, err)
+		return nil, false, fmt.Errorf("search %s: %w", s.pattern, err)
 	}
 	if err := sr.Shards.Partial(); err != nil {
-		return nil, fmt.Errorf("search %s: %w: %w", s.pattern, search.ErrStoreUnavailable, err)
+		return nil, sr.Shards.Starting(), fmt.Errorf("search %s: %w: %w", s.pattern, search.ErrStoreUnavailable, err)
 	}
 	if sr.TimedOut {
-		return nil, fmt.Errorf("search %s: %w: timed out", s.pattern, search.ErrStoreUnavailable)
+		return nil, false, fmt.Errorf("search %s: %w: timed out", s.pattern, search.ErrStoreUnavailable)
 	}
-	return sr, nil
+	return sr, false, nil
 }
 
 // Search runs q.
