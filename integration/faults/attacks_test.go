@@ -80,7 +80,8 @@ func TestAttacksAgainstProcess(t *testing.T) {
 	// Segment bodies: a million tiny messages, and bodies with a key in
 	// the body that is not one (read before it is known: at most 1 MiB
 	// inflated, under a budget of their own, so refused with 413 or 401,
-	// or 503 while that budget is spent).
+	// or 503 while that budget is spent, or 429 once the 16 at once from
+	// this one address hold its share of it).
 	segTiny := []byte(`{"batch":[` + strings.TrimSuffix(strings.Repeat("{},", 1<<20/3-6), ",") + "]}")
 	segBody := func(messages int) []byte {
 		return gzipped(t, []byte(`{"writeKey":"not-a-key-0123456789","batch":[`+strings.TrimSuffix(strings.Repeat(`{"type":"track","properties":{"p":"`+strings.Repeat("x", 8000)+`"}},`, messages), ",")+"]}"))
@@ -153,9 +154,9 @@ func TestAttacksAgainstProcess(t *testing.T) {
 		{"HTTP without a key, 1 MiB body", httpCase("", tiny, "", nil, 401, "write key")},
 		// The Segment routes: the same limits, and keys in the body cost
 		// only their own budget.
-		{"Segment: 1 MiB of empty messages, no key", segmentCase("/v1/batch", "", segTiny, "", []int{413}, "at most 1000")},
-		{"Segment: gzip inflating to 8 MB, key in the body", segmentCase("/v1/batch", "", segBig, "gzip", []int{413, 503}, "larger than")},
-		{"Segment: gzip inflating to 960 KB, a wrong key in the body", segmentCase("/v1/batch", "", segNear, "gzip", []int{401, 503}, "write key")},
+		{"Segment: 1 MiB of empty messages, no key", segmentCase("/v1/batch", "", segTiny, "", []int{413, 429}, "at most 1000")},
+		{"Segment: gzip inflating to 8 MB, key in the body", segmentCase("/v1/batch", "", segBig, "gzip", []int{413, 503, 429}, "larger than")},
+		{"Segment: gzip inflating to 960 KB, a wrong key in the body", segmentCase("/v1/batch", "", segNear, "gzip", []int{401, 503, 429}, "write key")},
 		{"Segment: a 16 KiB property name over 4,000 members, with a key", segmentCase("/v1/batch", segKey, segPrefix, "", []int{400, 200, 503}, "larger than")},
 		{"Segment: a wrong key in the header, 1 MiB body", segmentCase("/segment/v1/batch", "Basic bm90LWEta2V5LTAxMjM0NTY3ODk6", segTiny, "", []int{401}, "write key")},
 		// Item 9: control characters in ids.
