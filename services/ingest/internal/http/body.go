@@ -3,7 +3,6 @@ package http
 import (
 	"bytes"
 	"compress/gzip"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -79,37 +78,130 @@ func (d *decompressor) decode(encoding string, body []byte, check io.Writer) (ou
 	if err := zr.Reset(bytes.NewReader(body)); err != nil {
 		return nil, nil, &track.Error{Kind: track.KindInvalid, Code: "invalid_gzip", Message: "the body is not valid gzip: " + err.Error()}
 	}
-	var held track.Releases
+	buf := chargedBuf{budget: d.budget}
 	fail := func(err error) ([]byte, func(), error) {
-		held.Release()
+		buf.free()
 		return nil, nil, err
 	}
-	var buf bytes.Buffer
-	for {
-		r, err := d.budget.Take(chunk)
-		if err != nil {
+	// The trailer's ISIZE (the inflated size, mod 2^32, of the last
+	// member) sizes the buffer of an honest single-member body at once; a
+	// body that lies only gets the buffer grown as it inflates, and is cut
+	// off at maxDecoded all the same.
+	if hint := gzipSize(body); hint > 0 && hint <= d.maxDecoded {
+		if err := buf.grow(int(hint)); err != nil {
 			return fail(err)
 		}
-		held = append(held, r)
-		start := buf.Len()
-		n, err := io.CopyN(&buf, zr, chunk)
-		if int64(buf.Len()) > d.maxDecoded {
-			return fail(&track.Error{Kind: track.KindTooLarge, Code: "body_too_large",
-				Message: fmt.Sprintf("the decompressed body is larger than %d bytes", d.maxDecoded)})
+	}
+	var one [1]byte
+	for {
+		if len(buf.b) == cap(buf.b) {
+			// Full: a byte more says whether there is more, before
+			// the buffer grows for it.
+			n, err := readFill(zr, one[:])
+			if n == 0 && err == io.EOF {
+				break
+			}
+			if n > 0 && int64(len(buf.b)+n) > d.maxDecoded {
+				return fail(tooLargeDecoded(d.maxDecoded)) // over the limit, whatever follows
+			}
+			if err != nil && err != io.EOF {
+				return fail(invalidGzip(err))
+			}
+			if err := buf.grow(int(min(int64(max(2*cap(buf.b), chunk)), d.maxDecoded))); err != nil {
+				return fail(err)
+			}
+			buf.b = append(buf.b, one[0])
+			if check != nil {
+				if _, cerr := check.Write(one[:]); cerr != nil {
+					return fail(cerr)
+				}
+			}
+			continue
 		}
-		if check != nil {
-			if _, cerr := check.Write(buf.Bytes()[start:]); cerr != nil {
+		start := len(buf.b)
+		n, err := readFill(zr, buf.b[start:min(cap(buf.b), start+chunk)])
+		buf.b = buf.b[:start+n]
+		if check != nil && n > 0 {
+			if _, cerr := check.Write(buf.b[start:]); cerr != nil {
 				return fail(cerr)
 			}
 		}
-		if errors.Is(err, io.EOF) || (err == nil && n < chunk) {
+		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return fail(&track.Error{Kind: track.KindInvalid, Code: "invalid_gzip", Message: "the body is not valid gzip: " + err.Error()})
+			return fail(invalidGzip(err))
 		}
 	}
-	return buf.Bytes(), held.Release, nil
+	return buf.b, buf.free, nil
+}
+
+func invalidGzip(err error) error {
+	return &track.Error{Kind: track.KindInvalid, Code: "invalid_gzip", Message: "the body is not valid gzip: " + err.Error()}
+}
+
+func tooLargeDecoded(limit int64) error {
+	return &track.Error{Kind: track.KindTooLarge, Code: "body_too_large",
+		Message: fmt.Sprintf("the decompressed body is larger than %d bytes", limit)}
+}
+
+// gzipSize is the ISIZE of body's gzip trailer (0 for a body too short to
+// have one): the inflated size mod 2^32 of its last member, as the sender
+// wrote it — a hint, never trusted as a bound.
+func gzipSize(body []byte) int64 {
+	if len(body) < 18 { // a 10-byte header, an empty deflate block, the 8-byte trailer
+		return 0
+	}
+	t := body[len(body)-4:]
+	return int64(t[0]) | int64(t[1])<<8 | int64(t[2])<<16 | int64(t[3])<<24
+}
+
+// readFill reads into p until it is full (nil), the stream ends (io.EOF,
+// with what was read before it) or another error.
+func readFill(r io.Reader, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := r.Read(p[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// chargedBuf is a byte slice whose whole array is charged to a budget:
+// grow takes the new array's size before allocating it and gives back the
+// old one's once its bytes are copied (charging the length only would leave
+// up to half of a doubling array unaccounted for).
+type chargedBuf struct {
+	b       []byte
+	budget  *track.Budget
+	release func()
+}
+
+// grow makes the array newCap bytes (no smaller than it is).
+func (c *chargedBuf) grow(newCap int) error {
+	if newCap <= cap(c.b) {
+		return nil
+	}
+	release, err := c.budget.Take(int64(newCap))
+	if err != nil {
+		return err
+	}
+	b := make([]byte, len(c.b), newCap)
+	copy(b, c.b)
+	c.free()
+	c.b, c.release = b, release
+	return nil
+}
+
+// free gives the array's charge back; the bytes must no longer be used.
+func (c *chargedBuf) free() {
+	if c.release != nil {
+		c.release()
+		c.release = nil
+	}
 }
 
 func truncateHeader(s string) string {
