@@ -94,14 +94,15 @@ func (d *decompressor) decode(encoding string, body []byte, check io.Writer) (ou
 	}
 	var one [1]byte
 	for {
-		if len(buf.b) == cap(buf.b) {
-			// Full: a byte more says whether there is more, before
-			// the buffer grows for it.
+		start := len(buf.b)
+		if start == cap(buf.b) {
+			// Full: a byte more says whether there is more, before the
+			// buffer grows for it.
 			n, err := readFill(zr, one[:])
 			if n == 0 && err == io.EOF {
 				break
 			}
-			if n > 0 && int64(len(buf.b)+n) > d.maxDecoded {
+			if n > 0 && int64(start+n) > d.maxDecoded {
 				return fail(tooLargeDecoded(d.maxDecoded)) // over the limit, whatever follows
 			}
 			if err != nil && err != io.EOF {
@@ -111,17 +112,11 @@ func (d *decompressor) decode(encoding string, body []byte, check io.Writer) (ou
 				return fail(err)
 			}
 			buf.b = append(buf.b, one[0])
-			if check != nil {
-				if _, cerr := check.Write(one[:]); cerr != nil {
-					return fail(cerr)
-				}
-			}
-			continue
 		}
-		start := len(buf.b)
-		n, err := readFill(zr, buf.b[start:min(cap(buf.b), start+chunk)])
-		buf.b = buf.b[:start+n]
-		if check != nil && n > 0 {
+		at := len(buf.b)
+		n, err := readFill(zr, buf.b[at:min(cap(buf.b), at+chunk)])
+		buf.b = buf.b[:at+n]
+		if check != nil && len(buf.b) > start {
 			if _, cerr := check.Write(buf.b[start:]); cerr != nil {
 				return fail(cerr)
 			}
