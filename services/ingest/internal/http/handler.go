@@ -74,9 +74,9 @@ type Handler struct {
 	gunzip  *decompressor
 	// bodyKeyGunzip inflates bodies that carry their key (BodyKeyBudget).
 	bodyKeyGunzip *decompressor
-	// bodyShares and bodyKeyShares cap one address's part of Budget and
-	// BodyKeyBudget in bodies being read.
-	bodyShares, bodyKeyShares *addressShares
+	// bodyBudget and keyBodyBudget are Budget and BodyKeyBudget for bodies
+	// being read, one address holding at most a share of each.
+	bodyBudget, keyBodyBudget *addressBudget
 	proxies                   trustedProxies
 	bodies                    sync.Pool // *[]byte: request bodies as read (readBody)
 }
@@ -90,8 +90,8 @@ func NewApp(keys *auth.WriteKeys, tracker *track.Tracker, checker *health.Checke
 	h := &Handler{keys: keys, tracker: tracker, log: log, opts: opts, proxies: proxies,
 		dec: opts.Decoder, gunzip: newDecompressor(opts.MaxDecodedBytes, opts.Budget),
 		bodyKeyGunzip: newDecompressor(opts.BodyKeyMaxDecoded, opts.BodyKeyBudget),
-		bodyShares:    newAddressShares(addressShare(opts.Budget, opts.MaxBodyBytes)),
-		bodyKeyShares: newAddressShares(addressShare(opts.BodyKeyBudget, opts.MaxBodyBytes))}
+		bodyBudget:    newAddressBudget(opts.Budget, opts.MaxBodyBytes),
+		keyBodyBudget: newAddressBudget(opts.BodyKeyBudget, opts.MaxBodyBytes)}
 	app := fiber.New(fiber.Config{
 		AppName:   "ingest",
 		BodyLimit: opts.MaxBodyBytes,
@@ -166,7 +166,7 @@ func (h *Handler) serveTrack(c *fiber.Ctx) error {
 	if err != nil {
 		return h.writeError(c, track.Result{}, err)
 	}
-	wire, read, err := h.readBody(c, h.opts.Budget, h.bodyShares)
+	wire, read, err := h.readBody(c, h.bodyBudget)
 	if err != nil {
 		return h.writeError(c, track.Result{}, err)
 	}
@@ -204,11 +204,11 @@ func (h *Handler) serveTrack(c *fiber.Ctx) error {
 }
 
 // readBody reads the request body as sent, at most MaxBodyBytes, charging
-// it to the memory budget and to the client address's share of it first
+// it to the memory budget, within the client address's share of it, first
 // (a body is charged before it arrives: connections that announce large
 // bodies and stall hold only their own address's share). Release it when it
 // is no longer used.
-func (h *Handler) readBody(c *fiber.Ctx, budget *track.Budget, shares *addressShares) ([]byte, func(), error) {
+func (h *Handler) readBody(c *fiber.Ctx, budget *addressBudget) ([]byte, func(), error) {
 	tooLarge := func() error {
 		return &track.Error{Kind: track.KindTooLarge, Code: "body_too_large",
 			Message: fmt.Sprintf("the body is larger than %d bytes", h.opts.MaxBodyBytes)}
@@ -221,16 +221,10 @@ func (h *Handler) readBody(c *fiber.Ctx, budget *track.Budget, shares *addressSh
 	if chunked { // charge the most it may be
 		n = h.opts.MaxBodyBytes
 	}
-	releaseShare, err := shares.take(h.clientIP(c), int64(n))
+	release, err := budget.take(h.clientIP(c), int64(n))
 	if err != nil {
 		return nil, nil, err
 	}
-	releaseBudget, err := budget.Take(int64(n))
-	if err != nil {
-		releaseShare()
-		return nil, nil, err
-	}
-	release := func() { releaseBudget(); releaseShare() }
 	stream := c.Context().RequestBodyStream()
 	if stream == nil {
 		return c.Request().Body(), release, nil
@@ -281,17 +275,6 @@ func (h *Handler) replyAs(c *fiber.Ctx, transport string, status int, body any) 
 
 // wwwAuthenticate is the challenge of every 401.
 const wwwAuthenticate = `Bearer realm="ingest", Basic realm="ingest"`
-
-// addressShareParts: one client address holds at most this part of a
-// budget in bodies being read, and at least one largest body.
-const addressShareParts = 8
-
-func addressShare(b *track.Budget, maxBody int) int64 {
-	if b == nil {
-		return int64(maxBody)
-	}
-	return max(b.Total()/addressShareParts, int64(maxBody))
-}
 
 // authenticate reads the write key from "Authorization: Bearer <key>" or
 // "Authorization: Basic base64(<key>:)".

@@ -116,7 +116,7 @@ var errNoKey = &track.Error{Kind: track.KindUnauthorized, Code: "unauthorized",
 func (h *Handler) serveSegment(c *fiber.Ctx, call track.SegmentCall) error {
 	ctx := c.UserContext()
 	c.Set(fiber.HeaderAccessControlAllowOrigin, allowOrigin)
-	budget, shares, dec, gunzip := h.opts.Budget, h.bodyShares, h.dec, h.gunzip
+	bodyBudget, dec, gunzip := h.bodyBudget, h.dec, h.gunzip
 	var appID string
 	var authorize func(string) error
 	var leave func()
@@ -142,7 +142,7 @@ func (h *Handler) serveSegment(c *fiber.Ctx, call track.SegmentCall) error {
 		// the caller is known: under a budget of its own, and without a
 		// request slot until the key is checked (the decoder calls this
 		// once the body is parsed, before any message is decoded).
-		budget, shares, dec, gunzip = h.opts.BodyKeyBudget, h.bodyKeyShares, h.opts.BodyKeyDecoder, h.bodyKeyGunzip
+		bodyBudget, dec, gunzip = h.keyBodyBudget, h.opts.BodyKeyDecoder, h.bodyKeyGunzip
 		authorize = func(key string) error {
 			id, ok := h.keys.AppID(key)
 			if key == "" || !ok {
@@ -159,7 +159,7 @@ func (h *Handler) serveSegment(c *fiber.Ctx, call track.SegmentCall) error {
 	if err := segmentMediaType(c.Get(fiber.HeaderContentType)); err != nil {
 		return h.segmentError(c, track.Result{}, err)
 	}
-	wire, read, err := h.readBody(c, budget, shares)
+	wire, read, err := h.readBody(c, bodyBudget)
 	if err != nil {
 		return h.segmentError(c, track.Result{}, err)
 	}

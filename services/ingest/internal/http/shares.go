@@ -7,39 +7,56 @@ import (
 	"github.com/evtrack/telemetry/services/ingest/internal/track"
 )
 
-// addressShares caps the bytes one client address may hold at once of a
-// memory budget in request bodies being read: a body is charged before a
-// byte of it arrives, so a few connections that announce large bodies and
-// stall would otherwise hold the whole budget and refuse every other caller
-// (with a browser's public key, or with no key at all on the Segment
-// routes). One address holds at most its share; others keep the rest.
-// (Spread over many addresses, a flood still spends the budget, as any work
-// done before a caller is known can be spent.)
-type addressShares struct {
-	per  int64
-	mu   sync.Mutex
-	held map[string]int64 // address → bytes held; no entry when none
+// addressShareParts: one client address holds at most this part of a
+// budget in bodies being read, and at least one largest body.
+const addressShareParts = 8
+
+// addressBudget is a memory budget for request bodies being read of which
+// one client address holds at most a share: a body is charged before a byte
+// of it arrives, so a few connections that announce large bodies and stall
+// would otherwise hold the whole budget and refuse every other caller (with
+// a browser's public key, or with no key at all on the Segment routes). One
+// address holds at most its share; others keep the rest. (Spread over many
+// addresses, a flood still spends the budget, as any work done before a
+// caller is known can be spent.)
+type addressBudget struct {
+	budget *track.Budget
+	per    int64
+	mu     sync.Mutex
+	held   map[string]int64 // address → bytes held; no entry when none
 }
 
-func newAddressShares(per int64) *addressShares {
-	return &addressShares{per: per, held: map[string]int64{}}
+// newAddressBudget shares budget by address: an eighth of it each, and at
+// least maxBody.
+func newAddressBudget(budget *track.Budget, maxBody int) *addressBudget {
+	return &addressBudget{budget: budget, per: max(budget.Total()/addressShareParts, int64(maxBody)), held: map[string]int64{}}
 }
 
-// take charges n bytes to addr; call release (once) when they are no longer
-// held. Over the address's share it is KindRateLimited (429).
-func (s *addressShares) take(addr string, n int64) (release func(), err error) {
+// take charges n bytes to addr's share and to the budget; call release
+// (once) when they are no longer held. Over the address's share it is
+// KindRateLimited (429); over what the budget has left, the budget's error.
+func (s *addressBudget) take(addr string, n int64) (release func(), err error) {
+	if err := s.hold(addr, n); err != nil {
+		return nil, err
+	}
+	releaseBudget, err := s.budget.Take(n)
+	if err != nil {
+		s.hold(addr, -n)
+		return nil, err
+	}
+	return func() { releaseBudget(); s.hold(addr, -n) }, nil
+}
+
+// hold adds n (negative: gives back) to addr's share.
+func (s *addressBudget) hold(addr string, n int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.held[addr]+n > s.per {
-		return nil, &track.Error{Kind: track.KindRateLimited, Code: "too_many_requests",
+	if n > 0 && s.held[addr]+n > s.per {
+		return &track.Error{Kind: track.KindRateLimited, Code: "too_many_requests",
 			Message: fmt.Sprintf("this address already has %d bytes of request bodies being read; at most %d", s.held[addr], s.per)}
 	}
-	s.held[addr] += n
-	return func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.held[addr] -= n; s.held[addr] <= 0 {
-			delete(s.held, addr)
-		}
-	}, nil
+	if s.held[addr] += n; s.held[addr] <= 0 {
+		delete(s.held, addr)
+	}
+	return nil
 }

@@ -6,9 +6,9 @@ import (
 	"github.com/evtrack/telemetry/services/ingest/internal/track"
 )
 
-func TestAddressShares(t *testing.T) {
+func TestAddressBudget(t *testing.T) {
 	t.Parallel()
-	s := newAddressShares(4)
+	s := newAddressBudget(track.NewBudget(32), 4) // a share of 32/8 = 4
 	var releases []func()
 	for i, tt := range []struct {
 		addr string
@@ -41,5 +41,19 @@ func TestAddressShares(t *testing.T) {
 	}
 	if _, err := s.take("a", 4); err != nil {
 		t.Fatalf("a whole share after the releases: %v", err)
+	}
+
+	// A charge the budget cannot take gives the address's share back.
+	s = newAddressBudget(track.NewBudget(6), 4) // a share of one largest body, 4
+	if _, err := s.take("a", 4); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.take("b", 4); err == nil {
+		t.Fatal("8 bytes taken of a budget of 6")
+	} else if te, _ := track.AsError(err); te == nil || te.Kind != track.KindOverloaded {
+		t.Fatalf("%v, want the budget's KindOverloaded", err)
+	}
+	if s.held["b"] != 0 {
+		t.Fatalf("b holds %d after the budget refused it", s.held["b"])
 	}
 }
