@@ -335,7 +335,6 @@ type segmentMapper struct {
 	// its prefix for every member under it, so the pairs, unlike the other
 	// strings of a message, can outgrow the body they come from.
 	maxPairsSize int
-	overPairs    bool // the pairs flattened so far went over maxPairsSize
 
 	// The message being read.
 	i      int
@@ -729,7 +728,7 @@ func (m *segmentMapper) decodeMessage(i int, in *Input) (ip string) {
 // replacing any flattened before.
 func (m *segmentMapper) flattenAt() jsonValue {
 	at := m.r.i
-	m.pairs, m.pairsSize, m.overPairs = m.pairs[:0], 0, false
+	m.pairs, m.pairsSize = m.pairs[:0], 0
 	m.key = m.key[:0]
 	m.flatten()
 	m.pairsFrom = at
@@ -754,8 +753,8 @@ func (m *segmentMapper) flatten() {
 		} else {
 			m.key = append(m.key, k...)
 		}
-		if m.overPairs {
-			r.skip() // nothing more is kept
+		if m.maxPairsSize > 0 && m.pairsSize > m.maxPairsSize {
+			r.skip() // over: nothing more is kept
 			continue
 		}
 		if r.peek() == '{' {
@@ -782,7 +781,7 @@ func (m *segmentMapper) flatten() {
 			// it holds: it is refused now, before the key is copied (an
 			// attacker's long prefix over many members would otherwise be
 			// copied once a member, far beyond the memory budget charged).
-			m.pairs, m.pairsSize, m.overPairs = m.pairs[:0], size, true
+			m.pairs, m.pairsSize = m.pairs[:0], size
 			m.fail("(event)", "larger than %d bytes", m.maxPairsSize)
 			continue
 		}
