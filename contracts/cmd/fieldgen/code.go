@@ -166,3 +166,15 @@ func (m *model) stringCount() int {
 	}
 	return n
 }
+
+// timestampCount is how many document fields are timestamps (the
+// Timestamps a StoredEvent can hold).
+func (m *model) timestampCount() int {
+	n := 0
+	for _, d := range m.Docs {
+		if d.Kind == kindTimestamp {
+			n++
+		}
+	}
+	return n
+}

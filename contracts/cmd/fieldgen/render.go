@@ -43,28 +43,20 @@ const (
 
 func render(m *model, root string) ([]output, error) {
 	funcs := template.FuncMap{
-		"mapping":     mapping,
-		"inputRule":   inputRule,
-		"pad":         func(s string, n int) string { return s + strings.Repeat(" ", max(0, n-len(s))) },
-		"last":        func(i, n int) bool { return i == n-1 },
-		"quote":       func(s string) string { return fmt.Sprintf("%q", s) },
-		"goType":      goType,
-		"encode":      encode,
-		"storedSet":   storedSet,
-		"decode":      decode,
-		"writeJSON":   writeJSON,
-		"storedAfter": storedAfter,
-		"groups":      m.groups,
-		"stringCount": m.stringCount,
-		"timestampCount": func() int {
-			n := 0
-			for _, d := range m.Docs {
-				if d.Kind == kindTimestamp {
-					n++
-				}
-			}
-			return n
-		},
+		"mapping":        mapping,
+		"inputRule":      inputRule,
+		"pad":            func(s string, n int) string { return s + strings.Repeat(" ", max(0, n-len(s))) },
+		"last":           func(i, n int) bool { return i == n-1 },
+		"quote":          func(s string) string { return fmt.Sprintf("%q", s) },
+		"goType":         goType,
+		"encode":         encode,
+		"storedSet":      storedSet,
+		"decode":         decode,
+		"writeJSON":      writeJSON,
+		"storedAfter":    storedAfter,
+		"groups":         m.groups,
+		"stringCount":    m.stringCount,
+		"timestampCount": m.timestampCount,
 		"docWidth": func() int {
 			w := 0
 			for _, d := range m.Docs {
