@@ -96,6 +96,7 @@ func envMap(svc types.ServiceConfig) map[string]string {
 func TestRenderedComposeFiles(t *testing.T) {
 	root := filepath.Join(terraformDir(t), "..", "..", "..")
 	reference := loadProject(t, root, "docker-compose.yml", filepath.Join(root, ".env.example"))
+	lbIdle := balancerIdleTimeouts(t)
 	for modeName, ns := range renderedNodes(t) {
 		for _, n := range ns {
 			t.Run(modeName+"/"+n.name, func(t *testing.T) {
@@ -111,7 +112,7 @@ func TestRenderedComposeFiles(t *testing.T) {
 					t.Errorf("no service named like the role %s: %v", n.role, project.ServiceNames())
 				}
 				for name, svc := range project.Services {
-					checkService(t, n, name, svc, reference)
+					checkService(t, n, name, svc, reference, lbIdle)
 				}
 			})
 		}
@@ -120,7 +121,8 @@ func TestRenderedComposeFiles(t *testing.T) {
 
 // checkService holds a rendered service to what docker-compose.yml does for
 // the same service, and a project binary to its configuration loader.
-func checkService(t *testing.T, n *node, name string, svc types.ServiceConfig, reference *types.Project) {
+// lbIdle is each role's load balancer's idle timeout (balancerIdleTimeouts).
+func checkService(t *testing.T, n *node, name string, svc types.ServiceConfig, reference *types.Project, lbIdle map[string]time.Duration) {
 	t.Helper()
 	oneShot := svc.Restart == "no"
 	if !oneShot && svc.Restart != "unless-stopped" {
@@ -170,8 +172,8 @@ func checkService(t *testing.T, n *node, name string, svc types.ServiceConfig, r
 	}
 	// A balancer that keeps an idle backend connection longer than the
 	// service may send a request on one the service is closing (a 502).
-	if lbIdle, ok := balancerIdleTimeouts(t)[name]; ok && cfg.IdleTimeout <= lbIdle {
-		t.Errorf("%s: idle timeout %s, not above its load balancer's http_idle_timeout_seconds (%s)", name, cfg.IdleTimeout, lbIdle)
+	if idle, ok := lbIdle[name]; ok && cfg.IdleTimeout <= idle {
+		t.Errorf("%s: idle timeout %s, not above its load balancer's http_idle_timeout_seconds (%s)", name, cfg.IdleTimeout, idle)
 	}
 	if gs.Server {
 		if svc.StopGracePeriod == nil || time.Duration(*svc.StopGracePeriod) <= cfg.Shutdown {
@@ -328,10 +330,11 @@ func balancerIdleTimeouts(t *testing.T) map[string]time.Duration {
 	if err != nil {
 		t.Fatal(err)
 	}
+	roleRe := regexp.MustCompile(`digitalocean_tag\.role\["(\w+)"\]`)
+	idleRe := regexp.MustCompile(`http_idle_timeout_seconds\s*=\s*(\d+)`)
 	out := map[string]time.Duration{}
 	for _, block := range strings.Split(string(tf), "resource \"digitalocean_loadbalancer\" ")[1:] {
-		role := regexp.MustCompile(`digitalocean_tag\.role\["(\w+)"\]`).FindStringSubmatch(block)
-		secs := regexp.MustCompile(`http_idle_timeout_seconds\s*=\s*(\d+)`).FindStringSubmatch(block)
+		role, secs := roleRe.FindStringSubmatch(block), idleRe.FindStringSubmatch(block)
 		if role == nil {
 			t.Fatalf("loadbalancers.tf: a load balancer without a role tag:\n%.300s", block)
 		}
