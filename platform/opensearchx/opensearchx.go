@@ -71,7 +71,7 @@ func NewClient(opts Options) (*opensearch.Client, error) {
 		Addresses: addrs,
 		Username:  opts.Username,
 		Password:  opts.Password,
-		Transport: rt,
+		Transport: answerReader{next: rt},
 		// Callers own retries and back-off. With several nodes the client
 		// sends a request that got no answer to another node (each node
 		// once at most); a timeout is not retried (the node may have done

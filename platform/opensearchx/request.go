@@ -58,16 +58,20 @@ func Do(ctx context.Context, c *opensearch.Client, r Request) ([]byte, error) {
 // service's searches) reuses one buffer instead of growing a new one, copy
 // by copy, for each.
 func DoAppend(ctx context.Context, c *opensearch.Client, r Request, buf []byte) ([]byte, error) {
-	res, err := perform(ctx, c, r)
-	if err != nil {
-		return nil, err
+	return perform(ctx, c, r, buf)
+}
+
+// DoJSON is Do decoding a 2xx answer into out (nil: the answer is read and
+// dropped).
+func DoJSON(ctx context.Context, c *opensearch.Client, r Request, out any) error {
+	b, err := perform(ctx, c, r, nil)
+	if err != nil || out == nil {
+		return err
 	}
-	defer res.Body.Close()
-	b, err := appendAll(buf, res.Body, res.ContentLength)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: read answer: %w", r.Method, r.Path, err)
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", r.Method, r.Path, err)
 	}
-	return b, nil
+	return nil
 }
 
 // presizeLimit bounds the room appendAll makes at once from a declared
@@ -88,30 +92,14 @@ func appendAll(buf []byte, r io.Reader, size int64) ([]byte, error) {
 	return b.Bytes(), err
 }
 
-// DoJSON is Do decoding a 2xx answer into out (nil: the answer is read and
-// dropped).
-func DoJSON(ctx context.Context, c *opensearch.Client, r Request, out any) error {
-	res, err := perform(ctx, c, r)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	if out != nil {
-		if err := json.NewDecoder(res.Body).Decode(out); err != nil {
-			return fmt.Errorf("%s %s: decode answer: %w", r.Method, r.Path, err)
-		}
-	}
-	_, _ = io.Copy(io.Discard, res.Body) // lets the connection be reused
-	return nil
-}
-
-// perform sends r and returns a 2xx answer, whose body the caller closes.
-func perform(ctx context.Context, c *opensearch.Client, r Request) (*http.Response, error) {
+// perform sends r and appends the body of a 2xx answer to buf.
+func perform(ctx context.Context, c *opensearch.Client, r Request, buf []byte) ([]byte, error) {
 	var body io.Reader
 	if r.Body != nil {
 		body = bytes.NewReader(r.Body) // sets ContentLength
 	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, r.Path, body)
+	into := &answer{buf: buf}
+	req, err := http.NewRequestWithContext(context.WithValue(ctx, answerKey{}, into), r.Method, r.Path, body)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", r.Method, r.Path, err)
 	}
@@ -125,12 +113,66 @@ func perform(ctx context.Context, c *opensearch.Client, r Request) (*http.Respon
 		}
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	defer res.Body.Close()
 	if res.StatusCode < 200 || res.StatusCode > 299 {
-		defer res.Body.Close()
 		return nil, readStatusError(res)
 	}
+	if into.read {
+		return into.buf, nil
+	}
+	// A client not built by NewClient: its answer is read here.
+	b, err := appendAll(buf, res.Body, res.ContentLength)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read answer: %w", r.Method, r.Path, err)
+	}
+	return b, nil
+}
+
+// answerKey is the context key of a request's *answer.
+type answerKey struct{}
+
+// answer is the buffer a request's 2xx answer is read into, by
+// answerReader.
+type answer struct {
+	buf  []byte // the caller's; the body is appended to it
+	read bool   // the body is in buf
+}
+
+// answerReader is the outermost transport of a client from NewClient. For
+// a request that carries an *answer (perform's), it reads a 2xx answer's
+// body into the answer's buffer at once, sized from Content-Length, and
+// hands the client an empty body. opensearch-go's client reads every
+// answer whole before its caller sees it (io.ReadAll: a buffer grown from
+// 512 bytes, copied as it grows), which the caller then copied again; a
+// first page's answer of 60 KB cost the query service a tenth of its CPU
+// that way. An error answer passes as it is (readStatusError reads a bound
+// of it).
+type answerReader struct{ next http.RoundTripper }
+
+func (t answerReader) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := t.next.RoundTrip(req)
+	into, _ := req.Context().Value(answerKey{}).(*answer)
+	if err != nil || into == nil || res.StatusCode < 200 || res.StatusCode > 299 {
+		return res, err
+	}
+	b, err := appendAll(into.buf, res.Body, res.ContentLength)
+	res.Body.Close()
+	if err != nil {
+		// Not the round trip's error, which the client would answer by
+		// sending the request to another node: this one did the work.
+		// perform reads the error from the body.
+		res.Body = io.NopCloser(failedRead{err})
+		return res, nil
+	}
+	into.buf, into.read = b, true
+	res.Body = http.NoBody
 	return res, nil
 }
+
+// failedRead is a body whose read failed with err.
+type failedRead struct{ err error }
+
+func (r failedRead) Read([]byte) (int, error) { return 0, r.err }
 
 // readStatusError reads the start of an error answer.
 func readStatusError(res *http.Response) *StatusError {

@@ -1,12 +1,15 @@
 package opensearchx
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -123,6 +126,63 @@ func TestDoSendsTheRequest(t *testing.T) {
 	}
 	if got.method != http.MethodPut || got.uri != "/idx/_mapping?ignore_unavailable=true" || got.ctype != "application/json" || got.body != `{"properties":{}}` {
 		t.Fatalf("sent %+v", got)
+	}
+}
+
+// TestDoReadsTheAnswerOnce: a 2xx answer is read once, into the caller's
+// buffer; the client's own read of every answer (a buffer grown from 512
+// bytes) is not made. Without answerReader a 1 MiB answer allocated more
+// than 2 MiB a call.
+func TestDoReadsTheAnswerOnce(t *testing.T) {
+	answer := []byte(`{"hits":"` + strings.Repeat("h", 1<<20) + `"}`)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(answer) }))
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL)
+	buf := make([]byte, 0, 2<<20)
+	var got []byte
+	var err error
+	allocated := func() uint64 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.TotalAlloc
+	}
+	const calls = 8
+	before := allocated()
+	for range calls {
+		if got, err = DoAppend(context.Background(), c, Request{Method: http.MethodPost, Path: "/x/_search"}, buf[:0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	perCall := (allocated() - before) / calls
+	if !bytes.Equal(got, answer) || &got[0] != &buf[:1][0] {
+		t.Fatalf("got %d bytes (in the caller's buffer: %v), want the %d of the answer", len(got), &got[0] == &buf[:1][0], len(answer))
+	}
+	if perCall > uint64(len(answer))/4 {
+		t.Errorf("%d bytes allocated a call for a %d-byte answer read into the caller's buffer", perCall, len(answer))
+	}
+}
+
+// TestDoAnswerCutShort: an answer whose body breaks off is an error, and
+// the request is not sent to another node (the first did the work).
+func TestDoAnswerCutShort(t *testing.T) {
+	var sent atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		sent.Add(1)
+		w.Header().Set("Content-Length", "1000")
+		_, _ = io.WriteString(w, `{"took":1,`)
+		w.(http.Flusher).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	_, err := Do(context.Background(), newClient(t, srv.URL+","+srv.URL), Request{Method: http.MethodPost, Path: "/_bulk"})
+	if err == nil || !strings.Contains(err.Error(), "read answer") {
+		t.Fatalf("error %v, want a failed read of the answer", err)
+	}
+	if n := sent.Load(); n != 1 {
+		t.Errorf("sent %d times, want once", n)
 	}
 }
 
