@@ -15,13 +15,8 @@ import (
 // error status comes back as a *StatusError with its type.
 func TestBulkAgainstOpenSearch(t *testing.T) {
 	t.Parallel()
-	osURL := testenv.OpenSearchURL(t)
-	index := testenv.Name(t, "osx")
-	testenv.DeleteIndexData(t, osURL, index)
-	c, err := opensearchx.NewClient(opensearchx.Options{URL: osURL})
-	if err != nil {
-		t.Fatal(err)
-	}
+	osURL, index := testenv.Indices(t, "osx")
+	c := testenv.OpenSearch(t, osURL)
 	ctx := context.Background()
 	var body opensearchx.BulkBody
 	body.Create(index+"-a", "1", []byte(`{"n":1}`))
@@ -66,13 +61,8 @@ func TestBulkAgainstOpenSearch(t *testing.T) {
 // nor failed, which Shards.Partial takes as partial.
 func TestHealthyRedIndices(t *testing.T) {
 	t.Parallel()
-	osURL := testenv.OpenSearchURL(t)
-	prefix := testenv.Name(t, "ping")
-	testenv.DeleteIndexData(t, osURL, prefix)
-	c, err := opensearchx.NewClient(opensearchx.Options{URL: osURL})
-	if err != nil {
-		t.Fatal(err)
-	}
+	osURL, prefix := testenv.Indices(t, "ping")
+	c := testenv.OpenSearch(t, osURL)
 	ctx := context.Background()
 	testenv.PutJSON(t, osURL, "/"+prefix+"-ok-1", `{"settings":{"number_of_replicas":0}}`)
 	if err := opensearchx.Healthy(c, prefix+"-*")(ctx); err != nil {

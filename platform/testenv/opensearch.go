@@ -166,3 +166,14 @@ func DeleteOnCleanup(t testing.TB, url string, paths ...string) {
 		}
 	})
 }
+
+// Indices sets up a test's own indices on the real node: it returns the
+// node's URL and an index prefix unique to this test run (Name(t, short)),
+// under which everything is deleted when the test ends (DeleteIndexData).
+func Indices(t testing.TB, short string) (url, prefix string) {
+	t.Helper()
+	url = OpenSearchURL(t)
+	prefix = Name(t, short)
+	DeleteIndexData(t, url, prefix)
+	return url, prefix
+}

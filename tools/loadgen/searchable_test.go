@@ -14,9 +14,7 @@ import (
 // cannot catch it). Totals agree (10 = 10); the accounting must say lost 1,
 // duplicated 1.
 func TestSearchableResultFindsLossHiddenByADuplicate(t *testing.T) {
-	url := testenv.OpenSearchURL(t)
-	prefix := testenv.Name(t, "loadgen")
-	testenv.DeleteIndexData(t, url, prefix)
+	url, prefix := testenv.Indices(t, "loadgen")
 	ids := NewIDs("acct")
 	s := NewSearchable(url, prefix+"-*", ids)
 	s.Accepted(Accepted{FirstID: 0, Events: 10, Accepted: 10})

@@ -15,9 +15,7 @@ import (
 // ago; the others stay.
 func TestRetentionCoversDeadLetters(t *testing.T) {
 	t.Parallel()
-	osURL := testenv.OpenSearchURL(t)
-	prefix := testenv.Name(t, "keep")
-	testenv.DeleteIndexData(t, osURL, prefix)
+	osURL, prefix := testenv.Indices(t, "keep")
 	now := time.Now().UTC()
 	ago := func(days int) time.Time { return now.AddDate(0, 0, -days) }
 	events := func(days int) string { return eventdoc.IndexName(prefix, ago(days)) }

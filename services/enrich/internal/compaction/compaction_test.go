@@ -39,10 +39,8 @@ func TestNeedsCompaction(t *testing.T) {
 // and a merged index is not merged again.
 func TestMergeClosedDays(t *testing.T) {
 	t.Parallel()
-	osURL := testenv.OpenSearchURL(t)
-	prefix := testenv.Name(t, "cmp")
+	osURL, prefix := testenv.Indices(t, "cmp")
 	c := testenv.OpenSearch(t, osURL)
-	testenv.DeleteIndexData(t, osURL, prefix)
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	past, today := prefix+"-2026.11.25", prefix+"-2026.11.26"
 	for _, index := range []string{past, today} {

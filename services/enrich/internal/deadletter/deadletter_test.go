@@ -27,10 +27,8 @@ import (
 // replay does nothing new.
 func TestReplay(t *testing.T) {
 	t.Parallel()
-	osURL := testenv.OpenSearchURL(t)
-	prefix := testenv.Name(t, "dl")
+	osURL, prefix := testenv.Indices(t, "dl")
 	c := testenv.OpenSearch(t, osURL)
-	testenv.DeleteIndexData(t, osURL, prefix)
 	ctx := context.Background()
 	if err := templates.Apply(ctx, c, prefix, 0); err != nil {
 		t.Fatal(err)

@@ -22,10 +22,8 @@ import (
 // replayed.
 func TestReplayDeletesTheLettersOfSuppressedPeople(t *testing.T) {
 	t.Parallel()
-	osURL := testenv.OpenSearchURL(t)
-	prefix := testenv.Name(t, "dls")
+	osURL, prefix := testenv.Indices(t, "dls")
 	c := testenv.OpenSearch(t, osURL)
-	testenv.DeleteIndexData(t, osURL, prefix)
 	ctx := context.Background()
 	if err := templates.Apply(ctx, c, prefix, 0); err != nil {
 		t.Fatal(err)

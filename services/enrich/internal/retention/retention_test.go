@@ -16,10 +16,8 @@ import (
 // alone, and a second pass finds nothing.
 func TestDeleteExpiredByIndexDate(t *testing.T) {
 	t.Parallel()
-	osURL := testenv.OpenSearchURL(t)
-	prefix := testenv.Name(t, "ret")
+	osURL, prefix := testenv.Indices(t, "ret")
 	c := testenv.OpenSearch(t, osURL)
-	testenv.DeleteIndexData(t, osURL, prefix)
 	testenv.DeleteOnCleanup(t, osURL, "/other-"+prefix+"-2026.01.01")
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	dl := eventdoc.DeadLetterPrefix(prefix)

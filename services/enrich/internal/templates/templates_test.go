@@ -15,9 +15,7 @@ import (
 // asked for (OPENSEARCH_INDEX_REPLICAS).
 func TestApplyIsIdempotent(t *testing.T) {
 	t.Parallel()
-	osURL := testenv.OpenSearchURL(t)
-	prefix := testenv.Name(t, "tpl")
-	testenv.DeleteIndexData(t, osURL, prefix)
+	osURL, prefix := testenv.Indices(t, "tpl")
 	c := testenv.OpenSearch(t, osURL)
 	var first, second map[string]any
 	for i, into := range []*map[string]any{&first, &second} {
@@ -74,9 +72,7 @@ func TestApplyIsIdempotent(t *testing.T) {
 // the apply does not fail on them.
 func TestApplyUpgradesExistingIndices(t *testing.T) {
 	t.Parallel()
-	osURL := testenv.OpenSearchURL(t)
-	prefix := testenv.Name(t, "upg")
-	testenv.DeleteIndexData(t, osURL, prefix)
+	osURL, prefix := testenv.Indices(t, "upg")
 	testenv.PutJSON(t, osURL, "/"+prefix+"-2026.11.26",
 		`{"mappings":{"dynamic":"strict","properties":{"doc_id":{"type":"keyword"},"app_id":{"type":"keyword"},"event_id":{"type":"keyword"},"message":{"type":"text"}}}}`)
 	if err := Apply(context.Background(), testenv.OpenSearch(t, osURL), prefix, 0); err != nil {

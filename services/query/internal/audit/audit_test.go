@@ -65,10 +65,7 @@ func TestShutdownIsBounded(t *testing.T) {
 		<-r.Context().Done() // never answers: the client gives up
 	}))
 	t.Cleanup(hang.Close)
-	client, err := opensearchx.NewClient(opensearchx.Options{URL: hang.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := testenv.OpenSearch(t, hang.URL)
 	m := metrics.New(prometheus.NewRegistry())
 	a := New(slog.New(slog.DiscardHandler), client, "audtest", m)
 	a.writeWithin, a.flushWithin = time.Hour, 200*time.Millisecond

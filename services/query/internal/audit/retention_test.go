@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
-	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/testenv"
 )
 
@@ -19,13 +18,8 @@ import (
 // earlier versions are kept.
 func TestRetentionDeletesExpiredAuditIndices(t *testing.T) {
 	t.Parallel()
-	osURL := testenv.OpenSearchURL(t)
-	prefix := testenv.Name(t, "audret")
-	testenv.DeleteIndexData(t, osURL, prefix)
-	client, err := opensearchx.NewClient(opensearchx.Options{URL: osURL})
-	if err != nil {
-		t.Fatal(err)
-	}
+	osURL, prefix := testenv.Indices(t, "audret")
+	client := testenv.OpenSearch(t, osURL)
 	now := time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
 	keep := 30 * 24 * time.Hour // cutoff 2026-05-16 12:00
 	day := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
