@@ -135,11 +135,13 @@ func TestConnectionLimits(t *testing.T) {
 // memory budget before they are read, so before per-address shares the 8
 // held this instance's whole 8 MiB budget and every caller got 503 until
 // the read timeout. Now that address holds at most its share (one largest
-// body, 1 MiB): one stall holds it and the other 7 are refused 429, as is
-// the address's next request, while a caller at another address is served.
+// body or gRPC message, 1 MiB): one stall holds it and the other 7 are
+// refused 429, as is the address's next request, while a caller at another
+// address is served.
 func TestStalledBodiesHoldOnlyTheirAddressShare(t *testing.T) {
 	t.Parallel()
-	e := startIngest(t, "", map[string]string{"INGEST_TRUSTED_PROXIES": "127.0.0.1/32", "INGEST_DECODE_BUDGET_BYTES": "8388608"})
+	e := startIngest(t, "", map[string]string{"INGEST_TRUSTED_PROXIES": "127.0.0.1/32",
+		"INGEST_DECODE_BUDGET_BYTES": "8388608", "INGEST_GRPC_MAX_MESSAGE_BYTES": "1048576"})
 	addr := strings.TrimPrefix(e.base, "http://")
 	statuses := make(chan int, 8)
 	for range 8 {

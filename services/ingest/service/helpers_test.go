@@ -129,7 +129,8 @@ type request struct {
 	encoding    string
 	header      map[string]string
 	body        []byte
-	path        string // "" is /v1/track
+	path        string       // "" is /v1/track
+	client      *http.Client // nil is http.DefaultClient
 }
 
 type response struct {
@@ -175,7 +176,11 @@ func (e *ingestEnv) tryPost(r request) (response, error) {
 	for k, v := range r.header {
 		req.Header.Set(k, v)
 	}
-	res, err := http.DefaultClient.Do(req)
+	client := r.client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	res, err := client.Do(req)
 	if err != nil {
 		return response{}, err
 	}
@@ -277,4 +282,20 @@ func (e *ingestEnv) tryPostEarly(auth string, size, send int) (status int, body 
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b), nil
+}
+
+// dialFrom dials from the local address ip (on Linux any 127.0.0.0/8
+// address is the loopback), so a test can call as a second client address.
+func dialFrom(ip string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return d.DialContext
+}
+
+// httpClientFrom is an HTTP client whose connections come from the local
+// address ip (dialFrom); its idle connections are closed when the test ends.
+func httpClientFrom(t *testing.T, ip string) *http.Client {
+	t.Helper()
+	tr := &http.Transport{DialContext: dialFrom(ip)}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }

@@ -92,6 +92,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	// edge it came through.
 	budget := track.NewBudget(cfg.DecodeBudgetBytes)
 	decoder := track.NewDecoder(limits, budget)
+	// Bodies and gRPC messages being read are charged before they arrive:
+	// one client address holds at most a share of the budget in them, over
+	// both edges together, and the share holds at least one of the largest.
+	addressBudget := track.NewAddressBudget(budget, max(cfg.MaxBodyBytes, cfg.GRPCMaxMessageBytes))
 	// Segment requests whose key is only in their body are read before they
 	// are authenticated: they get a smaller budget of their own.
 	bodyKeyBudget := track.NewBudget(cfg.BodyKeyBudgetBytes)
@@ -102,6 +106,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		MaxBodyBytes:      cfg.MaxBodyBytes,
 		MaxDecodedBytes:   cfg.MaxDecodedBytes,
 		Budget:            budget,
+		AddressBudget:     addressBudget,
 		Decoder:           decoder,
 		MaxConnections:    cfg.MaxConnections,
 		MaxConnsPerIP:     cfg.MaxConnsPerIP,
@@ -126,7 +131,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	}
 
 	ingest := ingestgrpc.NewServer(cfg.WriteKeys, tracker, log, ingestgrpc.Options{
-		Gate: gate, Budget: budget, Decoder: decoder, MaxMessage: cfg.GRPCMaxMessageBytes,
+		Gate: gate, Budget: addressBudget, Decoder: decoder, MaxMessage: cfg.GRPCMaxMessageBytes,
 		RetryAfter: cfg.RetryAfter, Metrics: m,
 	})
 	gs := grpc.NewServer(

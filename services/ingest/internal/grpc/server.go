@@ -36,14 +36,15 @@ const TrackMethod = "/telemetry.ingest.v1.IngestService/Track"
 // registered by hand (Register) so that nothing is read before it is
 // allowed: Authenticate (the server's InTapHandle) checks the write key from
 // the headers before the stream exists, and the handler takes a request slot
-// and the message's memory from the budget before it receives the message,
-// which it then decodes within the batch limits like an HTTP body.
+// and the message's memory from the budget, within the caller's address's
+// share of it, before it receives the message, which it then decodes within
+// the batch limits like an HTTP body.
 type Server struct {
 	keys       *auth.WriteKeys
 	tracker    *track.Tracker
 	dec        *track.Decoder
 	gate       *track.Gate
-	budget     *track.Budget
+	budget     *track.AddressBudget
 	maxMessage int64
 	retryAfter time.Duration
 	metrics    *metrics.Ingest
@@ -53,11 +54,14 @@ type Server struct {
 // Options configure the gRPC edge.
 type Options struct {
 	Gate       *track.Gate
-	Budget     *track.Budget
 	Decoder    *track.Decoder
 	MaxMessage int // the server's MaxRecvMsgSize: reserved from Budget while a message is received
 	RetryAfter time.Duration
 	Metrics    *metrics.Ingest
+	// Budget is the decode budget shared by client address: the HTTP
+	// edge's Options.AddressBudget, so that an address's gRPC messages and
+	// HTTP bodies count against one share. Its share must hold MaxMessage.
+	Budget *track.AddressBudget
 }
 
 // NewServer returns the IngestService implementation.
@@ -128,8 +132,13 @@ func (s *Server) track(ctx context.Context, dec func(any) error) (*ingestv1.Trac
 		return nil, s.toStatus(ctx, track.Result{}, err)
 	}
 	defer release()
+	clientIP := peerIP(ctx)
 	// The message (inflated by gRPC up to maxMessage) is held until decoded.
-	receiving, err := s.budget.Take(s.maxMessage)
+	// It is reserved before it arrives (once a message's 5-byte prefix is in,
+	// gRPC lets the client send all of the length it declares and holds it
+	// until the message is whole), so a stalled call holds its reservation;
+	// stalled calls from one address hold only that address's share.
+	receiving, err := s.budget.Take(clientIP, s.maxMessage)
 	if err != nil {
 		return nil, s.toStatus(ctx, track.Result{}, err)
 	}
@@ -146,12 +155,7 @@ func (s *Server) track(ctx context.Context, dec func(any) error) (*ingestv1.Trac
 		return nil, s.toStatus(ctx, track.Result{}, err)
 	}
 	defer decoded()
-	facts := track.Facts{AppID: appID}
-	if p, ok := peer.FromContext(ctx); ok {
-		if ap, err := netip.ParseAddrPort(p.Addr.String()); err == nil {
-			facts.ClientIP = ap.Addr().Unmap().String()
-		}
-	}
+	facts := track.Facts{AppID: appID, ClientIP: clientIP}
 	md, _ := metadata.FromIncomingContext(ctx)
 	if ua := md.Get("user-agent"); len(ua) > 0 {
 		facts.UserAgent = ua[0]
@@ -163,6 +167,21 @@ func (s *Server) track(ctx context.Context, dec func(any) error) (*ingestv1.Trac
 	return response(res), nil
 }
 
+// peerIP is the connecting address, without its port ("" if unknown). gRPC
+// has no forwarded-for header to believe, so behind a proxy every caller is
+// the proxy's address.
+func peerIP(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return ""
+	}
+	ap, err := netip.ParseAddrPort(p.Addr.String())
+	if err != nil {
+		return ""
+	}
+	return ap.Addr().Unmap().String()
+}
+
 func response(res track.Result) *ingestv1.TrackResponse {
 	out := &ingestv1.TrackResponse{Accepted: int32(res.Accepted), Rejected: int32(res.Rejected), Duplicates: int32(res.Duplicates)}
 	for _, e := range res.Errors {
@@ -171,7 +190,9 @@ func response(res track.Result) *ingestv1.TrackResponse {
 	return out
 }
 
-// toStatus is the one place track errors become gRPC codes.
+// toStatus is the one place track errors become gRPC codes; as the HTTP
+// edge sets Retry-After on every 429 and 503, RESOURCE_EXHAUSTED and
+// UNAVAILABLE carry a RetryInfo (the error's own delay, else RetryAfter).
 func (s *Server) toStatus(ctx context.Context, res track.Result, err error) error {
 	te, ok := track.AsError(err)
 	if !ok {
@@ -205,8 +226,14 @@ func (s *Server) toStatus(ctx context.Context, res track.Result, err error) erro
 		}
 		details = append(details, br)
 	}
-	if te.RetryAfter > 0 {
-		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(te.RetryAfter)})
+	if code == codes.ResourceExhausted || code == codes.Unavailable {
+		delay := te.RetryAfter
+		if delay <= 0 {
+			delay = s.retryAfter
+		}
+		if delay > 0 {
+			details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(delay)})
+		}
 	}
 	if len(details) > 0 {
 		if withDetails, err := st.WithDetails(details...); err == nil {

@@ -88,6 +88,7 @@ func BenchmarkEdge(b *testing.B) {
 			budget := track.NewBudget(256 << 20)
 			app, err := NewApp(keys, tracker, health.NewChecker(time.Second), slog.New(slog.NewTextHandler(io.Discard, nil)), Options{
 				MaxBodyBytes: 1 << 20, MaxDecodedBytes: 8 << 20, Budget: budget, Decoder: track.NewDecoder(lim, budget),
+				AddressBudget:  track.NewAddressBudget(budget, 1<<20),
 				MaxConnections: 16, ReadTimeout: 10 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10,
 				RetryAfter: time.Second, Gate: track.NewGate(16), Metrics: m, Registry: reg,
 				TracerProvider: noop.NewTracerProvider(), Propagator: propagation.TraceContext{},

@@ -50,6 +50,10 @@ type Options struct {
 	MetricsElsewhere bool
 	TracerProvider   trace.TracerProvider
 	Propagator       propagation.TextMapPropagator
+	// AddressBudget is Budget shared by client address for bodies being
+	// read (required): give the gRPC edge the same one, so that an
+	// address's bodies and gRPC messages count against one share.
+	AddressBudget *track.AddressBudget
 	// BodyKeyBudget bounds the memory held by Segment requests that carry
 	// their write key only in the body, which must be read before they are
 	// authenticated; BodyKeyDecoder charges it. Such requests never touch
@@ -74,9 +78,10 @@ type Handler struct {
 	gunzip  *decompressor
 	// bodyKeyGunzip inflates bodies that carry their key (BodyKeyBudget).
 	bodyKeyGunzip *decompressor
-	// bodyBudget and keyBodyBudget are Budget and BodyKeyBudget for bodies
-	// being read, one address holding at most a share of each.
-	bodyBudget, keyBodyBudget *addressBudget
+	// bodyBudget and keyBodyBudget are Budget (Options.AddressBudget) and
+	// BodyKeyBudget for bodies being read, one address holding at most a
+	// share of each.
+	bodyBudget, keyBodyBudget *track.AddressBudget
 	proxies                   trustedProxies
 	bodies                    sync.Pool // *[]byte: request bodies as read (readBody)
 }
@@ -87,11 +92,14 @@ func NewApp(keys *auth.WriteKeys, tracker *track.Tracker, checker *health.Checke
 	if err != nil {
 		return nil, err
 	}
+	if opts.AddressBudget == nil {
+		return nil, errors.New("http edge: Options.AddressBudget is required")
+	}
 	h := &Handler{keys: keys, tracker: tracker, log: log, opts: opts, proxies: proxies,
 		dec: opts.Decoder, gunzip: newDecompressor(opts.MaxDecodedBytes, opts.Budget),
 		bodyKeyGunzip: newDecompressor(opts.BodyKeyMaxDecoded, opts.BodyKeyBudget),
-		bodyBudget:    newAddressBudget(opts.Budget, opts.MaxBodyBytes),
-		keyBodyBudget: newAddressBudget(opts.BodyKeyBudget, opts.MaxBodyBytes)}
+		bodyBudget:    opts.AddressBudget,
+		keyBodyBudget: track.NewAddressBudget(opts.BodyKeyBudget, opts.MaxBodyBytes)}
 	app := fiber.New(fiber.Config{
 		AppName:   "ingest",
 		BodyLimit: opts.MaxBodyBytes,
@@ -208,7 +216,7 @@ func (h *Handler) serveTrack(c *fiber.Ctx) error {
 // (a body is charged before it arrives: connections that announce large
 // bodies and stall hold only their own address's share). Release it when it
 // is no longer used.
-func (h *Handler) readBody(c *fiber.Ctx, budget *addressBudget) ([]byte, func(), error) {
+func (h *Handler) readBody(c *fiber.Ctx, budget *track.AddressBudget) ([]byte, func(), error) {
 	tooLarge := func() error {
 		return &track.Error{Kind: track.KindTooLarge, Code: "body_too_large",
 			Message: fmt.Sprintf("the body is larger than %d bytes", h.opts.MaxBodyBytes)}
@@ -221,7 +229,7 @@ func (h *Handler) readBody(c *fiber.Ctx, budget *addressBudget) ([]byte, func(),
 	if chunked { // charge the most it may be
 		n = h.opts.MaxBodyBytes
 	}
-	release, err := budget.take(h.clientIP(c), int64(n))
+	release, err := budget.Take(h.clientIP(c), int64(n))
 	if err != nil {
 		return nil, nil, err
 	}

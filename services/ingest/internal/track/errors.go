@@ -22,7 +22,8 @@ const (
 	KindUnsupported
 	// KindOverloaded: too much work in flight; retry after a pause (503).
 	KindOverloaded
-	// KindRateLimited: the app is over its rate limit (429).
+	// KindRateLimited: the app is over its rate limit, or the client
+	// address over its share of the memory budget (AddressBudget) (429).
 	KindRateLimited
 	// KindUnauthorized: no valid write key where the body was to carry one (401).
 	KindUnauthorized
