@@ -50,8 +50,11 @@ type NATSConfig struct {
 	// SyncInterval is JetStream's sync_interval ("always" fsyncs every
 	// write); empty: the server's default.
 	SyncInterval string
-	LogPath      string
-	Ready        time.Duration // how long it may take to be ready; 0: 20 s
+	// ProfAddr, when set, is the host:port of the server's pprof listener
+	// (prof_port: the server listens on that port of Addr's host).
+	ProfAddr string
+	LogPath  string
+	Ready    time.Duration // how long it may take to be ready; 0: 20 s
 	// Cluster, if set, makes the server a node of a JetStream cluster
 	// (StartNATSCluster).
 	Cluster *NATSClusterNode
@@ -82,6 +85,7 @@ type NATSServer struct {
 	URL        string // nats://host:port
 	MonitorURL string // http://host:port of its monitoring endpoint
 	StoreDir   string // JetStream's store
+	ProfAddr   string // host:port of its pprof listener; empty: none
 }
 
 // StartNATS writes a config into cfg.Dir, starts nats-server with it and
@@ -119,6 +123,13 @@ func StartNATS(ctx context.Context, start Starter, cfg NATSConfig) (*NATSServer,
 	}
 	conf := filepath.Join(cfg.Dir, "nats.conf")
 	body := fmt.Sprintf("host: %s\nport: %d\nhttp_port: %d\nmax_payload: 8MB\njetstream { %s }\n", host, port, monPort, js)
+	if cfg.ProfAddr != "" {
+		_, profPort, err := splitAddr(cfg.ProfAddr)
+		if err != nil {
+			return nil, fmt.Errorf("nats-server pprof address: %w", err)
+		}
+		body += fmt.Sprintf("prof_port: %d\n", profPort)
+	}
 	if cfg.Cluster != nil {
 		body += cfg.Cluster.conf()
 	}
@@ -132,7 +143,7 @@ func StartNATS(ctx context.Context, start Starter, cfg NATSConfig) (*NATSServer,
 	if err != nil {
 		return nil, err
 	}
-	s := &NATSServer{Proc: p, URL: "nats://" + cfg.Addr, MonitorURL: "http://" + net.JoinHostPort(host, strconv.Itoa(monPort)), StoreDir: store}
+	s := &NATSServer{Proc: p, URL: "nats://" + cfg.Addr, MonitorURL: "http://" + net.JoinHostPort(host, strconv.Itoa(monPort)), StoreDir: store, ProfAddr: cfg.ProfAddr}
 	if err := p.WaitHTTP(ctx, s.MonitorURL+"/healthz?js-enabled-only=true", orDefault(cfg.Ready, 20*time.Second), OK); err != nil {
 		return nil, err
 	}

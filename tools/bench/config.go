@@ -34,8 +34,9 @@
 // process (ingest, nats-server, enrich, OpenSearch) spends per million
 // events, the accounting by distinct ids, and the bytes an event takes on
 // disk in OpenSearch once merged and in the stream, compressed and not.
-// With BENCH_COST_PROFILE=1 it keeps CPU profiles of ingest and enrich over
-// the measured window (ingest-cost.cpu.pprof, enrich-cost.cpu.pprof).
+// With BENCH_COST_PROFILE=1 it keeps CPU profiles of ingest, enrich and
+// nats-server over the measured window (ingest-cost.cpu.pprof,
+// enrich-cost.cpu.pprof, nats-cost.cpu.pprof).
 //
 // Part "scaling" — ingest's closed-loop maximum with 1 and 2 instances (the
 // load spread over them) and enrich's drain rate with 1 and 2 instances
@@ -205,7 +206,7 @@ func tunables(c *Config) []tunable {
 		{"BENCH_QUERY_WRITE_RATE", "part query: the writes while busy in events/s (e.g. 10000) instead of BENCH_QUERY_WRITE_FRACTION; 0: the fraction", number(&c.QueryWriteRate)},
 		{"BENCH_COST_FRACTION", "part cost: the load, a fraction of the warm raw _bulk ceiling", fraction(&c.CostFraction)},
 		{"BENCH_COST_DURATION", "part cost: measured time at that load", duration(&c.CostDuration)},
-		{"BENCH_COST_PROFILE", "parts cost and query: 1 to keep CPU profiles (pprof on DEBUG_ADDR) in the results folder: of ingest and enrich over cost's measured window, of the query service over the idle first pages", flag(&c.CostProfile)},
+		{"BENCH_COST_PROFILE", "parts cost and query: 1 to keep CPU profiles (pprof on DEBUG_ADDR) in the results folder: of ingest, enrich and nats-server (its prof_port) over cost's measured window, of the query service over the idle first pages", flag(&c.CostProfile)},
 		{"BENCH_BASELINE", "a git revision (e.g. main~3) whose ingest and enrich are built and measured beside this checkout's in the same run: parts ingest and pipeline (unset: none)", text(&c.Baseline)},
 		{"BENCH_DELETE_EVENTS", "part delete: events in its data set over 30 daily indices (up to 10000000; the data set is rebuilt every run, deletions change it)", integer(&c.DeleteEvents)},
 		{"BENCH_DELETE_USERS", "part delete: users in its data set (each has about events/users events)", integer(&c.DeleteUsers)},

@@ -100,7 +100,8 @@ func (r *runner) costPart(ctx context.Context) (_ *report.Cost, err error) {
 	if out.PendingBefore, err = r.pending(ctx, enrich); err != nil {
 		return nil, err
 	}
-	profiles := r.cpuProfiles(ctx, r.cfg.CostDuration, map[string]string{"ingest-cost": ingestEnv["DEBUG_ADDR"], "enrich-cost": enrichEnv["DEBUG_ADDR"]})
+	profiles := r.cpuProfiles(ctx, r.cfg.CostDuration, map[string]string{"ingest-cost": ingestEnv["DEBUG_ADDR"], "enrich-cost": enrichEnv["DEBUG_ADDR"],
+		"nats-cost": r.broker.ProfAddr})
 	res, err := run("cost", r.cfg.CostDuration)
 	if err = errors.Join(err, profiles()); err != nil {
 		return nil, err

@@ -44,8 +44,15 @@ func (r *runner) freshBroker(ctx context.Context) error {
 		return fmt.Errorf("fresh broker: %w", err)
 	}
 	syscall.Sync() // what the old store left in the page cache is written before the next measurement
+	var prof string // the broker's pprof listener, when the run keeps CPU profiles
+	if r.cfg.CostProfile {
+		var err error
+		if prof, err = procs.FreeAddr(); err != nil {
+			return fmt.Errorf("fresh broker: %w", err)
+		}
+	}
 	b, err := procs.StartNATS(ctx, r.group.Start, procs.NATSConfig{Bin: r.natsBin, Dir: r.brokerDir, SyncInterval: r.cfg.NATSSync,
-		LogPath: filepath.Join(r.out, "nats.log")})
+		ProfAddr: prof, LogPath: filepath.Join(r.out, "nats.log")})
 	if err != nil {
 		return fmt.Errorf("fresh broker: %w", err)
 	}
