@@ -43,7 +43,8 @@ func (r *runner) freshBroker(ctx context.Context) error {
 	if err := os.RemoveAll(r.brokerDir); err != nil {
 		return fmt.Errorf("fresh broker: %w", err)
 	}
-	syscall.Sync()  // what the old store left in the page cache is written before the next measurement
+	syscall.Sync() // what the old store left in the page cache is written before the next measurement
+
 	var prof string // the broker's pprof listener, when the run keeps CPU profiles
 	if r.cfg.CostProfile {
 		var err error
