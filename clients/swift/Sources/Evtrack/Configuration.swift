@@ -142,7 +142,9 @@ public struct FlushResult: Sendable, Equatable {
     public enum Blocker: Sendable, Equatable {
         /// 429 or 503: the server asked to wait (`Retry-After`).
         case paused(until: Date)
-        /// A network error or 5xx: the next attempt is due then.
+        /// A network error, a 5xx, or a queue file that cannot be read for
+        /// now (no file descriptor left, locked by Data Protection): the next
+        /// attempt is due then.
         case backoff(until: Date)
         /// 401: waiting for a new write key (``Evtrack/setWriteKey(_:)``).
         case unauthorized

@@ -7,6 +7,9 @@ import Foundation
 ///
 /// A unit that cannot be read back (bad header, bad checksum, truncated) is
 /// moved to `quarantine/` and counted; it never blocks the units behind it.
+/// One that cannot be read for now (no file descriptor left, locked by Data
+/// Protection) stays where it is: ``unreadable`` says why, and a later peek
+/// reads it again.
 /// A unit left in `tmp/` by a crash between write and rename is checked and
 /// recovered at the next start.
 ///
@@ -73,6 +76,9 @@ final class DiskQueue {
     private var totalEvents = 0
     private var totalBytes = 0
     private var cache: (seq: UInt64, records: [ArraySlice<UInt8>])?
+
+    /// Why the last peek stopped at a unit it cannot read for now; nil when it did not.
+    private(set) var unreadable: String?
 
     /// Tests: fail after writing a unit to tmp/ and before renaming it, as a crash there would.
     var failBeforeRename = false
@@ -194,9 +200,11 @@ final class DiskQueue {
         var batch = Batch()
         var moved: [Quarantined] = []
         var i = head
+        unreadable = nil
         outer: while i < units.count, batch.count < maxEvents {
             let u = units[i]
             guard let recs = records(of: u) else {
+                if unreadable != nil { break } // read again later: events behind it wait, in order
                 moved.append(quarantineUnit(at: i))
                 continue // units[i] is now the next unit
             }
@@ -299,8 +307,14 @@ final class DiskQueue {
     /// The unit's records, checked against its name, header and checksums.
     private func records(of u: Unit) -> [ArraySlice<UInt8>]? {
         if let c = cache, c.seq == u.seq { return c.records }
-        guard let bytes = FileIO.read(queueDir + "/" + u.name) else {
-            lastReadError = "cannot be read"
+        let bytes: [UInt8]
+        do {
+            bytes = try FileIO.readFile(queueDir + "/" + u.name)
+        } catch let e as FileIOError where e.isTemporary {
+            unreadable = e.description
+            return nil
+        } catch {
+            lastReadError = "cannot be read: \(error)"
             return nil
         }
         switch Self.parse(bytes) {

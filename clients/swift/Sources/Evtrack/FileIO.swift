@@ -7,10 +7,19 @@ import Darwin
 
 struct FileIOError: Error, CustomStringConvertible {
     var description: String
+    var code: Int32
     init(_ what: String, _ path: String, errno e: Int32 = errno) {
         description = "\(what) \(path): \(String(cString: strerror(e)))"
+        code = e
     }
+
+    /// The file is fine but cannot be read now: no file descriptor or
+    /// memory left, or (iOS Data Protection) locked while the device is.
+    var isTemporary: Bool { [EMFILE, ENFILE, ENOMEM, EAGAIN, EBUSY, EPERM, EACCES].contains(code) }
 }
+
+/// read(2): FileIO's own `read` would hide it inside the enum.
+private func readFD(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ n: Int) -> Int { read(fd, buf, n) }
 
 /// The few POSIX calls the queue needs, with errors as values.
 enum FileIO {
@@ -34,6 +43,25 @@ enum FileIO {
 
     static func read(_ path: String) -> [UInt8]? {
         FileManager.default.contents(atPath: path).map { [UInt8]($0) }
+    }
+
+    /// The whole file, or why not (with errno: a caller can tell a file
+    /// that is gone or broken from one that cannot be read for now).
+    static func readFile(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileIOError("open", path) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { readFD(fd, $0.baseAddress!, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileIOError("read", path)
+            }
+            if n == 0 { return bytes }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
     }
 
     static func renameFile(_ from: String, _ to: String) throws {

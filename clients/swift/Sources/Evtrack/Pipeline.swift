@@ -206,6 +206,10 @@ actor Pipeline {
         if dropped > 0 {
             front.withLock { $0.counters.droppedByCap += dropped }
             log(.warning, "queue over its caps: dropped the \(dropped) oldest events")
+            if state.batch != nil { // the batch that failed is no longer whole
+                state.batch = nil
+                saveState()
+            }
         }
     }
 
@@ -271,10 +275,14 @@ actor Pipeline {
             persistPending()
             guard let q = queue, blocker() == nil else { break }
             enforceCaps() // nothing in flight between two requests
-            let limit = splitRemaining > 0 ? min(splitLimit, splitRemaining) : min(config.maxBatchEvents, 1000)
+            var limit = splitRemaining > 0 ? min(splitLimit, splitRemaining) : min(config.maxBatchEvents, 1000)
+            if let n = state.batch, n > 0 { limit = min(limit, n) } // a retry: the same events, no more
             let (batch, moved) = q.peek(maxEvents: limit, maxBytes: config.maxBatchBytes)
             noteQuarantined(moved)
-            if batch.count == 0 { break }
+            if batch.count == 0 {
+                if let why = q.unreadable { failed("queue file unreadable for now: \(why)") } // tried again after a backoff
+                break
+            }
             guard await send(batch, queue: q) else { break }
         }
         uploading = false
@@ -330,7 +338,11 @@ actor Pipeline {
         case .success(let r):
             answer = ServerAnswer.classify(r, batchCount: batch.count, now: config.now())
         case .failure(let e):
-            if stopped { return false } // cancelled at the deadline: the batch stays queued
+            if stopped { // cancelled at the deadline: the batch stays queued, to be sent as it was
+                state.batch = batch.count
+                saveState()
+                return false
+            }
             answer = .retry(reason: "network: \(e)")
         }
         return settle(answer, batch, q)
@@ -402,6 +414,7 @@ actor Pipeline {
             return false
         case .pause(let status, let code, let retryAfter):
             front.withLock { $0.counters.retries += 1 }
+            state.batch = n
             if let ra = retryAfter {
                 let wait = min(max(ra, 0), config.maxRetryAfter)
                 state.pausedUntil = config.now().timeIntervalSince1970 + wait
@@ -413,6 +426,7 @@ actor Pipeline {
             return false
         case .retry(let reason):
             front.withLock { $0.counters.retries += 1 }
+            state.batch = n
             failed(reason)
             return false
         }

@@ -36,7 +36,8 @@ enum ServerAnswer: Equatable, Sendable {
     /// Stored: every event not named in the errors is delivered (`accepted`
     /// and `duplicates` alike); those named are dropped with their reasons.
     case settled(TrackResult, status: Int)
-    /// 400 or 415 for the whole request: no event of it can ever be stored.
+    /// 400 or 415 for the whole request, in the service's error body: no
+    /// event of it can ever be stored.
     case dropBatch(status: Int, code: String, message: String)
     /// 413: too large; send it in halves (one event alone: drop it).
     case split(code: String, message: String)
@@ -66,8 +67,12 @@ enum ServerAnswer: Equatable, Sendable {
                (res.errors ?? []).allSatisfy({ $0.index >= 0 && $0.index < batchCount }) {
                 return .settled(res, status: 400) // no_valid_events: each event's reason
             }
+            // Only the service's own refusal drops events: a proxy's, a load
+            // balancer's or a captive portal's page says nothing about them.
+            guard err != nil else { return .retry(reason: "400 without a /v1/track error") }
             return .dropBatch(status: 400, code: code, message: message)
         case 415:
+            guard err != nil else { return .retry(reason: "415 without a /v1/track error") }
             return .dropBatch(status: 415, code: code, message: message)
         case 401:
             return .unauthorized(message: message)

@@ -85,4 +85,9 @@ struct UploadState: Codable, Equatable, Sendable {
     var nextAttemptAt: Double?
     /// No request before this: the server's Retry-After.
     var pausedUntil: Double?
+    /// Events of the request that failed: the retry carries exactly these,
+    /// so the server recognises it by its event ids (ingest stores a retried
+    /// batch once and answers `duplicates`); events queued since wait for
+    /// the next request.
+    var batch: Int?
 }

@@ -215,6 +215,35 @@ final class QueueTests: XCTestCase {
         _ = await client.shutdown(deadline: Date())
     }
 
+    /// A unit that cannot be read for the moment — no file descriptor left
+    /// (EMFILE, as in an app that holds many files and sockets open), or on
+    /// iOS a file locked by Data Protection before the first unlock — is
+    /// not corrupt: it stays queued, the upload waits as after a failure,
+    /// and the events are sent once the file can be read.
+    func testAUnitThatCannotBeReadForNowStaysQueued() async throws {
+        let h = Harness()
+        h.transport.answer { _, _ in throw URLError(.notConnectedToInternet) }
+        var client = try h.client()
+        let ids = (0..<3).compactMap { client.track("e\($0)") }
+        _ = await client.flush() // on disk, waiting out a backoff
+        _ = await client.shutdown(deadline: Date())
+        client = try h.client() // the next launch: the queue is loaded, not yet read
+        _ = await client.flush()
+        h.transport.answer { _, r in .accepted(r.eventIDs.count) }
+        h.clock.advance(3600)
+        let r = try await withNoFileDescriptors { await client.flush() }
+        XCTAssertEqual(client.counters.quarantined, 0, "\(h.reports.logs)")
+        XCTAssertEqual(files(in: h.dir, "quarantine"), [])
+        XCTAssertEqual(r.remaining, 3)
+        guard case .backoff(let until)? = r.blocker else { return XCTFail("\(r)") }
+        h.clock.advance(until.timeIntervalSince(h.clock.now()))
+        let done = await client.flush()
+        XCTAssertTrue(done.isComplete)
+        XCTAssertEqual(h.transport.sent.last?.eventIDs, ids)
+        XCTAssertEqual(client.counters.delivered, 3)
+        _ = await client.shutdown(deadline: Date())
+    }
+
     func testEventsAreOnDiskWithinTheDocumentedDelay() async throws {
         let h = Harness()
         let client = try h.client()
@@ -223,4 +252,21 @@ final class QueueTests: XCTestCase {
         await eventually("a unit file", timeout: 1) { !files(in: h.dir, "queue").isEmpty }
         _ = await client.shutdown(deadline: Date())
     }
+}
+
+/// Runs body with the process unable to open a file (RLIMIT_NOFILE 0: every
+/// open fails with EMFILE), then restores the limit.
+func withNoFileDescriptors<T>(_ body: () async throws -> T) async throws -> T {
+    #if canImport(Glibc)
+    let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+    #else
+    let resource = RLIMIT_NOFILE
+    #endif
+    var saved = rlimit()
+    guard getrlimit(resource, &saved) == 0 else { throw POSIXError(.EINVAL) }
+    var none = saved
+    none.rlim_cur = 0
+    guard setrlimit(resource, &none) == 0 else { throw POSIXError(.EINVAL) }
+    defer { _ = setrlimit(resource, &saved) }
+    return try await body()
 }

@@ -137,6 +137,73 @@ final class UploadTests: XCTestCase {
         _ = await client.shutdown(deadline: Date())
     }
 
+    /// A 400 or 415 that is not the service's answer (a proxy's, a load
+    /// balancer's or a captive portal's page) says nothing about the events:
+    /// the batch is retried, never dropped, and the queue behind it is kept.
+    func testA400Or415ThatIsNotTheServersAnswerKeepsTheQueue() async throws {
+        let h = Harness()
+        let page: @Sendable (Int) -> UploadResponse = { status in
+            UploadResponse(status: status, headers: ["Content-Type": "text/html"],
+                           body: Data("<html><center><h1>\(status) Bad Request</h1></center><hr><center>nginx</center></html>".utf8))
+        }
+        h.transport.answer { _, _ in page(400) }
+        let client = try h.client { $0.maxBatchEvents = 10 }
+        let ids = (0..<30).compactMap { client.track("e\($0)") }
+        let r = await client.flush()
+        XCTAssertEqual(r, FlushResult(remaining: 30, blocker: .backoff(until: h.clock.now().addingTimeInterval(0.5))))
+        h.clock.advance(0.5)
+        h.transport.answer { _, _ in page(415) }
+        let r415 = await client.flush()
+        XCTAssertEqual(r415.remaining, 30)
+        XCTAssertEqual(client.counters.rejected, 0, "nothing reported refused: the service never saw the events")
+        XCTAssertEqual(h.reports.rejected, [])
+        XCTAssertEqual(h.transport.sent.map(\.eventIDs), [Array(ids.prefix(10)), Array(ids.prefix(10))], "no batch after the first")
+        h.transport.answer { _, r in .accepted(r.eventIDs.count) }
+        h.clock.advance(3600)
+        let done = await client.flush()
+        XCTAssertTrue(done.isComplete)
+        XCTAssertEqual(client.counters.delivered, 30)
+        XCTAssertEqual(h.transport.sent.dropFirst(2).flatMap(\.eventIDs), ids)
+        _ = await client.shutdown(deadline: Date())
+    }
+
+    /// A batch that failed is sent again exactly: events queued since join
+    /// a later request, so the server recognises the retry by its event ids
+    /// (ingest answers a stored one with `duplicates` and stores it once).
+    func testARetrySendsExactlyTheBatchThatFailed() async throws {
+        let h = Harness()
+        h.transport.answer { n, r in
+            if n == 0 { throw URLError(.networkConnectionLost) } // the answer was lost, maybe after the server stored it
+            return .accepted(r.eventIDs.count)
+        }
+        let client = try h.client()
+        let first = (0..<20).compactMap { client.track("a\($0)") }
+        _ = await client.flush()
+        let later = (0..<5).compactMap { client.track("b\($0)") }
+        h.clock.advance(0.5)
+        let r = await client.flush()
+        XCTAssertTrue(r.isComplete)
+        XCTAssertEqual(h.transport.sent.map(\.eventIDs), [first, first, later])
+        _ = await client.shutdown(deadline: Date())
+    }
+
+    /// The same across a relaunch, after a 503 with Retry-After ("then sends the same batch").
+    func testARetryAfterARelaunchSendsExactlyTheBatchThatFailed() async throws {
+        let h = Harness()
+        h.transport.answer { n, r in n == 0 ? .error(503, "publish_failed", retryAfter: "2") : .accepted(r.eventIDs.count) }
+        var client = try h.client()
+        let first = (0..<20).compactMap { client.track("a\($0)") }
+        _ = await client.flush()
+        _ = await client.shutdown(deadline: Date())
+        client = try h.client()
+        let later = (0..<5).compactMap { client.track("b\($0)") }
+        h.clock.advance(2)
+        let r = await client.flush()
+        XCTAssertTrue(r.isComplete)
+        XCTAssertEqual(h.transport.sent.map(\.eventIDs), [first, first, later])
+        _ = await client.shutdown(deadline: Date())
+    }
+
     func test413SplitsUntilTheOneTooLargeEventIsAloneThenDropsAndReportsIt() async throws {
         let h = Harness()
         h.transport.answer { _, r in
