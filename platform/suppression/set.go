@@ -19,9 +19,12 @@ type SetConfig struct {
 	// Lease: how long a published status holds. The instance starts no
 	// write later than Lease - WriteBound after its last published status.
 	Lease time.Duration
-	// WriteBound is the longest a round of writes may take once started
-	// (its requests' timeouts); Lease must exceed it.
+	// WriteBound is the longest a write may take once started (a bulk
+	// request and what follows it: its request timeouts); Lease must
+	// exceed it. MayWrite is asked before each one.
 	WriteBound time.Duration
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
 }
 
 // Set is an enrich instance's copy of the suppression list, kept current by
@@ -51,8 +54,11 @@ func Watch(ctx context.Context, b *Buckets, cfg SetConfig, log *slog.Logger) (*S
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])
-	s := &Set{cfg: cfg, status: b.status, instance: "enrich-" + hex.EncodeToString(id[:]), log: log, now: time.Now,
+	s := &Set{cfg: cfg, status: b.status, instance: "enrich-" + hex.EncodeToString(id[:]), log: log, now: cfg.Now,
 		entries: map[string]time.Time{}, active: map[uint64]uint64{}}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	// Registered (settled 0) before the list is read: a deletion that
 	// reads the statuses after this sees the instance and waits for it; one
 	// that read them before wrote its entry before this load, which then
@@ -196,8 +202,8 @@ func (f *Filter) Suppressed(app, userID, anonymousID string) bool {
 	return false
 }
 
-// MayWrite reports whether a round of writes may start now: the lease
-// published last still covers it whole.
+// MayWrite reports whether a write may start now: the lease published
+// last still covers it whole (WriteBound).
 func (f *Filter) MayWrite() bool { return f.set.MayWrite() }
 
 // Done ends the batch.
@@ -208,7 +214,7 @@ func (f *Filter) Done() {
 }
 
 // MayWrite reports whether the instance's last published status still
-// covers a round of writes started now.
+// covers a write started now (WriteBound).
 func (s *Set) MayWrite() bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

@@ -25,6 +25,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/evtrack/telemetry/platform/pseudonym"
 )
 
 // DefaultBucket is the suppression bucket's default name; its status bucket
@@ -48,6 +50,22 @@ type Subject struct {
 	AppID string
 	Kind  Kind
 	ID    string
+}
+
+// WithPseudonyms returns s and, for each key of ring (current and
+// previous), the subject of the same app and kind whose id is s's pseudonym
+// under that key. Where enrich pseudonymises a kind of id, an event arrives
+// with the id (s) but every document built from it holds the pseudonym: a
+// dead letter keeps that document, and the dead-letter replay can only
+// recognise a deleted person's letters by these subjects.
+func (s Subject) WithPseudonyms(ring pseudonym.Ring) []Subject {
+	out := []Subject{s}
+	for _, id := range ring.Candidates(s.ID) {
+		if id != s.ID {
+			out = append(out, Subject{AppID: s.AppID, Kind: s.Kind, ID: id})
+		}
+	}
+	return out
 }
 
 // Key is the bucket key of s: "s" + hex SHA-256 of the length-prefixed

@@ -153,8 +153,9 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	if c.ClockSkew.MaxSkew <= 0 || c.ClockSkew.MaxFuture < 0 || p.Workers <= 0 {
 		r.Failf("ENRICH_CLOCK_MAX_SKEW and ENRICH_WORKERS must be positive, ENRICH_CLOCK_MAX_FUTURE not negative")
 	}
-	// A round of writes (a look-up, its bulk requests, dead letters) is
-	// bounded by two bulk timeouts; the lease must outlast it.
+	// A write begun under the lease (a bulk request with its look-up and
+	// dead letters, then a last delivery's dead-lettering) is bounded by two
+	// bulk timeouts; the lease, asked before each request, must outlast it.
 	c.SuppressionLease = r.Duration("ENRICH_SUPPRESSION_LEASE", max(90*time.Second, suppressionWriteBound(p)+30*time.Second))
 	if c.SuppressionLease <= suppressionWriteBound(p)+5*time.Second {
 		r.Failf("ENRICH_SUPPRESSION_LEASE (%s) must exceed 2 × ENRICH_BULK_TIMEOUT + 5s (%s)", c.SuppressionLease, suppressionWriteBound(p)+5*time.Second)
@@ -168,8 +169,9 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	return c, r.Err()
 }
 
-// suppressionWriteBound is the longest a round of writes started under a
-// suppression lease may take.
+// suppressionWriteBound is the longest a write started under a
+// suppression lease may take: one bulk request (its look-up and dead
+// letters included), and the dead-lettering of a last delivery after it.
 func suppressionWriteBound(p pipeline.Config) time.Duration { return 2 * p.BulkTimeout }
 
 // loadPrivacy reads what documents keep of the client address

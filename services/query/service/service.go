@@ -126,7 +126,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	jobs := opensearch.NewJobs(osc, cfg.IndexPrefix)
 	runner := deletion.NewRunner(jobs, list, opensearch.NewDocuments(osc, cfg.IndexPrefix).WithPseudonyms(cfg.Pseudonyms), auditor, cfg.Deletion,
 		deletion.Metrics{Jobs: m.DeletionJobs, Deleted: m.DeletedDocuments}, log)
-	deletions := deletion.NewService(jobs, list, cfg.SuppressFor, runner.Wake).WithPseudonymised(cfg.Pseudonyms.Fields)
+	deletions := deletion.NewService(jobs, list, cfg.SuppressFor, runner.Wake).WithPseudonymised(cfg.Pseudonyms.Fields, cfg.Pseudonyms.Ring)
 	// Every call's audit entry is counted on its way to the auditor.
 	recorder := querygrpc.Metered(auditor, m)
 	authn := querygrpc.NewAuthenticator(cfg.ReadTokens, recorder)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
+	"github.com/evtrack/telemetry/platform/pseudonym"
 	"github.com/evtrack/telemetry/platform/suppression"
 	"github.com/evtrack/telemetry/platform/testenv"
 	"github.com/evtrack/telemetry/services/enrich/internal/bulk"
@@ -74,6 +75,74 @@ func TestReplayDeletesTheLettersOfSuppressedPeople(t *testing.T) {
 	}
 	if n := testenv.Count(t, osURL, eventdoc.DeadLetterPattern(prefix)); n != 0 {
 		t.Fatalf("%d dead letters left, want none", n)
+	}
+	docs, err := testenv.Sources(t, osURL, prefix+"-*", "")
+	if err != nil || len(docs) != 1 || docs[0]["event_id"] != "kept" {
+		t.Fatalf("event documents %v %v, want only the kept one", docs, err)
+	}
+}
+
+// TestReplayDeletesPseudonymisedLettersOfSuppressedPeople: where enrich
+// pseudonymises user ids, a letter holds the document as built, with the
+// pseudonym (under the key of the day it failed, the previous one after a
+// rotation); the deletion puts the person's pseudonyms on the list
+// (suppression.Subject.WithPseudonyms, as the query service records a
+// deletion), so the replay deletes their letters instead of writing them
+// back as events that the deletion, past its events, would leave behind.
+func TestReplayDeletesPseudonymisedLettersOfSuppressedPeople(t *testing.T) {
+	t.Parallel()
+	osURL, prefix := testenv.Indices(t, "dlp")
+	c := testenv.OpenSearch(t, osURL)
+	ctx := context.Background()
+	if err := templates.Apply(ctx, c, prefix, 0); err != nil {
+		t.Fatal(err)
+	}
+	js := testenv.JetStream(t)
+	bucket := strings.ToUpper(strings.ReplaceAll(prefix, "-", "_"))
+	t.Cleanup(func() {
+		_ = js.DeleteKeyValue(context.Background(), bucket)
+		_ = js.DeleteKeyValue(context.Background(), bucket+suppression.StatusSuffix)
+	})
+	b, err := suppression.Open(ctx, js, bucket, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	current, _ := pseudonym.ParseKey(strings.Repeat("c1", 32))
+	previous, _ := pseudonym.ParseKey(strings.Repeat("b0", 32))
+	ring := pseudonym.Ring{Current: current, Previous: []pseudonym.Key{previous}}
+	gone := suppression.Subject{AppID: "shop", Kind: suppression.KindUserID, ID: "gone"}
+	if _, err := b.Suppress(ctx, gone.WithPseudonyms(ring), time.Now().Add(time.Hour), "job"); err != nil {
+		t.Fatal(err)
+	}
+	set, stop, err := suppression.Watch(ctx, b, suppression.SetConfig{Heartbeat: time.Second, Lease: time.Minute, WriteBound: time.Second}, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(context.Background()) })
+
+	now := time.Now().UTC()
+	day := eventdoc.IndexName(prefix, now)
+	doc := func(id, user string) json.RawMessage {
+		return json.RawMessage(`{"doc_id":"` + id + `","app_id":"shop","event_id":"` + id + `","user_id":"` + user +
+			`","event_name":"tap","timestamp":"` + now.Format(time.RFC3339) + `"}`)
+	}
+	letters := []eventdoc.DeadLetter{
+		{DocID: "now-key", AppID: "shop", Index: day, Document: doc("now-key", current.Of("gone"))},
+		{DocID: "old-key", AppID: "shop", Index: day, Document: doc("old-key", previous.Of("gone"))},
+		{DocID: "kept", AppID: "shop", Index: day, Document: doc("kept", current.Of("someone"))},
+	}
+	for i := range letters {
+		letters[i].Status, letters[i].ErrorType, letters[i].FailedAt = 400, "mapper_parsing_exception", now
+	}
+	if err := bulk.NewIndexer(c).DeadLetter(ctx, eventdoc.DeadLetterIndex(prefix, now), letters); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Refresh(t, osURL, eventdoc.DeadLetterPattern(prefix))
+	r := deadletter.New(bulk.NewDeadLetters(c), prefix, 30*24*time.Hour)
+	r.Suppress(set)
+	rep, err := r.Replay(ctx, deadletter.Filter{}, false)
+	if err != nil || rep.Suppressed != 2 || rep.Replayed != 1 {
+		t.Fatalf("replay: %+v %v, want the 2 letters of the person suppressed and the other one replayed", rep, err)
 	}
 	docs, err := testenv.Sources(t, osURL, prefix+"-*", "")
 	if err != nil || len(docs) != 1 || docs[0]["event_id"] != "kept" {

@@ -61,6 +61,16 @@ func (p *Pipeline) round(ctx context.Context, items []*inFlight) {
 	// own: only those hold the look-up locks (see bulk).
 	queue := append(p.chunks(plain), p.chunks(looked)...)
 	for len(queue) > 0 {
+		if !p.mayWrite() {
+			// The suppression lease no longer covers a request begun now:
+			// the rest waits, and the batch is released (process).
+			for _, chunk := range queue {
+				for _, r := range chunk {
+					r.set(docWaiting, failure{errorType: "suppression_lease", reason: "suppression lease not current: not sent"})
+				}
+			}
+			break
+		}
 		queue = append(p.bulk(ctx, queue[0]), queue[1:]...)
 	}
 	present := 0

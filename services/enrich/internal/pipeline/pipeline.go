@@ -88,6 +88,12 @@ type Pipeline struct {
 // platform/suppression). Call it before Run.
 func (p *Pipeline) Suppress(set *suppression.Set) { p.sup = set }
 
+// mayWrite reports whether a write (a bulk request, the dead-lettering of
+// a message's last delivery) may begin now: the suppression lease, if any,
+// covers it whole. It is asked before each one, not once a batch: a batch
+// may take many requests, and the lease may run out in between.
+func (p *Pipeline) mayWrite() bool { return p.sup == nil || p.sup.MayWrite() }
+
 // New returns a pipeline from cons into idx.
 func New(cons Fetcher, idx Indexer, builder *document.Builder, cfg Config, log *slog.Logger, m *metrics.Enrich,
 	tp trace.TracerProvider, prop propagation.TextMapPropagator) *Pipeline {
@@ -212,8 +218,8 @@ func (p *Pipeline) process(ctx context.Context, msgs []njs.Msg) {
 	var backoff time.Duration
 	var heldSince time.Time
 	for len(items) > 0 {
-		if filter != nil && !filter.MayWrite() {
-			p.release(work, items)
+		if !p.mayWrite() {
+			p.release(work, items, "suppression lease not current")
 			return
 		}
 		p.round(work, items)
@@ -229,8 +235,12 @@ func (p *Pipeline) process(ctx context.Context, msgs []njs.Msg) {
 		if len(items) == 0 {
 			break
 		}
+		if !p.mayWrite() {
+			p.release(work, items, "suppression lease not current")
+			return
+		}
 		if ctx.Err() != nil {
-			p.release(work, items)
+			p.release(work, items, "stopping while OpenSearch cannot take writes")
 			return
 		}
 		if heldSince.IsZero() {

@@ -31,7 +31,9 @@ func (p *Pipeline) finish(ctx context.Context, it *inFlight) {
 		return
 	}
 	f := it.failure
-	if p.cfg.MaxDeliver > 0 && it.delivered >= p.cfg.MaxDeliver {
+	// Dead-lettering writes: only while the suppression lease covers it
+	// (otherwise the message comes back, and is dead-lettered then).
+	if p.cfg.MaxDeliver > 0 && it.delivered >= p.cfg.MaxDeliver && p.mayWrite() {
 		err := p.giveUp(ctx, it)
 		if err == nil {
 			p.metrics.Messages.WithLabelValues("dead_lettered").Inc()
@@ -118,13 +120,14 @@ func (p *Pipeline) giveUp(ctx context.Context, it *inFlight) error {
 	return nil
 }
 
-// release gives messages still waiting for the cluster back to JetStream
-// at once when the service stops, for another instance to take.
-func (p *Pipeline) release(ctx context.Context, items []*inFlight) {
-	p.log.WarnContext(ctx, "stopping while OpenSearch cannot take writes; releasing messages", "messages", len(items))
+// release gives messages still waiting back to JetStream at once, for
+// another instance to take: when the service stops while the cluster cannot
+// take them, or when the suppression lease no longer covers a write (why).
+func (p *Pipeline) release(ctx context.Context, items []*inFlight, why string) {
+	p.log.WarnContext(ctx, why+"; releasing messages", "messages", len(items))
 	for _, it := range items {
 		p.metrics.Messages.WithLabelValues("redelivered").Inc()
-		it.span.SetStatus(codes.Error, "released at shutdown")
+		it.span.SetStatus(codes.Error, "released: "+why)
 		if err := it.msg.Nak(); err != nil {
 			p.log.WarnContext(it.ctx, "nak failed; the message will be redelivered after ack wait", "error", err)
 		}

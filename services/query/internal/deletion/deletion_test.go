@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	queryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/query/v1"
+	"github.com/evtrack/telemetry/platform/pseudonym"
 	"github.com/evtrack/telemetry/platform/suppression"
 	"github.com/evtrack/telemetry/services/query/internal/auth"
 	"github.com/evtrack/telemetry/services/query/internal/search"
@@ -174,7 +176,7 @@ func TestRequestRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var log []string
-			svc := NewService(newMemStore(&log), &fakeSup{log: &log}, time.Hour, func() {}).WithPseudonymised([]string{"user_id"})
+			svc := NewService(newMemStore(&log), &fakeSup{log: &log}, time.Hour, func() {}).WithPseudonymised([]string{"user_id"}, pseudonym.Ring{})
 			_, err := svc.Request(context.Background(), tt.p, tt.req)
 			se, ok := search.AsError(err)
 			if !ok || se.Kind != tt.kind || se.Param != tt.param {
@@ -196,7 +198,7 @@ const aPseudonym = "p1:3UB1TSwNEVV_orH3GM4m0w"
 func TestRequestByPseudonymOnlyWherePseudonymised(t *testing.T) {
 	for _, fields := range [][]string{nil, {"anonymous_id"}} {
 		var log []string
-		svc := NewService(newMemStore(&log), &fakeSup{log: &log}, time.Hour, func() {}).WithPseudonymised(fields)
+		svc := NewService(newMemStore(&log), &fakeSup{log: &log}, time.Hour, func() {}).WithPseudonymised(fields, pseudonym.Ring{})
 		if _, err := svc.Request(context.Background(), deleter, &queryv1.DeleteUserRequest{AppId: "app", UserId: aPseudonym}); err != nil {
 			t.Fatalf("pseudonymised %v: %v", fields, err)
 		}
@@ -264,5 +266,102 @@ func TestRunnerWaitsForEnrichAndResumesAfterAStop(t *testing.T) {
 	}
 	if len(audit.completed) != 1 {
 		t.Fatalf("completion audited %d times, want once", len(audit.completed))
+	}
+}
+
+// manyLetters is an app with the person's events and more dead letters
+// than can be read within a lease: each page of letters takes perPage of
+// the (fake) clock, and after each one another replica looks for jobs to
+// take (onPage).
+type manyLetters struct {
+	events, pages, theirs int
+	perPage               time.Duration
+	advance               func(time.Duration)
+	onPage                func(page int)
+	read                  int // pages read by the count
+}
+
+func (d *manyLetters) Refresh(context.Context) error { return nil }
+
+func (d *manyLetters) CountEvents(context.Context, Person) (int64, error) {
+	return int64(d.events), nil
+}
+
+func (d *manyLetters) DeleteEvents(_ context.Context, _ Person, n int) (int, error) {
+	k := min(n, d.events)
+	d.events -= k
+	return k, nil
+}
+
+func (d *manyLetters) DeadLetters(_ context.Context, _ Person, cur Cursor, _ int, countOnly bool) (int, Cursor, bool, error) {
+	if !countOnly { // the person's letters are few: one page deletes them
+		k := d.theirs
+		d.theirs = 0
+		return k, cur, true, nil
+	}
+	d.read++
+	d.advance(d.perPage)
+	d.onPage(d.read)
+	matched := 0
+	if d.read == d.pages {
+		matched = d.theirs
+	}
+	return matched, Cursor{Index: "deadletter-p-2026.12.01", After: strconv.Itoa(d.read)}, d.read == d.pages, nil
+}
+
+// TestJobKeepsItsLeaseWhileCountingDeadLetters: counting the person's dead
+// letters reads every letter of the app, which takes as long as the app has
+// letters — more, after weeks of a mapping error, than a lease. The job
+// must stay its runner's all along: were its lease to run out, another
+// replica would take it, the first one's save would be refused, and with
+// every count outlasting a lease each replica in turn would lose its count
+// to the next, the job never leaving waiting_for_enrich while the person's
+// events stay searchable.
+func TestJobKeepsItsLeaseWhileCountingDeadLetters(t *testing.T) {
+	var log []string
+	store := newMemStore(&log)
+	sup := &fakeSup{log: &log}
+	svc := NewService(store, sup, time.Hour, func() {})
+	req, err := svc.Request(context.Background(), deleter, &queryv1.DeleteUserRequest{AppId: "app", UserId: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := req.GetJobId()
+	const lease = 10 * time.Second
+	clock := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	start := clock
+	now := func() time.Time { return clock }
+	takenAt := 0
+	docs := &manyLetters{events: 5, pages: 8, theirs: 2, perPage: lease / 2, advance: func(d time.Duration) { clock = clock.Add(d) }}
+	docs.onPage = func(page int) {
+		// Another replica's runner, looking for jobs (Runner.Run) and
+		// claiming one whose lease ran out (Runner.runOne).
+		ids, err := store.Claimable(context.Background(), now())
+		if err != nil || len(ids) == 0 || takenAt != 0 {
+			return
+		}
+		j, v, err := store.Get(context.Background(), ids[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.Owner, j.LeaseUntil = "query-other", now().Add(lease)
+		if _, err := store.Update(context.Background(), j, v); err == nil {
+			takenAt = page
+		}
+	}
+	m := Metrics{Jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "j"}, []string{"outcome"}),
+		Deleted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "d"}, []string{"kind"})}
+	r := NewRunner(store, sup, docs, &fakeAudit{}, RunnerConfig{PageSize: 10, Lease: lease, Poll: time.Millisecond}, m,
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r.now = now
+	r.runOne(context.Background(), id)
+
+	j, _, _ := store.Get(context.Background(), id)
+	if takenAt != 0 {
+		t.Fatalf("another replica took the job after page %d of %d of the dead-letter count (%s in, lease %s): the count was lost; "+
+			"job state %s, phase %s, owner %s, total %d", takenAt, docs.pages, time.Duration(takenAt)*docs.perPage, lease, j.State, j.Phase, j.Owner, j.Total)
+	}
+	if j.State != StateCompleted || j.Total != 7 || j.DeletedEvents != 5 || j.DeletedDeadLetters != 2 {
+		t.Fatalf("job after a count of %s: %+v, want completed with 5 events and 2 letters", clock.Sub(start), j)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -107,12 +108,25 @@ func (r *Runner) runOne(ctx context.Context, id string) {
 		return
 	}
 	r.log.InfoContext(ctx, "deletion job running", "job_id", j.ID, "app_id", j.AppID, "phase", j.Phase, "deleted", j.DeletedEvents+j.DeletedDeadLetters)
+	// save stores j as it stands with the lease renewed: after every step,
+	// and within a step that reads more than a page (the count of the dead
+	// letters), so that no step outlasts the lease and another replica
+	// never takes a job that is still being worked on.
+	save := func() error {
+		j.UpdatedAt, j.LeaseUntil = r.now().UTC(), r.now().Add(r.cfg.Lease)
+		nv, err := r.store.Update(context.WithoutCancel(ctx), j, v)
+		if err != nil {
+			return err
+		}
+		v = nv
+		return nil
+	}
 	for j.State != StateCompleted {
 		if ctx.Err() != nil {
 			r.release(ctx, j, v)
 			return
 		}
-		waitFor, err := r.step(ctx, &j)
+		waitFor, err := r.step(ctx, &j, save)
 		if err != nil {
 			if ctx.Err() != nil {
 				r.release(ctx, j, v)
@@ -121,8 +135,7 @@ func (r *Runner) runOne(ctx context.Context, id string) {
 			r.log.WarnContext(ctx, "deletion step failed; retrying", "job_id", j.ID, "phase", j.Phase, "error", err)
 			waitFor = r.cfg.Poll
 		}
-		j.UpdatedAt, j.LeaseUntil = r.now().UTC(), r.now().Add(r.cfg.Lease)
-		if v, err = r.store.Update(context.WithoutCancel(ctx), j, v); err != nil {
+		if err := save(); err != nil {
 			// Lost (another replica took it after our lease ran out) or
 			// not saved: whoever runs it next resumes from the last save.
 			r.log.WarnContext(ctx, "saving deletion job failed; leaving it", "job_id", j.ID, "error", err)
@@ -140,8 +153,8 @@ func (r *Runner) runOne(ctx context.Context, id string) {
 }
 
 // step does one bounded piece of j's work and says how long to pause
-// before the next.
-func (r *Runner) step(ctx context.Context, j *Job) (time.Duration, error) {
+// before the next; save stores j with its lease renewed (see runOne).
+func (r *Runner) step(ctx context.Context, j *Job, save func() error) (time.Duration, error) {
 	p := j.Person()
 	switch j.Phase {
 	case PhaseWaitingForEnrich:
@@ -163,7 +176,7 @@ func (r *Runner) step(ctx context.Context, j *Job) (time.Duration, error) {
 		if err != nil {
 			return 0, err
 		}
-		letters, err := r.countDeadLetters(ctx, p)
+		letters, err := r.countDeadLetters(ctx, p, save)
 		if err != nil {
 			return 0, err
 		}
@@ -200,7 +213,11 @@ func (r *Runner) step(ctx context.Context, j *Job) (time.Duration, error) {
 	return 0, errors.New("unknown phase " + j.Phase)
 }
 
-func (r *Runner) countDeadLetters(ctx context.Context, p Person) (int64, error) {
+// countDeadLetters counts the person's dead letters. It reads every letter
+// of the app, which takes as long as the app has letters (kept for
+// ENRICH_DEADLETTER_RETENTION): the job is saved after every page, so its
+// lease never runs out while it counts.
+func (r *Runner) countDeadLetters(ctx context.Context, p Person, save func() error) (int64, error) {
 	var total int64
 	cur := Cursor{}
 	for {
@@ -211,6 +228,9 @@ func (r *Runner) countDeadLetters(ctx context.Context, p Person) (int64, error) 
 		total += int64(n)
 		if done {
 			return total, nil
+		}
+		if err := save(); err != nil {
+			return 0, fmt.Errorf("renew the lease while counting dead letters: %w", err)
 		}
 		cur = next
 	}

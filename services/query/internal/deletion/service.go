@@ -31,7 +31,8 @@ type Service struct {
 	suppressFor   time.Duration
 	wake          func()
 	now           func() time.Time
-	pseudonymised []string // fields enrich stores as pseudonyms
+	pseudonymised []string       // fields enrich stores as pseudonyms
+	pseudonyms    pseudonym.Ring // and the keys it used
 }
 
 // NewService returns the use case: people are suppressed for suppressFor
@@ -40,13 +41,31 @@ func NewService(store Store, sup Suppressions, suppressFor time.Duration, wake f
 	return &Service{store: store, sup: sup, suppressFor: suppressFor, wake: wake, now: time.Now}
 }
 
-// WithPseudonymised refuses requests naming a person by a pseudonym in
-// one of fields (those enrich pseudonymises): the stored events would be
-// found, but the suppression list is checked against the ids events arrive
-// with, so the person's new events would go on being stored.
-func (s *Service) WithPseudonymised(fields []string) *Service {
-	s.pseudonymised = fields
+// WithPseudonymised tells the service which fields enrich pseudonymises
+// and with which keys (ring: the current one and those used before a
+// rotation). It refuses requests naming a person by a pseudonym in one of
+// fields: the stored events would be found, but the suppression list is
+// checked against the ids events arrive with, so the person's new events
+// would go on being stored. And it suppresses the person's pseudonyms too
+// (suppression.Subject.WithPseudonyms): the dead-letter replay only sees
+// the documents as built, which hold the pseudonyms.
+func (s *Service) WithPseudonymised(fields []string, ring pseudonym.Ring) *Service {
+	s.pseudonymised, s.pseudonyms = fields, ring
 	return s
+}
+
+// subjects are the person's entries on the suppression list: each of their
+// ids, and its pseudonyms where enrich pseudonymises it.
+func (s *Service) subjects(p Person) []suppression.Subject {
+	var out []suppression.Subject
+	for _, sub := range p.Subjects() {
+		if slices.Contains(s.pseudonymised, string(sub.Kind)) {
+			out = append(out, sub.WithPseudonyms(s.pseudonyms)...)
+			continue
+		}
+		out = append(out, sub)
+	}
+	return out
 }
 
 func denied(msg string) error {
@@ -103,7 +122,7 @@ func (s *Service) Request(ctx context.Context, p auth.Principal, req *queryv1.De
 		AnonymousFingerprint: IDFingerprint(person.AppID, suppression.KindAnonymousID, person.AnonymousID),
 		State:                StatePending, Phase: PhaseWaitingForEnrich, Requester: p.Name, CreatedAt: now, UpdatedAt: now,
 		SuppressedUntil: now.Add(s.suppressFor)}
-	rev, err := s.sup.Suppress(ctx, person.Subjects(), j.SuppressedUntil, j.ID)
+	rev, err := s.sup.Suppress(ctx, s.subjects(person), j.SuppressedUntil, j.ID)
 	if err != nil {
 		return nil, &search.Error{Kind: search.KindUnavailable, Message: "suppression list unavailable, try again", Err: err}
 	}
