@@ -100,6 +100,9 @@ public struct Counters: Sendable, Equatable, CustomStringConvertible {
     public var droppedByCap = 0
     /// In queue files that could not be read back, moved aside.
     public var quarantined = 0
+    /// Never written to disk (a full disk, an unusable folder) and still in
+    /// memory when the client shut down: dropped with it.
+    public var droppedUnwritten = 0
     /// Requests that failed and will be retried (network, 5xx, 429, 503).
     public var retries = 0
     /// Events waiting now (in memory or on disk).
@@ -109,7 +112,7 @@ public struct Counters: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         "queued=\(queued) delivered=\(delivered) duplicates=\(duplicates) rejected=\(rejected) "
-            + "droppedByCap=\(droppedByCap) quarantined=\(quarantined) retries=\(retries) inQueue=\(inQueue)"
+            + "droppedByCap=\(droppedByCap) quarantined=\(quarantined) droppedUnwritten=\(droppedUnwritten) retries=\(retries) inQueue=\(inQueue)"
     }
 }
 
@@ -150,11 +153,17 @@ public struct FlushResult: Sendable, Equatable {
         case unauthorized
         /// The deadline of ``Evtrack/shutdown(deadline:)`` passed, or the client is shut down.
         case stopped
-        /// The queue folder cannot be written; events wait in memory.
+        /// Events could not be written to disk (the disk is full, the folder
+        /// unusable): they wait in memory, counted in ``FlushResult/remaining``,
+        /// and the write is tried again (every second, on each `track` and
+        /// `flush`). Reported before any other blocker. After
+        /// ``Evtrack/shutdown(deadline:)`` they are dropped and counted in
+        /// ``Counters/droppedUnwritten``.
         case storage
     }
 
-    /// Events still queued.
+    /// Events not sent: queued on disk, or waiting in memory for a write
+    /// that failed (``Blocker/storage``).
     public var remaining: Int
     public var blocker: Blocker?
     public var isComplete: Bool { remaining == 0 && blocker == nil }

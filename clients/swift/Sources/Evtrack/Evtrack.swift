@@ -188,7 +188,8 @@ public final class Evtrack: Sendable {
 
     /// Sends what is queued now. Returns when the queue is empty or uploads
     /// are blocked (the result says by what: a server pause, a backoff, a
-    /// refused key); the client keeps retrying by itself.
+    /// refused key, events the disk could not take); the client keeps
+    /// retrying by itself.
     @discardableResult
     public func flush() async -> FlushResult {
         await pipeline.flush()
@@ -202,7 +203,10 @@ public final class Evtrack: Sendable {
 
     /// Stops tracking, writes every event to disk, and sends until the queue
     /// is empty or the deadline passes. Events not sent stay queued for the
-    /// next launch. The folder is unlocked afterwards.
+    /// next launch, except those that could not be written to disk: they are
+    /// in the result's `remaining` with the blocker `.storage`, then dropped
+    /// and counted in ``Counters/droppedUnwritten``. The folder is unlocked
+    /// afterwards.
     @discardableResult
     public func shutdown(deadline: Date) async -> FlushResult {
         front.withLock { $0.closed = true }

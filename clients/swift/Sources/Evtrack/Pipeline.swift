@@ -16,6 +16,11 @@ actor Pipeline {
 
     private var queue: DiskQueue?
     private var storageError: String?
+    /// Why the last write to the queue failed (a full disk); nil once a
+    /// write takes every pending event. While set, the events in memory
+    /// are not on disk: a flush reports them remaining, blocked by storage.
+    private var writeFailure: String?
+    private var stateLoaded = false
     private var state = UploadState()
     private var writeKey: String
     /// The key a 401 refused: no uploads while it is the key.
@@ -64,24 +69,27 @@ actor Pipeline {
         if let q = queue, q.count > 0 { startDrain() } else { scheduleWakeIfBlocked() }
     }
 
+    /// Opens the queue (tried again on every write until the folder is
+    /// usable: a full disk may refuse even its folders) and, once, the state.
     private func ensureLoaded() {
-        guard queue == nil, storageError == nil else { return }
-        do {
-            let q = try DiskQueue(directory: dir, fsync: config.fsyncWrites)
-            let moved = q.load()
-            queue = q
-            noteQuarantined(moved)
-            if q.count > 0 { log(.info, "\(q.count) events queued by an earlier run") }
-        } catch {
-            storageError = "\(error)"
-            log(.error, "queue folder unusable, events stay in memory: \(error)")
+        if queue == nil {
+            do {
+                let q = try DiskQueue(directory: dir, fsync: config.fsyncWrites)
+                let moved = q.load()
+                queue = q
+                storageError = nil
+                noteQuarantined(moved)
+                if q.count > 0 { log(.info, "\(q.count) events queued by an earlier run") }
+            } catch {
+                if storageError == nil { log(.error, "queue folder unusable, events stay in memory: \(error)") }
+                storageError = "\(error)"
+            }
         }
+        guard !stateLoaded else { return }
+        stateLoaded = true
         if let b = FileIO.read(statePath), let s = try? JSONDecoder().decode(UploadState.self, from: Data(b)) {
             state = s
-            // A clock set back must not stretch a wait beyond its bounds.
-            let now = config.now().timeIntervalSince1970
-            if let n = state.nextAttemptAt, n - now > config.retryMaxDelay { state.nextAttemptAt = now + config.retryMaxDelay }
-            if let p = state.pausedUntil, p - now > config.maxRetryAfter { state.pausedUntil = now + config.maxRetryAfter }
+            boundWaits(now: config.now().timeIntervalSince1970)
         }
         updateDepth()
     }
@@ -127,6 +135,7 @@ actor Pipeline {
         guard !events.isEmpty else { return }
         guard let q = queue else {
             putBack(events[...])
+            retryPersistSoon()
             return
         }
         var written = 0
@@ -142,20 +151,27 @@ actor Pipeline {
                 try q.append(events[written..<end])
                 written = end
             } catch {
-                log(.error, "writing the queue failed, retrying in 1 s: \(error)")
+                writeFailure = "\(error)"
+                log(.error, "writing the queue failed, \(events.count - written) events wait in memory; retrying in 1 s and on the next track or flush: \(error)")
                 putBack(events[written...])
-                if persistRetry == nil {
-                    persistRetry = Task { [weak self] in
-                        try? await Task.sleep(nanoseconds: 1_000_000_000)
-                        await self?.retryPersist()
-                    }
-                }
+                retryPersistSoon()
                 break
             }
         }
+        if written == events.count { writeFailure = nil }
         if !uploading { enforceCaps() }
         updateDepth()
         if q.count >= config.flushAt { startDrain() }
+    }
+
+    /// Events wait in memory for a write that failed: tried again in a
+    /// second, if no track or flush has written them before.
+    private func retryPersistSoon() {
+        guard persistRetry == nil else { return }
+        persistRetry = Task { [weak self] in
+            try? await Task.sleep(nanoseconds: 1_000_000_000)
+            await self?.retryPersist()
+        }
     }
 
     private func retryPersist() {
@@ -164,14 +180,30 @@ actor Pipeline {
     }
 
     private func putBack(_ events: ArraySlice<PendingEvent>) {
-        front.withLock { s in
+        let dropped = front.withLock { s -> Int in
             s.pending.insert(contentsOf: events, at: 0)
             let over = s.pending.count - config.maxQueuedEvents
-            if over > 0 {
-                s.pending.removeFirst(over)
-                s.counters.droppedByCap += over
-            }
+            guard over > 0 else { return 0 }
+            s.pending.removeFirst(over)
+            s.counters.droppedByCap += over
+            return over
         }
+        if dropped > 0 { log(.warning, "events waiting in memory over maxQueuedEvents: dropped the \(dropped) oldest") }
+    }
+
+    /// At shutdown, after the last write: events still in memory could not
+    /// be written to disk and end with the client. Counted in
+    /// ``Counters/droppedUnwritten`` and logged, never lost silently.
+    private func dropUnwritten() {
+        let n = front.withLock { s -> Int in
+            let n = s.pending.count
+            s.pending.removeAll()
+            s.counters.droppedUnwritten += n
+            s.refreshDepth()
+            return n
+        }
+        guard n > 0 else { return }
+        log(.error, "shut down with \(n) events that could not be written to disk: dropped (\(writeFailure ?? storageError ?? "no queue"))")
     }
 
     func writeIdentity(_ identity: Identity) {
@@ -224,20 +256,26 @@ actor Pipeline {
     // MARK: - Flushing
 
     /// Sends everything queued; returns when the queue is empty or uploads
-    /// are blocked (paused, backing off, unauthorized, stopped).
+    /// are blocked (paused, backing off, unauthorized, stopped, events that
+    /// cannot be written to disk).
     func flush() async -> FlushResult {
         persistPending()
-        guard let q = queue else {
-            return FlushResult(remaining: front.withLock { $0.pending.count }, blocker: .storage)
+        if let q = queue, uploading || (q.count > 0 && blocker() == nil) {
+            return await withCheckedContinuation { c in
+                waiters.append(c)
+                startDrain()
+            }
         }
-        if !uploading {
-            if let b = blocker() { return FlushResult(remaining: q.count, blocker: b) }
-            if q.count == 0 { return FlushResult(remaining: 0, blocker: nil) }
-        }
-        return await withCheckedContinuation { c in
-            waiters.append(c)
-            startDrain()
-        }
+        return result(blocker())
+    }
+
+    /// What a flush ends with: every event not sent, on disk or in memory.
+    /// Events the queue could not take (a full disk, an unusable folder)
+    /// make storage the blocker, before whatever blocks the uploads.
+    private func result(_ uploadBlocker: FlushResult.Blocker?) -> FlushResult {
+        let inMemory = front.withLock { $0.pending.count }
+        let unwritable = queue == nil || (inMemory > 0 && writeFailure != nil)
+        return FlushResult(remaining: (queue?.count ?? 0) + inMemory, blocker: unwritable ? .storage : uploadBlocker)
     }
 
     /// A new write key: uploads refused with the old one resume.
@@ -255,9 +293,25 @@ actor Pipeline {
         if queue == nil { return .storage }
         if refusedKey == writeKey { return .unauthorized }
         let now = config.now().timeIntervalSince1970
+        boundWaits(now: now)
         if let p = state.pausedUntil, p > now { return .paused(until: Date(timeIntervalSince1970: p)) }
         if let n = state.nextAttemptAt, n > now { return .backoff(until: Date(timeIntervalSince1970: n)) }
         return nil
+    }
+
+    /// A wait is kept as a time of day, to outlive the process; a clock set
+    /// back would stretch it by as much. So wherever it is checked it is
+    /// bounded again from now: a pause by `maxRetryAfter`, a backoff by its
+    /// attempt's ceiling (at most `retryMaxDelay`).
+    private func boundWaits(now: Double) {
+        var s = state
+        if let p = s.pausedUntil, p - now > config.maxRetryAfter { s.pausedUntil = now + config.maxRetryAfter }
+        let ceiling = backoff.ceiling(attempt: s.attempt)
+        if let n = s.nextAttemptAt, n - now > ceiling { s.nextAttemptAt = now + ceiling }
+        guard s != state else { return }
+        log(.warning, "a wait ran past its maximum from now (the clock set back?): bounded again")
+        state = s
+        saveState()
     }
 
     private func startDrain() {
@@ -291,8 +345,7 @@ actor Pipeline {
     }
 
     private func finishDrain() {
-        let result = FlushResult(remaining: (queue?.count ?? 0) + front.withLock { $0.pending.count },
-                                 blocker: (queue?.count ?? 0) > 0 ? (blocker() ?? (stopped ? .stopped : nil)) : nil)
+        let result = result((queue?.count ?? 0) > 0 ? blocker() : nil)
         let w = waiters
         waiters = []
         for c in w { c.resume(returning: result) }
@@ -486,7 +539,9 @@ actor Pipeline {
 
     /// Writes what is pending, then sends until the queue is empty, uploads
     /// are blocked, or the deadline passes (the request in flight is then
-    /// cancelled; its events stay queued for the next launch).
+    /// cancelled; its events stay queued for the next launch). Events that
+    /// could not be written to disk are in the result's `remaining`
+    /// (blocker `.storage`), then dropped and counted.
     func shutdown(deadline: Date) async -> FlushResult {
         persistPending()
         let snapshot = front.withLock { $0.identity }
@@ -501,6 +556,7 @@ actor Pipeline {
         let result = await flush()
         watchdog.cancel()
         stop()
+        dropUnwritten()
         return result
     }
 

@@ -142,7 +142,7 @@ let c = client.counters
 let summary: [String: Any] = [
     "remaining": final.remaining, "complete": final.isComplete, "blocker": final.blocker.map { "\($0)" } ?? "",
     "queued": c.queued, "delivered": c.delivered, "duplicates": c.duplicates, "rejected": c.rejected,
-    "dropped_by_cap": c.droppedByCap, "quarantined": c.quarantined, "retries": c.retries,
+    "dropped_by_cap": c.droppedByCap, "quarantined": c.quarantined, "dropped_unwritten": c.droppedUnwritten, "retries": c.retries,
 ]
 let json = try! JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
 say("summary " + String(decoding: json, as: UTF8.self))

@@ -244,6 +244,59 @@ final class QueueTests: XCTestCase {
         _ = await client.shutdown(deadline: Date())
     }
 
+    /// A queue write that fails (a full disk: ENOSPC) leaves the events in
+    /// memory only. flush() and shutdown() say so — they remain, blocked by
+    /// storage — instead of reporting the queue empty; the write is tried
+    /// again on the next flush, and events a shutdown still cannot write
+    /// are counted as dropped, not lost silently.
+    func testEventsTheDiskCannotTakeAreNeverReportedComplete() async throws {
+        let h = Harness()
+        let client = try h.client()
+        _ = await client.flush() // the queue is loaded
+        let ids = try await withFullDisk(h.dir) { () -> [String] in
+            let ids = (0..<5).compactMap { client.track("e\($0)") }
+            let r = await client.flush()
+            XCTAssertEqual(r, FlushResult(remaining: 5, blocker: .storage), "not on disk, not sent: not complete")
+            XCTAssertEqual(client.counters.inQueue, 5)
+            XCTAssertEqual(h.transport.sent.count, 0)
+            return ids
+        }
+        let done = await client.flush() // room again: written, then sent
+        XCTAssertTrue(done.isComplete, "\(done)")
+        XCTAssertEqual(h.transport.sent.flatMap(\.eventIDs), ids)
+        XCTAssertEqual(client.counters.delivered, 5)
+
+        let r = try await withFullDisk(h.dir) { () -> FlushResult in
+            for i in 0..<3 { client.track("late\(i)") }
+            return await client.shutdown(deadline: Date().addingTimeInterval(1))
+        }
+        XCTAssertEqual(r, FlushResult(remaining: 3, blocker: .storage), "the shutdown says they are not kept")
+        XCTAssertEqual(client.counters.droppedUnwritten, 3, "dropped with the client, and counted")
+        XCTAssertEqual(client.counters.inQueue, 0)
+        XCTAssertTrue(h.reports.logs.contains { $0.hasPrefix("error:") && $0.contains("3 events") && $0.contains("No space left on device") },
+                      "\(h.reports.logs)")
+        XCTAssertEqual(files(in: h.dir, "queue"), [], "nothing was written for the next launch")
+    }
+
+    /// A queue folder that cannot be made for now (here a file stands
+    /// where it goes; on a full disk, mkdir fails) keeps the events in
+    /// memory, reported as storage, and is tried again: the next flush
+    /// after it can be made writes and sends them.
+    func testAQueueFolderThatCannotBeMadeIsTriedAgain() async throws {
+        let h = Harness()
+        let queueDir = h.dir.appendingPathComponent("queue").path
+        try FileIO.writeFile(queueDir, [], fsync: false)
+        let client = try h.client()
+        let ids = (0..<2).compactMap { client.track("e\($0)") }
+        let r = await client.flush()
+        XCTAssertEqual(r, FlushResult(remaining: 2, blocker: .storage))
+        FileIO.remove(queueDir)
+        let done = await client.flush()
+        XCTAssertTrue(done.isComplete, "\(done)")
+        XCTAssertEqual(h.transport.sent.flatMap(\.eventIDs), ids)
+        _ = await client.shutdown(deadline: Date())
+    }
+
     func testEventsAreOnDiskWithinTheDocumentedDelay() async throws {
         let h = Harness()
         let client = try h.client()
@@ -268,5 +321,21 @@ func withNoFileDescriptors<T>(_ body: () async throws -> T) async throws -> T {
     none.rlim_cur = 0
     guard setrlimit(resource, &none) == 0 else { throw POSIXError(.EINVAL) }
     defer { _ = setrlimit(resource, &saved) }
+    return try await body()
+}
+
+/// Runs body with the client's disk full: the next queue files it writes
+/// (tmp/<seq>.tmp) lead to /dev/full, so each write fails with ENOSPC; then
+/// there is room again. The client must have loaded its queue (a load would
+/// read those files).
+func withFullDisk<T>(_ dir: URL, _ body: () async throws -> T) async throws -> T {
+    guard FileManager.default.fileExists(atPath: "/dev/full") else { throw XCTSkip("no /dev/full on this system") }
+    let queued = files(in: dir, "queue").compactMap(DiskQueue.Unit.init(name:)).map(\.seq).max() ?? 0
+    let cursor = FileIO.read(dir.appendingPathComponent("cursor").path)
+        .flatMap { String(decoding: $0, as: UTF8.self).split(separator: " ").dropFirst().first.flatMap { UInt64($0) } } ?? 0
+    let next = max(queued + 1, cursor, 1)
+    let links = (next..<next + 1000).map { dir.appendingPathComponent("tmp/\($0).tmp").path }
+    defer { for l in links { unlink(l) } } // the ones no write used
+    for l in links { guard symlink("/dev/full", l) == 0 else { throw POSIXError(.EEXIST) } }
     return try await body()
 }

@@ -115,6 +115,51 @@ final class UploadTests: XCTestCase {
         _ = await client.shutdown(deadline: Date())
     }
 
+    /// A Retry-After pause is kept as a time of day (state.json keeps it
+    /// across launches), so a clock set back during it would stretch it by
+    /// as much. Wherever it is checked it is bounded again: never longer
+    /// than maxRetryAfter from now.
+    func testAClockSetBackNeverStretchesAPauseBeyondMaxRetryAfter() async throws {
+        let h = Harness()
+        h.transport.answer { n, r in n == 0 ? .error(503, "overloaded", retryAfter: "60") : .accepted(r.eventIDs.count) }
+        let client = try h.client { $0.maxRetryAfter = 60 }
+        client.track("e")
+        let paused = await client.flush()
+        XCTAssertEqual(paused.blocker, .paused(until: h.clock.now().addingTimeInterval(60)))
+        h.clock.advance(-3600) // the user sets the clock back an hour
+        let again = await client.flush()
+        XCTAssertEqual(again.blocker, .paused(until: h.clock.now().addingTimeInterval(60)), "at most maxRetryAfter from now")
+        h.clock.advance(61)
+        let done = await client.flush()
+        XCTAssertTrue(done.isComplete, "61 s later with a 60 s maximum: \(done)")
+        XCTAssertEqual(h.transport.sent.count, 2)
+        _ = await client.shutdown(deadline: Date())
+    }
+
+    /// The same for a backoff: never longer from now than the attempt's
+    /// ceiling, min(retryMaxDelay, retryBaseDelay · 2^(n−1)).
+    func testAClockSetBackNeverStretchesABackoffBeyondItsCeiling() async throws {
+        let h = Harness()
+        h.transport.answer { n, r in n < 3 ? .error(500, "internal") : .accepted(r.eventIDs.count) }
+        let client = try h.client()
+        client.track("e")
+        for wait in [0.5, 1] { // 0.5 · min(60, 1 · 2^(n−1))
+            let r = await client.flush()
+            XCTAssertEqual(r.blocker, .backoff(until: h.clock.now().addingTimeInterval(wait)))
+            h.clock.advance(wait)
+        }
+        let third = await client.flush() // the third failure: a wait of 2, at most 4
+        XCTAssertEqual(third.blocker, .backoff(until: h.clock.now().addingTimeInterval(2)))
+        h.clock.advance(-3600)
+        let again = await client.flush()
+        XCTAssertEqual(again.blocker, .backoff(until: h.clock.now().addingTimeInterval(4)), "at most the ceiling from now")
+        h.clock.advance(4)
+        let done = await client.flush()
+        XCTAssertTrue(done.isComplete, "\(done)")
+        XCTAssertEqual(h.transport.sent.count, 4)
+        _ = await client.shutdown(deadline: Date())
+    }
+
     func test503WithoutRetryAfterBacksOff() async throws {
         let h = Harness()
         h.transport.answer { _, _ in .error(503, "publish_failed") }
