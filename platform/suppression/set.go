@@ -169,7 +169,6 @@ func (s *Set) Len() int {
 type Filter struct {
 	set   *Set
 	token uint64
-	now   time.Time
 }
 
 // Begin starts a batch: it will be filtered with the list applied now (or
@@ -179,12 +178,16 @@ func (s *Set) Begin() *Filter {
 	defer s.mu.Unlock()
 	s.next++
 	s.active[s.next] = s.applied
-	return &Filter{set: s, token: s.next, now: s.now()}
+	return &Filter{set: s, token: s.next}
 }
 
-// Suppressed reports whether an event of app with these ids is to be
-// dropped.
-func (f *Filter) Suppressed(app, userID, anonymousID string) bool {
+// Suppressed reports whether an event of app with these ids, received by
+// ingest at receivedAt (its batch's received_at), is to be dropped: an
+// entry applies to the events received before its end, however late they
+// are fetched (a backlog in the stream, a dead letter replayed), not to
+// those fetched before it. A zero receivedAt counts as received before
+// any end.
+func (f *Filter) Suppressed(app, userID, anonymousID string, receivedAt time.Time) bool {
 	s := f.set
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -195,7 +198,7 @@ func (f *Filter) Suppressed(app, userID, anonymousID string) bool {
 		if sub.ID == "" {
 			continue
 		}
-		if until, ok := s.entries[sub.Key()]; ok && until.After(f.now) {
+		if until, ok := s.entries[sub.Key()]; ok && until.After(receivedAt) {
 			return true
 		}
 	}

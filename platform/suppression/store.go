@@ -96,9 +96,11 @@ func (b *Buckets) Unsettled(ctx context.Context, rev uint64, now time.Time, marg
 	return pending, nil
 }
 
-// DeleteExpired removes the entries whose end is before now and returns how
-// many it removed. Several processes may run it at once.
-func (b *Buckets) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+// DeleteExpired removes the entries whose end is before before and returns
+// how many it removed. Several processes may run it at once. An entry
+// decides about every event received before its end, so remove only what
+// no event still waiting can need: see RemovableBefore.
+func (b *Buckets) DeleteExpired(ctx context.Context, before time.Time) (int, error) {
 	keys, err := b.entries.ListKeys(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("list suppressions: %w", err)
@@ -112,7 +114,7 @@ func (b *Buckets) DeleteExpired(ctx context.Context, now time.Time) (int, error)
 		if err != nil {
 			return n, fmt.Errorf("read suppression: %w", err)
 		}
-		if v, err := decodeEntry(e.Value()); err == nil && v.Until.After(now) {
+		if v, err := decodeEntry(e.Value()); err == nil && !v.Until.Before(before) {
 			continue
 		}
 		// Only the revision read: an entry recorded again meanwhile stays.
@@ -124,6 +126,37 @@ func (b *Buckets) DeleteExpired(ctx context.Context, now time.Time) (int, error)
 	return n, nil
 }
 
+// ArrivalMargin is how much earlier than the time the broker stored its
+// message a batch's received_at may be: ingest stamps it when the request
+// arrives, then publishes (within its publish timeout, retried by the
+// client as a new batch otherwise), on a host whose clock may be a little
+// off the broker's. An hour is ample, and costs only an hour more of an
+// entry that already ended.
+const ArrivalMargin = time.Hour
+
+// RemovableBefore returns the time before which an entry must have ended to
+// be removed at now. Enrich judges an entry's end by when each event was
+// received (Filter.Suppressed), so an entry must stay while the events
+// stream may hold a batch received before its end: one behind a backlog
+// (OpenSearch away, enrich down), which the stream keeps until enrich has
+// handled it (a work queue). That is the older of now and the time of the
+// oldest message still in stream, less ArrivalMargin. A stream that does
+// not exist holds nothing.
+func RemovableBefore(ctx context.Context, js njs.JetStream, stream string, now time.Time) (time.Time, error) {
+	before := now
+	s, err := js.Stream(ctx, stream)
+	switch {
+	case errors.Is(err, njs.ErrStreamNotFound):
+	case err != nil:
+		return time.Time{}, fmt.Errorf("read events stream %s: %w", stream, err)
+	default:
+		if st := s.CachedInfo().State; st.Msgs > 0 && st.FirstTime.Before(before) {
+			before = st.FirstTime
+		}
+	}
+	return before.Add(-ArrivalMargin), nil
+}
+
 // List opens the buckets on first use (and again after a failure), so a
 // process can start while the broker is away; its methods are those of
 // Buckets.
@@ -131,13 +164,15 @@ type List struct {
 	js       njs.JetStream
 	bucket   string
 	replicas int
+	stream   string // the events stream (see RemovableBefore)
 	mu       sync.Mutex
 	b        *Buckets
 }
 
-// NewList returns the list of bucket, opened when first used.
-func NewList(js njs.JetStream, bucket string, replicas int) *List {
-	return &List{js: js, bucket: bucket, replicas: replicas}
+// NewList returns the list of bucket, opened when first used; stream is
+// the events stream whose waiting batches its entries still decide about.
+func NewList(js njs.JetStream, bucket string, replicas int, stream string) *List {
+	return &List{js: js, bucket: bucket, replicas: replicas, stream: stream}
 }
 
 func (l *List) open(ctx context.Context) (*Buckets, error) {
@@ -171,11 +206,17 @@ func (l *List) Unsettled(ctx context.Context, rev uint64, now time.Time, margin 
 	return b.Unsettled(ctx, rev, now, margin)
 }
 
-// DeleteExpired is Buckets.DeleteExpired.
+// DeleteExpired removes the entries that ended before RemovableBefore(now)
+// (Buckets.DeleteExpired): none that a batch still waiting in the events
+// stream may need.
 func (l *List) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	b, err := l.open(ctx)
 	if err != nil {
 		return 0, err
 	}
-	return b.DeleteExpired(ctx, now)
+	before, err := RemovableBefore(ctx, l.js, l.stream, now)
+	if err != nil {
+		return 0, err
+	}
+	return b.DeleteExpired(ctx, before)
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	njs "github.com/nats-io/nats.go/jetstream"
+
 	"github.com/evtrack/telemetry/platform/testenv"
 )
 
@@ -70,7 +72,7 @@ func TestHandshake(t *testing.T) {
 			t.Fatalf("unsettled while a batch filtered before the entry is held: %v %v, want this instance", pending, err)
 		}
 	}
-	if held.Suppressed("app", "gone", "") {
+	if held.Suppressed("app", "gone", "", time.Now()) {
 		t.Log("the held batch already sees the entry (allowed: it may see a later list)")
 	}
 	held.Done()
@@ -80,7 +82,7 @@ func TestHandshake(t *testing.T) {
 	})
 	f := set.Begin()
 	defer f.Done()
-	if !f.Suppressed("app", "gone", "") || f.Suppressed("app", "other", "") || f.Suppressed("other-app", "gone", "") {
+	if now := time.Now(); !f.Suppressed("app", "gone", "", now) || f.Suppressed("app", "other", "", now) || f.Suppressed("other-app", "gone", "", now) {
 		t.Fatal("filter does not match exactly the suppressed app and id")
 	}
 	if !f.MayWrite() {
@@ -90,4 +92,51 @@ func TestHandshake(t *testing.T) {
 		t.Fatalf("expired entries removed: %d %v, want 1", n, err)
 	}
 	testenv.Eventually(t, 10*time.Second, "expiry applied", func() bool { return set.Len() == 0 })
+}
+
+// TestEntriesStayWhileTheStreamMayHoldWhatTheyDecide: an entry decides
+// about every event received before its end, so it is removed only once no
+// batch waiting in the events stream can have been received before it
+// ended (plus ArrivalMargin), then at once.
+func TestEntriesStayWhileTheStreamMayHoldWhatTheyDecide(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs NATS")
+	}
+	js := testenv.JetStream(t)
+	ctx := t.Context()
+	name := strings.ToUpper(strings.ReplaceAll(testenv.Name(t, "supp-exp"), "-", "_"))
+	stream := name + "_EVENTS"
+	t.Cleanup(func() {
+		_ = js.DeleteKeyValue(context.Background(), name)
+		_ = js.DeleteKeyValue(context.Background(), name+StatusSuffix)
+		_ = js.DeleteStream(context.Background(), stream)
+	})
+	s, err := js.CreateStream(ctx, njs.StreamConfig{Name: stream, Subjects: []string{stream + ".>"}, Retention: njs.WorkQueuePolicy, Storage: njs.MemoryStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, stream+".app", []byte("a batch")); err != nil {
+		t.Fatal(err)
+	}
+	l := NewList(js, name, 1, stream)
+	if _, err := l.Suppress(ctx, []Subject{{"app", KindUserID, "gone"}}, time.Now().Add(time.Minute), "job"); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(3 * time.Hour) // the entry long over
+	if n, err := l.DeleteExpired(ctx, later); err != nil || n != 0 {
+		t.Fatalf("removed %d (%v) while the stream holds a batch received before the entry ended, want none", n, err)
+	}
+	if err := s.Purge(ctx); err != nil { // enrich handled it
+		t.Fatal(err)
+	}
+	if n, err := l.DeleteExpired(ctx, later); err != nil || n != 1 {
+		t.Fatalf("removed %d (%v) once the stream is empty, want the entry", n, err)
+	}
+	missing := NewList(js, name, 1, name+"_NO_STREAM")
+	if _, err := missing.Suppress(ctx, []Subject{{"app", KindUserID, "gone"}}, time.Now(), "job"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := missing.DeleteExpired(ctx, later); err != nil || n != 1 {
+		t.Fatalf("without an events stream: removed %d (%v), want the entry", n, err)
+	}
 }

@@ -48,7 +48,11 @@ type Config struct {
 	SuppressionBucket   string
 	SuppressionReplicas int
 	SuppressFor         time.Duration
-	Deletion            deletion.RunnerConfig
+	// EventsStream is the stream of batches waiting for enrich: a
+	// suppression entry is kept while it may hold one received before the
+	// entry's end (suppression.RemovableBefore).
+	EventsStream string
+	Deletion     deletion.RunnerConfig
 
 	// HTTP server timeouts (net/http.Server).
 	HTTPReadHeaderTimeout time.Duration
@@ -66,6 +70,25 @@ type Config struct {
 // Level and ReadyzAddr are what runner.Main reads of the configuration.
 func (c Config) Level() string      { return c.LogLevel }
 func (c Config) ReadyzAddr() string { return c.HTTPAddr }
+
+// The shortest suppression: a deleted person's device may still send events
+// of before the deletion for as long as it keeps unsent events, and nothing
+// on the server refuses them for their age (ingest takes any
+// client_timestamp; enrich clamps one older than ENRICH_CLOCK_MAX_AGE to the
+// arrival time and stores the event all the same). So the bound is the
+// client's: the project's Swift SDK drops events older than its
+// maxEventAge, 7 days by default (clients/swift Configuration.swift;
+// TestSuppressionOutlastsTheSwiftSDKQueue reads it there). Enrich judges an
+// entry's end by when ingest received the event, so no backlog between
+// ingest and enrich needs to be added.
+const (
+	sdkMaxEventAge = 7 * 24 * time.Hour
+	// suppressionMargin: a device clock corrected between an event and its
+	// upload (the SDK measures age by it), an upload in flight at the cut-off.
+	suppressionMargin = 24 * time.Hour
+	// MinSuppression is the least QUERY_SUPPRESSION_DURATION: 8 days.
+	MinSuppression = sdkMaxEventAge + suppressionMargin
+)
 
 // LoadConfig reads the configuration from lookup (os.LookupEnv in main).
 // Error messages name the variable, never echo a secret's value.
@@ -90,6 +113,7 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 		SuppressionBucket:   r.String("SUPPRESSION_BUCKET", suppression.DefaultBucket),
 		SuppressionReplicas: r.Int("SUPPRESSION_REPLICAS", 1),
 		SuppressFor:         r.Duration("QUERY_SUPPRESSION_DURATION", 30*24*time.Hour),
+		EventsStream:        r.String("EVENTS_STREAM", "TELEMETRY_EVENTS"),
 		Deletion: deletion.RunnerConfig{
 			PageSize:     r.Int("QUERY_DELETE_PAGE_SIZE", 1000),
 			PageInterval: r.Duration("QUERY_DELETE_PAGE_INTERVAL", 50*time.Millisecond),
@@ -132,8 +156,12 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 	if c.RateLimitPerSec < 0 || c.RateLimitBurst <= 0 {
 		r.Failf("QUERY_RATE_LIMIT_PER_SEC must not be negative and QUERY_RATE_LIMIT_BURST must be positive")
 	}
-	if c.SuppressFor < 24*time.Hour {
-		r.Failf("QUERY_SUPPRESSION_DURATION: at least 24h (events of a deleted person still queued on devices arrive for days)")
+	if c.SuppressFor < MinSuppression {
+		r.Failf("QUERY_SUPPRESSION_DURATION: at least %s (a device keeps unsent events for up to %s — the Swift SDK's maxEventAge — "+
+			"and ingest and enrich store them whatever their age; plus a margin of %s)", MinSuppression, sdkMaxEventAge, suppressionMargin)
+	}
+	if c.EventsStream == "" {
+		r.Failf("EVENTS_STREAM: required (the stream ingest publishes to)")
 	}
 	if c.SuppressionReplicas < 1 || c.SuppressionReplicas > 5 {
 		r.Failf("SUPPRESSION_REPLICAS: 1 to 5")

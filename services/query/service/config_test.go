@@ -3,11 +3,16 @@ package service
 import (
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/platform/testenv"
 )
 
 // TestLoadConfig: each rule of the configuration is a row. Errors name the
@@ -75,6 +80,21 @@ func TestLoadConfig(t *testing.T) {
 				t.Errorf("pseudonyms %+v", c.Pseudonyms)
 			}
 		}},
+		{"suppression 30 days by default", nil, "", func(t *testing.T, c Config) {
+			if c.SuppressFor != 30*24*time.Hour {
+				t.Errorf("suppression %v", c.SuppressFor)
+			}
+		}},
+		// A device keeps unsent events for 7 days (the Swift SDK's
+		// maxEventAge), and ingest and enrich store them whatever their age:
+		// a suppression must outlast that, with a margin.
+		{"suppression of a day", map[string]string{"QUERY_SUPPRESSION_DURATION": "24h"}, "QUERY_SUPPRESSION_DURATION", nil},
+		{"suppression as long as devices keep events", map[string]string{"QUERY_SUPPRESSION_DURATION": "168h"}, "QUERY_SUPPRESSION_DURATION", nil},
+		{"suppression of 8 days", map[string]string{"QUERY_SUPPRESSION_DURATION": "192h"}, "", func(t *testing.T, c Config) {
+			if c.SuppressFor != 8*24*time.Hour {
+				t.Errorf("suppression %v", c.SuppressFor)
+			}
+		}},
 		{"pseudonyms off by default", nil, "", func(t *testing.T, c Config) {
 			if len(c.Pseudonyms.Fields) != 0 || !c.Pseudonyms.Ring.Current.IsZero() {
 				t.Errorf("pseudonyms %+v", c.Pseudonyms)
@@ -120,5 +140,39 @@ func TestLoadConfig(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSuppressionOutlastsTheSwiftSDKQueue: the shortest suppression the
+// configuration accepts must outlast the oldest unsent event the project's
+// own SDK still sends (clients/swift, Configuration.maxEventAge): a
+// deleted person's device may deliver events of before the deletion that
+// long after it, and ingest and enrich store them whatever their age. The
+// test reads the SDK's default, so raising it there fails here until the
+// minimum follows.
+func TestSuppressionOutlastsTheSwiftSDKQueue(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile(filepath.Join(testenv.Root(t), "clients", "swift", "Sources", "Evtrack", "Configuration.swift"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`public var maxEventAge: TimeInterval = ([0-9 *]+)\n`).FindSubmatch(src)
+	if m == nil {
+		t.Fatal("no maxEventAge default in the Swift SDK's Configuration.swift")
+	}
+	seconds := 1
+	for _, f := range strings.Split(string(m[1]), "*") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			t.Fatalf("maxEventAge default %q: %v", m[1], err)
+		}
+		seconds *= n
+	}
+	sdk := time.Duration(seconds) * time.Second
+	for _, d := range []time.Duration{sdk, sdk + time.Hour} {
+		vars := map[string]string{"QUERY_TOKENS": tokenA + ":app-a", "QUERY_PAGE_TOKEN_KEY": testPageTokenKey, "QUERY_SUPPRESSION_DURATION": d.String()}
+		if _, err := LoadConfig(config.MapLookup(vars)); err == nil {
+			t.Errorf("QUERY_SUPPRESSION_DURATION=%s accepted, though the Swift SDK sends events up to %s old", d, sdk)
+		}
 	}
 }

@@ -122,7 +122,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		nc.Close()
 		return nil, fmt.Errorf("jetstream context: %w", err)
 	}
-	list := suppression.NewList(js, cfg.SuppressionBucket, cfg.SuppressionReplicas)
+	list := suppression.NewList(js, cfg.SuppressionBucket, cfg.SuppressionReplicas, cfg.EventsStream)
 	jobs := opensearch.NewJobs(osc, cfg.IndexPrefix)
 	runner := deletion.NewRunner(jobs, list, opensearch.NewDocuments(osc, cfg.IndexPrefix).WithPseudonyms(cfg.Pseudonyms), auditor, cfg.Deletion,
 		deletion.Metrics{Jobs: m.DeletionJobs, Deleted: m.DeletedDocuments}, log)
@@ -285,8 +285,10 @@ func (s *Service) Run(ctx context.Context) error {
 	return err
 }
 
-// expireSuppressions removes the suppression entries whose time is over, at
-// start and then hourly (every replica may: removing is idempotent).
+// expireSuppressions removes the suppression entries whose time is over and
+// that no batch still waiting in the events stream may need
+// (suppression.RemovableBefore), at start and then hourly (every replica
+// may: removing is idempotent).
 func (s *Service) expireSuppressions(ctx context.Context) {
 	n, err := s.list.DeleteExpired(ctx, time.Now())
 	s.metrics.SuppressionsExpired.Add(float64(n))

@@ -71,7 +71,7 @@ func run(app, errorType string, dryRun bool) error {
 			return err
 		}
 		defer done()
-		replayer.Suppress(set)
+		replayer.Suppress(set, cfg.Pipeline.BulkTimeout)
 	}
 	rep, err := replayer.Replay(ctx, deadletter.Filter{AppID: app, ErrorType: errorType}, dryRun)
 	enc := json.NewEncoder(os.Stdout)

@@ -101,13 +101,41 @@ type Replayer struct {
 	pageSize  int
 	now       func() time.Time
 	sup       *suppression.Set
+	// writeTimeout bounds each write (0: unbounded), so that one begun
+	// while the lease covers it ends within it.
+	writeTimeout time.Duration
 }
 
 // Suppress makes the replay delete, instead of writing back, the letters of
 // people on set's list; it takes part in the deletions' handshake as an
-// enrich instance does (platform/suppression): a page is written only while
-// its lease is current, and the page in hand holds its settled revision.
-func (r *Replayer) Suppress(set *suppression.Set) { r.sup = set }
+// enrich instance does (platform/suppression): each write — writing a
+// page's documents back, settling its letters — begins only while the
+// lease covers it whole (asked before each, not once a page: the look-up
+// and the write before it may each take up to a request timeout), and the
+// page in hand holds its settled revision. writeTimeout bounds each write
+// (set's WriteBound must cover it: enrich's bulk timeout).
+func (r *Replayer) Suppress(set *suppression.Set, writeTimeout time.Duration) {
+	r.sup, r.writeTimeout = set, writeTimeout
+}
+
+// errLeaseLapsed stops a replay before a write its suppression lease no
+// longer covers.
+var errLeaseLapsed = errors.New("the suppression status could not be published in time (NATS unreachable?): " +
+	"stopped before a write its lease no longer covers; run the replay again later")
+
+// write runs one write (do) if the suppression lease, if any, covers it
+// whole, bounded by writeTimeout.
+func (r *Replayer) write(ctx context.Context, do func(context.Context) error) error {
+	if r.sup != nil && !r.sup.MayWrite() {
+		return errLeaseLapsed
+	}
+	if r.writeTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.writeTimeout)
+		defer cancel()
+	}
+	return do(ctx)
+}
 
 // New returns a Replayer for prefix over store. Dead letters whose daily
 // index is older than retention (0: keep for ever) are left alone: the
@@ -165,16 +193,17 @@ func (r *Replayer) replayPage(ctx context.Context, due []Letter, rep *Report) er
 	f := r.sup.Begin()
 	defer f.Done()
 	if !f.MayWrite() {
-		return errors.New("the suppression status could not be published (NATS unreachable?); run the replay again later")
+		return errLeaseLapsed
 	}
 	var keep, drop []Letter
 	for _, l := range due {
 		var ids struct {
-			UserID      string `json:"user_id"`
-			AnonymousID string `json:"anonymous_id"`
+			UserID      string    `json:"user_id"`
+			AnonymousID string    `json:"anonymous_id"`
+			ReceivedAt  time.Time `json:"received_at"` // when ingest received it; none: before any end
 		}
 		_ = json.Unmarshal(l.Document, &ids)
-		if f.Suppressed(l.AppID, ids.UserID, ids.AnonymousID) {
+		if f.Suppressed(l.AppID, ids.UserID, ids.AnonymousID, ids.ReceivedAt) {
 			drop = append(drop, l)
 			continue
 		}
@@ -219,7 +248,11 @@ func (r *Replayer) replay(ctx context.Context, letters, drop []Letter, rep *Repo
 		sent = append(sent, i)
 	}
 	if len(docs) > 0 {
-		written, err := r.store.Write(ctx, docs)
+		var written []Written
+		err := r.write(ctx, func(ctx context.Context) (err error) {
+			written, err = r.store.Write(ctx, docs)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("replay %d documents: %w", len(docs), err)
 		}
@@ -249,7 +282,10 @@ func (r *Replayer) replay(ctx context.Context, letters, drop []Letter, rep *Repo
 		}
 	}
 	if len(replayed)+len(refused) > 0 {
-		if err := r.store.Settle(ctx, replayed, refused); err != nil {
+		// A write too: a refused letter is written, document and all,
+		// over its old one (which a deletion may have deleted meanwhile).
+		err := r.write(ctx, func(ctx context.Context) error { return r.store.Settle(ctx, replayed, refused) })
+		if err != nil {
 			return fmt.Errorf("update dead letters: %w", err)
 		}
 	}

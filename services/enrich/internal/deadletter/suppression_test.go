@@ -20,7 +20,8 @@ import (
 // TestReplayDeletesTheLettersOfSuppressedPeople: a letter of a person on
 // the suppression list (by user id, or by anonymous id) leaves the
 // dead-letter index without being written back; another person's is
-// replayed.
+// replayed, and so is one of the person's received after the suppression
+// ended (an entry's end is judged by when ingest received the event).
 func TestReplayDeletesTheLettersOfSuppressedPeople(t *testing.T) {
 	t.Parallel()
 	osURL, prefix := testenv.Indices(t, "dls")
@@ -53,12 +54,15 @@ func TestReplayDeletesTheLettersOfSuppressedPeople(t *testing.T) {
 	day := eventdoc.IndexName(prefix, now)
 	doc := func(id, user, anon string) json.RawMessage {
 		return json.RawMessage(`{"doc_id":"` + id + `","app_id":"shop","event_id":"` + id + `","user_id":"` + user + `","anonymous_id":"` + anon +
-			`","event_name":"tap","timestamp":"` + now.Format(time.RFC3339) + `"}`)
+			`","event_name":"tap","timestamp":"` + now.Format(time.RFC3339) + `","received_at":"` + now.Format(time.RFC3339) + `"}`)
 	}
+	afterTheEnd := json.RawMessage(`{"doc_id":"after-the-end","app_id":"shop","event_id":"after-the-end","user_id":"gone","event_name":"tap","timestamp":"` +
+		now.Format(time.RFC3339) + `","received_at":"` + now.Add(2*time.Hour).Format(time.RFC3339) + `"}`)
 	letters := []eventdoc.DeadLetter{
 		{DocID: "by-user", AppID: "shop", Index: day, Document: doc("by-user", "gone", "")},
 		{DocID: "by-anon", AppID: "shop", Index: day, Document: doc("by-anon", "", "anon-gone")},
 		{DocID: "kept", AppID: "shop", Index: day, Document: doc("kept", "someone", "")},
+		{DocID: "after-the-end", AppID: "shop", Index: day, Document: afterTheEnd},
 	}
 	for i := range letters {
 		letters[i].Status, letters[i].ErrorType, letters[i].FailedAt = 400, "mapper_parsing_exception", now
@@ -68,17 +72,17 @@ func TestReplayDeletesTheLettersOfSuppressedPeople(t *testing.T) {
 	}
 	testenv.Refresh(t, osURL, eventdoc.DeadLetterPattern(prefix))
 	r := deadletter.New(bulk.NewDeadLetters(c), prefix, 30*24*time.Hour)
-	r.Suppress(set)
+	r.Suppress(set, 30*time.Second)
 	rep, err := r.Replay(ctx, deadletter.Filter{}, false)
-	if err != nil || rep.Suppressed != 2 || rep.Replayed != 1 {
-		t.Fatalf("replay: %+v %v, want 2 suppressed and 1 replayed", rep, err)
+	if err != nil || rep.Suppressed != 2 || rep.Replayed != 2 {
+		t.Fatalf("replay: %+v %v, want 2 suppressed and 2 replayed", rep, err)
 	}
 	if n := testenv.Count(t, osURL, eventdoc.DeadLetterPattern(prefix)); n != 0 {
 		t.Fatalf("%d dead letters left, want none", n)
 	}
-	docs, err := testenv.Sources(t, osURL, prefix+"-*", "")
-	if err != nil || len(docs) != 1 || docs[0]["event_id"] != "kept" {
-		t.Fatalf("event documents %v %v, want only the kept one", docs, err)
+	docs, err := testenv.Sources(t, osURL, prefix+"-*", `{"size":10,"sort":[{"event_id":"asc"}]}`)
+	if err != nil || len(docs) != 2 || docs[0]["event_id"] != "after-the-end" || docs[1]["event_id"] != "kept" {
+		t.Fatalf("event documents %v %v, want the kept one and the one received after the suppression ended", docs, err)
 	}
 }
 
@@ -139,7 +143,7 @@ func TestReplayDeletesPseudonymisedLettersOfSuppressedPeople(t *testing.T) {
 	}
 	testenv.Refresh(t, osURL, eventdoc.DeadLetterPattern(prefix))
 	r := deadletter.New(bulk.NewDeadLetters(c), prefix, 30*24*time.Hour)
-	r.Suppress(set)
+	r.Suppress(set, 30*time.Second)
 	rep, err := r.Replay(ctx, deadletter.Filter{}, false)
 	if err != nil || rep.Suppressed != 2 || rep.Replayed != 1 {
 		t.Fatalf("replay: %+v %v, want the 2 letters of the person suppressed and the other one replayed", rep, err)

@@ -309,12 +309,15 @@ func (p *Pipeline) start(ctx context.Context, m njs.Msg, now time.Time, filter *
 }
 
 // drop removes from batch the events of people on the suppression list and
-// reports whether it removed any. Only counts leave the pipeline: no id is
-// logged or labelled.
+// reports whether it removed any. An entry's end is judged by when ingest
+// received the batch, not by now: a batch received inside a suppression
+// and fetched after it (behind a backlog) is still dropped. Only counts
+// leave the pipeline: no id is logged or labelled.
 func (p *Pipeline) drop(filter *suppression.Filter, batch *telemetryv1.EventBatch) bool {
+	received := batch.GetReceivedAt().AsTime() // none (never from ingest): 1970, before any end
 	kept := batch.Events[:0]
 	for _, e := range batch.Events {
-		if !filter.Suppressed(batch.AppId, e.GetUserId(), e.GetAnonymousId()) {
+		if !filter.Suppressed(batch.AppId, e.GetUserId(), e.GetAnonymousId(), received) {
 			kept = append(kept, e)
 		}
 	}

@@ -116,6 +116,9 @@ type fakeDocs struct {
 	refreshed       bool
 	sup             *fakeSup
 	afterPage       func()
+	// nothingGoneFirst: the first page finds documents but counts none
+	// gone by it.
+	nothingGoneFirst bool
 }
 
 func (d *fakeDocs) Refresh(context.Context) error {
@@ -128,13 +131,19 @@ func (d *fakeDocs) CountEvents(context.Context, Person) (int64, error) {
 	return int64(d.events), nil
 }
 
-func (d *fakeDocs) DeleteEvents(_ context.Context, _ Person, n int) (int, error) {
+func (d *fakeDocs) DeleteEvents(_ context.Context, _ Person, n int) (int, int, error) {
 	k := min(n, d.events)
 	d.events -= k
+	gone := k
+	if d.nothingGoneFirst {
+		// Every document of the page was deleted under it: the page
+		// reports what it found and nothing it deleted.
+		d.nothingGoneFirst, gone = false, 0
+	}
 	if d.afterPage != nil {
 		d.afterPage()
 	}
-	return k, nil
+	return k, gone, nil
 }
 
 func (d *fakeDocs) DeadLetters(_ context.Context, _ Person, cur Cursor, _ int, countOnly bool) (int, Cursor, bool, error) {
@@ -269,6 +278,29 @@ func TestRunnerWaitsForEnrichAndResumesAfterAStop(t *testing.T) {
 	}
 }
 
+// TestRunnerEndsTheEventsOnlyWhenASearchFindsNone: a page that deleted
+// nothing (its documents were gone under it) is not the end of the
+// person's events; only a search that finds none is.
+func TestRunnerEndsTheEventsOnlyWhenASearchFindsNone(t *testing.T) {
+	var log []string
+	store := newMemStore(&log)
+	sup := &fakeSup{log: &log}
+	svc := NewService(store, sup, time.Hour, func() {})
+	j, err := svc.Request(context.Background(), deleter, &queryv1.DeleteUserRequest{AppId: "app", UserId: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := &fakeDocs{events: 25, sup: sup, nothingGoneFirst: true}
+	m := Metrics{Jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "j"}, []string{"outcome"}),
+		Deleted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "d"}, []string{"kind"})}
+	NewRunner(store, sup, docs, &fakeAudit{}, RunnerConfig{PageSize: 10, Lease: time.Minute, Poll: time.Millisecond}, m,
+		slog.New(slog.DiscardHandler)).runOne(context.Background(), j.GetJobId())
+	done, _, _ := store.Get(context.Background(), j.GetJobId())
+	if done.State != StateCompleted || docs.events != 0 || done.DeletedEvents != 15 {
+		t.Fatalf("job %+v with %d events left: want it completed once no event is left (15 counted deleted, 10 gone under the first page)", done, docs.events)
+	}
+}
+
 // manyLetters is an app with the person's events and more dead letters
 // than can be read within a lease: each page of letters takes perPage of
 // the (fake) clock, and after each one another replica looks for jobs to
@@ -287,10 +319,10 @@ func (d *manyLetters) CountEvents(context.Context, Person) (int64, error) {
 	return int64(d.events), nil
 }
 
-func (d *manyLetters) DeleteEvents(_ context.Context, _ Person, n int) (int, error) {
+func (d *manyLetters) DeleteEvents(_ context.Context, _ Person, n int) (int, int, error) {
 	k := min(n, d.events)
 	d.events -= k
-	return k, nil
+	return k, k, nil
 }
 
 func (d *manyLetters) DeadLetters(_ context.Context, _ Person, cur Cursor, _ int, countOnly bool) (int, Cursor, bool, error) {

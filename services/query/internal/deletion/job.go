@@ -102,6 +102,9 @@ type Job struct {
 	// Owner is the query replica running the job, until LeaseUntil.
 	Owner      string    `json:"owner,omitempty"`
 	LeaseUntil time.Time `json:"lease_until"`
+	// LastError says why the job's last step failed (it is retried); ""
+	// once a step succeeds. For operators reading the jobs index.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // Person is whom the job deletes.
@@ -122,6 +125,12 @@ var (
 	ErrConflict = errors.New("deletion job changed meanwhile")
 )
 
+// ErrIndexClosed: an index that may hold the person's documents is closed,
+// so they can be neither counted nor deleted. The step fails (and is
+// retried) until the index is opened or deleted: a job that completed
+// past it would leave the person's documents to come back when it opens.
+var ErrIndexClosed = errors.New("index closed")
+
 // Store keeps the jobs. Writes are visible to searches when they return.
 type Store interface {
 	Create(ctx context.Context, j Job) error
@@ -140,15 +149,21 @@ type Suppressions interface {
 	Unsettled(ctx context.Context, rev uint64, now time.Time, margin time.Duration) ([]string, error)
 }
 
-// Documents finds and deletes a person's documents.
+// Documents finds and deletes a person's documents. Every read fails with
+// ErrIndexClosed while an index it has to read is closed.
 type Documents interface {
 	// Refresh makes every document written so far visible to searches.
 	Refresh(ctx context.Context) error
 	// CountEvents counts the person's event documents.
 	CountEvents(ctx context.Context, p Person) (int64, error)
-	// DeleteEvents deletes up to n of the person's event documents and
-	// makes the deletion visible to searches; 0 means none is left.
-	DeleteEvents(ctx context.Context, p Person, n int) (int, error)
+	// DeleteEvents searches up to n of the person's event documents,
+	// deletes them and makes the deletion visible to searches. found is
+	// how many the search found: 0, and only 0, means none is left. gone is
+	// how many of those are gone after it: deleted by it, or already gone
+	// (a 404: retention deleted their index between the search and the
+	// delete, or an earlier attempt deleted them). gone may be 0 while
+	// found is not: that page says nothing about the other indices.
+	DeleteEvents(ctx context.Context, p Person, n int) (found, gone int, err error)
 	// DeadLetters reads up to n dead letters after cur, deletes those of
 	// the person (unless count only) and returns how many matched and where
 	// to go on; done when every dead-letter index has been read.

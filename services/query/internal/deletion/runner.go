@@ -132,8 +132,16 @@ func (r *Runner) runOne(ctx context.Context, id string) {
 				r.release(ctx, j, v)
 				return
 			}
-			r.log.WarnContext(ctx, "deletion step failed; retrying", "job_id", j.ID, "phase", j.Phase, "error", err)
-			waitFor = r.cfg.Poll
+			// Said once, not every retry: a closed index can stay closed
+			// for hours; the job keeps its reason in last_error.
+			level := slog.LevelWarn
+			if err.Error() == j.LastError {
+				level = slog.LevelDebug
+			}
+			r.log.Log(ctx, level, "deletion step failed; retrying", "job_id", j.ID, "phase", j.Phase, "error", err)
+			j.LastError, waitFor = err.Error(), r.cfg.Poll
+		} else {
+			j.LastError = ""
 		}
 		if err := save(); err != nil {
 			// Lost (another replica took it after our lease ran out) or
@@ -183,13 +191,16 @@ func (r *Runner) step(ctx context.Context, j *Job, save func() error) (time.Dura
 		j.Total, j.Phase = events+letters, PhaseDeletingEvents
 		return 0, nil
 	case PhaseDeletingEvents:
-		n, err := r.docs.DeleteEvents(ctx, p, r.cfg.PageSize)
+		found, gone, err := r.docs.DeleteEvents(ctx, p, r.cfg.PageSize)
 		if err != nil {
 			return 0, err
 		}
-		j.DeletedEvents += int64(n)
-		r.metrics.Deleted.WithLabelValues("event").Add(float64(n))
-		if n == 0 {
+		j.DeletedEvents += int64(gone)
+		r.metrics.Deleted.WithLabelValues("event").Add(float64(gone))
+		// Only a search that found none says none is left: a page whose
+		// documents were all gone already (retention deleted their index
+		// under it) says nothing of the person's events in other indices.
+		if found == 0 {
 			j.Phase = PhaseDeletingDeadLetters
 			return 0, nil
 		}

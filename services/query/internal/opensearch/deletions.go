@@ -188,6 +188,14 @@ func NewDocuments(client *opensearch.Client, prefix string) *Documents {
 
 const lenient = "allow_no_indices=true&ignore_unavailable=true"
 
+// everyIndex makes a search or count of a pattern read its closed indices
+// too, which then fails it (index_closed_exception) instead of leaving
+// their documents out: by default a pattern expands to open indices only,
+// and ignore_unavailable would leave a closed one out even when named
+// (OpenSearch 2.19, checked on the node). An index deleted meanwhile is no
+// error (allow_no_indices).
+const everyIndex = "allow_no_indices=true&expand_wildcards=open,closed"
+
 // WithPseudonyms makes the person's ids match their pseudonyms too (current
 // and previous keys) in the fields enrich pseudonymises, as search does: the
 // documents of a pseudonymised field hold the keyed hash, not the id.
@@ -240,8 +248,8 @@ func (d *Documents) CountEvents(ctx context.Context, p deletion.Person) (int64, 
 	var res struct {
 		Count int64 `json:"count"`
 	}
-	if err := opensearchx.DoJSON(ctx, d.client, opensearchx.Request{Method: http.MethodPost, Path: d.events + "/_count?" + lenient, Body: body}, &res); err != nil {
-		return 0, fmt.Errorf("count the person's events: %w", err)
+	if err := opensearchx.DoJSON(ctx, d.client, opensearchx.Request{Method: http.MethodPost, Path: d.events + "/_count?" + everyIndex, Body: body}, &res); err != nil {
+		return 0, fmt.Errorf("count the person's events: %w", d.closed(ctx, err))
 	}
 	return res.Count, nil
 }
@@ -276,22 +284,28 @@ func (d *Documents) searchHits(ctx context.Context, path string, req m) ([]docHi
 	return res.Hits.Hits, nil
 }
 
-// DeleteEvents implements deletion.Documents: it deletes the first n of the
-// person's events and refreshes the shards it touched, so the next page's
-// search no longer sees them (no cursor is needed: what is left is what
-// the index holds, which is also why a restarted job simply goes on).
-func (d *Documents) DeleteEvents(ctx context.Context, p deletion.Person, n int) (int, error) {
-	hits, err := d.searchHits(ctx, d.events+"/_search?"+lenient, m{"size": n, "_source": false, "sort": []string{"_doc"}, "query": d.personQuery(p)})
+// DeleteEvents implements deletion.Documents: it finds the first n of the
+// person's events, deletes them and refreshes the shards it touched, so the
+// next page's search no longer sees them (no cursor is needed: what is left
+// is what the index holds, which is also why a restarted job simply goes
+// on). It returns how many it found and how many of those are gone; an
+// index deleted between the search and the _bulk (retention) makes every
+// delete of its documents a 404: gone, not an error, and not "none left".
+func (d *Documents) DeleteEvents(ctx context.Context, p deletion.Person, n int) (found, gone int, err error) {
+	hits, err := d.searchHits(ctx, d.events+"/_search?"+everyIndex, m{"size": n, "_source": false, "sort": []string{"_doc"}, "query": d.personQuery(p)})
 	if err != nil {
-		return 0, fmt.Errorf("find the person's events: %w", err)
+		return 0, 0, fmt.Errorf("find the person's events: %w", d.closed(ctx, err))
 	}
 	if len(hits) == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
-	return d.delete(ctx, hits, true)
+	gone, err = d.delete(ctx, hits, true)
+	return len(hits), gone, err
 }
 
-// delete deletes hits in one _bulk and returns how many were there.
+// delete deletes hits in one _bulk and returns how many are gone: deleted
+// by it, or not found (already gone: deleted by an earlier attempt, or
+// their index deleted by retention).
 func (d *Documents) delete(ctx context.Context, hits []docHit, refresh bool) (int, error) {
 	var body opensearchx.BulkBody
 	for _, h := range hits {
@@ -312,19 +326,18 @@ func (d *Documents) delete(ctx context.Context, hits []docHit, refresh bool) (in
 	if err := opensearchx.DoJSON(ctx, d.client, opensearchx.Request{Method: http.MethodPost, Path: path, Body: body.Bytes()}, &res); err != nil {
 		return 0, fmt.Errorf("delete the person's documents: %w", err)
 	}
-	deleted := 0
+	gone := 0
 	for _, item := range res.Items {
 		for _, r := range item {
-			switch {
-			case r.Status == http.StatusOK:
-				deleted++
-			case r.Status == http.StatusNotFound: // already gone: deleted by an earlier attempt
+			switch r.Status {
+			case http.StatusOK, http.StatusNotFound: // a 404: the document, or its index, is already gone
+				gone++
 			default:
-				return deleted, fmt.Errorf("delete a document: status %d %s", r.Status, r.Error.Type)
+				return gone, fmt.Errorf("delete a document: status %d %s", r.Status, r.Error.Type)
 			}
 		}
 	}
-	return deleted, nil
+	return gone, nil
 }
 
 // DeadLetters implements deletion.Documents. A dead letter keeps its
@@ -344,9 +357,16 @@ func (d *Documents) DeadLetters(ctx context.Context, p deletion.Person, cur dele
 	if cur.After != "" {
 		req["search_after"] = []any{cur.After}
 	}
-	hits, err := d.searchHits(ctx, "/"+url.PathEscape(cur.Index)+"/_search?"+lenient, req)
+	// The index by name, without ignore_unavailable: a closed one fails
+	// the read (ignore_unavailable would pass over it as if empty); one
+	// deleted meanwhile (retention) has no letters left.
+	hits, err := d.searchHits(ctx, "/"+url.PathEscape(cur.Index)+"/_search", req)
+	var se *opensearchx.StatusError
+	if errors.As(err, &se) && se.Type == "index_not_found_exception" {
+		hits, err = nil, nil
+	}
 	if err != nil {
-		return 0, cur, false, fmt.Errorf("read dead letters of %s: %w", cur.Index, err)
+		return 0, cur, false, fmt.Errorf("read dead letters of %s: %w", cur.Index, d.closed(ctx, err))
 	}
 	var theirs []docHit
 	for _, h := range hits {
@@ -385,14 +405,47 @@ func (d *Documents) DeadLetters(ctx context.Context, p deletion.Person, cur dele
 	return matched, deletion.Cursor{Index: next}, false, nil
 }
 
+// closed turns the error of a read that met a closed index into one that
+// wraps deletion.ErrIndexClosed and names the prefix's closed indices
+// (events and dead letters), for the job's log and last_error; other
+// errors are returned as they are.
+func (d *Documents) closed(ctx context.Context, err error) error {
+	var se *opensearchx.StatusError
+	if !errors.As(err, &se) || se.Type != "index_closed_exception" {
+		return err
+	}
+	var rows []struct {
+		Index  string `json:"index"`
+		Status string `json:"status"`
+	}
+	if lerr := opensearchx.DoJSON(ctx, d.client, opensearchx.Request{Method: http.MethodGet,
+		Path: "/_cat/indices/" + strings.TrimPrefix(d.events, "/") + "," + d.deadLetters + "?format=json&h=index,status&expand_wildcards=open,closed"}, &rows); lerr != nil {
+		return fmt.Errorf("%w (%w)", deletion.ErrIndexClosed, err)
+	}
+	var names []string
+	for _, r := range rows {
+		ours := !strings.HasPrefix(r.Index, "deadletter-") || r.Index == d.dlPrefix || strings.HasPrefix(r.Index, d.dlPrefix+"-")
+		if r.Status == "close" && ours {
+			names = append(names, r.Index)
+		}
+	}
+	if len(names) == 0 { // opened meanwhile: the next attempt will see
+		return fmt.Errorf("%w (%w)", deletion.ErrIndexClosed, err)
+	}
+	slices.Sort(names)
+	return fmt.Errorf("%w: %s: the person's documents there can be neither found nor deleted; "+
+		"the job goes on once each is opened (POST /<index>/_open) or deleted", deletion.ErrIndexClosed, strings.Join(names, ", "))
+}
+
 // nextDeadLetterIndex is the first dead-letter index of the prefix whose
-// name sorts after after.
+// name sorts after after, closed ones included (reading one then fails
+// with deletion.ErrIndexClosed: its letters must not be passed over).
 func (d *Documents) nextDeadLetterIndex(ctx context.Context, after string) (string, bool, error) {
 	var rows []struct {
 		Index string `json:"index"`
 	}
 	err := opensearchx.DoJSON(ctx, d.client, opensearchx.Request{Method: http.MethodGet,
-		Path: "/_cat/indices/" + d.deadLetters + "?format=json&h=index&expand_wildcards=open"}, &rows)
+		Path: "/_cat/indices/" + d.deadLetters + "?format=json&h=index&expand_wildcards=open,closed"}, &rows)
 	var se *opensearchx.StatusError
 	if errors.As(err, &se) && se.Status == http.StatusNotFound {
 		return "", false, nil
