@@ -84,12 +84,7 @@ func readJob(t *testing.T, osURL, prefix, id string) (storedJob, bool) {
 // proxy that delays every request (the test's own reads go to the node).
 func TestDeletionOutlastingItsLeaseWhileCountingDeadLetters(t *testing.T) {
 	t.Parallel()
-	osURL, prefix := writeFixtures(t)
-	dl, err := templates.DeadLetter(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.PutJSON(t, osURL, "/_index_template/"+dl.Name, string(dl.Body))
+	osURL, prefix := writeFixturesWithDeadLetters(t)
 	// 160 letters of other people of app-a, and one of u2 (the person).
 	now := time.Now().UTC()
 	var body opensearchx.BulkBody
@@ -349,12 +344,7 @@ func TestDeletionGoesOnWhenRetentionDeletesAnIndexUnderAPage(t *testing.T) {
 // the person's events and letters were back when the index was reopened.
 func TestDeletionWaitsWhileAnIndexIsClosed(t *testing.T) {
 	t.Parallel()
-	osURL, prefix := writeFixtures(t)
-	dl, err := templates.DeadLetter(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.PutJSON(t, osURL, "/_index_template/"+dl.Name, string(dl.Body))
+	osURL, prefix := writeFixturesWithDeadLetters(t)
 	// u8: two events a day on two days, and a dead letter.
 	var docs []eventdoc.Source
 	for day := range 2 {
@@ -514,4 +504,17 @@ func TestSuppressionKeptWhileABatchReceivedInsideItWaits(t *testing.T) {
 	if !held(justGone) {
 		t.Fatal("the entry that ended after the waiting batch was received was removed: that batch, if the person's, would be stored")
 	}
+}
+
+// writeFixturesWithDeadLetters is writeFixtures with the dead-letter
+// template of the prefix in place too.
+func writeFixturesWithDeadLetters(t *testing.T) (osURL, prefix string) {
+	t.Helper()
+	osURL, prefix = writeFixtures(t)
+	dl, err := templates.DeadLetter(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.PutJSON(t, osURL, "/_index_template/"+dl.Name, string(dl.Body))
+	return osURL, prefix
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/evtrack/telemetry/services/enrich/internal/bulk"
 	"github.com/evtrack/telemetry/services/enrich/internal/deadletter"
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
-	"github.com/evtrack/telemetry/services/enrich/internal/templates"
 )
 
 // slowStore is the real store (OpenSearch) whose calls each take a set
@@ -74,22 +73,8 @@ func TestNoReplayWriteOutsideTheSuppressionLease(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			osURL, prefix := testenv.Indices(t, "dll")
-			c := testenv.OpenSearch(t, osURL)
+			osURL, prefix, c, b := suppressedReplay(t, "dll")
 			ctx := context.Background()
-			if err := templates.Apply(ctx, c, prefix, 0); err != nil {
-				t.Fatal(err)
-			}
-			js := testenv.JetStream(t)
-			bucket := strings.ToUpper(strings.ReplaceAll(prefix, "-", "_"))
-			t.Cleanup(func() {
-				_ = js.DeleteKeyValue(context.Background(), bucket)
-				_ = js.DeleteKeyValue(context.Background(), bucket+suppression.StatusSuffix)
-			})
-			b, err := suppression.Open(ctx, js, bucket, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
 			start := time.Now().UTC()
 			clock := start
 			// Published once, when it registers; never again (Run is not

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opensearch-project/opensearch-go/v2"
+
 	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/pseudonym"
 	"github.com/evtrack/telemetry/platform/suppression"
@@ -24,22 +26,8 @@ import (
 // ended (an entry's end is judged by when ingest received the event).
 func TestReplayDeletesTheLettersOfSuppressedPeople(t *testing.T) {
 	t.Parallel()
-	osURL, prefix := testenv.Indices(t, "dls")
-	c := testenv.OpenSearch(t, osURL)
+	osURL, prefix, c, b := suppressedReplay(t, "dls")
 	ctx := context.Background()
-	if err := templates.Apply(ctx, c, prefix, 0); err != nil {
-		t.Fatal(err)
-	}
-	js := testenv.JetStream(t)
-	bucket := strings.ToUpper(strings.ReplaceAll(prefix, "-", "_"))
-	t.Cleanup(func() {
-		_ = js.DeleteKeyValue(context.Background(), bucket)
-		_ = js.DeleteKeyValue(context.Background(), bucket+suppression.StatusSuffix)
-	})
-	b, err := suppression.Open(ctx, js, bucket, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := b.Suppress(ctx, []suppression.Subject{{AppID: "shop", Kind: suppression.KindUserID, ID: "gone"},
 		{AppID: "shop", Kind: suppression.KindAnonymousID, ID: "anon-gone"}}, time.Now().Add(time.Hour), "job"); err != nil {
 		t.Fatal(err)
@@ -95,22 +83,8 @@ func TestReplayDeletesTheLettersOfSuppressedPeople(t *testing.T) {
 // back as events that the deletion, past its events, would leave behind.
 func TestReplayDeletesPseudonymisedLettersOfSuppressedPeople(t *testing.T) {
 	t.Parallel()
-	osURL, prefix := testenv.Indices(t, "dlp")
-	c := testenv.OpenSearch(t, osURL)
+	osURL, prefix, c, b := suppressedReplay(t, "dlp")
 	ctx := context.Background()
-	if err := templates.Apply(ctx, c, prefix, 0); err != nil {
-		t.Fatal(err)
-	}
-	js := testenv.JetStream(t)
-	bucket := strings.ToUpper(strings.ReplaceAll(prefix, "-", "_"))
-	t.Cleanup(func() {
-		_ = js.DeleteKeyValue(context.Background(), bucket)
-		_ = js.DeleteKeyValue(context.Background(), bucket+suppression.StatusSuffix)
-	})
-	b, err := suppression.Open(ctx, js, bucket, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
 	current, _ := pseudonym.ParseKey(strings.Repeat("c1", 32))
 	previous, _ := pseudonym.ParseKey(strings.Repeat("b0", 32))
 	ring := pseudonym.Ring{Current: current, Previous: []pseudonym.Key{previous}}
@@ -152,4 +126,29 @@ func TestReplayDeletesPseudonymisedLettersOfSuppressedPeople(t *testing.T) {
 	if err != nil || len(docs) != 1 || docs[0]["event_id"] != "kept" {
 		t.Fatalf("event documents %v %v, want only the kept one", docs, err)
 	}
+}
+
+// suppressedReplay sets up a replay test with a suppression list: its own
+// index prefix on the real node with the templates applied, a client, and
+// a suppression bucket (with its status bucket) of its own on the real
+// JetStream, deleted when the test ends.
+func suppressedReplay(t *testing.T, short string) (osURL, prefix string, c *opensearch.Client, b *suppression.Buckets) {
+	t.Helper()
+	osURL, prefix = testenv.Indices(t, short)
+	c = testenv.OpenSearch(t, osURL)
+	ctx := context.Background()
+	if err := templates.Apply(ctx, c, prefix, 0); err != nil {
+		t.Fatal(err)
+	}
+	js := testenv.JetStream(t)
+	bucket := strings.ToUpper(strings.ReplaceAll(prefix, "-", "_"))
+	t.Cleanup(func() {
+		_ = js.DeleteKeyValue(context.Background(), bucket)
+		_ = js.DeleteKeyValue(context.Background(), bucket+suppression.StatusSuffix)
+	})
+	b, err := suppression.Open(ctx, js, bucket, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return osURL, prefix, c, b
 }

@@ -11,7 +11,6 @@ import (
 	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/evtrack/telemetry/platform/suppression"
-	"github.com/evtrack/telemetry/platform/testenv"
 	"github.com/evtrack/telemetry/services/enrich/internal/document"
 )
 
@@ -44,16 +43,7 @@ func (s *slowIndexer) Index(ctx context.Context, docs []document.Doc) ([]ItemRes
 // the batch's first request, and the later ones went on past its end.
 func TestNoBulkRequestOutsideTheSuppressionLease(t *testing.T) {
 	t.Parallel()
-	js := testenv.JetStream(t)
-	bucket := strings.ToUpper(strings.ReplaceAll(testenv.Name(t, "lease"), "-", "_"))
-	t.Cleanup(func() {
-		_ = js.DeleteKeyValue(context.Background(), bucket)
-		_ = js.DeleteKeyValue(context.Background(), bucket+suppression.StatusSuffix)
-	})
-	b, err := suppression.Open(t.Context(), js, bucket, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := suppressionBuckets(t, "lease")
 	cfg := testConfig()
 	cfg.BulkMaxDocs = 1 // one request per document
 	clock := testReceived

@@ -25,16 +25,7 @@ import (
 // the fetch time, and the event received inside the window was stored.
 func TestSuppressionEndIsJudgedByArrival(t *testing.T) {
 	t.Parallel()
-	js := testenv.JetStream(t)
-	bucket := strings.ToUpper(strings.ReplaceAll(testenv.Name(t, "sup-arrival"), "-", "_"))
-	t.Cleanup(func() {
-		_ = js.DeleteKeyValue(context.Background(), bucket)
-		_ = js.DeleteKeyValue(context.Background(), bucket+suppression.StatusSuffix)
-	})
-	b, err := suppression.Open(t.Context(), js, bucket, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := suppressionBuckets(t, "sup-arrival")
 	until := testReceived.Add(time.Hour)
 	if _, err := b.Suppress(t.Context(), []suppression.Subject{{AppID: testApp, Kind: suppression.KindUserID, ID: "gone"}}, until, "job"); err != nil {
 		t.Fatal(err)
@@ -80,4 +71,21 @@ func TestSuppressionEndIsJudgedByArrival(t *testing.T) {
 		t.Fatalf("stored %v, want %v: the person's event received %s before the suppression ended and fetched %s after it must be dropped, "+
 			"the one received after it stored", stored, want, time.Hour, 2*time.Hour)
 	}
+}
+
+// suppressionBuckets opens a suppression bucket (and its status bucket) of
+// the test's own on the real JetStream, deleted when the test ends.
+func suppressionBuckets(t *testing.T, short string) *suppression.Buckets {
+	t.Helper()
+	js := testenv.JetStream(t)
+	bucket := strings.ToUpper(strings.ReplaceAll(testenv.Name(t, short), "-", "_"))
+	t.Cleanup(func() {
+		_ = js.DeleteKeyValue(context.Background(), bucket)
+		_ = js.DeleteKeyValue(context.Background(), bucket+suppression.StatusSuffix)
+	})
+	b, err := suppression.Open(t.Context(), js, bucket, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -239,14 +239,7 @@ func TestRequestSuppressesFirstAndIsIdempotent(t *testing.T) {
 }
 
 func TestRunnerWaitsForEnrichAndResumesAfterAStop(t *testing.T) {
-	var log []string
-	store := newMemStore(&log)
-	sup := &fakeSup{log: &log}
-	svc := NewService(store, sup, time.Hour, func() {})
-	j, err := svc.Request(context.Background(), deleter, &queryv1.DeleteUserRequest{AppId: "app", UserId: "u"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store, sup, j := requestedJob(t)
 	sup.unsettled = 2
 	docs := &fakeDocs{events: 25, letters: 2, sup: sup}
 	cfg := RunnerConfig{PageSize: 10, Lease: time.Minute, Poll: time.Millisecond}
@@ -282,14 +275,7 @@ func TestRunnerWaitsForEnrichAndResumesAfterAStop(t *testing.T) {
 // nothing (its documents were gone under it) is not the end of the
 // person's events; only a search that finds none is.
 func TestRunnerEndsTheEventsOnlyWhenASearchFindsNone(t *testing.T) {
-	var log []string
-	store := newMemStore(&log)
-	sup := &fakeSup{log: &log}
-	svc := NewService(store, sup, time.Hour, func() {})
-	j, err := svc.Request(context.Background(), deleter, &queryv1.DeleteUserRequest{AppId: "app", UserId: "u"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store, sup, j := requestedJob(t)
 	docs := &fakeDocs{events: 25, sup: sup, nothingGoneFirst: true}
 	m := Metrics{Jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "j"}, []string{"outcome"}),
 		Deleted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "d"}, []string{"kind"})}
@@ -350,14 +336,7 @@ func (d *manyLetters) DeadLetters(_ context.Context, _ Person, cur Cursor, _ int
 // to the next, the job never leaving waiting_for_enrich while the person's
 // events stay searchable.
 func TestJobKeepsItsLeaseWhileCountingDeadLetters(t *testing.T) {
-	var log []string
-	store := newMemStore(&log)
-	sup := &fakeSup{log: &log}
-	svc := NewService(store, sup, time.Hour, func() {})
-	req, err := svc.Request(context.Background(), deleter, &queryv1.DeleteUserRequest{AppId: "app", UserId: "u"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store, sup, req := requestedJob(t)
 	id := req.GetJobId()
 	const lease = 10 * time.Second
 	clock := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
@@ -396,4 +375,19 @@ func TestJobKeepsItsLeaseWhileCountingDeadLetters(t *testing.T) {
 	if j.State != StateCompleted || j.Total != 7 || j.DeletedEvents != 5 || j.DeletedDeadLetters != 2 {
 		t.Fatalf("job after a count of %s: %+v, want completed with 5 events and 2 letters", clock.Sub(start), j)
 	}
+}
+
+// requestedJob is a deletion of user u of app requested from a service on
+// in-memory fakes, with the log the fakes write their calls to.
+func requestedJob(t *testing.T) (*[]string, *memStore, *fakeSup, *queryv1.DeletionJob) {
+	t.Helper()
+	log := new([]string)
+	store := newMemStore(log)
+	sup := &fakeSup{log: log}
+	svc := NewService(store, sup, time.Hour, func() {})
+	j, err := svc.Request(context.Background(), deleter, &queryv1.DeleteUserRequest{AppId: "app", UserId: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return log, store, sup, j
 }
