@@ -311,7 +311,9 @@ func search(t *testing.T, osURL string, r *dashboards.Request, replace ...string
 	if len(replace) == 2 {
 		body = bytes.ReplaceAll(body, []byte(replace[0]), []byte(replace[1]))
 	}
-	return testenv.Do(t, osURL, http.MethodPost, "/"+r.Index+"/_search", string(body))
+	// Dashboards sends every search with ignore_unavailable (an index
+	// pattern may name an index that does not exist).
+	return testenv.Do(t, osURL, http.MethodPost, "/"+r.Index+"/_search?ignore_unavailable=true", string(body))
 }
 
 // TestVisualizationsReturnHandCountedRows translates every visualization

@@ -354,7 +354,7 @@ func TestFieldsExistInTemplatesWithUsableTypes(t *testing.T) {
 	}
 	s := load(t)
 	for _, o := range s.OfType(TypeIndexPattern) {
-		if _, ok := mappings[o.Title()]; !ok {
+		if _, ok := mappingOfTitle(mappings, o.Title()); !ok {
 			t.Errorf("%s: index pattern %q is none of the templates' %v", o.Where(), o.Title(), keys(mappings))
 		}
 	}
@@ -378,6 +378,7 @@ func TestFieldCheckFailsOnTemplateChanges(t *testing.T) {
 	s := load(t)
 	events := eventdoc.Pattern(templates.DefaultEventsPrefix)
 	audit := eventdoc.AuditPattern(templates.DefaultEventsPrefix)
+	deadLetters := eventdoc.DeadLetterPattern(templates.DefaultEventsPrefix)
 	for _, tt := range []struct {
 		name    string
 		pattern string
@@ -386,16 +387,25 @@ func TestFieldCheckFailsOnTemplateChanges(t *testing.T) {
 	}{
 		{"user_id renamed", events, func(mp mapping) { mp["user_uid"] = mp["user_id"]; delete(mp, "user_id") },
 			[]string{`cardinality uses field "user_id"`, `column uses field "user_id"`, `query uses field "user_id"`}},
-		{"event_name made text", events, func(mp mapping) { mp["event_name"] = "text" },
+		{"event_name made text", events, func(mp mapping) { mp["event_name"] = field{typ: "text", docValues: true, indexed: true} },
 			[]string{`terms on field "event_name" of type text`}},
-		{"timestamp made keyword", events, func(mp mapping) { mp["timestamp"] = "keyword" },
+		{"timestamp made keyword", events, func(mp mapping) { mp["timestamp"] = field{typ: "keyword", docValues: true, indexed: true} },
 			[]string{`date_histogram on field "timestamp" of type keyword`, `time field on field "timestamp"`}},
 		{"clock_skewed removed", events, func(mp mapping) { delete(mp, "clock_skewed") },
 			[]string{`query uses field "clock_skewed"`}},
-		{"audit app_id moved into the filters flat_object", audit, func(mp mapping) { delete(mp, "app_id"); mp["filters"] = "flat_object" },
+		{"audit app_id moved into the filters flat_object", audit, func(mp mapping) {
+			delete(mp, "app_id")
+			mp["filters"] = field{typ: "flat_object", indexed: true}
+		},
 			[]string{`column uses field "app_id"`, `terms uses field "app_id"`}},
-		{"results made keyword", audit, func(mp mapping) { mp["results"] = "keyword" },
+		{"results made keyword", audit, func(mp mapping) { mp["results"] = field{typ: "keyword", docValues: true, indexed: true} },
 			[]string{`sum on field "results" of type keyword`}},
+		{"app_version without doc values", events, func(mp mapping) { mp["app_version"] = field{typ: "keyword", indexed: true} },
+			[]string{`terms on field "app_version", whose doc values the template turns off`}},
+		{"failed_at without doc values", deadLetters, func(mp mapping) { mp["failed_at"] = field{typ: "date", indexed: true} },
+			[]string{`sort on field "failed_at", whose doc values`, `time field on field "failed_at", whose doc values`}},
+		{"clock_skewed without an index", events, func(mp mapping) { mp["clock_skewed"] = field{typ: "boolean", docValues: true} },
+			[]string{`query on field "clock_skewed", whose index the template turns off`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			mappings, err := templateMappings()
@@ -478,7 +488,7 @@ func TestNDJSONForPrefix(t *testing.T) {
 			t.Errorf("%s: attributes changed beyond the title", o.Key())
 		}
 	}
-	want := []string{"staging-events-*", "deadletter-staging-events-*", "audit-staging-events-*"}
+	want := []string{"staging-events-*", "deadletter-staging-events-*,deadletter-staging-events", "audit-staging-events-*,audit-staging-events"}
 	if fmt.Sprint(titles) != fmt.Sprint(want) {
 		t.Errorf("titles %v, want %v", titles, want)
 	}
@@ -537,5 +547,31 @@ func TestAnalystViewsExcludeBots(t *testing.T) {
 	}
 	if checked < 10 {
 		t.Fatalf("only %d event views checked", checked)
+	}
+}
+
+// TestIndexPatternTitlesNameOneTemplate: an index pattern's title names
+// the indices of one template only (its pattern, or the single index of
+// earlier versions it replaced), so the field checks read one mapping and
+// a pattern cannot count another kind's documents.
+func TestIndexPatternTitlesNameOneTemplate(t *testing.T) {
+	mappings, err := templateMappings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for title, want := range map[string]bool{
+		"telemetry-events-*": true,
+		"deadletter-telemetry-events-*,deadletter-telemetry-events": true,
+		"audit-telemetry-events-*,audit-telemetry-events":           true,
+		"telemetry-events-*,deadletter-telemetry-events-*":          false, // events and dead letters
+		"telemetry-*":        false,
+		"*telemetry-events*": false,
+	} {
+		if _, got := mappingOfTitle(mappings, title); got != want {
+			t.Errorf("%q: one template %v, want %v", title, got, want)
+		}
+	}
+	if got := PatternFor("deadletter-telemetry-events-*,deadletter-telemetry-events,other-*", "s"); got != "deadletter-s-*,deadletter-s,other-*" {
+		t.Errorf("PatternFor: %q", got)
 	}
 }

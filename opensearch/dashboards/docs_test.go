@@ -2,14 +2,13 @@ package dashboards
 
 import (
 	"os"
-	"regexp"
 	"sort"
-	"strings"
 	"testing"
 )
 
 // aggregatableTypes are the mapping types that terms, cardinality and
-// histogram aggregations accept.
+// histogram aggregations accept (when the template leaves their doc values
+// on).
 var aggregatableTypes = append([]string{"keyword", "boolean", "ip", "date", "date_nanos"}, numeric...)
 
 // TestAnalystsDocListsTemplateFields: docs/analysts.md has, under a heading
@@ -25,25 +24,7 @@ func TestAnalystsDocListsTemplateFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	heading := regexp.MustCompile("^#+ .*\\(`([^`]+)`\\)\\s*$")
-	row := regexp.MustCompile("^\\| `([a-z_]+)` \\| ([a-z_]+) \\| (yes|no) \\|")
-	documented := map[string]map[string][2]string{} // pattern → field → type, aggregatable
-	pattern := ""
-	for _, line := range strings.Split(string(doc), "\n") {
-		if g := heading.FindStringSubmatch(line); g != nil {
-			pattern = g[1]
-			continue
-		}
-		if strings.HasPrefix(line, "#") {
-			pattern = ""
-		}
-		if g := row.FindStringSubmatch(line); g != nil && pattern != "" {
-			if documented[pattern] == nil {
-				documented[pattern] = map[string][2]string{}
-			}
-			documented[pattern][g[1]] = [2]string{g[2], g[3]}
-		}
-	}
+	documented := DocumentedFields(doc)
 	for p, mp := range mappings {
 		got := documented[p]
 		if got == nil {
@@ -56,16 +37,12 @@ func TestAnalystsDocListsTemplateFields(t *testing.T) {
 		}
 		sort.Strings(fields)
 		for _, f := range fields {
-			want := "no"
-			if contains(aggregatableTypes, mp[f]) {
-				want = "yes"
-			}
 			d, ok := got[f]
 			switch {
 			case !ok:
-				t.Errorf("%s: field %s (%s) is not documented", p, f, mp[f])
-			case d[0] != mp[f] || d[1] != want:
-				t.Errorf("%s: field %s documented as %s, aggregatable %s; the template says %s, aggregatable %s", p, f, d[0], d[1], mp[f], want)
+				t.Errorf("%s: field %s (%s) is not documented", p, f, mp[f].typ)
+			case d.Type != mp[f].typ || d.Aggregatable != mp[f].aggregatable():
+				t.Errorf("%s: field %s documented as %s, aggregatable %v; the template says %s, aggregatable %v", p, f, d.Type, d.Aggregatable, mp[f].typ, mp[f].aggregatable())
 			}
 		}
 		for f := range got {

@@ -1,15 +1,24 @@
 package dashboards
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/evtrack/telemetry/opensearch/templates"
 )
 
-// mapping is an index template's properties: field → type.
-type mapping map[string]string
+// field is what an index template says of one of its fields.
+type field struct {
+	typ       string
+	docValues bool // false when the template turns them off ("doc_values": false)
+	indexed   bool // false when the template turns the index off ("index": false)
+}
+
+// mapping is an index template's properties: field name → field.
+type mapping map[string]field
 
 // templateMappings reads the index templates (through the package that
 // embeds them, so a renamed or retyped template field changes what the
@@ -21,12 +30,27 @@ func templateMappings() (map[string]mapping, error) {
 		if err != nil {
 			return nil, err
 		}
-		m, err := tpl.Mapping()
-		if err != nil {
-			return nil, err
+		var doc struct {
+			IndexPatterns []string `json:"index_patterns"`
+			Template      struct {
+				Mappings struct {
+					Properties map[string]struct {
+						Type      string `json:"type"`
+						DocValues *bool  `json:"doc_values"`
+						Index     *bool  `json:"index"`
+					} `json:"properties"`
+				} `json:"mappings"`
+			} `json:"template"`
 		}
-		for _, p := range m.Patterns {
-			out[p] = m.Types
+		if err := json.Unmarshal(tpl.Body, &doc); err != nil {
+			return nil, fmt.Errorf("template %s: %w", tpl.Name, err)
+		}
+		mp := mapping{}
+		for name, p := range doc.Template.Mappings.Properties {
+			mp[name] = field{typ: p.Type, docValues: p.DocValues == nil || *p.DocValues, indexed: p.Index == nil || *p.Index}
+		}
+		for _, p := range doc.IndexPatterns {
+			out[p] = mp
 		}
 	}
 	return out, nil
@@ -34,17 +58,22 @@ func templateMappings() (map[string]mapping, error) {
 
 const flatObjectKey = "flat_object key"
 
-// typeOf returns the type of field, "flat_object key" for a key inside a
-// flat_object field (searchable, not aggregatable), "" when unmapped.
-func (mp mapping) typeOf(field string) string {
-	if t, ok := mp[field]; ok {
-		return t
+// typeOf returns field name of mp, with the type "flat_object key" for a
+// key inside a flat_object field (searchable, not aggregatable), and false
+// when it is unmapped.
+func (mp mapping) typeOf(name string) (field, bool) {
+	if f, ok := mp[name]; ok {
+		return f, true
 	}
-	if i := strings.IndexByte(field, '.'); i > 0 && mp[field[:i]] == "flat_object" {
-		return flatObjectKey
+	if i := strings.IndexByte(name, '.'); i > 0 && mp[name[:i]].typ == "flat_object" {
+		return field{typ: flatObjectKey, indexed: true}, true
 	}
-	return ""
+	return field{}, false
 }
+
+// aggregatable reports whether terms, cardinality and histogram
+// aggregations and sorts can read f: a type with doc values, not turned off.
+func (f field) aggregatable() bool { return contains(aggregatableTypes, f.typ) && f.docValues }
 
 var numeric = []string{"long", "integer", "short", "byte", "double", "float", "half_float", "scaled_float", "unsigned_long"}
 
@@ -61,28 +90,54 @@ var fieldUses = map[string][]string{
 	"time field":     {"date", "date_nanos"},
 }
 
-// checker collects problems with the fields the saved objects use.
-type checker struct {
-	set      *Set
-	mappings map[string]mapping
-	problems []string
+// checkFields returns every field problem of the set's objects against
+// mappings (index pattern title → template mapping): a field the template
+// does not have, a type that does not support the use, an aggregation or
+// sort on a field without doc values, a query on a field without an index.
+func checkFields(set *Set, mappings map[string]mapping) []string {
+	uses, problems := set.FieldUses()
+	for _, u := range uses {
+		mp, ok := mappingOfTitle(mappings, u.Pattern.Title())
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s: index pattern %q matches no index template", u.Object.Where(), u.Pattern.Title()))
+			continue
+		}
+		f, ok := mp.typeOf(u.Field)
+		switch allowed, typed := fieldUses[u.Use]; {
+		case !ok:
+			problems = append(problems, fmt.Sprintf("%s: %s uses field %q, which is not in the index template", u.Object.Where(), u.Use, u.Field))
+		case typed && !contains(allowed, f.typ):
+			problems = append(problems, fmt.Sprintf("%s: %s on field %q of type %s (want one of %v)", u.Object.Where(), u.Use, u.Field, f.typ, allowed))
+		case u.Aggregates() && !f.docValues:
+			problems = append(problems, fmt.Sprintf("%s: %s on field %q, whose doc values the template turns off", u.Object.Where(), u.Use, u.Field))
+		case u.Searches() && !f.indexed:
+			problems = append(problems, fmt.Sprintf("%s: %s on field %q, whose index the template turns off", u.Object.Where(), u.Use, u.Field))
+		}
+	}
+	sort.Strings(problems)
+	problems = slices.Compact(problems)
+	return problems
 }
 
-func (c *checker) addf(format string, args ...any) {
-	c.problems = append(c.problems, fmt.Sprintf(format, args...))
-}
-
-// use checks that field exists in mp and, for a use with type rules, has a
-// type that supports it.
-func (c *checker) use(o Object, mp mapping, use, field string) {
-	t := mp.typeOf(field)
-	if t == "" {
-		c.addf("%s: %s uses field %q, which is not in the index template", o.Where(), use, field)
-		return
+// mappingOfTitle returns the template mapping of the indices an index
+// pattern title lists: each part must be one template's pattern, or the
+// single index of earlier versions that pattern replaced (the pattern
+// without its "-*"), and all parts the same template's.
+func mappingOfTitle(mappings map[string]mapping, title string) (mapping, bool) {
+	found := ""
+	for _, part := range TitleParts(title) {
+		p := part
+		if _, ok := mappings[p]; !ok {
+			if p = part + "-*"; mappings[p] == nil {
+				return nil, false
+			}
+		}
+		if found != "" && found != p {
+			return nil, false
+		}
+		found = p
 	}
-	if allowed, ok := fieldUses[use]; ok && !contains(allowed, t) {
-		c.addf("%s: %s on field %q of type %s (want one of %v)", o.Where(), use, field, t, allowed)
-	}
+	return mappings[found], found != ""
 }
 
 func contains(list []string, s string) bool {
@@ -92,201 +147,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// checkFields returns every field problem of the set's objects against
-// mappings (index pattern title → template mapping).
-func checkFields(set *Set, mappings map[string]mapping) []string {
-	c := &checker{set: set, mappings: mappings}
-	for _, o := range set.Objects {
-		switch o.Type {
-		case TypeIndexPattern:
-			c.indexPattern(o)
-		case TypeSearch:
-			c.search(o)
-		case TypeVisualization:
-			c.visualization(o)
-		}
-	}
-	sort.Strings(c.problems)
-	return c.problems
-}
-
-func (c *checker) mappingOf(o Object, pattern Object) (mapping, bool) {
-	mp, ok := c.mappings[pattern.Title()]
-	if !ok {
-		c.addf("%s: index pattern %q matches no index template", o.Where(), pattern.Title())
-	}
-	return mp, ok
-}
-
-func (c *checker) indexPattern(o Object) {
-	mp, ok := c.mappingOf(o, o)
-	if !ok {
-		return
-	}
-	if tf, _ := o.Attributes["timeFieldName"].(string); tf != "" {
-		c.use(o, mp, "time field", tf)
-	}
-	var formats map[string]any
-	if _, err := o.JSONAttribute("fieldFormatMap", &formats); err != nil {
-		c.addf("%v", err)
-	}
-	for f := range formats {
-		c.use(o, mp, "field format", f)
-	}
-}
-
-func (c *checker) source(o Object) (source, mapping, bool) {
-	src, err := c.set.sourceOf(o)
-	if err != nil {
-		c.addf("%v", err)
-		return src, nil, false
-	}
-	mp, ok := c.mappingOf(o, src.pattern)
-	if !ok {
-		return src, nil, false
-	}
-	// The object's own query and filters (a saved search's are checked
-	// with the search).
-	ss, err := o.SearchSource()
-	if err != nil {
-		c.addf("%v", err)
-		return src, mp, true
-	}
-	c.query(o, mp, ss.Query)
-	for _, f := range ss.Filter {
-		dsl, _, _, err := FilterDSL(f)
-		if err != nil {
-			c.addf("%s: %v", o.Where(), err)
-			continue
-		}
-		for _, field := range dslFields(dsl) {
-			c.use(o, mp, "filter", field)
-		}
-		if meta, _ := f["meta"].(map[string]any); meta != nil {
-			if key, _ := meta["key"].(string); key != "" && key != "query" {
-				c.use(o, mp, "filter", key)
-			}
-		}
-	}
-	return src, mp, true
-}
-
-func (c *checker) query(o Object, mp mapping, q *Query) {
-	if q.Text() == "" {
-		return
-	}
-	if q.Language != "kuery" {
-		c.addf("%s: query %q is %s; the checks read DQL (kuery) only", o.Where(), q.Text(), q.Language)
-		return
-	}
-	k, err := ParseKuery(q.Text())
-	if err != nil {
-		c.addf("%s: %v", o.Where(), err)
-		return
-	}
-	for _, f := range k.Fields() {
-		c.use(o, mp, "query", f)
-	}
-}
-
-func (c *checker) search(o Object) {
-	_, mp, ok := c.source(o)
-	if !ok {
-		return
-	}
-	columns, _ := o.Attributes["columns"].([]any)
-	for _, col := range columns {
-		if s, _ := col.(string); s != "_source" {
-			c.use(o, mp, "column", s)
-		}
-	}
-	for _, s := range SortOf(o) {
-		c.use(o, mp, "sort", s[0])
-		if s[1] != "asc" && s[1] != "desc" {
-			c.addf("%s: sort direction %q", o.Where(), s[1])
-		}
-	}
-}
-
-func (c *checker) visualization(o Object) {
-	vis, err := o.VisState()
-	if err != nil {
-		c.addf("%v", err)
-		return
-	}
-	if len(vis.Aggs) == 0 {
-		return // markdown and other panels without data
-	}
-	_, mp, ok := c.source(o)
-	if !ok {
-		return
-	}
-	for _, a := range vis.Aggs {
-		if !a.On() {
-			continue
-		}
-		switch a.Type {
-		case "count":
-		case "filters":
-			list, _ := a.Params["filters"].([]any)
-			for _, item := range list {
-				f, _ := item.(map[string]any)
-				input, _ := f["input"].(map[string]any)
-				text, _ := input["query"].(string)
-				lang, _ := input["language"].(string)
-				c.query(o, mp, &Query{Query: text, Language: lang})
-			}
-		default:
-			if _, known := fieldUses[a.Type]; !known {
-				c.addf("%s: aggregation %s has type %q, which the checks do not know", o.Where(), a.ID, a.Type)
-				continue
-			}
-			c.use(o, mp, a.Type, a.Str("field"))
-		}
-	}
-}
-
-// dslFields lists the fields an OpenSearch query names.
-func dslFields(q any) []string {
-	var out []string
-	switch v := q.(type) {
-	case map[string]any:
-		for k, sub := range v {
-			switch k {
-			case "term", "terms", "match", "match_phrase", "wildcard", "prefix", "range", "regexp", "fuzzy":
-				if fields, ok := sub.(map[string]any); ok {
-					for f := range fields {
-						if f != "boost" {
-							out = append(out, f)
-						}
-					}
-				}
-			case "exists":
-				if e, ok := sub.(map[string]any); ok {
-					if f, ok := e["field"].(string); ok {
-						out = append(out, f)
-					}
-				}
-			case "query_string", "simple_query_string", "multi_match":
-				if e, ok := sub.(map[string]any); ok {
-					fields, _ := e["fields"].([]any)
-					for _, f := range fields {
-						if s, ok := f.(string); ok {
-							out = append(out, s)
-						}
-					}
-				}
-			default:
-				out = append(out, dslFields(sub)...)
-			}
-		}
-	case []any:
-		for _, sub := range v {
-			out = append(out, dslFields(sub)...)
-		}
-	}
-	sort.Strings(out)
-	return out
 }

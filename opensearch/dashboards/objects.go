@@ -221,20 +221,31 @@ func (s *Set) Resolve(o Object, name string) (Object, error) {
 }
 
 // PatternFor rewrites an index pattern title written for the default events
-// prefix (the events, dead-letter or audit pattern) into prefix's. Other
-// titles are returned unchanged.
+// prefix into prefix's. A title is a comma-separated list (as Dashboards
+// reads it); each part that names the default prefix's events, dead-letter
+// or audit pattern, or its single dead-letter or audit index of earlier
+// versions, is replaced by prefix's. Other parts are kept.
 func PatternFor(title, prefix string) string {
 	def := templates.DefaultEventsPrefix
-	switch title {
-	case eventdoc.Pattern(def):
-		return eventdoc.Pattern(prefix)
-	case eventdoc.DeadLetterPattern(def):
-		return eventdoc.DeadLetterPattern(prefix)
-	case eventdoc.AuditPattern(def):
-		return eventdoc.AuditPattern(prefix)
+	names := map[string]string{
+		eventdoc.Pattern(def):           eventdoc.Pattern(prefix),
+		eventdoc.DeadLetterPattern(def): eventdoc.DeadLetterPattern(prefix),
+		eventdoc.DeadLetterPrefix(def):  eventdoc.DeadLetterPrefix(prefix),
+		eventdoc.AuditPattern(def):      eventdoc.AuditPattern(prefix),
+		eventdoc.AuditPrefix(def):       eventdoc.AuditPrefix(prefix),
 	}
-	return title
+	parts := TitleParts(title)
+	for i, p := range parts {
+		if r, ok := names[p]; ok {
+			parts[i] = r
+		}
+	}
+	return strings.Join(parts, ",")
 }
+
+// TitleParts splits an index pattern title into the index names and
+// wildcard patterns it lists.
+func TitleParts(title string) []string { return strings.Split(title, ",") }
 
 // NDJSON returns every object as one import file, index patterns first,
 // their titles rewritten for prefix (see PatternFor), and how many objects

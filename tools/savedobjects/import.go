@@ -2,6 +2,11 @@
 // through its saved-objects import API and checks the answer: the API
 // answers 200 even when objects fail, so success, errors[] and the count of
 // imported objects decide, not the status code.
+//
+// An import with overwrite replaces an object whole. For the shipped index
+// patterns that would delete what analysts add to them in Dashboards —
+// scripted fields (and every visualization built on one) and field formats —
+// so those are read first and carried into the imported index patterns.
 package savedobjects
 
 import (
@@ -38,6 +43,11 @@ type Result struct {
 	Success      bool          `json:"success"`
 	SuccessCount int           `json:"successCount"`
 	Errors       []ObjectError `json:"errors"`
+	// Kept lists what the import carried over from the index patterns in
+	// Dashboards (scripted fields and field formats analysts added), one
+	// entry per index pattern, e.g. `index-pattern:telemetry-events: scripted
+	// fields [hour_of_day], field formats [user_id]`.
+	Kept []string `json:"-"`
 }
 
 // ObjectError is one object the import refused.
@@ -84,17 +94,20 @@ func (e *FailedError) Error() string {
 
 // StatusError is an answer other than 200.
 type StatusError struct {
+	What   string // "import", "read the index patterns"
 	Status int
 	Body   string
 }
 
 func (e *StatusError) Error() string {
-	return fmt.Sprintf("import: Dashboards answered %d: %s", e.Status, e.Body)
+	return fmt.Sprintf("%s: Dashboards answered %d: %s", e.What, e.Status, e.Body)
 }
 
 // Import uploads ndjson (objects saved objects, one per line) as the file
 // name (which must end in .ndjson, as Dashboards requires), overwriting
-// objects with the same type and id. It returns an error unless Dashboards
+// objects with the same type and id, after carrying into each index pattern
+// of the file the scripted fields and field formats its current version in
+// Dashboards has (keepAnalystFields). It returns an error unless Dashboards
 // answered 200 with success true, no errors and all objects imported.
 func (im *Importer) Import(ctx context.Context, name string, ndjson []byte, objects int) (Result, error) {
 	if !strings.HasSuffix(name, ".ndjson") {
@@ -103,7 +116,7 @@ func (im *Importer) Import(ctx context.Context, name string, ndjson []byte, obje
 	deadline := time.Now().Add(im.Wait)
 	delay := 500 * time.Millisecond
 	for {
-		res, err := im.post(ctx, name, ndjson)
+		res, err := im.importOnce(ctx, name, ndjson)
 		if err == nil {
 			return res, check(res, objects)
 		}
@@ -117,6 +130,16 @@ func (im *Importer) Import(ctx context.Context, name string, ndjson []byte, obje
 		}
 		delay = min(2*delay, 5*time.Second)
 	}
+}
+
+func (im *Importer) importOnce(ctx context.Context, name string, ndjson []byte) (Result, error) {
+	file, kept, err := im.keepAnalystFields(ctx, ndjson)
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := im.post(ctx, name, file)
+	res.Kept = kept
+	return res, err
 }
 
 func check(res Result, sent int) error {
@@ -159,6 +182,20 @@ func (im *Importer) post(ctx context.Context, name string, ndjson []byte) (Resul
 		return Result{}, fmt.Errorf("import: %w", err)
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
+	raw, err := im.do(req, "import")
+	if err != nil {
+		return Result{}, err
+	}
+	var res Result
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return Result{}, fmt.Errorf("import: the answer is not the import API's: %w: %.300s", err, raw)
+	}
+	return res, nil
+}
+
+// do sends req with the headers every Dashboards API call needs and returns
+// the body of a 200 answer; what fails names what.
+func (im *Importer) do(req *http.Request, what string) ([]byte, error) {
 	req.Header.Set("osd-xsrf", "true") // Dashboards refuses API writes without it
 	if im.Username != "" {
 		req.SetBasicAuth(im.Username, im.Password)
@@ -169,19 +206,15 @@ func (im *Importer) post(ctx context.Context, name string, ndjson []byte) (Resul
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return Result{}, transportError{fmt.Errorf("import: %w", err)} // net/http leaves a URL's password out
+		return nil, transportError{fmt.Errorf("%s: %w", what, err)} // net/http leaves a URL's password out
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return Result{}, transportError{fmt.Errorf("import: read the answer: %w", err)}
+		return nil, transportError{fmt.Errorf("%s: read the answer: %w", what, err)}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return Result{}, &StatusError{Status: resp.StatusCode, Body: fmt.Sprintf("%.1000s", bytes.TrimSpace(raw))}
+		return nil, &StatusError{What: what, Status: resp.StatusCode, Body: fmt.Sprintf("%.1000s", bytes.TrimSpace(raw))}
 	}
-	var res Result
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return Result{}, fmt.Errorf("import: the answer is not the import API's: %w: %.300s", err, raw)
-	}
-	return res, nil
+	return raw, nil
 }

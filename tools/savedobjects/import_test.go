@@ -22,21 +22,40 @@ import (
 // Dashboards does, checking what it checks before it reads a file: the
 // osd-xsrf header (400 without it), a multipart field named file (400
 // without it) whose file name ends in .ndjson (400 otherwise), and lines
-// that are JSON objects. answer decides the rest from the objects received.
+// that are JSON objects. answer decides the rest from the objects received;
+// an import answered 200 with success true stores them, each replacing the
+// stored object of its type and id whole (overwrite=true), as Dashboards
+// does. POST /api/saved_objects/_bulk_get answers with the stored objects
+// (a 404 error for each missing one).
 type fakeDashboards struct {
 	answer func(objects []map[string]any) (int, string)
 
 	mu        sync.Mutex
-	calls     int
+	calls     int // imports
 	overwrite []string
 	files     [][]byte
 	auth      []string
+	stored    map[string]map[string]any // type:id → object
+}
+
+func (f *fakeDashboards) store(o map[string]any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stored == nil {
+		f.stored = map[string]map[string]any{}
+	}
+	f.stored[fmt.Sprint(o["type"], ":", o["id"])] = o
+}
+
+func (f *fakeDashboards) get(typ, id string) (map[string]any, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o, ok := f.stored[typ+":"+id]
+	return o, ok
 }
 
 func (f *fakeDashboards) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
-	f.calls++
-	f.overwrite = append(f.overwrite, r.URL.Query().Get("overwrite"))
 	user, pass, _ := r.BasicAuth()
 	f.auth = append(f.auth, user+":"+pass)
 	f.mu.Unlock()
@@ -45,10 +64,37 @@ func (f *fakeDashboards) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		fmt.Fprintf(w, `{"statusCode":400,"error":"Bad Request","message":%q}`, msg)
 	}
+	if r.Method == http.MethodPost && r.URL.Path == "/api/saved_objects/_bulk_get" {
+		if r.Header.Get("osd-xsrf") == "" {
+			bad("Request must contain a osd-xsrf header.")
+			return
+		}
+		var refs []struct{ Type, ID string }
+		if err := json.NewDecoder(r.Body).Decode(&refs); err != nil {
+			bad("[request body]: " + err.Error())
+			return
+		}
+		var out []any
+		for _, ref := range refs {
+			if o, ok := f.get(ref.Type, ref.ID); ok {
+				out = append(out, o)
+				continue
+			}
+			out = append(out, map[string]any{"id": ref.ID, "type": ref.Type, "error": map[string]any{
+				"statusCode": 404, "error": "Not Found", "message": fmt.Sprintf("Saved object [%s/%s] not found", ref.Type, ref.ID)}})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"saved_objects": out})
+		return
+	}
 	if r.Method != http.MethodPost || r.URL.Path != "/api/saved_objects/_import" {
 		http.NotFound(w, r)
 		return
 	}
+	f.mu.Lock()
+	f.calls++
+	f.overwrite = append(f.overwrite, r.URL.Query().Get("overwrite"))
+	f.mu.Unlock()
 	if r.Header.Get("osd-xsrf") == "" {
 		bad("Request must contain a osd-xsrf header.")
 		return
@@ -86,6 +132,11 @@ func (f *fakeDashboards) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		objects = append(objects, o)
 	}
 	status, body := f.answer(objects)
+	if status == http.StatusOK && strings.Contains(body, `"success":true`) && r.URL.Query().Get("overwrite") == "true" {
+		for _, o := range objects {
+			f.store(o)
+		}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	io.WriteString(w, body)
@@ -264,5 +315,90 @@ func TestImportSendsBasicAuth(t *testing.T) {
 	}
 	if fake.auth[0] != "analyst:s3cret" {
 		t.Errorf("basic auth %q", fake.auth[0])
+	}
+}
+
+// analystsIndexPattern is the events index pattern as Dashboards holds it
+// after an analyst opened it (the field list read from the cluster), added
+// the scripted field hour_of_day, formatted user_id as a link and changed
+// the shipped format of clock_skew_ms.
+func analystsIndexPattern() map[string]any {
+	fields := `[{"name":"user_id","type":"string","esTypes":["keyword"],"count":3,"scripted":false,"searchable":true,"aggregatable":true,"readFromDocValues":true},` +
+		`{"name":"hour_of_day","type":"number","count":1,"scripted":true,"script":"doc['timestamp'].value.getHour()","lang":"painless","searchable":true,"aggregatable":true,"readFromDocValues":false}]`
+	formats := `{"user_id":{"id":"url","params":{"urlTemplate":"https://support.example.com/users/{{value}}"}},"clock_skew_ms":{"id":"number"}}`
+	return map[string]any{"type": "index-pattern", "id": "telemetry-events", "references": []any{},
+		"attributes": map[string]any{"title": "telemetry-events-*", "timeFieldName": "timestamp", "fields": fields, "fieldFormatMap": formats}}
+}
+
+// TestImportKeepsWhatAnalystsAddedToIndexPatterns: an analyst's scripted
+// field (and the visualizations built on it) and field format on a shipped
+// index pattern survive the import, run twice, while the shipped
+// attributes are the files': an import with overwrite replaces an object
+// whole. The kept scripted field has no readFromDocValues flag, and no
+// field read from the cluster is kept, so Dashboards reads the field list
+// from the cluster again (fields added since appear).
+func TestImportKeepsWhatAnalystsAddedToIndexPatterns(t *testing.T) {
+	file, n := importFile(t)
+	fake := &fakeDashboards{answer: allImported}
+	fake.store(analystsIndexPattern())
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	set, err := dashboards.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped, _ := set.Get(dashboards.TypeIndexPattern, "telemetry-events")
+	for run := 1; run <= 2; run++ {
+		res, err := (&Importer{URL: srv.URL}).Import(context.Background(), "x.ndjson", file, n)
+		if err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		want := `index-pattern:telemetry-events: scripted fields [hour_of_day], field formats [user_id]`
+		if fmt.Sprint(res.Kept) != "["+want+"]" {
+			t.Errorf("run %d: kept %q, want [%s]", run, res.Kept, want)
+		}
+		o, _ := fake.get("index-pattern", "telemetry-events")
+		attrs, _ := o["attributes"].(map[string]any)
+		var fields []map[string]any
+		if err := json.Unmarshal([]byte(fmt.Sprint(attrs["fields"])), &fields); err != nil {
+			t.Fatalf("run %d: fields %v: %v", run, attrs["fields"], err)
+		}
+		if len(fields) != 1 || fields[0]["name"] != "hour_of_day" || fields[0]["script"] != "doc['timestamp'].value.getHour()" {
+			t.Errorf("run %d: fields after the import %v, want the scripted field hour_of_day alone", run, attrs["fields"])
+		}
+		for _, f := range fields {
+			if _, ok := f["readFromDocValues"]; ok {
+				t.Errorf("run %d: field %v keeps readFromDocValues: Dashboards would not read the field list again", run, f["name"])
+			}
+		}
+		var formats map[string]map[string]any
+		if err := json.Unmarshal([]byte(fmt.Sprint(attrs["fieldFormatMap"])), &formats); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if formats["user_id"]["id"] != "url" || formats["clock_skew_ms"]["id"] != "duration" {
+			t.Errorf("run %d: field formats %v, want the analyst's user_id link and the shipped clock_skew_ms duration", run, attrs["fieldFormatMap"])
+		}
+		if attrs["title"] != shipped.Title() || attrs["timeFieldName"] != shipped.Attributes["timeFieldName"] {
+			t.Errorf("run %d: title %v, time field %v: want the shipped ones", run, attrs["title"], attrs["timeFieldName"])
+		}
+	}
+	// Index patterns Dashboards did not have, and every other object, are
+	// sent as the files have them.
+	sent := bytes.Split(fake.files[0], []byte("\n"))
+	orig := bytes.Split(file, []byte("\n"))
+	if len(sent) != len(orig) {
+		t.Fatalf("%d lines sent, %d in the file", len(sent), len(orig))
+	}
+	changed := 0
+	for i := range sent {
+		if !bytes.Equal(sent[i], orig[i]) {
+			changed++
+			if !bytes.Contains(orig[i], []byte(`"id":"telemetry-events"`)) {
+				t.Errorf("line %d changed: %s", i+1, sent[i])
+			}
+		}
+	}
+	if changed != 1 {
+		t.Errorf("%d lines changed, want 1 (the events index pattern)", changed)
 	}
 }

@@ -1,7 +1,9 @@
 // Command dashboards imports the analysts' saved objects
 // (opensearch/dashboards/*.ndjson: index patterns, saved searches,
 // visualizations, dashboards) into OpenSearch Dashboards, overwriting
-// earlier versions, and exits non-zero unless every object was imported.
+// earlier versions (keeping the scripted fields and field formats analysts
+// added to the shipped index patterns), and exits non-zero unless every
+// object was imported.
 // `make dashboards` runs it.
 //
 //	go run ./tools/cmd/dashboards -url http://127.0.0.1:5601
@@ -53,6 +55,9 @@ func main() {
 		fail(1, err)
 	}
 	fmt.Printf("dashboards: imported %d saved objects into %s for index prefix %s in %v\n", res.SuccessCount, credentials.RedactURLs(*url), *prefix, time.Since(start).Round(time.Millisecond))
+	for _, k := range res.Kept {
+		fmt.Printf("dashboards: kept what analysts added: %s\n", k)
+	}
 }
 
 func env(key, def string) string {
