@@ -24,6 +24,8 @@ func TestClusterFaults(t *testing.T) {
 	t.Run("NATSStreamLeaderKilled", func(t *testing.T) { natsLeaderKilled(t, c) })
 	t.Run("OpenSearchPrimaryNodeKilled", func(t *testing.T) { openSearchPrimaryKilled(t, c) })
 	t.Run("OneOfTwoIngestsKilled", func(t *testing.T) { ingestKilled(t, c) })
+	t.Run("ReplicasNotLoweredByAnInstance", func(t *testing.T) { replicasNotLowered(t, c) })
+	t.Run("DeletionThroughAQueryReplicaAndItsJobsNodeKilled", func(t *testing.T) { deletionThroughFaults(t, c) })
 }
 
 // loadRate and loadFor are each scenario's load: 10 requests/s of 100

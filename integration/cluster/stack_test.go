@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,12 +16,17 @@ import (
 	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/evtrack/telemetry/platform/procs"
+	"github.com/evtrack/telemetry/platform/suppression"
 	"github.com/evtrack/telemetry/platform/testenv"
 	"github.com/evtrack/telemetry/tools/loadgen"
 	"github.com/evtrack/telemetry/tools/servers"
 )
 
-const writeKey = "cluster-write-key-0123456789"
+const (
+	writeKey     = "cluster-write-key-0123456789"
+	deleteToken  = "cluster-delete-token-0123456789"
+	pageTokenKey = "636c757374657220706167652d746f6b656e2d6b65792d30313233343536373839"
+)
 
 // clusters are the two clusters every scenario of a test shares.
 type clusters struct {
@@ -97,16 +103,22 @@ func newStack(t *testing.T, c *clusters) *stack {
 	// Run after the scenario's processes are stopped.
 	testenv.DeleteIndexData(t, c.os.Nodes[0].URL, s.name)
 	testenv.DeleteStream(t, c.nats.URLs(), s.stream())
+	testenv.DeleteKeyValue(t, c.nats.URLs(), s.bucket(), s.bucket()+suppression.StatusSuffix)
 	return s
 }
 
 func (s *stack) stream() string { return strings.ToUpper(strings.ReplaceAll(s.name, "-", "_")) }
+
+// bucket is the scenario's suppression bucket (and, with
+// suppression.StatusSuffix, its status bucket).
+func (s *stack) bucket() string { return s.stream() + "_SUPPRESSIONS" }
 
 func (s *stack) common() map[string]string {
 	return map[string]string{
 		"NATS_URL": s.c.nats.URLs(), "OPENSEARCH_URL": s.c.os.URLs(), "LOG_LEVEL": "warn",
 		"EVENTS_STREAM": s.stream(), "EVENTS_SUBJECT_PREFIX": strings.ReplaceAll(s.name, "-", "_") + ".events",
 		"EVENTS_INDEX_PREFIX": s.name, "EVENTS_STREAM_REPLICAS": "3", "OPENSEARCH_INDEX_REPLICAS": "1", "SUPPRESSION_REPLICAS": "3",
+		"SUPPRESSION_BUCKET": s.bucket(),
 	}
 }
 
@@ -115,20 +127,57 @@ func (s *stack) common() map[string]string {
 func (s *stack) start() {
 	s.t.Helper()
 	for i := range 2 {
-		env := s.common()
-		addr := testenv.FreeAddr(s.t)
-		env["INGEST_HTTP_ADDR"], env["INGEST_GRPC_ADDR"], env["INGEST_WRITE_KEYS"] = addr, testenv.FreeAddr(s.t), writeKey+":app-cluster"
-		env["INGEST_PUBLISH_TIMEOUT"], env["INGEST_RETRY_AFTER"] = "2s", "1s"
-		p := s.proc(procs.Spec{Name: "ingest-" + strconv.Itoa(i), Path: bins["ingest"], Env: env}, "http://"+addr+"/readyz")
-		s.ingests, s.urls = append(s.ingests, p), append(s.urls, "http://"+addr+"/v1/track")
+		s.ingest("ingest-"+strconv.Itoa(i), map[string]string{"INGEST_PUBLISH_TIMEOUT": "2s", "INGEST_RETRY_AFTER": "1s"})
 	}
 	for i := range 2 {
-		env := s.common()
-		addr := testenv.FreeAddr(s.t)
-		env["ENRICH_HTTP_ADDR"], env["ENRICH_RETENTION"] = addr, "0"
-		env["ENRICH_ACK_WAIT"], env["ENRICH_BULK_TIMEOUT"], env["ENRICH_RETRY_DELAY"], env["ENRICH_MAX_BACKOFF"] = "15s", "10s", "1s", "2s"
-		s.proc(procs.Spec{Name: "enrich-" + strconv.Itoa(i), Path: bins["enrich"], Env: env}, "http://"+addr+"/healthz")
+		s.enrich("enrich-"+strconv.Itoa(i), map[string]string{"ENRICH_ACK_WAIT": "15s", "ENRICH_BULK_TIMEOUT": "10s",
+			"ENRICH_RETRY_DELAY": "1s", "ENRICH_MAX_BACKOFF": "2s"})
 	}
+}
+
+// ingest starts one more ingest instance with the scenario's settings and
+// extra.
+func (s *stack) ingest(name string, extra map[string]string) *procs.Proc {
+	s.t.Helper()
+	env := s.common()
+	addr := testenv.FreeAddr(s.t)
+	env["INGEST_HTTP_ADDR"], env["INGEST_GRPC_ADDR"], env["INGEST_WRITE_KEYS"] = addr, testenv.FreeAddr(s.t), writeKey+":app-cluster"
+	maps.Copy(env, extra)
+	p := s.proc(procs.Spec{Name: name, Path: bins["ingest"], Env: env}, "http://"+addr+"/readyz")
+	s.ingests, s.urls = append(s.ingests, p), append(s.urls, "http://"+addr+"/v1/track")
+	return p
+}
+
+// enrich starts one more enrich instance with the scenario's settings and
+// extra.
+func (s *stack) enrich(name string, extra map[string]string) *procs.Proc {
+	s.t.Helper()
+	env := s.common()
+	addr := testenv.FreeAddr(s.t)
+	env["ENRICH_HTTP_ADDR"], env["ENRICH_RETENTION"] = addr, "0"
+	maps.Copy(env, extra)
+	return s.proc(procs.Spec{Name: name, Path: bins["enrich"], Env: env}, "http://"+addr+"/healthz")
+}
+
+// queryProc is a running query instance and its HTTP face.
+type queryProc struct {
+	*procs.Proc
+	url string // http://host:port
+}
+
+// query starts a query instance with the scenario's settings (deletions in
+// small paced pages, a lease of 5 s) and extra.
+func (s *stack) query(name string, extra map[string]string) *queryProc {
+	s.t.Helper()
+	env := s.common()
+	addr := testenv.FreeAddr(s.t)
+	env["QUERY_HTTP_ADDR"], env["QUERY_GRPC_ADDR"] = addr, testenv.FreeAddr(s.t)
+	env["QUERY_TOKENS"], env["QUERY_PAGE_TOKEN_KEY"] = deleteToken+":app-cluster:delete", pageTokenKey
+	env["QUERY_DELETE_PAGE_SIZE"], env["QUERY_DELETE_PAGE_INTERVAL"] = "10", "100ms"
+	env["QUERY_DELETE_LEASE"], env["QUERY_DELETE_POLL"] = "5s", "200ms"
+	maps.Copy(env, extra)
+	p := s.proc(procs.Spec{Name: name, Path: bins["query"], Env: env}, "http://"+addr+"/readyz")
+	return &queryProc{Proc: p, url: "http://" + addr}
 }
 
 func (s *stack) proc(spec procs.Spec, ready string) *procs.Proc {

@@ -24,19 +24,32 @@ type Buckets struct {
 
 // Open creates (or binds to, updating their settings) the suppression
 // bucket named bucket and its status bucket, with file storage and replicas
-// copies (1 on a single server, 3 in a cluster).
+// copies (1 on a single server, 3 in a cluster). It raises a bucket's
+// copies but never lowers them: an instance started without the cluster's
+// setting (a rolling restart that lost SUPPRESSION_REPLICAS) would
+// otherwise leave every deletion and every enrich lease on one node's disk.
 func Open(ctx context.Context, js njs.JetStream, bucket string, replicas int) (*Buckets, error) {
 	entries, err := js.CreateOrUpdateKeyValue(ctx, njs.KeyValueConfig{Bucket: bucket, History: 1, Storage: njs.FileStorage,
-		Replicas: max(replicas, 1), Description: "people whose events are not stored (deletion requests); keys are hashes of the ids"})
+		Replicas: replicasAtLeast(ctx, js, bucket, replicas), Description: "people whose events are not stored (deletion requests); keys are hashes of the ids"})
 	if err != nil {
 		return nil, fmt.Errorf("suppression bucket %s: %w", bucket, err)
 	}
 	status, err := js.CreateOrUpdateKeyValue(ctx, njs.KeyValueConfig{Bucket: bucket + StatusSuffix, History: 1, Storage: njs.FileStorage,
-		Replicas: max(replicas, 1), TTL: statusMaxAge, Description: "the suppression revision each enrich instance applies, and its lease"})
+		Replicas: replicasAtLeast(ctx, js, bucket+StatusSuffix, replicas), TTL: statusMaxAge, Description: "the suppression revision each enrich instance applies, and its lease"})
 	if err != nil {
 		return nil, fmt.Errorf("suppression status bucket %s%s: %w", bucket, StatusSuffix, err)
 	}
 	return &Buckets{entries: entries, status: status}, nil
+}
+
+// replicasAtLeast is the larger of replicas (at least 1) and the copies
+// the bucket has now, if it exists.
+func replicasAtLeast(ctx context.Context, js njs.JetStream, bucket string, replicas int) int {
+	n := max(replicas, 1)
+	if s, err := js.Stream(ctx, "KV_"+bucket); err == nil {
+		n = max(n, s.CachedInfo().Config.Replicas)
+	}
+	return n
 }
 
 // Suppress records every subject until until and returns the highest

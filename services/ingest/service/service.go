@@ -65,8 +65,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	if err != nil {
 		return nil, fmt.Errorf("jetstream context: %w", err)
 	}
-	if _, err := jetstream.EnsureStream(ctx, js, cfg.Stream); err != nil {
+	stream, err := jetstream.EnsureStream(ctx, js, cfg.Stream)
+	if err != nil {
 		return nil, err
+	}
+	if kept := stream.CachedInfo().Config.Replicas; kept > cfg.Stream.Replicas {
+		log.WarnContext(ctx, "EVENTS_STREAM_REPLICAS is below the stream's replicas, which are kept (lower them by hand if meant)",
+			"stream", cfg.Stream.Name, "replicas", kept, "EVENTS_STREAM_REPLICAS", cfg.Stream.Replicas)
 	}
 	if cfg.Stream.MaxAge > 0 {
 		log.WarnContext(ctx, "EVENTS_STREAM_MAX_AGE is set: batches not indexed within it are discarded although they were acknowledged",

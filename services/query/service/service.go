@@ -123,7 +123,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 		return nil, fmt.Errorf("jetstream context: %w", err)
 	}
 	list := suppression.NewList(js, cfg.SuppressionBucket, cfg.SuppressionReplicas, cfg.EventsStream)
-	jobs := opensearch.NewJobs(osc, cfg.IndexPrefix)
+	jobs := opensearch.NewJobs(osc, cfg.IndexPrefix, cfg.IndexReplicas)
 	runner := deletion.NewRunner(jobs, list, opensearch.NewDocuments(osc, cfg.IndexPrefix).WithPseudonyms(cfg.Pseudonyms), auditor, cfg.Deletion,
 		deletion.Metrics{Jobs: m.DeletionJobs, Deleted: m.DeletedDocuments}, log)
 	deletions := deletion.NewService(jobs, list, cfg.SuppressFor, runner.Wake).WithPseudonymised(cfg.Pseudonyms.Fields, cfg.Pseudonyms.Ring)

@@ -64,6 +64,12 @@ func EnsureStream(ctx context.Context, js njs.JetStream, cfg StreamConfig) (njs.
 	if cfg.Compressed {
 		want.Compression = njs.S2Compression
 	}
+	// Replicas are raised, never lowered, here: one instance started
+	// without the cluster's setting would otherwise take the stream down to
+	// one node's disk. Lowering them is an operator's act (nats stream edit).
+	if existing, err := js.Stream(ctx, cfg.Name); err == nil {
+		want.Replicas = max(want.Replicas, existing.CachedInfo().Config.Replicas)
+	}
 	s, err := js.CreateOrUpdateStream(ctx, want)
 	if err != nil {
 		if existing, ierr := js.Stream(ctx, cfg.Name); ierr == nil && existing.CachedInfo().Config.Retention != njs.WorkQueuePolicy {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -24,37 +25,74 @@ import (
 func JobsIndex(prefix string) string { return "deletions-" + prefix }
 
 // jobsMapping indexes only what jobs are looked up by; the rest (the
-// person's ids while a job runs among them) is kept in _source only.
-const jobsMapping = `{"settings":{"index":{"number_of_shards":1,"number_of_replicas":0}},
+// person's ids while a job runs among them) is kept in _source only. %d is
+// the number of replicas.
+const jobsMapping = `{"settings":{"index":{"number_of_shards":1,"number_of_replicas":%d}},
 "mappings":{"dynamic":false,"properties":{
 "job_id":{"type":"keyword"},"app_id":{"type":"keyword"},"subject":{"type":"keyword"},"state":{"type":"keyword"},
 "requester":{"type":"keyword"},"created_at":{"type":"date"},"completed_at":{"type":"date"},"lease_until":{"type":"date"}}}}`
 
 // Jobs stores deletion jobs in JobsIndex (deletion.Store).
 type Jobs struct {
-	client  *opensearch.Client
-	index   string
-	ensured atomic.Bool
+	client   *opensearch.Client
+	index    string
+	replicas int
+	ensured  atomic.Bool
 }
 
-// NewJobs returns the job store of prefix; EnsureIndex creates its index.
-func NewJobs(client *opensearch.Client, prefix string) *Jobs {
-	return &Jobs{client: client, index: JobsIndex(prefix)}
+// NewJobs returns the job store of prefix, whose index has replicas copies
+// of its shard beside the primary (OPENSEARCH_INDEX_REPLICAS: on a cluster,
+// the jobs outlive the loss of a node); EnsureIndex creates it.
+func NewJobs(client *opensearch.Client, prefix string, replicas int) *Jobs {
+	return &Jobs{client: client, index: JobsIndex(prefix), replicas: replicas}
 }
 
-// EnsureIndex creates the jobs index unless it exists. Every write calls
-// it first (once it succeeded, no more): a job written to a missing index
-// would create it with dynamic mappings, indexing the person's ids.
+// EnsureIndex creates the jobs index unless it exists, and raises the
+// replicas of one that exists with fewer (made by an earlier version with
+// none). Every write calls it first (once it succeeded, no more): a job
+// written to a missing index would create it with dynamic mappings,
+// indexing the person's ids.
 func (s *Jobs) EnsureIndex(ctx context.Context) error {
 	if s.ensured.Load() {
 		return nil
 	}
-	_, err := opensearchx.Do(ctx, s.client, opensearchx.Request{Method: http.MethodPut, Path: "/" + s.index, Body: []byte(jobsMapping)})
+	_, err := opensearchx.Do(ctx, s.client, opensearchx.Request{Method: http.MethodPut, Path: "/" + s.index,
+		Body: fmt.Appendf(nil, jobsMapping, s.replicas)})
 	var se *opensearchx.StatusError
-	if err != nil && !(errors.As(err, &se) && se.Type == "resource_already_exists_exception") {
+	switch {
+	case err == nil:
+	case errors.As(err, &se) && se.Type == "resource_already_exists_exception":
+		if err := s.raiseReplicas(ctx); err != nil {
+			return err
+		}
+	default:
 		return fmt.Errorf("create index %s: %w", s.index, err)
 	}
 	s.ensured.Store(true)
+	return nil
+}
+
+// raiseReplicas sets the existing jobs index's replicas to s.replicas if it
+// has fewer.
+func (s *Jobs) raiseReplicas(ctx context.Context) error {
+	var settings map[string]struct {
+		Settings struct {
+			Index struct {
+				Replicas string `json:"number_of_replicas"`
+			} `json:"index"`
+		} `json:"settings"`
+	}
+	if err := opensearchx.DoJSON(ctx, s.client, opensearchx.Request{Method: http.MethodGet,
+		Path: "/" + s.index + "/_settings/index.number_of_replicas"}, &settings); err != nil {
+		return fmt.Errorf("read the replicas of %s: %w", s.index, err)
+	}
+	if n, err := strconv.Atoi(settings[s.index].Settings.Index.Replicas); err == nil && n >= s.replicas {
+		return nil
+	}
+	if _, err := opensearchx.Do(ctx, s.client, opensearchx.Request{Method: http.MethodPut, Path: "/" + s.index + "/_settings",
+		Body: fmt.Appendf(nil, `{"index":{"number_of_replicas":%d}}`, s.replicas)}); err != nil {
+		return fmt.Errorf("raise the replicas of %s to %d: %w", s.index, s.replicas, err)
+	}
 	return nil
 }
 
@@ -150,7 +188,8 @@ func (s *Jobs) search(ctx context.Context, query m, size int) ([]deletion.Job, e
 		return nil, err
 	}
 	var res struct {
-		Hits struct {
+		Shards opensearchx.Shards `json:"_shards"`
+		Hits   struct {
 			Hits []struct {
 				Source deletion.Job `json:"_source"`
 			} `json:"hits"`
@@ -158,6 +197,10 @@ func (s *Jobs) search(ctx context.Context, query m, size int) ([]deletion.Job, e
 	}
 	if err := opensearchx.DoJSON(ctx, s.client, opensearchx.Request{Method: http.MethodPost,
 		Path: "/" + s.index + "/_search?ignore_unavailable=true&allow_no_indices=true", Body: body}, &res); err != nil {
+		return nil, fmt.Errorf("search deletion jobs: %w", err)
+	}
+	if err := res.Shards.Partial(); err != nil {
+		// Jobs missing from the answer would look finished, or unclaimed.
 		return nil, fmt.Errorf("search deletion jobs: %w", err)
 	}
 	out := make([]deletion.Job, len(res.Hits.Hits))
@@ -246,10 +289,15 @@ func (d *Documents) CountEvents(ctx context.Context, p deletion.Person) (int64, 
 		return 0, err
 	}
 	var res struct {
-		Count int64 `json:"count"`
+		Count  int64              `json:"count"`
+		Shards opensearchx.Shards `json:"_shards"`
 	}
 	if err := opensearchx.DoJSON(ctx, d.client, opensearchx.Request{Method: http.MethodPost, Path: d.events + "/_count?" + everyIndex, Body: body}, &res); err != nil {
 		return 0, fmt.Errorf("count the person's events: %w", d.closed(ctx, err))
+	}
+	if err := res.Shards.Partial(); err != nil {
+		// A count missing a shard's events would report the job's total short.
+		return 0, fmt.Errorf("count the person's events: %w", err)
 	}
 	return res.Count, nil
 }

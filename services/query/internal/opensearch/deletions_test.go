@@ -2,10 +2,15 @@ package opensearch
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/pseudonym"
+	"github.com/evtrack/telemetry/platform/testenv"
 	"github.com/evtrack/telemetry/services/query/internal/deletion"
 )
 
@@ -50,5 +55,86 @@ func TestPersonQueryMatchesStoredIDs(t *testing.T) {
 				t.Errorf("query\n%s\nwant\n%s", b, want)
 			}
 		})
+	}
+}
+
+// TestJobsIndexKeepsReplicas: the deletion jobs index has the configured
+// replicas (OPENSEARCH_INDEX_REPLICAS; on a cluster the jobs outlive a
+// node): a new index is made with them, one made by an earlier version
+// with none is raised to them, and one with more keeps its own.
+func TestJobsIndexKeepsReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs OpenSearch")
+	}
+	tests := []struct {
+		name     string
+		existing int // -1: no index yet
+		replicas int
+		want     string
+	}{
+		{"new index", -1, 1, "1"},
+		{"existing without replicas", 0, 1, "1"},
+		{"existing with more", 2, 1, "2"},
+		{"single node", -1, 0, "0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url, prefix := testenv.Indices(t, "jobs")
+			if tt.existing >= 0 {
+				testenv.PutJSON(t, url, "/"+JobsIndex(prefix), fmt.Sprintf(jobsMapping, tt.existing))
+			}
+			if err := NewJobs(testenv.OpenSearch(t, url), prefix, tt.replicas).EnsureIndex(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			var settings map[string]struct {
+				Settings struct {
+					Index struct {
+						Replicas string `json:"number_of_replicas"`
+					} `json:"index"`
+				} `json:"settings"`
+			}
+			if err := json.Unmarshal(testenv.Do(t, url, http.MethodGet, "/"+JobsIndex(prefix)+"/_settings", ""), &settings); err != nil {
+				t.Fatal(err)
+			}
+			if got := settings[JobsIndex(prefix)].Settings.Index.Replicas; got != tt.want {
+				t.Errorf("number_of_replicas %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestCountEventsRefusesAPartialAnswer: with one daily index of the prefix
+// red, OpenSearch counts the person's events in the others and answers 200;
+// the count is refused as unavailable rather than reported short (a job's
+// total). Before, it was 1 of the person's 2 events, without an error.
+func TestCountEventsRefusesAPartialAnswer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs OpenSearch")
+	}
+	t.Parallel()
+	url, prefix := testenv.Indices(t, "delcount")
+	for _, day := range []string{"2026.11.01", "2026.11.02"} {
+		testenv.PutJSON(t, url, "/"+prefix+"-"+day+"/_doc/u1-"+day+"?refresh=true", `{"app_id":"app","user_id":"u1"}`)
+	}
+	d := NewDocuments(testenv.OpenSearch(t, url), prefix)
+	person := deletion.Person{AppID: "app", UserID: "u1"}
+	if n, err := d.CountEvents(t.Context(), person); n != 2 || err != nil {
+		t.Fatalf("before: %d, %v; want 2", n, err)
+	}
+	// The fault: one index's only shard is moved to a node that does not
+	// exist, so it is unassigned (red).
+	testenv.PutJSON(t, url, "/"+prefix+"-2026.11.02/_settings", `{"index.routing.allocation.require._name":"no-such-node"}`)
+	testenv.Do(t, url, http.MethodPost, "/"+prefix+"-2026.11.02/_close?wait_for_active_shards=0", "")
+	testenv.Do(t, url, http.MethodPost, "/"+prefix+"-2026.11.02/_open?wait_for_active_shards=0", "")
+	var raw struct {
+		Count  int64
+		Shards struct{ Total, Successful int } `json:"_shards"`
+	}
+	if err := json.Unmarshal(testenv.Do(t, url, http.MethodPost, "/"+prefix+"-*/_count", `{}`), &raw); err != nil || raw.Shards.Successful >= raw.Shards.Total {
+		t.Fatalf("OpenSearch answered %+v, %v: want a shard that did not answer", raw, err)
+	}
+	n, err := d.CountEvents(t.Context(), person)
+	if !errors.Is(err, opensearchx.ErrUnavailable) {
+		t.Fatalf("with a red index: %d, %v; want an error wrapping ErrUnavailable", n, err)
 	}
 }
