@@ -2,7 +2,9 @@ package opensearchx_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -85,5 +87,45 @@ func TestHealthyRedIndices(t *testing.T) {
 	}
 	if err := res.Shards.Partial(); !errors.Is(err, opensearchx.ErrUnavailable) {
 		t.Fatalf("%+v: Partial() = %v, want it partial", res.Shards, err)
+	}
+}
+
+// TestApplyIndexTemplateNeverLowersReplicas: an instance that applies a
+// template with fewer replicas than the cluster's template has (one started
+// without OPENSEARCH_INDEX_REPLICAS) leaves the count as it is; more raises
+// it. Before, the last instance to start set it, and every later daily
+// index of a cluster could be made without a replica.
+func TestApplyIndexTemplateNeverLowersReplicas(t *testing.T) {
+	t.Parallel()
+	osURL, prefix := testenv.Indices(t, "tplrep")
+	c := testenv.OpenSearch(t, osURL)
+	name := prefix // deleted with the prefix's indices
+	body := func(replicas int) []byte {
+		return []byte(fmt.Sprintf(`{"index_patterns":[%q],"template":{"settings":{"index":{"number_of_shards":1,"number_of_replicas":%d}},`+
+			`"mappings":{"properties":{"a":{"type":"keyword"}}}}}`, prefix+"-*", replicas))
+	}
+	for _, step := range []struct{ apply, want int }{{1, 1}, {0, 1}, {2, 2}, {1, 2}} {
+		if err := opensearchx.ApplyIndexTemplate(context.Background(), c, name, body(step.apply)); err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			IndexTemplates []struct {
+				IndexTemplate struct {
+					Template struct {
+						Settings struct {
+							Index struct {
+								Replicas string `json:"number_of_replicas"`
+							} `json:"index"`
+						} `json:"settings"`
+					} `json:"template"`
+				} `json:"index_template"`
+			} `json:"index_templates"`
+		}
+		if err := json.Unmarshal(testenv.Do(t, osURL, http.MethodGet, "/_index_template/"+name, ""), &got); err != nil || len(got.IndexTemplates) != 1 {
+			t.Fatalf("read the template: %v %+v", err, got)
+		}
+		if r := got.IndexTemplates[0].IndexTemplate.Template.Settings.Index.Replicas; r != fmt.Sprint(step.want) {
+			t.Fatalf("applied with %d replicas: the template has %s, want %d", step.apply, r, step.want)
+		}
 	}
 }

@@ -8,11 +8,13 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -224,12 +226,67 @@ func DeleteIndices(ctx context.Context, c *opensearch.Client, pattern string, wh
 // ApplyIndexTemplate puts a composable index template (PutIndexTemplate)
 // and then its fields on the existing indices it matches
 // (PutTemplateMappingOnExisting). Both are idempotent: every instance may
-// apply its templates at every start.
+// apply its templates at every start. The template's number_of_replicas is
+// raised to what the template in the cluster already sets, never lowered
+// (keepReplicas).
 func ApplyIndexTemplate(ctx context.Context, c *opensearch.Client, name string, body []byte) error {
+	body, err := keepReplicas(ctx, c, name, body)
+	if err != nil {
+		return err
+	}
 	if err := PutIndexTemplate(ctx, c, name, body); err != nil {
 		return err
 	}
 	return PutTemplateMappingOnExisting(ctx, c, name, body)
+}
+
+// keepReplicas returns body with its template.settings.index.
+// number_of_replicas raised to the count the template name in the cluster
+// already sets, when that is more: an instance started without the
+// cluster's OPENSEARCH_INDEX_REPLICAS (its single-node default is 0) would
+// otherwise make every later daily index replica-less, its data on one
+// node. Lowering the count is done by hand.
+func keepReplicas(ctx context.Context, c *opensearch.Client, name string, body []byte) ([]byte, error) {
+	var existing struct {
+		IndexTemplates []struct {
+			IndexTemplate struct {
+				Template struct {
+					Settings struct {
+						Index struct {
+							Replicas json.RawMessage `json:"number_of_replicas"` // "1" as OpenSearch returns it
+						} `json:"index"`
+					} `json:"settings"`
+				} `json:"template"`
+			} `json:"index_template"`
+		} `json:"index_templates"`
+	}
+	err := DoJSON(ctx, c, Request{Method: http.MethodGet, Path: "/_index_template/" + url.PathEscape(name)}, &existing)
+	if se := (*StatusError)(nil); errors.As(err, &se) && se.Status == http.StatusNotFound {
+		return body, nil // none yet
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read index template %s: %w", name, err)
+	}
+	if len(existing.IndexTemplates) == 0 {
+		return body, nil
+	}
+	have, err := strconv.Atoi(strings.Trim(string(existing.IndexTemplates[0].IndexTemplate.Template.Settings.Index.Replicas), `"`))
+	if err != nil {
+		return body, nil // it sets none
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, fmt.Errorf("parse template %s: %w", name, err)
+	}
+	tmpl, _ := doc["template"].(map[string]any)
+	settings, _ := tmpl["settings"].(map[string]any)
+	index, _ := settings["index"].(map[string]any)
+	want, ok := index["number_of_replicas"].(float64)
+	if !ok || float64(have) <= want {
+		return body, nil
+	}
+	index["number_of_replicas"] = have
+	return json.Marshal(doc)
 }
 
 // PutTemplateMappingOnExisting adds the fields of a composable index
