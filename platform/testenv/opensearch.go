@@ -177,3 +177,18 @@ func Indices(t testing.TB, short string) (url, prefix string) {
 	DeleteIndexData(t, url, prefix)
 	return url, prefix
 }
+
+// IndexReplicas returns the number_of_replicas index has on the node at
+// url, as OpenSearch gives it ("1").
+func IndexReplicas(t testing.TB, url, index string) string {
+	t.Helper()
+	var settings map[string]struct {
+		Settings struct {
+			Index struct {
+				Replicas string `json:"number_of_replicas"`
+			} `json:"index"`
+		} `json:"settings"`
+	}
+	GetJSON(t, url+"/"+index+"/_settings", &settings)
+	return settings[index].Settings.Index.Replicas
+}

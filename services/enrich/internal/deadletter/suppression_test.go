@@ -52,16 +52,7 @@ func TestReplayDeletesTheLettersOfSuppressedPeople(t *testing.T) {
 		{DocID: "kept", AppID: "shop", Index: day, Document: doc("kept", "someone", "")},
 		{DocID: "after-the-end", AppID: "shop", Index: day, Document: afterTheEnd},
 	}
-	for i := range letters {
-		letters[i].Status, letters[i].ErrorType, letters[i].FailedAt = 400, "mapper_parsing_exception", now
-	}
-	if err := bulk.NewIndexer(c).DeadLetter(ctx, eventdoc.DeadLetterIndex(prefix, now), letters); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Refresh(t, osURL, eventdoc.DeadLetterPattern(prefix))
-	r := deadletter.New(bulk.NewDeadLetters(c), prefix, 30*24*time.Hour)
-	r.Suppress(set, 30*time.Second)
-	rep, err := r.Replay(ctx, deadletter.Filter{}, false)
+	rep, err := replayRefused(t, c, osURL, prefix, set, now, letters)
 	if err != nil || rep.Suppressed != 2 || rep.Replayed != 2 {
 		t.Fatalf("replay: %+v %v, want 2 suppressed and 2 replayed", rep, err)
 	}
@@ -109,16 +100,7 @@ func TestReplayDeletesPseudonymisedLettersOfSuppressedPeople(t *testing.T) {
 		{DocID: "old-key", AppID: "shop", Index: day, Document: doc("old-key", previous.Of("gone"))},
 		{DocID: "kept", AppID: "shop", Index: day, Document: doc("kept", current.Of("someone"))},
 	}
-	for i := range letters {
-		letters[i].Status, letters[i].ErrorType, letters[i].FailedAt = 400, "mapper_parsing_exception", now
-	}
-	if err := bulk.NewIndexer(c).DeadLetter(ctx, eventdoc.DeadLetterIndex(prefix, now), letters); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Refresh(t, osURL, eventdoc.DeadLetterPattern(prefix))
-	r := deadletter.New(bulk.NewDeadLetters(c), prefix, 30*24*time.Hour)
-	r.Suppress(set, 30*time.Second)
-	rep, err := r.Replay(ctx, deadletter.Filter{}, false)
+	rep, err := replayRefused(t, c, osURL, prefix, set, now, letters)
 	if err != nil || rep.Suppressed != 2 || rep.Replayed != 1 {
 		t.Fatalf("replay: %+v %v, want the 2 letters of the person suppressed and the other one replayed", rep, err)
 	}
@@ -151,4 +133,21 @@ func suppressedReplay(t *testing.T, short string) (osURL, prefix string, c *open
 		t.Fatal(err)
 	}
 	return osURL, prefix, c, b
+}
+
+// replayRefused writes letters, refused at now, into the prefix's
+// dead-letter index of that day and replays the prefix's letters with
+// set's suppression list.
+func replayRefused(t *testing.T, c *opensearch.Client, osURL, prefix string, set *suppression.Set, now time.Time, letters []eventdoc.DeadLetter) (deadletter.Report, error) {
+	t.Helper()
+	for i := range letters {
+		letters[i].Status, letters[i].ErrorType, letters[i].FailedAt = 400, "mapper_parsing_exception", now
+	}
+	if err := bulk.NewIndexer(c).DeadLetter(t.Context(), eventdoc.DeadLetterIndex(prefix, now), letters); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Refresh(t, osURL, eventdoc.DeadLetterPattern(prefix))
+	r := deadletter.New(bulk.NewDeadLetters(c), prefix, 30*24*time.Hour)
+	r.Suppress(set, 30*time.Second)
+	return r.Replay(t.Context(), deadletter.Filter{}, false)
 }

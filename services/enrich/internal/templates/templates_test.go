@@ -44,15 +44,7 @@ func TestApplyIsIdempotent(t *testing.T) {
 	if m.Dynamic != "strict" || m.Properties["metadata"] == nil {
 		t.Fatalf("new index did not get the template: %+v", m)
 	}
-	var settings map[string]struct {
-		Settings struct {
-			Index struct {
-				Replicas string `json:"number_of_replicas"`
-			} `json:"index"`
-		} `json:"settings"`
-	}
-	testenv.GetJSON(t, osURL+"/"+prefix+"-2026.01.01/_settings", &settings)
-	if got := settings[prefix+"-2026.01.01"].Settings.Index.Replicas; got != "1" {
+	if got := testenv.IndexReplicas(t, osURL, prefix+"-2026.01.01"); got != "1" {
 		t.Fatalf("new index has %q replicas, want the 1 applied", got)
 	}
 	// The space-saving choices declared in event.proto (sort_only,
