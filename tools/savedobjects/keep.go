@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -27,6 +27,7 @@ func (im *Importer) keepAnalystFields(ctx context.Context, ndjson []byte) ([]byt
 	lines := bytes.Split(ndjson, []byte("\n"))
 	type pattern struct {
 		line  int
+		id    string
 		top   map[string]json.RawMessage
 		attrs map[string]any
 	}
@@ -35,47 +36,48 @@ func (im *Importer) keepAnalystFields(ctx context.Context, ndjson []byte) ([]byt
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		var head struct {
-			Type string `json:"type"`
-		}
-		if err := json.Unmarshal(line, &head); err != nil {
-			return nil, nil, fmt.Errorf("import file line %d: %w", i+1, err)
-		}
-		if head.Type != "index-pattern" {
-			continue
-		}
 		var top map[string]json.RawMessage
-		var attrs map[string]any
 		if err := json.Unmarshal(line, &top); err != nil {
 			return nil, nil, fmt.Errorf("import file line %d: %w", i+1, err)
 		}
-		if err := json.Unmarshal(top["attributes"], &attrs); err != nil {
+		var typ string
+		if t, ok := top["type"]; ok {
+			if err := json.Unmarshal(t, &typ); err != nil {
+				return nil, nil, fmt.Errorf("import file line %d: type: %w", i+1, err)
+			}
+		}
+		if typ != "index-pattern" {
+			continue
+		}
+		p := pattern{line: i, top: top}
+		if err := json.Unmarshal(top["id"], &p.id); err != nil {
+			return nil, nil, fmt.Errorf("import file line %d: id: %w", i+1, err)
+		}
+		if err := json.Unmarshal(top["attributes"], &p.attrs); err != nil {
 			return nil, nil, fmt.Errorf("import file line %d: attributes: %w", i+1, err)
 		}
-		patterns = append(patterns, pattern{line: i, top: top, attrs: attrs})
+		patterns = append(patterns, p)
 	}
 	if len(patterns) == 0 {
 		return ndjson, nil, nil
 	}
 	ids := make([]string, len(patterns))
 	for i, p := range patterns {
-		if err := json.Unmarshal(p.top["id"], &ids[i]); err != nil {
-			return nil, nil, fmt.Errorf("import file line %d: id: %w", p.line+1, err)
-		}
+		ids[i] = p.id
 	}
 	current, err := im.indexPatterns(ctx, ids)
 	if err != nil {
 		return nil, nil, err
 	}
 	var kept []string
-	for i, p := range patterns {
-		theirs, ok := current[ids[i]]
+	for _, p := range patterns {
+		theirs, ok := current[p.id]
 		if !ok {
 			continue
 		}
 		attrs, what, err := mergeIndexPattern(p.attrs, theirs)
 		if err != nil {
-			return nil, nil, fmt.Errorf("index-pattern:%s: %w", ids[i], err)
+			return nil, nil, fmt.Errorf("index-pattern:%s: %w", p.id, err)
 		}
 		if what == "" {
 			continue
@@ -86,7 +88,7 @@ func (im *Importer) keepAnalystFields(ctx context.Context, ndjson []byte) ([]byt
 		if lines[p.line], err = json.Marshal(p.top); err != nil {
 			return nil, nil, err
 		}
-		kept = append(kept, "index-pattern:"+ids[i]+": "+what)
+		kept = append(kept, "index-pattern:"+p.id+": "+what)
 	}
 	return bytes.Join(lines, []byte("\n")), kept, nil
 }
@@ -209,7 +211,7 @@ func mergeIndexPattern(ours, theirs map[string]any) (map[string]any, string, err
 			return nil, "", err
 		}
 		out["fieldFormatMap"] = string(b)
-		sort.Strings(formats)
+		slices.Sort(formats)
 		what = append(what, fmt.Sprintf("field formats %v", formats))
 	}
 
