@@ -32,11 +32,7 @@ func TestReplayDeletesTheLettersOfSuppressedPeople(t *testing.T) {
 		{AppID: "shop", Kind: suppression.KindAnonymousID, ID: "anon-gone"}}, time.Now().Add(time.Hour), "job"); err != nil {
 		t.Fatal(err)
 	}
-	set, stop, err := suppression.Watch(ctx, b, suppression.SetConfig{Heartbeat: time.Second, Lease: time.Minute, WriteBound: time.Second}, slog.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stop(context.Background()) })
+	set := watchSet(t, b)
 
 	now := time.Now().UTC()
 	day := eventdoc.IndexName(prefix, now)
@@ -83,11 +79,7 @@ func TestReplayDeletesPseudonymisedLettersOfSuppressedPeople(t *testing.T) {
 	if _, err := b.Suppress(ctx, gone.WithPseudonyms(ring), time.Now().Add(time.Hour), "job"); err != nil {
 		t.Fatal(err)
 	}
-	set, stop, err := suppression.Watch(ctx, b, suppression.SetConfig{Heartbeat: time.Second, Lease: time.Minute, WriteBound: time.Second}, slog.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stop(context.Background()) })
+	set := watchSet(t, b)
 
 	now := time.Now().UTC()
 	day := eventdoc.IndexName(prefix, now)
@@ -150,4 +142,16 @@ func replayRefused(t *testing.T, c *opensearch.Client, osURL, prefix string, set
 	r := deadletter.New(bulk.NewDeadLetters(c), prefix, 30*24*time.Hour)
 	r.Suppress(set, 30*time.Second)
 	return r.Replay(t.Context(), deadletter.Filter{}, false)
+}
+
+// watchSet is an enrich instance's copy of b's list, kept current until
+// the test ends.
+func watchSet(t *testing.T, b *suppression.Buckets) *suppression.Set {
+	t.Helper()
+	set, stop, err := suppression.Watch(context.Background(), b, suppression.SetConfig{Heartbeat: time.Second, Lease: time.Minute, WriteBound: time.Second}, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(context.Background()) })
+	return set
 }
