@@ -2,6 +2,7 @@ package track
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"golang.org/x/sync/semaphore"
 )
@@ -13,6 +14,7 @@ import (
 type Budget struct {
 	total int64
 	sem   *semaphore.Weighted
+	held  atomic.Int64
 }
 
 // NewBudget returns a budget of total bytes.
@@ -22,6 +24,9 @@ func NewBudget(total int64) *Budget {
 
 // Total is the budget's size.
 func (b *Budget) Total() int64 { return b.total }
+
+// Held is what is charged now.
+func (b *Budget) Held() int64 { return b.held.Load() }
 
 // Take charges n bytes; call release (once) when they are no longer held.
 // A charge larger than the whole budget is KindTooLarge; a charge that does
@@ -38,7 +43,8 @@ func (b *Budget) Take(n int64) (release func(), err error) {
 		return nil, &Error{Kind: KindOverloaded, Code: "overloaded",
 			Message: "too many large requests are being decoded; retry later"}
 	}
-	return func() { b.sem.Release(n) }, nil
+	b.held.Add(n)
+	return func() { b.held.Add(-n); b.sem.Release(n) }, nil
 }
 
 // Releases collects the release functions of one request's charges.

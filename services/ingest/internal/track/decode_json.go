@@ -7,7 +7,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/valyala/fastjson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
@@ -51,7 +50,6 @@ type Decoder struct {
 	shape        ShapeLimits
 	segmentShape ShapeLimits
 	budget       *Budget // nil: nothing is charged
-	parsers      fastjson.ParserPool
 }
 
 // NewDecoder returns a decoder for batches within lim, charging budget.
@@ -63,12 +61,14 @@ func NewDecoder(lim Limits, budget *Budget) *Decoder {
 // to stop reading (or inflating) a body as soon as it is too large.
 func (d *Decoder) Scanner() *JSONScanner { return NewJSONScanner(d.shape) }
 
-// Bytes charged per structural JSON token (a parsed value with its key)
-// and per event.
+// Bytes charged per structural JSON token (a value with its key: at most
+// a metadata entry, its slot in the map and its share of the scratch the
+// entries are gathered in) and per event. With the body's length for the
+// strings, they cover what decoding a JSON body allocates
+// (TestChargeCoversWhatDecodingAllocates).
 const (
 	jsonTokenBytes = 112
 	eventBytes     = int64(unsafe.Sizeof(Input{})) + 64
-	entryBytes     = 96 // one metadata map entry
 )
 
 func (d *Decoder) take(n int64) (func(), error) {
@@ -99,7 +99,7 @@ func (d *Decoder) JSONScanned(body []byte, sc *JSONScanner) (req Request, releas
 	if err != nil {
 		return req, nil, err
 	}
-	req, err = d.parseJSON(body)
+	req, err = parseJSON(body, sc.Events())
 	if err != nil {
 		release()
 		return req, nil, err
@@ -107,52 +107,127 @@ func (d *Decoder) JSONScanned(body []byte, sc *JSONScanner) (req Request, releas
 	return req, release, nil
 }
 
-func (d *Decoder) parseJSON(body []byte) (Request, error) {
+// parseJSON reads the body once, in place: no tree of it is built, so what
+// decoding allocates is the events, their strings (in one arena the size of
+// the body) and their metadata maps, whatever else the body holds. events is
+// the scanner's count of the events array's elements. The envelope's members
+// are found as a lookup by name finds them (memberPick); its events array is
+// decoded as soon as it is met when it is certain to be the one.
+func parseJSON(body []byte, events int) (Request, error) {
 	var req Request
-	p := d.parsers.Get()
-	defer d.parsers.Put(p)
-	v, err := p.ParseBytes(body)
-	if err != nil {
-		return req, syntaxError(body, err)
-	}
-	var events []*fastjson.Value
-	switch v.Type() {
-	case fastjson.TypeArray:
-		events, _ = v.Array()
-	case fastjson.TypeObject:
-		ev := v.Get("events")
-		if ev == nil {
-			msg := `field "events": required in the envelope form`
-			if v.Get("batch") != nil || v.Get("type") != nil {
-				msg += "; a Segment batch or message goes to /v1/batch or /segment/v1/<call>"
-			}
-			return req, &Error{Kind: KindInvalid, Code: "missing_events", Message: msg}
+	m := jsonMapper{r: jsonReader{b: body}}
+	r := &m.r
+	switch r.peek() {
+	case '[':
+		req.Events = make([]Input, 0, events)
+		m.a.buf = make([]byte, 0, len(body))
+		req.Events = m.decodeEvents(req.Events)
+		r.end()
+		if r.err != nil {
+			return Request{}, syntaxError(body, r.err)
 		}
-		if events, err = ev.Array(); err != nil {
-			return req, &Error{Kind: KindInvalid, Code: "invalid_json", Message: fmt.Sprintf(`field "events": expected an array, got %s`, ev.Type())}
-		}
-		if sv := v.Get("sent_at"); sv != nil && sv.Type() != fastjson.TypeNull {
-			s, err := sv.StringBytes()
-			if err != nil {
-				return req, &Error{Kind: KindInvalid, Code: "invalid_sent_at", Message: fmt.Sprintf(`field "sent_at": expected an RFC 3339 string, got %s`, sv.Type())}
-			}
-			t, err := time.Parse(time.RFC3339Nano, string(s))
-			if err != nil {
-				return req, &Error{Kind: KindInvalid, Code: "invalid_sent_at", Message: fmt.Sprintf(`field "sent_at": %q is not an RFC 3339 timestamp`, truncate(string(s), 64))}
-			}
-			req.SentAt = t
-		}
+		return req, nil
+	case '{':
 	default:
-		return req, &Error{Kind: KindInvalid, Code: "invalid_json", Message: fmt.Sprintf("offset 0: the body must be a JSON array of events or an object with an \"events\" array, not %s", v.Type())}
+		v := r.value()
+		r.end()
+		if r.err != nil {
+			return req, syntaxError(body, r.err)
+		}
+		return req, &Error{Kind: KindInvalid, Code: "invalid_json", Message: fmt.Sprintf("offset 0: the body must be a JSON array of events or an object with an \"events\" array, not %s", v.kind)}
 	}
-	req.Events = make([]Input, len(events))
-	// Every string of the request is copied out of the parser into one
-	// arena: one allocation per request instead of one per field.
-	a := arena{buf: make([]byte, 0, len(body))}
-	for i, ev := range events {
-		decodeEvent(i, ev, &req.Events[i], &a)
+
+	req.Events = make([]Input, 0, events)
+	m.a.buf = make([]byte, 0, len(body))
+	var env struct{ events, sentAt, batch, typ memberPick }
+	decodedAt := -1
+	for more := r.enter('}'); more; more = r.next('}') {
+		k, esc := r.key()
+		switch string(m.keyName(k, esc)) {
+		case "events":
+			if !esc && env.events.raw.kind == jsonAbsent && r.peek() == '[' {
+				decodedAt = r.i
+				req.Events = m.decodeEvents(req.Events)
+				env.events.offer(jsonValue{kind: jsonArray, start: decodedAt, end: r.i}, false)
+				continue
+			}
+			env.events.offer(r.value(), esc)
+		case "sent_at":
+			env.sentAt.offer(r.value(), esc)
+		case "batch":
+			env.batch.offer(r.value(), esc)
+		case "type":
+			env.typ.offer(r.value(), esc)
+		default:
+			r.skip()
+		}
+	}
+	r.end()
+	if r.err != nil {
+		return Request{}, syntaxError(body, r.err)
+	}
+
+	ev := env.events.get()
+	switch ev.kind {
+	case jsonAbsent:
+		msg := `field "events": required in the envelope form`
+		if env.batch.get().kind != jsonAbsent || env.typ.get().kind != jsonAbsent {
+			msg += "; a Segment batch or message goes to /v1/batch or /segment/v1/<call>"
+		}
+		return Request{}, &Error{Kind: KindInvalid, Code: "missing_events", Message: msg}
+	case jsonArray:
+	default:
+		return Request{}, &Error{Kind: KindInvalid, Code: "invalid_json", Message: fmt.Sprintf(`field "events": expected an array, got %s`, ev.kind)}
+	}
+	if sv := env.sentAt.get(); sv.kind != jsonAbsent && sv.kind != jsonNull {
+		if sv.kind != jsonString {
+			return Request{}, &Error{Kind: KindInvalid, Code: "invalid_sent_at", Message: fmt.Sprintf(`field "sent_at": expected an RFC 3339 string, got %s`, sv.kind)}
+		}
+		s := string(unescape(nil, r.text(sv)))
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return Request{}, &Error{Kind: KindInvalid, Code: "invalid_sent_at", Message: fmt.Sprintf(`field "sent_at": %q is not an RFC 3339 timestamp`, truncate(s, 64))}
+		}
+		req.SentAt = t
+	}
+	if decodedAt != ev.start {
+		// The events array is one spelled with an escape, met after the
+		// body was read: decode it now.
+		m.a.buf = m.a.buf[:0]
+		r.i = ev.start
+		req.Events = m.decodeEvents(req.Events[:0])
 	}
 	return req, nil
+}
+
+// jsonMapper turns the elements of a /v1/track events array into Inputs as
+// it reads them, with scratch space reused from event to event.
+type jsonMapper struct {
+	r     jsonReader
+	a     arena
+	kbuf  []byte // an unescaped key
+	pairs []metadataPair
+}
+
+type metadataPair struct{ k, v string }
+
+// keyName is a key as the decoder compares it: unescaped.
+func (m *jsonMapper) keyName(k []byte, esc bool) []byte {
+	if !esc {
+		return k
+	}
+	m.kbuf = unescape(m.kbuf[:0], k)
+	return m.kbuf
+}
+
+// decodeEvents reads the array at r, appending one Input per element.
+func (m *jsonMapper) decodeEvents(events []Input) []Input {
+	r := &m.r
+	for more := r.enter(']'); more; more = r.next(']') {
+		events = append(events, Input{})
+		m.decodeEvent(len(events)-1, &events[len(events)-1])
+	}
+	return events
 }
 
 // arena holds the strings of one request. Its buffer is sized to the body,
@@ -204,11 +279,14 @@ func (a *arena) since(start int) string {
 	return unsafe.String(&a.buf[start], len(a.buf)-start)
 }
 
-// decodeEvent copies one element's fields out of the parser's memory.
-func decodeEvent(i int, v *fastjson.Value, in *Input, a *arena) {
-	obj, err := v.Object()
-	if err != nil {
-		in.decodeErr = &EventError{Index: i, Field: "(event)", Message: fmt.Sprintf("expected an object, got %s", v.Type())}
+// decodeEvent reads one element into in. A value of the wrong type makes
+// the element invalid (the first such value is the one reported) but the
+// element is still read to its end.
+func (m *jsonMapper) decodeEvent(i int, in *Input) {
+	r := &m.r
+	if r.peek() != '{' {
+		v := r.value()
+		in.decodeErr = &EventError{Index: i, Field: "(event)", Message: fmt.Sprintf("expected an object, got %s", v.kind)}
 		return
 	}
 	var bad *EventError
@@ -217,32 +295,36 @@ func decodeEvent(i int, v *fastjson.Value, in *Input, a *arena) {
 			bad = &EventError{Index: i, Field: field, Message: fmt.Sprintf(format, args...)}
 		}
 	}
-	str := func(field string, fv *fastjson.Value) string {
-		switch fv.Type() {
-		case fastjson.TypeString:
-			b, _ := fv.StringBytes()
-			in.size += len(b)
-			return a.string(b)
-		case fastjson.TypeNull:
+	str := func(field []byte) string {
+		v := r.value()
+		switch v.kind {
+		case jsonString:
+			s := m.a.text(r.text(v), v.esc)
+			in.size += len(s)
+			return s
+		case jsonNull:
 			return ""
 		default:
-			fail(field, "expected a string, got %s", fv.Type())
+			fail(string(field), "expected a string, got %s", v.kind)
 			return ""
 		}
 	}
-	obj.Visit(func(key []byte, fv *fastjson.Value) {
-		switch string(key) {
+	for more := r.enter('}'); more; more = r.next('}') {
+		k, esc := r.key()
+		switch key := m.keyName(k, esc); string(key) {
 		case "client_timestamp":
-			in.ClientTimestamp = str("client_timestamp", fv)
+			in.ClientTimestamp = str(key)
 		case "metadata":
-			decodeMetadata(fv, in, a, fail)
+			m.decodeMetadata(in, fail)
 		default:
 			// Every string field of telemetry.v1.Event (event_gen.go).
 			if p := eventString(&in.Event, string(key)); p != nil {
-				*p = str(string(key), fv)
+				*p = str(key)
+			} else {
+				r.skip()
 			}
 		}
-	})
+	}
 	if bad != nil {
 		bad.EventID = in.Event.EventId
 		if len(bad.EventID) > maxChars("event_id") {
@@ -253,41 +335,46 @@ func decodeEvent(i int, v *fastjson.Value, in *Input, a *arena) {
 	}
 }
 
-func decodeMetadata(v *fastjson.Value, in *Input, a *arena, fail func(field, format string, args ...any)) {
-	switch v.Type() {
-	case fastjson.TypeNull:
-		return
-	case fastjson.TypeObject:
-	default:
-		fail("metadata", "expected an object, got %s", v.Type())
-		return
-	}
-	obj, _ := v.Object()
-	if obj.Len() == 0 {
+// decodeMetadata reads the metadata object at r: its entries are gathered
+// first, so that the map is made once at its size.
+func (m *jsonMapper) decodeMetadata(in *Input, fail func(field, format string, args ...any)) {
+	r := &m.r
+	if r.peek() != '{' {
+		if v := r.value(); v.kind != jsonNull {
+			fail("metadata", "expected an object, got %s", v.kind)
+		}
 		return
 	}
-	in.Event.Metadata = make(map[string]string, obj.Len())
-	var num [32]byte
-	obj.Visit(func(key []byte, mv *fastjson.Value) {
+	pairs := m.pairs[:0]
+	for more := r.enter('}'); more; more = r.next('}') {
+		k, esc := r.key()
+		v := r.value()
 		var s string
-		switch mv.Type() {
-		case fastjson.TypeString:
-			b, _ := mv.StringBytes()
-			s = a.string(b)
-		case fastjson.TypeNumber:
-			s = a.string(mv.MarshalTo(num[:0]))
-		case fastjson.TypeTrue:
+		switch v.kind {
+		case jsonString:
+			s = m.a.text(r.text(v), v.esc)
+		case jsonNumber:
+			s = m.a.string(r.text(v))
+		case jsonTrue:
 			s = "true"
-		case fastjson.TypeFalse:
+		case jsonFalse:
 			s = "false"
 		default:
-			fail("metadata."+truncate(string(key), 64), "must be a string, number or boolean, not %s", mv.Type())
-			return
+			fail("metadata."+truncate(string(m.keyName(k, esc)), 64), "must be a string, number or boolean, not %s", v.kind)
+			continue
 		}
-		k := a.string(key)
-		in.size += len(k) + len(s)
-		in.Event.Metadata[k] = s
-	})
+		key := m.a.text(k, esc)
+		in.size += len(key) + len(s)
+		pairs = append(pairs, metadataPair{key, s})
+	}
+	m.pairs = pairs
+	if len(pairs) == 0 {
+		return
+	}
+	in.Event.Metadata = make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		in.Event.Metadata[p.k] = p.v
+	}
 }
 
 // syntaxError reports where an unparseable body broke. The fast parser does

@@ -39,6 +39,7 @@ func TestDecodeJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			checkJSONDecodersAgree(t, []byte(tt.body))
 			req, err := decodeJSON([]byte(tt.body))
 			if tt.wantCode != "" {
 				te, ok := AsError(err)
@@ -95,6 +96,7 @@ func FuzzDecodeJSON(f *testing.F) {
 	}
 	d := NewDecoder(testLimits(), NewBudget(256<<20))
 	f.Fuzz(func(t *testing.T, body []byte) {
+		checkJSONDecodersAgree(t, body)
 		req, release, err := d.JSON(body)
 		if err != nil {
 			if _, ok := AsError(err); !ok {

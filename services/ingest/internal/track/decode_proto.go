@@ -51,11 +51,19 @@ func (d *Decoder) TrackRequest(body []byte) (Request, func(), error) {
 	return FromBatch(r.GetBatch()), release, nil
 }
 
-// protoBytes is what decoding a message of n bytes with shape holds: its
-// strings, the events twice (decoded, then as Inputs) and the map entries.
+// protoBytes is what decoding a message of n bytes with shape allocates: its
+// strings, the events twice (decoded, then as Inputs) and the metadata maps,
+// which protobuf grows entry by entry (TestChargeCoversWhatDecodingAllocates).
 func (d *Decoder) protoBytes(n int, shape protoShape) int64 {
-	return int64(n) + int64(shape.events)*2*eventBytes + int64(shape.entries)*entryBytes
+	return int64(n) + int64(shape.events)*2*eventBytes + int64(shape.maps)*protoMapBytes + int64(shape.entries)*protoEntryBytes
 }
+
+// What a metadata map decoded from protobuf allocates: for the map, and for
+// each entry (its two strings, its slot and its share of the map's growth).
+const (
+	protoMapBytes   = 512
+	protoEntryBytes = 192
+)
 
 // FromBatch turns a protobuf batch (HTTP protobuf body or gRPC) into the
 // request every path validates the same way.

@@ -10,6 +10,7 @@ import (
 type protoShape struct {
 	events  int // telemetry.v1.EventBatch.events
 	entries int // metadata entries of every event
+	maps    int // events with at least one metadata entry
 }
 
 // Field numbers read by the shape pass (contracts/proto/telemetry).
@@ -48,9 +49,13 @@ func scanEventBatch(b []byte, lim Limits, shape *protoShape) error {
 			return &Error{Kind: KindTooLarge, Code: "too_many_events",
 				Message: fmt.Sprintf("more than %d events in one batch; at most %d", lim.MaxEvents, lim.MaxEvents)}
 		}
+		entries := shape.entries
 		return eachField(v, func(num protowire.Number, typ protowire.Type, _ []byte) error {
 			if num != eventMetadataField || typ != protowire.BytesType {
 				return nil
+			}
+			if shape.entries == entries {
+				shape.maps++
 			}
 			shape.entries++
 			if max := lim.MaxEvents * lim.MaxMetadataKeys; shape.entries > max {
