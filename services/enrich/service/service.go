@@ -28,6 +28,7 @@ import (
 	"github.com/evtrack/telemetry/platform/opensearchx"
 	"github.com/evtrack/telemetry/platform/otelx"
 	"github.com/evtrack/telemetry/platform/periodic"
+	"github.com/evtrack/telemetry/platform/retry"
 	"github.com/evtrack/telemetry/platform/suppression"
 	"github.com/evtrack/telemetry/services/enrich/internal/bulk"
 	"github.com/evtrack/telemetry/services/enrich/internal/compaction"
@@ -71,7 +72,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	if err != nil {
 		return nil, err
 	}
-	if err := retry(ctx, log, "apply index templates", func() error {
+	if err := retry.Until(ctx, log, "apply index templates", func() error {
 		return templates.Apply(ctx, s.osc, cfg.Pipeline.IndexPrefix, cfg.IndexReplicas)
 	}); err != nil {
 		return nil, err
@@ -99,7 +100,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	log.InfoContext(ctx, "privacy", "client_ip", string(cfg.ClientIP.Mode), "pseudonymised_fields", strings.Join(cfg.Pseudonymise.Fields, ","),
 		"bot_list", cmp.Or(cfg.Bots.ListFile, "built-in"), "bot_list_entries", s.bots.List().Len())
 
-	s.nc, err = natsx.Connect(ctx, cfg.NATSURL, "enrich", log)
+	s.nc, err = natsx.Connect(ctx, cfg.NATSURL, "enrich", log, nats.RetryOnFailedConnect(true))
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +108,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	if err != nil {
 		return nil, fmt.Errorf("jetstream context: %w", err)
 	}
-	if err := retry(ctx, log, "create consumer", func() error {
+	if err := retry.Until(ctx, log, "create consumer", func() error {
 		s.cons, err = js.CreateOrUpdateConsumer(ctx, cfg.Stream, njs.ConsumerConfig{
 			Durable:       cfg.Consumer,
 			Description:   "enrich: index event batches into OpenSearch",
@@ -152,7 +153,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	s.pipe = pipeline.New(s.cons, bulk.NewIndexer(s.osc), builder, cfg.Pipeline, log, s.metrics, tel.TracerProvider, tel.Propagator)
 	// The suppression list is loaded before anything is fetched, so no
 	// event of a person deleted earlier is written again.
-	if err := retry(ctx, log, "load the suppression list", func() error {
+	if err := retry.Until(ctx, log, "load the suppression list", func() error {
 		b, err := suppression.Open(ctx, js, cfg.SuppressionBucket, cfg.SuppressionReplicas)
 		if err != nil {
 			return err
@@ -288,23 +289,4 @@ func checkFetchMaxBytes(ctx context.Context, js njs.JetStream, maxPayload int64,
 			"such a message would never be delivered; raise it to at least %d", cfg.Pipeline.FetchMaxBytes, cfg.Stream, largest, fetchOverhead, need)
 	}
 	return nil
-}
-
-// retry calls f until it succeeds or ctx ends, logging each failure: at
-// start-up a dependency may still be coming up.
-func retry(ctx context.Context, log *slog.Logger, what string, f func() error) error {
-	delay := 250 * time.Millisecond
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		log.WarnContext(ctx, what+" failed; retrying", "error", err, "in", delay)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w (gave up: %w)", what, err, ctx.Err())
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 5*time.Second)
-	}
 }

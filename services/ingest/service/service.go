@@ -26,6 +26,7 @@ import (
 	"github.com/evtrack/telemetry/platform/health"
 	"github.com/evtrack/telemetry/platform/natsx"
 	"github.com/evtrack/telemetry/platform/otelx"
+	"github.com/evtrack/telemetry/platform/retry"
 	ingestgrpc "github.com/evtrack/telemetry/services/ingest/internal/grpc"
 	ingesthttp "github.com/evtrack/telemetry/services/ingest/internal/http"
 	"github.com/evtrack/telemetry/services/ingest/internal/jetstream"
@@ -56,7 +57,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 			}
 		}
 	}()
-	nc, err := natsx.Connect(ctx, cfg.NATSURL, "ingest", log)
+	// The broker may come up after ingest, or be electing its leaders (a
+	// cluster starting): wait for it until ctx ends. Nothing listens before
+	// the stream is in place, so no caller is answered before then.
+	nc, err := natsx.Connect(ctx, cfg.NATSURL, "ingest", log, nats.RetryOnFailedConnect(true))
 	if err != nil {
 		return nil, err
 	}
@@ -65,8 +69,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	if err != nil {
 		return nil, fmt.Errorf("jetstream context: %w", err)
 	}
-	stream, err := jetstream.EnsureStream(ctx, js, cfg.Stream)
-	if err != nil {
+	var stream njs.Stream
+	if err := retry.Until(ctx, log, "create or update stream "+cfg.Stream.Name, func() (err error) {
+		stream, err = jetstream.EnsureStream(ctx, js, cfg.Stream)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	if kept := stream.CachedInfo().Config.Replicas; kept > cfg.Stream.Replicas {

@@ -1,0 +1,75 @@
+package service
+
+import (
+	"maps"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/evtrack/telemetry/platform/config"
+	"github.com/evtrack/telemetry/platform/otelx"
+	"github.com/evtrack/telemetry/platform/testenv"
+)
+
+// TestStartsBeforeTheBroker: ingest started while no broker listens waits
+// for it (a broker restarting, a cluster electing its leaders) instead of
+// exiting, answers nobody meanwhile, and once the broker is up creates the
+// stream and accepts batches.
+func TestStartsBeforeTheBroker(t *testing.T) {
+	t.Parallel()
+	addr := testenv.FreeAddr(t)
+	_, portText, _ := net.SplitHostPort(addr)
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := testenv.Name(t, "ingest")
+	vars := map[string]string{
+		"INGEST_HTTP_ADDR": "127.0.0.1:0", "INGEST_GRPC_ADDR": "127.0.0.1:0",
+		"INGEST_WRITE_KEYS": testKey + ":app-test", "NATS_URL": "nats://" + addr,
+		"EVENTS_STREAM":         strings.ToUpper(strings.ReplaceAll(name, "-", "_")),
+		"EVENTS_SUBJECT_PREFIX": strings.ReplaceAll(name, "-", "_") + ".events",
+	}
+	cfg, err := LoadConfig(config.MapLookup(maps.Clone(vars)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testenv.Logs
+	type started struct {
+		svc *Service
+		err error
+	}
+	done := make(chan started, 1)
+	go func() {
+		svc, err := New(t.Context(), cfg, logs.Logger(), otelx.ForTest(noop.NewTracerProvider()))
+		done <- started{svc, err}
+	}()
+	testenv.EventuallyState(t, 10*time.Second, "ingest retrying the stream with no broker", func() (bool, string) {
+		return strings.Count(logs.String(), "failed; retrying") >= 2, logs.String()
+	})
+	select {
+	case s := <-done:
+		t.Fatalf("New returned without a broker: %v", s.err)
+	default:
+	}
+
+	runNATS(t, port, t.TempDir())
+	var s started
+	select {
+	case s = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("ingest did not start within 30 s of the broker; logs:\n%s", logs.String())
+	}
+	if s.err != nil {
+		t.Fatal(s.err)
+	}
+	testenv.Start(t, "ingest", s.svc.Run)
+	e := &ingestEnv{base: "http://" + s.svc.Addr()}
+	if res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(`[` + event("first") + `]`)}); res.status != 202 {
+		t.Fatalf("after the broker came: %d %s", res.status, res.raw)
+	}
+}
