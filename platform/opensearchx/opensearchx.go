@@ -240,6 +240,25 @@ func ApplyIndexTemplate(ctx context.Context, c *opensearch.Client, name string, 
 	return PutTemplateMappingOnExisting(ctx, c, name, body)
 }
 
+// IndexReplicas is the number_of_replicas of the existing index.
+func IndexReplicas(ctx context.Context, c *opensearch.Client, index string) (int, error) {
+	var settings map[string]struct {
+		Settings struct {
+			Index struct {
+				Replicas string `json:"number_of_replicas"` // "1" as OpenSearch returns it
+			} `json:"index"`
+		} `json:"settings"`
+	}
+	if err := DoJSON(ctx, c, Request{Method: http.MethodGet, Path: "/" + url.PathEscape(index) + "/_settings/index.number_of_replicas"}, &settings); err != nil {
+		return 0, fmt.Errorf("read the replicas of %s: %w", index, err)
+	}
+	n, err := strconv.Atoi(settings[index].Settings.Index.Replicas)
+	if err != nil {
+		return 0, fmt.Errorf("read the replicas of %s: %q: %w", index, settings[index].Settings.Index.Replicas, err)
+	}
+	return n, nil
+}
+
 // keepReplicas returns body with its template.settings.index.
 // number_of_replicas raised to the count the template name in the cluster
 // already sets, when that is more: an instance started without the

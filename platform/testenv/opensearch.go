@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -182,13 +183,9 @@ func Indices(t testing.TB, short string) (url, prefix string) {
 // url, as OpenSearch gives it ("1").
 func IndexReplicas(t testing.TB, url, index string) string {
 	t.Helper()
-	var settings map[string]struct {
-		Settings struct {
-			Index struct {
-				Replicas string `json:"number_of_replicas"`
-			} `json:"index"`
-		} `json:"settings"`
+	n, err := opensearchx.IndexReplicas(context.Background(), OpenSearch(t, url), index)
+	if err != nil {
+		t.Fatal(err)
 	}
-	GetJSON(t, url+"/"+index+"/_settings", &settings)
-	return settings[index].Settings.Index.Replicas
+	return strconv.Itoa(n)
 }

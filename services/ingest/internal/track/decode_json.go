@@ -29,6 +29,18 @@ type Input struct {
 	decodeErr *EventError
 }
 
+// invalid marks the event as one that could not be read: everything
+// decoded of it is dropped but its id (when it is one validation would
+// take), which bad reports it under.
+func (in *Input) invalid(bad *EventError) {
+	bad.EventID = in.Event.EventId
+	if len(bad.EventID) > maxChars("event_id") {
+		bad.EventID = ""
+	}
+	in.Event.Reset()
+	in.Event.EventId, in.ClientTimestamp, in.size, in.decodeErr = bad.EventID, "", 0, bad
+}
+
 // Request is a decoded /v1/track body.
 type Request struct {
 	SentAt time.Time // zero when the client did not say
@@ -326,12 +338,7 @@ func (m *jsonMapper) decodeEvent(i int, in *Input) {
 		}
 	}
 	if bad != nil {
-		bad.EventID = in.Event.EventId
-		if len(bad.EventID) > maxChars("event_id") {
-			bad.EventID = ""
-		}
-		in.Event.Reset()
-		in.Event.EventId, in.ClientTimestamp, in.size, in.decodeErr = bad.EventID, "", 0, bad
+		in.invalid(bad)
 	}
 }
 

@@ -97,12 +97,7 @@ func decodeEventDOM(i int, v *fastjson.Value, in *Input, a *arena) {
 		}
 	})
 	if bad != nil {
-		bad.EventID = in.Event.EventId
-		if len(bad.EventID) > maxChars("event_id") {
-			bad.EventID = ""
-		}
-		in.Event.Reset()
-		in.Event.EventId, in.ClientTimestamp, in.size, in.decodeErr = bad.EventID, "", 0, bad
+		in.invalid(bad)
 	}
 }
 

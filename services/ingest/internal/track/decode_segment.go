@@ -712,13 +712,8 @@ func (m *segmentMapper) decodeMessage(i int, in *Input) (ip string) {
 			ip = string(unescape(nil, m.r.text(c.ip)))
 		}
 	}
-	if bad := m.bad; bad != nil {
-		bad.EventID = e.EventId
-		if len(bad.EventID) > maxChars("event_id") {
-			bad.EventID = ""
-		}
-		e.Reset()
-		e.EventId, in.ClientTimestamp, in.size, in.decodeErr = bad.EventID, "", 0, bad
+	if m.bad != nil {
+		in.invalid(m.bad)
 	}
 	m.in = nil
 	return ip

@@ -328,13 +328,8 @@ func (m *domMapper) decode(i int, v *fastjson.Value, call SegmentCall, in *Input
 			ip = string(b)
 		}
 	}
-	if bad := m.bad; bad != nil {
-		bad.EventID = e.EventId
-		if len(bad.EventID) > maxChars("event_id") {
-			bad.EventID = ""
-		}
-		e.Reset()
-		e.EventId, in.ClientTimestamp, in.size, in.decodeErr = bad.EventID, "", 0, bad
+	if m.bad != nil {
+		in.invalid(m.bad)
 	}
 	m.in = nil
 	return ip

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -75,18 +74,11 @@ func (s *Jobs) EnsureIndex(ctx context.Context) error {
 // raiseReplicas sets the existing jobs index's replicas to s.replicas if it
 // has fewer.
 func (s *Jobs) raiseReplicas(ctx context.Context) error {
-	var settings map[string]struct {
-		Settings struct {
-			Index struct {
-				Replicas string `json:"number_of_replicas"`
-			} `json:"index"`
-		} `json:"settings"`
+	n, err := opensearchx.IndexReplicas(ctx, s.client, s.index)
+	if err != nil {
+		return err
 	}
-	if err := opensearchx.DoJSON(ctx, s.client, opensearchx.Request{Method: http.MethodGet,
-		Path: "/" + s.index + "/_settings/index.number_of_replicas"}, &settings); err != nil {
-		return fmt.Errorf("read the replicas of %s: %w", s.index, err)
-	}
-	if n, err := strconv.Atoi(settings[s.index].Settings.Index.Replicas); err == nil && n >= s.replicas {
+	if n >= s.replicas {
 		return nil
 	}
 	if _, err := opensearchx.Do(ctx, s.client, opensearchx.Request{Method: http.MethodPut, Path: "/" + s.index + "/_settings",
