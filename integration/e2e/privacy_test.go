@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,28 +41,10 @@ const (
 	privacyHumanUA = "Shop/4.2.0 (iPhone15,2; iOS 18.1) CFNetwork/1494.0.7 Darwin/23.4.0"
 )
 
-// logBuffer collects what the services log, for scanning.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // privacyRun is one pipeline with an IP mode, its log and what it stored.
 type privacyRun struct {
 	names   *stack.Names
-	logs    *logBuffer
+	logs    *testenv.Logs
 	spans   *tracetest.SpanRecorder
 	ingest  string
 	query   string
@@ -80,7 +61,7 @@ type privacyRun struct {
 // numbers, so the events of that day are refused and dead-lettered.
 func startPrivacyRun(t *testing.T, prefix, ipMode string) *privacyRun {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testenv.Logs{}
 	spans := tracetest.NewSpanRecorder()
 	n := newNames(t, prefix, otelx.ForTest(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))), map[string]string{
 		"INGEST_TRUSTED_PROXIES":     "127.0.0.1/32,::1/128",

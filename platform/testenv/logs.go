@@ -6,7 +6,8 @@ import (
 	"sync"
 )
 
-// Logs is a service's log that a test reads while the service writes it.
+// Logs is what a service or a command writes (its log, its output), read
+// by a test while it is written.
 type Logs struct {
 	mu  sync.Mutex
 	buf bytes.Buffer

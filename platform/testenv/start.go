@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Start runs run (a service's or a pipeline's Run) in a goroutine of its
@@ -42,4 +43,58 @@ func Start(t testing.TB, name string, run func(context.Context) error) (stop fun
 		mu.Unlock()
 		return wait()
 	}
+}
+
+// Pending is a call running in the background (Background): a service's
+// New that is expected to wait for something, say.
+type Pending[T any] struct {
+	done chan pendingResult[T]
+	res  *pendingResult[T]
+}
+
+type pendingResult[T any] struct {
+	v   T
+	err error
+}
+
+// Background calls f in a goroutine of its own.
+func Background[T any](f func() (T, error)) *Pending[T] {
+	p := &Pending[T]{done: make(chan pendingResult[T], 1)}
+	go func() {
+		v, err := f()
+		p.done <- pendingResult[T]{v, err}
+	}()
+	return p
+}
+
+// Returned reports, without waiting, whether f has returned.
+func (p *Pending[T]) Returned() bool {
+	if p.res != nil {
+		return true
+	}
+	select {
+	case r := <-p.done:
+		p.res = &r
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait waits up to within for f to return and returns its value; f not
+// returning in time, or returning an error, fails the test.
+func (p *Pending[T]) Wait(t testing.TB, within time.Duration) T {
+	t.Helper()
+	if p.res == nil {
+		select {
+		case r := <-p.done:
+			p.res = &r
+		case <-time.After(within):
+			t.Fatalf("still waiting after %s", within)
+		}
+	}
+	if p.res.err != nil {
+		t.Fatal(p.res.err)
+	}
+	return p.res.v
 }

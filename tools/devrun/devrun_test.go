@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -94,24 +93,6 @@ func TestMessage(t *testing.T) {
 	}
 }
 
-// lockedBuffer is written by Run and read by the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestRunServesItsCurlExamples is `make run` against the servers of `make
 // test`: the curl examples it prints work, and Ctrl-C stops what it started
 // but not the servers, which it did not start.
@@ -133,7 +114,7 @@ func TestRunServesItsCurlExamples(t *testing.T) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	var stdout, progress lockedBuffer
+	var stdout, progress testenv.Logs
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, "../..", Dirs{Run: t.TempDir(), Bin: t.TempDir()}, environ, &stdout, &progress)

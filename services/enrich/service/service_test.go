@@ -44,16 +44,7 @@ func startEnrichWith(t *testing.T, extra map[string]string) *env {
 	name := testenv.Name(t, "enrich")
 	stream := strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 	subjectPrefix := strings.ReplaceAll(name, "-", "_") + ".events"
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := njs.New(nc)
-	if _, err := js.CreateStream(context.Background(), njs.StreamConfig{Name: stream, Subjects: []string{subjectPrefix + ".>"}, MaxAge: time.Hour}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), stream) })
+	js := createStream(t, natsURL, stream, subjectPrefix)
 	vars := map[string]string{
 		"ENRICH_HTTP_ADDR":      "127.0.0.1:0",
 		"NATS_URL":              natsURL,
@@ -76,6 +67,23 @@ func startEnrichWith(t *testing.T, extra map[string]string) *env {
 	}
 	testenv.Start(t, "enrich", svc.Run)
 	return &env{js: js, stream: stream, subject: subjectPrefix + ".app-test", osURL: osURL, prefix: name, health: "http://" + svc.Addr()}
+}
+
+// createStream makes a stream of the test's own on the NATS at natsURL,
+// deleted when the test ends.
+func createStream(t *testing.T, natsURL, stream, subjectPrefix string) njs.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := njs.New(nc)
+	if _, err := js.CreateStream(context.Background(), njs.StreamConfig{Name: stream, Subjects: []string{subjectPrefix + ".>"}, MaxAge: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), stream) })
+	return js
 }
 
 func (e *env) publish(t *testing.T, batch *telemetryv1.EventBatch, msgID string) {

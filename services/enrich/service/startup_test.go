@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	njs "github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/evtrack/telemetry/platform/config"
@@ -40,46 +38,22 @@ func TestStartsBeforeTheBroker(t *testing.T) {
 	}
 	testenv.DeleteIndexData(t, osURL, name)
 	var logs testenv.Logs
-	type started struct {
-		svc *Service
-		err error
-	}
-	done := make(chan started, 1)
-	go func() {
-		svc, err := New(t.Context(), cfg, logs.Logger(), otelx.ForTest(noop.NewTracerProvider()))
-		done <- started{svc, err}
-	}()
-	testenv.EventuallyState(t, 15*time.Second, "enrich retrying with no broker", func() (bool, string) {
-		return strings.Count(logs.String(), "failed; retrying") >= 2, logs.String()
+	starting := testenv.Background(func() (*Service, error) {
+		return New(t.Context(), cfg, logs.Logger(), otelx.ForTest(noop.NewTracerProvider()))
 	})
-	select {
-	case s := <-done:
-		t.Fatalf("New returned without a broker: %v", s.err)
-	default:
+	testenv.EventuallyState(t, 15*time.Second, "enrich retrying with no broker", func() (bool, string) {
+		return strings.Count(logs.String(), "failed; retrying") >= 2 || starting.Returned(), logs.String()
+	})
+	if starting.Returned() {
+		t.Fatalf("New returned without a broker; logs:\n%s", logs.String())
 	}
 
 	if _, err := procs.StartNATS(context.Background(), testenv.Starter(t), procs.NATSConfig{Bin: bin, Dir: t.TempDir(), Addr: addr}); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect("nats://" + addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := njs.New(nc)
-	if _, err := js.CreateStream(context.Background(), njs.StreamConfig{Name: stream, Subjects: []string{subjectPrefix + ".>"}, MaxAge: time.Hour}); err != nil {
-		t.Fatal(err)
-	}
-	var s started
-	select {
-	case s = <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("enrich did not start within 30 s of the broker; logs:\n%s", logs.String())
-	}
-	if s.err != nil {
-		t.Fatal(s.err)
-	}
-	testenv.Start(t, "enrich", s.svc.Run)
+	js := createStream(t, "nats://"+addr, stream, subjectPrefix)
+	svc := starting.Wait(t, 30*time.Second)
+	testenv.Start(t, "enrich", svc.Run)
 	e := &env{js: js, stream: stream, subject: subjectPrefix + ".app-test", osURL: osURL, prefix: name}
 	e.publish(t, batchOf(3, time.Now().UTC().Truncate(time.Hour)), "after-the-broker")
 	e.waitDocs(t, 3)

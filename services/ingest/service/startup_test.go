@@ -39,36 +39,20 @@ func TestStartsBeforeTheBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs testenv.Logs
-	type started struct {
-		svc *Service
-		err error
-	}
-	done := make(chan started, 1)
-	go func() {
-		svc, err := New(t.Context(), cfg, logs.Logger(), otelx.ForTest(noop.NewTracerProvider()))
-		done <- started{svc, err}
-	}()
-	testenv.EventuallyState(t, 10*time.Second, "ingest retrying the stream with no broker", func() (bool, string) {
-		return strings.Count(logs.String(), "failed; retrying") >= 2, logs.String()
+	starting := testenv.Background(func() (*Service, error) {
+		return New(t.Context(), cfg, logs.Logger(), otelx.ForTest(noop.NewTracerProvider()))
 	})
-	select {
-	case s := <-done:
-		t.Fatalf("New returned without a broker: %v", s.err)
-	default:
+	testenv.EventuallyState(t, 10*time.Second, "ingest retrying the stream with no broker", func() (bool, string) {
+		return strings.Count(logs.String(), "failed; retrying") >= 2 || starting.Returned(), logs.String()
+	})
+	if starting.Returned() {
+		t.Fatalf("New returned without a broker; logs:\n%s", logs.String())
 	}
 
 	runNATS(t, port, t.TempDir())
-	var s started
-	select {
-	case s = <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("ingest did not start within 30 s of the broker; logs:\n%s", logs.String())
-	}
-	if s.err != nil {
-		t.Fatal(s.err)
-	}
-	testenv.Start(t, "ingest", s.svc.Run)
-	e := &ingestEnv{base: "http://" + s.svc.Addr()}
+	svc := starting.Wait(t, 30*time.Second)
+	testenv.Start(t, "ingest", svc.Run)
+	e := &ingestEnv{base: "http://" + svc.Addr()}
 	if res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(`[` + event("first") + `]`)}); res.status != 202 {
 		t.Fatalf("after the broker came: %d %s", res.status, res.raw)
 	}

@@ -2,9 +2,6 @@ package track
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -81,26 +78,7 @@ var jsonDiffBodies = []string{
 // fuzz corpus and bodies that take their less common paths.
 func TestJSONDecodersAgree(t *testing.T) {
 	bodies := append([]string{string(benchBody())}, jsonDiffBodies...)
-	files, err := filepath.Glob("testdata/fuzz/FuzzDecodeJSON/*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// "go test fuzz v1" and one []byte("...") line.
-		_, lit, ok := strings.Cut(string(b), "[]byte(")
-		if !ok {
-			t.Fatalf("%s: not a fuzz corpus file", f)
-		}
-		s, err := strconv.Unquote(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(lit), ")")))
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		bodies = append(bodies, s)
-	}
+	bodies = append(bodies, fuzzCorpus(t, "FuzzDecodeJSON")...)
 	for _, b := range bodies {
 		checkJSONDecodersAgree(t, []byte(b))
 		// The same events in the envelope form.

@@ -185,14 +185,14 @@ var segmentDiffBodies = []string{
 	`{"a":"x`, `{"a" 1}`, `{1:2}`, `{"batch":[{"type":"track","properties":{"a":[1,2}}]}`,
 }
 
-// TestSegmentDecodersAgree compares the decoders over the tests' bodies,
-// the fuzz corpus and bodies that take their less common paths.
-func TestSegmentDecodersAgree(t *testing.T) {
-	bodies := append([]string{string(segmentBenchBody())}, segmentDiffBodies...)
-	files, err := filepath.Glob("testdata/fuzz/FuzzDecodeSegment/*")
+// fuzzCorpus is the bodies of the fuzz target's corpus in testdata.
+func fuzzCorpus(t *testing.T, target string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "fuzz", target, "*"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var bodies []string
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -209,6 +209,14 @@ func TestSegmentDecodersAgree(t *testing.T) {
 		}
 		bodies = append(bodies, s)
 	}
+	return bodies
+}
+
+// TestSegmentDecodersAgree compares the decoders over the tests' bodies,
+// the fuzz corpus and bodies that take their less common paths.
+func TestSegmentDecodersAgree(t *testing.T) {
+	bodies := append([]string{string(segmentBenchBody())}, segmentDiffBodies...)
+	bodies = append(bodies, fuzzCorpus(t, "FuzzDecodeSegment")...)
 	for _, b := range bodies {
 		checkSegmentDecodersAgree(t, []byte(b))
 		// Each message alone, as a single call and as a batch of one.
