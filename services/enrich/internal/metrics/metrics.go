@@ -34,7 +34,7 @@ type Enrich struct {
 func New(reg prometheus.Registerer) *Enrich {
 	m := &Enrich{
 		Documents: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "enrich_documents_total", Help: "Documents by outcome: created, already_present (a redelivery), dead_lettered, retried (the cluster could not take it), failed (its message's delivery is spent).",
+			Name: "enrich_documents_total", Help: "Documents by outcome: created, already_present (a redelivery: the document, or its dead letter, is already there), dead_lettered, retried (the cluster could not take it), failed (its message's delivery is spent).",
 		}, []string{"outcome"}),
 		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "enrich_messages_total", Help: "JetStream messages by outcome: acked, redelivered (nak), dead_lettered (acked after its failing documents were dead-lettered on its last delivery), terminated (undecodable).",

@@ -263,13 +263,12 @@ func (p *Pipeline) letter(r docRef, f failure, failedAt time.Time) eventdoc.Dead
 		Deliveries: r.it.delivered, StreamSequence: r.it.streamSeq, Document: d.Body}
 }
 
-// deadLetter keeps refused documents with their reasons, in the dead-letter
-// index of the day they failed (every letter of one call has the same
-// failure time); they then count as settled. If even that write fails, they wait like documents the cluster
-// cannot take.
+// deadLetter keeps refused documents with their reasons (keepLetters);
+// they then count as settled. If even that write fails, they wait like
+// documents the cluster cannot take.
 func (p *Pipeline) deadLetter(ctx context.Context, letters []eventdoc.DeadLetter, refs []docRef) {
-	index := eventdoc.DeadLetterIndex(p.cfg.IndexPrefix, letters[0].FailedAt)
-	if err := p.idx.DeadLetter(ctx, index, letters); err != nil {
+	written, index, err := p.keepLetters(ctx, letters)
+	if err != nil {
 		p.log.ErrorContext(ctx, "dead-letter write failed; retrying", "error", err, "documents", len(letters))
 		f := failure{errorType: "dead_letter_write_failed", reason: "dead-letter write failed: " + err.Error()}
 		for _, r := range refs {
@@ -277,10 +276,50 @@ func (p *Pipeline) deadLetter(ctx context.Context, letters []eventdoc.DeadLetter
 		}
 		return
 	}
-	p.metrics.Documents.WithLabelValues("dead_lettered").Add(float64(len(letters)))
-	for i, l := range letters {
-		refs[i].set(docDone, failure{})
+	p.metrics.Documents.WithLabelValues("dead_lettered").Add(float64(len(written)))
+	p.metrics.Documents.WithLabelValues("already_present").Add(float64(len(letters) - len(written)))
+	for _, r := range refs {
+		r.set(docDone, failure{})
+	}
+	for _, i := range written {
+		l := letters[i]
 		p.log.ErrorContext(refs[i].it.ctx, "document refused by OpenSearch; dead-lettered", "index", l.Index,
 			"doc_id", l.DocID, "app_id", l.AppID, "status", l.Status, "error_type", l.ErrorType, "dead_letter_index", index)
 	}
+}
+
+// keepLetters writes letters (all of one failure time) into the
+// dead-letter index of the day they failed, but for those a dead-letter
+// index already holds: a message whose letters were written and whose ack
+// was lost comes back, maybe on another day, and a document refused again
+// must not get a second letter in the next day's index (which Dashboards
+// would count twice). Letters are looked up in real time in that day's and
+// the day before's index, and by a search in every dead-letter index. It
+// returns the positions in letters of those it wrote, and the index.
+func (p *Pipeline) keepLetters(ctx context.Context, letters []eventdoc.DeadLetter) (written []int, index string, err error) {
+	failedAt := letters[0].FailedAt
+	index = eventdoc.DeadLetterIndex(p.cfg.IndexPrefix, failedAt)
+	recent := []string{eventdoc.DeadLetterIndex(p.cfg.IndexPrefix, failedAt.Add(-24*time.Hour)), index}
+	refs := make([]LocateRef, len(letters))
+	for i, l := range letters {
+		refs[i] = LocateRef{ID: l.DocID, Indices: recent}
+	}
+	found, err := p.idx.Locate(ctx, eventdoc.DeadLetterPattern(p.cfg.IndexPrefix), refs)
+	if err != nil {
+		return nil, index, fmt.Errorf("look up the dead letters: %w", err)
+	}
+	var write []eventdoc.DeadLetter
+	for i, l := range letters {
+		if _, ok := found[l.DocID]; !ok {
+			written = append(written, i)
+			write = append(write, l)
+		}
+	}
+	if len(write) == 0 {
+		return nil, index, nil
+	}
+	if err := p.idx.DeadLetter(ctx, index, write); err != nil {
+		return nil, index, err
+	}
+	return written, index, nil
 }

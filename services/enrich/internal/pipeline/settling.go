@@ -101,9 +101,11 @@ func (p *Pipeline) giveUp(ctx context.Context, it *inFlight) error {
 		}
 		letters = append(letters, p.letter(docRef{it, i}, f, failedAt))
 	}
-	index := eventdoc.DeadLetterIndex(p.cfg.IndexPrefix, failedAt)
+	var written []int
+	var index string
 	if len(letters) > 0 {
-		if err := p.idx.DeadLetter(lctx, index, letters); err != nil {
+		var err error
+		if written, index, err = p.keepLetters(lctx, letters); err != nil {
 			return err
 		}
 	}
@@ -112,10 +114,11 @@ func (p *Pipeline) giveUp(ctx context.Context, it *inFlight) error {
 			it.state[i] = docDone
 		}
 	}
-	p.metrics.Documents.WithLabelValues("already_present").Add(float64(len(present)))
-	p.metrics.Documents.WithLabelValues("dead_lettered").Add(float64(len(letters)))
+	p.metrics.Documents.WithLabelValues("already_present").Add(float64(len(present) + len(letters) - len(written)))
+	p.metrics.Documents.WithLabelValues("dead_lettered").Add(float64(len(written)))
 	p.log.ErrorContext(it.ctx, "message failed on every delivery; its failed documents dead-lettered", "deliveries", it.delivered,
-		"dead_lettered", len(letters), "already_present", len(present), "status", f.status, "error_type", f.errorType,
+		"dead_lettered", len(written), "already_present", len(present), "already_dead_lettered", len(letters)-len(written),
+		"status", f.status, "error_type", f.errorType,
 		"reason", it.failure.reason, "stream_seq", it.streamSeq, "dead_letter_index", index)
 	return nil
 }
