@@ -215,6 +215,10 @@ func (e *ingestEnv) stallTrackCalls(t *testing.T, key string, n, declared int) <
 	answers := make(chan *status.Status, n)
 	done := make(chan struct{})
 	t.Cleanup(func() { conn.Close(); <-done })
+	// Held until the calls are written: the server sends its SETTINGS at
+	// once, and the reader's ack must not go out before the preface.
+	mu.Lock()
+	defer mu.Unlock()
 	go func() {
 		defer close(done)
 		for {
@@ -256,8 +260,6 @@ func (e *ingestEnv) stallTrackCalls(t *testing.T, key string, n, declared int) <
 		}
 	}()
 
-	mu.Lock()
-	defer mu.Unlock()
 	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
 		t.Fatal(err)
 	}
