@@ -90,6 +90,12 @@ func TestSearchFilters(t *testing.T) {
 		{"time range [from, to)", tokenAll, "from=" + url.QueryEscape(rfc(30*time.Minute)) + "&to=" + url.QueryEscape(rfc(70*time.Minute)),
 			&queryv1.SearchEventsRequest{From: timestamppb.New(base.Add(30 * time.Minute)), To: timestamppb.New(base.Add(70 * time.Minute))},
 			expect(func(f fixture) bool { return f.at >= 30*time.Minute && f.at < 70*time.Minute })},
+		{"time range bounds between milliseconds (stored times are whole ms)", tokenAll,
+			"from=" + url.QueryEscape(base.Add(30*time.Minute+500*time.Microsecond).Format(time.RFC3339Nano)) +
+				"&to=" + url.QueryEscape(base.Add(70*time.Minute+500*time.Microsecond).Format(time.RFC3339Nano)),
+			&queryv1.SearchEventsRequest{From: timestamppb.New(base.Add(30*time.Minute + 500*time.Microsecond)),
+				To: timestamppb.New(base.Add(70*time.Minute + 500*time.Microsecond))},
+			expect(func(f fixture) bool { return f.at > 30*time.Minute && f.at <= 70*time.Minute })},
 		{"full text word", tokenAll, "q=bicycle", &queryv1.SearchEventsRequest{Q: "bicycle"},
 			expect(func(f fixture) bool { return f.name == "purchase" })},
 		{"full text phrase", tokenAll, "q=" + url.QueryEscape(`"null pointer"`), &queryv1.SearchEventsRequest{Q: `"null pointer"`},
@@ -342,6 +348,11 @@ func TestAccessAndBadInput(t *testing.T) {
 			_, err := e.grpc.SearchEvents(ctx, &queryv1.SearchEventsRequest{Q: strings.Repeat("a", 10240)})
 			return err
 		}, 400, codes.InvalidArgument, "q"},
+		{"more buckets than a stats answer holds", tokenA, "/v1/stats/events?interval=1m&from=" + url.QueryEscape(rfc(-60*24*time.Hour)) + "&to=" + url.QueryEscape(rfc(0)),
+			func(ctx context.Context) error {
+				_, err := e.grpc.EventStats(ctx, &queryv1.EventStatsRequest{Interval: "1m", From: timestamppb.New(base.Add(-60 * 24 * time.Hour)), To: timestamppb.New(base)})
+				return err
+			}, 400, codes.InvalidArgument, "86400 buckets; at most 50000"},
 		{"bad interval", tokenA, "/v1/stats/events?interval=7m", func(ctx context.Context) error {
 			_, err := e.grpc.EventStats(ctx, &queryv1.EventStatsRequest{Interval: "7m"})
 			return err
@@ -366,6 +377,36 @@ func TestAccessAndBadInput(t *testing.T) {
 		code, body := e.get(t, tokenA, "/v1/events?from=yesterday")
 		if code != 400 {
 			t.Fatalf("HTTP %d %s", code, body)
+		}
+	})
+	// The gateway skipped parameters it did not know, so a misspelt filter
+	// searched everything the token may read: ?userid=u2 answered every
+	// app-a event, not u2's.
+	t.Run("unknown or doubled parameters", func(t *testing.T) {
+		for _, tt := range []struct{ path, want string }{
+			{"/v1/events?userid=u2", `parameter \"userid\": not a parameter of this call`},
+			{"/v1/users/u1/events?event=crash", `parameter \"event\": not a parameter of this call`},
+			{"/v1/users/u1/events?user_id=u2", `parameter \"user_id\": given by the path already`},
+			{"/v1/users/u1/events?userId=u2", `parameter \"userId\": given by the path already`},
+			{"/v1/events?metadata[k]=v", `not a parameter of this call`},
+			{"/v1/stats/events?page_size=5", `parameter \"page_size\": not a parameter of this call`},
+		} {
+			if code, body := e.get(t, tokenA, tt.path); code != 400 || !strings.Contains(string(body), tt.want) {
+				t.Errorf("%s: HTTP %d %s, want 400 with %s", tt.path, code, body, tt.want)
+			}
+		}
+		// Both spellings of a field stay accepted.
+		for _, path := range []string{"/v1/events?user_id=u1", "/v1/events?userId=u1&pageSize=2"} {
+			if code, body := e.get(t, tokenA, path); code != 200 {
+				t.Errorf("%s: HTTP %d %s", path, code, body)
+			}
+		}
+	})
+	t.Run("time outside a timestamp's range, over gRPC", func(t *testing.T) {
+		// 1e16 s: its epoch milliseconds would wrap to a negative number.
+		_, err := e.grpc.SearchEvents(authed(tokenA), &queryv1.SearchEventsRequest{From: &timestamppb.Timestamp{Seconds: 1e16}})
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "from") {
+			t.Fatalf("gRPC %v, want INVALID_ARGUMENT naming from", err)
 		}
 	})
 	t.Run("no stack trace or store error text", func(t *testing.T) {

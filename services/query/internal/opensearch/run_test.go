@@ -190,3 +190,20 @@ func TestSearchSentAgainWhileAShardStarts(t *testing.T) {
 		})
 	}
 }
+
+// TestStatsWithTooManyBuckets: OpenSearch answers a histogram over more
+// buckets than search.max_buckets with a 503 (the body below is the node's
+// own, for 66,000 one-minute buckets), which no retry mends: it is
+// search.ErrTooManyBuckets, not unavailable.
+func TestStatsWithTooManyBuckets(t *testing.T) {
+	t.Parallel()
+	s := searcherAt(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"error":{"root_cause":[],"type":"search_phase_execution_exception","reason":"","phase":"fetch","grouped":true,"failed_shards":[],"caused_by":{"type":"too_many_buckets_exception","reason":"Trying to create too many buckets. Must be less than or equal to: [65535] but was [66000]. This limit can be set by changing the [search.max_buckets] cluster level setting.","max_buckets":65535}},"status":503}`)
+	}))
+	_, err := s.Stats(context.Background(), search.Filters{UserID: "u1"}, "1m", 10)
+	if !errors.Is(err, search.ErrTooManyBuckets) {
+		t.Fatalf("err = %v, want search.ErrTooManyBuckets", err)
+	}
+}

@@ -110,12 +110,14 @@ func queryFor(f search.Filters, p *Pseudonyms) m {
 				filters = append(filters, anyField("term", c.Fields, c.Value))
 			}
 		case search.MatchTimeRange:
+			// Stored times are whole milliseconds: a bound between two is
+			// rounded up, so that from stays inclusive and to exclusive.
 			r := m{"format": "epoch_millis"}
 			if c.From != nil {
-				r["gte"] = c.From.UnixMilli()
+				r["gte"] = ceilMilli(*c.From)
 			}
 			if c.To != nil {
-				r["lt"] = c.To.UnixMilli()
+				r["lt"] = ceilMilli(*c.To)
 			}
 			filters = append(filters, anyField("range", c.Fields, r))
 		case search.MatchBool:
@@ -388,6 +390,11 @@ func (s *Searcher) Stats(ctx context.Context, f search.Filters, interval string,
 		},
 	})
 	sr, err := s.run(ctx, body)
+	if se := (*opensearchx.StatusError)(nil); errors.As(err, &se) && strings.Contains(se.Body, `"too_many_buckets_exception"`) {
+		// A 503 that no retry mends: the histogram has more buckets than
+		// search.max_buckets.
+		return nil, fmt.Errorf("stats %s: %w: %w", s.pattern, search.ErrTooManyBuckets, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -419,4 +426,13 @@ func cursor(sort []json.RawMessage) (search.Cursor, error) {
 		return c, fmt.Errorf("sort doc_id %s: %w", sort[1], err)
 	}
 	return c, nil
+}
+
+// ceilMilli is t in epoch milliseconds, rounded up.
+func ceilMilli(t time.Time) int64 {
+	ms := t.UnixMilli() // rounded down
+	if t.Nanosecond()%int(time.Millisecond) != 0 {
+		ms++
+	}
+	return ms
 }

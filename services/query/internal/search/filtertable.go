@@ -233,6 +233,12 @@ func (tb *table) addBound(r *row) error {
 	return nil
 }
 
+// The range of a google.protobuf.Timestamp, which bounds a time filter.
+var (
+	minTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+)
+
 // validate checks the values of the struct at p, row by row in the
 // table's order and then each time range's bounds; the first broken rule is
 // the error.
@@ -256,6 +262,12 @@ func (tb *table) validate(p unsafe.Pointer) error {
 				if err := checkValue(r.name, s, r.max); err != nil {
 					return err
 				}
+			}
+		case typeTime:
+			// Over gRPC a timestamp is any seconds and nanos: one past the
+			// range of a timestamp would wrap in epoch milliseconds.
+			if t := *fieldOf[*time.Time](p, r); t != nil && (t.Before(minTime) || t.After(maxTime)) {
+				return invalid(r.name, "must be between %s and %s", minTime.Format(time.RFC3339), maxTime.Format(time.RFC3339))
 			}
 		}
 	}
