@@ -32,7 +32,7 @@ type Service struct {
 // Loaded is what the checks need from a configuration.
 type Loaded struct {
 	Listen   []string // the addresses it listens on
-	Shutdown time.Duration
+	Shutdown time.Duration // the longest its stop takes
 	// IdleTimeout: how long the HTTP server keeps an idle keep-alive
 	// connection (0: not an HTTP server behind a balancer).
 	IdleTimeout time.Duration
@@ -75,7 +75,7 @@ var Services = map[string]Service{
 	}},
 	"query": {Variables: served(query.LoadConfig), Server: true, Load: func(l config.LookupFunc) (Loaded, error) {
 		c, err := query.LoadConfig(l)
-		return Loaded{listening(c.HTTPAddr, c.GRPCAddr, c.MetricsAddr), c.ShutdownTimeout, c.HTTPIdleTimeout}, err
+		return Loaded{listening(c.HTTPAddr, c.GRPCAddr, c.MetricsAddr), c.StopWithin(), c.HTTPIdleTimeout}, err
 	}},
 	"deadletters": {Variables: recorded(enrich.LoadConfig), Load: func(l config.LookupFunc) (Loaded, error) {
 		_, err := enrich.LoadConfig(l)

@@ -21,14 +21,14 @@ locals {
     # the internet reaches 8080 and 8082 only, through the balancer.
     ingest = [
       { port = "8080", load_balancers = [digitalocean_loadbalancer.ingest.id] },
-      { port = "9464", tags = [var.monitoring_tag] },
+      { port = "9464", tags = [digitalocean_tag.monitoring.id] },
     ]
     query = [
       { port = "8082", load_balancers = [digitalocean_loadbalancer.query.id] },
-      { port = "9464", tags = [var.monitoring_tag] },
+      { port = "9464", tags = [digitalocean_tag.monitoring.id] },
     ]
     enrich = [
-      { port = "8081", tags = [var.monitoring_tag] },
+      { port = "8081", tags = [digitalocean_tag.monitoring.id] },
     ]
     dashboards = [
       { port = "4180", load_balancers = [digitalocean_loadbalancer.dashboards.id] },
@@ -39,7 +39,7 @@ locals {
     nats = [
       { port = "4222", tags = [for r in ["ingest", "enrich", "query"] : digitalocean_tag.role[r].id] },
       { port = "6222", tags = [digitalocean_tag.role["nats"].id] },
-      { port = "8222", tags = [var.monitoring_tag] },
+      { port = "8222", tags = [digitalocean_tag.monitoring.id] },
     ]
     # OpenSearch (self-hosted): HTTP from its users and monitoring, transport
     # between the nodes only. It runs without its security plugin, as in
@@ -48,7 +48,7 @@ locals {
     opensearch = [
       {
         port = "9200"
-        tags = concat([for r in ["enrich", "query", "dashboards", "opensearch"] : digitalocean_tag.role[r].id], [var.monitoring_tag])
+        tags = concat([for r in ["enrich", "query", "dashboards", "opensearch"] : digitalocean_tag.role[r].id], [digitalocean_tag.monitoring.id])
       },
       { port = "9300", tags = [digitalocean_tag.role["opensearch"].id] },
     ]

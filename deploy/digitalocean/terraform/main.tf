@@ -64,6 +64,13 @@ resource "digitalocean_tag" "all" {
   name = var.name_prefix
 }
 
+# The tag a Prometheus Droplet carries to scrape the nodes: the firewalls
+# name it, and a firewall naming a tag that does not exist yet fails to
+# apply. Creating a tag that exists adopts it.
+resource "digitalocean_tag" "monitoring" {
+  name = var.monitoring_tag
+}
+
 resource "digitalocean_container_registry" "main" {
   name                   = var.registry_name
   subscription_tier_slug = var.registry_tier

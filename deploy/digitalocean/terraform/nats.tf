@@ -4,7 +4,8 @@
 # Routes: node k names nodes 1..k-1 (their addresses exist before it does),
 # so every pair of nodes has one side that dials the other and keeps
 # redialling it: the full mesh re-forms whichever node restarts. Node 1 is
-# named by the others and names no one. So the nodes are three module calls,
+# named by the others and names only itself (templates/nats.conf.tftpl: a
+# clustered JetStream does not start on a node with no route configured). So the nodes are three module calls,
 # not one with count: a node's configuration names the addresses of the
 # nodes before it, and the instances of one call cannot refer to each other.
 

@@ -8,6 +8,7 @@ import (
 	"github.com/evtrack/telemetry/platform/config"
 	"github.com/evtrack/telemetry/platform/pseudonym"
 	"github.com/evtrack/telemetry/platform/suppression"
+	"github.com/evtrack/telemetry/services/query/internal/audit"
 	"github.com/evtrack/telemetry/services/query/internal/auth"
 	"github.com/evtrack/telemetry/services/query/internal/deletion"
 	"github.com/evtrack/telemetry/services/query/internal/opensearch"
@@ -70,6 +71,18 @@ type Config struct {
 // Level and ReadyzAddr are what runner.Main reads of the configuration.
 func (c Config) Level() string      { return c.LogLevel }
 func (c Config) ReadyzAddr() string { return c.HTTPAddr }
+
+// natsDrainTimeout bounds the NATS drain at the end of a stop: the service
+// only reads and writes the suppression buckets, nothing waits in it.
+const natsDrainTimeout = 5 * time.Second
+
+// StopWithin is the longest a stop takes: the servers' drain
+// (QUERY_SHUTDOWN_TIMEOUT), then giving back a deletion job, flushing the
+// audit trail and draining NATS, one after the other. A supervisor's grace
+// period (compose's stop_grace_period) must be longer.
+func (c Config) StopWithin() time.Duration {
+	return c.ShutdownTimeout + deletion.ReleaseTimeout + audit.FlushTimeout + natsDrainTimeout
+}
 
 // The shortest suppression: a deleted person's device may still send events
 // of before the deletion for as long as it keeps unsent events, and nothing

@@ -113,7 +113,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	// Deleting people: the suppression list is in NATS, which the read
 	// path does not need, so the service starts without it (deletion
 	// requests answer UNAVAILABLE until it is reached).
-	nc, err := natsx.Connect(ctx, cfg.NATSURL, "query", log, nats.RetryOnFailedConnect(true))
+	nc, err := natsx.Connect(ctx, cfg.NATSURL, "query", log, nats.RetryOnFailedConnect(true), nats.DrainTimeout(natsDrainTimeout))
 	if err != nil {
 		return nil, err
 	}

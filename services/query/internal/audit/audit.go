@@ -70,7 +70,7 @@ type Auditor struct {
 // prefix, counting in m. Call Run to start the writer.
 func New(log *slog.Logger, client *opensearch.Client, prefix string, m *metrics.Query) *Auditor {
 	return &Auditor{log: log, client: client, prefix: prefix, queue: make(chan Entry, queueSize), batchReady: make(chan struct{}, 1),
-		writeWithin: writeTimeout, flushWithin: flushTimeout, written: m.AuditWritten,
+		writeWithin: writeTimeout, flushWithin: FlushTimeout, written: m.AuditWritten,
 		queueFull: m.AuditDropped.WithLabelValues(metrics.AuditQueueFull), writeFailed: m.AuditDropped.WithLabelValues(metrics.AuditWriteFailed)}
 }
 
@@ -81,11 +81,11 @@ const (
 	batchSize = 500
 )
 
-// writeTimeout bounds one write of a batch of entries; flushTimeout, the
+// writeTimeout bounds one write of a batch of entries; FlushTimeout, the
 // writing left when the service stops.
 const (
 	writeTimeout = 10 * time.Second
-	flushTimeout = 5 * time.Second
+	FlushTimeout = 5 * time.Second
 )
 
 // Record logs e and queues it for the index.

@@ -247,10 +247,13 @@ func (r *Runner) countDeadLetters(ctx context.Context, p Person, save func() err
 	}
 }
 
+// ReleaseTimeout bounds giving a job back when the replica stops.
+const ReleaseTimeout = 5 * time.Second
+
 // release gives j back at once (its lease cleared) when the replica stops.
 func (r *Runner) release(ctx context.Context, j Job, v Version) {
 	j.Owner, j.LeaseUntil = "", time.Time{}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ReleaseTimeout)
 	defer cancel()
 	if _, err := r.store.Update(sctx, j, v); err != nil {
 		r.log.WarnContext(ctx, "giving back deletion job failed; it is taken again when its lease runs out", "job_id", j.ID, "error", err)
