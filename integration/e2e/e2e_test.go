@@ -39,7 +39,7 @@ func batchJSON(base time.Time) string {
 	ts := func(d time.Duration) string { return base.Add(d).UTC().Format(time.RFC3339Nano) }
 	return `[
  {"event_id":"evt-1","user_id":"user-42","session_id":"sess-1","event_name":"app_open","client_timestamp":"` + ts(0) + `","app_version":"3.1.0","device_os":"iOS 18.1","metadata":{"source":"push","cold_start":true},"message":"opened from a push"},
- {"event_id":"evt-2","user_id":"user-42","session_id":"sess-1","event_name":"add_to_cart","client_timestamp":"` + ts(5250*time.Millisecond) + `","app_version":"3.1.0","device_os":"iOS 18.1","metadata":{"sku":"A-17","qty":2}},
+ {"event_id":"evt-2","user_id":"user-42","session_id":"sess-1","event_name":"add_to_cart","client_timestamp":"` + ts(5250*time.Millisecond) + `","app_version":"3.1.0","device_os":"iOS 18.1","metadata":{"sku":"A-17","qty":2,"note":"Gift wrap, please"}},
  {"event_id":"evt-3","user_id":"user-42","session_id":"sess-1","event_name":"checkout","client_timestamp":"` + ts(time.Minute) + `","app_version":"3.1.0","device_os":"iOS 18.1","os_name":"iOS","os_version":"18.1.1","device_model":"iPhone16,1","locale":"en-GB","timezone":"Europe/London","sdk_name":"evtrack-swift","sdk_version":"0.1.0"},
  {"event_id":"evt-4","user_id":"someone-else","event_name":"app_open","client_timestamp":"` + ts(2*time.Minute) + `"}
 ]`
@@ -96,7 +96,7 @@ func TestTrackedEventsAreSearchableOverHTTPAndGRPC(t *testing.T) {
 			e.OsVersion, e.DeviceModel, e.Locale, e.Timezone, e.SdkName, e.SdkVersion = "18.1.1", "iPhone16,1", "en-GB", "Europe/London", "evtrack-swift", "0.1.0"
 			return e
 		}(),
-		ios(&telemetryv1.StoredEvent{EventId: "evt-2", EventName: "add_to_cart", Metadata: map[string]string{"sku": "A-17", "qty": "2"}}),
+		ios(&telemetryv1.StoredEvent{EventId: "evt-2", EventName: "add_to_cart", Metadata: map[string]string{"sku": "A-17", "qty": "2", "note": "Gift wrap, please"}}),
 		ios(&telemetryv1.StoredEvent{EventId: "evt-1", EventName: "app_open",
 			Metadata: map[string]string{"source": "push", "cold_start": "true"}, Message: "opened from a push"}),
 	}
@@ -126,6 +126,14 @@ func TestTrackedEventsAreSearchableOverHTTPAndGRPC(t *testing.T) {
 	var filtered queryv1.SearchEventsResponse
 	if err := protojson.Unmarshal([]byte(body), &filtered); status != http.StatusOK || err != nil || len(filtered.Events) != 1 || filtered.Events[0].EventId != "evt-3" {
 		t.Errorf("filtered by locale, sdk_version and device_model: %d %s", status, body)
+	}
+
+	// q finds a word inside a metadata value, as enrich indexed it (a
+	// flat_object alone matches whole values only).
+	status, body = do(t, http.MethodGet, s.QueryHTTP+"/v1/users/user-42/events?q=wrap", "Bearer "+readToken, "")
+	var words queryv1.SearchEventsResponse
+	if err := protojson.Unmarshal([]byte(body), &words); status != http.StatusOK || err != nil || len(words.Events) != 1 || words.Events[0].EventId != "evt-2" {
+		t.Errorf("q=wrap (a word of evt-2's metadata value): %d %s", status, body)
 	}
 
 	// Accounting by distinct ids over every daily index: each of the four

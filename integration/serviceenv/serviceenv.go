@@ -31,7 +31,7 @@ type Service struct {
 
 // Loaded is what the checks need from a configuration.
 type Loaded struct {
-	Listen   []string // the addresses it listens on
+	Listen   []string      // the addresses it listens on
 	Shutdown time.Duration // the longest its stop takes
 	// IdleTimeout: how long the HTTP server keeps an idle keep-alive
 	// connection (0: not an HTTP server behind a balancer).

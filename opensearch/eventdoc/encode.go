@@ -1,6 +1,7 @@
 package eventdoc
 
 import (
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -38,6 +39,36 @@ func appendMap(b []byte, key string, m map[string]string) []byte {
 		b = appendString(b, v)
 	}
 	return append(b, '}')
+}
+
+// mapValues is m's values in the order of their keys (a document stays a
+// pure function of its event), for a field that indexes them as full text.
+func mapValues(m map[string]string) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	values := make([]string, len(keys))
+	for i, k := range keys {
+		values[i] = m[k]
+	}
+	return values
+}
+
+func appendStrings(b []byte, key string, values []string) []byte {
+	b = append(b, key...)
+	b = append(b, '[')
+	for i, v := range values {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, v)
+	}
+	return append(b, ']')
 }
 
 func appendTime(b []byte, key string, t time.Time) []byte {

@@ -118,6 +118,8 @@ func TestAppendJSONEveryField(t *testing.T) {
 			*p = &tt
 		case *map[string]string:
 			*p = map[string]string{"k": v.Type().Field(i).Name}
+		case *[]string:
+			*p = []string{"a\"" + v.Type().Field(i).Name, "b"}
 		default:
 			t.Fatalf("field %s has a type this test does not fill: %s", v.Type().Field(i).Name, f.Type())
 		}

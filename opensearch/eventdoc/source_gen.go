@@ -41,6 +41,9 @@ type Source struct {
 	ClientIP         string            `json:"client_ip,omitempty"`
 	Bot              string            `json:"bot,omitempty"`
 	BotName          string            `json:"bot_name,omitempty"`
+	// MetadataText is Metadata's values as full text, for searching words
+	// inside them; the mapping keeps it out of _source.
+	MetadataText []string `json:"metadata_text,omitempty"`
 }
 
 // AppendJSON appends s as JSON, the same document encoding/json would write
@@ -89,5 +92,15 @@ func (s *Source) AppendJSON(b []byte) []byte {
 	b = appendOpt(b, `,"client_ip":`, s.ClientIP)
 	b = appendOpt(b, `,"bot":`, s.Bot)
 	b = appendOpt(b, `,"bot_name":`, s.BotName)
+	if len(s.MetadataText) > 0 {
+		b = appendStrings(b, `,"metadata_text":`, s.MetadataText)
+	}
 	return append(b, '}')
+}
+
+// FillTextCopies sets the fields that hold another field's values as full
+// text (MetadataText, from Metadata): the indexer calls it
+// once the document's fields are set.
+func (s *Source) FillTextCopies() {
+	s.MetadataText = mapValues(s.Metadata)
 }

@@ -54,9 +54,18 @@ type protoField struct {
 	Kind kind
 }
 
+// textCopy is a document field that holds a flat_object field's values as
+// full text (DocRule.text_copy): written by enrich, not kept in _source.
+type textCopy struct {
+	Name   string // name in the document
+	GoName string // Go field name on eventdoc.Source
+	Of     string // Go name of the map field on eventdoc.Source it copies
+}
+
 type model struct {
 	Inputs []inputField
 	Docs   []docField
+	Copies []textCopy
 	Stored []protoField // every StoredEvent field, in declaration order
 }
 
@@ -116,6 +125,12 @@ func load() (*model, error) {
 			return nil, fmt.Errorf("telemetry.v1.StoredEvent.%s: %w", f.Name(), err)
 		}
 		m.Docs = append(m.Docs, d)
+		if rule.TextCopy != "" {
+			if d.Type != telemetryv1.DocType_DOC_TYPE_FLAT_OBJECT {
+				return nil, fmt.Errorf("telemetry.v1.StoredEvent.%s: text_copy applies to flat_object fields only", f.Name())
+			}
+			m.Copies = append(m.Copies, textCopy{Name: rule.TextCopy, GoName: goInitialisms(rule.TextCopy), Of: d.GoName})
+		}
 	}
 	if len(m.Docs) == 0 || !m.Docs[0].Always {
 		return nil, fmt.Errorf("the first document field must have presence ALWAYS (the encoder opens the object with it)")

@@ -62,7 +62,7 @@ var fixtures = func() []fixture {
 		}
 		switch n {
 		case "purchase":
-			f.msg, f.meta = "bought a red bicycle", map[string]string{"sku": "BIKE-RED", "amount": "199.99"}
+			f.msg, f.meta = "bought a red bicycle", map[string]string{"sku": "BIKE-RED", "amount": "199.99", "paid_with": "a gift card from Anna"}
 		case "crash":
 			f.msg, f.meta = "app crashed: null pointer in CheckoutView", map[string]string{"screen": "checkout"}
 		}
@@ -89,10 +89,12 @@ var fixtures = func() []fixture {
 
 func (f fixture) source() eventdoc.Source {
 	ts := base.Add(f.at)
-	return eventdoc.Source{DocID: eventdoc.ID(f.app, f.id), AppID: f.app, EventID: f.id, UserID: f.user, AnonymousID: f.anon,
+	s := eventdoc.Source{DocID: eventdoc.ID(f.app, f.id), AppID: f.app, EventID: f.id, UserID: f.user, AnonymousID: f.anon,
 		SessionID: f.session, EventName: f.name, Timestamp: ts, ClientTimestamp: ts, ReceivedAt: ts.Add(time.Second),
 		IngestedAt: ts.Add(2 * time.Second), AppVersion: f.version, DeviceOS: f.os, OSName: f.osName, OSVersion: osVersion(f.os), Country: f.country,
 		Metadata: f.meta, Message: f.msg}
+	s.FillTextCopies() // as enrich does
+	return s
 }
 
 // testPageTokenKey is the page-token key of the test services (hex, 32 bytes).

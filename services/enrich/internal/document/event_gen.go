@@ -26,4 +26,5 @@ func copyEventFields(dst *eventdoc.Source, e *telemetryv1.Event) {
 	dst.Timezone = e.Timezone
 	dst.SdkName = e.SdkName
 	dst.SdkVersion = e.SdkVersion
+	dst.FillTextCopies()
 }

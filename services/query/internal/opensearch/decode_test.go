@@ -38,6 +38,9 @@ func fullSource(t testing.TB, n int) eventdoc.Source {
 			*p = &u
 		case *map[string]string:
 			*p = map[string]string{"screen": "home", "build": "1042", "quote\"d": "a\tb", "dark_mode": "true"}
+		case *[]string:
+			// A text copy of another field (FillTextCopies): indexed, kept
+			// out of _source, so never in an answer.
 		default:
 			t.Fatalf("eventdoc.Source.%s has a type this test does not fill", name)
 		}

@@ -90,7 +90,7 @@ func TestQueryForEveryFilter(t *testing.T) {
 		`{"terms":{"app_id":["a","b"]}}`,
 		`{"terms":{"event_name":["a","b"]}}`,
 	}
-	wantMust := `[{"simple_query_string":{"default_operator":"and","fields":["message","metadata"],"flags":"AND|OR|NOT|PHRASE|PRECEDENCE|WHITESPACE|ESCAPE","lenient":true,"query":"vQ"}}]`
+	wantMust := `[{"simple_query_string":{"default_operator":"and","fields":["message","metadata_text","metadata"],"flags":"AND|OR|NOT|PHRASE|PRECEDENCE|WHITESPACE|ESCAPE","lenient":true,"query":"vQ"}}]`
 	raw, err := json.Marshal(queryFor(everyFilter(t), nil))
 	if err != nil {
 		t.Fatal(err)

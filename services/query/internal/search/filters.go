@@ -56,7 +56,7 @@ type Filters struct {
 	Country     string     `filter:"country"      field:"country"           kind:"keyword"   max:"256"              bind:"token"`
 	From        *time.Time `filter:"from"         field:"timestamp"         kind:"range-gte"                        bind:"token"`
 	To          *time.Time `filter:"to"           field:"timestamp"         kind:"range-lt"                         bind:"token"`
-	Q           string     `filter:"q"            field:"message,metadata"  kind:"text"      max:"1024"             bind:"token"`
+	Q           string     `filter:"q"            field:"message,metadata_text,metadata" kind:"text" max:"1024"     bind:"token"`
 	OSVersion   string     `filter:"os_version"   field:"os_version"        kind:"keyword"   max:"256"              bind:"token,omitempty"`
 	DeviceModel string     `filter:"device_model" field:"device_model"      kind:"keyword"   max:"256"              bind:"token,omitempty"`
 	Locale      string     `filter:"locale"       field:"locale"            kind:"keyword"   max:"256"              bind:"token,omitempty"`

@@ -680,7 +680,7 @@ const file_telemetry_v1_event_proto_rawDesc = "" +
 	"\tclient_ip\x18\x05 \x01(\tR\bclientIp\x12\x1d\n" +
 	"\n" +
 	"user_agent\x18\x06 \x01(\tR\tuserAgent\x12+\n" +
-	"\x06events\x18\a \x03(\v2\x13.telemetry.v1.EventR\x06events\"\xfe\v\n" +
+	"\x06events\x18\a \x03(\v2\x13.telemetry.v1.EventR\x06events\"\x8d\f\n" +
 	"\vStoredEvent\x12\"\n" +
 	"\x02id\x18\x01 \x01(\tB\x12\x92\xb5\x18\x0e\n" +
 	"\x06doc_id\x10\x01\x18\x010\x01R\x02id\x12\x1f\n" +
@@ -701,8 +701,8 @@ const file_telemetry_v1_event_proto_rawDesc = "" +
 	"ingestedAt\x12'\n" +
 	"\vapp_version\x18\f \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\n" +
 	"appVersion\x12#\n" +
-	"\tdevice_os\x18\r \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\bdeviceOs\x12K\n" +
-	"\bmetadata\x18\x0e \x03(\v2'.telemetry.v1.StoredEvent.MetadataEntryB\x06\x92\xb5\x18\x02\x10\x06R\bmetadata\x12 \n" +
+	"\tdevice_os\x18\r \x01(\tB\x06\x92\xb5\x18\x02\x10\x01R\bdeviceOs\x12Z\n" +
+	"\bmetadata\x18\x0e \x03(\v2'.telemetry.v1.StoredEvent.MetadataEntryB\x15\x92\xb5\x18\x11\x10\x06B\rmetadata_textR\bmetadata\x12 \n" +
 	"\amessage\x18\x0f \x01(\tB\x06\x92\xb5\x18\x02\x10\x02R\amessage\x12;\n" +
 	"\asent_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\x10\x03R\x06sentAt\x12:\n" +
 	"\rclock_skew_ms\x18\x11 \x01(\x03B\x16\x92\xb5\x18\x12\x10\x04*\x0ehas_clock_skewR\vclockSkewMs\x12$\n" +

@@ -244,7 +244,12 @@ type DocRule struct {
 	// A keyword searched by exact value but never sorted or aggregated: an
 	// inverted index without doc values (smaller on disk, cheaper to index;
 	// Dashboards cannot aggregate it).
-	SearchOnly    bool `protobuf:"varint,7,opt,name=search_only,json=searchOnly,proto3" json:"search_only,omitempty"`
+	SearchOnly bool `protobuf:"varint,7,opt,name=search_only,json=searchOnly,proto3" json:"search_only,omitempty"`
+	// On a flat_object field: its values are also indexed as full text
+	// (analysed, with positions, no norms) under this document field name, so
+	// that words inside a value can be searched (a flat_object matches only
+	// whole values, exactly). Not kept in _source: searched, never returned.
+	TextCopy      string `protobuf:"bytes,8,opt,name=text_copy,json=textCopy,proto3" json:"text_copy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -328,6 +333,13 @@ func (x *DocRule) GetSearchOnly() bool {
 	return false
 }
 
+func (x *DocRule) GetTextCopy() string {
+	if x != nil {
+		return x.TextCopy
+	}
+	return ""
+}
+
 var file_telemetry_v1_field_options_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.FieldOptions)(nil),
@@ -372,7 +384,7 @@ const file_telemetry_v1_field_options_proto_rawDesc = "" +
 	"identifier\x12 \n" +
 	"\fone_of_group\x18\x04 \x01(\tR\n" +
 	"oneOfGroup\x12\x18\n" +
-	"\asummary\x18\x05 \x01(\tR\asummary\"\xf8\x01\n" +
+	"\asummary\x18\x05 \x01(\tR\asummary\"\x95\x02\n" +
 	"\aDocRule\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x15.telemetry.v1.DocTypeR\x04type\x122\n" +
@@ -381,7 +393,8 @@ const file_telemetry_v1_field_options_proto_rawDesc = "" +
 	"\bset_flag\x18\x05 \x01(\tR\asetFlag\x12\x1b\n" +
 	"\tsort_only\x18\x06 \x01(\bR\bsortOnly\x12\x1f\n" +
 	"\vsearch_only\x18\a \x01(\bR\n" +
-	"searchOnly*\xb3\x01\n" +
+	"searchOnly\x12\x1b\n" +
+	"\ttext_copy\x18\b \x01(\tR\btextCopy*\xb3\x01\n" +
 	"\aDocType\x12\x18\n" +
 	"\x14DOC_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10DOC_TYPE_KEYWORD\x10\x01\x12\x11\n" +

@@ -120,6 +120,13 @@ func (m *DocRule) MarshalToSizedBufferVT(dAtA []byte) (int, error) {
 		i -= len(m.unknownFields)
 		copy(dAtA[i:], m.unknownFields)
 	}
+	if len(m.TextCopy) > 0 {
+		i -= len(m.TextCopy)
+		copy(dAtA[i:], m.TextCopy)
+		i = protohelpers.EncodeVarint(dAtA, i, uint64(len(m.TextCopy)))
+		i--
+		dAtA[i] = 0x42
+	}
 	if m.SearchOnly {
 		i--
 		if m.SearchOnly {
@@ -227,6 +234,10 @@ func (m *DocRule) SizeVT() (n int) {
 	}
 	if m.SearchOnly {
 		n += 2
+	}
+	l = len(m.TextCopy)
+	if l > 0 {
+		n += 1 + l + protohelpers.SizeOfVarint(uint64(l))
 	}
 	n += len(m.unknownFields)
 	return n
@@ -596,6 +607,38 @@ func (m *DocRule) UnmarshalVT(dAtA []byte) error {
 				}
 			}
 			m.SearchOnly = bool(v != 0)
+		case 8:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field TextCopy", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return protohelpers.ErrInvalidLength
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return protohelpers.ErrInvalidLength
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.TextCopy = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
 			skippy, err := protohelpers.Skip(dAtA[iNdEx:])
