@@ -42,7 +42,7 @@ type Source struct {
 	Bot              string            `json:"bot,omitempty"`
 	BotName          string            `json:"bot_name,omitempty"`
 	// MetadataText is Metadata's values as full text, for searching words
-	// inside them; the mapping keeps it out of _source.
+	// inside them (FillTextCopies); the query API never returns it.
 	MetadataText []string `json:"metadata_text,omitempty"`
 }
 
@@ -99,8 +99,8 @@ func (s *Source) AppendJSON(b []byte) []byte {
 }
 
 // FillTextCopies sets the fields that hold another field's values as full
-// text (MetadataText, from Metadata): the indexer calls it
-// once the document's fields are set.
+// text (MetadataText, from Metadata): enrich calls it, when
+// configured to, once the document's fields are set.
 func (s *Source) FillTextCopies() {
 	s.MetadataText = mapValues(s.Metadata)
 }

@@ -55,7 +55,7 @@ type protoField struct {
 }
 
 // textCopy is a document field that holds a flat_object field's values as
-// full text (DocRule.text_copy): written by enrich, not kept in _source.
+// full text (DocRule.text_copy), written by enrich.
 type textCopy struct {
 	Name   string // name in the document
 	GoName string // Go field name on eventdoc.Source

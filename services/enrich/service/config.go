@@ -31,6 +31,9 @@ type Config struct {
 	Pipeline      pipeline.Config
 	ClockSkew     enrichment.ClockSkewConfig
 	GeoIPDB       string
+	// MetadataFullText: write metadata's values as full text too
+	// (metadata_text), so that q finds words inside them.
+	MetadataFullText bool
 	// Privacy: the client address, pseudonymised identifiers, the bot list.
 	ClientIP            enrichment.ClientIPConfig
 	Pseudonymise        enrichment.PseudonymiseConfig
@@ -96,6 +99,7 @@ func LoadConfig(lookup config.LookupFunc) (Config, error) {
 			MaxFuture: r.Duration("ENRICH_CLOCK_MAX_FUTURE", 10*time.Minute),
 		},
 		GeoIPDB:             r.String("GEOIP_DB", ""),
+		MetadataFullText:    r.Bool("ENRICH_METADATA_FULL_TEXT", true),
 		Retention:           r.Duration("ENRICH_RETENTION", 30*24*time.Hour),
 		DeadLetterRetention: r.Duration("ENRICH_DEADLETTER_RETENTION", 30*24*time.Hour),
 		CompactAfter:        r.Duration("ENRICH_COMPACT_AFTER", time.Hour),

@@ -149,7 +149,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	}
 	s.http = health.NewServer(mux, health.DefaultServerTimeouts)
 	builder := document.NewBuilder(cfg.Pipeline.IndexPrefix, chain,
-		document.Placement{MaxAge: cfg.ClockSkew.MaxAge, MaxFuture: cfg.ClockSkew.MaxFuture})
+		document.Placement{MaxAge: cfg.ClockSkew.MaxAge, MaxFuture: cfg.ClockSkew.MaxFuture}).WithTextCopies(cfg.MetadataFullText)
 	s.pipe = pipeline.New(s.cons, bulk.NewIndexer(s.osc), builder, cfg.Pipeline, log, s.metrics, tel.TracerProvider, tel.Propagator)
 	// The suppression list is loaded before anything is fetched, so no
 	// event of a person deleted earlier is written again.

@@ -127,8 +127,8 @@ func (gen generator) eachBatch(n, size int, seed uint64, f func(*telemetryv1.Eve
 }
 
 // newBuilder builds documents as enrich does with its default clock bounds
-// (events up to maxAge old) and no geo database: enrichment.NewChain, as in
-// service.New.
+// (events up to maxAge old), its default metadata_text and no geo database:
+// enrichment.NewChain, as in service.New.
 func newBuilder(prefix string, maxAge time.Duration) (*document.Builder, error) {
 	const maxFuture = 10 * time.Minute
 	chain, err := enrichment.NewChain(enrichment.ChainConfig{
@@ -136,7 +136,7 @@ func newBuilder(prefix string, maxAge time.Duration) (*document.Builder, error) 
 	if err != nil {
 		return nil, err
 	}
-	return document.NewBuilder(prefix, chain, document.Placement{MaxAge: maxAge, MaxFuture: maxFuture}), nil
+	return document.NewBuilder(prefix, chain, document.Placement{MaxAge: maxAge, MaxFuture: maxFuture}).WithTextCopies(true), nil
 }
 
 func bulk(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight int, file string) error {

@@ -31,15 +31,25 @@ type Doc struct {
 
 // Builder builds documents for the indices of one prefix.
 type Builder struct {
-	prefix string
-	chain  enrichment.Chain
-	place  Placement
+	prefix     string
+	chain      enrichment.Chain
+	place      Placement
+	textCopies bool
 }
 
 // NewBuilder returns a Builder running chain on every event and placing
 // each by place.
 func NewBuilder(prefix string, chain enrichment.Chain, place Placement) *Builder {
 	return &Builder{prefix: prefix, chain: chain, place: place}
+}
+
+// WithTextCopies makes b write the full-text copies of the fields that have
+// one (metadata_text: metadata's values, for searching words inside them;
+// eventdoc.Source.FillTextCopies). They cost OpenSearch CPU per event
+// (services/enrich/README.md, ENRICH_METADATA_FULL_TEXT).
+func (b *Builder) WithTextCopies(on bool) *Builder {
+	b.textCopies = on
+	return b
 }
 
 // Build returns the documents of every event in batch. ingestedAt is the only
@@ -78,6 +88,9 @@ func (b *Builder) Build(batch *telemetryv1.EventBatch, ingestedAt time.Time) ([]
 		// The event's own fields (event_id, user_id, ..., metadata, message).
 		copyEventFields(&src, e)
 		enrich(e, &src)
+		if b.textCopies {
+			src.FillTextCopies()
+		}
 		start := len(buf)
 		buf = src.AppendJSON(buf)
 		body := buf[start:len(buf):len(buf)]

@@ -3,6 +3,7 @@ package document
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,3 +139,30 @@ func TestPlacement(t *testing.T) {
 }
 
 func ptr(t time.Time) *time.Time { return &t }
+
+// TestTextCopies: with text copies on, a document carries its metadata's
+// values as full text (metadata_text, in key order); off, it does not.
+func TestTextCopies(t *testing.T) {
+	for _, tt := range []struct {
+		on   bool
+		want string
+	}{
+		{true, `"metadata_text":["Payment declined by bank","checkout"]`},
+		{false, ""},
+	} {
+		t.Run(fmt.Sprint(tt.on), func(t *testing.T) {
+			b := NewBuilder("p", nil, testPlacement).WithTextCopies(tt.on)
+			now := time.Now().UTC()
+			docs, err := b.Build(&telemetryv1.EventBatch{AppId: "a", ReceivedAt: timestamppb.New(now), Events: []*telemetryv1.Event{{
+				EventId: "e1", EventName: "n", ClientTimestamp: timestamppb.New(now),
+				Metadata: map[string]string{"screen": "checkout", "reason": "Payment declined by bank"}}}}, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := string(docs[0].Body)
+			if has := strings.Contains(body, `"metadata_text"`); has != tt.on || (tt.on && !strings.Contains(body, tt.want)) {
+				t.Fatalf("document %s; want metadata_text %v (%s)", body, tt.on, tt.want)
+			}
+		})
+	}
+}

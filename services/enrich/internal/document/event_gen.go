@@ -26,5 +26,4 @@ func copyEventFields(dst *eventdoc.Source, e *telemetryv1.Event) {
 	dst.Timezone = e.Timezone
 	dst.SdkName = e.SdkName
 	dst.SdkVersion = e.SdkVersion
-	dst.FillTextCopies()
 }
