@@ -43,9 +43,7 @@ func NewHandler(ctx context.Context, srv queryv1.QueryServiceServer, authenticat
 		// An answer is written whole with its length, not chunked: a
 		// client knows a page's size before reading it.
 		runtime.WithWriteContentLength(),
-		// (The gateway keeps its query parser in a package variable: every
-		// mux of the process gets this one.)
-		runtime.SetQueryParameterParser(strictParams{}),
+		strictQueryParameters(),
 	)
 	if err := queryv1.RegisterQueryServiceHandlerServer(ctx, gw, srv); err != nil {
 		return nil, fmt.Errorf("register gateway: %w", err)

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
@@ -18,6 +19,19 @@ import (
 // (?userid=, ?event=) widened the search to everything the token may read,
 // and a support agent saw other people's events as the person's.
 type strictParams struct{ runtime.DefaultQueryParser }
+
+// setStrictParams installs strictParams once: the gateway keeps its query
+// parser in a package variable that every mux reads while it serves, so it
+// is written once, before the first mux is made, and never again (writing it
+// for each mux raced with the muxes already serving).
+var setStrictParams sync.Once
+
+// strictQueryParameters is the mux option that makes the gateway use
+// strictParams; the option itself does nothing.
+func strictQueryParameters() runtime.ServeMuxOption {
+	setStrictParams.Do(func() { runtime.SetQueryParameterParser(strictParams{})(runtime.NewServeMux()) })
+	return func(*runtime.ServeMux) {}
+}
 
 // mapKey is a map entry's key syntax, name[key]; no query request has a map
 // field, so such a key is refused as not a parameter.
