@@ -108,19 +108,26 @@ func (p *Pipeline) chunks(refs []docRef) [][]docRef {
 // bulk sends one chunk and records each document's state. When OpenSearch
 // refuses the request as too large it returns the chunk's two halves, to be
 // sent in its place; a single document refused so is a failure of its
-// message. The span belongs to the trace of the chunk's first message and
-// links to every other message's span.
+// message. The span belongs to the trace of the chunk's first message whose
+// span is sampled (else of its first message: a sampled trace keeps its
+// bulk call whatever came before it in the chunk) and links to every
+// message's span.
 func (p *Pipeline) bulk(ctx context.Context, chunk []docRef) [][]docRef {
 	var links []trace.Link
 	seen := map[*inFlight]bool{}
+	parent := trace.SpanFromContext(chunk[0].it.ctx)
 	for _, r := range chunk {
 		if !seen[r.it] {
 			seen[r.it] = true
-			links = append(links, trace.LinkFromContext(r.it.ctx))
+			sc := trace.SpanContextFromContext(r.it.ctx)
+			links = append(links, trace.Link{SpanContext: sc})
+			if sc.IsSampled() && !parent.SpanContext().IsSampled() {
+				parent = trace.SpanFromContext(r.it.ctx)
+			}
 			p.touch(r.it, false)
 		}
 	}
-	bctx, span := p.tracer.Start(trace.ContextWithSpan(ctx, trace.SpanFromContext(chunk[0].it.ctx)), "opensearch bulk",
+	bctx, span := p.tracer.Start(trace.ContextWithSpan(ctx, parent), "opensearch bulk",
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithLinks(links...),
 		trace.WithAttributes(attribute.String("db.system", "opensearch"), attribute.Int("db.operation.batch.size", len(chunk))))
 	defer span.End()
@@ -134,7 +141,7 @@ func (p *Pipeline) bulk(ctx context.Context, chunk []docRef) [][]docRef {
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "look-up failed")
-		p.requestFailed(ctx, chunk, err)
+		p.requestFailed(trace.ContextWithSpan(ctx, span), chunk, err) // logged in the chunk's trace
 		return nil
 	}
 	if len(chunk) == 0 {
@@ -159,7 +166,7 @@ func (p *Pipeline) bulk(ctx context.Context, chunk []docRef) [][]docRef {
 		}
 		p.metrics.BulkFailures.Inc()
 		span.SetStatus(codes.Error, "bulk failed")
-		p.requestFailed(ctx, chunk, err)
+		p.requestFailed(trace.ContextWithSpan(ctx, span), chunk, err) // logged in the chunk's trace
 		return nil
 	}
 	var created, exists, waiting, failed int
