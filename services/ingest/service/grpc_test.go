@@ -2,10 +2,12 @@ package service
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -13,6 +15,8 @@ import (
 
 	ingestv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/ingest/v1"
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
+	"github.com/evtrack/telemetry/platform/testenv"
+	ingestgrpc "github.com/evtrack/telemetry/services/ingest/internal/grpc"
 )
 
 func TestGRPCTrack(t *testing.T) {
@@ -74,5 +78,46 @@ func TestGRPCTrack(t *testing.T) {
 	}
 	if n := e.messages(t); n != 1 {
 		t.Fatalf("stream holds %d messages, want 1", n)
+	}
+}
+
+// TestInvalidUTF8IsRefusedPerEventOverProtobuf: an event with a string that
+// is not UTF-8 is rejected on its own over protobuf and gRPC, as over JSON,
+// and the rest of its batch is stored. Before, the protobuf decoder refused
+// the whole message (400 / INVALID_ARGUMENT invalid_protobuf), losing the
+// good events with it.
+func TestInvalidUTF8IsRefusedPerEventOverProtobuf(t *testing.T) {
+	t.Parallel()
+	e := startIngest(t, "", nil)
+	ts := timestamppb.New(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
+	batch := func(prefix string) *telemetryv1.EventBatch {
+		return &telemetryv1.EventBatch{Events: []*telemetryv1.Event{
+			{EventId: prefix + "-good", UserId: "u1", EventName: "e", ClientTimestamp: ts},
+			{EventId: prefix + "-bad", UserId: "u\xc3\x28", EventName: "e", ClientTimestamp: ts},
+		}}
+	}
+	// MarshalVT: proto.Marshal refuses to write such a string.
+	body, err := batch("http").MarshalVT()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := e.post(t, request{auth: bearer(testKey), contentType: "application/x-protobuf", body: body})
+	if res.status != 202 || res.json["accepted"] != 1.0 || res.json["rejected"] != 1.0 || !strings.Contains(string(res.raw), `"field":"user_id"`) {
+		t.Fatalf("HTTP protobuf: %d %s; want 202, the good event accepted and user_id rejected", res.status, res.raw)
+	}
+	msg, err := (&ingestv1.TrackRequest{Batch: batch("grpc")}).MarshalVT()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got ingestv1.TrackResponse
+	if err := e.grpcConn(t).Invoke(authed(testKey), ingestgrpc.TrackMethod, &testenv.RawMessage{Bytes: msg}, &got,
+		grpc.ForceCodecV2(testenv.RawCodec{})); err != nil {
+		t.Fatalf("gRPC: %v; want the good event accepted", err)
+	}
+	if got.Accepted != 1 || got.Rejected != 1 || len(got.Errors) != 1 || got.Errors[0].Field != "user_id" {
+		t.Fatalf("gRPC: %v; want the good event accepted and user_id rejected", &got)
+	}
+	if n := e.messages(t); n != 2 {
+		t.Fatalf("stream holds %d batches, want 2 (the good event of each call)", n)
 	}
 }

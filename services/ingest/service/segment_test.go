@@ -60,6 +60,7 @@ func TestSegmentAPI(t *testing.T) {
 		// As Segment's browser SDK sends them (analytics-next packages/browser
 		// src/plugins/segmentio: /v1/<first letter of the type>, batches to
 		// /v1/b, text/plain, the key in the body).
+		{"analytics-android's /import, gzip", request{auth: basicKey, path: "/v1/import", encoding: "gzip", body: gz(t, segmentBatch("", segmentMessage("s-import", "e")))}, 200, "", 1, true},
 		{"browser batch", request{path: "/v1/b", contentType: "text/plain", body: segmentBatch(testKey, segmentMessage("s9", "e"))}, 200, "", 1, true},
 		{"browser track", request{path: "/v1/t", contentType: "text/plain", body: []byte(`{"writeKey":"` + testKey + `","type":"track","messageId":"s10","anonymousId":"a","event":"e","timestamp":"2026-11-26T10:00:00Z","sentAt":"2026-11-26T10:00:01Z"}`)}, 200, "", 1, true},
 		{"wrong key in the header: not read further", request{auth: basic("not-a-key-0123456789", ""), path: "/v1/batch", body: segmentBatch(testKey, segmentMessage("x1", "e"))}, 401, "unauthorized", 0, false},
@@ -113,13 +114,15 @@ func TestSegmentBrowserPreflightAndRateLimit(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodOptions, e.base+"/v1/b", nil)
 	req.Header.Set("Origin", "https://shop.example")
 	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "authorization,content-type,anonymousid")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	res.Body.Close()
 	if res.StatusCode != http.StatusNoContent || res.Header.Get("Access-Control-Allow-Origin") != "*" ||
-		!strings.Contains(res.Header.Get("Access-Control-Allow-Headers"), "Authorization") || res.Header.Get("Access-Control-Allow-Methods") != "POST" {
+		!strings.Contains(res.Header.Get("Access-Control-Allow-Headers"), "Authorization") ||
+		!strings.Contains(res.Header.Get("Access-Control-Allow-Headers"), "AnonymousId") || res.Header.Get("Access-Control-Allow-Methods") != "POST" {
 		t.Fatalf("preflight: %d %v", res.StatusCode, res.Header)
 	}
 	batch := func(a, b string) request {

@@ -19,6 +19,10 @@ var segmentPaths = []struct {
 }{
 	{"/v1/batch", track.SegmentBatch},
 	{"/segment/v1/batch", track.SegmentBatch},
+	// analytics-android (v4) posts its batches to /import, and drops a
+	// batch answered any 4xx but 429.
+	{"/v1/import", track.SegmentBatch},
+	{"/segment/v1/import", track.SegmentBatch},
 	{"/segment/v1/track", track.SegmentTrack},
 	{"/segment/v1/identify", track.SegmentIdentify},
 	{"/segment/v1/page", track.SegmentPage},
@@ -54,7 +58,7 @@ func (h *Handler) segmentRoutes(app *fiber.App) {
 // preflight is answered for the headers SDKs send.
 const (
 	allowOrigin  = "*"
-	allowHeaders = "Content-Type, Content-Encoding, Authorization"
+	allowHeaders = "Content-Type, Content-Encoding, Authorization, AnonymousId" // RudderStack's JS SDK sends AnonymousId
 )
 
 func preflight(c *fiber.Ctx) error {

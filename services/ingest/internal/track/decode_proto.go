@@ -6,7 +6,6 @@ import (
 
 	ingestv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/ingest/v1"
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // Proto parses an application/x-protobuf body: a telemetry.v1.EventBatch of
@@ -21,8 +20,11 @@ func (d *Decoder) Proto(body []byte) (Request, func(), error) {
 	if err != nil {
 		return Request{}, nil, err
 	}
+	// UnmarshalVT, not proto.Unmarshal: the latter refuses the whole
+	// message for one string that is not UTF-8, which Validate refuses per
+	// event, losing nothing else of the batch.
 	var b telemetryv1.EventBatch
-	if err := proto.Unmarshal(body, &b); err != nil {
+	if err := b.UnmarshalVT(body); err != nil {
 		release()
 		return Request{}, nil, &Error{Kind: KindInvalid, Code: "invalid_protobuf",
 			Message: "the body is not a telemetry.v1.EventBatch: " + truncate(err.Error(), 200)}
@@ -43,7 +45,7 @@ func (d *Decoder) TrackRequest(body []byte) (Request, func(), error) {
 		return Request{}, nil, err
 	}
 	var r ingestv1.TrackRequest
-	if err := proto.Unmarshal(body, &r); err != nil {
+	if err := r.UnmarshalVT(body); err != nil { // see Proto
 		release()
 		return Request{}, nil, &Error{Kind: KindInvalid, Code: "invalid_protobuf",
 			Message: "the message is not a telemetry.ingest.v1.TrackRequest: " + truncate(err.Error(), 200)}

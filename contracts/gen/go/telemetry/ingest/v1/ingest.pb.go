@@ -73,7 +73,9 @@ type TrackResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Accepted int32                  `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
 	Rejected int32                  `protobuf:"varint,2,opt,name=rejected,proto3" json:"rejected,omitempty"`
-	// Events whose event_id repeated an earlier one of the same batch.
+	// Events whose event_id repeated an earlier one of the same batch, or
+	// every event, when this call retried a batch already stored within the
+	// duplicate window (nothing is stored twice).
 	Duplicates    int32         `protobuf:"varint,3,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
 	Errors        []*EventError `protobuf:"bytes,4,rep,name=errors,proto3" json:"errors,omitempty"`
 	unknownFields protoimpl.UnknownFields
