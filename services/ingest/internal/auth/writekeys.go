@@ -29,11 +29,13 @@ func ParseWriteKeys(spec string) (*WriteKeys, error) {
 			return nil, fmt.Errorf("write key #%d: want key:app_id", i+1)
 		}
 		key, app = strings.TrimSpace(key), strings.TrimSpace(app)
-		if err := appid.Validate(app); err != nil {
-			return nil, fmt.Errorf("write key #%d: %w", i+1, err)
+		// Errors name the entry by its number, never by a value: written
+		// the wrong way round (app:key), the "app id" is the key.
+		if appid.Validate(app) != nil {
+			return nil, fmt.Errorf("write key #%d: the app id after the colon must be 1-64 letters, digits, '-' or '_' (not shown: it may be a key written first)", i+1)
 		}
 		if err := wk.set.Add(key, app); err != nil {
-			return nil, fmt.Errorf("write key #%d (app %s): %w", i+1, app, err)
+			return nil, fmt.Errorf("write key #%d: %w", i+1, err)
 		}
 	}
 	if wk.set.Len() == 0 {

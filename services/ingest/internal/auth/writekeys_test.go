@@ -1,6 +1,9 @@
 package auth
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParseWriteKeys(t *testing.T) {
 	tests := []struct {
@@ -52,6 +55,29 @@ func TestAppID(t *testing.T) {
 		app, ok := wk.AppID(tt.key)
 		if app != tt.wantApp || ok != tt.wantOK {
 			t.Errorf("AppID(%q) = %q, %v; want %q, %v", tt.key, app, ok, tt.wantApp, tt.wantOK)
+		}
+	}
+}
+
+// TestParseWriteKeysNeverEchoesASecret: a configuration error (printed at
+// start, into the container's log) names the entry, never a value that may
+// be a key — written the wrong way round, the "app id" is the key. Before,
+// both errors below quoted it.
+func TestParseWriteKeysNeverEchoesASecret(t *testing.T) {
+	const secret = "q8Xw+2pL/9zR4tYv7bNm1kS3="
+	for _, spec := range []string{
+		"demo-app:" + secret,                        // app:key
+		secret + "x:demo-app," + secret + "x:other", // a key listed twice
+		"4f9a1c0e:" + secret[:8],                    // a short key, swapped: its "app" shown before
+	} {
+		_, err := ParseWriteKeys(spec)
+		if err == nil {
+			t.Fatalf("%q: accepted", spec)
+		}
+		for _, part := range []string{secret, secret[:8], "4f9a1c0e"} {
+			if strings.Contains(err.Error(), part) {
+				t.Errorf("%q: the error %q shows %q", spec, err, part)
+			}
 		}
 	}
 }

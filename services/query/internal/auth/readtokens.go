@@ -59,7 +59,7 @@ func ParseReadTokens(spec string) (*ReadTokens, error) {
 				case PermissionDelete:
 					p.CanDelete = true
 				default:
-					return nil, fmt.Errorf("read token #%d: unknown permission %q (known: %s)", i+1, strings.TrimSpace(perm), PermissionDelete)
+					return nil, fmt.Errorf("read token #%d: unknown permission after the second colon (known: %s; not shown: it may be a secret)", i+1, PermissionDelete)
 				}
 			}
 		}
@@ -69,8 +69,10 @@ func ParseReadTokens(spec string) (*ReadTokens, error) {
 				p.AllApps = true
 				continue
 			}
-			if err := appid.Validate(app); err != nil {
-				return nil, fmt.Errorf("read token #%d: %w, or *", i+1, err)
+			// Never the value in the error: written the wrong way round
+			// (app:token), the "app id" is the token.
+			if appid.Validate(app) != nil {
+				return nil, fmt.Errorf("read token #%d: each app id after the colon must be 1-64 letters, digits, '-' or '_', or * (not shown: it may be a token written first)", i+1)
 			}
 			p.Apps = append(p.Apps, app)
 		}

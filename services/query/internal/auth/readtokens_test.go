@@ -1,6 +1,9 @@
 package auth
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParseReadTokens(t *testing.T) {
 	tests := []struct {
@@ -63,5 +66,24 @@ func TestDeletePermissionIsExplicit(t *testing.T) {
 	p, _ := rt.Principal("fedcba9876543210")
 	if !p.CanDelete || !p.CanRead("app-ios") || p.CanRead("app-android") {
 		t.Fatalf("delete token %+v: want delete in app-ios only", p)
+	}
+}
+
+// TestParseReadTokensNeverEchoesASecret: a configuration error names the
+// entry, never a value that may be a token (app:token written the wrong way
+// round, or a token in the permission's place).
+func TestParseReadTokensNeverEchoesASecret(t *testing.T) {
+	const secret = "q8Xw+2pL/9zR4tYv7bNm1kS3="
+	for _, spec := range []string{
+		"app-ios:" + secret,
+		"0123456789abcdef:app-ios:" + secret,
+	} {
+		_, err := ParseReadTokens(spec)
+		if err == nil {
+			t.Fatalf("%q: accepted", spec)
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("%q: the error %q shows the secret", spec, err)
+		}
 	}
 }
