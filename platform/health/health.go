@@ -12,6 +12,11 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	grpchealth "google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/evtrack/telemetry/platform/periodic"
 )
 
 // CheckFunc reports whether one dependency is usable.
@@ -113,4 +118,21 @@ var DefaultServerTimeouts = ServerTimeouts{ReadHeader: 5 * time.Second, Read: 10
 func NewServer(h http.Handler, t ServerTimeouts) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, WriteTimeout: t.Write,
 		IdleTimeout: t.Idle, MaxHeaderBytes: 16 << 10}
+}
+
+// MirrorGRPC keeps hs (the standard gRPC health service) in step with the
+// checks: the server's status ("") and each of services' is SERVING while
+// every check passes, NOT_SERVING otherwise; run at once, then every
+// interval until ctx ends. Call hs.Shutdown when the service stops (it then
+// answers NOT_SERVING whatever this sets).
+func (c *Checker) MirrorGRPC(ctx context.Context, hs *grpchealth.Server, interval time.Duration, services ...string) {
+	periodic.Run(ctx, interval, func(ctx context.Context) {
+		st := healthpb.HealthCheckResponse_SERVING
+		if _, ok := c.Run(ctx); !ok {
+			st = healthpb.HealthCheckResponse_NOT_SERVING
+		}
+		for _, name := range append([]string{""}, services...) {
+			hs.SetServingStatus(name, st)
+		}
+	})
 }

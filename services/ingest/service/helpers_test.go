@@ -39,6 +39,7 @@ type ingestEnv struct {
 	grpcAddr string
 	stream   string
 	js       njs.JetStream
+	stop     func() error // stops the service (SIGTERM) and returns its Run's error
 }
 
 // startIngest runs an ingest service on a stream of its own against the NATS
@@ -47,6 +48,12 @@ type ingestEnv struct {
 // stopped and waited for before its stream is deleted; an error from its
 // Run fails the test.
 func startIngest(t *testing.T, natsURL string, env map[string]string) *ingestEnv {
+	t.Helper()
+	return startIngestLogging(t, natsURL, env, slog.New(slog.DiscardHandler))
+}
+
+// startIngestLogging is startIngest with the service logging to log.
+func startIngestLogging(t *testing.T, natsURL string, env map[string]string, log *slog.Logger) *ingestEnv {
 	t.Helper()
 	if natsURL == "" {
 		natsURL = testenv.NATSURL(t)
@@ -82,12 +89,12 @@ func startIngest(t *testing.T, natsURL string, env map[string]string) *ingestEnv
 		dcancel()
 		nc.Close()
 	})
-	svc, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler), otelx.ForTest(noop.NewTracerProvider()))
+	svc, err := New(t.Context(), cfg, log, otelx.ForTest(noop.NewTracerProvider()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	testenv.Start(t, "ingest", svc.Run)
-	return &ingestEnv{base: "http://" + svc.Addr(), metrics: "http://" + svc.MetricsAddr(), grpcAddr: svc.GRPCAddr(), stream: stream, js: js}
+	stop := testenv.Start(t, "ingest", svc.Run)
+	return &ingestEnv{base: "http://" + svc.Addr(), metrics: "http://" + svc.MetricsAddr(), grpcAddr: svc.GRPCAddr(), stream: stream, js: js, stop: stop}
 }
 
 func (e *ingestEnv) messages(t *testing.T) uint64 {

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
+	ingestv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/ingest/v1"
 	"github.com/evtrack/telemetry/platform/health"
 	"github.com/evtrack/telemetry/platform/natsx"
 	"github.com/evtrack/telemetry/platform/otelx"
@@ -44,6 +45,9 @@ type Service struct {
 	grpc   *grpc.Server
 	grpcLn net.Listener
 	aside  *health.Aside // nil: /metrics on the HTTP port
+	// The gRPC health service mirrors checker, as /readyz does.
+	checker *health.Checker
+	health  *grpchealth.Server
 }
 
 // New connects to NATS, creates or updates the stream, and listens on both
@@ -182,7 +186,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 			return nil, err
 		}
 	}
-	return &Service{cfg: cfg, log: log, nc: nc, app: app, ln: ln, grpc: gs, grpcLn: grpcLn, aside: aside}, nil
+	return &Service{cfg: cfg, log: log, nc: nc, app: app, ln: ln, grpc: gs, grpcLn: grpcLn, aside: aside, checker: checker, health: hs}, nil
 }
 
 // Addr is the address the HTTP server listens on.
@@ -214,6 +218,9 @@ func (s *Service) Run(ctx context.Context) error {
 		go func() { errs <- s.aside.Serve() }()
 		running++
 	}
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	go s.checker.MirrorGRPC(pollCtx, s.health, 5*time.Second, ingestv1.IngestService_ServiceDesc.ServiceName)
 
 	var err error
 	select {
@@ -223,16 +230,27 @@ func (s *Service) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.log.InfoContext(ctx, "ingest shutting down", "timeout", s.cfg.ShutdownTimeout)
+	stopPoll()
+	s.health.Shutdown() // NOT_SERVING from now on: balancers stop sending
+	// Both edges stop taking requests at once and drain within the one
+	// deadline: one slow HTTP client must not hold gRPC open (taking new
+	// calls) meanwhile. What is still open at the deadline is closed: its
+	// callers get no answer and send again, which is no failure of the stop.
 	deadline := time.Now().Add(s.cfg.ShutdownTimeout)
-	if serr := s.app.ShutdownWithTimeout(s.cfg.ShutdownTimeout); serr != nil {
-		err = errors.Join(err, fmt.Errorf("http shutdown: %w", serr))
-	}
-	stopped := make(chan struct{})
-	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- s.app.ShutdownWithTimeout(s.cfg.ShutdownTimeout) }()
+	grpcDone := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(grpcDone) }()
 	select {
-	case <-stopped:
+	case <-grpcDone:
 	case <-time.After(time.Until(deadline)):
 		s.grpc.Stop()
+		s.log.WarnContext(ctx, "gRPC calls still running at the shutdown deadline were ended")
+	}
+	if herr := <-httpDone; errors.Is(herr, context.DeadlineExceeded) {
+		s.log.WarnContext(ctx, "HTTP connections still open at the shutdown deadline were closed")
+	} else if herr != nil {
+		err = errors.Join(err, fmt.Errorf("http shutdown: %w", herr))
 	}
 	if s.aside != nil { // scrapes see the shutdown until the public port is closed
 		actx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)

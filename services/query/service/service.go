@@ -236,7 +236,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
-	go periodic.Run(pollCtx, 5*time.Second, s.pollHealth)
+	go s.checker.MirrorGRPC(pollCtx, s.health, 5*time.Second, queryv1.QueryService_ServiceDesc.ServiceName)
 	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
 	auditDone := make(chan struct{})
 	go func() { s.auditor.Run(auditCtx); close(auditDone) }()
@@ -295,18 +295,6 @@ func (s *Service) expireSuppressions(ctx context.Context) {
 	if err != nil && ctx.Err() == nil {
 		s.log.WarnContext(ctx, "removing expired suppressions failed", "error", err)
 	}
-}
-
-// pollHealth mirrors the readiness checks into the gRPC health service
-// (every 5 s).
-func (s *Service) pollHealth(ctx context.Context) {
-	_, ok := s.checker.Run(ctx)
-	st := healthpb.HealthCheckResponse_SERVING
-	if !ok {
-		st = healthpb.HealthCheckResponse_NOT_SERVING
-	}
-	s.health.SetServingStatus("", st)
-	s.health.SetServingStatus(queryv1.QueryService_ServiceDesc.ServiceName, st)
 }
 
 func timeout(d time.Duration) grpc.UnaryServerInterceptor {
