@@ -251,6 +251,30 @@ func TestRateLimitPerApp(t *testing.T) {
 	if n := e.messages(t); n != 1 {
 		t.Fatalf("stream holds %d messages, want 1", n)
 	}
+
+	// A rejected event is counted once its answer is final, not for every
+	// 429 its batch is answered: the client sends the same events again.
+	// Before, each of the retries below counted it again.
+	withBad := []byte("[" + event("r5") + "," + event("r6") + `,{"event_id":"bad-1"}]`) // two tokens; one is left
+	for range 4 {
+		if res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: withBad}); res.status != http.StatusTooManyRequests {
+			t.Fatalf("over the limit: %d %s", res.status, res.raw)
+		}
+	}
+	if _, b := testenv.Get(t, e.metrics+"/metrics"); strings.Contains(string(b), `ingest_events_total{outcome="rejected"`) {
+		t.Errorf("rejected events counted for answers that were not final:\n%s", grepLines(string(b), "ingest_events_total"))
+	}
+}
+
+// grepLines is the lines of text that contain s.
+func grepLines(text, s string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func TestHealthReadinessAndMetrics(t *testing.T) {

@@ -83,10 +83,16 @@ func (t *Tracker) Track(ctx context.Context, f Facts, req Request) (Result, erro
 		return Result{Errors: []EventError{}}, &Error{Kind: KindInvalid, Code: "no_events", Message: "the batch has no events"}
 	}
 	events, res := Validate(req.Events, lim)
-	for _, e := range res.Errors {
-		t.opts.Metrics.Events.WithLabelValues("rejected", metrics.Reason(e.Field)).Inc()
+	// Rejections are counted only with a final answer (this 400, or the
+	// batch stored for the first time): a 429 or 503 lists none, and the
+	// client sends the same events again.
+	countRejected := func() {
+		for _, e := range res.Errors {
+			t.opts.Metrics.Events.WithLabelValues("rejected", metrics.Reason(e.Field)).Inc()
+		}
 	}
 	if len(events) == 0 {
+		countRejected()
 		return res, &Error{Kind: KindInvalid, Code: "no_valid_events", Message: "no event in the batch is valid; see errors"}
 	}
 	now := t.now()
@@ -124,9 +130,12 @@ func (t *Tracker) Track(ctx context.Context, f Facts, req Request) (Result, erro
 	}
 	if duplicate {
 		// A retry of a request already stored: nothing new was stored, and
-		// the client is told so (every valid event was stored before).
+		// the client is told so (every valid event was stored before; its
+		// rejections were counted then).
 		res.Duplicates += res.Accepted
 		res.Accepted = 0
+	} else {
+		countRejected()
 	}
 	t.opts.Metrics.Events.WithLabelValues("accepted", "").Add(float64(res.Accepted))
 	if res.Duplicates > 0 {
