@@ -338,3 +338,23 @@ func TestSegmentStalledKeylessBodiesHoldOnlyTheirAddressShare(t *testing.T) {
 		}
 	}
 }
+
+// TestSegmentMessagesWithoutIDOrTimeAreDistinct: a message with neither
+// messageId nor a time of its own (a hand-written call to the HTTP API) is
+// a new event each time it is sent, as with Segment, which assigns such a
+// message an id. Before, its id was derived from its content: the second
+// identical heartbeat was answered 200 with duplicates:1 and never stored.
+func TestSegmentMessagesWithoutIDOrTimeAreDistinct(t *testing.T) {
+	t.Parallel()
+	e := startIngest(t, "", nil)
+	body := []byte(`{"batch":[{"type":"track","userId":"u9","event":"heartbeat"}]}`)
+	for i := range 2 {
+		res := e.post(t, request{auth: basic(testKey, ""), contentType: "application/json", path: "/v1/batch", body: body})
+		if res.status != 200 || res.json["accepted"] != 1.0 {
+			t.Fatalf("heartbeat %d: %d %s; want it accepted", i+1, res.status, res.raw)
+		}
+	}
+	if n := e.messages(t); n != 2 {
+		t.Fatalf("stream holds %d batches, want 2", n)
+	}
+}

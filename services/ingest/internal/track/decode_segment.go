@@ -1,6 +1,7 @@
 package track
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -62,7 +63,25 @@ type SegmentOptions struct {
 	// TrustContextIP keeps context.ip: Request.ContextIP is set when every
 	// message of the body carries the same valid address there.
 	TrustContextIP bool
+	// NewID is the event id of a message with neither messageId nor a time
+	// of its own (timestamp, originalTimestamp); nil: a random one, as
+	// Segment assigns. Such messages are told apart by nothing else: two
+	// with the same content are two events (a derived id made the second
+	// a duplicate of the first, and dropped it).
+	NewID func() string
 }
+
+// randomID is an id for a message that has none and cannot be told apart
+// from another by its content.
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return "random-" + hex.EncodeToString(b[:])
+}
+
+// hasTime reports whether a message value v of timestamp or
+// originalTimestamp is there (neither absent nor null).
+func hasTime(v jsonValue) bool { return v.kind != jsonAbsent && v.kind != jsonNull }
 
 // segmentShapeLimits bound a Segment body before it is decoded: a message
 // carries more structure than one of our events (context.app, .os, .device,
@@ -114,8 +133,11 @@ func (d *Decoder) SegmentScanned(body []byte, sc *JSONScanner, o SegmentOptions)
 // invalid as soon as they do (see flatten).
 func parseSegment(body []byte, messages, maxEventBytes int, o SegmentOptions) (Request, error) {
 	var req Request
+	if o.NewID == nil {
+		o.NewID = randomID
+	}
 	m := segmentMapper{
-		r: jsonReader{b: body}, call: o.Call, now: o.Now, trustIP: o.TrustContextIP, maxPairsSize: maxEventBytes,
+		r: jsonReader{b: body}, call: o.Call, now: o.Now, trustIP: o.TrustContextIP, maxPairsSize: maxEventBytes, newID: o.NewID,
 		ips: contextIPs{trust: o.TrustContextIP}, batchCtxAt: -1, touched: [2]int{-1, -1},
 		pairs: make([]segmentPair, 0, 16), key: make([]byte, 0, 128), kbuf: make([]byte, 0, 64),
 	}
@@ -309,6 +331,7 @@ func (c *contextIPs) shared() string {
 // space reused from message to message.
 type segmentMapper struct {
 	r       jsonReader
+	newID   func() string // SegmentOptions.NewID
 	a       arena
 	call    SegmentCall
 	now     time.Time
@@ -625,7 +648,11 @@ func (m *segmentMapper) decodeMessage(i int, in *Input) (ip string) {
 	e := &in.Event
 	e.EventId = m.str("messageId", f.messageID)
 	if e.EventId == "" && f.messageID.kind == jsonAbsent {
-		e.EventId = m.derivedMessageID(start, end)
+		if hasTime(f.timestamp) || hasTime(f.originalTimestamp) {
+			e.EventId = m.derivedMessageID(start, end)
+		} else {
+			e.EventId = m.newID()
+		}
 	}
 	e.UserId = m.str("userId", f.userID)
 	e.AnonymousId = m.str("anonymousId", f.anonymousID)

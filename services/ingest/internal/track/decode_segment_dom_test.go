@@ -66,7 +66,10 @@ func parseSegmentDOM(body []byte, o SegmentOptions) (Request, error) {
 	}
 	req.Events = make([]Input, len(messages))
 	a := arena{buf: make([]byte, 0, len(body))}
-	m := domMapper{a: &a, now: o.Now, batchCtx: batchCtx}
+	if o.NewID == nil {
+		o.NewID = randomID
+	}
+	m := domMapper{a: &a, now: o.Now, batchCtx: batchCtx, newID: o.NewID}
 	ips := contextIPs{trust: o.TrustContextIP}
 	for i, msg := range messages {
 		ip := m.decode(i, msg, o.Call, &req.Events[i])
@@ -80,6 +83,7 @@ func parseSegmentDOM(body []byte, o SegmentOptions) (Request, error) {
 // the message being decoded, so decoding allocates nothing of its own.
 type domMapper struct {
 	a        *arena
+	newID    func() string
 	now      time.Time
 	batchCtx *fastjson.Value
 	key      []byte // scratch for flattened metadata keys
@@ -245,7 +249,12 @@ func (m *domMapper) decode(i int, v *fastjson.Value, call SegmentCall, in *Input
 	e := &in.Event
 	e.EventId = m.str("messageId", f.messageID)
 	if e.EventId == "" && f.messageID == nil {
-		e.EventId = domDerivedMessageID(v)
+		present := func(v *fastjson.Value) bool { return v != nil && v.Type() != fastjson.TypeNull }
+		if present(f.timestamp) || present(f.originalTimestamp) {
+			e.EventId = domDerivedMessageID(v)
+		} else {
+			e.EventId = m.newID()
+		}
 	}
 	e.UserId = m.str("userId", f.userID)
 	e.AnonymousId = m.str("anonymousId", f.anonymousID)

@@ -291,6 +291,21 @@ func TestSegmentDerivedMessageID(t *testing.T) {
 	}
 }
 
+// TestSegmentMessageWithoutIDOrTime: a message with neither messageId nor
+// a time of its own gets a new id each time (as Segment assigns one): two
+// such messages with the same content are two events. Before, both got
+// the id derived from their content, and the second was dropped as a
+// duplicate of the first.
+func TestSegmentMessageWithoutIDOrTime(t *testing.T) {
+	body := `{"batch":[{"type":"track","userId":"u9","event":"heartbeat"},{"type":"track","userId":"u9","event":"heartbeat"}]}`
+	a, _ := decodeSegment(t, SegmentBatch, body)
+	b, _ := decodeSegment(t, SegmentBatch, body)
+	ids := []string{a.Events[0].Event.EventId, a.Events[1].Event.EventId, b.Events[0].Event.EventId}
+	if !strings.HasPrefix(ids[0], "random-") || ids[0] == ids[1] || ids[0] == ids[2] || ids[1] == ids[2] {
+		t.Fatalf("ids %q: want a new random- id for each", ids)
+	}
+}
+
 func FuzzDecodeSegment(f *testing.F) {
 	for _, s := range []string{
 		`{"batch":[{"type":"track","messageId":"m","userId":"u","event":"e","timestamp":"2026-11-26T10:00:00Z","properties":{"a":{"b":[1]}},"context":{"app":{"version":"1"}}}],"sentAt":"2026-11-26T10:00:00Z"}`,
