@@ -42,7 +42,7 @@ func New(reg prometheus.Registerer) *Ingest {
 			Name: "ingest_publishes_in_flight", Help: "Batches published and waiting for JetStream's acknowledgement.",
 		}),
 		PublishFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ingest_publish_failures_total", Help: "Publishes that failed or were not acknowledged in time (answered 503).",
+			Name: "ingest_publish_failures_total", Help: "Publishes JetStream refused or did not acknowledge in time (answered 503, or 413 for a batch over its message limit).",
 		}),
 		StreamFull: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ingest_stream_full_total", Help: "Publishes the stream refused because it is at its byte or message limit (answered 503).",
