@@ -59,6 +59,10 @@ func (c ClientIP) ForBatch(b *telemetryv1.EventBatch) func(*telemetryv1.Event, *
 	return func(_ *telemetryv1.Event, d *eventdoc.Source) { d.ClientIP = ip }
 }
 
+// sixToFour is the 6to4 prefix (RFC 3056), whose next 32 bits are an IPv4
+// address.
+var sixToFour = netip.MustParsePrefix("2002::/16")
+
 // Anonymise returns ip as the mode keeps it ("" for drop, or for anything
 // that is not an address).
 func (c ClientIP) Anonymise(ip string) string {
@@ -73,6 +77,11 @@ func (c ClientIP) Anonymise(ip string) string {
 	bits := 24
 	if addr.Is6() {
 		bits = 48
+		if sixToFour.Contains(addr) {
+			// 2002:WWXX:YYZZ::/48 is the client's whole IPv4 address
+			// WW.XX.YY.ZZ: keep its /24, as for IPv4.
+			bits = 16 + 24
+		}
 	}
 	p, err := addr.Prefix(bits)
 	if err != nil {

@@ -19,6 +19,8 @@ func TestClientIP(t *testing.T) {
 		{"truncate IPv4-mapped IPv6", IPTruncate, "::ffff:81.2.69.160", "81.2.69.0"},
 		{"truncate IPv6 keeps 48 bits", IPTruncate, "2001:db8:85a3:8d3:1319:8a2e:370:7348", "2001:db8:85a3::"},
 		{"truncate IPv6 with a zone", IPTruncate, "fe80::1:2:3:4%eth0", "fe80::"},
+		// 6to4: 2002:5102:45a0::/48 holds all of 81.2.69.160; its /24 is kept.
+		{"truncate 6to4 keeps the embedded IPv4's /24", IPTruncate, "2002:5102:45a0::1", "2002:5102:4500::"},
 		{"truncate loopback v6", IPTruncate, "::1", "::"},
 		{"none keeps it", IPNone, "81.2.69.160", "81.2.69.160"},
 		{"none canonical IPv6", IPNone, "2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1"},

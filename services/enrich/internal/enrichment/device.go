@@ -96,9 +96,14 @@ func parseUserAgent(ua string) userAgent {
 		return out
 	}
 	if m := darwinPattern.FindStringSubmatch(ua); m != nil && strings.Contains(ua, "CFNetwork") {
-		// Darwin 20 shipped with iOS 14, 24 with iOS 18.
+		// Darwin 20 shipped with iOS 14, 24 with iOS 18; then Apple named
+		// releases by year: Darwin 25 is iOS 26.
 		if major, err := strconv.Atoi(m[1]); err == nil && major >= 14 {
-			out.os, out.version = "iOS", strconv.Itoa(major-6)
+			v := major - 6
+			if major >= 25 {
+				v = major + 1
+			}
+			out.os, out.version = "iOS", strconv.Itoa(v)
 		}
 	}
 	return out

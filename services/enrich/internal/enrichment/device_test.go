@@ -18,6 +18,8 @@ func TestDevice(t *testing.T) {
 		{"ipad sdk", "Shop/4.2.0 (iPad13,4; iPadOS 17.5)", "", eventdoc.Source{}, "iPadOS", "17.5", "iPad13,4"},
 		{"alamofire", "Shop/4.2.0 (com.example.shop; build:42; iOS 17.0.0) Alamofire/5.8.0", "", eventdoc.Source{}, "iOS", "17.0.0", ""},
 		{"cfnetwork", "Shop/42 CFNetwork/1494.0.7 Darwin/23.4.0", "", eventdoc.Source{}, "iOS", "17", ""},
+		{"cfnetwork, Darwin 24 is iOS 18", "Shop/42 CFNetwork/1568.100.1 Darwin/24.1.0", "", eventdoc.Source{}, "iOS", "18", ""},
+		{"cfnetwork, Darwin 25 is iOS 26 (named by year)", "Shop/42 CFNetwork/3826.400.120 Darwin/25.1.0", "", eventdoc.Source{}, "iOS", "26", ""},
 		{"safari iphone", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15", "", eventdoc.Source{}, "iOS", "17.0", "iPhone"},
 		{"safari ipad", "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15", "", eventdoc.Source{}, "iPadOS", "16.6", "iPad"},
 		{"dalvik", "Dalvik/2.1.0 (Linux; U; Android 14; Pixel 8 Build/AP2A.240805.005)", "", eventdoc.Source{}, "Android", "14", "Pixel 8"},
