@@ -94,6 +94,10 @@ func TestInvalidUTF8IsRefusedPerEventOverProtobuf(t *testing.T) {
 		return &telemetryv1.EventBatch{Events: []*telemetryv1.Event{
 			{EventId: prefix + "-good", UserId: "u1", EventName: "e", ClientTimestamp: ts},
 			{EventId: prefix + "-bad", UserId: "u\xc3\x28", EventName: "e", ClientTimestamp: ts},
+			// An id that is not UTF-8 is named in the answer: the gRPC
+			// answer failed to encode (INTERNAL, after the good event was
+			// stored) until it was made valid.
+			{EventId: prefix + "-bad\xff", UserId: "u", ClientTimestamp: ts},
 		}}
 	}
 	// MarshalVT: proto.Marshal refuses to write such a string.
@@ -102,7 +106,7 @@ func TestInvalidUTF8IsRefusedPerEventOverProtobuf(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := e.post(t, request{auth: bearer(testKey), contentType: "application/x-protobuf", body: body})
-	if res.status != 202 || res.json["accepted"] != 1.0 || res.json["rejected"] != 1.0 || !strings.Contains(string(res.raw), `"field":"user_id"`) {
+	if res.status != 202 || res.json["accepted"] != 1.0 || res.json["rejected"] != 2.0 || !strings.Contains(string(res.raw), `"field":"user_id"`) {
 		t.Fatalf("HTTP protobuf: %d %s; want 202, the good event accepted and user_id rejected", res.status, res.raw)
 	}
 	msg, err := (&ingestv1.TrackRequest{Batch: batch("grpc")}).MarshalVT()
@@ -114,7 +118,7 @@ func TestInvalidUTF8IsRefusedPerEventOverProtobuf(t *testing.T) {
 		grpc.ForceCodecV2(testenv.RawCodec{})); err != nil {
 		t.Fatalf("gRPC: %v; want the good event accepted", err)
 	}
-	if got.Accepted != 1 || got.Rejected != 1 || len(got.Errors) != 1 || got.Errors[0].Field != "user_id" {
+	if got.Accepted != 1 || got.Rejected != 2 || len(got.Errors) != 2 || got.Errors[0].Field != "user_id" {
 		t.Fatalf("gRPC: %v; want the good event accepted and user_id rejected", &got)
 	}
 	if n := e.messages(t); n != 2 {

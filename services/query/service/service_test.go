@@ -356,11 +356,6 @@ func TestAccessAndBadInput(t *testing.T) {
 			_, err := e.grpc.SearchEvents(ctx, &queryv1.SearchEventsRequest{Q: strings.Repeat("a", 10240)})
 			return err
 		}, 400, codes.InvalidArgument, "q"},
-		{"more buckets than a stats answer holds", tokenA, "/v1/stats/events?interval=1m&from=" + url.QueryEscape(rfc(-60*24*time.Hour)) + "&to=" + url.QueryEscape(rfc(0)),
-			func(ctx context.Context) error {
-				_, err := e.grpc.EventStats(ctx, &queryv1.EventStatsRequest{Interval: "1m", From: timestamppb.New(base.Add(-60 * 24 * time.Hour)), To: timestamppb.New(base)})
-				return err
-			}, 400, codes.InvalidArgument, "86400 buckets; at most 50000"},
 		{"bad interval", tokenA, "/v1/stats/events?interval=7m", func(ctx context.Context) error {
 			_, err := e.grpc.EventStats(ctx, &queryv1.EventStatsRequest{Interval: "7m"})
 			return err

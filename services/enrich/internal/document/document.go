@@ -88,6 +88,10 @@ func (b *Builder) Build(batch *telemetryv1.EventBatch, ingestedAt time.Time) ([]
 		// The event's own fields (event_id, user_id, ..., metadata, message).
 		copyEventFields(&src, e)
 		enrich(e, &src)
+		// The index keeps a date to the millisecond (rounded down), so the
+		// document does too: a query's from/to then selects exactly the
+		// events it shows.
+		src.Timestamp = src.Timestamp.Truncate(time.Millisecond)
 		if b.textCopies {
 			src.FillTextCopies()
 		}

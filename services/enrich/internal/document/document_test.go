@@ -36,7 +36,7 @@ func TestBuildIsDeterministicAcrossDeliveries(t *testing.T) {
 	if err := json.Unmarshal(first[0].Body, &src); err != nil {
 		t.Fatal(err)
 	}
-	if src["timestamp"] != "2026-11-26T10:00:00.123456789Z" || src["app_id"] != "app" || src["doc_id"] != first[0].ID {
+	if src["timestamp"] != "2026-11-26T10:00:00.123Z" || src["app_id"] != "app" || src["doc_id"] != first[0].ID {
 		t.Fatalf("source %v", src)
 	}
 	if _, ok := src["sent_at"]; ok {
@@ -164,5 +164,20 @@ func TestTextCopies(t *testing.T) {
 				t.Fatalf("document %s; want metadata_text %v (%s)", body, tt.on, tt.want)
 			}
 		})
+	}
+}
+
+// TestTimestampToTheMillisecond: a document's timestamp is kept to the
+// millisecond, as OpenSearch indexes a date, so that a query's from/to
+// (rounded up to the millisecond) selects exactly the events it shows.
+func TestTimestampToTheMillisecond(t *testing.T) {
+	at := time.Date(2026, 11, 26, 10, 0, 0, 700_123_456, time.UTC)
+	docs, err := NewBuilder("p", nil, testPlacement).Build(&telemetryv1.EventBatch{AppId: "a", ReceivedAt: timestamppb.New(at),
+		Events: []*telemetryv1.Event{{EventId: "e1", EventName: "n", ClientTimestamp: timestamppb.New(at)}}}, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := string(docs[0].Body); !strings.Contains(body, `"timestamp":"2026-11-26T10:00:00.7Z"`) || !strings.Contains(body, `"client_timestamp":"2026-11-26T10:00:00.700123456Z"`) {
+		t.Fatalf("document %s; want timestamp 10:00:00.7 (the raw client_timestamp kept whole)", body)
 	}
 }

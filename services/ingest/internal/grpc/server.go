@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -185,10 +186,16 @@ func peerIP(ctx context.Context) string {
 func response(res track.Result) *ingestv1.TrackResponse {
 	out := &ingestv1.TrackResponse{Accepted: int32(res.Accepted), Rejected: int32(res.Rejected), Duplicates: int32(res.Duplicates)}
 	for _, e := range res.Errors {
-		out.Errors = append(out.Errors, &ingestv1.EventError{Index: int32(e.Index), EventId: e.EventID, Field: e.Field, Message: e.Message})
+		out.Errors = append(out.Errors, &ingestv1.EventError{Index: int32(e.Index), EventId: validUTF8(e.EventID), Field: validUTF8(e.Field), Message: validUTF8(e.Message)})
 	}
 	return out
 }
+
+// validUTF8 is s with what is not UTF-8 replaced: an error names what the
+// client sent (an event id, a metadata key), and a protobuf string that is
+// not UTF-8 makes the whole answer fail to encode — after the batch's valid
+// events were stored.
+func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 // toStatus is the one place track errors become gRPC codes; as the HTTP
 // edge sets Retry-After on every 429 and 503, RESOURCE_EXHAUSTED and
@@ -222,7 +229,7 @@ func (s *Server) toStatus(ctx context.Context, res track.Result, err error) erro
 		br := &errdetails.BadRequest{}
 		for _, e := range res.Errors {
 			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
-				Field: fmt.Sprintf("batch.events[%d].%s", e.Index, e.Field), Description: e.Message})
+				Field: validUTF8(fmt.Sprintf("batch.events[%d].%s", e.Index, e.Field)), Description: validUTF8(e.Message)})
 		}
 		details = append(details, br)
 	}

@@ -6,6 +6,7 @@ import (
 
 	ingestv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/ingest/v1"
 	telemetryv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // Proto parses an application/x-protobuf body: a telemetry.v1.EventBatch of
@@ -20,11 +21,8 @@ func (d *Decoder) Proto(body []byte) (Request, func(), error) {
 	if err != nil {
 		return Request{}, nil, err
 	}
-	// UnmarshalVT, not proto.Unmarshal: the latter refuses the whole
-	// message for one string that is not UTF-8, which Validate refuses per
-	// event, losing nothing else of the batch.
 	var b telemetryv1.EventBatch
-	if err := b.UnmarshalVT(body); err != nil {
+	if err := unmarshal(body, &b); err != nil {
 		release()
 		return Request{}, nil, &Error{Kind: KindInvalid, Code: "invalid_protobuf",
 			Message: "the body is not a telemetry.v1.EventBatch: " + truncate(err.Error(), 200)}
@@ -45,12 +43,29 @@ func (d *Decoder) TrackRequest(body []byte) (Request, func(), error) {
 		return Request{}, nil, err
 	}
 	var r ingestv1.TrackRequest
-	if err := r.UnmarshalVT(body); err != nil { // see Proto
+	if err := unmarshal(body, &r); err != nil {
 		release()
 		return Request{}, nil, &Error{Kind: KindInvalid, Code: "invalid_protobuf",
 			Message: "the message is not a telemetry.ingest.v1.TrackRequest: " + truncate(err.Error(), 200)}
 	}
 	return FromBatch(r.GetBatch()), release, nil
+}
+
+// unmarshal decodes body into m with its generated decoder, which reads a
+// string that is not UTF-8 as it is (Validate then rejects that event
+// alone: proto.Unmarshal refused the whole message, the valid events with
+// it); a message that decoder refuses for any other reason (a known field
+// sent with another wire type, which proto.Unmarshal keeps as an unknown
+// field) is read by proto.Unmarshal, as before.
+func unmarshal(body []byte, m interface {
+	proto.Message
+	UnmarshalVT([]byte) error
+}) error {
+	if m.UnmarshalVT(body) == nil {
+		return nil
+	}
+	proto.Reset(m)
+	return proto.Unmarshal(body, m)
 }
 
 // protoBytes is what decoding a message of n bytes with shape allocates: its

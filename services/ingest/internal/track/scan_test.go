@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	ingestv1 "github.com/evtrack/telemetry/contracts/gen/go/telemetry/ingest/v1"
@@ -207,4 +208,24 @@ func FuzzDecodeProto(f *testing.F) {
 			t.Fatalf("counts %+v do not cover %d events", res, len(req.Events))
 		}
 	})
+}
+
+// TestDecodeProtoKnownFieldWithAnotherWireType: a known field sent with
+// another wire type is kept as an unknown field, as proto.Unmarshal keeps
+// it, not a reason to refuse the whole batch (the generated decoder, used
+// first for its handling of strings that are not UTF-8, refuses it).
+func TestDecodeProtoKnownFieldWithAnotherWireType(t *testing.T) {
+	// An EventBatch (events = 7) of one Event whose event_id (field 1) is
+	// a varint, then a valid session_id (field 4).
+	event := protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 1)
+	event = protowire.AppendString(protowire.AppendTag(event, 4, protowire.BytesType), "e")
+	body := protowire.AppendBytes(protowire.AppendTag(nil, 7, protowire.BytesType), event)
+	req, release, err := NewDecoder(testLimits(), nil).Proto(body)
+	if err != nil {
+		t.Fatalf("the batch was refused: %v", err)
+	}
+	release()
+	if len(req.Events) != 1 || req.Events[0].Event.SessionId != "e" || req.Events[0].Event.EventId != "" {
+		t.Fatalf("events %+v; want one, its session_id read and its event_id left out", req.Events)
+	}
 }
