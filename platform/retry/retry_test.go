@@ -22,6 +22,16 @@ func TestUntil(t *testing.T) {
 		{"succeeds on the third call", context.Background(), 2, 3, false},
 		{"gives up when ctx ends", cancelled, 5, 1, true},
 	}
+	t.Run("a permanent error ends it at once", func(t *testing.T) {
+		calls := 0
+		err := Until(context.Background(), slog.New(slog.DiscardHandler), "reach it", func() error {
+			calls++
+			return Permanent(errDown)
+		})
+		if calls != 1 || !errors.Is(err, errDown) {
+			t.Fatalf("f called %d times, err %v; want once, errDown", calls, err)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			calls := 0

@@ -98,3 +98,13 @@ func (p *Pending[T]) Wait(t testing.TB, within time.Duration) T {
 	}
 	return p.res.v
 }
+
+// Result is f's value and error once it has returned (Returned reports
+// whether it has); before, the zero value and nil.
+func (p *Pending[T]) Result() (T, error) {
+	if !p.Returned() {
+		var zero T
+		return zero, nil
+	}
+	return p.res.v, p.res.err
+}

@@ -76,6 +76,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, tel *otelx.Telemetry
 	var stream njs.Stream
 	if err := retry.Until(ctx, log, "create or update stream "+cfg.Stream.Name, func() (err error) {
 		stream, err = jetstream.EnsureStream(ctx, js, cfg.Stream)
+		if jetstream.ConfigRefused(err) {
+			return retry.Permanent(err) // exit and say why: waiting mends nothing
+		}
 		return err
 	}); err != nil {
 		return nil, err

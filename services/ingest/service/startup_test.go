@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"maps"
 	"net"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	njs "github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/evtrack/telemetry/platform/config"
@@ -55,5 +57,38 @@ func TestStartsBeforeTheBroker(t *testing.T) {
 	e := &ingestEnv{base: "http://" + svc.Addr()}
 	if res := e.post(t, request{auth: bearer(testKey), contentType: "application/json", body: []byte(`[` + event("first") + `]`)}); res.status != 202 {
 		t.Fatalf("after the broker came: %d %s", res.status, res.raw)
+	}
+}
+
+// TestStartRefusedConfigurationEndsAtOnce: a stream configuration JetStream
+// refuses (here: subjects another stream already takes) is no broker still
+// coming up: New returns the refusal at once, for the operator to read,
+// instead of retrying it for ever.
+func TestStartRefusedConfigurationEndsAtOnce(t *testing.T) {
+	t.Parallel()
+	name := testenv.Name(t, "ingest")
+	prefix := strings.ReplaceAll(name, "-", "_") + ".events"
+	js := testenv.JetStream(t)
+	other := strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_OTHER"
+	if _, err := js.CreateStream(t.Context(), njs.StreamConfig{Name: other, Subjects: []string{prefix + ".>"}, MaxAge: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), other) })
+	cfg, err := LoadConfig(config.MapLookup(map[string]string{
+		"INGEST_HTTP_ADDR": "127.0.0.1:0", "INGEST_GRPC_ADDR": "127.0.0.1:0", "INGEST_WRITE_KEYS": testKey + ":app-test",
+		"NATS_URL": testenv.NATSURL(t), "EVENTS_STREAM": strings.ToUpper(strings.ReplaceAll(name, "-", "_")), "EVENTS_SUBJECT_PREFIX": prefix,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testenv.Logs
+	starting := testenv.Background(func() (*Service, error) {
+		return New(t.Context(), cfg, logs.Logger(), otelx.ForTest(noop.NewTracerProvider()))
+	})
+	testenv.EventuallyState(t, 10*time.Second, "New returning the refusal", func() (bool, string) {
+		return starting.Returned(), logs.String()
+	})
+	if _, err := starting.Result(); err == nil || !strings.Contains(err.Error(), "overlap") {
+		t.Fatalf("New: %v; want the overlapping subjects named", err)
 	}
 }

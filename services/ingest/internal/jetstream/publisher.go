@@ -38,6 +38,18 @@ type StreamConfig struct {
 	Compressed bool
 }
 
+// errConfigRefused marks an EnsureStream error no retry can mend.
+var errConfigRefused = errors.New("the stream's configuration is refused")
+
+// ConfigRefused reports whether err (from EnsureStream) is JetStream
+// refusing the stream's configuration — overlapping subjects, a change it
+// does not allow — which no retry mends, rather than JetStream being
+// unreachable or still electing its leaders.
+func ConfigRefused(err error) bool {
+	var api *njs.APIError
+	return errors.Is(err, errConfigRefused) || (errors.As(err, &api) && api.Code >= 400 && api.Code < 500)
+}
+
 // EnsureStream creates the stream, or updates it to cfg if it exists. The
 // stream is a work queue: a batch is removed once enrich has acknowledged
 // it, and never before (no consumer yet, or one far behind, loses nothing).
@@ -74,8 +86,8 @@ func EnsureStream(ctx context.Context, js njs.JetStream, cfg StreamConfig) (njs.
 	if err != nil {
 		if existing, ierr := js.Stream(ctx, cfg.Name); ierr == nil && existing.CachedInfo().Config.Retention != njs.WorkQueuePolicy {
 			return nil, fmt.Errorf("stream %s keeps %s retention from an earlier version, which discards batches not yet indexed; "+
-				"let enrich drain it, delete it (nats stream rm %s) and start ingest again: %w",
-				cfg.Name, existing.CachedInfo().Config.Retention, cfg.Name, err)
+				"let enrich drain it, delete it (nats stream rm %s) and start ingest again: %w: %w",
+				cfg.Name, existing.CachedInfo().Config.Retention, cfg.Name, errConfigRefused, err)
 		}
 		return nil, fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
 	}
