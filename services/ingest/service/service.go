@@ -237,8 +237,10 @@ func (s *Service) Run(ctx context.Context) error {
 	s.health.Shutdown() // NOT_SERVING from now on: balancers stop sending
 	// Both edges stop taking requests at once and drain within the one
 	// deadline: one slow HTTP client must not hold gRPC open (taking new
-	// calls) meanwhile. What is still open at the deadline is closed: its
-	// callers get no answer and send again, which is no failure of the stop.
+	// calls) meanwhile. At the deadline gRPC calls still running are ended;
+	// HTTP connections still open (fasthttp does not close them) end with
+	// the process. Their callers get no answer and send again, which is no
+	// failure of the stop.
 	deadline := time.Now().Add(s.cfg.ShutdownTimeout)
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- s.app.ShutdownWithTimeout(s.cfg.ShutdownTimeout) }()
@@ -251,7 +253,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.log.WarnContext(ctx, "gRPC calls still running at the shutdown deadline were ended")
 	}
 	if herr := <-httpDone; errors.Is(herr, context.DeadlineExceeded) {
-		s.log.WarnContext(ctx, "HTTP connections still open at the shutdown deadline were closed")
+		s.log.WarnContext(ctx, "HTTP connections still open at the shutdown deadline are left to end with the process")
 	} else if herr != nil {
 		err = errors.Join(err, fmt.Errorf("http shutdown: %w", herr))
 	}
