@@ -129,18 +129,8 @@ func parseJSON(body []byte, events int) (Request, error) {
 	var req Request
 	m := jsonMapper{r: jsonReader{b: body}}
 	r := &m.r
-	switch r.peek() {
-	case '[':
-		req.Events = make([]Input, 0, events)
-		m.a.buf = make([]byte, 0, len(body))
-		req.Events = m.decodeEvents(req.Events)
-		r.end()
-		if r.err != nil {
-			return Request{}, syntaxError(body, r.err)
-		}
-		return req, nil
-	case '{':
-	default:
+	first := r.peek()
+	if first != '[' && first != '{' {
 		v := r.value()
 		r.end()
 		if r.err != nil {
@@ -148,9 +138,17 @@ func parseJSON(body []byte, events int) (Request, error) {
 		}
 		return req, &Error{Kind: KindInvalid, Code: "invalid_json", Message: fmt.Sprintf("offset 0: the body must be a JSON array of events or an object with an \"events\" array, not %s", v.kind)}
 	}
-
 	req.Events = make([]Input, 0, events)
 	m.a.buf = make([]byte, 0, len(body))
+	if first == '[' {
+		req.Events = m.decodeEvents(req.Events)
+		r.end()
+		if r.err != nil {
+			return Request{}, syntaxError(body, r.err)
+		}
+		return req, nil
+	}
+
 	var env struct{ events, sentAt, batch, typ memberPick }
 	decodedAt := -1
 	for more := r.enter('}'); more; more = r.next('}') {
@@ -215,21 +213,10 @@ func parseJSON(body []byte, events int) (Request, error) {
 // jsonMapper turns the elements of a /v1/track events array into Inputs as
 // it reads them, with scratch space reused from event to event.
 type jsonMapper struct {
-	r     jsonReader
-	a     arena
-	kbuf  []byte // an unescaped key
+	r jsonReader
+	a arena
+	keyScratch
 	pairs []metadataPair
-}
-
-type metadataPair struct{ k, v string }
-
-// keyName is a key as the decoder compares it: unescaped.
-func (m *jsonMapper) keyName(k []byte, esc bool) []byte {
-	if !esc {
-		return k
-	}
-	m.kbuf = unescape(m.kbuf[:0], k)
-	return m.kbuf
 }
 
 // decodeEvents reads the array at r, appending one Input per element.

@@ -139,7 +139,7 @@ func parseSegment(body []byte, messages, maxEventBytes int, o SegmentOptions) (R
 	m := segmentMapper{
 		r: jsonReader{b: body}, call: o.Call, now: o.Now, trustIP: o.TrustContextIP, maxPairsSize: maxEventBytes, newID: o.NewID,
 		ips: contextIPs{trust: o.TrustContextIP}, batchCtxAt: -1, touched: [2]int{-1, -1},
-		pairs: make([]segmentPair, 0, 16), key: make([]byte, 0, 128), kbuf: make([]byte, 0, 64),
+		pairs: make([]metadataPair, 0, 16), key: make([]byte, 0, 128), keyScratch: keyScratch{kbuf: make([]byte, 0, 64)},
 	}
 	r := &m.r
 	if r.peek() != '{' {
@@ -346,12 +346,12 @@ type segmentMapper struct {
 	// single call see unescaped (sentAt, writeKey); -1: none.
 	touched [2]int
 
-	key    []byte // a flattened metadata key
-	kbuf   []byte // an unescaped key or value
-	derive []byte // a message as its derived id hashes it
+	keyScratch        // an unescaped key or value
+	key        []byte // a flattened metadata key
+	derive     []byte // a message as its derived id hashes it
 	// pairs are the metadata of the message, in the order they are set:
 	// flattened from the object at pairsFrom, then the call's own fields.
-	pairs     []segmentPair
+	pairs     []metadataPair
 	pairsFrom int
 	pairsSize int
 	// maxPairsSize bounds pairsSize (0: no bound): a flattened key repeats
@@ -366,8 +366,6 @@ type segmentMapper struct {
 	f      segmentMessage
 	msgCtx segmentContext // its context's members, when its context is an object
 }
-
-type segmentPair struct{ k, v string }
 
 // segmentMessage holds the members of one message (the last of each name).
 type segmentMessage struct {
@@ -396,15 +394,6 @@ func (c *segmentContext) fill(b *segmentContext) {
 			*p.dst = *p.src
 		}
 	}
-}
-
-// keyName is a key as the mapping compares it: unescaped.
-func (m *segmentMapper) keyName(k []byte, esc bool) []byte {
-	if !esc {
-		return k
-	}
-	m.kbuf = unescape(m.kbuf[:0], k)
-	return m.kbuf
 }
 
 // readContext reads the context object at r into c, filling only what c
@@ -540,7 +529,7 @@ func (m *segmentMapper) knownCall(v jsonValue) SegmentCall {
 func (m *segmentMapper) extra(key string, v jsonValue) {
 	if s := m.str(key, v); s != "" {
 		m.in.size += len(key) + len(s)
-		m.pairs = append(m.pairs, segmentPair{key, s})
+		m.pairs = append(m.pairs, metadataPair{key, s})
 	}
 }
 
@@ -657,9 +646,9 @@ func (m *segmentMapper) decodeMessage(i int, in *Input) (ip string) {
 	e.UserId = m.str("userId", f.userID)
 	e.AnonymousId = m.str("anonymousId", f.anonymousID)
 	switch {
-	case f.timestamp.kind != jsonAbsent && f.timestamp.kind != jsonNull:
+	case hasTime(f.timestamp):
 		in.ClientTimestamp = m.str("timestamp", f.timestamp)
-	case f.originalTimestamp.kind != jsonAbsent && f.originalTimestamp.kind != jsonNull:
+	case hasTime(f.originalTimestamp):
 		in.ClientTimestamp = m.str("originalTimestamp", f.originalTimestamp)
 	default:
 		if m.nowText == "" {
@@ -809,7 +798,7 @@ func (m *segmentMapper) flatten() {
 		}
 		key := m.a.string(m.key)
 		m.pairsSize += len(key) + len(val)
-		m.pairs = append(m.pairs, segmentPair{key, val})
+		m.pairs = append(m.pairs, metadataPair{key, val})
 	}
 	m.key = m.key[:prefix]
 }

@@ -22,6 +22,24 @@ type jsonReader struct {
 	err   error
 }
 
+// keyScratch unescapes keys (and short values) into space reused from one
+// to the next; both body mappers embed it.
+type keyScratch struct{ kbuf []byte }
+
+// keyName is k as a mapper compares it: unescaped (esc: it holds a
+// backslash), valid until the next call.
+func (s *keyScratch) keyName(k []byte, esc bool) []byte {
+	if !esc {
+		return k
+	}
+	s.kbuf = unescape(s.kbuf[:0], k)
+	return s.kbuf
+}
+
+// metadataPair is one metadata entry of an event, gathered before its map
+// is made at its size.
+type metadataPair struct{ k, v string }
+
 // jsonKind is the type of a value found in a body.
 type jsonKind uint8
 
