@@ -3,7 +3,6 @@ package http
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 
@@ -33,16 +32,12 @@ func strictQueryParameters() runtime.ServeMuxOption {
 	return func(*runtime.ServeMux) {}
 }
 
-// mapKey is a map entry's key syntax, name[key]; no query request has a map
-// field, so such a key is refused as not a parameter.
-var mapKey = regexp.MustCompile(`\[.*\]$`)
-
 // Parse implements runtime.QueryParameterParser.
 func (p strictParams) Parse(msg proto.Message, values url.Values, filter *utilities.DoubleArray) error {
 	for key := range values {
 		path, ok := fieldPath(msg.ProtoReflect().Descriptor(), key)
 		switch {
-		case !ok || mapKey.MatchString(key):
+		case !ok: // a map entry's name[key] too: no query request has a map field
 			return fmt.Errorf("parameter %q: not a parameter of this call", truncate(key, 64))
 		case filter.HasCommonPrefix(path):
 			return fmt.Errorf("parameter %q: given by the path already", truncate(key, 64))
