@@ -104,3 +104,24 @@ func TestShutdownStopsBothEdgesAtOnce(t *testing.T) {
 		t.Fatalf("no slow HTTP client at the deadline: the fault did not strike; logs:\n%s", logs.String())
 	}
 }
+
+// TestStopRightAfterStart: a stop begun as the service starts (SIGTERM in
+// its first instant) ends. Before, when it came before the HTTP server had
+// taken its listener, fasthttp had nothing to close, its Serve started
+// after and accepted for ever, and the stop never returned (seen in CI).
+func TestStopRightAfterStart(t *testing.T) {
+	t.Parallel()
+	for range 20 {
+		e := startIngest(t, "", nil)
+		stopped := make(chan error, 1)
+		go func() { stopped <- e.stop() }()
+		select {
+		case err := <-stopped:
+			if err != nil {
+				t.Fatalf("the stop returned %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("a stop begun at start did not end within 20 s")
+		}
+	}
+}

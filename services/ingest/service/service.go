@@ -252,7 +252,13 @@ func (s *Service) Run(ctx context.Context) error {
 		s.grpc.Stop()
 		s.log.WarnContext(ctx, "gRPC calls still running at the shutdown deadline were ended")
 	}
-	if herr := <-httpDone; errors.Is(herr, context.DeadlineExceeded) {
+	herr := <-httpDone
+	// A stop begun before the HTTP server took its listener (fasthttp then
+	// has none to close, and its Serve, starting later, accepts for ever)
+	// still ends it: the listener is closed here too (closing it twice is
+	// harmless).
+	_ = s.ln.Close()
+	if errors.Is(herr, context.DeadlineExceeded) {
 		s.log.WarnContext(ctx, "HTTP connections still open at the shutdown deadline are left to end with the process")
 	} else if herr != nil {
 		err = errors.Join(err, fmt.Errorf("http shutdown: %w", herr))
