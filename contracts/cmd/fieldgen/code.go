@@ -39,9 +39,9 @@ func encode(i int, d docField) string {
 		return fmt.Sprintf("b = appendOpt(b, %s, %s)", key, f)
 	case kindTimestamp:
 		if d.Always {
-			return fmt.Sprintf("b = appendTime(b, %s, %s)", key, f)
+			return fmt.Sprintf("b = appendMillis(b, %s, %s)", key, f)
 		}
-		return fmt.Sprintf("if %s != nil {\nb = appendTime(b, %s, *%s)\n}", f, key, f)
+		return fmt.Sprintf("if %s != nil {\nb = appendMillis(b, %s, *%s)\n}", f, key, f)
 	case kindInt64:
 		if d.Always {
 			return fmt.Sprintf("b = appendInt(b, %s, %s)", key, f)

@@ -175,7 +175,7 @@ func TestEnrichedDocument(t *testing.T) {
 		t.Fatalf("%d docs", len(docs))
 	}
 	d := docs[0]
-	wantTS := received.Add(-10 * time.Second).Format(time.RFC3339Nano)
+	wantTS := float64(received.Add(-10 * time.Second).UnixMilli())
 	for k, want := range map[string]any{
 		"timestamp": wantTS, "clock_skew_ms": 7200000.0, "clock_skewed": true, "country": "GB", "city": "London",
 		"os_name": "iOS", "os_version": "18.1", "device_model": "iPhone15,2", "user_agent": "Shop/4.2.0 (iPhone15,2; iOS 18.0)",

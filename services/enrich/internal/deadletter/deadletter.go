@@ -197,13 +197,11 @@ func (r *Replayer) replayPage(ctx context.Context, due []Letter, rep *Report) er
 	}
 	var keep, drop []Letter
 	for _, l := range due {
-		var ids struct {
-			UserID      string    `json:"user_id"`
-			AnonymousID string    `json:"anonymous_id"`
-			ReceivedAt  time.Time `json:"received_at"` // when ingest received it; none: before any end
-		}
-		_ = json.Unmarshal(l.Document, &ids)
-		if f.Suppressed(l.AppID, ids.UserID, ids.AnonymousID, ids.ReceivedAt) {
+		// Its dates in epoch milliseconds or, kept from before, RFC 3339;
+		// received_at is when ingest received it (none: before any end).
+		var doc eventdoc.Source
+		_ = json.Unmarshal(l.Document, &doc)
+		if f.Suppressed(l.AppID, doc.UserID, doc.AnonymousID, doc.ReceivedAt) {
 			drop = append(drop, l)
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,8 +41,10 @@ func TestReplayDeletesTheLettersOfSuppressedPeople(t *testing.T) {
 		return json.RawMessage(`{"doc_id":"` + id + `","app_id":"shop","event_id":"` + id + `","user_id":"` + user + `","anonymous_id":"` + anon +
 			`","event_name":"tap","timestamp":"` + now.Format(time.RFC3339) + `","received_at":"` + now.Format(time.RFC3339) + `"}`)
 	}
-	afterTheEnd := json.RawMessage(`{"doc_id":"after-the-end","app_id":"shop","event_id":"after-the-end","user_id":"gone","event_name":"tap","timestamp":"` +
-		now.Format(time.RFC3339) + `","received_at":"` + now.Add(2*time.Hour).Format(time.RFC3339) + `"}`)
+	// Its dates as enrich writes them now, in epoch milliseconds (the
+	// others' as documents written before: RFC 3339).
+	afterTheEnd := json.RawMessage(`{"doc_id":"after-the-end","app_id":"shop","event_id":"after-the-end","user_id":"gone","event_name":"tap","timestamp":` +
+		strconv.FormatInt(now.UnixMilli(), 10) + `,"received_at":` + strconv.FormatInt(now.Add(2*time.Hour).UnixMilli(), 10) + `}`)
 	letters := []eventdoc.DeadLetter{
 		{DocID: "by-user", AppID: "shop", Index: day, Document: doc("by-user", "gone", "")},
 		{DocID: "by-anon", AppID: "shop", Index: day, Document: doc("by-anon", "", "anon-gone")},

@@ -36,7 +36,7 @@ func TestBuildIsDeterministicAcrossDeliveries(t *testing.T) {
 	if err := json.Unmarshal(first[0].Body, &src); err != nil {
 		t.Fatal(err)
 	}
-	if src["timestamp"] != "2026-11-26T10:00:00.123Z" || src["app_id"] != "app" || src["doc_id"] != first[0].ID {
+	if src["timestamp"] != float64(ts.UnixMilli()) || src["app_id"] != "app" || src["doc_id"] != first[0].ID {
 		t.Fatalf("source %v", src)
 	}
 	if _, ok := src["sent_at"]; ok {
@@ -82,7 +82,11 @@ func TestBuildPlacement(t *testing.T) {
 				t.Fatal(err)
 			}
 			src := decode(t, docs[0].Body)
-			if docs[0].Index != tc.wantIndex || src["timestamp"] != tc.wantTS || docs[0].Lookup != tc.wantLookup {
+			wantTS, err := time.Parse(time.RFC3339, tc.wantTS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if docs[0].Index != tc.wantIndex || src["timestamp"] != float64(wantTS.UnixMilli()) || docs[0].Lookup != tc.wantLookup {
 				t.Fatalf("index %s, timestamp %v, lookup %v; want %s, %s, %v", docs[0].Index, src["timestamp"], docs[0].Lookup,
 					tc.wantIndex, tc.wantTS, tc.wantLookup)
 			}
@@ -169,7 +173,8 @@ func TestTextCopies(t *testing.T) {
 
 // TestTimestampToTheMillisecond: a document's timestamp is kept to the
 // millisecond, as OpenSearch indexes a date, so that a query's from/to
-// (rounded up to the millisecond) selects exactly the events it shows.
+// (rounded up to the millisecond) selects exactly the events it shows; its
+// dates are epoch milliseconds, the raw client_timestamp kept whole.
 func TestTimestampToTheMillisecond(t *testing.T) {
 	at := time.Date(2026, 11, 26, 10, 0, 0, 700_123_456, time.UTC)
 	docs, err := NewBuilder("p", nil, testPlacement).Build(&telemetryv1.EventBatch{AppId: "a", ReceivedAt: timestamppb.New(at),
@@ -177,7 +182,7 @@ func TestTimestampToTheMillisecond(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body := string(docs[0].Body); !strings.Contains(body, `"timestamp":"2026-11-26T10:00:00.7Z"`) || !strings.Contains(body, `"client_timestamp":"2026-11-26T10:00:00.700123456Z"`) {
-		t.Fatalf("document %s; want timestamp 10:00:00.7 (the raw client_timestamp kept whole)", body)
+	if body := string(docs[0].Body); !strings.Contains(body, `"timestamp":1795687200700,`) || !strings.Contains(body, `"client_timestamp":1795687200700.123456,`) {
+		t.Fatalf("document %s; want timestamp 10:00:00.700 (rounded down) and client_timestamp 10:00:00.700123456 (kept whole)", body)
 	}
 }

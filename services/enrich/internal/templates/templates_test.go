@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/evtrack/telemetry/opensearch/eventdoc"
 	"github.com/evtrack/telemetry/platform/testenv"
 )
 
@@ -91,4 +93,78 @@ func jsonEqual(a, b any) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return string(ja) == string(jb)
+}
+
+// TestDatesAsWritten: the dates enrich writes — epoch milliseconds with the
+// nanoseconds as a fraction, RFC 3339 before 1970 — and the RFC 3339 dates
+// of documents written before are each indexed as the millisecond they fall
+// in, by the events template's date format, and a document reads back whole.
+func TestDatesAsWritten(t *testing.T) {
+	t.Parallel()
+	osURL, prefix := testenv.Indices(t, "dates")
+	if err := Apply(context.Background(), testenv.OpenSearch(t, osURL), prefix, 0); err != nil {
+		t.Fatal(err)
+	}
+	index := prefix + "-2026.11.26"
+	for _, tc := range []struct {
+		id   string
+		at   time.Time
+		old  bool // written as before: RFC 3339
+		want string
+	}{
+		{"whole-ms", time.Date(2026, 11, 26, 10, 0, 0, 123_000_000, time.UTC), false, "1795687200123"},
+		{"fraction", time.Date(2026, 11, 26, 10, 0, 0, 123_456_789, time.UTC), false, "1795687200123"},
+		{"last-ns", time.Date(2026, 11, 26, 10, 0, 0, 999_999_999, time.UTC), false, "1795687200999"},
+		{"epoch", time.Unix(0, 1).UTC(), false, "0"},
+		{"before-1970", time.Date(1969, 12, 31, 23, 59, 59, 999_500_000, time.UTC), false, "-1"},
+		{"rfc3339", time.Date(2026, 11, 26, 10, 0, 0, 123_456_789, time.UTC), true, "1795687200123"},
+	} {
+		src := eventdoc.Source{DocID: tc.id, AppID: "a", EventID: tc.id, EventName: "x",
+			Timestamp: tc.at, ClientTimestamp: tc.at, ReceivedAt: tc.at, IngestedAt: tc.at, SentAt: &tc.at}
+		body := src.AppendJSON(nil)
+		if tc.old {
+			at := `"` + tc.at.Format(time.RFC3339Nano) + `"`
+			body = []byte(`{"doc_id":"` + tc.id + `","app_id":"a","event_id":"` + tc.id + `","event_name":"x","timestamp":` + at +
+				`,"client_timestamp":` + at + `,"received_at":` + at + `,"ingested_at":` + at + `,"sent_at":` + at + `}`)
+		}
+		testenv.Do(t, osURL, http.MethodPut, "/"+index+"/_create/"+tc.id+"?refresh=true", string(body))
+		var res struct {
+			Hits struct {
+				Hits []struct {
+					Source eventdoc.Source     `json:"_source"`
+					Fields map[string][]string `json:"fields"`
+				} `json:"hits"`
+			} `json:"hits"`
+		}
+		docFields := []string{"timestamp", "client_timestamp", "received_at", "ingested_at", "sent_at"}
+		asMillis := make([]string, len(docFields))
+		for i, f := range docFields {
+			asMillis[i] = `{"field":"` + f + `","format":"epoch_millis"}`
+		}
+		q := `{"query":{"ids":{"values":["` + tc.id + `"]}},"docvalue_fields":[` + strings.Join(asMillis, ",") + `]}`
+		if err := json.Unmarshal(testenv.Do(t, osURL, http.MethodPost, "/"+index+"/_search", q), &res); err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Hits.Hits) != 1 {
+			t.Fatalf("%s: %d hits", tc.id, len(res.Hits.Hits))
+		}
+		hit := res.Hits.Hits[0]
+		for _, f := range docFields {
+			if got := hit.Fields[f]; len(got) != 1 || got[0] != tc.want {
+				t.Errorf("%s (%s): %s indexed as %v, want %s", tc.id, body, f, got, tc.want)
+			}
+		}
+		if !hit.Source.ClientTimestamp.Equal(tc.at) || hit.Source.SentAt == nil || !hit.Source.SentAt.Equal(tc.at) {
+			t.Errorf("%s: read back client_timestamp %v, sent_at %v; want %v", tc.id, hit.Source.ClientTimestamp, hit.Source.SentAt, tc.at)
+		}
+	}
+	// A range from a whole millisecond finds the documents of that
+	// millisecond and later, fraction or not.
+	var count struct {
+		Count int `json:"count"`
+	}
+	if err := json.Unmarshal(testenv.Do(t, osURL, http.MethodPost, "/"+index+"/_count",
+		`{"query":{"range":{"client_timestamp":{"gte":1795687200123,"format":"epoch_millis"}}}}`), &count); err != nil || count.Count != 4 {
+		t.Fatalf("range from 10:00:00.123: %d documents (%v), want 4", count.Count, err)
+	}
 }

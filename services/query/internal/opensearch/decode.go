@@ -178,12 +178,24 @@ func readTime(v *fastjson.Value, dst *time.Time) error {
 	if v.Type() == fastjson.TypeNull {
 		return nil
 	}
+	if v.Type() == fastjson.TypeNumber {
+		// Epoch milliseconds, the nanoseconds as a fraction, as enrich
+		// writes a date (a number's MarshalTo is its text as it stood).
+		var raw [32]byte
+		t, err := eventdoc.ParseMillis(v.MarshalTo(raw[:0]))
+		if err != nil {
+			return err
+		}
+		*dst = t
+		return nil
+	}
+	// An RFC 3339 string, as documents indexed before were written, read
+	// from the bytes as encoding/json reads a time.Time (time.Parse would
+	// want a string made of them first).
 	b, err := v.StringBytes()
 	if err != nil {
 		return err
 	}
-	// RFC 3339 read from the bytes as encoding/json reads a time.Time
-	// (time.Parse would want a string made of them first).
 	return dst.UnmarshalText(b)
 }
 
