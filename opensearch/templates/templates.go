@@ -81,6 +81,21 @@ func (t Template) Mapping() (Mapping, error) {
 	return m, nil
 }
 
+// EventsVersion is the events template's _meta.version, raised whenever the
+// documents it shapes change: a tool keeping a data set between runs (the
+// benchmark) rebuilds one written under another version.
+func EventsVersion() (int, error) {
+	var doc struct {
+		Meta struct {
+			Version int `json:"version"`
+		} `json:"_meta"`
+	}
+	if err := json.Unmarshal(eventsTemplate, &doc); err != nil || doc.Meta.Version <= 0 {
+		return 0, fmt.Errorf("events template: no _meta.version (%v)", err)
+	}
+	return doc.Meta.Version, nil
+}
+
 // WithReplicas returns t with its indices' number_of_replicas set to n
 // (OPENSEARCH_INDEX_REPLICAS): 0 on one node, 1 or more on a cluster, so an
 // index outlives the loss of a node. A template shapes only indices created

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/evtrack/telemetry/opensearch/templates"
 	"github.com/evtrack/telemetry/platform/promscrape"
 	"github.com/evtrack/telemetry/tools/bench/report"
 	"github.com/evtrack/telemetry/tools/bench/stats"
@@ -30,7 +31,14 @@ func (r *runner) queryPart(ctx context.Context) (_ *report.Query, err error) {
 	}
 	out := &report.Query{Events: r.cfg.QueryEvents, Users: r.cfg.QueryUsers, Days: r.cfg.QueryDays, Concurrency: r.cfg.QueryConcurrency,
 		CeilingDuration: r.cfg.QueryCeilingDuration, Duration: r.cfg.QueryDuration}
-	prefix := fmt.Sprintf("benchq-%d-%d-%d", r.cfg.QueryEvents, r.cfg.QueryUsers, r.cfg.QueryDays)
+	// The data set is kept between runs, keyed by its shape and by the
+	// events template's version (a set written as documents were before is
+	// not measured as if it were today's).
+	version, err := templates.EventsVersion()
+	if err != nil {
+		return nil, err
+	}
+	prefix := fmt.Sprintf("benchq-v%d-%d-%d-%d", version, r.cfg.QueryEvents, r.cfg.QueryUsers, r.cfg.QueryDays)
 	// Today's index holds only what a run writes while it measures.
 	today := time.Now()
 	dropToday := func(ctx context.Context) error {
@@ -132,7 +140,9 @@ func (r *runner) queryDataSet(ctx context.Context, prefix string) (reused bool, 
 		reused = true
 	} else {
 		r.logf("query: loading %d events of %d users over %d days into %s-* (once; later runs reuse it)", r.cfg.QueryEvents, r.cfg.QueryUsers, r.cfg.QueryDays, prefix)
-		if err := r.deletePrefix(ctx, prefix); err != nil {
+		// Any other kept data set (another shape or version) goes: the
+		// node's disk holds one.
+		if err := r.deletePrefix(ctx, "benchq"); err != nil {
 			return false, err
 		}
 		var res struct {
