@@ -228,3 +228,36 @@ func TestMayEscape8(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseMillis: a number ParseMillis takes is an instant appendMillis
+// writes as the same number (trailing zeros of the fraction aside) and
+// reads back to the nanosecond.
+func FuzzParseMillis(f *testing.F) {
+	for _, c := range []string{"0", "1795687200123", "1795687200123.456789", "1795687200123.5", "1.", ".5", "01", "-1", "1e3", "999999999999999", "1000000000000000", "1.1234567"} {
+		f.Add(c)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		at, err := ParseMillis([]byte(s))
+		if err != nil {
+			return
+		}
+		back := string(appendMillis(nil, "", at))
+		if trimmed := strings.TrimSuffix(strings.TrimRight(s, "0"), "."); strings.Contains(s, ".") && back != trimmed || !strings.Contains(s, ".") && back != s {
+			t.Fatalf("%q read as %v, written back as %q", s, at, back)
+		}
+		if again, err := ParseMillis([]byte(back)); err != nil || !again.Equal(at) {
+			t.Fatalf("%q read back as %v (%v), want %v", back, again, err, at)
+		}
+	})
+}
+
+func TestParseMillisReadsWhatAppendMillisWrites(t *testing.T) {
+	for _, at := range []time.Time{time.Unix(0, 0), time.Unix(0, 1), time.Date(2026, 11, 26, 10, 0, 0, 123456789, time.UTC),
+		time.Date(2026, 11, 26, 10, 0, 0, 100, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)} {
+		b := appendMillis(nil, "", at)
+		got, err := ParseMillis(b)
+		if err != nil || !got.Equal(at) {
+			t.Errorf("%v written as %s, read as %v (%v)", at, b, got, err)
+		}
+	}
+}
