@@ -77,6 +77,13 @@ func TestShutdownStopsBothEdgesAtOnce(t *testing.T) {
 	if _, err := fmt.Fprintf(c, "POST /v1/track HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{\"event_", testKey); err != nil {
 		t.Fatal(err)
 	}
+	// The server takes connections in the order they came: once a later
+	// one is answered, the slow one has been taken and counts as open
+	// (without this the stop could begin while it still waited in the
+	// listen queue, and it was reset with the listener: seen in CI).
+	if code, body := testenv.Get(t, e.base+"/healthz"); code != 200 {
+		t.Fatalf("/healthz %d %s", code, body)
+	}
 	stopped := make(chan error, 1)
 	go func() { stopped <- e.stop() }()
 	testenv.EventuallyState(t, 2*time.Second, "a new gRPC call refused after SIGTERM", func() (bool, string) {
