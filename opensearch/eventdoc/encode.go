@@ -76,12 +76,17 @@ func appendStrings(b []byte, key string, values []string) []byte {
 // appendMillis writes t as epoch milliseconds, with the rest of its
 // nanoseconds as a fraction (1795687200123.456789): the events template's
 // date format reads it as it reads RFC 3339, and OpenSearch parses it at a
-// fraction of the cost. A time before 1970 is written in RFC 3339 (a
-// negative fraction is a corner no reader needs).
+// fraction of the cost. Outside [numberFrom, numberUntil) t is written in
+// RFC 3339, as every date was before: before 1970 (a negative fraction is a
+// corner no reader needs); in the first ten seconds of 1970, whose whole
+// milliseconds have four digits, which the format's first parser
+// (strict_date_optional_time_nanos) takes for a year; and from the year
+// 10000 on, which OpenSearch refuses as a string (the document goes to a
+// dead letter, as before) but would index as a number no reader can show.
 func appendMillis(b []byte, key string, t time.Time) []byte {
 	b = append(b, key...)
 	ms := t.UnixMilli()
-	if ms < 0 {
+	if ms < numberFrom || ms >= numberUntil {
 		b = append(b, '"')
 		b = t.UTC().AppendFormat(b, time.RFC3339Nano)
 		return append(b, '"')
@@ -103,9 +108,16 @@ func appendMillis(b []byte, key string, t time.Time) []byte {
 	return b
 }
 
+// The epoch milliseconds appendMillis writes as a number: from 1970-01-01
+// 00:00:10 (five digits) up to the year 10000 (fifteen).
+const (
+	numberFrom  = 10_000
+	numberUntil = 253_402_300_800_000
+)
+
 // ParseMillis reads a date appendMillis wrote as a number: epoch
-// milliseconds (no sign, no leading zero, at most 15 digits: past year
-// 33,000), with at most six digits of fraction. It reads the bytes as they
+// milliseconds (no sign, no leading zero, at most 15 digits: up to the year
+// 33658), with at most six digits of fraction. It reads the bytes as they
 // are, without a string made of them: the query service reads five dates a
 // document of every page.
 func ParseMillis(b []byte) (time.Time, error) {
@@ -127,10 +139,21 @@ func ParseMillis(b []byte) (time.Time, error) {
 		}
 		ns += int(c-'0') * pow10[5-i]
 	}
+	if ms < numberFrom || ms >= numberUntil {
+		return time.Time{}, fmt.Errorf("date %.40s: epoch milliseconds outside the years 1970 (from 00:00:10) to 9999", b)
+	}
 	return time.UnixMilli(ms).Add(time.Duration(ns)).UTC(), nil
 }
 
 var pow10 = [6]int{1, 10, 100, 1000, 10000, 100000}
+
+// ReadDate reads one date of a stored document as JSON holds it: a number
+// (ParseMillis) or an RFC 3339 string.
+func ReadDate(raw []byte) (time.Time, error) {
+	var t jsonTime
+	err := t.UnmarshalJSON(raw)
+	return t.Time, err
+}
 
 // jsonTime reads a document's date: epoch milliseconds, as AppendJSON writes
 // it, or an RFC 3339 string, as documents indexed before that were written.

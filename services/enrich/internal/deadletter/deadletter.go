@@ -197,11 +197,19 @@ func (r *Replayer) replayPage(ctx context.Context, due []Letter, rep *Report) er
 	}
 	var keep, drop []Letter
 	for _, l := range due {
-		// Its dates in epoch milliseconds or, kept from before, RFC 3339;
-		// received_at is when ingest received it (none: before any end).
-		var doc eventdoc.Source
-		_ = json.Unmarshal(l.Document, &doc)
-		if f.Suppressed(l.AppID, doc.UserID, doc.AnonymousID, doc.ReceivedAt) {
+		// Only what the check needs, each read on its own: a letter is
+		// often one whose other fields OpenSearch refused (a date it could
+		// not take), which must not hide these. received_at is when ingest
+		// received it, in epoch milliseconds or, in a letter from before,
+		// RFC 3339 (none or unreadable: before any end).
+		var ids struct {
+			UserID      string          `json:"user_id"`
+			AnonymousID string          `json:"anonymous_id"`
+			ReceivedAt  json.RawMessage `json:"received_at"`
+		}
+		_ = json.Unmarshal(l.Document, &ids)
+		receivedAt, _ := eventdoc.ReadDate(ids.ReceivedAt)
+		if f.Suppressed(l.AppID, ids.UserID, ids.AnonymousID, receivedAt) {
 			drop = append(drop, l)
 			continue
 		}

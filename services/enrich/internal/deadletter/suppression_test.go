@@ -42,9 +42,11 @@ func TestReplayDeletesTheLettersOfSuppressedPeople(t *testing.T) {
 			`","event_name":"tap","timestamp":"` + now.Format(time.RFC3339) + `","received_at":"` + now.Format(time.RFC3339) + `"}`)
 	}
 	// Its dates as enrich writes them now, in epoch milliseconds (the
-	// others' as documents written before: RFC 3339).
+	// others' as documents written before: RFC 3339), and before
+	// received_at a date OpenSearch reads (as UTC) but Go does not: one
+	// field the replay cannot read must not hide the ones it needs.
 	afterTheEnd := json.RawMessage(`{"doc_id":"after-the-end","app_id":"shop","event_id":"after-the-end","user_id":"gone","event_name":"tap","timestamp":` +
-		strconv.FormatInt(now.UnixMilli(), 10) + `,"received_at":` + strconv.FormatInt(now.Add(2*time.Hour).UnixMilli(), 10) + `}`)
+		strconv.FormatInt(now.UnixMilli(), 10) + `,"client_timestamp":"2026-11-26T10:00:00","received_at":` + strconv.FormatInt(now.Add(2*time.Hour).UnixMilli(), 10) + `}`)
 	letters := []eventdoc.DeadLetter{
 		{DocID: "by-user", AppID: "shop", Index: day, Document: doc("by-user", "gone", "")},
 		{DocID: "by-anon", AppID: "shop", Index: day, Document: doc("by-anon", "", "anon-gone")},

@@ -96,7 +96,7 @@ func jsonEqual(a, b any) bool {
 }
 
 // TestDatesAsWritten: the dates enrich writes — epoch milliseconds with the
-// nanoseconds as a fraction, RFC 3339 before 1970 — and the RFC 3339 dates
+// nanoseconds as a fraction, RFC 3339 before 1970-01-01T00:00:10Z — and the RFC 3339 dates
 // of documents written before are each indexed as the millisecond they fall
 // in, by the events template's date format, and a document reads back whole.
 func TestDatesAsWritten(t *testing.T) {
@@ -116,6 +116,11 @@ func TestDatesAsWritten(t *testing.T) {
 		{"fraction", time.Date(2026, 11, 26, 10, 0, 0, 123_456_789, time.UTC), false, "1795687200123"},
 		{"last-ns", time.Date(2026, 11, 26, 10, 0, 0, 999_999_999, time.UTC), false, "1795687200999"},
 		{"epoch", time.Unix(0, 1).UTC(), false, "0"},
+		// Whole milliseconds of four digits, which the format's first
+		// parser would take for a year if they were written as numbers.
+		{"five-seconds", time.Unix(5, 0).UTC(), false, "5000"},
+		{"ten-seconds-less-1ms", time.Unix(9, 999_000_000).UTC(), false, "9999"},
+		{"ten-seconds", time.Unix(10, 0).UTC(), false, "10000"},
 		{"before-1970", time.Date(1969, 12, 31, 23, 59, 59, 999_500_000, time.UTC), false, "-1"},
 		{"rfc3339", time.Date(2026, 11, 26, 10, 0, 0, 123_456_789, time.UTC), true, "1795687200123"},
 	} {
