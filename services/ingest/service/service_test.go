@@ -109,6 +109,10 @@ func TestContract(t *testing.T) {
 		EventId: "c3", UserId: "u1", EventName: "tap", ClientTimestamp: timestamppb.New(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)),
 	}}})
 	pbInvalid, _ := proto.Marshal(&telemetryv1.EventBatch{Events: []*telemetryv1.Event{{EventId: "c4"}}})
+	// sent_at past the year 9999 (timestamppb's range): stored as it is,
+	// OpenSearch would refuse every document of the batch after its 202.
+	pbFarSentAt, _ := proto.Marshal(&telemetryv1.EventBatch{SentAt: &timestamppb.Timestamp{Seconds: 2e12}, Events: []*telemetryv1.Event{{
+		EventId: "c5", UserId: "u", EventName: "x", ClientTimestamp: timestamppb.Now()}}})
 	six := `[` + strings.Repeat(event("x")+",", 5) + event("y") + `]`
 	tests := []struct {
 		name        string
@@ -141,6 +145,7 @@ func TestContract(t *testing.T) {
 		{"bad sent_at", request{auth: bearer(testKey), contentType: "application/json", body: []byte(`{"sent_at":"now","events":[` + event("z") + `]}`)}, 400, "invalid_sent_at", 0, false},
 		{"not protobuf", request{auth: bearer(testKey), contentType: "application/x-protobuf", body: []byte("\xff\xff\xff")}, 400, "invalid_protobuf", 0, false},
 		{"protobuf, no valid event", request{auth: bearer(testKey), contentType: "application/x-protobuf", body: pbInvalid}, 400, "", 0, false},
+		{"protobuf, sent_at past 9999", request{auth: bearer(testKey), contentType: "application/x-protobuf", body: pbFarSentAt}, 400, "invalid_sent_at", 0, false},
 		{"too many events", request{auth: bearer(testKey), contentType: "application/json", body: []byte(six)}, 413, "too_many_events", 0, false},
 	}
 	for _, tt := range tests {

@@ -194,7 +194,7 @@ func parseJSON(body []byte, events int) (Request, error) {
 			return Request{}, &Error{Kind: KindInvalid, Code: "invalid_sent_at", Message: fmt.Sprintf(`field "sent_at": expected an RFC 3339 string, got %s`, sv.kind)}
 		}
 		s := string(unescape(nil, r.text(sv)))
-		t, err := time.Parse(time.RFC3339Nano, s)
+		t, err := parseTime(s)
 		if err != nil {
 			return Request{}, &Error{Kind: KindInvalid, Code: "invalid_sent_at", Message: fmt.Sprintf(`field "sent_at": %q is not an RFC 3339 timestamp`, truncate(s, 64))}
 		}

@@ -2,7 +2,6 @@ package track
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/valyala/fastjson"
 )
@@ -38,7 +37,7 @@ func parseJSONDOM(body []byte) (Request, error) {
 			if err != nil {
 				return req, &Error{Kind: KindInvalid, Code: "invalid_sent_at", Message: fmt.Sprintf(`field "sent_at": expected an RFC 3339 string, got %s`, sv.Type())}
 			}
-			t, err := time.Parse(time.RFC3339Nano, string(s))
+			t, err := parseTime(string(s))
 			if err != nil {
 				return req, &Error{Kind: KindInvalid, Code: "invalid_sent_at", Message: fmt.Sprintf(`field "sent_at": %q is not an RFC 3339 timestamp`, truncate(string(s), 64))}
 			}

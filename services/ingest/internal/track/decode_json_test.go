@@ -26,6 +26,7 @@ func TestDecodeJSON(t *testing.T) {
 		{"envelope without events", `{"sent_at":"2026-11-26T10:00:00Z"}`, "missing_events", 0, false, nil},
 		{"envelope events not array", `{"events":{}}`, "invalid_json", 0, false, nil},
 		{"bad sent_at", `{"sent_at":"now","events":[]}`, "invalid_sent_at", 0, false, nil},
+		{"sent_at past 9999 in UTC", `{"sent_at":"9999-12-31T23:59:59-23:59","events":[]}`, "invalid_sent_at", 0, false, nil},
 		{"number where string belongs", `[{"event_id":"a","user_id":42},{"event_id":"b"}]`, "", 2, false, map[int]string{0: "user_id"}},
 		{"element not an object", `[1,{"event_id":"b"}]`, "", 2, false, map[int]string{0: "(event)"}},
 		{"metadata scalars become strings", `[{"event_id":"a","metadata":{"n":1.50,"b":false,"s":"x"}}]`, "", 1, false, nil},

@@ -27,7 +27,12 @@ func (d *Decoder) Proto(body []byte) (Request, func(), error) {
 		return Request{}, nil, &Error{Kind: KindInvalid, Code: "invalid_protobuf",
 			Message: "the body is not a telemetry.v1.EventBatch: " + truncate(err.Error(), 200)}
 	}
-	return FromBatch(&b), release, nil
+	req, err := FromBatch(&b)
+	if err != nil {
+		release()
+		return Request{}, nil, err
+	}
+	return req, release, nil
 }
 
 // TrackRequest parses the message of an IngestService/Track call: a
@@ -48,7 +53,12 @@ func (d *Decoder) TrackRequest(body []byte) (Request, func(), error) {
 		return Request{}, nil, &Error{Kind: KindInvalid, Code: "invalid_protobuf",
 			Message: "the message is not a telemetry.ingest.v1.TrackRequest: " + truncate(err.Error(), 200)}
 	}
-	return FromBatch(r.GetBatch()), release, nil
+	req, err := FromBatch(r.GetBatch())
+	if err != nil {
+		release()
+		return Request{}, nil, err
+	}
+	return req, release, nil
 }
 
 // unmarshal decodes body into m with its generated decoder, which reads a
@@ -83,11 +93,15 @@ const (
 )
 
 // FromBatch turns a protobuf batch (HTTP protobuf body or gRPC) into the
-// request every path validates the same way.
-func FromBatch(b *telemetryv1.EventBatch) Request {
+// request every path validates the same way; a sent_at outside the years 1
+// to 9999 fails the whole batch, as an unreadable one does in JSON.
+func FromBatch(b *telemetryv1.EventBatch) (Request, error) {
 	req := Request{Events: make([]Input, len(b.GetEvents()))}
-	if b.GetSentAt() != nil {
-		req.SentAt = b.GetSentAt().AsTime()
+	if sa := b.GetSentAt(); sa != nil {
+		if err := sa.CheckValid(); err != nil {
+			return Request{}, &Error{Kind: KindInvalid, Code: "invalid_sent_at", Message: fmt.Sprintf(`field "sent_at": invalid timestamp: %v`, err)}
+		}
+		req.SentAt = sa.AsTime()
 	}
 	for i, e := range b.GetEvents() {
 		in := &req.Events[i]
@@ -104,5 +118,5 @@ func FromBatch(b *telemetryv1.EventBatch) Request {
 			in.size += len(k) + len(v)
 		}
 	}
-	return req
+	return req, nil
 }

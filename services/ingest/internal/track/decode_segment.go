@@ -238,7 +238,7 @@ func parseSegment(body []byte, messages, maxEventBytes int, o SegmentOptions) (R
 			return req, &Error{Kind: KindInvalid, Code: "invalid_sent_at", Message: fmt.Sprintf(`field "sentAt": expected an ISO 8601 string, got %s`, sv.kind)}
 		}
 		s := string(unescape(nil, r.text(sv)))
-		t, err := time.Parse(time.RFC3339Nano, s)
+		t, err := parseTime(s)
 		if err != nil {
 			return req, &Error{Kind: KindInvalid, Code: "invalid_sent_at", Message: fmt.Sprintf(`field "sentAt": %q is not an ISO 8601 timestamp with a zone`, truncate(s, 64))}
 		}

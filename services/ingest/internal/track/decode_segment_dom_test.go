@@ -58,7 +58,7 @@ func parseSegmentDOM(body []byte, o SegmentOptions) (Request, error) {
 		if err != nil {
 			return req, &Error{Kind: KindInvalid, Code: "invalid_sent_at", Message: fmt.Sprintf(`field "sentAt": expected an ISO 8601 string, got %s`, sv.Type())}
 		}
-		t, err := time.Parse(time.RFC3339Nano, string(s))
+		t, err := parseTime(string(s))
 		if err != nil {
 			return req, &Error{Kind: KindInvalid, Code: "invalid_sent_at", Message: fmt.Sprintf(`field "sentAt": %q is not an ISO 8601 timestamp with a zone`, truncate(string(s), 64))}
 		}

@@ -57,8 +57,14 @@ func TestEveryEventFieldIsRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, req := range map[string]Request{
-		"json":     fromJSON,
-		"protobuf": FromBatch(&telemetryv1.EventBatch{Events: []*telemetryv1.Event{want}}),
+		"json": fromJSON,
+		"protobuf": func() Request {
+			req, err := FromBatch(&telemetryv1.EventBatch{Events: []*telemetryv1.Event{want}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return req
+		}(),
 	} {
 		events, res := Validate(req.Events, testLimits())
 		if res.Accepted != 1 {

@@ -70,7 +70,7 @@ func validateOne(i int, in *Input, lim Limits) (*telemetryv1.Event, *EventError)
 	if in.ClientTimestamp == "" {
 		return nil, bad("client_timestamp", "required")
 	}
-	ts, err := time.Parse(time.RFC3339Nano, in.ClientTimestamp)
+	ts, err := parseTime(in.ClientTimestamp)
 	if err != nil {
 		return nil, bad("client_timestamp", "%q is not an RFC 3339 timestamp", truncate(in.ClientTimestamp, 64))
 	}
@@ -103,4 +103,19 @@ func hasControl(s string) bool {
 		}
 	}
 	return false
+}
+
+// parseTime reads an RFC 3339 time the pipeline can store: in UTC within
+// the years 1 to 9999 (a time written with a year in range can leave it
+// through its offset, and OpenSearch would refuse the document: the event
+// would be acknowledged and then dead-lettered instead of refused here).
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if y := t.UTC().Year(); y < 1 || y > 9999 {
+		return time.Time{}, fmt.Errorf("%q: year %d in UTC", s, y)
+	}
+	return t, nil
 }

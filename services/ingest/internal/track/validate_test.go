@@ -45,6 +45,8 @@ func TestValidateRules(t *testing.T) {
 		{"missing timestamp", func(in *Input) { in.ClientTimestamp = "" }, "client_timestamp"},
 		{"bad timestamp", func(in *Input) { in.ClientTimestamp = "yesterday" }, "client_timestamp"},
 		{"timestamp without zone", func(in *Input) { in.ClientTimestamp = "2026-11-26T10:00:00" }, "client_timestamp"},
+		{"timestamp past 9999 in UTC", func(in *Input) { in.ClientTimestamp = "9999-12-31T23:59:59-23:59" }, "client_timestamp"},
+		{"timestamp before year 1 in UTC", func(in *Input) { in.ClientTimestamp = "0001-01-01T00:00:00+01:00" }, "client_timestamp"},
 		{"invalid utf8 user", func(in *Input) { in.Event.UserId = "\xff\xfe" }, "user_id"},
 		{"invalid utf8 message", func(in *Input) { in.Event.Message = "ok\xff" }, "message"},
 		{"metadata", func(in *Input) { in.Event.Metadata = map[string]string{"a": "x", "b": "true"} }, ""},
