@@ -112,7 +112,7 @@ func TestContract(t *testing.T) {
 	// sent_at past the year 9999 (timestamppb's range): stored as it is,
 	// OpenSearch would refuse every document of the batch after its 202.
 	pbFarSentAt, _ := proto.Marshal(&telemetryv1.EventBatch{SentAt: &timestamppb.Timestamp{Seconds: 2e12}, Events: []*telemetryv1.Event{{
-		EventId: "c5", UserId: "u", EventName: "x", ClientTimestamp: timestamppb.Now()}}})
+		EventId: "c7", UserId: "u", EventName: "x", ClientTimestamp: timestamppb.Now()}}})
 	six := `[` + strings.Repeat(event("x")+",", 5) + event("y") + `]`
 	tests := []struct {
 		name        string
