@@ -123,26 +123,32 @@ const (
 func ParseMillis(b []byte) (time.Time, error) {
 	whole, frac, hasFrac := bytes.Cut(b, []byte{'.'})
 	if len(whole) == 0 || len(whole) > 15 || len(whole) > 1 && whole[0] == '0' || hasFrac && (len(frac) == 0 || len(frac) > 6) {
-		return time.Time{}, fmt.Errorf("date %.40s: neither epoch milliseconds nor an RFC 3339 string", b)
+		return time.Time{}, notADate(b)
 	}
 	var ms int64
 	for _, c := range whole {
 		if c < '0' || c > '9' {
-			return time.Time{}, fmt.Errorf("date %.40s: neither epoch milliseconds nor an RFC 3339 string", b)
+			return time.Time{}, notADate(b)
 		}
 		ms = ms*10 + int64(c-'0')
 	}
 	ns := 0
 	for i, c := range frac {
 		if c < '0' || c > '9' {
-			return time.Time{}, fmt.Errorf("date %.40s: neither epoch milliseconds nor an RFC 3339 string", b)
+			return time.Time{}, notADate(b)
 		}
 		ns += int(c-'0') * pow10[5-i]
 	}
 	if ms < numberFrom || ms >= numberUntil {
-		return time.Time{}, fmt.Errorf("date %.40s: epoch milliseconds outside the years 1970 (from 00:00:10) to 9999", b)
+		return time.Time{}, fmt.Errorf("date %.40s: epoch milliseconds outside the years 1970 (from 00:00:10) to 9999", string(b))
 	}
 	return time.UnixMilli(ms).Add(time.Duration(ns)).UTC(), nil
+}
+
+// notADate is ParseMillis's error for b, made of a copy of it: b itself
+// never leaves the call (a caller's buffer on the stack stays there).
+func notADate(b []byte) error {
+	return fmt.Errorf("date %.40s: neither epoch milliseconds nor an RFC 3339 string", string(b))
 }
 
 var pow10 = [6]int{1, 10, 100, 1000, 10000, 100000}

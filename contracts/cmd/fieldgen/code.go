@@ -70,9 +70,9 @@ func decode(d docField) string {
 	case kindString:
 		call = "readString(a, v, %s)"
 	case kindTimestamp:
-		call = "readTime(v, %s)"
+		call = "readTime(a, v, %s)"
 		if !d.Always {
-			call = "readTimePtr(v, %s)"
+			call = "readTimePtr(a, v, %s)"
 		}
 	case kindInt64:
 		call = "readInt64(v, %s)"

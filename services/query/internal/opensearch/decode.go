@@ -174,15 +174,20 @@ func readString(a *strArena, v *fastjson.Value, dst *string) error {
 	return nil
 }
 
-func readTime(v *fastjson.Value, dst *time.Time) error {
+// readTime reads a date in either form a document holds: a number read
+// in a's spare room (the number's text copied there and given back), or an
+// RFC 3339 string.
+func readTime(a *strArena, v *fastjson.Value, dst *time.Time) error {
 	if v.Type() == fastjson.TypeNull {
 		return nil
 	}
 	if v.Type() == fastjson.TypeNumber {
 		// Epoch milliseconds, the nanoseconds as a fraction, as enrich
 		// writes a date (a number's MarshalTo is its text as it stood).
-		var raw [32]byte
-		t, err := eventdoc.ParseMillis(v.MarshalTo(raw[:0]))
+		from := len(a.b)
+		a.b = v.MarshalTo(a.b)
+		t, err := eventdoc.ParseMillis(a.b[from:])
+		a.b = a.b[:from]
 		if err != nil {
 			return err
 		}
@@ -199,13 +204,13 @@ func readTime(v *fastjson.Value, dst *time.Time) error {
 	return dst.UnmarshalText(b)
 }
 
-func readTimePtr(v *fastjson.Value, dst **time.Time) error {
+func readTimePtr(a *strArena, v *fastjson.Value, dst **time.Time) error {
 	if v.Type() == fastjson.TypeNull {
 		*dst = nil
 		return nil
 	}
 	var t time.Time
-	if err := readTime(v, &t); err != nil {
+	if err := readTime(a, v, &t); err != nil {
 		return err
 	}
 	*dst = &t

@@ -41,13 +41,13 @@ func decodeSource(src *fastjson.Value, s *eventdoc.Source, a *strArena) error {
 		case "event_name":
 			err = readString(a, v, &s.EventName)
 		case "timestamp":
-			err = readTime(v, &s.Timestamp)
+			err = readTime(a, v, &s.Timestamp)
 		case "client_timestamp":
-			err = readTime(v, &s.ClientTimestamp)
+			err = readTime(a, v, &s.ClientTimestamp)
 		case "received_at":
-			err = readTime(v, &s.ReceivedAt)
+			err = readTime(a, v, &s.ReceivedAt)
 		case "ingested_at":
-			err = readTime(v, &s.IngestedAt)
+			err = readTime(a, v, &s.IngestedAt)
 		case "app_version":
 			err = readString(a, v, &s.AppVersion)
 		case "device_os":
@@ -57,7 +57,7 @@ func decodeSource(src *fastjson.Value, s *eventdoc.Source, a *strArena) error {
 		case "message":
 			err = readString(a, v, &s.Message)
 		case "sent_at":
-			err = readTimePtr(v, &s.SentAt)
+			err = readTimePtr(a, v, &s.SentAt)
 		case "clock_skew_ms":
 			err = readInt64Ptr(v, &s.ClockSkewMs)
 		case "clock_skewed":
