@@ -27,12 +27,7 @@ func (d *Decoder) Proto(body []byte) (Request, func(), error) {
 		return Request{}, nil, &Error{Kind: KindInvalid, Code: "invalid_protobuf",
 			Message: "the body is not a telemetry.v1.EventBatch: " + truncate(err.Error(), 200)}
 	}
-	req, err := FromBatch(&b)
-	if err != nil {
-		release()
-		return Request{}, nil, err
-	}
-	return req, release, nil
+	return fromBatchHolding(&b, release)
 }
 
 // TrackRequest parses the message of an IngestService/Track call: a
@@ -53,7 +48,14 @@ func (d *Decoder) TrackRequest(body []byte) (Request, func(), error) {
 		return Request{}, nil, &Error{Kind: KindInvalid, Code: "invalid_protobuf",
 			Message: "the message is not a telemetry.ingest.v1.TrackRequest: " + truncate(err.Error(), 200)}
 	}
-	req, err := FromBatch(r.GetBatch())
+	return fromBatchHolding(r.GetBatch(), release)
+}
+
+// fromBatchHolding is FromBatch for a batch whose decoding holds budget:
+// release is handed on with the request, or called at once when the batch
+// is refused.
+func fromBatchHolding(b *telemetryv1.EventBatch, release func()) (Request, func(), error) {
+	req, err := FromBatch(b)
 	if err != nil {
 		release()
 		return Request{}, nil, err
