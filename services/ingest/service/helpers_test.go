@@ -42,6 +42,22 @@ type ingestEnv struct {
 	stop     func() error // stops the service (SIGTERM) and returns its Run's error
 }
 
+// testVars is the configuration of an ingest of the test's own: local
+// addresses on free ports, the test write key, the NATS at natsURL, and a
+// stream and subjects named after the test.
+func testVars(t *testing.T, natsURL string) map[string]string {
+	t.Helper()
+	name := strings.ReplaceAll(testenv.Name(t, "ingest"), "-", "_")
+	return map[string]string{
+		"INGEST_HTTP_ADDR":      "127.0.0.1:0",
+		"INGEST_GRPC_ADDR":      "127.0.0.1:0",
+		"INGEST_WRITE_KEYS":     testKey + ":app-test",
+		"NATS_URL":              natsURL,
+		"EVENTS_STREAM":         strings.ToUpper(name),
+		"EVENTS_SUBJECT_PREFIX": name + ".events",
+	}
+}
+
 // startIngest runs an ingest service on a stream of its own against the NATS
 // at natsURL ("" for the shared test server), with extra settings from env.
 // The service runs in-process until the test ends (testenv.Start), then is
@@ -58,17 +74,9 @@ func startIngestLogging(t *testing.T, natsURL string, env map[string]string, log
 	if natsURL == "" {
 		natsURL = testenv.NATSURL(t)
 	}
-	name := testenv.Name(t, "ingest")
-	stream := strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-	vars := map[string]string{
-		"INGEST_HTTP_ADDR":      "127.0.0.1:0",
-		"INGEST_GRPC_ADDR":      "127.0.0.1:0",
-		"INGEST_WRITE_KEYS":     testKey + ":app-test",
-		"NATS_URL":              natsURL,
-		"EVENTS_STREAM":         stream,
-		"EVENTS_SUBJECT_PREFIX": strings.ReplaceAll(name, "-", "_") + ".events",
-		"EVENTS_STREAM_MAX_AGE": "1h",
-	}
+	vars := testVars(t, natsURL)
+	stream := vars["EVENTS_STREAM"]
+	vars["EVENTS_STREAM_MAX_AGE"] = "1h"
 	maps.Copy(vars, env)
 	cfg, err := LoadConfig(config.MapLookup(vars))
 	if err != nil {

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"maps"
 	"net"
 	"strconv"
 	"strings"
@@ -29,14 +28,7 @@ func TestStartsBeforeTheBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := testenv.Name(t, "ingest")
-	vars := map[string]string{
-		"INGEST_HTTP_ADDR": "127.0.0.1:0", "INGEST_GRPC_ADDR": "127.0.0.1:0",
-		"INGEST_WRITE_KEYS": testKey + ":app-test", "NATS_URL": "nats://" + addr,
-		"EVENTS_STREAM":         strings.ToUpper(strings.ReplaceAll(name, "-", "_")),
-		"EVENTS_SUBJECT_PREFIX": strings.ReplaceAll(name, "-", "_") + ".events",
-	}
-	cfg, err := LoadConfig(config.MapLookup(maps.Clone(vars)))
+	cfg, err := LoadConfig(config.MapLookup(testVars(t, "nats://"+addr)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,18 +58,15 @@ func TestStartsBeforeTheBroker(t *testing.T) {
 // instead of retrying it for ever.
 func TestStartRefusedConfigurationEndsAtOnce(t *testing.T) {
 	t.Parallel()
-	name := testenv.Name(t, "ingest")
-	prefix := strings.ReplaceAll(name, "-", "_") + ".events"
+	vars := testVars(t, testenv.NATSURL(t))
+	prefix := vars["EVENTS_SUBJECT_PREFIX"]
 	js := testenv.JetStream(t)
-	other := strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_OTHER"
+	other := vars["EVENTS_STREAM"] + "_OTHER"
 	if _, err := js.CreateStream(t.Context(), njs.StreamConfig{Name: other, Subjects: []string{prefix + ".>"}, MaxAge: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), other) })
-	cfg, err := LoadConfig(config.MapLookup(map[string]string{
-		"INGEST_HTTP_ADDR": "127.0.0.1:0", "INGEST_GRPC_ADDR": "127.0.0.1:0", "INGEST_WRITE_KEYS": testKey + ":app-test",
-		"NATS_URL": testenv.NATSURL(t), "EVENTS_STREAM": strings.ToUpper(strings.ReplaceAll(name, "-", "_")), "EVENTS_SUBJECT_PREFIX": prefix,
-	}))
+	cfg, err := LoadConfig(config.MapLookup(vars))
 	if err != nil {
 		t.Fatal(err)
 	}
