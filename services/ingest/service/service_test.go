@@ -166,6 +166,10 @@ func TestContract(t *testing.T) {
 			if tt.wantStatus == 401 && res.header.Get("WWW-Authenticate") == "" {
 				t.Error("401 without WWW-Authenticate")
 			}
+			// The Swift SDK's age cap reads the server's clock from Date.
+			if d, err := http.ParseTime(res.header.Get("Date")); err != nil || d.Sub(time.Now()).Abs() > time.Minute {
+				t.Errorf("Date %q (%v): want the server's time on every answer", res.header.Get("Date"), err)
+			}
 			published := e.messages(t) > before
 			if tt.wantStatus != 202 && published {
 				t.Errorf("a %d request published a message", res.status)

@@ -31,7 +31,11 @@ public struct Configuration: Sendable {
     /// in ``Counters/droppedByCap``).
     public var maxQueuedEvents = 10_000
     public var maxQueueBytes = 20 * 1024 * 1024
-    /// Events older than this, in seconds, are dropped unsent.
+    /// Events older than this, in seconds, are dropped unsent. An event is
+    /// that old only when both the device's clock and the server's say so
+    /// (the server's from the `Date` of its last answer, carried on by the
+    /// time elapsed since): a clock set forward or back never drops events,
+    /// and before a first answer nothing is dropped by age.
     public var maxEventAge: TimeInterval = 7 * 24 * 3600
 
     /// A session ends after this long in the background (seconds).
@@ -70,6 +74,9 @@ public struct Configuration: Sendable {
 
     /// The clock (tests move it).
     var now: @Sendable () -> Date = { Date() }
+    /// Seconds since the system started, which a change of the clock does
+    /// not move (tests move it); it may pause while the device sleeps.
+    var uptime: @Sendable () -> TimeInterval = { ProcessInfo.processInfo.systemUptime }
     /// Uniform in [0, 1) for the backoff's jitter (tests fix it).
     var random: @Sendable () -> Double = { Double.random(in: 0..<1) }
 

@@ -37,6 +37,8 @@ actor Pipeline {
     private var inflight: Task<UploadResponse, Error>?
     private var stopped = false
     private var identityWrittenMs: Int64 = 0
+    /// The server's time (its last answer's `Date`) and the uptime then.
+    private var serverClock: (date: Date, uptime: TimeInterval)?
     private var spare: [PendingEvent] = []
 
     init(config: Configuration, directory: String, front: Locked<FrontState>) {
@@ -230,8 +232,9 @@ actor Pipeline {
     private func enforceCaps() {
         guard let q = queue else { return }
         var dropped = 0
-        let cutoff = Timestamp.ms(config.now()) - Int64(config.maxEventAge * 1000)
-        dropped += q.dropOlder(thanMs: cutoff)
+        if let now = ageClock() {
+            dropped += q.dropOlder(thanMs: Timestamp.ms(now) - Int64(config.maxEventAge * 1000))
+        }
         if q.count > config.maxQueuedEvents { dropped += q.consume(q.count - config.maxQueuedEvents) }
         // Whole units: the byte total falls when a file goes.
         while q.bytes > config.maxQueueBytes, q.unitCount > 0 { dropped += q.dropHeadUnit() }
@@ -243,6 +246,17 @@ actor Pipeline {
                 saveState()
             }
         }
+    }
+
+    /// The time the age cap reads: the earlier of the device's clock and
+    /// the server's (carried on by the uptime since its last answer), so
+    /// that neither a device clock set forward nor one set back (which
+    /// stamps events in the past) makes events look old; nil before the
+    /// server has answered with a `Date` in this process.
+    private func ageClock() -> Date? {
+        guard let s = serverClock else { return nil }
+        let server = s.date.addingTimeInterval(max(0, config.uptime() - s.uptime))
+        return min(server, config.now())
     }
 
     private func updateDepth() {
@@ -389,6 +403,7 @@ actor Pipeline {
         let answer: ServerAnswer
         switch result {
         case .success(let r):
+            if let d = HTTPDate.parse(r.header("Date")) { serverClock = (d, config.uptime()) }
             answer = ServerAnswer.classify(r, batchCount: batch.count, now: config.now())
         case .failure(let e):
             if stopped { // cancelled at the deadline: the batch stays queued, to be sent as it was

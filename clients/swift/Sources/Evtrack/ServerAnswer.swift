@@ -94,13 +94,21 @@ enum RetryAfter {
         if v.allSatisfy(\.isASCII), v.allSatisfy(\.isNumber) {
             return TimeInterval(Int(v.prefix(10)) ?? Int.max)
         }
+        return HTTPDate.parse(v).map { max(0, $0.timeIntervalSince(now)) }
+    }
+}
+
+/// An HTTP-date (RFC 9110 §5.6.7), as in `Date` and `Retry-After`.
+enum HTTPDate {
+    static func parse(_ value: String?) -> Date? {
+        guard let v = value?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "GMT")
         // IMF-fixdate, then the obsolete RFC 850 and asctime forms.
         for format in ["EEE, dd MMM yyyy HH:mm:ss zzz", "EEEE, dd-MMM-yy HH:mm:ss zzz", "EEE MMM d HH:mm:ss yyyy"] {
             f.dateFormat = format
-            if let d = f.date(from: v) { return max(0, d.timeIntervalSince(now)) }
+            if let d = f.date(from: v) { return d }
         }
         return nil
     }

@@ -187,6 +187,94 @@ final class QueueTests: XCTestCase {
         _ = await client.shutdown(deadline: Date())
     }
 
+    /// A person sets the device's clock forward, past the age cap (to skip
+    /// a game's timer): the events queued before are not old by the
+    /// server's clock, so nothing is dropped; all are delivered.
+    func testAgeCapIgnoresADeviceClockSetForward() async throws {
+        let h = Harness()
+        h.transport.answer { _, _ in .error(500, "internal") }
+        let client = try h.client { $0.maxEventAge = 3600 }
+        for i in 0..<5 { client.track("before\(i)") }
+        _ = await client.flush() // the server has answered: its clock is known
+        h.clock.setDeviceClock(by: 30 * 24 * 3600)
+        h.clock.advance(60)
+        for i in 0..<2 { client.track("after\(i)") }
+        h.transport.answer { _, r in .accepted(r.eventIDs.count) }
+        var r = await client.flush()
+        if !r.isComplete { // the backoff of the failure, by the device's clock
+            h.clock.advance(3600)
+            r = await client.flush()
+        }
+        XCTAssertTrue(r.isComplete, "\(r)")
+        XCTAssertEqual(client.counters.droppedByCap, 0)
+        XCTAssertEqual(client.counters.delivered, 7)
+        _ = await client.shutdown(deadline: Date())
+    }
+
+    /// The device's clock set back past the age cap stamps new events in the
+    /// past: by its own clock they are new, so they are kept.
+    func testAgeCapIgnoresADeviceClockSetBack() async throws {
+        let h = Harness()
+        let client = try h.client { $0.maxEventAge = 3600 }
+        client.track("first")
+        var r = await client.flush()
+        XCTAssertTrue(r.isComplete)
+        h.transport.answer { _, _ in .error(500, "internal") }
+        h.clock.setDeviceClock(by: -30 * 24 * 3600)
+        for i in 0..<3 { client.track("back\(i)") }
+        r = await client.flush()
+        XCTAssertEqual(r.remaining, 3)
+        h.clock.advance(600)
+        h.transport.answer { _, r in .accepted(r.eventIDs.count) }
+        r = await client.flush()
+        XCTAssertTrue(r.isComplete, "\(r)")
+        XCTAssertEqual(client.counters.droppedByCap, 0)
+        XCTAssertEqual(client.counters.delivered, 4)
+        _ = await client.shutdown(deadline: Date())
+    }
+
+    /// A relaunch with the device's clock far ahead: until the server has
+    /// answered in this process its clock is unknown, so nothing is dropped
+    /// by age; events really past the cap by both clocks go once it has.
+    func testAgeCapWaitsForTheServersClock() async throws {
+        let h = Harness()
+        h.transport.answer { _, _ in .error(500, "internal") }
+        var client = try h.client { $0.maxEventAge = 3600 }
+        for i in 0..<4 { client.track("queued\(i)") }
+        _ = await client.flush()
+        _ = await client.shutdown(deadline: Date())
+        h.clock.setDeviceClock(by: 30 * 24 * 3600)
+        h.transport.answer { _, r in .accepted(r.eventIDs.count) }
+        client = try h.client { $0.maxEventAge = 3600 }
+        var r = await client.flush()
+        if !r.isComplete {
+            h.clock.advance(3600) // the backoff the failure left (state.json)
+            r = await client.flush()
+        }
+        XCTAssertTrue(r.isComplete, "\(r)")
+        XCTAssertEqual(client.counters.droppedByCap, 0)
+        XCTAssertEqual(client.counters.delivered, 4)
+        _ = await client.shutdown(deadline: Date())
+    }
+
+    /// Answers without a `Date` (a proxy that strips it): the server's clock
+    /// is never known, so the age cap never drops.
+    func testAgeCapNeedsTheServersDate() async throws {
+        let h = Harness(transport: ScriptedTransport())
+        h.transport.serverTime = nil
+        h.transport.answer { _, _ in .error(500, "internal") }
+        let client = try h.client { $0.maxEventAge = 3600 }
+        for i in 0..<3 { client.track("old\(i)") }
+        _ = await client.flush()
+        h.clock.advance(2 * 3600)
+        h.transport.answer { _, r in .accepted(r.eventIDs.count) }
+        let r = await client.flush()
+        XCTAssertTrue(r.isComplete, "\(r)")
+        XCTAssertEqual(client.counters.droppedByCap, 0)
+        XCTAssertEqual(client.counters.delivered, 3)
+        _ = await client.shutdown(deadline: Date())
+    }
+
     func testCorruptQueueFileNeverStopsTheClient() async throws {
         let h = Harness()
         h.transport.answer { _, _ in throw URLError(.notConnectedToInternet) }

@@ -4,11 +4,32 @@ import XCTest
 
 let testKey = "test-write-key-0123456789"
 
-/// A clock the test moves.
+/// A clock the test moves: the device's clock, the uptime and the true time
+/// (the server's). Time passing moves all three; a person changing the
+/// device's clock moves only the first.
 final class TestClock: Sendable {
-    private let t = Locked(Date(timeIntervalSince1970: 1_764_151_200)) // 2025-11-26T10:00:00Z
-    func now() -> Date { t.withLock { $0 } }
-    func advance(_ seconds: TimeInterval) { t.withLock { $0 += seconds } }
+    private static let start = Date(timeIntervalSince1970: 1_764_151_200) // 2025-11-26T10:00:00Z
+    private let t = Locked((device: start, elapsed: TimeInterval(0)))
+    func now() -> Date { t.withLock { $0.device } }
+    func uptime() -> TimeInterval { t.withLock { 1000 + $0.elapsed } }
+    func trueNow() -> Date { t.withLock { Self.start.addingTimeInterval($0.elapsed) } }
+    func advance(_ seconds: TimeInterval) {
+        t.withLock {
+            $0.device += seconds
+            $0.elapsed += seconds
+        }
+    }
+    /// The device's clock set forward (or back, negative) by seconds.
+    func setDeviceClock(by seconds: TimeInterval) { t.withLock { $0.device += seconds } }
+}
+
+/// An IMF-fixdate, as in an HTTP `Date` header.
+func httpDate(_ d: Date) -> String {
+    let f = DateFormatter()
+    f.locale = Locale(identifier: "en_US_POSIX")
+    f.timeZone = TimeZone(identifier: "GMT")
+    f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+    return f.string(from: d)
 }
 
 /// A request as the server would read it.
@@ -32,6 +53,9 @@ final class ScriptedTransport: Transport, @unchecked Sendable {
     private var handler: Handler
     private var inFlight = 0
     private(set) var maxInFlight = 0
+    /// The server's clock: every answer without a `Date` gets one from it,
+    /// as a server's does. nil: answers carry no `Date`.
+    var serverTime: (@Sendable () -> Date)?
 
     init(_ handler: @escaping Handler = { _, r in .accepted(r.eventIDs.count) }) {
         self.handler = handler
@@ -53,7 +77,9 @@ final class ScriptedTransport: Transport, @unchecked Sendable {
             return (_sent.count - 1, handler)
         }
         defer { lock.withLock { inFlight -= 1 } }
-        return try await h(n, r)
+        var answer = try await h(n, r)
+        if let now = serverTime, answer.header("Date") == nil { answer.headers["date"] = httpDate(now()) }
+        return answer
     }
 }
 
@@ -99,6 +125,7 @@ struct Harness {
         self.clock = clock
         self.transport = transport
         reports = Reports()
+        if transport.serverTime == nil { transport.serverTime = { clock.trueNow() } }
     }
 
     func configuration(_ tweak: (inout Configuration) -> Void = { _ in }) -> Configuration {
@@ -114,6 +141,7 @@ struct Harness {
                                  locale: "en-GB", timezone: "Europe/London")
         let clock = self.clock
         c.now = { clock.now() }
+        c.uptime = { clock.uptime() }
         c.random = { 0.5 }
         let reports = self.reports
         c.onRejected = { reports.add($0) }

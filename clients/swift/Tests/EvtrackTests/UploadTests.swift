@@ -92,11 +92,7 @@ final class UploadTests: XCTestCase {
 
     func testRetryAfterAsHTTPDatePausesThePipeline() async throws {
         let h = Harness()
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "GMT")
-        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-        let date = f.string(from: h.clock.now().addingTimeInterval(90))
+        let date = httpDate(h.clock.now().addingTimeInterval(90))
         h.transport.answer { n, r in n == 0 ? .error(429, "rate_limited", retryAfter: date) : .accepted(r.eventIDs.count) }
         let client = try h.client()
         client.track("e")
