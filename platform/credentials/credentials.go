@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // MinLength is the shortest secret accepted.
@@ -57,6 +58,39 @@ func (s *Set[V]) Lookup(secret string) (V, bool) {
 
 // Len is the number of secrets.
 func (s *Set[V]) Len() int { return len(s.entries) }
+
+// ParseList reads a configured list, "secret1:grant1,secret2:grant2" (blank
+// entries skipped, spaces around an entry and its secret trimmed), into a
+// Set, grant turning each entry's secret and the rest after its first colon
+// into what the secret grants. kind names the secrets in errors ("write
+// key"), form the entry's expected form ("key:app_id"). Errors name an
+// entry by its number, never by a value: written the wrong way round, the
+// grant is the secret; grant's own errors must not show them either.
+func ParseList[V any](spec, kind, form string, grant func(secret, rest string) (V, error)) (*Set[V], error) {
+	set := &Set[V]{}
+	for i, entry := range strings.Split(spec, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		secret, rest, ok := strings.Cut(entry, ":")
+		if !ok {
+			return nil, fmt.Errorf("%s #%d: want %s", kind, i+1, form)
+		}
+		secret = strings.TrimSpace(secret)
+		v, err := grant(secret, rest)
+		if err == nil {
+			err = set.Add(secret, v)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s #%d: %w", kind, i+1, err)
+		}
+	}
+	if set.Len() == 0 {
+		return nil, fmt.Errorf("no %ss configured", kind)
+	}
+	return set, nil
+}
 
 // Fingerprint names a secret in logs without revealing it: "<kind>-" and the
 // first 8 hex digits of its SHA-256.

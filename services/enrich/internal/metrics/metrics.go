@@ -4,6 +4,7 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // Enrich holds every metric of the service.
@@ -32,47 +33,47 @@ type Enrich struct {
 // New creates the metrics and registers them, with the Go and process
 // collectors, on reg.
 func New(reg prometheus.Registerer) *Enrich {
+	f := promauto.With(reg)
 	m := &Enrich{
-		Documents: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Documents: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "enrich_documents_total", Help: "Documents by outcome: created, already_present (a redelivery: the document, or its dead letter, is already there), dead_lettered, retried (the cluster could not take it), failed (its message's delivery is spent).",
 		}, []string{"outcome"}),
-		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Messages: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "enrich_messages_total", Help: "JetStream messages by outcome: acked, redelivered (nak), dead_lettered (acked after its failing documents were dead-lettered on its last delivery), terminated (undecodable).",
 		}, []string{"outcome"}),
-		BulkSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+		BulkSeconds: f.NewHistogram(prometheus.HistogramOpts{
 			Name: "enrich_bulk_duration_seconds", Help: "Duration of one _bulk request.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
 		}),
-		BulkDocuments: prometheus.NewHistogram(prometheus.HistogramOpts{
+		BulkDocuments: f.NewHistogram(prometheus.HistogramOpts{
 			Name: "enrich_bulk_documents", Help: "Documents in one _bulk request.",
 			Buckets: prometheus.ExponentialBuckets(10, 2, 10),
 		}),
-		BulkFailures: prometheus.NewCounter(prometheus.CounterOpts{
+		BulkFailures: f.NewCounter(prometheus.CounterOpts{
 			Name: "enrich_bulk_failures_total", Help: "_bulk requests that failed as a whole (OpenSearch unreachable, 429/5xx).",
 		}),
-		ClusterRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+		ClusterRefusals: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "enrich_cluster_refusals_total", Help: "Documents, or whole _bulk requests, OpenSearch did not take for a reason of the cluster or the index (unreachable, overloaded, blocked, closed, shard limit), by error type. Retried, never dead-lettered.",
 		}, []string{"error_type"}),
-		Lookups: prometheus.NewCounter(prometheus.CounterOpts{
+		Lookups: f.NewCounter(prometheus.CounterOpts{
 			Name: "enrich_lookups_total", Help: "Documents looked up across every daily index before being written: their client time was implausible, or their device clock far ahead, so their index depends on the delivery.",
 		}),
-		Pending: prometheus.NewGauge(prometheus.GaugeOpts{
+		Pending: f.NewGauge(prometheus.GaugeOpts{
 			Name: "enrich_consumer_pending_messages", Help: "Messages in the stream not yet delivered to the consumer (the lag).",
 		}),
-		AckPending: prometheus.NewGauge(prometheus.GaugeOpts{
+		AckPending: f.NewGauge(prometheus.GaugeOpts{
 			Name: "enrich_consumer_ack_pending_messages", Help: "Messages delivered and not yet acknowledged.",
 		}),
-		Redelivered: prometheus.NewGauge(prometheus.GaugeOpts{
+		Redelivered: f.NewGauge(prometheus.GaugeOpts{
 			Name: "enrich_consumer_redelivered_messages", Help: "Messages delivered more than once and not yet acknowledged.",
 		}),
-		Indices: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Indices: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "enrich_indices_total", Help: "Daily indices looked after: deleted (past the retention, without ISM), compacted (a past day merged into one segment).",
 		}, []string{"action"}),
-		Suppressed: prometheus.NewCounter(prometheus.CounterOpts{
+		Suppressed: f.NewCounter(prometheus.CounterOpts{
 			Name: "enrich_suppressed_events_total", Help: "Events dropped, not stored, because their user (app + user id or anonymous id) is on the suppression list of a deletion.",
 		}),
 	}
-	reg.MustRegister(m.Suppressed, m.Documents, m.Messages, m.BulkSeconds, m.BulkDocuments, m.BulkFailures, m.ClusterRefusals, m.Lookups, m.Pending, m.AckPending, m.Redelivered, m.Indices,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -3,7 +3,7 @@ package auth
 
 import (
 	"encoding/base64"
-	"fmt"
+	"errors"
 	"strings"
 
 	"github.com/evtrack/telemetry/platform/appid"
@@ -12,36 +12,23 @@ import (
 
 // WriteKeys is the set of accepted write keys, each granting one app id.
 type WriteKeys struct {
-	set credentials.Set[string]
+	set *credentials.Set[string]
 }
 
 // ParseWriteKeys reads "key1:app-ios,key2:app-android". Keys must be at least
 // 16 characters; an app may have several keys (rotation).
 func ParseWriteKeys(spec string) (*WriteKeys, error) {
-	wk := &WriteKeys{}
-	for i, pair := range strings.Split(spec, ",") {
-		pair = strings.TrimSpace(pair)
-		if pair == "" {
-			continue
-		}
-		key, app, ok := strings.Cut(pair, ":")
-		if !ok {
-			return nil, fmt.Errorf("write key #%d: want key:app_id", i+1)
-		}
-		key, app = strings.TrimSpace(key), strings.TrimSpace(app)
-		// Errors name the entry by its number, never by a value: written
-		// the wrong way round (app:key), the "app id" is the key.
+	set, err := credentials.ParseList(spec, "write key", "key:app_id", func(_, app string) (string, error) {
+		app = strings.TrimSpace(app)
 		if appid.Validate(app) != nil {
-			return nil, fmt.Errorf("write key #%d: the app id after the colon must be 1-64 letters, digits, '-' or '_' (not shown: it may be a key written first)", i+1)
+			return "", errors.New("the app id after the colon must be 1-64 letters, digits, '-' or '_' (not shown: it may be a key written first)")
 		}
-		if err := wk.set.Add(key, app); err != nil {
-			return nil, fmt.Errorf("write key #%d: %w", i+1, err)
-		}
+		return app, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if wk.set.Len() == 0 {
-		return nil, fmt.Errorf("no write keys configured")
-	}
-	return wk, nil
+	return &WriteKeys{set: set}, nil
 }
 
 // AppID returns the app that key belongs to, comparing in constant time.

@@ -404,27 +404,19 @@ func (m *segmentMapper) readContext(c *segmentContext) {
 		k, esc := r.key()
 		switch string(m.keyName(k, esc)) {
 		case "app":
-			if c.appVersion.kind == jsonAbsent && r.peek() == '{' {
-				c.appVersion, _ = m.members("version", "")
+			if m.fillMembers(&c.appVersion, "version", nil, "") {
 				continue
 			}
 		case "os":
-			if (c.osName.kind == jsonAbsent || c.osVersion.kind == jsonAbsent) && r.peek() == '{' {
-				name, version := m.members("name", "version")
-				fillAbsent(&c.osName, name)
-				fillAbsent(&c.osVersion, version)
+			if m.fillMembers(&c.osName, "name", &c.osVersion, "version") {
 				continue
 			}
 		case "device":
-			if c.deviceModel.kind == jsonAbsent && r.peek() == '{' {
-				c.deviceModel, _ = m.members("model", "")
+			if m.fillMembers(&c.deviceModel, "model", nil, "") {
 				continue
 			}
 		case "library":
-			if (c.libName.kind == jsonAbsent || c.libVersion.kind == jsonAbsent) && r.peek() == '{' {
-				name, version := m.members("name", "version")
-				fillAbsent(&c.libName, name)
-				fillAbsent(&c.libVersion, version)
+			if m.fillMembers(&c.libName, "name", &c.libVersion, "version") {
 				continue
 			}
 		case "locale":
@@ -450,23 +442,32 @@ func fillAbsent(dst *jsonValue, v jsonValue) {
 	}
 }
 
-// members reads the object at r and returns its members named a and b (b
-// may be ""), as a lookup by name finds them.
-func (m *segmentMapper) members(a, b string) (va, vb jsonValue) {
+// fillMembers reads the object at r into what of a (its member ak) and b
+// (bk; b may be nil) is still absent, as a lookup by name finds them. It
+// reads nothing, and reports false, when both are already filled or the
+// value at r is not an object.
+func (m *segmentMapper) fillMembers(a *jsonValue, ak string, b *jsonValue, bk string) bool {
+	if (a.kind != jsonAbsent && (b == nil || b.kind != jsonAbsent)) || m.r.peek() != '{' {
+		return false
+	}
 	var pa, pb memberPick
 	r := &m.r
 	for more := r.enter('}'); more; more = r.next('}') {
 		k, esc := r.key()
 		switch name := m.keyName(k, esc); {
-		case string(name) == a:
+		case string(name) == ak:
 			pa.offer(r.value(), esc)
-		case b != "" && string(name) == b:
+		case b != nil && string(name) == bk:
 			pb.offer(r.value(), esc)
 		default:
 			r.skip()
 		}
 	}
-	return pa.get(), pb.get()
+	fillAbsent(a, pa.get())
+	if b != nil {
+		fillAbsent(b, pb.get())
+	}
+	return true
 }
 
 // fail records the first reason the message cannot be an event.

@@ -2,6 +2,7 @@
 package auth
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -33,24 +34,14 @@ func (p Principal) CanRead(app string) bool {
 
 // ReadTokens is the set of accepted read tokens.
 type ReadTokens struct {
-	set credentials.Set[Principal]
+	set *credentials.Set[Principal]
 }
 
 // ParseReadTokens reads "token1:app-ios|app-android,token2:*,token3:app-ios:delete".
 // Tokens must be at least 16 characters. A third part lists permissions
 // beyond reading ("+"-separated); the only one is "delete".
 func ParseReadTokens(spec string) (*ReadTokens, error) {
-	rt := &ReadTokens{}
-	for i, pair := range strings.Split(spec, ",") {
-		pair = strings.TrimSpace(pair)
-		if pair == "" {
-			continue
-		}
-		tok, scope, ok := strings.Cut(pair, ":")
-		if !ok {
-			return nil, fmt.Errorf("read token #%d: want token:app1|app2 or token:*", i+1)
-		}
-		tok = strings.TrimSpace(tok)
+	set, err := credentials.ParseList(spec, "read token", "token:app1|app2 or token:*", func(tok, scope string) (Principal, error) {
 		p := Principal{Name: credentials.Fingerprint("token", tok)}
 		if apps, perms, ok := strings.Cut(scope, ":"); ok {
 			scope = apps
@@ -59,7 +50,7 @@ func ParseReadTokens(spec string) (*ReadTokens, error) {
 				case PermissionDelete:
 					p.CanDelete = true
 				default:
-					return nil, fmt.Errorf("read token #%d: unknown permission after the second colon (known: %s; not shown: it may be a secret)", i+1, PermissionDelete)
+					return p, fmt.Errorf("unknown permission after the second colon (known: %s; not shown: it may be a secret)", PermissionDelete)
 				}
 			}
 		}
@@ -72,21 +63,19 @@ func ParseReadTokens(spec string) (*ReadTokens, error) {
 			// Never the value in the error: written the wrong way round
 			// (app:token), the "app id" is the token.
 			if appid.Validate(app) != nil {
-				return nil, fmt.Errorf("read token #%d: each app id after the colon must be 1-64 letters, digits, '-' or '_', or * (not shown: it may be a token written first)", i+1)
+				return p, errors.New("each app id after the colon must be 1-64 letters, digits, '-' or '_', or * (not shown: it may be a token written first)")
 			}
 			p.Apps = append(p.Apps, app)
 		}
 		if p.AllApps && len(p.Apps) > 0 {
-			return nil, fmt.Errorf("read token #%d: * already covers every app", i+1)
+			return p, errors.New("* already covers every app")
 		}
-		if err := rt.set.Add(tok, p); err != nil {
-			return nil, fmt.Errorf("read token #%d: %w", i+1, err)
-		}
+		return p, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if rt.set.Len() == 0 {
-		return nil, fmt.Errorf("no read tokens configured")
-	}
-	return rt, nil
+	return &ReadTokens{set: set}, nil
 }
 
 // Principal returns who tok belongs to, comparing in constant time.
