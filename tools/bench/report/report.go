@@ -243,11 +243,13 @@ func (q Query) Overheads() []OverheadRun {
 // OpenSearch's warm raw _bulk ceiling, the CPU each process spent per event
 // over the measured window, and the bytes an event takes on disk.
 type Cost struct {
-	Ceiling       stats.Summary   // raw _bulk documents/s
-	Point         stats.LoadPoint // of the ceiling
+	Ceiling       stats.Summary   // raw _bulk documents/s, each round into fresh indices
+	Sustained     Sustained       // raw _bulk into one set of growing indices
+	Point         stats.LoadPoint // of the sustained rate
 	Duration      time.Duration
 	Load          Load
 	Events        int64 // accepted in the measured window
+	Delivered     int64 // taken by enrich from the stream in the window (Events less the backlog's growth)
 	PendingBefore float64
 	PendingAfter  float64
 	Growing       bool
@@ -273,7 +275,8 @@ func (c Cost) CPUOf(name string) float64 {
 
 // Carry is the rate, in events/s, that cores can carry at the CPU an event
 // cost over the measured window: the four processes' and the load
-// generator's, which shares the cores. Against the ceiling it says how
+// generator's, which shares the cores, over the events enrich took (when a
+// backlog grew, fewer than were accepted). Against the ceiling it says how
 // close the machine itself lets the pipeline get (0 if nothing was
 // measured).
 func (c Cost) Carry(cores int) float64 {
@@ -281,10 +284,24 @@ func (c Cost) Carry(cores int) float64 {
 	for _, p := range c.Procs {
 		cpu += p.CPUSeconds
 	}
-	if cpu <= 0 || c.Events == 0 {
+	events := c.Events
+	if c.Delivered > 0 && c.Delivered < events { // a backlog grew: the store wrote fewer
+		events = c.Delivered
+	}
+	if cpu <= 0 || events == 0 {
 		return 0
 	}
-	return float64(cores) * float64(c.Events) / cpu
+	return float64(cores) * float64(events) / cpu
+}
+
+// Sustained is OpenSearch's raw _bulk rate of the pipeline's documents
+// written back to back into one set of daily indices that grow, and merge,
+// as the pipeline's do, with its CPU over the same rounds.
+type Sustained struct {
+	DocsPerSec float64
+	Documents  int64
+	Rounds     int
+	CPUSeconds float64
 }
 
 // Alone is OpenSearch's own CPU over the raw ceiling's measured rounds: what

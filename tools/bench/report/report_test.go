@@ -81,8 +81,9 @@ func fixed(t *testing.T) Summary {
 			Writes: Load{EventsPerSec: 9650}, WritePoint: stats.LoadPoint{Fraction: 0.25, Units: 9650, Rate: 97}, BulkCeiling: 38600, DrainCeiling: 34000,
 		},
 		Cost: &Cost{
-			Ceiling: warmed(summary(t, 43000, 42000, 44000), 19000, 25300, 28600), Point: stats.LoadPoint{Fraction: 0.8, Units: 34400, Rate: 344}, Duration: 60 * time.Second,
-			Load: Load{EventsPerSec: 34390, Latency: lat(3.1, 40.2)}, Events: 2063400, PendingBefore: 12, PendingAfter: 15,
+			Ceiling: warmed(summary(t, 43000, 42000, 44000), 19000, 25300, 28600), Point: stats.LoadPoint{Fraction: 0.8, Units: 27520, Rate: 275}, Duration: 60 * time.Second,
+			Sustained: Sustained{DocsPerSec: 34400, Documents: 2800000, Rounds: 7, CPUSeconds: 160.1},
+			Load:      Load{EventsPerSec: 27510, Latency: lat(3.1, 40.2)}, Events: 1650600, Delivered: 1650300, PendingBefore: 12, PendingAfter: 15,
 			Procs:      []ProcCost{{"ingest", 12.4}, {"nats-server", 8.1}, {"enrich", 30.2}, {"OpenSearch", 61.9}},
 			Client:     ProcCost{"load generator (the bench process)", 6.3},
 			Alone:      Alone{CPUSeconds: 54.3, Duration: 28 * time.Second, Documents: 1200000},
@@ -256,6 +257,7 @@ func TestCostCarry(t *testing.T) {
 	}{
 		{"the four and the load generator", Cost{Procs: four, Client: ProcCost{"load generator", 10}, Events: 1_000_000}, 2, 2 * 1_000_000 / 60.0},
 		{"without a load generator", Cost{Procs: four, Events: 1_000_000}, 2, 2 * 1_000_000 / 50.0},
+		{"a backlog grew: over what enrich took", Cost{Procs: four, Events: 1_000_000, Delivered: 800_000}, 2, 2 * 800_000 / 50.0},
 		{"nothing accepted", Cost{Procs: four}, 2, 0},
 		{"no CPU measured", Cost{Events: 1000}, 2, 0},
 	}

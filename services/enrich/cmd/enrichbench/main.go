@@ -58,8 +58,9 @@ func main() {
 	consumer := flag.String("consumer", "enrich", "durable consumer (drain)")
 	users := flag.Int("users", 10000, "distinct users")
 	days := flag.Int("days", 1, "days the events are spread over (load)")
+	ids := flag.String("ids", "", "put into every event id, after \"bench-\": runs with different -ids write different documents")
 	flag.Parse()
-	gen := generator{users: *users, days: *days, end: time.Now().UTC()}
+	gen := generator{users: *users, days: *days, end: time.Now().UTC(), ids: *ids}
 
 	var err error
 	switch *mode {
@@ -90,6 +91,7 @@ func main() {
 type generator struct {
 	users, days int
 	end         time.Time
+	ids         string // in every event id
 }
 
 // batches generates events shaped like the load generator's (and a mobile
@@ -113,7 +115,7 @@ func (gen generator) eachBatch(n, size int, seed uint64, f func(*telemetryv1.Eve
 		for j := i; j < min(i+size, n); j++ {
 			user := rng.IntN(gen.users)
 			b.Events = append(b.Events, &telemetryv1.Event{
-				EventId: fmt.Sprintf("bench-%012d", j), UserId: "user-" + strconv.Itoa(user),
+				EventId: fmt.Sprintf("bench-%s%012d", gen.ids, j), UserId: "user-" + strconv.Itoa(user),
 				SessionId: fmt.Sprintf("sess-%d-%d", user, rng.IntN(20)), EventName: names[rng.IntN(len(names))],
 				ClientTimestamp: timestamppb.New(received.Add(-time.Duration(rng.IntN(5000)) * time.Millisecond)),
 				AppVersion:      "4.2.0", DeviceOs: "iOS 18.1",
