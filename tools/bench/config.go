@@ -117,7 +117,7 @@ type Config struct {
 	MergesWithin                       time.Duration
 
 	// Cost.
-	CostFraction       float64 // of the warm raw _bulk ceiling
+	CostFraction       float64 // of the raw _bulk rate sustained into growing indices
 	CostDuration       time.Duration
 	CostStreamDuration time.Duration // closed-loop fill of each stream measured on disk
 	CostProfile        bool          // CPU profiles: ingest and enrich over cost's measured window, query over the idle first pages
@@ -204,7 +204,7 @@ func tunables(c *Config) []tunable {
 		{"BENCH_QUERY_FRACTION", "part query: the open-loop query rate, a fraction of the query ceiling", fraction(&c.QueryFraction)},
 		{"BENCH_QUERY_WRITE_FRACTION", "part query: the writes while busy, a fraction of the warm raw _bulk ceiling (enrich's drain rate is reported beside it)", fraction(&c.QueryWriteFraction)},
 		{"BENCH_QUERY_WRITE_RATE", "part query: the writes while busy in events/s (e.g. 10000) instead of BENCH_QUERY_WRITE_FRACTION; 0: the fraction", number(&c.QueryWriteRate)},
-		{"BENCH_COST_FRACTION", "part cost: the load, a fraction of the warm raw _bulk ceiling", fraction(&c.CostFraction)},
+		{"BENCH_COST_FRACTION", "part cost: the load, a fraction of the raw _bulk rate sustained into growing indices", fraction(&c.CostFraction)},
 		{"BENCH_COST_DURATION", "part cost: measured time at that load", duration(&c.CostDuration)},
 		{"BENCH_COST_PROFILE", "parts cost and query: 1 to keep CPU profiles (pprof on DEBUG_ADDR) in the results folder: of ingest, enrich and nats-server (its prof_port) over cost's measured window, of the query service over the idle first pages", flag(&c.CostProfile)},
 		{"BENCH_BASELINE", "a git revision (e.g. main~3) whose ingest and enrich are built and measured beside this checkout's in the same run: parts ingest and pipeline (unset: none)", text(&c.Baseline)},
