@@ -106,6 +106,10 @@ func (r *runner) costPart(ctx context.Context) (_ *report.Cost, err error) {
 	if out.PendingBefore, err = r.pending(ctx, enrich); err != nil {
 		return nil, err
 	}
+	backlogBefore, err := r.backlog(ctx, enrich)
+	if err != nil {
+		return nil, err
+	}
 	profiles := r.cpuProfiles(ctx, r.cfg.CostDuration, map[string]string{"ingest-cost": ingestEnv["DEBUG_ADDR"], "enrich-cost": enrichEnv["DEBUG_ADDR"],
 		"nats-cost": r.broker.ProfAddr})
 	res, err := run("cost", r.cfg.CostDuration)
@@ -127,11 +131,15 @@ func (r *runner) costPart(ctx context.Context) (_ *report.Cost, err error) {
 	if out.PendingAfter, err = r.pending(ctx, enrich); err != nil {
 		return nil, err
 	}
+	backlogAfter, err := r.backlog(ctx, enrich)
+	if err != nil {
+		return nil, err
+	}
 	out.Load = loadOf(res, 0)
 	out.Events = res.EventsAccepted
-	// What enrich took from the stream in the window: what was accepted,
-	// less what the backlog grew by.
-	out.Delivered = max(0, res.EventsAccepted-int64(max(0, out.PendingAfter-out.PendingBefore))*int64(r.cfg.Batch))
+	// What enrich took and acked in the window: what was accepted, less
+	// what its pending and ack-pending messages (a batch each) grew by.
+	out.Delivered = max(0, res.EventsAccepted-int64(max(0, backlogAfter-backlogBefore))*int64(r.cfg.Batch))
 	out.Growing = stats.Growing(out.PendingBefore, out.PendingAfter, pt.Rate*r.cfg.CostDuration.Seconds())
 	if res.EventsAccepted == 0 {
 		return nil, fmt.Errorf("cost: nothing accepted (statuses %v)", res.Statuses)
@@ -179,43 +187,36 @@ func (r *runner) costPart(ctx context.Context) (_ *report.Cost, err error) {
 func (r *runner) sustainedCeiling(ctx context.Context, burst float64) (_ report.Sustained, err error) {
 	prefix := fmt.Sprintf("bench-%d-sustained", time.Now().Unix())
 	defer func() { err = errors.Join(err, r.deletePrefix(context.WithoutCancel(ctx), prefix)) }()
-	rounds := max(2, int(burst*r.cfg.CostDuration.Seconds()/float64(r.cfg.EnrichEvents)+0.999))
+	rounds := min(20, max(2, int(burst*r.cfg.CostDuration.Seconds()/float64(r.cfg.EnrichEvents)+0.999)))
 	if err := r.waitNoMerges(ctx, "sustained"); err != nil {
 		return report.Sustained{}, err
 	}
-	r.logf("cost: raw _bulk sustained, %d rounds of %d documents into one set of indices", rounds, r.cfg.EnrichEvents)
-	out := report.Sustained{Rounds: rounds}
-	var posting float64
-	for i := range rounds {
-		var res struct {
-			Documents   int     `json:"documents"`
-			DocsPerSec  float64 `json:"docs_per_sec"`
-			FailedBulks int     `json:"failed_bulks"`
-		}
-		name := fmt.Sprintf("bulk-sustained-%d", i+1)
-		cpu0, err := r.openSearch.CPUTime()
-		if err != nil {
-			return out, fmt.Errorf("%s: CPU time of OpenSearch: %w", name, err)
-		}
-		// Ids of its own each round: the same documents again would be
-		// refused as existing (409), which costs OpenSearch almost nothing.
-		err = r.enrichbench(ctx, name, &res, "-mode", "bulk", "-events", fmt.Sprint(r.cfg.EnrichEvents), "-opensearch", r.openSearch.URL,
-			"-prefix", prefix, "-ids", fmt.Sprintf("s%d-", i), "-file", filepath.Join(r.out, "bulk.ndjson"),
-			"-bulk-docs", fmt.Sprint(bulkDocs), "-in-flight", fmt.Sprint(bulkFlight))
-		cpu1, cpuErr := r.openSearch.CPUTime()
-		if err := errors.Join(err, cpuErr); err != nil {
-			return out, err
-		}
-		if res.FailedBulks > 0 || res.Documents == 0 || res.DocsPerSec <= 0 {
-			return out, fmt.Errorf("%s: %d of its _bulk requests failed (%d documents); see %s.json", name, res.FailedBulks, res.Documents, name)
-		}
-		// The CPU spans the file's writing too, when OpenSearch still merges.
-		out.CPUSeconds += (cpu1 - cpu0).Seconds()
-		out.Documents += int64(res.Documents)
-		posting += float64(res.Documents) / res.DocsPerSec
-		r.logf("  %s: %.0f documents/s", name, res.DocsPerSec)
+	r.logf("cost: raw _bulk sustained, %d rounds of %d documents, built first, posted back to back into one set of indices", rounds, r.cfg.EnrichEvents)
+	var res struct {
+		Documents   int     `json:"documents"`
+		DocsPerSec  float64 `json:"docs_per_sec"`
+		FailedBulks int     `json:"failed_bulks"`
 	}
-	out.DocsPerSec = float64(out.Documents) / posting
+	cpu0, err := r.openSearch.CPUTime()
+	if err != nil {
+		return report.Sustained{}, fmt.Errorf("sustained: CPU time of OpenSearch: %w", err)
+	}
+	// Each round's ids its own: the same documents again would be refused
+	// as existing (409), which costs OpenSearch almost nothing. One process
+	// posts them all without a pause, so no merge is done between rounds.
+	err = r.enrichbench(ctx, "bulk-sustained", &res, "-mode", "bulk", "-events", fmt.Sprint(r.cfg.EnrichEvents), "-rounds", fmt.Sprint(rounds),
+		"-opensearch", r.openSearch.URL, "-prefix", prefix, "-ids", "s-", "-file", filepath.Join(r.out, "bulk-sustained.ndjson"),
+		"-bulk-docs", fmt.Sprint(bulkDocs), "-in-flight", fmt.Sprint(bulkFlight))
+	cpu1, cpuErr := r.openSearch.CPUTime()
+	if err := errors.Join(err, cpuErr); err != nil {
+		return report.Sustained{}, err
+	}
+	if res.FailedBulks > 0 || res.Documents == 0 || res.DocsPerSec <= 0 {
+		return report.Sustained{}, fmt.Errorf("sustained: %d of its _bulk requests failed (%d documents); see bulk-sustained.json", res.FailedBulks, res.Documents)
+	}
+	// The CPU spans the building of the documents too, when OpenSearch has
+	// nothing to do (the merges of earlier parts were waited for).
+	out := report.Sustained{Rounds: rounds, Documents: int64(res.Documents), DocsPerSec: res.DocsPerSec, CPUSeconds: (cpu1 - cpu0).Seconds()}
 	r.logf("  sustained: %.0f documents/s (%.2f of the warm ceiling)", out.DocsPerSec, out.DocsPerSec/burst)
 	return out, nil
 }

@@ -279,15 +279,31 @@ func (r *runner) lagStep(ctx context.Context, ingest, enrich *service, stream st
 
 // pending is enrich's lag gauge: messages in the stream not yet delivered.
 func (r *runner) pending(ctx context.Context, enrich *service) (float64, error) {
+	return r.consumerGauges(ctx, enrich, "enrich_consumer_pending_messages")
+}
+
+// backlog is what enrich has not written yet: its consumer's pending
+// messages and those delivered but not acked.
+func (r *runner) backlog(ctx context.Context, enrich *service) (float64, error) {
+	return r.consumerGauges(ctx, enrich, "enrich_consumer_pending_messages", "enrich_consumer_ack_pending_messages")
+}
+
+// consumerGauges sums the gauges named from enrich's /metrics (refreshed by
+// enrich every few seconds).
+func (r *runner) consumerGauges(ctx context.Context, enrich *service, names ...string) (float64, error) {
 	fams, err := promscrape.Scrape(ctx, &http.Client{Timeout: 5 * time.Second}, enrich.URL+"/metrics")
 	if err != nil {
 		return 0, err
 	}
-	v, ok := fams.Sum("enrich_consumer_pending_messages", nil)
-	if !ok {
-		return 0, fmt.Errorf("enrich reports no enrich_consumer_pending_messages at %s/metrics", enrich.URL)
+	var sum float64
+	for _, name := range names {
+		v, ok := fams.Sum(name, nil)
+		if !ok {
+			return 0, fmt.Errorf("enrich reports no %s at %s/metrics", name, enrich.URL)
+		}
+		sum += v
 	}
-	return v, nil
+	return sum, nil
 }
 
 // endToEnd sends a steady load through ingest and watches OpenSearch for

@@ -249,7 +249,7 @@ type Cost struct {
 	Duration      time.Duration
 	Load          Load
 	Events        int64 // accepted in the measured window
-	Delivered     int64 // taken by enrich from the stream in the window (Events less the backlog's growth)
+	Delivered     int64 // taken and acked by enrich in the window (Events less the growth of its pending and ack-pending messages)
 	PendingBefore float64
 	PendingAfter  float64
 	Growing       bool
@@ -275,23 +275,34 @@ func (c Cost) CPUOf(name string) float64 {
 
 // Carry is the rate, in events/s, that cores can carry at the CPU an event
 // cost over the measured window: the four processes' and the load
-// generator's, which shares the cores, over the events enrich took (when a
-// backlog grew, fewer than were accepted). Against the ceiling it says how
-// close the machine itself lets the pipeline get (0 if nothing was
-// measured).
+// generator's, which shares the cores, each over the events it handled —
+// ingest, NATS and the load generator every accepted one; enrich and
+// OpenSearch, when a backlog grew, only those enrich took (Delivered).
+// Against the ceiling it says how close the machine itself lets the
+// pipeline get (0 if nothing was measured).
 func (c Cost) Carry(cores int) float64 {
-	cpu := c.Client.CPUSeconds
-	for _, p := range c.Procs {
-		cpu += p.CPUSeconds
+	written := c.Events
+	if c.Growing {
+		written = c.Delivered
 	}
-	events := c.Events
-	if c.Delivered > 0 && c.Delivered < events { // a backlog grew: the store wrote fewer
-		events = c.Delivered
+	var perEvent float64 // CPU seconds an event, summed over the processes
+	for _, p := range append(slices.Clone(c.Procs), c.Client) {
+		if p.CPUSeconds <= 0 {
+			continue
+		}
+		n := c.Events
+		if p.Name == "enrich" || p.Name == "OpenSearch" {
+			n = written
+		}
+		if n <= 0 {
+			return 0
+		}
+		perEvent += p.CPUSeconds / float64(n)
 	}
-	if cpu <= 0 || events == 0 {
+	if perEvent <= 0 {
 		return 0
 	}
-	return float64(cores) * float64(events) / cpu
+	return float64(cores) / perEvent
 }
 
 // Sustained is OpenSearch's raw _bulk rate of the pipeline's documents

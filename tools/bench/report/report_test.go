@@ -257,7 +257,9 @@ func TestCostCarry(t *testing.T) {
 	}{
 		{"the four and the load generator", Cost{Procs: four, Client: ProcCost{"load generator", 10}, Events: 1_000_000}, 2, 2 * 1_000_000 / 60.0},
 		{"without a load generator", Cost{Procs: four, Events: 1_000_000}, 2, 2 * 1_000_000 / 50.0},
-		{"a backlog grew: over what enrich took", Cost{Procs: four, Events: 1_000_000, Delivered: 800_000}, 2, 2 * 800_000 / 50.0},
+		{"a backlog grew: enrich and OpenSearch over what enrich took", Cost{Procs: four, Client: ProcCost{"load generator", 10}, Events: 1_000_000, Delivered: 800_000, Growing: true},
+			2, 2 / (18/1e6 + 42/8e5)},
+		{"a backlog grew, enrich took nothing", Cost{Procs: four, Events: 1_000_000, Growing: true}, 2, 0},
 		{"nothing accepted", Cost{Procs: four}, 2, 0},
 		{"no CPU measured", Cost{Events: 1000}, 2, 0},
 	}

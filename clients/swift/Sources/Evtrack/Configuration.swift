@@ -34,8 +34,9 @@ public struct Configuration: Sendable {
     /// Events older than this, in seconds, are dropped unsent. An event is
     /// that old only when both the device's clock and the server's say so
     /// (the server's from the `Date` of its last answer, carried on by the
-    /// time elapsed since): a clock set forward or back never drops events,
-    /// and before a first answer nothing is dropped by age.
+    /// time elapsed since): a clock set forward never drops events, nor one
+    /// set back while it stays back; before a first answer in a process
+    /// nothing is dropped by age.
     public var maxEventAge: TimeInterval = 7 * 24 * 3600
 
     /// A session ends after this long in the background (seconds).

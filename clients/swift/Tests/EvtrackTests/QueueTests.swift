@@ -235,7 +235,7 @@ final class QueueTests: XCTestCase {
 
     /// A relaunch with the device's clock far ahead: until the server has
     /// answered in this process its clock is unknown, so nothing is dropped
-    /// by age; events really past the cap by both clocks go once it has.
+    /// by age (testAgeCapDropsOldEvents: what both clocks say is old goes).
     func testAgeCapWaitsForTheServersClock() async throws {
         let h = Harness()
         h.transport.answer { _, _ in .error(500, "internal") }

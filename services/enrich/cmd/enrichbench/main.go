@@ -58,6 +58,7 @@ func main() {
 	consumer := flag.String("consumer", "enrich", "durable consumer (drain)")
 	users := flag.Int("users", 10000, "distinct users")
 	days := flag.Int("days", 1, "days the events are spread over (load)")
+	rounds := flag.Int("rounds", 1, "bulk mode: this many times -events documents, each round's ids its own, built first and posted back to back")
 	ids := flag.String("ids", "", "put into every event id, after \"bench-\": runs with different -ids write different documents")
 	flag.Parse()
 	gen := generator{users: *users, days: *days, end: time.Now().UTC(), ids: *ids}
@@ -65,7 +66,7 @@ func main() {
 	var err error
 	switch *mode {
 	case "bulk":
-		err = bulk(gen, *events, *batch, *osURL, *prefix, *bulkDocs, *inFlight, *file)
+		err = bulk(gen, *events, *rounds, *batch, *osURL, *prefix, *bulkDocs, *inFlight, *file)
 	case "fill":
 		err = fill(gen, *events, *batch, *natsURL, *stream, *subject)
 	case "drain":
@@ -141,7 +142,7 @@ func newBuilder(prefix string, maxAge time.Duration) (*document.Builder, error) 
 	return document.NewBuilder(prefix, chain, document.Placement{MaxAge: maxAge, MaxFuture: maxFuture}).WithTextCopies(true), nil
 }
 
-func bulk(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight int, file string) error {
+func bulk(gen generator, n, rounds, size int, osURL, prefix string, bulkDocs, inFlight int, file string) error {
 	// The same template enrich applies: same mapping, shards and refresh.
 	osc, err := opensearchx.NewClient(opensearchx.Options{URL: osURL})
 	if err != nil {
@@ -176,20 +177,27 @@ func bulk(gen generator, n, size int, osURL, prefix string, bulkDocs, inFlight i
 		body = next
 		return err
 	}
-	for _, b := range gen.batches(n, size) {
-		docs, err := builder.Build(b, time.Now())
-		if err != nil {
-			return err
+	ids := gen.ids
+	for r := range max(rounds, 1) {
+		if rounds > 1 {
+			gen.ids = fmt.Sprintf("%sr%d-", ids, r)
 		}
-		for _, d := range docs {
-			body.Create(d.Index, d.ID, d.Body)
-			if body.Actions() == bulkDocs {
-				if err := flush(); err != nil {
-					return err
+		for _, b := range gen.batches(n, size) {
+			docs, err := builder.Build(b, time.Now())
+			if err != nil {
+				return err
+			}
+			for _, d := range docs {
+				body.Create(d.Index, d.ID, d.Body)
+				if body.Actions() == bulkDocs {
+					if err := flush(); err != nil {
+						return err
+					}
 				}
 			}
 		}
 	}
+	n *= max(rounds, 1)
 	if body.Actions() > 0 {
 		if err := flush(); err != nil {
 			return err
