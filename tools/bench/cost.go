@@ -103,11 +103,8 @@ func (r *runner) costPart(ctx context.Context) (_ *report.Cost, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("cost: CPU time of the load generator: %w", err)
 	}
-	if out.PendingBefore, err = r.pending(ctx, enrich); err != nil {
-		return nil, err
-	}
-	backlogBefore, err := r.backlog(ctx, enrich)
-	if err != nil {
+	var ackBefore, ackAfter float64
+	if out.PendingBefore, ackBefore, err = r.consumerLag(ctx, enrich); err != nil {
 		return nil, err
 	}
 	profiles := r.cpuProfiles(ctx, r.cfg.CostDuration, map[string]string{"ingest-cost": ingestEnv["DEBUG_ADDR"], "enrich-cost": enrichEnv["DEBUG_ADDR"],
@@ -128,18 +125,15 @@ func (r *runner) costPart(ctx context.Context) (_ *report.Cost, err error) {
 		return nil, fmt.Errorf("cost: CPU time of the load generator: %w", err)
 	}
 	out.Client = report.ProcCost{Name: "load generator (the bench process)", CPUSeconds: (clientAfter - clientBefore).Seconds()}
-	if out.PendingAfter, err = r.pending(ctx, enrich); err != nil {
-		return nil, err
-	}
-	backlogAfter, err := r.backlog(ctx, enrich)
-	if err != nil {
+	if out.PendingAfter, ackAfter, err = r.consumerLag(ctx, enrich); err != nil {
 		return nil, err
 	}
 	out.Load = loadOf(res, 0)
 	out.Events = res.EventsAccepted
 	// What enrich took and acked in the window: what was accepted, less
 	// what its pending and ack-pending messages (a batch each) grew by.
-	out.Delivered = max(0, res.EventsAccepted-int64(max(0, backlogAfter-backlogBefore))*int64(r.cfg.Batch))
+	grew := out.PendingAfter + ackAfter - out.PendingBefore - ackBefore
+	out.Delivered = max(0, res.EventsAccepted-int64(max(0, grew))*int64(r.cfg.Batch))
 	out.Growing = stats.Growing(out.PendingBefore, out.PendingAfter, pt.Rate*r.cfg.CostDuration.Seconds())
 	if res.EventsAccepted == 0 {
 		return nil, fmt.Errorf("cost: nothing accepted (statuses %v)", res.Statuses)
@@ -201,11 +195,12 @@ func (r *runner) sustainedCeiling(ctx context.Context, burst float64) (_ report.
 	if err != nil {
 		return report.Sustained{}, fmt.Errorf("sustained: CPU time of OpenSearch: %w", err)
 	}
-	// Each round's ids its own: the same documents again would be refused
-	// as existing (409), which costs OpenSearch almost nothing. One process
-	// posts them all without a pause, so no merge is done between rounds.
+	// Each round's ids are its own (-rounds): the same documents again
+	// would be refused as existing (409), which costs OpenSearch almost
+	// nothing. One process posts them all without a pause, so no merge is
+	// done between rounds.
 	err = r.enrichbench(ctx, "bulk-sustained", &res, "-mode", "bulk", "-events", fmt.Sprint(r.cfg.EnrichEvents), "-rounds", fmt.Sprint(rounds),
-		"-opensearch", r.openSearch.URL, "-prefix", prefix, "-ids", "s-", "-file", filepath.Join(r.out, "bulk-sustained.ndjson"),
+		"-opensearch", r.openSearch.URL, "-prefix", prefix, "-file", filepath.Join(r.out, "bulk-sustained.ndjson"),
 		"-bulk-docs", fmt.Sprint(bulkDocs), "-in-flight", fmt.Sprint(bulkFlight))
 	cpu1, cpuErr := r.openSearch.CPUTime()
 	if err := errors.Join(err, cpuErr); err != nil {

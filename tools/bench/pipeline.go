@@ -279,31 +279,26 @@ func (r *runner) lagStep(ctx context.Context, ingest, enrich *service, stream st
 
 // pending is enrich's lag gauge: messages in the stream not yet delivered.
 func (r *runner) pending(ctx context.Context, enrich *service) (float64, error) {
-	return r.consumerGauges(ctx, enrich, "enrich_consumer_pending_messages")
+	pending, _, err := r.consumerLag(ctx, enrich)
+	return pending, err
 }
 
-// backlog is what enrich has not written yet: its consumer's pending
-// messages and those delivered but not acked.
-func (r *runner) backlog(ctx context.Context, enrich *service) (float64, error) {
-	return r.consumerGauges(ctx, enrich, "enrich_consumer_pending_messages", "enrich_consumer_ack_pending_messages")
-}
-
-// consumerGauges sums the gauges named from enrich's /metrics (refreshed by
-// enrich every few seconds).
-func (r *runner) consumerGauges(ctx context.Context, enrich *service, names ...string) (float64, error) {
+// consumerLag reads enrich's consumer gauges from one scrape of its
+// /metrics (enrich refreshes them every few seconds): the messages in the
+// stream not yet delivered, and those delivered but not yet acked.
+func (r *runner) consumerLag(ctx context.Context, enrich *service) (pending, ackPending float64, err error) {
 	fams, err := promscrape.Scrape(ctx, &http.Client{Timeout: 5 * time.Second}, enrich.URL+"/metrics")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var sum float64
-	for _, name := range names {
+	for name, dst := range map[string]*float64{"enrich_consumer_pending_messages": &pending, "enrich_consumer_ack_pending_messages": &ackPending} {
 		v, ok := fams.Sum(name, nil)
 		if !ok {
-			return 0, fmt.Errorf("enrich reports no %s at %s/metrics", name, enrich.URL)
+			return 0, 0, fmt.Errorf("enrich reports no %s at %s/metrics", name, enrich.URL)
 		}
-		sum += v
+		*dst = v
 	}
-	return sum, nil
+	return pending, ackPending, nil
 }
 
 // endToEnd sends a steady load through ingest and watches OpenSearch for
